@@ -1,0 +1,80 @@
+//! Splitting an MQTT topic into the device it belongs to and the subtopic that says what kind of
+//! data it carries. OwnTracks topics are `<root>/<user>/<device>[/<subtopic>...]`: the root may be
+//! anything, a leading `/` is tolerated (old Greenwich setups publish `/owntracks/...`), and every
+//! level after the device is the subtopic (`event`, `cmd/out`, `voltage/ext`, `obd2/7e8/01/0c`).
+
+use crate::ids::{DeviceKey, NameError};
+
+/// Why a topic names no device.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TopicError {
+    #[error("topic {topic:?} has fewer than 3 levels (<root>/<user>/<device>)")]
+    TooShort { topic: String },
+    #[error("topic {topic:?}: {source}")]
+    BadName { topic: String, source: NameError },
+}
+
+/// The device and subtopic of a topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicParts {
+    pub key: DeviceKey,
+    /// Everything after the device level, without the separating `/`; `None` for the device's
+    /// own topic.
+    pub subtopic: Option<String>,
+}
+
+impl TopicParts {
+    /// Parses `topic` by the OwnTracks rule.
+    pub fn parse(topic: &str) -> Result<Self, TopicError> {
+        let trimmed = topic.strip_prefix('/').unwrap_or(topic);
+        let mut levels = trimmed.splitn(4, '/');
+        let (Some(_root), Some(user), Some(device)) = (levels.next(), levels.next(), levels.next())
+        else {
+            return Err(TopicError::TooShort { topic: topic.to_owned() });
+        };
+        let key = DeviceKey::parse(user, device)
+            .map_err(|source| TopicError::BadName { topic: topic.to_owned(), source })?;
+        let subtopic = levels.next().filter(|rest| !rest.is_empty()).map(str::to_owned);
+        Ok(Self { key, subtopic })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts(topic: &str) -> (String, String, Option<String>) {
+        let p = TopicParts::parse(topic).unwrap();
+        (p.key.user.to_string(), p.key.device.to_string(), p.subtopic)
+    }
+
+    #[test]
+    fn topics_split_into_user_device_and_subtopic() {
+        let s = |v: &str| v.to_owned();
+        let cases = [
+            ("owntracks/jane/phone", (s("jane"), s("phone"), None)),
+            ("/owntracks/gw/K2", (s("gw"), s("k2"), None)),
+            ("owntracks/gw/K2/voltage/ext", (s("gw"), s("k2"), Some(s("voltage/ext")))),
+            ("/oo/gg/JP/cmd/out", (s("gg"), s("jp"), Some(s("cmd/out")))),
+            ("x/jane@example.org/i.phone", (s("jane@example.org"), s("i.phone"), None)),
+            ("owntracks/a-b/c", (s("a-b"), s("c"), None)),
+            ("owntracks/a/b-c", (s("a"), s("b-c"), None)),
+            ("owntracks/jane/phone/", (s("jane"), s("phone"), None)),
+        ];
+        for (topic, want) in cases {
+            assert_eq!(parts(topic), want, "{topic}");
+        }
+    }
+
+    #[test]
+    fn short_or_empty_levels_are_refused() {
+        assert_eq!(
+            TopicParts::parse("owntracks/jane").unwrap_err().to_string(),
+            "topic \"owntracks/jane\" has fewer than 3 levels (<root>/<user>/<device>)"
+        );
+        assert_eq!(
+            TopicParts::parse("owntracks//phone").unwrap_err().to_string(),
+            "topic \"owntracks//phone\": user name is empty"
+        );
+    }
+}

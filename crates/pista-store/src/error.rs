@@ -1,0 +1,25 @@
+//! Storage errors. Each names the operation that failed; the database's own message is kept as
+//! the source for the log, never shown to API clients.
+
+/// A storage operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open database {url}")]
+    Open { url: String, source: sea_orm::DbErr },
+    #[error("database {url} is not supported: {reason}")]
+    Unsupported { url: String, reason: String },
+    #[error("cannot create directory {path} for the database")]
+    CreateDir { path: String, source: std::io::Error },
+    #[error("database migration failed")]
+    Migrate { source: sea_orm::DbErr },
+    #[error("database {operation} failed")]
+    Query { operation: &'static str, source: sea_orm::DbErr },
+    #[error("stored {what} is corrupt: {detail}")]
+    Corrupt { what: &'static str, detail: String },
+}
+
+impl StoreError {
+    pub(crate) fn query(operation: &'static str) -> impl FnOnce(sea_orm::DbErr) -> Self {
+        move |source| StoreError::Query { operation, source }
+    }
+}

@@ -1,0 +1,68 @@
+//! The SQL backend: connection set-up (SQLite in WAL mode with full sync, so a commit survives a
+//! crash or power loss), migrations, and the device-id cache shared by writes.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Duration;
+
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection};
+use sea_orm_migration::MigratorTrait;
+use tokio::sync::Mutex;
+
+use crate::error::StoreError;
+use crate::schema::Migrator;
+
+/// A store on a SQL database reached through sea-orm.
+pub struct SqlStore {
+    pub(crate) db: DatabaseConnection,
+    /// Device ids by (user, device) name; ids never change once assigned.
+    pub(crate) device_ids: Mutex<HashMap<(String, String), i64>>,
+}
+
+impl SqlStore {
+    /// Opens (creating if needed) the database at `url` and applies pending migrations.
+    /// Supported: `sqlite://PATH` (the directory is created) and `sqlite::memory:`.
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))
+        else {
+            // FIXME(#5): PostgreSQL and MySQL/MariaDB backends.
+            return Err(StoreError::Unsupported {
+                url: url.to_owned(),
+                reason: "only sqlite://PATH is supported so far".to_owned(),
+            });
+        };
+        if path != ":memory:" {
+            create_parent_dir(path)?;
+        }
+        let mut options = ConnectOptions::new(url.to_owned());
+        options
+            .max_connections(if path == ":memory:" { 1 } else { 4 })
+            .sqlx_logging(false)
+            .map_sqlx_sqlite_opts(|opts| {
+                opts.create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Full)
+                    .busy_timeout(Duration::from_secs(10))
+            });
+        let db = Database::connect(options)
+            .await
+            .map_err(|source| StoreError::Open { url: url.to_owned(), source })?;
+        Migrator::up(&db, None).await.map_err(|source| StoreError::Migrate { source })?;
+        Ok(Self { db, device_ids: Mutex::new(HashMap::new()) })
+    }
+
+    /// Closes the connection pool; later operations fail. Used to drill storage outages.
+    pub async fn close(&self) {
+        let _ = self.db.clone().close().await;
+    }
+}
+
+fn create_parent_dir(path: &str) -> Result<(), StoreError> {
+    let path = path.split('?').next().unwrap_or(path);
+    match Path::new(path).parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => std::fs::create_dir_all(dir)
+            .map_err(|source| StoreError::CreateDir { path: dir.display().to_string(), source }),
+        _ => Ok(()),
+    }
+}
