@@ -17,4 +17,4 @@ pub use greenwich::{CsvError, parse_csv_location};
 pub use ids::{DeviceKey, DeviceName, NameError, UserName};
 pub use inbound::{Inbound, Source};
 pub use location::{Location, LocationError, OPTIONAL_NUMBERS};
-pub use topic::{TopicError, TopicParts};
+pub use topic::{TopicError, TopicParts, topic_matches};

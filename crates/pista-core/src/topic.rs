@@ -39,6 +39,25 @@ impl TopicParts {
     }
 }
 
+/// Whether `topic` matches the MQTT subscription `filter` (`+` one level, `#` the rest). A
+/// shared-subscription prefix `$share/<group>/` on the filter is ignored.
+pub fn topic_matches(filter: &str, topic: &str) -> bool {
+    let filter = match filter.strip_prefix("$share/") {
+        Some(rest) => rest.split_once('/').map_or(rest, |(_, f)| f),
+        None => filter,
+    };
+    let mut topic_levels = topic.split('/');
+    for level in filter.split('/') {
+        match (level, topic_levels.next()) {
+            ("#", _) => return true,
+            ("+", Some(_)) => {}
+            (want, Some(got)) if want == got => {}
+            _ => return false,
+        }
+    }
+    topic_levels.next().is_none()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -63,6 +82,24 @@ mod tests {
         ];
         for (topic, want) in cases {
             assert_eq!(parts(topic), want, "{topic}");
+        }
+    }
+
+    #[test]
+    fn filters_match_like_a_broker() {
+        let cases = [
+            ("owntracks/#", "owntracks/jane/phone", true),
+            ("owntracks/#", "owntracks", true),
+            ("owntracks/#", "_owntracks/x/y", false),
+            ("owntracks/+/+", "owntracks/jane/phone", true),
+            ("owntracks/+/+", "owntracks/jane/phone/event", false),
+            ("owntracks/gw/#", "owntracks/gw/K2/voltage/ext", true),
+            ("$share/pista/owntracks/#", "owntracks/a/b", true),
+            ("#", "/owntracks/a/b", true),
+            ("+/owntracks/#", "/owntracks/a/b", true),
+        ];
+        for (filter, topic, want) in cases {
+            assert_eq!(topic_matches(filter, topic), want, "{filter} {topic}");
         }
     }
 

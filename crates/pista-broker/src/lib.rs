@@ -1,0 +1,171 @@
+//! The embedded MQTT broker: a real MQTT 3.1.1 and 5 broker (rmqtt, with retained messages)
+//! running inside the Pista process, so that `pista serve` needs no other server. Pista talks to
+//! it only through this crate's interface: [`EmbeddedBroker::start`] and a [`PublishGate`] that
+//! decides, before the broker acknowledges a client's publish, whether to admit it. The ingest
+//! pipeline implements the gate and admits a message only once it is committed, so a PUBACK from
+//! this broker means the point is stored. Nothing here knows about OwnTracks.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use rmqtt::context::ServerContext;
+use rmqtt::hook::{Handler, HookResult, Parameter, ReturnType, Type};
+use rmqtt::net::Builder;
+use rmqtt::server::MqttServer;
+use rmqtt::types::{PublishAclResult, PublishResult};
+use tokio::task::JoinHandle;
+
+/// A publish a client sent to the embedded broker.
+#[derive(Debug, Clone)]
+pub struct InboundPublish {
+    pub client_id: String,
+    pub username: Option<String>,
+    pub topic: String,
+    pub payload: Bytes,
+    pub retained: bool,
+}
+
+/// Why a publish was not admitted; the broker then closes the client's connection without
+/// acknowledging, so the client keeps the message and sends it again later.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{reason}")]
+pub struct Refusal {
+    pub reason: String,
+}
+
+/// Decides whether the broker accepts a client's publish. Called once per publish, before the
+/// acknowledgement, and awaited: the client's next packet waits for the answer.
+#[async_trait]
+pub trait PublishGate: Send + Sync + 'static {
+    async fn admit(&self, publish: InboundPublish) -> Result<(), Refusal>;
+}
+
+/// How the embedded broker listens.
+#[derive(Debug, Clone)]
+pub struct BrokerConfig {
+    /// TCP address for MQTT (port 0 picks a free port).
+    pub listen: SocketAddr,
+    /// Largest accepted packet in bytes.
+    pub max_packet_size: u32,
+}
+
+/// Why the broker could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum BrokerError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("cannot start the embedded broker: {detail}")]
+    Start { detail: String },
+}
+
+impl BrokerError {
+    /// True when the listen address is already taken by another program.
+    pub fn is_addr_in_use(&self) -> bool {
+        matches!(self, BrokerError::Bind { source, .. } if source.kind() == std::io::ErrorKind::AddrInUse)
+    }
+}
+
+/// A running embedded broker. Dropping it does not stop it; call [`EmbeddedBroker::shutdown`].
+pub struct EmbeddedBroker {
+    local_addr: SocketAddr,
+    /// The broker's accept loop; aborted on shutdown.
+    task: JoinHandle<()>,
+}
+
+impl EmbeddedBroker {
+    /// Binds the listener and starts serving. Fails at once if the address is taken.
+    pub async fn start(
+        config: BrokerConfig,
+        gate: Arc<dyn PublishGate>,
+    ) -> Result<Self, BrokerError> {
+        let listener = Builder::new()
+            .name("mqtt")
+            .laddr(config.listen)
+            .max_packet_size(config.max_packet_size)
+            .max_mqueue_len(100_000)
+            .max_inflight(std::num::NonZeroU16::new(1000).unwrap_or(std::num::NonZeroU16::MIN))
+            .bind()
+            .map_err(|error| bind_error(config.listen, error))?;
+        let local_addr = listener.local_addr().map_err(|e| start_error(&e))?;
+        let listener = listener.tcp().map_err(|e| start_error(&e))?;
+
+        // Retained messages live in memory; the plugin wants its config even for the defaults.
+        let scx = ServerContext::new()
+            .plugins_config_map_add(
+                "rmqtt-retainer",
+                "storage.type = \"ram\"\nmax_payload_size = \"8MB\"",
+            )
+            .build()
+            .await;
+        rmqtt_retainer::register(&scx, true, false).await.map_err(|e| start_error(&e))?;
+        let register = scx.extends.hook_mgr().register();
+        register.add(Type::MessagePublishCheckAcl, Box::new(GateHook { gate })).await;
+        register.start().await;
+
+        let server = MqttServer::new(scx).listener_by_id(listener, 1).build();
+        let task = tokio::spawn(async move {
+            if let Err(error) = server.run().await {
+                tracing::error!(%error, "embedded broker stopped");
+            }
+        });
+        Ok(Self { local_addr, task })
+    }
+
+    /// The address the broker listens on (useful when started on port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Stops accepting connections.
+    pub async fn shutdown(self) {
+        self.task.abort();
+        let _ = self.task.await;
+    }
+}
+
+fn bind_error(addr: SocketAddr, error: rmqtt::net::Error) -> BrokerError {
+    match error.downcast::<std::io::Error>() {
+        Ok(source) => BrokerError::Bind { addr, source },
+        Err(other) => start_error(&other),
+    }
+}
+
+fn start_error(error: &dyn std::fmt::Display) -> BrokerError {
+    BrokerError::Start { detail: error.to_string() }
+}
+
+/// The rmqtt hook that runs the gate. It sits on the publish ACL check because that check runs
+/// before the acknowledgement and can refuse with a disconnect.
+struct GateHook {
+    gate: Arc<dyn PublishGate>,
+}
+
+#[async_trait]
+impl Handler for GateHook {
+    async fn hook(&self, param: &Parameter, acc: Option<HookResult>) -> ReturnType {
+        let Parameter::MessagePublishCheckAcl(session, publish) = param else {
+            return (true, acc);
+        };
+        let inbound = InboundPublish {
+            client_id: session.id.client_id.to_string(),
+            username: session.id.username.as_ref().map(|u| u.to_string()),
+            topic: publish.topic.to_string(),
+            payload: publish.payload.clone(),
+            retained: publish.retain,
+        };
+        let result = match self.gate.admit(inbound).await {
+            Ok(()) => PublishAclResult::allow(),
+            Err(refusal) => {
+                tracing::warn!(client = %session.id.client_id, topic = %publish.topic, reason = %refusal, "publish refused");
+                PublishAclResult(PublishResult::reason_code(
+                    rmqtt::codec::v5::PublishAckReason::ImplementationSpecificError,
+                    Some(refusal.reason.into()),
+                    true,
+                ))
+            }
+        };
+        (false, Some(HookResult::PublishAclResult(result)))
+    }
+}

@@ -1,0 +1,44 @@
+//! The embedded broker as an input: the gate the broker consults before acknowledging a
+//! client's publish. Messages on the configured base topics go through the pipeline and are
+//! admitted once committed; a storage failure refuses them, so the client keeps and resends
+//! them. Publishes on other topics are not Pista's business and pass untouched.
+
+use async_trait::async_trait;
+use pista_broker::{InboundPublish, PublishGate, Refusal};
+use pista_core::{Inbound, Source, topic_matches};
+
+use crate::pipeline::Pipeline;
+
+/// Admits publishes to the embedded broker through the pipeline.
+pub struct BrokerGate {
+    pipeline: Pipeline,
+    /// Subscription filters whose messages Pista stores (e.g. `owntracks/#`).
+    topics: Vec<String>,
+}
+
+impl BrokerGate {
+    pub fn new(pipeline: Pipeline, topics: Vec<String>) -> Self {
+        Self { pipeline, topics }
+    }
+}
+
+#[async_trait]
+impl PublishGate for BrokerGate {
+    async fn admit(&self, publish: InboundPublish) -> Result<(), Refusal> {
+        if !self.topics.iter().any(|filter| topic_matches(filter, &publish.topic)) {
+            return Ok(());
+        }
+        let inbound = Inbound {
+            source: Source::Broker,
+            topic: publish.topic,
+            identity: None,
+            payload: publish.payload,
+            retained: publish.retained,
+            received_at: crate::now(),
+        };
+        match self.pipeline.ingest(inbound).await {
+            Ok(_) => Ok(()),
+            Err(error) => Err(Refusal { reason: error.to_string() }),
+        }
+    }
+}

@@ -1,0 +1,318 @@
+//! An external MQTT broker as an input. Pista subscribes at QoS 1 with a persistent session and
+//! a stable client id, so messages published while it is down wait in the broker. Each message
+//! is acknowledged only after the pipeline committed it, and acknowledgements go out in arrival
+//! order. When a commit fails, nothing later on that connection is acknowledged: the connection
+//! is dropped and re-opened so that the broker delivers the unacknowledged messages again.
+//! Reconnects back off exponentially and are logged.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use pista_core::{Inbound, Source};
+use rumqttc::{
+    AsyncClient, ConnectionError, Event, MqttOptions, Packet, Publish, QoS, SubscribeReasonCode,
+    TlsConfiguration, Transport,
+};
+use tokio::sync::{Notify, mpsc, watch};
+
+use crate::pipeline::{Pipeline, Ticket};
+
+/// A broker address from `mqtt://[user[:password]@]host[:port]` or `mqtts://...`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct BrokerUrl {
+    pub tls: bool,
+    pub host: String,
+    pub port: u16,
+    pub username: Option<String>,
+    pub password: Option<String>,
+}
+
+impl std::fmt::Debug for BrokerUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.masked())
+    }
+}
+
+/// Why a broker URL was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UrlError {
+    #[error("{url:?} is not a URL: {reason}")]
+    Syntax { url: String, reason: String },
+    #[error("{url:?} has scheme {scheme:?}; allowed: mqtt, mqtts")]
+    Scheme { url: String, scheme: String },
+    #[error("{url:?} has no host")]
+    NoHost { url: String },
+}
+
+impl BrokerUrl {
+    pub fn parse(text: &str) -> Result<Self, UrlError> {
+        let url = url::Url::parse(text)
+            .map_err(|e| UrlError::Syntax { url: text.to_owned(), reason: e.to_string() })?;
+        let tls = match url.scheme() {
+            "mqtt" | "tcp" => false,
+            "mqtts" | "ssl" => true,
+            other => {
+                return Err(UrlError::Scheme { url: text.to_owned(), scheme: other.to_owned() });
+            }
+        };
+        let host = url.host_str().filter(|h| !h.is_empty());
+        let host = host.ok_or_else(|| UrlError::NoHost { url: text.to_owned() })?;
+        let decode = |s: &str| {
+            Some(percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned())
+        };
+        let username = Some(url.username()).filter(|u| !u.is_empty()).and_then(decode);
+        Ok(Self {
+            tls,
+            host: host.trim_start_matches('[').trim_end_matches(']').to_owned(),
+            port: url.port().unwrap_or(if tls { 8883 } else { 1883 }),
+            username,
+            password: url.password().and_then(decode),
+        })
+    }
+
+    /// The URL with the password replaced by `***`, for logs and `pista config`.
+    pub fn masked(&self) -> String {
+        let scheme = if self.tls { "mqtts" } else { "mqtt" };
+        let auth = match (&self.username, &self.password) {
+            (Some(user), Some(_)) => format!("{user}:***@"),
+            (Some(user), None) => format!("{user}@"),
+            _ => String::new(),
+        };
+        format!("{scheme}://{auth}{}:{}", self.host, self.port)
+    }
+}
+
+/// How to subscribe to an external broker.
+#[derive(Debug, Clone)]
+pub struct SubscriberConfig {
+    pub url: BrokerUrl,
+    /// PEM CA certificates for `mqtts`.
+    pub ca_pem: Option<Vec<u8>>,
+    pub client_id: String,
+    /// Subscription filters, e.g. `owntracks/#`.
+    pub topics: Vec<String>,
+    pub keep_alive: Duration,
+    pub max_packet_size: usize,
+}
+
+/// A message handed to the pipeline, waiting for its commit before it can be acknowledged.
+struct Pending {
+    publish: Publish,
+    /// Which connection it arrived on; acknowledgements never cross connections.
+    epoch: u64,
+    ticket: Ticket,
+}
+
+/// Subscribes and feeds the pipeline until `shutdown` becomes true.
+pub async fn run_subscriber(
+    config: SubscriberConfig,
+    pipeline: Pipeline,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let (client, mut events) = AsyncClient::new(mqtt_options(&config), 4096);
+    let (pending_tx, pending_rx) = mpsc::channel::<Pending>(8192);
+    let reconnect = Arc::new(Notify::new());
+    let acker = tokio::spawn(acknowledge_in_order(client.clone(), pending_rx, reconnect.clone()));
+    let mut epoch = 0u64;
+    let mut backoff = Backoff::default();
+    let broker = config.url.masked();
+
+    loop {
+        let event = tokio::select! {
+            _ = shutdown.changed() => break,
+            () = reconnect.notified() => {
+                // A commit failed: drop the connection so the broker redelivers what we hold.
+                events.clean();
+                epoch += 1;
+                let delay = backoff.next();
+                tracing::warn!(%broker, retry_in = ?delay, "storage failed; reconnecting so the broker redelivers unacknowledged messages");
+                if sleep_or_shutdown(delay, &mut shutdown).await { break; }
+                continue;
+            }
+            event = events.poll() => event,
+        };
+        match event {
+            Ok(Event::Incoming(Packet::ConnAck(ack))) => {
+                epoch += 1;
+                backoff.reset();
+                tracing::info!(%broker, client_id = %config.client_id, session_present = ack.session_present, "connected to mqtt broker");
+                for topic in &config.topics {
+                    if let Err(error) = client.try_subscribe(topic.clone(), QoS::AtLeastOnce) {
+                        tracing::error!(%topic, %error, "cannot queue subscription");
+                    }
+                }
+            }
+            Ok(Event::Incoming(Packet::SubAck(ack))) => {
+                log_suback(&broker, &config.topics, &ack.return_codes)
+            }
+            Ok(Event::Incoming(Packet::Publish(publish))) => {
+                let ticket = pipeline.submit(inbound(&publish)).await;
+                if pending_tx.send(Pending { publish, epoch, ticket }).await.is_err() {
+                    break;
+                }
+            }
+            Ok(_) => {}
+            Err(error) => {
+                let delay = backoff.next();
+                log_connection_error(&broker, &error, delay);
+                if sleep_or_shutdown(delay, &mut shutdown).await {
+                    break;
+                }
+            }
+        }
+    }
+    drop(pending_tx);
+    let _ = acker.await;
+    let _ = client.try_disconnect();
+    tracing::info!(%broker, "mqtt subscriber stopped");
+}
+
+fn inbound(publish: &Publish) -> Inbound {
+    Inbound {
+        source: Source::Mqtt,
+        topic: publish.topic.clone(),
+        identity: None,
+        payload: publish.payload.clone(),
+        retained: publish.retain,
+        received_at: crate::now(),
+    }
+}
+
+/// Waits for each message's commit in arrival order and acknowledges it. After a failure it
+/// acknowledges nothing more from that connection and asks for a reconnect.
+async fn acknowledge_in_order(
+    client: AsyncClient,
+    mut pending: mpsc::Receiver<Pending>,
+    reconnect: Arc<Notify>,
+) {
+    let mut failed_epoch = None;
+    while let Some(Pending { publish, epoch, ticket }) = pending.recv().await {
+        let result = ticket.wait().await;
+        if failed_epoch == Some(epoch) {
+            continue;
+        }
+        match result {
+            Ok(_) => {
+                if let Err(error) = client.ack(&publish).await {
+                    tracing::warn!(topic = %publish.topic, %error, "cannot send acknowledgement");
+                }
+            }
+            Err(error) => {
+                tracing::warn!(topic = %publish.topic, %error, "message not committed, not acknowledged");
+                failed_epoch = Some(epoch);
+                reconnect.notify_one();
+            }
+        }
+    }
+}
+
+fn mqtt_options(config: &SubscriberConfig) -> MqttOptions {
+    let mut options =
+        MqttOptions::new(config.client_id.clone(), config.url.host.clone(), config.url.port);
+    options
+        .set_keep_alive(config.keep_alive)
+        .set_clean_session(false)
+        .set_manual_acks(true)
+        .set_max_packet_size(config.max_packet_size, config.max_packet_size);
+    if let Some(user) = &config.url.username {
+        options.set_credentials(user.clone(), config.url.password.clone().unwrap_or_default());
+    }
+    if config.url.tls {
+        let ca = config.ca_pem.clone().unwrap_or_default();
+        options.set_transport(Transport::Tls(TlsConfiguration::Simple {
+            ca,
+            alpn: None,
+            client_auth: None,
+        }));
+    }
+    options
+}
+
+fn log_suback(broker: &str, topics: &[String], codes: &[SubscribeReasonCode]) {
+    for (topic, code) in topics.iter().zip(codes) {
+        match code {
+            SubscribeReasonCode::Success(qos) => {
+                tracing::info!(%broker, %topic, ?qos, "subscribed")
+            }
+            SubscribeReasonCode::Failure => {
+                tracing::error!(%broker, %topic, "broker refused the subscription; check its ACL for this user")
+            }
+        }
+    }
+}
+
+fn log_connection_error(broker: &str, error: &ConnectionError, delay: Duration) {
+    tracing::warn!(%broker, %error, retry_in = ?delay, "mqtt connection failed");
+}
+
+/// Sleeps unless shutdown comes first; returns true on shutdown.
+async fn sleep_or_shutdown(delay: Duration, shutdown: &mut watch::Receiver<bool>) -> bool {
+    tokio::select! {
+        _ = shutdown.changed() => true,
+        () = tokio::time::sleep(delay) => false,
+    }
+}
+
+/// Exponential reconnect delay: 0.5 s doubling to 30 s.
+struct Backoff {
+    next: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Self { next: Backoff::MIN }
+    }
+}
+
+impl Backoff {
+    const MIN: Duration = Duration::from_millis(500);
+    const MAX: Duration = Duration::from_secs(30);
+
+    fn next(&mut self) -> Duration {
+        let delay = self.next;
+        self.next = (self.next * 2).min(Self::MAX);
+        delay
+    }
+
+    fn reset(&mut self) {
+        self.next = Self::MIN;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_parse_with_defaults_and_mask_passwords() {
+        let url = BrokerUrl::parse("mqtt://jane:s%40c+ret@broker.example:1884").unwrap();
+        assert_eq!((url.host.as_str(), url.port, url.tls), ("broker.example", 1884, false));
+        assert_eq!(
+            (url.username.as_deref(), url.password.as_deref()),
+            (Some("jane"), Some("s@c+ret"))
+        );
+        assert_eq!(url.masked(), "mqtt://jane:***@broker.example:1884");
+        let tls = BrokerUrl::parse("mqtts://10.0.0.1").unwrap();
+        assert_eq!(
+            (tls.port, tls.tls, tls.masked().as_str()),
+            (8883, true, "mqtts://10.0.0.1:8883")
+        );
+        assert_eq!(
+            BrokerUrl::parse("http://x").unwrap_err().to_string(),
+            "\"http://x\" has scheme \"http\"; allowed: mqtt, mqtts"
+        );
+        assert!(matches!(
+            BrokerUrl::parse("127.0.0.1:1883"),
+            Err(UrlError::Scheme { .. } | UrlError::Syntax { .. })
+        ));
+    }
+
+    #[test]
+    fn backoff_doubles_to_a_cap_and_resets() {
+        let mut backoff = Backoff::default();
+        let delays: Vec<u64> = (0..9).map(|_| backoff.next().as_millis() as u64).collect();
+        assert_eq!(delays, [500, 1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000]);
+        backoff.reset();
+        assert_eq!(backoff.next(), Duration::from_millis(500));
+    }
+}

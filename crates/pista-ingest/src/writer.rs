@@ -1,0 +1,107 @@
+//! The writer task: takes queued jobs in arrival order, writes as many as are waiting (up to the
+//! batch limit) in one transaction, answers every job, and publishes the new locations. Group
+//! commit keeps throughput high without acknowledging anything before it is durable.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use pista_store::{NewBody, NewMessage, Storage, WriteOutcome};
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+use crate::pipeline::{IngestError, Receipt, Stats, StoredEvent};
+
+/// The decoded messages of one submission and where to report their fate.
+pub(crate) struct Job {
+    pub messages: Vec<NewMessage>,
+    pub done: oneshot::Sender<Result<Receipt, IngestError>>,
+}
+
+pub(crate) async fn run_writer(
+    store: Arc<dyn Storage>,
+    mut queue: mpsc::Receiver<Job>,
+    events: broadcast::Sender<Arc<StoredEvent>>,
+    stats: Arc<Stats>,
+    max_batch: usize,
+) {
+    while let Some(first) = queue.recv().await {
+        let mut jobs = vec![first];
+        let mut count = jobs[0].messages.len();
+        while count < max_batch {
+            match queue.try_recv() {
+                Ok(job) => {
+                    count += job.messages.len();
+                    jobs.push(job);
+                }
+                Err(_) => break,
+            }
+        }
+        write_jobs(store.as_ref(), jobs, count, &events, &stats).await;
+    }
+    tracing::debug!("ingest writer stopped");
+}
+
+async fn write_jobs(
+    store: &dyn Storage,
+    jobs: Vec<Job>,
+    count: usize,
+    events: &broadcast::Sender<Arc<StoredEvent>>,
+    stats: &Stats,
+) {
+    let mut batch = Vec::with_capacity(count);
+    let mut answers = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        answers.push((job.messages.len(), job.done));
+        batch.extend(job.messages);
+    }
+
+    match store.write(&batch).await {
+        Ok(outcomes) => {
+            publish(&batch, &outcomes, events, stats);
+            let mut outcomes = outcomes.into_iter();
+            for (len, done) in answers {
+                let _ = done.send(Ok(Receipt { outcomes: outcomes.by_ref().take(len).collect() }));
+            }
+        }
+        Err(error) => {
+            stats.failed_batches.fetch_add(1, Ordering::Relaxed);
+            tracing::error!(error = %error, cause = ?std::error::Error::source(&error), messages = count, "storage write failed; nothing acknowledged");
+            for (_, done) in answers {
+                let _ = done.send(Err(IngestError::Store));
+            }
+        }
+    }
+}
+
+fn publish(
+    batch: &[NewMessage],
+    outcomes: &[WriteOutcome],
+    events: &broadcast::Sender<Arc<StoredEvent>>,
+    stats: &Stats,
+) {
+    for (message, outcome) in batch.iter().zip(outcomes) {
+        match (outcome, &message.body, &message.key) {
+            (
+                WriteOutcome::Location { id, newest },
+                NewBody::Location { location, .. },
+                Some(key),
+            ) => {
+                stats.locations.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(device = %key, tst = location.tst, id, "location stored");
+                let event = StoredEvent {
+                    key: key.clone(),
+                    topic: message.topic.clone(),
+                    id: *id,
+                    newest: *newest,
+                    json: location.json.clone(),
+                };
+                // No listener is fine: nobody is watching live.
+                let _ = events.send(Arc::new(event));
+            }
+            (WriteOutcome::Duplicate, _, key) => {
+                stats.duplicates.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(device = ?key.as_ref().map(ToString::to_string), topic = %message.topic, "duplicate location ignored");
+            }
+            _ => {}
+        }
+    }
+}

@@ -1,0 +1,211 @@
+//! The OwnTracks Recorder's read API (`/api/0/...`) with its response shapes: `version`,
+//! `list` (`results` always present), `last` (an array, always) and `locations` (`count` and
+//! `data` always present, points in time order, both bounds inclusive).
+
+use axum::Json;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use pista_core::time::{display, iso, parse_bound};
+use pista_core::{DeviceKey, DeviceName, UserName};
+use pista_store::{LocationQuery, StoredLocation};
+use serde_json::{Map, Value, json};
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::params::Params;
+
+/// The version reported by `/api/0/version` and in `locations` answers.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Without `from` (and without `limit`) the Recorder shows the last six hours.
+const DEFAULT_WINDOW: i64 = 6 * 3600;
+
+pub async fn version() -> Json<Value> {
+    Json(json!({"version": VERSION, "git": format!("pista-{VERSION}")}))
+}
+
+/// Users; with `user`, that user's devices; with `device` too, that device if it exists.
+pub async fn list(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    let params = Params::new(query.as_deref());
+    let results: Vec<String> = match params.limited(&headers, "user") {
+        None => state.store.users().await?.iter().map(ToString::to_string).collect(),
+        Some(user) => {
+            let user = parse_user(user)?;
+            let devices = state.store.devices(&user).await?.into_iter().map(|d| d.to_string());
+            match params.limited(&headers, "device") {
+                Some(device) => {
+                    let device = parse_device(device)?.to_string();
+                    devices.filter(|d| *d == device).collect()
+                }
+                None => devices.collect(),
+            }
+        }
+    };
+    Ok(Json(json!({"results": results})))
+}
+
+/// The newest location of every device, or of one user's devices, or of one device.
+pub async fn last(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    let params = Params::new(query.as_deref());
+    let user = params.limited(&headers, "user").map(parse_user).transpose()?;
+    let device = params.limited(&headers, "device").map(parse_device).transpose()?;
+    let last = state.store.last(user.as_ref(), device.as_ref()).await?;
+    let items = last
+        .into_iter()
+        .map(|entry| {
+            let mut item = entry.location.json.clone();
+            item.insert("topic".into(), entry.location.topic.clone().into());
+            item.insert("username".into(), entry.key.user.to_string().into());
+            item.insert("device".into(), entry.key.device.to_string().into());
+            add_times(&mut item, &entry.location);
+            Value::Object(item)
+        })
+        .collect();
+    Ok(Json(Value::Array(items)))
+}
+
+/// One device's locations between `from` and `to` (inclusive), oldest first; with `limit`, the
+/// newest `limit` of them.
+pub async fn locations(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    let params = Params::new(query.as_deref());
+    let query = location_query(&params, &headers, pista_ingest::now())?;
+    let points = state.store.locations(&query).await?;
+    let data: Vec<Value> = points
+        .iter()
+        .map(|point| {
+            let mut item = point.json.clone();
+            add_times(&mut item, point);
+            Value::Object(item)
+        })
+        .collect();
+    Ok(Json(json!({"count": data.len(), "data": data, "status": 200, "version": VERSION})))
+}
+
+fn location_query(
+    params: &Params,
+    headers: &HeaderMap,
+    now: i64,
+) -> Result<LocationQuery, ApiError> {
+    let (Some(user), Some(device)) =
+        (params.limited(headers, "user"), params.limited(headers, "device"))
+    else {
+        return Err(ApiError::unsatisfiable("user and device are required"));
+    };
+    let key = DeviceKey { user: parse_user(user)?, device: parse_device(device)? };
+    if let Some(format) = params.query("format").filter(|f| !f.eq_ignore_ascii_case("json")) {
+        // FIXME(#7): geojson, geojsonpoi, linestring, csv, xml and gpx.
+        return Err(ApiError::bad_request(format!(
+            "format {format:?} is not supported yet; allowed: json"
+        )));
+    }
+    let limit =
+        match params.query("limit") {
+            Some(text) => Some(text.parse::<u64>().map_err(|_| {
+                ApiError::bad_request(format!("limit {text:?} is not a whole number"))
+            })?),
+            None => None,
+        };
+    let bound = |name: &str| -> Result<Option<i64>, ApiError> {
+        params
+            .limited(headers, name)
+            .map(|text| {
+                parse_bound(text).map_err(|e| ApiError::unsatisfiable(format!("{name}: {e}")))
+            })
+            .transpose()
+    };
+    let to = bound("to")?;
+    let from = match bound("from")? {
+        Some(from) => Some(from),
+        None if limit.is_some() => None,
+        None => Some(to.unwrap_or(now) - DEFAULT_WINDOW),
+    };
+    if let (Some(from), Some(to)) = (from, to) {
+        if from > to {
+            return Err(ApiError::unsatisfiable(format!(
+                "impossible date/time range: from {} is after to {}",
+                iso(from),
+                iso(to)
+            )));
+        }
+    }
+    Ok(LocationQuery { key, from, to, limit })
+}
+
+/// Adds the Recorder's derived time fields: `isorcv` (arrival), `isotst` and `disptst` (fix).
+fn add_times(item: &mut Map<String, Value>, point: &StoredLocation) {
+    item.insert("isorcv".into(), iso(point.received_at).into());
+    item.insert("isotst".into(), iso(point.tst).into());
+    item.insert("disptst".into(), display(point.tst).into());
+}
+
+fn parse_user(text: &str) -> Result<UserName, ApiError> {
+    UserName::parse(text).map_err(|e| ApiError::bad_request(e.to_string()))
+}
+
+fn parse_device(text: &str) -> Result<DeviceName, ApiError> {
+    DeviceName::parse(text).map_err(|e| ApiError::bad_request(e.to_string()))
+}
+
+/// Any other `/api/0/...` verb.
+pub async fn unknown(Path(verb): Path<String>) -> ApiError {
+    // FIXME(#7): q, photo, monitor, kill and views.
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        format!("unknown API call {verb:?}; known: version, list, last, locations"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn query(text: &str) -> Result<LocationQuery, String> {
+        location_query(&Params::new(Some(text)), &HeaderMap::new(), 1_700_000_000)
+            .map_err(|e| e.message)
+    }
+
+    #[test]
+    fn location_parameters_follow_the_recorder_with_fixes() {
+        let q = query("user=Jane&device=phone&from=2023-11-14&to=2023-11-15").unwrap();
+        assert_eq!(
+            (q.key.to_string(), q.from, q.to, q.limit),
+            ("jane/phone".into(), Some(1699920000), Some(1700006400), None)
+        );
+        let q = query("USER=jane&Device=phone").unwrap();
+        assert_eq!((q.from, q.to), (Some(1_700_000_000 - 6 * 3600), None));
+        let q = query("user=jane&device=phone&limit=1").unwrap();
+        assert_eq!((q.from, q.to, q.limit), (None, None, Some(1)));
+    }
+
+    #[test]
+    fn bad_location_parameters_are_named() {
+        let cases = [
+            ("user=jane", "user and device are required"),
+            ("user=jane&device=p&limit=x", "limit \"x\" is not a whole number"),
+            ("user=jane&device=p&format=gpx", "format \"gpx\" is not supported yet; allowed: json"),
+            (
+                "user=jane&device=p&from=2023-11-15&to=2023-11-14",
+                "impossible date/time range: from 2023-11-15T00:00:00Z is after to 2023-11-14T00:00:00Z",
+            ),
+            (
+                "user=jane&device=p&from=soon",
+                "from: \"soon\" is not a time; use YYYY-MM-DDTHH:MM:SS (UTC), YYYY-MM-DD, YYYY-MM, an RFC 3339 time with offset, or epoch seconds",
+            ),
+        ];
+        for (text, want) in cases {
+            assert_eq!(query(text).unwrap_err(), want, "{text}");
+        }
+    }
+}

@@ -1,0 +1,60 @@
+//! The HTTP side of Pista: HTTP-mode ingest (`POST /pub`, the OwnTracks apps' alternative to
+//! MQTT) and the OwnTracks Recorder's read API (`/api/0/...`), so the Recorder's clients work
+//! against Pista. Handlers are thin: ingest goes through the shared pipeline, reads through the
+//! storage interface, and every error leaves through one mapping (`error`).
+
+mod api;
+mod error;
+mod params;
+mod publish;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{any, get, post};
+use pista_ingest::Pipeline;
+use pista_store::Storage;
+use tokio::net::TcpListener;
+use tower_http::trace::TraceLayer;
+
+pub use error::ApiError;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub pipeline: Pipeline,
+    pub store: Arc<dyn Storage>,
+}
+
+/// HTTP settings.
+#[derive(Debug, Clone, Copy)]
+pub struct WebConfig {
+    /// Largest accepted request body in bytes.
+    pub max_body: usize,
+}
+
+/// The route table.
+pub fn router(state: AppState, config: WebConfig) -> Router {
+    Router::new()
+        .route("/pub", post(publish::publish))
+        .route("/api/0/version", get(api::version))
+        .route("/api/0/list", get(api::list))
+        .route("/api/0/last", get(api::last))
+        .route("/api/0/locations", get(api::locations))
+        .route("/api/0/{*verb}", any(api::unknown))
+        .fallback(error::not_found)
+        .layer(DefaultBodyLimit::max(config.max_body))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Serves `router` on `listener` until `shutdown` completes, then finishes open requests.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router).with_graceful_shutdown(shutdown).await
+}

@@ -1,0 +1,113 @@
+//! HTTP mode: `POST /pub`, where the OwnTracks apps send the same JSON they would publish over
+//! MQTT. The sender is identified by the `X-Limit-U`/`X-Limit-D` headers, else the `u`/`d` query
+//! parameters, else the HTTP Basic user, else the Recorder's defaults `owntracks`/`phone` —
+//! never by anything inside the body. The body is read as an OwnTracks payload whatever its
+//! content type. The answer is `200` with a JSON array once everything in the body is
+//! committed (also for bodies that are kept raw because they could not be understood, so the
+//! apps do not resend them forever), and `503` with `Retry-After` when storage is down, so the
+//! apps keep the point and retry.
+
+use axum::Json;
+use axum::extract::{RawQuery, State};
+use axum::http::HeaderMap;
+use base64::Engine;
+use bytes::Bytes;
+use pista_core::{DeviceKey, Inbound, Source};
+use serde_json::Value;
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::params::{Params, header};
+
+const DEFAULT_USER: &str = "owntracks";
+const DEFAULT_DEVICE: &str = "phone";
+
+pub async fn publish(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let key = identity(&headers, &Params::new(query.as_deref()))?;
+    let inbound = Inbound {
+        source: Source::Http,
+        topic: format!("owntracks/{}/{}", key.user, key.device),
+        identity: Some(key),
+        payload: body,
+        retained: false,
+        received_at: pista_ingest::now(),
+    };
+    match state.pipeline.ingest(inbound).await {
+        Ok(_) => Ok(Json(Value::Array(Vec::new()))),
+        Err(_) => Err(ApiError::unavailable()),
+    }
+}
+
+fn identity(headers: &HeaderMap, params: &Params) -> Result<DeviceKey, ApiError> {
+    let basic = basic_user(headers);
+    let user = header(headers, "x-limit-u")
+        .or_else(|| params.query("u"))
+        .or(basic.as_deref())
+        .unwrap_or(DEFAULT_USER);
+    let device =
+        header(headers, "x-limit-d").or_else(|| params.query("d")).unwrap_or(DEFAULT_DEVICE);
+    DeviceKey::parse(user, device).map_err(|error| ApiError::bad_request(error.to_string()))
+}
+
+/// The user name of an HTTP Basic `Authorization` header. The password is never looked at here.
+fn basic_user(headers: &HeaderMap) -> Option<String> {
+    let value = header(headers, "authorization")?;
+    let (scheme, encoded) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    // RFC 7617: the user ends at the first colon; the password may contain more.
+    let user = text.split_once(':').map_or(text.as_str(), |(user, _)| user);
+    (!user.is_empty()).then(|| user.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::HeaderValue;
+
+    use super::*;
+
+    fn key(pairs: &[(&'static str, &str)], query: Option<&str>) -> Result<String, String> {
+        let mut headers = HeaderMap::new();
+        for (name, value) in pairs {
+            headers.insert(*name, HeaderValue::from_str(value).unwrap());
+        }
+        identity(&headers, &Params::new(query)).map(|k| k.to_string()).map_err(|e| e.message)
+    }
+
+    #[test]
+    fn identity_follows_the_documented_order() {
+        let alice_basic = ("authorization", "Basic YWxpY2U6cGE6c3M="); // alice:pa:ss
+        let cases: &[(&[(&'static str, &str)], Option<&str>, &str)] = &[
+            (&[("x-limit-u", "Jane"), ("x-limit-d", "Phone")], Some("u=bob&d=car"), "jane/phone"),
+            (&[], Some("u=bob&d=car"), "bob/car"),
+            (&[], Some("U=bob&D=car"), "bob/car"),
+            (&[alice_basic, ("x-limit-d", "phone")], None, "alice/phone"),
+            (&[alice_basic], Some("u=bob"), "bob/phone"),
+            (&[], None, "owntracks/phone"),
+            (
+                &[("x-limit-u", "jane@example.org"), ("x-limit-d", "iphone")],
+                None,
+                "jane@example.org/iphone",
+            ),
+        ];
+        for (headers, query, want) in cases {
+            assert_eq!(key(headers, *query).as_deref(), Ok(*want), "{headers:?} {query:?}");
+        }
+    }
+
+    #[test]
+    fn bad_names_are_a_clear_400() {
+        assert_eq!(
+            key(&[("x-limit-u", "a/b")], None),
+            Err("user name \"a/b\" contains '/', which is not allowed in names".to_owned())
+        );
+    }
+}

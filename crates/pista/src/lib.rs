@@ -1,0 +1,14 @@
+//! The `pista` program as a library: settings, the server that wires every part together, and
+//! the replay tool. `main.rs` only parses the command line and calls into here, so tests start
+//! the real server in-process on port 0.
+
+pub mod cli;
+pub mod replay;
+pub mod serve;
+pub mod settings;
+
+/// Installs the process-wide rustls crypto provider. Several dependencies compile more than one
+/// provider in, and rustls then refuses to pick one by itself.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+}

@@ -1,0 +1,93 @@
+//! The `pista` binary: parses the command line, sets up logging and runs the chosen command.
+//! Fatal errors are printed to stderr as one readable message and exit with status 1.
+
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::process::ExitCode;
+
+use pista::settings::{effective_toml, example_toml};
+use pista::{cli, replay, serve::Server};
+use tracing_subscriber::EnvFilter;
+
+/// Third-party crates that log more than an operator wants at `info`.
+const QUIET: &str = "rmqtt=warn,rmqtt_net=warn,rmqtt_retainer=warn,rmqtt_codec=warn,sqlx=warn,sea_orm=warn,sea_orm_migration=warn";
+
+fn main() -> ExitCode {
+    pista::install_crypto_provider();
+    let matches = cli::command().get_matches();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => return fail(&format!("cannot start the async runtime: {error}")),
+    };
+    let result = match matches.subcommand() {
+        Some(("serve", args)) => runtime.block_on(serve(args)),
+        Some(("config", args)) => config(args),
+        Some(("replay", args)) => {
+            init_logging("warn");
+            runtime.block_on(replay::run_cli(args))
+        }
+        _ => Ok(()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => fail(&format!("{error:#}")),
+    }
+}
+
+fn fail(message: &str) -> ExitCode {
+    eprintln!("error: {message}");
+    ExitCode::FAILURE
+}
+
+fn init_logging(filter: &str) {
+    let filter =
+        EnvFilter::try_new(format!("{QUIET},{filter}")).unwrap_or_else(|_| EnvFilter::new("info"));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+async fn serve(args: &clap::ArgMatches) -> anyhow::Result<()> {
+    let settings = cli::raw_settings(args)?.validate()?;
+    init_logging(&settings.log);
+    let server = Server::start(&settings).await?;
+    wait_for_signal().await;
+    tracing::info!("shutting down");
+    server.stop().await;
+    Ok(())
+}
+
+fn config(args: &clap::ArgMatches) -> anyhow::Result<()> {
+    if args.get_flag("example") {
+        print!("{}", example_toml());
+        return Ok(());
+    }
+    let raw = cli::raw_settings(args)?;
+    raw.validate()?;
+    print!("{}", effective_toml(&raw));
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

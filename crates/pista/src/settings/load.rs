@@ -1,0 +1,307 @@
+//! Layering and validation: defaults, then the config file, then `PISTA_*` environment
+//! variables, then flags; each value remembers where it came from so errors can say so.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use pista_ingest::BrokerUrl;
+
+use super::{Setting, Settings, TABLE};
+
+/// Where a value came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    Default,
+    File(PathBuf),
+    Env(String),
+    Flag(String),
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::Default => f.write_str("default"),
+            Origin::File(path) => write!(f, "config file {}", path.display()),
+            Origin::Env(var) => write!(f, "environment {var}"),
+            Origin::Flag(flag) => write!(f, "flag --{flag}"),
+        }
+    }
+}
+
+/// Why settings could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("config file {path} is not valid TOML: {detail}")]
+    Toml { path: PathBuf, detail: String },
+    #[error("config file {path}: unknown key {key:?}; known keys: {known}")]
+    UnknownKey { path: PathBuf, key: String, known: String },
+    #[error("config file {path}: {key} must be text, a number, true/false or a list of text")]
+    WrongType { path: PathBuf, key: String },
+    #[error("invalid {key} = {value:?} (from {origin}): {allowed}")]
+    Invalid { key: &'static str, value: String, origin: Origin, allowed: String },
+}
+
+/// Setting values as text, with their origins, before validation.
+#[derive(Debug, Clone)]
+pub struct RawSettings {
+    values: BTreeMap<&'static str, (String, Origin)>,
+}
+
+impl RawSettings {
+    /// Layers the sources. `env` looks up an environment variable; `flags` are (flag, value)
+    /// pairs given on the command line.
+    pub fn load(
+        config_file: Option<&Path>,
+        env: impl Fn(&str) -> Option<String>,
+        flags: &[(&str, String)],
+    ) -> Result<Self, SettingsError> {
+        let mut values: BTreeMap<_, _> =
+            TABLE.iter().map(|s| (s.key, (s.default.to_owned(), Origin::Default))).collect();
+        if let Some(path) = config_file {
+            for (key, value) in read_file(path)? {
+                values.insert(key, (value, Origin::File(path.to_owned())));
+            }
+        }
+        for setting in TABLE {
+            let var = setting.env_var();
+            if let Some(value) = env(&var) {
+                values.insert(setting.key, (value, Origin::Env(var)));
+            }
+        }
+        for (flag, value) in flags {
+            if let Some(setting) = TABLE.iter().find(|s| s.flag == *flag) {
+                values.insert(setting.key, (value.clone(), Origin::Flag(setting.flag.to_owned())));
+            }
+        }
+        Ok(Self { values })
+    }
+
+    /// The text and origin of a setting.
+    pub fn get(&self, key: &str) -> (&str, &Origin) {
+        self.values.get(key).map_or(("", &Origin::Default), |(v, o)| (v.as_str(), o))
+    }
+
+    /// Checks every value and builds the typed settings.
+    pub fn validate(&self) -> Result<Settings, SettingsError> {
+        let data_dir =
+            PathBuf::from(self.text("data_dir", |v| !v.is_empty(), "a directory path")?);
+        let mqtt = self.mqtt_url()?;
+        let broker_explicit = self.get("broker.listen").1 != &Origin::Default;
+        let broker = match self.addr_or_off("broker.listen")? {
+            Some(_) if mqtt.is_some() && !broker_explicit => None,
+            other => other,
+        };
+        let mqtt_ca_file =
+            Some(self.get("mqtt.ca_file").0).filter(|v| !v.is_empty()).map(PathBuf::from);
+        if mqtt.as_ref().is_some_and(|url| url.tls) && mqtt_ca_file.is_none() {
+            let (value, origin) = self.get("mqtt.url");
+            return Err(invalid_with(
+                "mqtt.url",
+                &mask(value),
+                origin,
+                "an mqtts:// broker needs mqtt.ca_file (--mqtt-ca-file)",
+            ));
+        }
+        Ok(Settings {
+            log: self.text(
+                "log",
+                valid_filter,
+                "a level or tracing directives, e.g. info or warn,pista_ingest=debug",
+            )?,
+            http: self.addr("http.listen")?,
+            http_max_body: self.number("http.max_body")? as usize,
+            broker,
+            broker_max_packet: self.number("broker.max_packet")? as usize,
+            mqtt,
+            mqtt_ca_file,
+            mqtt_client_id: self.text(
+                "mqtt.client_id",
+                |v| !v.is_empty() && v.len() <= 65535,
+                "a non-empty client id",
+            )?,
+            base_topics: self.topics("mqtt.base_topics")?,
+            mqtt_keepalive: self.number("mqtt.keepalive")?,
+            database: self.database(&data_dir)?,
+            data_dir,
+        })
+    }
+
+    fn invalid(&self, key: &'static str, allowed: &str) -> SettingsError {
+        let (value, origin) = self.get(key);
+        let secret = TABLE.iter().any(|s| s.key == key && s.secret);
+        let shown = if secret { mask(value) } else { value.to_owned() };
+        invalid_with(key, &shown, origin, allowed)
+    }
+
+    fn text(
+        &self,
+        key: &'static str,
+        ok: impl Fn(&str) -> bool,
+        allowed: &str,
+    ) -> Result<String, SettingsError> {
+        let value = self.get(key).0;
+        if ok(value) { Ok(value.to_owned()) } else { Err(self.invalid(key, allowed)) }
+    }
+
+    fn addr(&self, key: &'static str) -> Result<SocketAddr, SettingsError> {
+        self.get(key).0.trim().parse().map_err(|_| {
+            self.invalid(key, "an IP address and port such as 127.0.0.1:8083 or [::1]:8083")
+        })
+    }
+
+    fn addr_or_off(&self, key: &'static str) -> Result<Option<SocketAddr>, SettingsError> {
+        let value = self.get(key).0.trim();
+        if value.eq_ignore_ascii_case("off") {
+            return Ok(None);
+        }
+        value
+            .parse()
+            .map(Some)
+            .map_err(|_| self.invalid(key, "off, or an IP address and port such as 127.0.0.1:1883"))
+    }
+
+    fn number(&self, key: &'static str) -> Result<u64, SettingsError> {
+        match self.get(key).0.trim().parse::<u64>() {
+            Ok(n) if n > 0 => Ok(n),
+            _ => Err(self.invalid(key, "a whole number greater than 0")),
+        }
+    }
+
+    fn mqtt_url(&self) -> Result<Option<BrokerUrl>, SettingsError> {
+        let value = self.get("mqtt.url").0.trim();
+        if value.is_empty() {
+            return Ok(None);
+        }
+        BrokerUrl::parse(value).map(Some).map_err(|e| {
+            let reason = match e {
+                pista_ingest::UrlError::Scheme { scheme, .. } => {
+                    format!("scheme {scheme:?} is not allowed")
+                }
+                pista_ingest::UrlError::NoHost { .. } => "it has no host".to_owned(),
+                pista_ingest::UrlError::Syntax { reason, .. } => reason,
+            };
+            self.invalid(
+                "mqtt.url",
+                &format!("{reason}; expected mqtt://[user[:password]@]host[:port] or mqtts://..."),
+            )
+        })
+    }
+
+    fn topics(&self, key: &'static str) -> Result<Vec<String>, SettingsError> {
+        let topics: Vec<String> = self
+            .get(key)
+            .0
+            .split(',')
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned)
+            .collect();
+        if topics.is_empty() || !topics.iter().all(|t| valid_topic_filter(t)) {
+            return Err(self.invalid(
+                key,
+                "one or more MQTT topic filters such as owntracks/# (+ for one level, # last)",
+            ));
+        }
+        Ok(topics)
+    }
+
+    fn database(&self, data_dir: &Path) -> Result<String, SettingsError> {
+        let value = self.get("database.url").0.trim();
+        if value.is_empty() {
+            return Ok(format!("sqlite://{}/pista.db", data_dir.display()));
+        }
+        if value.starts_with("sqlite:") {
+            return Ok(value.to_owned());
+        }
+        // FIXME(#5): accept postgres:// and mysql:// once those backends exist.
+        Err(self
+            .invalid("database.url", "sqlite://PATH (PostgreSQL and MySQL are not supported yet)"))
+    }
+}
+
+fn invalid_with(key: &'static str, value: &str, origin: &Origin, allowed: &str) -> SettingsError {
+    SettingsError::Invalid {
+        key,
+        value: value.to_owned(),
+        origin: origin.clone(),
+        allowed: allowed.to_owned(),
+    }
+}
+
+fn valid_filter(value: &str) -> bool {
+    !value.is_empty() && tracing_subscriber::EnvFilter::try_new(value).is_ok()
+}
+
+/// MQTT filter syntax: `#` only as the whole last level, `+` only as a whole level.
+fn valid_topic_filter(filter: &str) -> bool {
+    let levels: Vec<&str> = filter.split('/').collect();
+    levels.iter().enumerate().all(|(i, level)| match *level {
+        "#" => i == levels.len() - 1,
+        "+" => true,
+        other => !other.contains(['#', '+']),
+    })
+}
+
+/// Replaces the password of a URL's user info with `***`.
+pub(super) fn mask(value: &str) -> String {
+    match url::Url::parse(value) {
+        Ok(mut url) if url.password().is_some() => {
+            let _ = url.set_password(Some("***"));
+            url.to_string()
+        }
+        _ => value.to_owned(),
+    }
+}
+
+/// Reads a config file into (key, text) pairs, refusing keys the table does not know.
+fn read_file(path: &Path) -> Result<Vec<(&'static str, String)>, SettingsError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|source| SettingsError::Read { path: path.to_owned(), source })?;
+    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| SettingsError::Toml {
+        path: path.to_owned(),
+        detail: e.to_string().trim().to_owned(),
+    })?;
+    let mut pairs = Vec::new();
+    for (name, value) in &table {
+        match value {
+            toml::Value::Table(section) => {
+                for (inner, value) in section {
+                    pairs.push((format!("{name}.{inner}"), value.clone()));
+                }
+            }
+            other => pairs.push((name.clone(), other.clone())),
+        }
+    }
+    pairs
+        .into_iter()
+        .map(|(key, value)| {
+            let Some(setting) = TABLE.iter().find(|s| s.key == key) else {
+                let known = TABLE.iter().map(|s: &Setting| s.key).collect::<Vec<_>>().join(", ");
+                return Err(SettingsError::UnknownKey { path: path.to_owned(), key, known });
+            };
+            let text = toml_text(&value).ok_or_else(|| SettingsError::WrongType {
+                path: path.to_owned(),
+                key: key.clone(),
+            })?;
+            Ok((setting.key, text))
+        })
+        .collect()
+}
+
+fn toml_text(value: &toml::Value) -> Option<String> {
+    match value {
+        toml::Value::String(s) => Some(s.clone()),
+        toml::Value::Integer(i) => Some(i.to_string()),
+        toml::Value::Boolean(b) => Some(b.to_string()),
+        toml::Value::Array(items) => items
+            .iter()
+            .map(|i| i.as_str().map(str::to_owned))
+            .collect::<Option<Vec<_>>>()
+            .map(|v| v.join(",")),
+        _ => None,
+    }
+}

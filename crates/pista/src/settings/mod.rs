@@ -1,0 +1,209 @@
+//! Pista's settings: one declarative table ([`TABLE`]) with a type, a default and a doc line per
+//! key, from which the command-line flags, the environment variables, the example config file
+//! and `pista config` are all derived. Values are layered defaults → config file → environment
+//! (`PISTA_<FLAG>`) → flags, then validated together, so a bad value stops start-up with the
+//! key, the value, where it came from and what is allowed.
+
+mod load;
+mod render;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use pista_ingest::BrokerUrl;
+
+pub use load::{Origin, RawSettings, SettingsError};
+
+/// A URL with its password masked, for logs.
+pub fn masked_url(url: &str) -> String {
+    load::mask(url)
+}
+pub use render::{effective_toml, example_toml};
+
+/// How a setting's text is checked and typed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Text,
+    Path,
+    Addr,
+    AddrOrOff,
+    MqttUrl,
+    DatabaseUrl,
+    List,
+    Number,
+}
+
+/// One row of the settings table.
+#[derive(Debug)]
+pub struct Setting {
+    /// `section.key` in the config file, or a bare key for top-level settings.
+    pub key: &'static str,
+    /// The flag name (`--<flag>`); the environment variable is `PISTA_<FLAG>` in upper case with
+    /// `-` turned into `_`.
+    pub flag: &'static str,
+    pub kind: Kind,
+    /// The default as text; empty means unset.
+    pub default: &'static str,
+    pub doc: &'static str,
+    /// Secrets are masked wherever settings are shown.
+    pub secret: bool,
+}
+
+impl Setting {
+    pub fn env_var(&self) -> String {
+        format!("PISTA_{}", self.flag.to_ascii_uppercase().replace('-', "_"))
+    }
+
+    /// The section of the config file, or `None` for top-level keys.
+    pub fn section(&self) -> Option<&'static str> {
+        self.key.split_once('.').map(|(section, _)| section)
+    }
+
+    /// The key inside its section.
+    pub fn name(&self) -> &'static str {
+        self.key.split_once('.').map_or(self.key, |(_, name)| name)
+    }
+}
+
+const fn setting(
+    key: &'static str,
+    flag: &'static str,
+    kind: Kind,
+    default: &'static str,
+    doc: &'static str,
+) -> Setting {
+    Setting { key, flag, kind, default, doc, secret: false }
+}
+
+/// Every setting, in the order of the example file.
+pub const TABLE: &[Setting] = &[
+    setting(
+        "data_dir",
+        "data-dir",
+        Kind::Path,
+        "./pista-data",
+        "Directory for Pista's own files (the default SQLite database lives here).",
+    ),
+    setting(
+        "log",
+        "log",
+        Kind::Text,
+        "info",
+        "Log filter: a level (error, warn, info, debug, trace) or tracing directives such as info,pista_ingest=debug.",
+    ),
+    setting(
+        "http.listen",
+        "http",
+        Kind::Addr,
+        "127.0.0.1:8083",
+        "Address of the HTTP server (HTTP-mode ingest at /pub and the API at /api/0/).",
+    ),
+    setting(
+        "http.max_body",
+        "http-max-body",
+        Kind::Number,
+        "4194304",
+        "Largest accepted HTTP request body in bytes (cards and POI images can be large).",
+    ),
+    setting(
+        "broker.listen",
+        "broker",
+        Kind::AddrOrOff,
+        "127.0.0.1:1883",
+        "Address of the embedded MQTT broker, or off. Off by default when [mqtt] url is set.",
+    ),
+    setting(
+        "broker.max_packet",
+        "broker-max-packet",
+        Kind::Number,
+        "4194304",
+        "Largest MQTT packet the embedded broker accepts, in bytes.",
+    ),
+    Setting {
+        secret: true,
+        ..setting(
+            "mqtt.url",
+            "mqtt",
+            Kind::MqttUrl,
+            "",
+            "External broker to subscribe to: mqtt://[user[:password]@]host[:port] or mqtts://... (unset: none).",
+        )
+    },
+    setting(
+        "mqtt.ca_file",
+        "mqtt-ca-file",
+        Kind::Path,
+        "",
+        "PEM file with the CA certificate(s) that sign an mqtts broker's certificate.",
+    ),
+    setting(
+        "mqtt.client_id",
+        "mqtt-client-id",
+        Kind::Text,
+        "pista",
+        "Client id at the external broker; keep it stable so queued messages survive restarts, and unique per Pista instance.",
+    ),
+    setting(
+        "mqtt.base_topics",
+        "mqtt-base-topics",
+        Kind::List,
+        "owntracks/#",
+        "Topic filters whose messages Pista stores, for both brokers (comma-separated in env and flags).",
+    ),
+    setting(
+        "mqtt.keepalive",
+        "mqtt-keepalive",
+        Kind::Number,
+        "60",
+        "Keepalive towards the external broker, in seconds.",
+    ),
+    Setting {
+        secret: true,
+        ..setting(
+            "database.url",
+            "database",
+            Kind::DatabaseUrl,
+            "",
+            "Database URL (default sqlite://<data_dir>/pista.db).",
+        )
+    },
+];
+
+/// The validated settings `pista serve` runs with.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub data_dir: PathBuf,
+    pub log: String,
+    pub http: SocketAddr,
+    pub http_max_body: usize,
+    /// `None` when the embedded broker is off.
+    pub broker: Option<SocketAddr>,
+    pub broker_max_packet: usize,
+    /// `None` when no external broker is configured.
+    pub mqtt: Option<BrokerUrl>,
+    pub mqtt_ca_file: Option<PathBuf>,
+    pub mqtt_client_id: String,
+    pub base_topics: Vec<String>,
+    pub mqtt_keepalive: u64,
+    pub database: String,
+}
+
+impl Settings {
+    /// Settings for tests and embedding: defaults with everything on loopback port 0.
+    pub fn for_tests(data_dir: PathBuf) -> Self {
+        Self {
+            database: format!("sqlite://{}/pista.db", data_dir.display()),
+            data_dir,
+            log: "info".to_owned(),
+            http: SocketAddr::from(([127, 0, 0, 1], 0)),
+            http_max_body: 4 << 20,
+            broker: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+            broker_max_packet: 4 << 20,
+            mqtt: None,
+            mqtt_ca_file: None,
+            mqtt_client_id: "pista".to_owned(),
+            base_topics: vec!["owntracks/#".to_owned()],
+            mqtt_keepalive: 60,
+        }
+    }
+}
