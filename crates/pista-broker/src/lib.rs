@@ -85,6 +85,8 @@ impl EmbeddedBroker {
             .laddr(config.listen)
             .max_packet_size(config.max_packet_size)
             .max_mqueue_len(100_000)
+            // iOS on MQTT 5 uses topic aliases 1 to 8 when the broker allows them.
+            .max_topic_aliases(32)
             .max_inflight(std::num::NonZeroU16::new(1000).unwrap_or(std::num::NonZeroU16::MIN))
             .bind()
             .map_err(|error| bind_error(config.listen, error))?;
