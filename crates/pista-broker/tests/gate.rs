@@ -2,6 +2,8 @@
 //! closes the connection without one, retained messages reach later subscribers, and a taken
 //! port is reported as such.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 

@@ -1,6 +1,8 @@
 //! The storage conformance suite: every backend must give these exact answers. It runs against
 //! SQLite here; the PostgreSQL and MySQL backends will run the same cases.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use bytes::Bytes;
 use pista_core::{DeviceKey, DeviceName, Location, Source, UserName};
 use pista_store::{LocationQuery, NewBody, NewMessage, SqlStore, Storage, WriteOutcome};

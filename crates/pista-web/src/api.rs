@@ -131,14 +131,14 @@ fn location_query(
         None if limit.is_some() => None,
         None => Some(to.unwrap_or(now) - DEFAULT_WINDOW),
     };
-    if let (Some(from), Some(to)) = (from, to) {
-        if from > to {
-            return Err(ApiError::unsatisfiable(format!(
-                "impossible date/time range: from {} is after to {}",
-                iso(from),
-                iso(to)
-            )));
-        }
+    if let (Some(from), Some(to)) = (from, to)
+        && from > to
+    {
+        return Err(ApiError::unsatisfiable(format!(
+            "impossible date/time range: from {} is after to {}",
+            iso(from),
+            iso(to)
+        )));
     }
     Ok(LocationQuery { key, from, to, limit })
 }

@@ -85,7 +85,8 @@ mod tests {
     #[test]
     fn identity_follows_the_documented_order() {
         let alice_basic = ("authorization", "Basic YWxpY2U6cGE6c3M="); // alice:pa:ss
-        let cases: &[(&[(&'static str, &str)], Option<&str>, &str)] = &[
+        type Headers<'a> = &'a [(&'static str, &'a str)];
+        let cases: &[(Headers, Option<&str>, &str)] = &[
             (&[("x-limit-u", "Jane"), ("x-limit-d", "Phone")], Some("u=bob&d=car"), "jane/phone"),
             (&[], Some("u=bob&d=car"), "bob/car"),
             (&[], Some("U=bob&D=car"), "bob/car"),

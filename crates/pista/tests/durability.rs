@@ -2,12 +2,17 @@
 //! publishes, a real Mosquitto redelivery after a commit whose acknowledgement was lost, retained
 //! messages sent again on resubscription, and storage outages on every input.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use common::{FlakyStore, TestServer, eventually, forget_session, publish_mosquitto, publish_v311, unique, use_mosquitto};
+use common::{
+    FlakyStore, TestServer, eventually, forget_session, publish_mosquitto, publish_v311, unique,
+    use_mosquitto,
+};
 use serde_json::json;
 
 const FIRST: &str = r#"{"_type":"location","tid":"MK","tst":1709970594,"lat":48.1,"lon":11.5,"acc":46,"p":100.694,"batt":40}"#;
@@ -33,7 +38,11 @@ async fn a_reposted_point_is_stored_once() {
 async fn a_republished_message_is_stored_once_on_the_embedded_broker() {
     let server = TestServer::start(|_| {}).await;
     let topic = "owntracks/mkay/phone";
-    publish_v311(server.broker_port(), &[(topic, FIRST.as_bytes(), true), (topic, FIRST.as_bytes(), true)]).await;
+    publish_v311(
+        server.broker_port(),
+        &[(topic, FIRST.as_bytes(), true), (topic, FIRST.as_bytes(), true)],
+    )
+    .await;
     assert_eq!(server.points("mkay", "phone").await.len(), 1);
     assert_eq!(server.server.pipeline.stats().duplicates.load(Ordering::Relaxed), 1);
     server.stop().await;
@@ -46,9 +55,12 @@ async fn a_message_redelivered_by_mosquitto_is_stored_once() {
     let user = unique("redeliver");
     let client_id = unique("pista-test-");
     let topics = [format!("owntracks/{user}/#")];
-    let server = TestServer::start_with(|s| use_mosquitto(s, &client_id, &topics), Some(store.clone())).await;
+    let server =
+        TestServer::start_with(|s| use_mosquitto(s, &client_id, &topics), Some(store.clone()))
+            .await;
     eventually("subscription", || async {
-        publish_mosquitto(&[(&format!("owntracks/{user}/probe"), b"{\"_type\":\"lwt\"}", false)]).await;
+        publish_mosquitto(&[(&format!("owntracks/{user}/probe"), b"{\"_type\":\"lwt\"}", false)])
+            .await;
         (!server.server.store.messages(None).await.unwrap().is_empty()).then_some(())
     })
     .await;
@@ -58,11 +70,22 @@ async fn a_message_redelivered_by_mosquitto_is_stored_once() {
     *store.fail_after_commit.lock().unwrap() = Some(topic.clone());
     publish_mosquitto(&[(&topic, FIRST.as_bytes(), false)]).await;
     let stats = server.server.pipeline.stats();
-    eventually("the redelivered copy", || async { (stats.duplicates.load(Ordering::Relaxed) >= 1).then_some(()) }).await;
+    eventually("the redelivered copy", || async {
+        (stats.duplicates.load(Ordering::Relaxed) >= 1).then_some(())
+    })
+    .await;
     // A later message goes through, and the redelivered one was acknowledged: it comes no more.
-    publish_mosquitto(&[(&format!("owntracks/{user}/phone"), REPOSTED.replace("1709970594", "1709970700").as_bytes(), false)]).await;
+    publish_mosquitto(&[(
+        &format!("owntracks/{user}/phone"),
+        REPOSTED.replace("1709970594", "1709970700").as_bytes(),
+        false,
+    )])
+    .await;
     server.wait_points(&user, "phone", 2).await;
-    assert_eq!(server.points(&user, "phone").await.iter().map(|p| p.tst).collect::<Vec<_>>(), [1709970594, 1709970700]);
+    assert_eq!(
+        server.points(&user, "phone").await.iter().map(|p| p.tst).collect::<Vec<_>>(),
+        [1709970594, 1709970700]
+    );
     assert_eq!(stats.duplicates.load(Ordering::Relaxed), 1);
     assert_eq!(stats.failed_batches.load(Ordering::Relaxed), 1);
     server.stop().await;
@@ -81,7 +104,10 @@ async fn retained_locations_sent_again_on_resubscription_are_stored_once() {
 
     let server = server.restart().await;
     let stats = server.server.pipeline.stats();
-    eventually("the retained copy after restart", || async { (stats.duplicates.load(Ordering::Relaxed) == 1).then_some(()) }).await;
+    eventually("the retained copy after restart", || async {
+        (stats.duplicates.load(Ordering::Relaxed) == 1).then_some(())
+    })
+    .await;
     assert_eq!(server.points(&user, "phone").await.len(), 1);
     server.stop().await;
     publish_mosquitto(&[(&topic, b"", true)]).await;
@@ -98,14 +124,19 @@ async fn a_storage_outage_is_refused_on_http_and_the_embedded_broker() {
     let response = server.post("/pub?u=jane&d=phone", &[], FIRST).await;
     assert_eq!(response.status().as_u16(), 503);
     assert_eq!(response.headers()["retry-after"], "5");
-    assert_eq!(response.json::<serde_json::Value>().await.unwrap(), json!({"error": "storage is unavailable, retry later", "status": 503}));
+    assert_eq!(
+        response.json::<serde_json::Value>().await.unwrap(),
+        json!({"error": "storage is unavailable, retry later", "status": 503})
+    );
 
     // The broker closes the connection instead of acknowledging.
     use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
-    let (client, mut events) = AsyncClient::new(MqttOptions::new(unique("c"), "127.0.0.1", server.broker_port()), 10);
+    let (client, mut events) =
+        AsyncClient::new(MqttOptions::new(unique("c"), "127.0.0.1", server.broker_port()), 10);
     client.publish("owntracks/jane/phone", QoS::AtLeastOnce, false, FIRST).await.unwrap();
     let acked = loop {
-        match tokio::time::timeout(Duration::from_secs(10), events.poll()).await.expect("an answer") {
+        match tokio::time::timeout(Duration::from_secs(10), events.poll()).await.expect("an answer")
+        {
             Ok(Event::Incoming(Packet::PubAck(_))) => break true,
             Ok(_) => {}
             Err(_) => break false,
@@ -127,9 +158,12 @@ async fn mosquitto_keeps_messages_while_storage_is_down_and_they_arrive_once_it_
     let user = unique("outage");
     let client_id = unique("pista-test-");
     let topics = [format!("owntracks/{user}/#")];
-    let server = TestServer::start_with(|s| use_mosquitto(s, &client_id, &topics), Some(store.clone())).await;
+    let server =
+        TestServer::start_with(|s| use_mosquitto(s, &client_id, &topics), Some(store.clone()))
+            .await;
     eventually("subscription", || async {
-        publish_mosquitto(&[(&format!("owntracks/{user}/probe"), b"{\"_type\":\"lwt\"}", false)]).await;
+        publish_mosquitto(&[(&format!("owntracks/{user}/probe"), b"{\"_type\":\"lwt\"}", false)])
+            .await;
         (!server.server.store.messages(None).await.unwrap().is_empty()).then_some(())
     })
     .await;
@@ -137,16 +171,28 @@ async fn mosquitto_keeps_messages_while_storage_is_down_and_they_arrive_once_it_
     store.down.store(true, Ordering::SeqCst);
     let writes_before = store.writes.load(Ordering::SeqCst);
     let messages: Vec<(String, String)> = (0..5)
-        .map(|i| (format!("owntracks/{user}/phone"), FIRST.replace("1709970594", &(1709970594 + i).to_string())))
+        .map(|i| {
+            (
+                format!("owntracks/{user}/phone"),
+                FIRST.replace("1709970594", &(1709970594 + i).to_string()),
+            )
+        })
         .collect();
-    let borrowed: Vec<(&str, &[u8], bool)> = messages.iter().map(|(t, p)| (t.as_str(), p.as_bytes(), false)).collect();
+    let borrowed: Vec<(&str, &[u8], bool)> =
+        messages.iter().map(|(t, p)| (t.as_str(), p.as_bytes(), false)).collect();
     publish_mosquitto(&borrowed).await;
-    eventually("failed attempts", || async { (store.writes.load(Ordering::SeqCst) >= writes_before + 2).then_some(()) }).await;
+    eventually("failed attempts", || async {
+        (store.writes.load(Ordering::SeqCst) >= writes_before + 2).then_some(())
+    })
+    .await;
     assert!(server.points(&user, "phone").await.is_empty());
 
     store.down.store(false, Ordering::SeqCst);
     let points = server.wait_points(&user, "phone", 5).await;
-    assert_eq!(points.iter().map(|p| p.tst).collect::<Vec<_>>(), (1709970594..1709970599).collect::<Vec<_>>());
+    assert_eq!(
+        points.iter().map(|p| p.tst).collect::<Vec<_>>(),
+        (1709970594..1709970599).collect::<Vec<_>>()
+    );
     server.stop().await;
     forget_session(&client_id).await;
 }

@@ -3,9 +3,14 @@
 //! to the embedded broker and to the real Mosquitto, and posted over HTTP mode, then read back
 //! from `/api/0/locations` and `/api/0/last` with exact values.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
-use common::{TestServer, eventually, forget_session, publish_mosquitto, publish_v311, publish_v5_with_alias, unique, use_mosquitto, without_isorcv};
+use common::{
+    TestServer, eventually, forget_session, publish_mosquitto, publish_v5_with_alias, publish_v311,
+    unique, use_mosquitto, without_isorcv,
+};
 use serde_json::{Value, json};
 
 const JJOLIE: &str = r#"{"cog":-1,"batt":"79","lon":"2.295134","acc":"10","vel":0,"vac":3,"lat":"48.858334","t":"t","tst":"1415719099","alt":171,"_type":"location","tid":"jj"}"#;
@@ -35,11 +40,15 @@ fn expected_csv() -> Value {
 
 /// Reads one device's history over the API and compares it with `want`, item by item.
 async fn assert_history(server: &TestServer, user: &str, device: &str, want: &[Value]) {
-    let path = format!("/api/0/locations?user={user}&device={device}&from=2014-01-01&to=2030-01-01");
+    let path =
+        format!("/api/0/locations?user={user}&device={device}&from=2014-01-01&to=2030-01-01");
     let (status, body) = server.get(&path).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["count"], json!(want.len()), "{body}");
-    assert_eq!((&body["status"], &body["version"]), (&json!(200), &json!(env!("CARGO_PKG_VERSION"))));
+    assert_eq!(
+        (&body["status"], &body["version"]),
+        (&json!(200), &json!(env!("CARGO_PKG_VERSION")))
+    );
     let items: Vec<Value> = body["data"].as_array().unwrap().iter().map(without_isorcv).collect();
     assert_eq!(items, want, "history of {user}/{device}");
 }
@@ -60,7 +69,8 @@ async fn assert_samples(server: &TestServer, gw: &str, phone_user: &str, k2_user
     let last: Vec<Value> = last.as_array().unwrap().iter().map(without_isorcv).collect();
     let with_identity = |mut item: Value, topic: &str, device: &str| {
         let object = item.as_object_mut().unwrap();
-        let times = [object.shift_remove("isotst").unwrap(), object.shift_remove("disptst").unwrap()];
+        let times =
+            [object.shift_remove("isotst").unwrap(), object.shift_remove("disptst").unwrap()];
         object.insert("topic".into(), topic.into());
         object.insert("username".into(), phone_user.into());
         object.insert("device".into(), device.into());
@@ -82,13 +92,17 @@ async fn assert_samples(server: &TestServer, gw: &str, phone_user: &str, k2_user
 async fn samples_through_the_embedded_broker_with_mqtt_311_and_5() {
     let server = TestServer::start(|_| {}).await;
     let port = server.broker_port();
-    publish_v311(port, &[
-        ("owntracks/gw/jjolie", JJOLIE.as_bytes(), true),
-        ("owntracks/jane/Pixel", ANDROID.as_bytes(), true),
-        ("owntracks/gw/K2", CSV.as_bytes(), true),
-    ])
+    publish_v311(
+        port,
+        &[
+            ("owntracks/gw/jjolie", JJOLIE.as_bytes(), true),
+            ("owntracks/jane/Pixel", ANDROID.as_bytes(), true),
+            ("owntracks/gw/K2", CSV.as_bytes(), true),
+        ],
+    )
     .await;
-    publish_v5_with_alias(port, "owntracks/jane/iPhone", &[IOS_1.as_bytes(), IOS_2.as_bytes()]).await;
+    publish_v5_with_alias(port, "owntracks/jane/iPhone", &[IOS_1.as_bytes(), IOS_2.as_bytes()])
+        .await;
 
     // The broker acknowledged after the commit, so the points are already there.
     assert_eq!(server.points("jane", "iphone").await.len(), 2);
@@ -104,7 +118,11 @@ async fn samples_through_the_embedded_broker_with_mqtt_311_and_5() {
 async fn samples_through_mosquitto() {
     let (user, k2_user) = (unique("mq"), unique("gw"));
     let client_id = unique("pista-test-");
-    let topics = ["owntracks/gw/jjolie".to_owned(), format!("owntracks/{user}/#"), format!("owntracks/{k2_user}/#")];
+    let topics = [
+        "owntracks/gw/jjolie".to_owned(),
+        format!("owntracks/{user}/#"),
+        format!("owntracks/{k2_user}/#"),
+    ];
     let server = TestServer::start(|s| use_mosquitto(s, &client_id, &topics)).await;
     // Wait until the subscription is in place, then publish with a real client.
     let probe = format!("owntracks/{user}/probe");
@@ -133,11 +151,20 @@ async fn samples_through_mosquitto() {
 #[tokio::test]
 async fn samples_over_http_mode() {
     let server = TestServer::start(|_| {}).await;
-    let posts: [(&[(&str, &str)], &str, &str); 5] = [
+    type Post<'a> = (&'a [(&'a str, &'a str)], &'a str, &'a str);
+    let posts: [Post; 5] = [
         (&[("X-Limit-U", "gw"), ("X-Limit-D", "jjolie")], "/pub", JJOLIE),
         (&[("Content-Type", "application/json; charset=utf-8")], "/pub?u=jane&d=Pixel", ANDROID),
-        (&[("X-Limit-U", "jane"), ("X-Limit-D", "iPhone"), ("Content-Type", "application/json")], "/pub", IOS_1),
-        (&[("X-Limit-U", "jane"), ("X-Limit-D", "iPhone"), ("Content-Type", "text/plain")], "/pub", IOS_2),
+        (
+            &[("X-Limit-U", "jane"), ("X-Limit-D", "iPhone"), ("Content-Type", "application/json")],
+            "/pub",
+            IOS_1,
+        ),
+        (
+            &[("X-Limit-U", "jane"), ("X-Limit-D", "iPhone"), ("Content-Type", "text/plain")],
+            "/pub",
+            IOS_2,
+        ),
         (&[("Authorization", "Basic Z3c6c2VjcmV0"), ("X-Limit-D", "K2")], "/pub", CSV),
     ];
     for (headers, path, body) in posts {
@@ -152,7 +179,12 @@ async fn samples_over_http_mode() {
     let fix_topic = |user: &str, device: &str| format!("owntracks/{user}/{device}");
     let (_, last) = server.get("/api/0/last?user=jane&device=pixel").await;
     assert_eq!(last[0]["topic"], json!(fix_topic("jane", "pixel")));
-    for (user, device, want) in [("gw", "jjolie", vec![expected_jjolie()]), ("jane", "pixel", vec![expected_android()]), ("jane", "iphone", expected_ios().to_vec()), ("gw", "k2", vec![expected_csv()])] {
+    for (user, device, want) in [
+        ("gw", "jjolie", vec![expected_jjolie()]),
+        ("jane", "pixel", vec![expected_android()]),
+        ("jane", "iphone", expected_ios().to_vec()),
+        ("gw", "k2", vec![expected_csv()]),
+    ] {
         assert_history(&server, user, device, &want).await;
     }
     server.stop().await;

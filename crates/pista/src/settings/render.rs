@@ -4,7 +4,7 @@
 
 use std::fmt::Write;
 
-use super::load::{RawSettings, mask};
+use super::load::{Origin, RawSettings, mask};
 use super::{Kind, Setting, TABLE};
 
 const EXAMPLE_HEADER: &str = "\
@@ -18,7 +18,7 @@ const EXAMPLE_HEADER: &str = "\
 /// The documented example configuration.
 pub fn example_toml() -> String {
     let mut out = String::from(EXAMPLE_HEADER);
-    for_each_section(&mut out, |out, setting| {
+    for_each_section(&mut out, true, |out, setting| {
         let _ = writeln!(out, "# {}", setting.doc);
         let _ = writeln!(out, "# env {}, flag --{}", setting.env_var(), setting.flag);
         let _ = writeln!(out, "#{} = {}", setting.name(), literal(setting, setting.default));
@@ -28,12 +28,16 @@ pub fn example_toml() -> String {
 
 /// The effective configuration, each value with its origin.
 pub fn effective_toml(raw: &RawSettings) -> String {
-    let mut out = String::from("# Effective Pista configuration (secrets masked).\n");
-    for_each_section(&mut out, |out, setting| {
+    let mut out = String::from("# Effective Pista configuration (secrets masked).\n\n");
+    for_each_section(&mut out, false, |out, setting| {
         let (value, origin) = raw.get(setting.key);
         let shown = if setting.secret { mask(value) } else { value.to_owned() };
+        let mqtt_set = !raw.get("mqtt.url").0.trim().is_empty();
         let note = match (setting.key, value.is_empty()) {
             ("database.url", true) => format!("{origin}: sqlite://<data_dir>/pista.db"),
+            ("broker.listen", false) if mqtt_set && origin == &Origin::Default => {
+                format!("{origin}: off, because mqtt.url is set")
+            }
             (_, true) => format!("{origin}: unset"),
             _ => origin.to_string(),
         };
@@ -42,18 +46,21 @@ pub fn effective_toml(raw: &RawSettings) -> String {
     out
 }
 
-/// Writes top-level settings first, then one `[section]` block per section in table order.
-fn for_each_section(out: &mut String, mut write: impl FnMut(&mut String, &Setting)) {
+/// Writes top-level settings first, then one `[section]` block per section in table order;
+/// `spaced` puts a blank line between keys (for the commented example).
+fn for_each_section(out: &mut String, spaced: bool, mut write: impl FnMut(&mut String, &Setting)) {
     let mut current = None;
     for setting in TABLE.iter().filter(|s| s.section().is_none()) {
-        out.push('\n');
+        if spaced {
+            out.push('\n');
+        }
         write(out, setting);
     }
     for setting in TABLE.iter().filter(|s| s.section().is_some()) {
         if current != setting.section() {
             current = setting.section();
             let _ = write!(out, "\n[{}]\n", current.unwrap_or_default());
-        } else {
+        } else if spaced {
             out.push('\n');
         }
         write(out, setting);

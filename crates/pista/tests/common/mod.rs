@@ -14,7 +14,8 @@ use pista::settings::Settings;
 use pista_core::{DeviceKey, DeviceName, UserName};
 use pista_ingest::BrokerUrl;
 use pista_store::{
-    LastLocation, LocationQuery, NewMessage, SqlStore, Storage, StoreError, StoredLocation, StoredMessage, WriteOutcome,
+    LastLocation, LocationQuery, NewMessage, SqlStore, Storage, StoreError, StoredLocation,
+    StoredMessage, WriteOutcome,
 };
 use serde_json::Value;
 
@@ -26,7 +27,9 @@ pub fn mosquitto_url() -> String {
 /// A name no other test or test run uses.
 pub fn unique(prefix: &str) -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
     format!("{prefix}{}x{}x{nanos}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed))
 }
 
@@ -45,10 +48,14 @@ impl TestServer {
     }
 
     /// Like `start`, on a given store.
-    pub async fn start_with(configure: impl FnOnce(&mut Settings), store: Option<Arc<dyn Storage>>) -> Self {
+    pub async fn start_with(
+        configure: impl FnOnce(&mut Settings),
+        store: Option<Arc<dyn Storage>>,
+    ) -> Self {
         pista::install_crypto_provider();
         // PISTA_TEST_LOG=debug shows the server's log for failing tests.
-        let filter = tracing_subscriber::EnvFilter::try_from_env("PISTA_TEST_LOG").unwrap_or_else(|_| "off".into());
+        let filter = tracing_subscriber::EnvFilter::try_from_env("PISTA_TEST_LOG")
+            .unwrap_or_else(|_| "off".into());
         let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
         let dir = tempfile::tempdir().unwrap();
         let mut settings = Settings::for_tests(dir.path().to_owned());
@@ -80,7 +87,12 @@ impl TestServer {
         (status, response.json().await.unwrap())
     }
 
-    pub async fn post(&self, path: &str, headers: &[(&str, &str)], body: impl Into<reqwest::Body>) -> reqwest::Response {
+    pub async fn post(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: impl Into<reqwest::Body>,
+    ) -> reqwest::Response {
         let mut request = reqwest::Client::new().post(format!("{}{path}", self.http)).body(body);
         for (name, value) in headers {
             request = request.header(*name, *value);
@@ -90,7 +102,12 @@ impl TestServer {
 
     /// The device's stored locations, oldest first.
     pub async fn points(&self, user: &str, device: &str) -> Vec<StoredLocation> {
-        let query = LocationQuery { key: DeviceKey::parse(user, device).unwrap(), from: None, to: None, limit: None };
+        let query = LocationQuery {
+            key: DeviceKey::parse(user, device).unwrap(),
+            from: None,
+            to: None,
+            limit: None,
+        };
         self.server.store.locations(&query).await.unwrap()
     }
 
@@ -127,13 +144,17 @@ where
 /// Publishes QoS 1 messages with an MQTT 3.1.1 client and waits for every PUBACK.
 pub async fn publish_v311(port: u16, messages: &[(&str, &[u8], bool)]) {
     use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
-    let (client, mut events) = AsyncClient::new(MqttOptions::new(unique("pub"), "127.0.0.1", port), 100);
+    let (client, mut events) =
+        AsyncClient::new(MqttOptions::new(unique("pub"), "127.0.0.1", port), 100);
     for (topic, payload, retain) in messages {
         client.publish(*topic, QoS::AtLeastOnce, *retain, payload.to_vec()).await.unwrap();
     }
     let mut acked = 0;
     while acked < messages.len() {
-        match tokio::time::timeout(Duration::from_secs(10), events.poll()).await.expect("no PUBACK in time") {
+        match tokio::time::timeout(Duration::from_secs(10), events.poll())
+            .await
+            .expect("no PUBACK in time")
+        {
             Ok(Event::Incoming(Packet::PubAck(_))) => acked += 1,
             Ok(_) => {}
             Err(error) => panic!("mqtt 3.1.1 publish failed: {error}"),
@@ -148,12 +169,16 @@ pub async fn publish_v5_with_alias(port: u16, topic: &str, payloads: &[&[u8]]) {
     use rumqttc::v5::mqttbytes::QoS;
     use rumqttc::v5::mqttbytes::v5::{Packet, PublishProperties};
     use rumqttc::v5::{AsyncClient, Event, MqttOptions};
-    let (client, mut events) = AsyncClient::new(MqttOptions::new(unique("ios"), "127.0.0.1", port), 100);
+    let (client, mut events) =
+        AsyncClient::new(MqttOptions::new(unique("ios"), "127.0.0.1", port), 100);
     let alias = PublishProperties { topic_alias: Some(1), ..Default::default() };
     let mut acked = 0;
     let mut connected = false;
     while !connected {
-        match tokio::time::timeout(Duration::from_secs(10), events.poll()).await.expect("no CONNACK") {
+        match tokio::time::timeout(Duration::from_secs(10), events.poll())
+            .await
+            .expect("no CONNACK")
+        {
             Ok(Event::Incoming(Packet::ConnAck(_))) => connected = true,
             Ok(_) => {}
             Err(error) => panic!("mqtt 5 connect failed: {error}"),
@@ -161,10 +186,22 @@ pub async fn publish_v5_with_alias(port: u16, topic: &str, payloads: &[&[u8]]) {
     }
     for (index, payload) in payloads.iter().enumerate() {
         let topic = if index == 0 { topic } else { "" };
-        client.publish_with_properties(topic, QoS::AtLeastOnce, false, payload.to_vec(), alias.clone()).await.unwrap();
+        client
+            .publish_with_properties(
+                topic,
+                QoS::AtLeastOnce,
+                false,
+                payload.to_vec(),
+                alias.clone(),
+            )
+            .await
+            .unwrap();
     }
     while acked < payloads.len() {
-        match tokio::time::timeout(Duration::from_secs(10), events.poll()).await.expect("no PUBACK in time") {
+        match tokio::time::timeout(Duration::from_secs(10), events.poll())
+            .await
+            .expect("no PUBACK in time")
+        {
             Ok(Event::Incoming(Packet::PubAck(_))) => acked += 1,
             Ok(_) => {}
             Err(error) => panic!("mqtt 5 publish failed: {error}"),
@@ -217,7 +254,12 @@ pub struct FlakyStore {
 impl FlakyStore {
     pub async fn open(dir: &std::path::Path) -> Arc<Self> {
         let inner = SqlStore::open(&format!("sqlite://{}/flaky.db", dir.display())).await.unwrap();
-        Arc::new(Self { inner, down: AtomicBool::new(false), fail_after_commit: Default::default(), writes: AtomicU32::new(0) })
+        Arc::new(Self {
+            inner,
+            down: AtomicBool::new(false),
+            fail_after_commit: Default::default(),
+            writes: AtomicU32::new(0),
+        })
     }
 }
 
@@ -246,7 +288,11 @@ impl Storage for FlakyStore {
     async fn devices(&self, user: &UserName) -> Result<Vec<DeviceName>, StoreError> {
         self.inner.devices(user).await
     }
-    async fn last(&self, user: Option<&UserName>, device: Option<&DeviceName>) -> Result<Vec<LastLocation>, StoreError> {
+    async fn last(
+        &self,
+        user: Option<&UserName>,
+        device: Option<&DeviceName>,
+    ) -> Result<Vec<LastLocation>, StoreError> {
         self.inner.last(user, device).await
     }
     async fn locations(&self, query: &LocationQuery) -> Result<Vec<StoredLocation>, StoreError> {
@@ -263,6 +309,9 @@ pub fn without_isorcv(item: &Value) -> Value {
     let mut item = item.clone();
     let isorcv = item.as_object_mut().unwrap().shift_remove("isorcv").expect("isorcv present");
     let text = isorcv.as_str().unwrap();
-    assert!(text.len() == 20 && text.ends_with('Z') && text.as_bytes()[10] == b'T', "isorcv {text}");
+    assert!(
+        text.len() == 20 && text.ends_with('Z') && text.as_bytes()[10] == b'T',
+        "isorcv {text}"
+    );
     item
 }

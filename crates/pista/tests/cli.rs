@@ -1,0 +1,122 @@
+//! The real `pista` binary: it starts with flags only, logs one line per listener, serves HTTP
+//! mode and the API, stops on SIGTERM, and explains a taken port or a bad value and exits 1.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+const PISTA: &str = env!("CARGO_BIN_EXE_pista");
+
+fn field<'a>(line: &'a str, name: &str) -> Option<&'a str> {
+    line.split_whitespace().find_map(|word| word.strip_prefix(name))
+}
+
+#[tokio::test]
+async fn serve_logs_its_listeners_takes_a_point_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(PISTA)
+        .args(["serve", "--http", "127.0.0.1:0", "--broker", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .env_remove("PISTA_CONFIG")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let (mut http, mut broker) = (None, None);
+    while http.is_none() || broker.is_none() {
+        let line = lines.next().expect("pista exited early").unwrap();
+        if line.contains("http listening") {
+            http = field(&line, "addr=").map(str::to_owned);
+        }
+        if line.contains("embedded mqtt broker listening") {
+            broker = field(&line, "addr=").map(str::to_owned);
+        }
+    }
+    let (http, broker) = (http.unwrap(), broker.unwrap());
+    assert!(broker.starts_with("127.0.0.1:") && broker != "127.0.0.1:0", "{broker}");
+
+    let client = reqwest::Client::new();
+    let body = r#"{"_type":"location","lat":52.1,"lon":5.1,"tst":1758260278,"tid":"JD"}"#;
+    let response = client
+        .post(format!("http://{http}/pub"))
+        .header("X-Limit-U", "jane@example.org")
+        .header("X-Limit-D", "iphone")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let last: serde_json::Value =
+        client.get(format!("http://{http}/api/0/last")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(
+        (&last[0]["username"], &last[0]["device"], &last[0]["lat"]),
+        (&"jane@example.org".into(), &"iphone".into(), &52.1.into())
+    );
+
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let exit = tokio::task::spawn_blocking(move || child.wait()).await.unwrap().unwrap();
+    assert!(exit.success(), "{exit:?}");
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    assert!(rest.iter().any(|l| l.contains("stopped")), "{rest:?}");
+    assert!(dir.path().join("pista.db").exists());
+}
+
+#[test]
+fn a_taken_broker_port_is_explained() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(PISTA)
+        .args(["serve", "--http", "127.0.0.1:0", "--broker", &addr.to_string(), "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let want = format!(
+        "error: the embedded MQTT broker cannot listen on {addr}: the address is in use (is Mosquitto or another broker running there?)\n  to use that broker instead:  pista serve --mqtt mqtt://{addr}\n  to move the embedded broker: pista serve --broker 127.0.0.1:1884   (or --broker off)\n"
+    );
+    assert!(stderr.ends_with(&want), "{stderr}");
+}
+
+#[test]
+fn a_taken_http_port_and_a_bad_flag_are_explained() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let output =
+            Command::new(PISTA).args(args).arg("--data-dir").arg(dir.path()).output().unwrap();
+        (output.status.code(), String::from_utf8_lossy(&output.stderr).into_owned())
+    };
+    let (code, stderr) = run(&["serve", "--broker", "off", "--http", &addr.to_string()]);
+    assert_eq!(code, Some(1));
+    assert!(stderr.ends_with(&format!("error: the HTTP server cannot listen on {addr}: the address is in use\n  to use another address: pista serve --http 127.0.0.1:8084\n")), "{stderr}");
+    let (code, stderr) = run(&["serve", "--broker", "nowhere"]);
+    assert_eq!(
+        (code, stderr.as_str()),
+        (
+            Some(1),
+            "error: invalid broker.listen = \"nowhere\" (from flag --broker): off, or an IP address and port such as 127.0.0.1:1883\n"
+        )
+    );
+}
+
+#[test]
+fn config_prints_the_example_and_the_effective_settings() {
+    let example = Command::new(PISTA).args(["config", "--example"]).output().unwrap();
+    assert_eq!(
+        String::from_utf8(example.stdout).unwrap(),
+        include_str!("../../../pista.example.toml")
+    );
+    let effective = Command::new(PISTA)
+        .args(["config", "--mqtt", "mqtt://a:b@h:1"])
+        .env("PISTA_HTTP", "127.0.0.1:9")
+        .output()
+        .unwrap();
+    let text = String::from_utf8(effective.stdout).unwrap();
+    assert!(text.contains("listen = \"127.0.0.1:9\"  # environment PISTA_HTTP\n"), "{text}");
+    assert!(text.contains("url = \"mqtt://a:***@h:1\"  # flag --mqtt\n"), "{text}");
+}

@@ -1,0 +1,171 @@
+//! Settings: the committed example file is what the code generates, sources layer in the
+//! documented order, and every bad value stops start-up with the key, the value, its origin and
+//! what is allowed.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::HashMap;
+use std::io::Write;
+
+use pista::settings::{Origin, RawSettings, effective_toml, example_toml};
+
+fn load(
+    file: Option<&str>,
+    env: &[(&str, &str)],
+    flags: &[(&str, &str)],
+) -> Result<RawSettings, String> {
+    let mut config = tempfile::NamedTempFile::new().unwrap();
+    if let Some(text) = file {
+        config.write_all(text.as_bytes()).unwrap();
+    }
+    let env: HashMap<String, String> =
+        env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let flags: Vec<(&str, String)> = flags.iter().map(|(k, v)| (*k, v.to_string())).collect();
+    let path = file.map(|_| config.path().to_owned());
+    RawSettings::load(path.as_deref(), |var| env.get(var).cloned(), &flags)
+        .map_err(|e| e.to_string())
+}
+
+#[test]
+fn the_committed_example_file_is_current() {
+    let committed = include_str!("../../../pista.example.toml");
+    assert!(
+        committed == example_toml(),
+        "pista.example.toml is stale: run `cargo run -- config --example > pista.example.toml`"
+    );
+    // The example, uncommented, is itself a valid config with the default values.
+    let uncommented: String = committed
+        .lines()
+        .filter(|l| !l.starts_with("# ") && *l != "#")
+        .map(|l| format!("{}\n", l.strip_prefix('#').unwrap_or(l)))
+        .collect();
+    let settings = load(Some(&uncommented), &[], &[]).unwrap().validate().unwrap();
+    assert_eq!(
+        (settings.http.to_string(), settings.broker.map(|a| a.to_string())),
+        ("127.0.0.1:8083".into(), Some("127.0.0.1:1883".into()))
+    );
+}
+
+#[test]
+fn flags_beat_the_environment_which_beats_the_file() {
+    let file = "data_dir = \"/srv/pista\"\n[http]\nlisten = \"127.0.0.1:1\"\n[broker]\nlisten = \"127.0.0.1:2\"\n[mqtt]\nbase_topics = [\"owntracks/#\", \"/owntracks/#\"]\n";
+    let raw = load(
+        Some(file),
+        &[("PISTA_HTTP", "127.0.0.1:3"), ("PISTA_BROKER", "off")],
+        &[("http", "127.0.0.1:4")],
+    )
+    .unwrap();
+    let settings = raw.validate().unwrap();
+    assert_eq!(settings.http.to_string(), "127.0.0.1:4");
+    assert_eq!(settings.broker, None);
+    assert_eq!(settings.base_topics, ["owntracks/#", "/owntracks/#"]);
+    assert_eq!(settings.database, "sqlite:///srv/pista/pista.db");
+    assert_eq!(raw.get("http.listen").1, &Origin::Flag("http".into()));
+    assert_eq!(raw.get("broker.listen").1, &Origin::Env("PISTA_BROKER".into()));
+    assert!(matches!(raw.get("data_dir").1, Origin::File(_)));
+}
+
+#[test]
+fn an_external_broker_turns_the_embedded_one_off_unless_it_is_asked_for() {
+    let alone = load(None, &[], &[("mqtt", "mqtt://127.0.0.1:1883")]).unwrap().validate().unwrap();
+    assert_eq!(
+        (alone.mqtt.map(|u| u.masked()), alone.broker),
+        (Some("mqtt://127.0.0.1:1883".to_owned()), None)
+    );
+    let both = load(None, &[], &[("mqtt", "mqtt://127.0.0.1:1883"), ("broker", "127.0.0.1:1884")])
+        .unwrap()
+        .validate()
+        .unwrap();
+    assert_eq!(both.broker.map(|a| a.to_string()), Some("127.0.0.1:1884".to_owned()));
+}
+
+#[test]
+fn bad_values_name_the_key_the_value_the_origin_and_what_is_allowed() {
+    type Pairs<'a> = &'a [(&'a str, &'a str)];
+    let cases: &[(Pairs, Pairs, &str)] = &[
+        (
+            &[],
+            &[("http", "localhost")],
+            "invalid http.listen = \"localhost\" (from flag --http): an IP address and port such as 127.0.0.1:8083 or [::1]:8083",
+        ),
+        (
+            &[("PISTA_BROKER", "1883")],
+            &[],
+            "invalid broker.listen = \"1883\" (from environment PISTA_BROKER): off, or an IP address and port such as 127.0.0.1:1883",
+        ),
+        (
+            &[],
+            &[("mqtt", "http://u:pw@x")],
+            "invalid mqtt.url = \"http://u:***@x/\" (from flag --mqtt): scheme \"http\" is not allowed; expected mqtt://[user[:password]@]host[:port] or mqtts://...",
+        ),
+        (
+            &[],
+            &[("mqtt", "mqtts://u:pw@broker")],
+            "invalid mqtt.url = \"mqtts://u:***@broker\" (from flag --mqtt): an mqtts:// broker needs mqtt.ca_file (--mqtt-ca-file)",
+        ),
+        (
+            &[],
+            &[("mqtt-base-topics", "owntracks/#/x")],
+            "invalid mqtt.base_topics = \"owntracks/#/x\" (from flag --mqtt-base-topics): one or more MQTT topic filters such as owntracks/# (+ for one level, # last)",
+        ),
+        (
+            &[],
+            &[("http-max-body", "0")],
+            "invalid http.max_body = \"0\" (from flag --http-max-body): a whole number greater than 0",
+        ),
+        (
+            &[],
+            &[("database", "postgres://u:pw@db/pista")],
+            "invalid database.url = \"postgres://u:***@db/pista\" (from flag --database): sqlite://PATH (PostgreSQL and MySQL are not supported yet)",
+        ),
+        (
+            &[],
+            &[("log", "pista=loud")],
+            "invalid log = \"pista=loud\" (from flag --log): a level or tracing directives, e.g. info or warn,pista_ingest=debug",
+        ),
+    ];
+    for (env, flags, want) in cases {
+        let error = load(None, env, flags).unwrap().validate().unwrap_err();
+        assert_eq!(error.to_string(), *want);
+    }
+}
+
+#[test]
+fn config_files_with_unknown_keys_or_bad_toml_are_refused() {
+    let unknown = load(Some("[mqtt]\nhost = \"x\"\n"), &[], &[]).unwrap_err();
+    assert!(unknown.ends_with("unknown key \"mqtt.host\"; known keys: data_dir, log, http.listen, http.max_body, broker.listen, broker.max_packet, mqtt.url, mqtt.ca_file, mqtt.client_id, mqtt.base_topics, mqtt.keepalive, database.url"), "{unknown}");
+    let bad = load(Some("[http\n"), &[], &[]).unwrap_err();
+    assert!(bad.contains("is not valid TOML"), "{bad}");
+    let typed = load(Some("[http]\nlisten = { a = 1 }\n"), &[], &[]).unwrap_err();
+    assert!(
+        typed.ends_with("http.listen must be text, a number, true/false or a list of text"),
+        "{typed}"
+    );
+    let missing =
+        RawSettings::load(Some(std::path::Path::new("/nonexistent/pista.toml")), |_| None, &[])
+            .unwrap_err();
+    assert_eq!(
+        missing.to_string(),
+        "cannot read config file /nonexistent/pista.toml: No such file or directory (os error 2)"
+    );
+}
+
+#[test]
+fn the_effective_config_masks_secrets_and_says_where_values_come_from() {
+    let raw = load(
+        None,
+        &[("PISTA_DATABASE", "sqlite:///tmp/x.db")],
+        &[("mqtt", "mqtt://jane:s3cret@broker.example:1883")],
+    )
+    .unwrap();
+    let text = effective_toml(&raw);
+    assert!(!text.contains("s3cret"), "{text}");
+    for line in [
+        "url = \"mqtt://jane:***@broker.example:1883\"  # flag --mqtt",
+        "listen = \"127.0.0.1:1883\"  # default: off, because mqtt.url is set",
+        "url = \"sqlite:///tmp/x.db\"  # environment PISTA_DATABASE",
+        "base_topics = [\"owntracks/#\"]  # default",
+    ] {
+        assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
+    }
+}
