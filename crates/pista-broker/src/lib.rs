@@ -63,7 +63,10 @@ pub enum BrokerError {
 impl BrokerError {
     /// True when the listen address is already taken by another program.
     pub fn is_addr_in_use(&self) -> bool {
-        matches!(self, BrokerError::Bind { source, .. } if source.kind() == std::io::ErrorKind::AddrInUse)
+        matches!(
+            self,
+            BrokerError::Bind { source, .. } if source.kind() == std::io::ErrorKind::AddrInUse
+        )
     }
 }
 
@@ -150,6 +153,7 @@ impl Handler for GateHook {
         let Parameter::MessagePublishCheckAcl(session, publish) = param else {
             return (true, acc);
         };
+
         let inbound = InboundPublish {
             client_id: session.id.client_id.to_string(),
             username: session.id.username.as_ref().map(|u| u.to_string()),
@@ -157,10 +161,16 @@ impl Handler for GateHook {
             payload: publish.payload.clone(),
             retained: publish.retain,
         };
+
         let result = match self.gate.admit(inbound).await {
             Ok(()) => PublishAclResult::allow(),
             Err(refusal) => {
-                tracing::warn!(client = %session.id.client_id, topic = %publish.topic, reason = %refusal, "publish refused");
+                tracing::warn!(
+                    client = %session.id.client_id,
+                    topic = %publish.topic,
+                    reason = %refusal,
+                    "publish refused"
+                );
                 PublishAclResult(PublishResult::reason_code(
                     rmqtt::codec::v5::PublishAckReason::ImplementationSpecificError,
                     Some(refusal.reason.into()),
@@ -168,6 +178,7 @@ impl Handler for GateHook {
                 ))
             }
         };
+
         (false, Some(HookResult::PublishAclResult(result)))
     }
 }

@@ -104,6 +104,7 @@ fn decode_text(
     json_error: serde_json::Error,
 ) -> Decoded {
     let text = std::str::from_utf8(&raw).ok();
+
     let looks_like_json = matches!(raw.first(), Some(b'{' | b'['));
     if looks_like_json {
         return rejected(None, format!("invalid JSON: {json_error}"), raw);
@@ -111,6 +112,7 @@ fn decode_text(
     if subtopic.is_some() {
         return Decoded::Kept { msg_type: None, raw };
     }
+
     match text.filter(|line| csv_fields(line).is_some()) {
         Some(line) => match parse_csv_location(line) {
             Ok(object) => match Location::from_json(object, || device.default_tid()) {

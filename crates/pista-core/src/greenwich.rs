@@ -54,6 +54,7 @@ pub fn parse_csv_location(line: &str) -> Result<Map<String, Value>, CsvError> {
     let tst = i64::from_str_radix(fields[1], 16).map_err(|_| bad(1, "hexadecimal seconds"))?;
     let trigger = text(2)
         .and_then(|t| if t.chars().count() == 1 { Ok(t) } else { Err(bad(2, "one letter")) })?;
+
     let micro = |index: usize| int(index, true).map(|v| v as f64 / 1_000_000.0);
     let (lat, lon) = (micro(3)?, micro(4)?);
     let (cog, vel, alt, dist, trip) =

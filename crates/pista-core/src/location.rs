@@ -72,6 +72,7 @@ impl Location {
         let lon = required_number(&object, "lon")?;
         check_range("lat", lat.1, 90.0)?;
         check_range("lon", lon.1, 180.0)?;
+
         let tst = tst(&object)?;
 
         let mut repairs = Vec::new();
@@ -121,6 +122,7 @@ impl Location {
                 _ => json.insert(key, value),
             };
         }
+
         if tst.1 {
             repairs.push("tst: text turned into a number".to_owned());
         }
@@ -129,6 +131,7 @@ impl Location {
                 repairs.push(format!("{name}: text turned into a number"));
             }
         }
+
         let tid_derived = tid.is_none();
         let tid = tid.unwrap_or_else(|| {
             let derived = default_tid();

@@ -40,6 +40,7 @@ pub fn parse_bound(value: &str) -> Result<i64, TimeError> {
     if !text.is_empty() && text.chars().all(|c| c.is_ascii_digit()) && text.len() >= 9 {
         return text.parse().map_err(|_| err());
     }
+
     if let Ok(time) = DateTime::parse_from_rfc3339(text) {
         return Ok(time.timestamp());
     }
@@ -53,6 +54,7 @@ pub fn parse_bound(value: &str) -> Result<i64, TimeError> {
     if let Ok(time) = NaiveDateTime::parse_from_str(&format!("{naive}:00"), "%Y-%m-%dT%H:%M") {
         return Ok(time.and_utc().timestamp());
     }
+
     let date = NaiveDate::parse_from_str(naive, "%Y-%m-%d")
         .or_else(|_| NaiveDate::parse_from_str(&format!("{naive}-01"), "%Y-%m-%d"))
         .map_err(|_| err())?;

@@ -55,12 +55,14 @@ impl BrokerUrl {
                 return Err(UrlError::Scheme { url: text.to_owned(), scheme: other.to_owned() });
             }
         };
+
         let host = url.host_str().filter(|h| !h.is_empty());
         let host = host.ok_or_else(|| UrlError::NoHost { url: text.to_owned() })?;
         let decode = |s: &str| {
             Some(percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned())
         };
         let username = Some(url.username()).filter(|u| !u.is_empty()).and_then(decode);
+
         Ok(Self {
             tls,
             host: host.trim_start_matches('[').trim_end_matches(']').to_owned(),
@@ -113,6 +115,7 @@ pub async fn run_subscriber(
     let (pending_tx, pending_rx) = mpsc::channel::<Pending>(8192);
     let reconnect = Arc::new(Notify::new());
     let acker = tokio::spawn(acknowledge_in_order(client.clone(), pending_rx, reconnect.clone()));
+
     let mut epoch = 0u64;
     let mut backoff = Backoff::default();
     let broker = config.url.masked();
@@ -125,17 +128,27 @@ pub async fn run_subscriber(
                 events.clean();
                 epoch += 1;
                 let delay = backoff.next();
-                tracing::warn!(%broker, retry_in = ?delay, "storage failed; reconnecting so the broker redelivers unacknowledged messages");
+                tracing::warn!(
+                    %broker,
+                    retry_in = ?delay,
+                    "storage failed; reconnecting so the broker redelivers unacknowledged messages"
+                );
                 if sleep_or_shutdown(delay, &mut shutdown).await { break; }
                 continue;
             }
             event = events.poll() => event,
         };
+
         match event {
             Ok(Event::Incoming(Packet::ConnAck(ack))) => {
                 epoch += 1;
                 backoff.reset();
-                tracing::info!(%broker, client_id = %config.client_id, session_present = ack.session_present, "connected to mqtt broker");
+                tracing::info!(
+                    %broker,
+                    client_id = %config.client_id,
+                    session_present = ack.session_present,
+                    "connected to mqtt broker"
+                );
                 for topic in &config.topics {
                     if let Err(error) = client.try_subscribe(topic.clone(), QoS::AtLeastOnce) {
                         tracing::error!(%topic, %error, "cannot queue subscription");
@@ -161,6 +174,7 @@ pub async fn run_subscriber(
             }
         }
     }
+
     drop(pending_tx);
     let _ = acker.await;
     let _ = client.try_disconnect();
@@ -191,6 +205,7 @@ async fn acknowledge_in_order(
         if failed_epoch == Some(epoch) {
             continue;
         }
+
         match result {
             Ok(_) => {
                 if let Err(error) = client.ack(&publish).await {
@@ -198,7 +213,11 @@ async fn acknowledge_in_order(
                 }
             }
             Err(error) => {
-                tracing::warn!(topic = %publish.topic, %error, "message not committed, not acknowledged");
+                tracing::warn!(
+                    topic = %publish.topic,
+                    %error,
+                    "message not committed, not acknowledged"
+                );
                 failed_epoch = Some(epoch);
                 reconnect.notify_one();
             }
@@ -214,9 +233,11 @@ fn mqtt_options(config: &SubscriberConfig) -> MqttOptions {
         .set_clean_session(false)
         .set_manual_acks(true)
         .set_max_packet_size(config.max_packet_size, config.max_packet_size);
+
     if let Some(user) = &config.url.username {
         options.set_credentials(user.clone(), config.url.password.clone().unwrap_or_default());
     }
+
     if config.url.tls {
         let ca = config.ca_pem.clone().unwrap_or_default();
         options.set_transport(Transport::Tls(TlsConfiguration::Simple {
@@ -235,7 +256,11 @@ fn log_suback(broker: &str, topics: &[String], codes: &[SubscribeReasonCode]) {
                 tracing::info!(%broker, %topic, ?qos, "subscribed")
             }
             SubscribeReasonCode::Failure => {
-                tracing::error!(%broker, %topic, "broker refused the subscription; check its ACL for this user")
+                tracing::error!(
+                    %broker,
+                    %topic,
+                    "broker refused the subscription; check its ACL for this user"
+                )
             }
         }
     }

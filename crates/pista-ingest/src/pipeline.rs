@@ -144,6 +144,7 @@ fn prepare(inbound: &Inbound, stats: &Stats) -> Vec<NewMessage> {
         received_at: inbound.received_at,
         body,
     };
+
     let (key, subtopic) = match &inbound.identity {
         Some(key) => (key.clone(), None),
         None => match TopicParts::parse(&inbound.topic) {
@@ -160,6 +161,7 @@ fn prepare(inbound: &Inbound, stats: &Stats) -> Vec<NewMessage> {
             }
         },
     };
+
     decode(&inbound.payload, &key.device, subtopic.as_deref())
         .into_iter()
         .map(|decoded| {
@@ -167,7 +169,8 @@ fn prepare(inbound: &Inbound, stats: &Stats) -> Vec<NewMessage> {
                 Decoded::Location { location, raw } => {
                     let original = keep_original(&location.repairs, &raw);
                     if !location.repairs.is_empty() {
-                        tracing::debug!(topic = %inbound.topic, repairs = ?location.repairs, "location repaired");
+                        let repairs = &location.repairs;
+                        tracing::debug!(topic = %inbound.topic, ?repairs, "location repaired");
                     }
                     NewBody::Location { location, original }
                 }
@@ -195,5 +198,11 @@ fn keep_original(repairs: &[String], raw: &Bytes) -> Option<Bytes> {
 fn log_rejected(inbound: &Inbound, key: Option<&DeviceKey>, problem: &str, stats: &Stats) {
     stats.rejected.fetch_add(1, Ordering::Relaxed);
     let device = key.map(ToString::to_string).unwrap_or_default();
-    tracing::warn!(source = inbound.source.as_str(), topic = %inbound.topic, %device, problem, "message not understood, kept raw");
+    tracing::warn!(
+        source = inbound.source.as_str(),
+        topic = %inbound.topic,
+        %device,
+        problem,
+        "message not understood, kept raw"
+    );
 }

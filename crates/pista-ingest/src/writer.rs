@@ -35,6 +35,7 @@ pub(crate) async fn run_writer(
                 Err(_) => break,
             }
         }
+
         write_jobs(store.as_ref(), jobs, count, &events, &stats).await;
     }
     tracing::debug!("ingest writer stopped");
@@ -57,6 +58,7 @@ async fn write_jobs(
     match store.write(&batch).await {
         Ok(outcomes) => {
             publish(&batch, &outcomes, events, stats);
+
             let mut outcomes = outcomes.into_iter();
             for (len, done) in answers {
                 let _ = done.send(Ok(Receipt { outcomes: outcomes.by_ref().take(len).collect() }));
@@ -64,7 +66,12 @@ async fn write_jobs(
         }
         Err(error) => {
             stats.failed_batches.fetch_add(1, Ordering::Relaxed);
-            tracing::error!(error = %error, cause = ?std::error::Error::source(&error), messages = count, "storage write failed; nothing acknowledged");
+            tracing::error!(
+                %error,
+                cause = ?std::error::Error::source(&error),
+                messages = count,
+                "storage write failed; nothing acknowledged"
+            );
             for (_, done) in answers {
                 let _ = done.send(Err(IngestError::Store));
             }
@@ -99,7 +106,8 @@ fn publish(
             }
             (WriteOutcome::Duplicate, _, key) => {
                 stats.duplicates.fetch_add(1, Ordering::Relaxed);
-                tracing::debug!(device = ?key.as_ref().map(ToString::to_string), topic = %message.topic, "duplicate location ignored");
+                let device = key.as_ref().map(ToString::to_string).unwrap_or_default();
+                tracing::debug!(%device, topic = %message.topic, "duplicate location ignored");
             }
             _ => {}
         }

@@ -57,6 +57,7 @@ impl Storage for SqlStore {
             "d",
             Expr::col(("d", "last_location_id")).equals(("l", "id")),
         );
+
         if let Some(user) = user {
             select.and_where(Expr::col(("d", "user_name")).eq(user.as_str()));
         }
@@ -85,6 +86,7 @@ impl Storage for SqlStore {
         if let Some(to) = query.to {
             select.and_where(Expr::col(("l", "tst")).lte(to));
         }
+
         let newest_first = query.limit.is_some();
         let order = if newest_first { Order::Desc } else { Order::Asc };
         select.order_by(("l", "tst"), order.clone()).order_by(("l", "id"), order);
@@ -122,6 +124,7 @@ impl Storage for SqlStore {
             )
             .order_by(("m", "id"), Order::Asc)
             .to_owned();
+
         if let Some(key) = key {
             select
                 .and_where(Expr::col(("d", "user_name")).eq(key.user.as_str()))
@@ -186,8 +189,10 @@ fn message(row: &QueryResult) -> Result<StoredMessage, StoreError> {
         (Some(user), Some(device)) => Some(parse(DeviceKey::parse(&user, &device))?),
         _ => None,
     };
+
     let source: String = get(row, 4)?;
     let retained: i16 = get(row, 5)?;
+
     Ok(StoredMessage {
         id: get(row, 0)?,
         key,

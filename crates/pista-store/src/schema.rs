@@ -55,6 +55,7 @@ impl MigrationTrait for Initial {
                     .to_owned(),
             )
             .await?;
+
         manager.create_table(locations_table()).await?;
         manager
             .create_index(
@@ -69,6 +70,7 @@ impl MigrationTrait for Initial {
                     .to_owned(),
             )
             .await?;
+
         manager.create_table(messages_table()).await?;
         manager
             .create_index(

@@ -32,9 +32,11 @@ impl SqlStore {
                 reason: "only sqlite://PATH is supported so far".to_owned(),
             });
         };
+
         if path != ":memory:" {
             create_parent_dir(path)?;
         }
+
         let mut options = ConnectOptions::new(url.to_owned());
         options
             .max_connections(if path == ":memory:" { 1 } else { 4 })
@@ -45,10 +47,12 @@ impl SqlStore {
                     .synchronous(SqliteSynchronous::Full)
                     .busy_timeout(Duration::from_secs(10))
             });
+
         let db = Database::connect(options)
             .await
             .map_err(|source| StoreError::Open { url: url.to_owned(), source })?;
         Migrator::up(&db, None).await.map_err(|source| StoreError::Migrate { source })?;
+
         Ok(Self { db, device_ids: Mutex::new(HashMap::new()) })
     }
 

@@ -72,6 +72,7 @@ async fn device_id(
     if let Some(id) = known.get(&names).or_else(|| fresh.get(&names)) {
         return Ok(*id);
     }
+
     let insert = Query::insert()
         .into_table("devices")
         .columns(["user_name", "device_name", "first_seen", "last_seen"])
@@ -84,12 +85,14 @@ async fn device_id(
         .on_conflict(OnConflict::columns(["user_name", "device_name"]).do_nothing().to_owned())
         .to_owned();
     txn.execute(&insert).await.map_err(StoreError::query("insert device"))?;
+
     let select = Query::select()
         .column("id")
         .from("devices")
         .and_where(Expr::col("user_name").eq(names.0.clone()))
         .and_where(Expr::col("device_name").eq(names.1.clone()))
         .to_owned();
+
     let row = txn.query_one(&select).await.map_err(StoreError::query("select device"))?;
     let id = row
         .ok_or_else(|| StoreError::Corrupt { what: "device", detail: format!("{key} vanished") })?
@@ -157,6 +160,7 @@ async fn insert_location(
         )
         .returning_col("id")
         .to_owned();
+
     let row = txn.query_one(&insert).await.map_err(StoreError::query("insert location"))?;
     let Some(row) = row else {
         return Ok(WriteOutcome::Duplicate);
@@ -174,6 +178,8 @@ async fn insert_location(
     Ok(WriteOutcome::Location { id, newest: result.rows_affected() == 1 })
 }
 
+// FIXME(#3): raw messages are not deduplicated yet, so a broker redelivery of a transition or a
+// card stores it twice; deduplicating them needs the per-type keys that issue brings.
 async fn insert_message(
     txn: &DatabaseTransaction,
     device_id: Option<i64>,
@@ -189,6 +195,7 @@ async fn insert_message(
             serde_json::to_vec(&location.json).unwrap_or_default(),
         ),
     };
+
     let insert = Query::insert()
         .into_table("messages")
         .columns([
@@ -215,6 +222,7 @@ async fn insert_message(
         ])
         .returning_col("id")
         .to_owned();
+
     let row = txn.query_one(&insert).await.map_err(StoreError::query("insert message"))?;
     let id = row
         .ok_or_else(|| StoreError::Corrupt { what: "message", detail: "no id returned".into() })?

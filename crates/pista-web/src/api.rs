@@ -45,6 +45,7 @@ pub async fn list(
             }
         }
     };
+
     Ok(Json(json!({"results": results})))
 }
 
@@ -57,6 +58,7 @@ pub async fn last(
     let params = Params::new(query.as_deref());
     let user = params.limited(&headers, "user").map(parse_user).transpose()?;
     let device = params.limited(&headers, "device").map(parse_device).transpose()?;
+
     let last = state.store.last(user.as_ref(), device.as_ref()).await?;
     let items = last
         .into_iter()
@@ -69,6 +71,7 @@ pub async fn last(
             Value::Object(item)
         })
         .collect();
+
     Ok(Json(Value::Array(items)))
 }
 
@@ -81,6 +84,7 @@ pub async fn locations(
 ) -> Result<Json<Value>, ApiError> {
     let params = Params::new(query.as_deref());
     let query = location_query(&params, &headers, pista_ingest::now())?;
+
     let points = state.store.locations(&query).await?;
     let data: Vec<Value> = points
         .iter()
@@ -104,19 +108,15 @@ fn location_query(
         return Err(ApiError::unsatisfiable("user and device are required"));
     };
     let key = DeviceKey { user: parse_user(user)?, device: parse_device(device)? };
+
     if let Some(format) = params.query("format").filter(|f| !f.eq_ignore_ascii_case("json")) {
         // FIXME(#7): geojson, geojsonpoi, linestring, csv, xml and gpx.
         return Err(ApiError::bad_request(format!(
             "format {format:?} is not supported yet; allowed: json"
         )));
     }
-    let limit =
-        match params.query("limit") {
-            Some(text) => Some(text.parse::<u64>().map_err(|_| {
-                ApiError::bad_request(format!("limit {text:?} is not a whole number"))
-            })?),
-            None => None,
-        };
+    let limit = params.query("limit").map(parse_limit).transpose()?;
+
     let bound = |name: &str| -> Result<Option<i64>, ApiError> {
         params
             .limited(headers, name)
@@ -140,7 +140,13 @@ fn location_query(
             iso(to)
         )));
     }
+
     Ok(LocationQuery { key, from, to, limit })
+}
+
+fn parse_limit(text: &str) -> Result<u64, ApiError> {
+    text.parse::<u64>()
+        .map_err(|_| ApiError::bad_request(format!("limit {text:?} is not a whole number")))
 }
 
 /// Adds the Recorder's derived time fields: `isorcv` (arrival), `isotst` and `disptst` (fix).

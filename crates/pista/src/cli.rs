@@ -7,16 +7,21 @@ use clap::{Arg, ArgAction, ArgMatches, Command};
 
 use crate::settings::{RawSettings, SettingsError, TABLE};
 
+const ABOUT: &str =
+    "Self-hosted back end for OwnTracks: MQTT and HTTP ingest, storage, Recorder-compatible API";
+const SERVE: &str = "Run the server (embedded broker, ingest, HTTP API)";
+const CONFIG: &str = "Print the effective configuration, secrets masked";
+
 /// The `pista` command with its subcommands.
 pub fn command() -> Command {
     Command::new("pista")
         .version(env!("CARGO_PKG_VERSION"))
-        .about("Self-hosted back end for OwnTracks: MQTT and HTTP ingest, storage, Recorder-compatible API")
+        .about(ABOUT)
         .subcommand_required(true)
         .arg_required_else_help(true)
-        .subcommand(with_settings(Command::new("serve").about("Run the server (embedded broker, ingest, HTTP API)")))
+        .subcommand(with_settings(Command::new("serve").about(SERVE)))
         .subcommand(
-            with_settings(Command::new("config").about("Print the effective configuration, secrets masked")).arg(
+            with_settings(Command::new("config").about(CONFIG)).arg(
                 Arg::new("example")
                     .long("example")
                     .action(ArgAction::SetTrue)

@@ -10,7 +10,8 @@ use pista::{cli, replay, serve::Server};
 use tracing_subscriber::EnvFilter;
 
 /// Third-party crates that log more than an operator wants at `info`.
-const QUIET: &str = "rmqtt=warn,rmqtt_net=warn,rmqtt_retainer=warn,rmqtt_codec=warn,sqlx=warn,sea_orm=warn,sea_orm_migration=warn";
+const QUIET: &str = "rmqtt=warn,rmqtt_net=warn,rmqtt_retainer=warn,rmqtt_codec=warn,sqlx=warn,\
+                     sea_orm=warn,sea_orm_migration=warn";
 
 fn main() -> ExitCode {
     pista::install_crypto_provider();

@@ -192,6 +192,7 @@ async fn send_mqtt(
     if let Some(user) = &url.username {
         options.set_credentials(user.clone(), url.password.clone().unwrap_or_default());
     }
+
     let (client, mut events) = AsyncClient::new(options, 1024);
     let (acks, mut acked) = mpsc::unbounded_channel::<Result<(), String>>();
     let poller = tokio::spawn(async move {
@@ -226,6 +227,7 @@ async fn send_mqtt(
             confirmed += 1;
         }
     }
+
     while confirmed < items.len() {
         match tokio::time::timeout(Duration::from_secs(30), acked.recv()).await {
             Ok(Some(Ok(()))) => confirmed += 1,
@@ -238,6 +240,7 @@ async fn send_mqtt(
             }
         }
     }
+
     let _ = client.disconnect().await;
     poller.abort();
     Ok(Summary { sent: confirmed, failed: Vec::new() })
@@ -247,10 +250,12 @@ async fn send_http(items: &[ReplayItem], url: &url::Url, pace: Pace) -> Summary 
     let client = reqwest::Client::new();
     let started = Instant::now();
     let first = items.iter().find_map(|i| i.time);
+
     let mut summary = Summary { sent: 0, failed: Vec::new() };
     for item in items {
         pace_for(item, first, started, pace).await;
         let fail = |reason: String| Skipped { line: item.line, reason };
+
         let parts = match TopicParts::parse(&item.topic) {
             Ok(parts) => parts,
             Err(error) => {
@@ -258,6 +263,7 @@ async fn send_http(items: &[ReplayItem], url: &url::Url, pace: Pace) -> Summary 
                 continue;
             }
         };
+
         let request = client
             .post(url.clone())
             .header("X-Limit-U", parts.key.user.as_str())
@@ -287,6 +293,7 @@ pub async fn run_cli(args: &clap::ArgMatches) -> anyhow::Result<()> {
         (Some(user), Some(device)) => Some(format!("owntracks/{user}/{device}")),
         _ => rec_base_from_path(Path::new(&file)),
     };
+
     let defaults = Defaults { topic: get("topic"), rec_base };
     let pace = if args.get_flag("fast") {
         Pace::Fast
@@ -297,6 +304,7 @@ pub async fn run_cli(args: &clap::ArgMatches) -> anyhow::Result<()> {
             _ => return Err(ReplayError::Speed(speed).into()),
         }
     };
+
     let to = get("to");
     let target = parse_target(&to)?;
 
@@ -313,6 +321,7 @@ pub async fn run_cli(args: &clap::ArgMatches) -> anyhow::Result<()> {
         },
         started.elapsed().as_secs_f64()
     );
+
     for line in skipped.iter().chain(&summary.failed).take(20) {
         println!("  line {}: {}", line.line, line.reason);
     }

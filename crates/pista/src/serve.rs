@@ -19,7 +19,8 @@ use crate::settings::Settings;
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
     #[error(
-        "the embedded MQTT broker cannot listen on {addr}: the address is in use (is Mosquitto or another broker running there?)\n\
+        "the embedded MQTT broker cannot listen on {addr}: the address is in use \
+         (is Mosquitto or another broker running there?)\n\
          \x20 to use that broker instead:  pista serve --mqtt mqtt://{addr}\n\
          \x20 to move the embedded broker: pista serve --broker 127.0.0.1:1884   (or --broker off)"
     )]
@@ -57,7 +58,8 @@ impl Server {
     /// Opens the database named in `settings` and starts.
     pub async fn start(settings: &Settings) -> Result<Self, ServeError> {
         let store = SqlStore::open(&settings.database).await?;
-        tracing::info!(database = %crate::settings::masked_url(&settings.database), "database ready");
+        let database = crate::settings::masked_url(&settings.database);
+        tracing::info!(%database, "database ready");
         Self::start_with_store(settings, Arc::new(store)).await
     }
 
@@ -96,7 +98,8 @@ impl Server {
 
         let (shutdown, stop) = watch::channel(false);
         let subscriber = settings.mqtt.clone().map(|url| {
-            tracing::info!(broker = %url.masked(), topics = ?settings.base_topics, "subscribing to external mqtt broker");
+            let topics = &settings.base_topics;
+            tracing::info!(broker = %url.masked(), ?topics, "subscribing to external mqtt broker");
             let config = SubscriberConfig {
                 url,
                 ca_pem,

@@ -164,7 +164,7 @@ fn the_effective_config_masks_secrets_and_says_where_values_come_from() {
         "url = \"mqtt://jane:***@broker.example:1883\"  # flag --mqtt",
         "listen = \"127.0.0.1:1883\"  # default: off, because mqtt.url is set",
         "url = \"sqlite:///tmp/x.db\"  # environment PISTA_DATABASE",
-        "base_topics = [\"owntracks/#\"]  # default",
+        "base_topics = [\"owntracks/#\", \"/owntracks/#\"]  # default",
     ] {
         assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
     }

@@ -189,3 +189,43 @@ async fn samples_over_http_mode() {
     }
     server.stop().await;
 }
+
+#[tokio::test]
+async fn leading_slashes_and_subtopics_reach_the_right_device() {
+    let server = TestServer::start(|_| {}).await;
+    let transition = r#"{"_type":"transition","event":"leave","desc":"Work","lat":52.5,"lon":13.4,"tst":1700000000,"wtst":1690000000,"acc":12,"t":"c"}"#;
+    publish_v311(
+        server.broker_port(),
+        &[
+            ("/owntracks/ben/Car", CSV.as_bytes(), true),
+            ("owntracks/ben/car/event", transition.as_bytes(), false),
+            ("owntracks/ben/car/voltage/ext", b"12.2", true),
+            ("elsewhere/ben/car", JJOLIE.as_bytes(), false),
+        ],
+    )
+    .await;
+    let points = server.points("ben", "car").await;
+    assert_eq!((points.len(), points[0].topic.as_str()), (1, "/owntracks/ben/Car"));
+    let kept = server.server.store.messages(None).await.unwrap();
+    let summary: Vec<(String, Option<String>, Option<String>, String)> = kept
+        .iter()
+        .map(|m| {
+            let key = m.key.as_ref().map(ToString::to_string).unwrap_or_default();
+            (
+                key,
+                m.subtopic.clone(),
+                m.msg_type.clone(),
+                String::from_utf8_lossy(&m.payload).into_owned(),
+            )
+        })
+        .collect();
+    // The topic outside the base topics was passed on by the broker but not stored.
+    assert_eq!(
+        summary,
+        [
+            ("ben/car".into(), Some("event".into()), Some("transition".into()), transition.into()),
+            ("ben/car".into(), Some("voltage/ext".into()), None, "12.2".into()),
+        ]
+    );
+    server.stop().await;
+}

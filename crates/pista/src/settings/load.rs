@@ -61,22 +61,26 @@ impl RawSettings {
     ) -> Result<Self, SettingsError> {
         let mut values: BTreeMap<_, _> =
             TABLE.iter().map(|s| (s.key, (s.default.to_owned(), Origin::Default))).collect();
+
         if let Some(path) = config_file {
             for (key, value) in read_file(path)? {
                 values.insert(key, (value, Origin::File(path.to_owned())));
             }
         }
+
         for setting in TABLE {
             let var = setting.env_var();
             if let Some(value) = env(&var) {
                 values.insert(setting.key, (value, Origin::Env(var)));
             }
         }
+
         for (flag, value) in flags {
             if let Some(setting) = TABLE.iter().find(|s| s.flag == *flag) {
                 values.insert(setting.key, (value.clone(), Origin::Flag(setting.flag.to_owned())));
             }
         }
+
         Ok(Self { values })
     }
 
@@ -89,12 +93,14 @@ impl RawSettings {
     pub fn validate(&self) -> Result<Settings, SettingsError> {
         let data_dir =
             PathBuf::from(self.text("data_dir", |v| !v.is_empty(), "a directory path")?);
+
         let mqtt = self.mqtt_url()?;
         let broker_explicit = self.get("broker.listen").1 != &Origin::Default;
         let broker = match self.addr_or_off("broker.listen")? {
             Some(_) if mqtt.is_some() && !broker_explicit => None,
             other => other,
         };
+
         let mqtt_ca_file =
             Some(self.get("mqtt.ca_file").0).filter(|v| !v.is_empty()).map(PathBuf::from);
         if mqtt.as_ref().is_some_and(|url| url.tls) && mqtt_ca_file.is_none() {
@@ -106,6 +112,7 @@ impl RawSettings {
                 "an mqtts:// broker needs mqtt.ca_file (--mqtt-ca-file)",
             ));
         }
+
         Ok(Settings {
             log: self.text(
                 "log",
@@ -265,6 +272,7 @@ fn read_file(path: &Path) -> Result<Vec<(&'static str, String)>, SettingsError> 
         path: path.to_owned(),
         detail: e.to_string().trim().to_owned(),
     })?;
+
     let mut pairs = Vec::new();
     for (name, value) in &table {
         match value {
@@ -276,6 +284,7 @@ fn read_file(path: &Path) -> Result<Vec<(&'static str, String)>, SettingsError> 
             other => pairs.push((name.clone(), other.clone())),
         }
     }
+
     pairs
         .into_iter()
         .map(|(key, value)| {

@@ -89,7 +89,8 @@ pub const TABLE: &[Setting] = &[
         "log",
         Kind::Text,
         "info",
-        "Log filter: a level (error, warn, info, debug, trace) or tracing directives such as info,pista_ingest=debug.",
+        "Log filter: a level (error, warn, info, debug, trace) \
+         or tracing directives such as info,pista_ingest=debug.",
     ),
     setting(
         "http.listen",
@@ -126,7 +127,8 @@ pub const TABLE: &[Setting] = &[
             "mqtt",
             Kind::MqttUrl,
             "",
-            "External broker to subscribe to: mqtt://[user[:password]@]host[:port] or mqtts://... (unset: none).",
+            "External broker to subscribe to: mqtt://[user[:password]@]host[:port] \
+         or mqtts://... (unset: none).",
         )
     },
     setting(
@@ -141,14 +143,16 @@ pub const TABLE: &[Setting] = &[
         "mqtt-client-id",
         Kind::Text,
         "pista",
-        "Client id at the external broker; keep it stable so queued messages survive restarts, and unique per Pista instance.",
+        "Client id at the external broker; keep it stable so queued messages survive restarts, \
+         and unique per Pista instance.",
     ),
     setting(
         "mqtt.base_topics",
         "mqtt-base-topics",
         Kind::List,
-        "owntracks/#",
-        "Topic filters whose messages Pista stores, for both brokers (comma-separated in env and flags).",
+        "owntracks/#,/owntracks/#",
+        "Topic filters whose messages Pista stores, \
+         for both brokers (comma-separated in env and flags).",
     ),
     setting(
         "mqtt.keepalive",
@@ -202,7 +206,7 @@ impl Settings {
             mqtt: None,
             mqtt_ca_file: None,
             mqtt_client_id: "pista".to_owned(),
-            base_topics: vec!["owntracks/#".to_owned()],
+            base_topics: vec!["owntracks/#".to_owned(), "/owntracks/#".to_owned()],
             mqtt_keepalive: 60,
         }
     }
