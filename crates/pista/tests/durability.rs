@@ -10,8 +10,8 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use common::{
-    FlakyStore, TestServer, eventually, forget_session, publish_mosquitto, publish_v311, unique,
-    use_mosquitto,
+    FlakyMosquittoServer, FlakyStore, TestServer, eventually, forget_session, publish_mosquitto,
+    publish_v311, unique, use_mosquitto,
 };
 use serde_json::json;
 
@@ -50,20 +50,8 @@ async fn a_republished_message_is_stored_once_on_the_embedded_broker() {
 
 #[tokio::test]
 async fn a_message_redelivered_by_mosquitto_is_stored_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = FlakyStore::open(dir.path()).await;
-    let user = unique("redeliver");
-    let client_id = unique("pista-test-");
-    let topics = [format!("owntracks/{user}/#")];
-    let server =
-        TestServer::start_with(|s| use_mosquitto(s, &client_id, &topics), Some(store.clone()))
-            .await;
-    eventually("subscription", || async {
-        publish_mosquitto(&[(&format!("owntracks/{user}/probe"), b"{\"_type\":\"lwt\"}", false)])
-            .await;
-        (!server.server.store.messages(None).await.unwrap().is_empty()).then_some(())
-    })
-    .await;
+    let FlakyMosquittoServer { server, store, user, client_id, dir: _dir } =
+        FlakyMosquittoServer::start("redeliver").await;
 
     // The next write commits but reports failure, as if the process died before acknowledging.
     let topic = format!("owntracks/{user}/phone");
@@ -153,20 +141,8 @@ async fn a_storage_outage_is_refused_on_http_and_the_embedded_broker() {
 
 #[tokio::test]
 async fn mosquitto_keeps_messages_while_storage_is_down_and_they_arrive_once_it_is_back() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = FlakyStore::open(dir.path()).await;
-    let user = unique("outage");
-    let client_id = unique("pista-test-");
-    let topics = [format!("owntracks/{user}/#")];
-    let server =
-        TestServer::start_with(|s| use_mosquitto(s, &client_id, &topics), Some(store.clone()))
-            .await;
-    eventually("subscription", || async {
-        publish_mosquitto(&[(&format!("owntracks/{user}/probe"), b"{\"_type\":\"lwt\"}", false)])
-            .await;
-        (!server.server.store.messages(None).await.unwrap().is_empty()).then_some(())
-    })
-    .await;
+    let FlakyMosquittoServer { server, store, user, client_id, dir: _dir } =
+        FlakyMosquittoServer::start("outage").await;
 
     store.down.store(true, Ordering::SeqCst);
     let writes_before = store.writes.load(Ordering::SeqCst);

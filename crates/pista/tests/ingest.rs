@@ -8,8 +8,8 @@
 mod common;
 
 use common::{
-    TestServer, eventually, forget_session, publish_mosquitto, publish_v5_with_alias, publish_v311,
-    unique, use_mosquitto, without_isorcv,
+    TestServer, forget_session, publish_mosquitto, publish_v5_with_alias, publish_v311, unique,
+    use_mosquitto, wait_for_subscription, without_isorcv,
 };
 use serde_json::{Value, json};
 
@@ -125,13 +125,7 @@ async fn samples_through_mosquitto() {
     ];
     let server = TestServer::start(|s| use_mosquitto(s, &client_id, &topics)).await;
     // Wait until the subscription is in place, then publish with a real client.
-    let probe = format!("owntracks/{user}/probe");
-    eventually("subscription to mosquitto", || async {
-        publish_mosquitto(&[(&probe, b"{\"_type\":\"lwt\"}", false)]).await;
-        let messages = server.server.store.messages(None).await.unwrap();
-        messages.iter().any(|m| m.topic == probe).then_some(())
-    })
-    .await;
+    wait_for_subscription(&server, &user).await;
 
     let pixel = format!("owntracks/{user}/Pixel");
     let k2 = format!("owntracks/{k2_user}/K2");

@@ -315,3 +315,45 @@ pub fn without_isorcv(item: &Value) -> Value {
     );
     item
 }
+
+/// Publishes a probe to the test Mosquitto until the server has stored one, which proves its
+/// subscription to `owntracks/<user>/#` is in place.
+pub async fn wait_for_subscription(server: &TestServer, user: &str) {
+    let probe = format!("owntracks/{user}/probe");
+    eventually("the subscription to mosquitto", || async {
+        publish_mosquitto(&[(&probe, b"{\"_type\":\"lwt\"}", false)]).await;
+        let messages = server.server.store.messages(None).await.unwrap();
+        messages.iter().any(|m| m.topic == probe).then_some(())
+    })
+    .await;
+}
+
+/// A server on a `FlakyStore`, subscribed to the test Mosquitto for a user of its own.
+pub struct FlakyMosquittoServer {
+    pub server: TestServer,
+    pub store: Arc<FlakyStore>,
+    pub user: String,
+    pub client_id: String,
+    pub dir: tempfile::TempDir,
+}
+
+impl FlakyMosquittoServer {
+    pub async fn start(prefix: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FlakyStore::open(dir.path()).await;
+        let user = unique(prefix);
+        let client_id = unique("pista-test-");
+        let topics = [format!("owntracks/{user}/#")];
+        let server =
+            TestServer::start_with(|s| use_mosquitto(s, &client_id, &topics), Some(store.clone()))
+                .await;
+        wait_for_subscription(&server, &user).await;
+        Self { server, store, user, client_id, dir }
+    }
+
+    /// Stops the server and removes its session from Mosquitto.
+    pub async fn stop(self) {
+        self.server.stop().await;
+        forget_session(&self.client_id).await;
+    }
+}
