@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use rmqtt::context::ServerContext;
 use rmqtt::hook::{Handler, HookResult, Parameter, ReturnType, Type};
-use rmqtt::net::Builder;
+use rmqtt::net::{Builder, Listener};
 use rmqtt::server::MqttServer;
 use rmqtt::types::{PublishAclResult, PublishResult};
 use tokio::task::JoinHandle;
@@ -54,7 +54,7 @@ pub struct BrokerConfig {
 /// Why the broker could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum BrokerError {
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}")]
     Bind { addr: SocketAddr, source: std::io::Error },
     #[error("cannot start the embedded broker: {detail}")]
     Start { detail: String },
@@ -77,15 +77,21 @@ pub struct EmbeddedBroker {
     task: JoinHandle<()>,
 }
 
+/// A broker whose listener is bound but not yet serving. Binding first lets the caller report a
+/// taken port before starting anything else.
+pub struct BoundBroker {
+    listener: Listener,
+    local_addr: SocketAddr,
+}
+
 impl EmbeddedBroker {
-    /// Binds the listener and starts serving. Fails at once if the address is taken.
-    pub async fn start(
-        config: BrokerConfig,
-        gate: Arc<dyn PublishGate>,
-    ) -> Result<Self, BrokerError> {
+    /// Binds the listener (with `SO_REUSEADDR`, so a restart is not blocked by connections of
+    /// the previous run that are still closing).
+    pub fn bind(config: &BrokerConfig) -> Result<BoundBroker, BrokerError> {
         let listener = Builder::new()
             .name("mqtt")
             .laddr(config.listen)
+            .reuseaddr(Some(true))
             .max_packet_size(config.max_packet_size)
             .max_mqueue_len(100_000)
             // iOS on MQTT 5 uses topic aliases 1 to 8 when the broker allows them.
@@ -95,6 +101,38 @@ impl EmbeddedBroker {
             .map_err(|error| bind_error(config.listen, error))?;
         let local_addr = listener.local_addr().map_err(|e| start_error(&e))?;
         let listener = listener.tcp().map_err(|e| start_error(&e))?;
+        Ok(BoundBroker { listener, local_addr })
+    }
+
+    /// Binds and starts serving. Fails at once if the address is taken.
+    pub async fn start(
+        config: BrokerConfig,
+        gate: Arc<dyn PublishGate>,
+    ) -> Result<Self, BrokerError> {
+        Self::bind(&config)?.serve(gate).await
+    }
+
+    /// The address the broker listens on (useful when started on port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Stops accepting connections.
+    pub async fn shutdown(self) {
+        self.task.abort();
+        let _ = self.task.await;
+    }
+}
+
+impl BoundBroker {
+    /// The address the listener is bound to.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Starts serving, asking `gate` before acknowledging each publish.
+    pub async fn serve(self, gate: Arc<dyn PublishGate>) -> Result<EmbeddedBroker, BrokerError> {
+        let BoundBroker { listener, local_addr } = self;
 
         // Retained messages live in memory; the plugin wants its config even for the defaults.
         let scx = ServerContext::new()
@@ -115,18 +153,7 @@ impl EmbeddedBroker {
                 tracing::error!(%error, "embedded broker stopped");
             }
         });
-        Ok(Self { local_addr, task })
-    }
-
-    /// The address the broker listens on (useful when started on port 0).
-    pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
-    }
-
-    /// Stops accepting connections.
-    pub async fn shutdown(self) {
-        self.task.abort();
-        let _ = self.task.await;
+        Ok(EmbeddedBroker { local_addr, task })
     }
 }
 
@@ -167,7 +194,7 @@ impl Handler for GateHook {
             Err(refusal) => {
                 tracing::warn!(
                     client = %session.id.client_id,
-                    topic = %publish.topic,
+                    topic = ?publish.topic,
                     reason = %refusal,
                     "publish refused"
                 );

@@ -35,14 +35,23 @@ impl Decoded {
     }
 }
 
+/// Most messages one payload may carry as a JSON array; a larger array is kept whole, raw, with
+/// that reason, so one request cannot flood storage and logs with a million rejections.
+pub const MAX_ARRAY: usize = 1000;
+
 /// Decodes `payload`, received on a topic of `device` with the given subtopic.
 pub fn decode(payload: &Bytes, device: &DeviceName, subtopic: Option<&str>) -> Vec<Decoded> {
-    let trimmed = trim_end(payload);
+    let trimmed = trim(payload);
     if trimmed.is_empty() {
         return vec![Decoded::Kept { msg_type: None, raw: payload.clone() }];
     }
     match serde_json::from_slice::<Value>(&trimmed) {
         Ok(Value::Object(object)) => vec![decode_object(object, device, trimmed)],
+        Ok(Value::Array(items)) if items.len() > MAX_ARRAY => {
+            let problem =
+                format!("array of {} messages; at most {MAX_ARRAY} are read", items.len());
+            vec![rejected(None, problem, trimmed)]
+        }
         Ok(Value::Array(items)) => decode_array(items, device),
         // Plain values on subtopics are Greenwich text (`1`, `12.2`), not JSON messages.
         Ok(_) if subtopic.is_some() => vec![Decoded::Kept { msg_type: None, raw: trimmed }],
@@ -142,10 +151,12 @@ fn json_kind(value: &Value) -> &'static str {
     }
 }
 
-/// The payload without trailing white space (the apps and scripts often end lines with one).
-fn trim_end(payload: &Bytes) -> Bytes {
+/// The payload without trailing white space (the apps and scripts often end lines with one) and
+/// without a UTF-8 byte-order mark (some editors and scripts write one).
+fn trim(payload: &Bytes) -> Bytes {
+    let start = if payload.starts_with(b"\xEF\xBB\xBF") { 3 } else { 0 };
     let end = payload.iter().rposition(|b| !b.is_ascii_whitespace()).map_or(0, |i| i + 1);
-    payload.slice(..end)
+    payload.slice(start.min(end)..end)
 }
 
 #[cfg(test)]
@@ -205,6 +216,7 @@ mod tests {
             (r#"{"_type":null}"#, None, &["rejected: _type is JSON null, not text"]),
             (r#"{"_type":"location","lat":1}"#, None, &["rejected: location has no lon"]),
             ("hello", None, &["rejected: payload is neither JSON nor a Greenwich CSV location"]),
+            ("\u{feff}{\"_type\":\"lwt\"}", None, &["kept Some(\"lwt\")"]),
             (
                 r#"{"cog":136,"_type":"location","tid"#,
                 None,
@@ -219,6 +231,13 @@ mod tests {
         for (payload, subtopic, want) in cases {
             assert_eq!(summary(&run(payload, *subtopic)), *want, "{payload}");
         }
+    }
+
+    #[test]
+    fn huge_arrays_are_kept_whole_with_the_reason() {
+        let payload = format!("[{}{{}}]", "{},".repeat(MAX_ARRAY));
+        let decoded = run(&payload, None);
+        assert_eq!(summary(&decoded), ["rejected: array of 1001 messages; at most 1000 are read"]);
     }
 
     #[test]

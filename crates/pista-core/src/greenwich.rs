@@ -57,8 +57,12 @@ pub fn parse_csv_location(line: &str) -> Result<Map<String, Value>, CsvError> {
 
     let micro = |index: usize| int(index, true).map(|v| v as f64 / 1_000_000.0);
     let (lat, lon) = (micro(3)?, micro(4)?);
-    let (cog, vel, alt, dist, trip) =
-        (int(5, false)?, int(6, false)?, int(7, false)?, int(8, false)?, int(9, false)?);
+    // Units of 10 degrees, 10 metres and kilometres; a value too large to scale is refused.
+    let scaled = |index: usize, factor: i64| {
+        int(index, false)?.checked_mul(factor).ok_or_else(|| bad(index, "a plausible value"))
+    };
+    let (cog, vel, alt) = (scaled(5, 10)?, int(6, false)?, scaled(7, 10)?);
+    let (dist, trip) = (int(8, false)?, scaled(9, 1000)?);
 
     let mut object = Map::new();
     object.insert("_type".into(), "location".into());
@@ -67,11 +71,11 @@ pub fn parse_csv_location(line: &str) -> Result<Map<String, Value>, CsvError> {
     object.insert("t".into(), trigger.into());
     object.insert("lat".into(), lat.into());
     object.insert("lon".into(), lon.into());
-    object.insert("cog".into(), (cog * 10).into());
+    object.insert("cog".into(), cog.into());
     object.insert("vel".into(), vel.into());
-    object.insert("alt".into(), (alt * 10).into());
+    object.insert("alt".into(), alt.into());
     object.insert("dist".into(), dist.into());
-    object.insert("trip".into(), (trip * 1000).into());
+    object.insert("trip".into(), trip.into());
     object.insert("csv".into(), true.into());
     Ok(object)
 }
@@ -113,6 +117,10 @@ mod tests {
             ("K2,1,k,4.5,1,1,1,1,1,1", "greenwich csv field lat \"4.5\" is not a whole number"),
             ("K2,1,k,1,1,-1,1,1,1,1", "greenwich csv field cog \"-1\" is not digits"),
             ("K-2,1,k,1,1,1,1,1,1,1", "greenwich csv field tid \"K-2\" is not letters and digits"),
+            (
+                "K2,1,k,1,1,1,1,1,1,9223372036854775807",
+                "greenwich csv field trip \"9223372036854775807\" is not a plausible value",
+            ),
         ];
         for (line, want) in cases {
             assert_eq!(parse_csv_location(line).unwrap_err().to_string(), want, "{line}");

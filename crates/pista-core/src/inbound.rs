@@ -49,6 +49,10 @@ pub struct Inbound {
     pub identity: Option<DeviceKey>,
     pub payload: Bytes,
     pub retained: bool,
+    /// The broker may be sending this again: a retained copy delivered on (re)subscription, or
+    /// a redelivery after a lost acknowledgement. Such a copy of the last message on its topic
+    /// is not stored twice.
+    pub replayed: bool,
     /// Arrival time, UNIX seconds.
     pub received_at: i64,
 }

@@ -37,12 +37,16 @@ pub struct TimeError {
 pub fn parse_bound(value: &str) -> Result<i64, TimeError> {
     let err = || TimeError { value: value.to_owned() };
     let text = value.trim();
-    if !text.is_empty() && text.chars().all(|c| c.is_ascii_digit()) && text.len() >= 9 {
+    if !text.is_empty() && text.chars().all(|c| c.is_ascii_digit()) {
         return text.parse().map_err(|_| err());
     }
 
-    if let Ok(time) = DateTime::parse_from_rfc3339(text) {
-        return Ok(time.timestamp());
+    // An unencoded `+02:00` offset in a query string arrives as ` 02:00`.
+    let offset_repaired = text.replacen(' ', "+", 1);
+    for candidate in [text, offset_repaired.as_str()] {
+        if let Ok(time) = DateTime::parse_from_rfc3339(candidate) {
+            return Ok(time.timestamp());
+        }
     }
     let naive = text.strip_suffix(['Z', 'z']).unwrap_or(text).replace('t', "T");
     let naive = naive.split('.').next().unwrap_or_default();
@@ -84,6 +88,8 @@ mod tests {
             ("2023-11-14", 1699920000),
             ("2023-11", 1698796800),
             ("1700000000", 1700000000),
+            ("0", 0),
+            ("2024-06-01T00:00:00 13:00", 1717153200),
         ];
         for (text, want) in cases {
             assert_eq!(parse_bound(text), Ok(want), "{text}");

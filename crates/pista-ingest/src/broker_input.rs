@@ -34,6 +34,7 @@ impl PublishGate for BrokerGate {
             identity: None,
             payload: publish.payload,
             retained: publish.retained,
+            replayed: false,
             received_at: crate::now(),
         };
         match self.pipeline.ingest(inbound).await {

@@ -42,6 +42,10 @@ pub enum UrlError {
     Scheme { url: String, scheme: String },
     #[error("{url:?} has no host")]
     NoHost { url: String },
+    #[error("{url:?} has port 0")]
+    PortZero { url: String },
+    #[error("{url:?} has a {part}, which a broker address cannot have")]
+    Extra { url: String, part: &'static str },
 }
 
 impl BrokerUrl {
@@ -58,6 +62,16 @@ impl BrokerUrl {
 
         let host = url.host_str().filter(|h| !h.is_empty());
         let host = host.ok_or_else(|| UrlError::NoHost { url: text.to_owned() })?;
+        let extra = |part| UrlError::Extra { url: text.to_owned(), part };
+        if !matches!(url.path(), "" | "/") {
+            return Err(extra("path"));
+        }
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(extra(if url.query().is_some() { "query" } else { "fragment" }));
+        }
+        if url.port() == Some(0) {
+            return Err(UrlError::PortZero { url: text.to_owned() });
+        }
         let decode = |s: &str| {
             Some(percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned())
         };
@@ -96,6 +110,9 @@ pub struct SubscriberConfig {
     pub keep_alive: Duration,
     pub max_packet_size: usize,
 }
+
+/// The largest packet MQTT can carry (256 MiB).
+const MAX_MQTT_PACKET: usize = 268_435_455;
 
 /// A message handed to the pipeline, waiting for its commit before it can be acknowledged.
 struct Pending {
@@ -188,6 +205,9 @@ fn inbound(publish: &Publish) -> Inbound {
         identity: None,
         payload: publish.payload.clone(),
         retained: publish.retain,
+        // Delivered to an established subscription, a message has retain unset; a set flag means
+        // the broker's stored copy, sent again on every (re)subscription.
+        replayed: publish.retain || publish.dup,
         received_at: crate::now(),
     }
 }
@@ -209,12 +229,12 @@ async fn acknowledge_in_order(
         match result {
             Ok(_) => {
                 if let Err(error) = client.ack(&publish).await {
-                    tracing::warn!(topic = %publish.topic, %error, "cannot send acknowledgement");
+                    tracing::warn!(topic = ?publish.topic, %error, "cannot send acknowledgement");
                 }
             }
             Err(error) => {
                 tracing::warn!(
-                    topic = %publish.topic,
+                    topic = ?publish.topic,
                     %error,
                     "message not committed, not acknowledged"
                 );
@@ -232,7 +252,9 @@ fn mqtt_options(config: &SubscriberConfig) -> MqttOptions {
         .set_keep_alive(config.keep_alive)
         .set_clean_session(false)
         .set_manual_acks(true)
-        .set_max_packet_size(config.max_packet_size, config.max_packet_size);
+        // Take whatever the broker delivers: refusing a large message would make the broker
+        // redeliver it forever and block everything behind it.
+        .set_max_packet_size(MAX_MQTT_PACKET, config.max_packet_size);
 
     if let Some(user) = &config.url.username {
         options.set_credentials(user.clone(), config.url.password.clone().unwrap_or_default());
@@ -330,6 +352,14 @@ mod tests {
             BrokerUrl::parse("127.0.0.1:1883"),
             Err(UrlError::Scheme { .. } | UrlError::Syntax { .. })
         ));
+        let refused = [
+            ("mqtt://h:0", "\"mqtt://h:0\" has port 0"),
+            ("mqtt://h/x", "\"mqtt://h/x\" has a path, which a broker address cannot have"),
+            ("mqtt://h?a=b", "\"mqtt://h?a=b\" has a query, which a broker address cannot have"),
+        ];
+        for (text, want) in refused {
+            assert_eq!(BrokerUrl::parse(text).unwrap_err().to_string(), want);
+        }
     }
 
     #[test]

@@ -5,7 +5,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
-use pista_core::{Decoded, DeviceKey, Inbound, TopicParts, decode};
+use pista_core::time::iso;
+use pista_core::{Decoded, DeviceKey, Inbound, Location, TopicParts, decode};
 use pista_store::{NewBody, NewMessage, Storage, WriteOutcome};
 use serde_json::{Map, Value};
 use tokio::sync::{broadcast, mpsc, oneshot};
@@ -141,6 +142,7 @@ fn prepare(inbound: &Inbound, stats: &Stats) -> Vec<NewMessage> {
         subtopic,
         source: inbound.source,
         retained: inbound.retained,
+        replayed: inbound.replayed,
         received_at: inbound.received_at,
         body,
     };
@@ -166,14 +168,14 @@ fn prepare(inbound: &Inbound, stats: &Stats) -> Vec<NewMessage> {
         .into_iter()
         .map(|decoded| {
             let body = match decoded {
-                Decoded::Location { location, raw } => {
-                    let original = keep_original(&location.repairs, &raw);
-                    if !location.repairs.is_empty() {
-                        let repairs = &location.repairs;
-                        tracing::debug!(topic = %inbound.topic, ?repairs, "location repaired");
+                Decoded::Location { location, raw } => match check_time(&location, inbound) {
+                    Ok(()) => location_body(location, raw, inbound),
+                    Err(problem) => {
+                        log_rejected(inbound, Some(&key), &problem, stats);
+                        let msg_type = Some("location".to_owned());
+                        NewBody::Raw { msg_type, problem: Some(problem), payload: raw }
                     }
-                    NewBody::Location { location, original }
-                }
+                },
                 Decoded::Kept { msg_type, raw } => {
                     stats.kept.fetch_add(1, Ordering::Relaxed);
                     NewBody::Raw { msg_type, problem: None, payload: raw }
@@ -188,11 +190,33 @@ fn prepare(inbound: &Inbound, stats: &Stats) -> Vec<NewMessage> {
         .collect()
 }
 
-/// The client's bytes are worth keeping beside the normalised JSON only when they differ from it
-/// in substance: repaired fields, or a payload that was not JSON (a Greenwich CSV line).
-fn keep_original(repairs: &[String], raw: &Bytes) -> Option<Bytes> {
-    let was_json = raw.first() == Some(&b'{');
-    (!repairs.is_empty() || !was_json).then(|| raw.clone())
+/// A fix more than this far after its arrival cannot be right (a clock in milliseconds, a wrong
+/// year) and would hold the device's last position forever.
+const MAX_FUTURE: i64 = 86_400;
+
+// FIXME(#3): quarantine implausible times (and repair milliseconds) instead of keeping them raw.
+fn check_time(location: &Location, inbound: &Inbound) -> Result<(), String> {
+    if location.tst <= inbound.received_at + MAX_FUTURE {
+        return Ok(());
+    }
+    Err(format!(
+        "location tst {} ({}) is more than a day after it arrived ({})",
+        location.tst,
+        iso(location.tst),
+        iso(inbound.received_at)
+    ))
+}
+
+/// The stored form of a location. The client's bytes are kept beside the normalised JSON
+/// whenever they differ from it (repaired fields, a Greenwich CSV line, other spacing).
+fn location_body(location: Box<Location>, raw: Bytes, inbound: &Inbound) -> NewBody {
+    if !location.repairs.is_empty() {
+        let repairs = &location.repairs;
+        tracing::debug!(topic = ?inbound.topic, ?repairs, "location repaired");
+    }
+    let payload = serde_json::to_string(&location.json).unwrap_or_default();
+    let original = (payload.as_bytes() != raw.as_ref()).then_some(raw);
+    NewBody::Location { location, payload, original }
 }
 
 fn log_rejected(inbound: &Inbound, key: Option<&DeviceKey>, problem: &str, stats: &Stats) {
@@ -200,7 +224,7 @@ fn log_rejected(inbound: &Inbound, key: Option<&DeviceKey>, problem: &str, stats
     let device = key.map(ToString::to_string).unwrap_or_default();
     tracing::warn!(
         source = inbound.source.as_str(),
-        topic = %inbound.topic,
+        topic = ?inbound.topic,
         %device,
         problem,
         "message not understood, kept raw"

@@ -107,7 +107,7 @@ fn publish(
             (WriteOutcome::Duplicate, _, key) => {
                 stats.duplicates.fetch_add(1, Ordering::Relaxed);
                 let device = key.as_ref().map(ToString::to_string).unwrap_or_default();
-                tracing::debug!(%device, topic = %message.topic, "duplicate location ignored");
+                tracing::debug!(%device, topic = ?message.topic, "duplicate ignored");
             }
             _ => {}
         }

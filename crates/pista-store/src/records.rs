@@ -14,6 +14,8 @@ pub struct NewMessage {
     pub subtopic: Option<String>,
     pub source: Source,
     pub retained: bool,
+    /// A copy the broker may be sending again (see `pista_core::Inbound::replayed`).
+    pub replayed: bool,
     /// Arrival time, UNIX seconds.
     pub received_at: i64,
     pub body: NewBody,
@@ -22,9 +24,9 @@ pub struct NewMessage {
 /// What a message holds.
 #[derive(Debug, Clone)]
 pub enum NewBody {
-    /// A valid location. `original` keeps the client's bytes when the stored JSON differs from
-    /// them (repaired fields, a Greenwich CSV line).
-    Location { location: Box<Location>, original: Option<Bytes> },
+    /// A valid location: `payload` is its normalised JSON as stored, and `original` keeps the
+    /// client's bytes when they differ from it (repaired fields, a Greenwich CSV line).
+    Location { location: Box<Location>, payload: String, original: Option<Bytes> },
     /// Anything else, kept byte for byte; `problem` says why it could not be understood.
     Raw { msg_type: Option<String>, problem: Option<String>, payload: Bytes },
 }
@@ -34,7 +36,8 @@ pub enum NewBody {
 pub enum WriteOutcome {
     /// A new location; `newest` when it became the device's last position.
     Location { id: i64, newest: bool },
-    /// The same device already had this fix (same time and coordinates): nothing was added.
+    /// The same device already had this fix (same time and coordinates), or the message is a
+    /// replayed copy of the last one on its topic: nothing was added.
     Duplicate,
     /// A message kept raw.
     Message { id: i64 },

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use bytes::Bytes;
 use pista_core::{DeviceKey, Location};
-use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Order, Query};
 use sea_orm::{ConnectionTrait, DatabaseTransaction, TransactionTrait};
 
 use crate::error::StoreError;
@@ -41,8 +41,15 @@ impl SqlStore {
                 None => None,
             };
             let outcome = match (&message.body, device_id) {
-                (NewBody::Location { location, original }, Some(id)) => {
-                    insert_location(&txn, id, message, location, original.as_ref()).await?
+                (NewBody::Location { location, payload, original }, Some(id)) => {
+                    let stored = Stored { location, payload, original: original.as_ref() };
+                    insert_location(&txn, id, message, stored).await?
+                }
+                (NewBody::Raw { payload, .. }, Some(id))
+                    if message.replayed
+                        && is_last_on_topic(&txn, id, &message.topic, payload).await? =>
+                {
+                    WriteOutcome::Duplicate
                 }
                 _ => insert_message(&txn, device_id, message).await?,
             };
@@ -106,11 +113,9 @@ async fn insert_location(
     txn: &DatabaseTransaction,
     device_id: i64,
     message: &NewMessage,
-    location: &Location,
-    original: Option<&Bytes>,
+    stored: Stored<'_>,
 ) -> Result<WriteOutcome, StoreError> {
-    let payload = serde_json::to_string(&location.json)
-        .map_err(|e| StoreError::Corrupt { what: "location json", detail: e.to_string() })?;
+    let Stored { location, payload, original } = stored;
     let insert = Query::insert()
         .into_table("locations")
         .columns([
@@ -152,7 +157,7 @@ async fn insert_location(
             Expr::val(message.source.as_str()),
             Expr::val(i16::from(message.retained)),
             Expr::val(message.received_at),
-            Expr::val(payload),
+            Expr::val(payload.clone()),
             Expr::val(original.map(|b| b.to_vec())),
         ])
         .on_conflict(
@@ -178,8 +183,35 @@ async fn insert_location(
     Ok(WriteOutcome::Location { id, newest: result.rows_affected() == 1 })
 }
 
-// FIXME(#3): raw messages are not deduplicated yet, so a broker redelivery of a transition or a
-// card stores it twice; deduplicating them needs the per-type keys that issue brings.
+/// A location with its stored forms.
+struct Stored<'a> {
+    location: &'a Location,
+    payload: &'a String,
+    original: Option<&'a Bytes>,
+}
+
+/// Whether the newest stored message on `topic` of the device has exactly this payload.
+// FIXME(#3): a non-retained message published twice by a client is still stored twice;
+// deduplicating those needs the per-type keys (transition time, card owner) of that issue.
+async fn is_last_on_topic(
+    txn: &DatabaseTransaction,
+    device_id: i64,
+    topic: &str,
+    payload: &Bytes,
+) -> Result<bool, StoreError> {
+    let select = Query::select()
+        .column("payload")
+        .from("messages")
+        .and_where(Expr::col("device_id").eq(device_id))
+        .and_where(Expr::col("topic").eq(topic))
+        .order_by("id", Order::Desc)
+        .limit(1)
+        .to_owned();
+    let row = txn.query_one(&select).await.map_err(StoreError::query("find last message"))?;
+    let last = row.map(|row| row.try_get_by_index::<Vec<u8>>(0)).transpose();
+    Ok(last.map_err(StoreError::query("read last message"))?.is_some_and(|p| p == payload.as_ref()))
+}
+
 async fn insert_message(
     txn: &DatabaseTransaction,
     device_id: Option<i64>,
@@ -189,10 +221,10 @@ async fn insert_message(
         NewBody::Raw { msg_type, problem, payload } => {
             (msg_type.clone(), problem.clone(), payload.to_vec())
         }
-        NewBody::Location { location, .. } => (
+        NewBody::Location { payload, .. } => (
             Some("location".to_owned()),
             Some("location without a device".to_owned()),
-            serde_json::to_vec(&location.json).unwrap_or_default(),
+            payload.clone().into_bytes(),
         ),
     };
 

@@ -21,14 +21,16 @@ fn key(user: &str, device: &str) -> DeviceKey {
 fn location(key: &DeviceKey, json: Value, received_at: i64) -> NewMessage {
     let Value::Object(object) = json else { panic!("object expected") };
     let location = Location::from_json(object, || key.device.default_tid()).unwrap();
+    let payload = serde_json::to_string(&location.json).unwrap();
     NewMessage {
         key: Some(key.clone()),
         topic: format!("owntracks/{}/{}", key.user, key.device),
         subtopic: None,
         source: Source::Http,
         retained: false,
+        replayed: false,
         received_at,
-        body: NewBody::Location { location: Box::new(location), original: None },
+        body: NewBody::Location { location: Box::new(location), payload, original: None },
     }
 }
 
@@ -171,6 +173,7 @@ async fn other_messages_are_kept_byte_for_byte_with_their_problem() {
         subtopic: subtopic.map(str::to_owned),
         source: Source::Mqtt,
         retained: true,
+        replayed: false,
         received_at: 1700000000,
         body: NewBody::Raw {
             msg_type: msg_type.map(str::to_owned),
@@ -216,4 +219,34 @@ async fn unsupported_urls_are_refused_by_name() {
         err.to_string(),
         "database postgres://localhost/x is not supported: only sqlite://PATH is supported so far"
     );
+}
+
+#[tokio::test]
+async fn a_replayed_copy_of_the_last_message_on_a_topic_is_not_stored_again() {
+    let (store, _dir) = store().await;
+    let k = key("gw", "c1");
+    let status = |payload: &'static [u8], replayed: bool| NewMessage {
+        key: Some(k.clone()),
+        topic: "owntracks/gw/C1/status".to_owned(),
+        subtopic: Some("status".to_owned()),
+        source: Source::Mqtt,
+        retained: replayed,
+        replayed,
+        received_at: 1700000000,
+        body: NewBody::Raw { msg_type: None, problem: None, payload: Bytes::from_static(payload) },
+    };
+    let cases = [
+        (status(b"1", false), true),
+        (status(b"1", true), false), // the broker's retained copy of what we have
+        (status(b"1", false), true), // the device said it again: a new event
+        (status(b"0", true), true),  // a replayed value we had not seen last
+        (status(b"1", true), true),
+    ];
+    for (index, (message, stored)) in cases.into_iter().enumerate() {
+        let outcome = store.write(&[message]).await.unwrap();
+        assert_eq!(matches!(outcome[..], [WriteOutcome::Message { .. }]), stored, "case {index}");
+    }
+    let payloads: Vec<Vec<u8>> =
+        store.messages(Some(&k)).await.unwrap().into_iter().map(|m| m.payload).collect();
+    assert_eq!(payloads, [b"1".to_vec(), b"1".to_vec(), b"0".to_vec(), b"1".to_vec()]);
 }

@@ -31,12 +31,12 @@ pub async fn list(
     RawQuery(query): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
     let params = Params::new(query.as_deref());
-    let results: Vec<String> = match params.limited(&headers, "user") {
+    let results: Vec<String> = match params.limited(&headers, "user")? {
         None => state.store.users().await?.iter().map(ToString::to_string).collect(),
         Some(user) => {
             let user = parse_user(user)?;
             let devices = state.store.devices(&user).await?.into_iter().map(|d| d.to_string());
-            match params.limited(&headers, "device") {
+            match params.limited(&headers, "device")? {
                 Some(device) => {
                     let device = parse_device(device)?.to_string();
                     devices.filter(|d| *d == device).collect()
@@ -56,8 +56,8 @@ pub async fn last(
     RawQuery(query): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
     let params = Params::new(query.as_deref());
-    let user = params.limited(&headers, "user").map(parse_user).transpose()?;
-    let device = params.limited(&headers, "device").map(parse_device).transpose()?;
+    let user = params.limited(&headers, "user")?.map(parse_user).transpose()?;
+    let device = params.limited(&headers, "device")?.map(parse_device).transpose()?;
 
     let last = state.store.last(user.as_ref(), device.as_ref()).await?;
     let items = last
@@ -103,7 +103,7 @@ fn location_query(
     now: i64,
 ) -> Result<LocationQuery, ApiError> {
     let (Some(user), Some(device)) =
-        (params.limited(headers, "user"), params.limited(headers, "device"))
+        (params.limited(headers, "user")?, params.limited(headers, "device")?)
     else {
         return Err(ApiError::unsatisfiable("user and device are required"));
     };
@@ -119,7 +119,7 @@ fn location_query(
 
     let bound = |name: &str| -> Result<Option<i64>, ApiError> {
         params
-            .limited(headers, name)
+            .limited(headers, name)?
             .map(|text| {
                 parse_bound(text).map_err(|e| ApiError::unsatisfiable(format!("{name}: {e}")))
             })
@@ -145,8 +145,14 @@ fn location_query(
 }
 
 fn parse_limit(text: &str) -> Result<u64, ApiError> {
-    text.parse::<u64>()
-        .map_err(|_| ApiError::bad_request(format!("limit {text:?} is not a whole number")))
+    // Databases count rows in signed 64 bits.
+    match text.parse::<i64>() {
+        Ok(limit) if limit >= 0 => Ok(limit.unsigned_abs()),
+        _ => Err(ApiError::bad_request(format!(
+            "limit {text:?} is not a whole number from 0 to {}",
+            i64::MAX
+        ))),
+    }
 }
 
 /// Adds the Recorder's derived time fields: `isorcv` (arrival), `isotst` and `disptst` (fix).
@@ -199,7 +205,18 @@ mod tests {
     fn bad_location_parameters_are_named() {
         let cases = [
             ("user=jane", "user and device are required"),
-            ("user=jane&device=p&limit=x", "limit \"x\" is not a whole number"),
+            (
+                "user=jane&device=p&limit=x",
+                "limit \"x\" is not a whole number from 0 to 9223372036854775807",
+            ),
+            (
+                "user=jane&device=p&limit=9223372036854775808",
+                "limit \"9223372036854775808\" is not a whole number from 0 to 9223372036854775807",
+            ),
+            (
+                "user=jane&device=p&limit=-1",
+                "limit \"-1\" is not a whole number from 0 to 9223372036854775807",
+            ),
             ("user=jane&device=p&format=gpx", "format \"gpx\" is not supported yet; allowed: json"),
             (
                 "user=jane&device=p&from=2023-11-15&to=2023-11-14",

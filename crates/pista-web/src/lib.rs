@@ -17,6 +17,7 @@ use axum::routing::{any, get, post};
 use pista_ingest::Pipeline;
 use pista_store::Storage;
 use tokio::net::TcpListener;
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
 pub use error::ApiError;
@@ -37,7 +38,7 @@ pub struct WebConfig {
 
 /// The route table.
 pub fn router(state: AppState, config: WebConfig) -> Router {
-    Router::new()
+    let routes = Router::new()
         .route("/pub", post(publish::publish))
         .route("/api/0/version", get(api::version))
         .route("/api/0/list", get(api::list))
@@ -46,8 +47,14 @@ pub fn router(state: AppState, config: WebConfig) -> Router {
         .route("/api/0/{*verb}", any(api::unknown))
         .fallback(error::not_found)
         .layer(DefaultBodyLimit::max(config.max_body))
+        .layer(CatchPanicLayer::custom(error::panicked))
+        .with_state(state);
+    // The error shaping wraps the whole router so that it also sees the `Allow` header axum
+    // adds to its own 405 answers.
+    Router::new()
+        .fallback_service(routes)
+        .layer(axum::middleware::from_fn(error::json_errors))
         .layer(TraceLayer::new_for_http())
-        .with_state(state)
 }
 
 /// Serves `router` on `listener` until `shutdown` completes, then finishes open requests.

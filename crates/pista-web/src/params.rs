@@ -1,7 +1,10 @@
-//! Request parameters as the Recorder reads them: names are case-insensitive, and for the
-//! identity and time parameters an `X-Limit-<Name>` header beats the query string.
+//! Request parameters as the Recorder reads them: names are case-insensitive, values are
+//! trimmed, and for the identity and time parameters an `X-Limit-<Name>` header beats the query
+//! string. Header values are read as UTF-8, so non-ASCII names work in headers too.
 
 use axum::http::HeaderMap;
+
+use crate::error::ApiError;
 
 /// The parameters of one request.
 pub struct Params {
@@ -12,7 +15,7 @@ pub struct Params {
 impl Params {
     pub fn new(raw_query: Option<&str>) -> Self {
         let query = url::form_urlencoded::parse(raw_query.unwrap_or_default().as_bytes())
-            .map(|(name, value)| (name.to_ascii_lowercase(), value.into_owned()))
+            .map(|(name, value)| (name.to_ascii_lowercase(), value.trim().to_owned()))
             .collect();
         Self { query }
     }
@@ -23,12 +26,19 @@ impl Params {
     }
 
     /// `X-Limit-<name>` if present, else the query value.
-    pub fn limited<'a>(&'a self, headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-        header(headers, &format!("x-limit-{name}")).or_else(|| self.query(name))
+    pub fn limited<'a>(
+        &'a self,
+        headers: &'a HeaderMap,
+        name: &str,
+    ) -> Result<Option<&'a str>, ApiError> {
+        Ok(header(headers, &format!("x-limit-{name}"))?.or_else(|| self.query(name)))
     }
 }
 
-/// A non-empty header value as text.
-pub fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty())
+/// A non-empty, trimmed header value as UTF-8 text.
+pub fn header<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, ApiError> {
+    let Some(value) = headers.get(name) else { return Ok(None) };
+    let text = std::str::from_utf8(value.as_bytes())
+        .map_err(|_| ApiError::bad_request(format!("header {name} is not valid UTF-8")))?;
+    Ok(Some(text.trim()).filter(|v| !v.is_empty()))
 }

@@ -35,6 +35,7 @@ pub async fn publish(
         identity: Some(key),
         payload: body,
         retained: false,
+        replayed: false,
         received_at: pista_ingest::now(),
     };
     match state.pipeline.ingest(inbound).await {
@@ -44,19 +45,19 @@ pub async fn publish(
 }
 
 fn identity(headers: &HeaderMap, params: &Params) -> Result<DeviceKey, ApiError> {
-    let basic = basic_user(headers);
-    let user = header(headers, "x-limit-u")
+    let basic = header(headers, "authorization")?.and_then(basic_user);
+    let user = header(headers, "x-limit-u")?
         .or_else(|| params.query("u"))
         .or(basic.as_deref())
         .unwrap_or(DEFAULT_USER);
     let device =
-        header(headers, "x-limit-d").or_else(|| params.query("d")).unwrap_or(DEFAULT_DEVICE);
+        header(headers, "x-limit-d")?.or_else(|| params.query("d")).unwrap_or(DEFAULT_DEVICE);
     DeviceKey::parse(user, device).map_err(|error| ApiError::bad_request(error.to_string()))
 }
 
-/// The user name of an HTTP Basic `Authorization` header. The password is never looked at here.
-fn basic_user(headers: &HeaderMap) -> Option<String> {
-    let value = header(headers, "authorization")?;
+/// The user name of an HTTP Basic `Authorization` value (other schemes and undecodable values
+/// are ignored). The password is never looked at here.
+fn basic_user(value: &str) -> Option<String> {
     let (scheme, encoded) = value.split_once(' ')?;
     if !scheme.eq_ignore_ascii_case("basic") {
         return None;
@@ -77,7 +78,7 @@ mod tests {
     fn key(pairs: &[(&'static str, &str)], query: Option<&str>) -> Result<String, String> {
         let mut headers = HeaderMap::new();
         for (name, value) in pairs {
-            headers.insert(*name, HeaderValue::from_str(value).unwrap());
+            headers.insert(*name, HeaderValue::from_bytes(value.as_bytes()).unwrap());
         }
         identity(&headers, &Params::new(query)).map(|k| k.to_string()).map_err(|e| e.message)
     }
@@ -93,6 +94,8 @@ mod tests {
             (&[alice_basic, ("x-limit-d", "phone")], None, "alice/phone"),
             (&[alice_basic], Some("u=bob"), "bob/phone"),
             (&[], None, "owntracks/phone"),
+            (&[("x-limit-u", "Jürgen"), ("x-limit-d", "Handy")], None, "jürgen/handy"),
+            (&[], Some("u=%20spaced%20&d=x"), "spaced/x"),
             (
                 &[("x-limit-u", "jane@example.org"), ("x-limit-d", "iphone")],
                 None,

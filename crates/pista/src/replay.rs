@@ -9,7 +9,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use pista_core::TopicParts;
+use pista_core::{DeviceName, TopicParts, UserName};
 use pista_ingest::BrokerUrl;
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use serde_json::Value;
@@ -61,6 +61,9 @@ pub enum Target {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Summary {
     pub sent: usize,
+    /// Lines the target cannot take (checked before sending).
+    pub skipped: Vec<Skipped>,
+    /// Lines the server refused.
     pub failed: Vec<Skipped>,
 }
 
@@ -75,6 +78,8 @@ pub enum ReplayError {
     Speed(String),
     #[error("mqtt broker {broker}: {detail}")]
     Mqtt { broker: String, detail: String },
+    #[error("--{flag}: {reason}")]
+    Name { flag: &'static str, reason: String },
 }
 
 /// Splits a file into messages and skipped lines.
@@ -157,15 +162,41 @@ pub fn rec_base_from_path(path: &Path) -> Option<String> {
     }
 }
 
-/// Sends `items` to `target` at `pace`.
+/// Sends `items` to `target` at `pace`, skipping (with the reason) those the target cannot
+/// take.
 pub async fn send(
     items: &[ReplayItem],
     target: &Target,
     pace: Pace,
 ) -> Result<Summary, ReplayError> {
-    match target {
-        Target::Mqtt(url) => send_mqtt(items, url, pace).await,
-        Target::Http(url) => Ok(send_http(items, url, pace).await),
+    let (ok, skipped): (Vec<_>, Vec<_>) =
+        items.iter().map(|item| (item, unsendable(item, target))).partition(|(_, r)| r.is_none());
+    let ok: Vec<ReplayItem> = ok.into_iter().map(|(item, _)| item.clone()).collect();
+    let skipped = skipped
+        .into_iter()
+        .filter_map(|(item, reason)| reason.map(|reason| Skipped { line: item.line, reason }))
+        .collect();
+
+    let (sent, failed) = match target {
+        Target::Mqtt(url) => (send_mqtt(&ok, url, pace).await?, Vec::new()),
+        Target::Http(url) => send_http(&ok, url, pace).await,
+    };
+    Ok(Summary { sent, skipped, failed })
+}
+
+/// Why `item` cannot go to `target`, if it cannot.
+fn unsendable(item: &ReplayItem, target: &Target) -> Option<String> {
+    let topic = &item.topic;
+    if topic.is_empty() || topic.contains(['+', '#', '\0']) {
+        return Some(format!("topic {topic:?} cannot be published (empty, or with + # or NUL)"));
+    }
+    let Target::Http(_) = target else { return None };
+    match TopicParts::parse(topic) {
+        Err(error) => Some(error.to_string()),
+        Ok(parts) if parts.subtopic.is_some() && !item.payload.starts_with(b"{") => {
+            Some(format!("HTTP mode has no subtopics; send {topic:?} with --to mqtt://"))
+        }
+        Ok(_) => None,
     }
 }
 
@@ -181,7 +212,7 @@ async fn send_mqtt(
     items: &[ReplayItem],
     url: &BrokerUrl,
     pace: Pace,
-) -> Result<Summary, ReplayError> {
+) -> Result<usize, ReplayError> {
     let broker = url.masked();
     let mut options = MqttOptions::new(
         format!("pista-replay-{}", std::process::id()),
@@ -243,26 +274,20 @@ async fn send_mqtt(
 
     let _ = client.disconnect().await;
     poller.abort();
-    Ok(Summary { sent: confirmed, failed: Vec::new() })
+    Ok(confirmed)
 }
 
-async fn send_http(items: &[ReplayItem], url: &url::Url, pace: Pace) -> Summary {
+/// Posts each item to HTTP mode; returns how many were accepted and which were refused.
+async fn send_http(items: &[ReplayItem], url: &url::Url, pace: Pace) -> (usize, Vec<Skipped>) {
     let client = reqwest::Client::new();
     let started = Instant::now();
     let first = items.iter().find_map(|i| i.time);
 
-    let mut summary = Summary { sent: 0, failed: Vec::new() };
+    let (mut sent, mut failed) = (0, Vec::new());
     for item in items {
         pace_for(item, first, started, pace).await;
         let fail = |reason: String| Skipped { line: item.line, reason };
-
-        let parts = match TopicParts::parse(&item.topic) {
-            Ok(parts) => parts,
-            Err(error) => {
-                summary.failed.push(fail(error.to_string()));
-                continue;
-            }
-        };
+        let Ok(parts) = TopicParts::parse(&item.topic) else { continue };
 
         let request = client
             .post(url.clone())
@@ -271,16 +296,16 @@ async fn send_http(items: &[ReplayItem], url: &url::Url, pace: Pace) -> Summary 
             .header("Content-Type", "application/json")
             .body(item.payload.clone());
         match request.send().await {
-            Ok(response) if response.status().is_success() => summary.sent += 1,
+            Ok(response) if response.status().is_success() => sent += 1,
             Ok(response) => {
                 let status = response.status();
                 let body = response.text().await.unwrap_or_default();
-                summary.failed.push(fail(format!("HTTP {status}: {}", body.trim())));
+                failed.push(fail(format!("HTTP {status}: {}", body.trim())));
             }
-            Err(error) => summary.failed.push(fail(error.to_string())),
+            Err(error) => failed.push(fail(error.to_string())),
         }
     }
-    summary
+    (sent, failed)
 }
 
 /// The `pista replay` command.
@@ -290,7 +315,13 @@ pub async fn run_cli(args: &clap::ArgMatches) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(&file)
         .map_err(|source| ReplayError::Read { path: file.clone(), source })?;
     let rec_base = match (args.get_one::<String>("user"), args.get_one::<String>("device")) {
-        (Some(user), Some(device)) => Some(format!("owntracks/{user}/{device}")),
+        (Some(user), Some(device)) => {
+            let name =
+                |flag, e: pista_core::NameError| ReplayError::Name { flag, reason: e.to_string() };
+            UserName::parse(user).map_err(|e| name("user", e))?;
+            DeviceName::parse(device).map_err(|e| name("device", e))?;
+            Some(format!("owntracks/{user}/{device}"))
+        }
         _ => rec_base_from_path(Path::new(&file)),
     };
 
@@ -311,22 +342,31 @@ pub async fn run_cli(args: &clap::ArgMatches) -> anyhow::Result<()> {
     let (items, skipped) = parse_lines(&text, &defaults);
     let started = Instant::now();
     let summary = send(&items, &target, pace).await?;
+    let shown = match &target {
+        Target::Mqtt(url) => url.masked(),
+        Target::Http(url) => crate::settings::masked_url(url.as_str()),
+    };
     println!(
-        "replayed {} of {} messages from {file} to {} in {:.1} s",
+        "replayed {} of {} messages from {file} to {shown} in {:.1} s",
         summary.sent,
         items.len(),
-        match &target {
-            Target::Mqtt(url) => url.masked(),
-            Target::Http(url) => url.to_string(),
-        },
         started.elapsed().as_secs_f64()
     );
 
-    for line in skipped.iter().chain(&summary.failed).take(20) {
+    let mut problems: Vec<&Skipped> =
+        skipped.iter().chain(&summary.skipped).chain(&summary.failed).collect();
+    problems.sort_by_key(|p| p.line);
+    for line in problems.iter().take(20) {
         println!("  line {}: {}", line.line, line.reason);
+    }
+    if problems.len() > 20 {
+        println!("  ... and {} more", problems.len() - 20);
     }
     if !summary.failed.is_empty() {
         anyhow::bail!("{} messages were not accepted", summary.failed.len());
+    }
+    if summary.sent == 0 {
+        anyhow::bail!("nothing was replayed from {file}: {} lines skipped", problems.len());
     }
     Ok(())
 }

@@ -1,15 +1,16 @@
 //! `pista serve`: wires storage, the ingest pipeline and every input and output together, and
-//! stops them in order. Listeners are bound before anything starts, so a taken port fails fast
-//! with a message that says what to do instead.
+//! stops them in order. Listeners are bound before anything else starts (the database is not
+//! even opened), so a taken port fails fast with a message that says what to do instead.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use pista_broker::{BrokerConfig, BrokerError, EmbeddedBroker};
+use pista_broker::{BoundBroker, BrokerConfig, BrokerError, EmbeddedBroker};
 use pista_ingest::{BrokerGate, Pipeline, PipelineOptions, SubscriberConfig, run_subscriber};
 use pista_store::{SqlStore, Storage, StoreError};
 use pista_web::{AppState, WebConfig};
+use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -21,21 +22,23 @@ pub enum ServeError {
     #[error(
         "the embedded MQTT broker cannot listen on {addr}: the address is in use \
          (is Mosquitto or another broker running there?)\n\
-         \x20 to use that broker instead:  pista serve --mqtt mqtt://{addr}\n\
-         \x20 to move the embedded broker: pista serve --broker 127.0.0.1:1884   (or --broker off)"
+         \x20 to use that broker instead, add:  --mqtt mqtt://{addr}\n\
+         \x20 to move the embedded broker, add: --broker {next}   (or --broker off)"
     )]
-    BrokerInUse { addr: SocketAddr },
+    BrokerInUse { addr: SocketAddr, next: SocketAddr },
     #[error(transparent)]
     Broker(BrokerError),
     #[error(
         "the HTTP server cannot listen on {addr}: the address is in use\n\
-         \x20 to use another address: pista serve --http 127.0.0.1:8084"
+         \x20 to use another address, add: --http {next}"
     )]
-    HttpInUse { addr: SocketAddr },
-    #[error("the HTTP server cannot listen on {addr}: {source}")]
+    HttpInUse { addr: SocketAddr, next: SocketAddr },
+    #[error("the HTTP server cannot listen on {addr}")]
     Http { addr: SocketAddr, source: std::io::Error },
-    #[error("cannot read mqtt.ca_file {path}: {source}")]
+    #[error("cannot read mqtt.ca_file {path}")]
     CaFile { path: String, source: std::io::Error },
+    #[error("mqtt.ca_file {path} holds no PEM certificate (-----BEGIN CERTIFICATE-----)")]
+    CaNotPem { path: String },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -54,13 +57,21 @@ pub struct Server {
     broker: Option<EmbeddedBroker>,
 }
 
+/// What must be in place before the database is opened.
+struct Prepared {
+    http: TcpListener,
+    broker: Option<BoundBroker>,
+    ca_pem: Option<Vec<u8>>,
+}
+
 impl Server {
-    /// Opens the database named in `settings` and starts.
+    /// Binds the listeners, opens the database named in `settings` and starts.
     pub async fn start(settings: &Settings) -> Result<Self, ServeError> {
+        let prepared = prepare(settings).await?;
         let store = SqlStore::open(&settings.database).await?;
         let database = crate::settings::masked_url(&settings.database);
         tracing::info!(%database, "database ready");
-        Self::start_with_store(settings, Arc::new(store)).await
+        Self::launch(settings, Arc::new(store), prepared).await
     }
 
     /// Starts on a given store (tests use this to inject storage faults).
@@ -68,27 +79,27 @@ impl Server {
         settings: &Settings,
         store: Arc<dyn Storage>,
     ) -> Result<Self, ServeError> {
-        let http_listener =
-            tokio::net::TcpListener::bind(settings.http).await.map_err(|source| {
-                match source.kind() {
-                    std::io::ErrorKind::AddrInUse => ServeError::HttpInUse { addr: settings.http },
-                    _ => ServeError::Http { addr: settings.http, source },
-                }
-            })?;
+        let prepared = prepare(settings).await?;
+        Self::launch(settings, store, prepared).await
+    }
+
+    async fn launch(
+        settings: &Settings,
+        store: Arc<dyn Storage>,
+        prepared: Prepared,
+    ) -> Result<Self, ServeError> {
+        let Prepared { http: http_listener, broker, ca_pem } = prepared;
         let http_addr = http_listener
             .local_addr()
             .map_err(|source| ServeError::Http { addr: settings.http, source })?;
-        let ca_pem = match &settings.mqtt_ca_file {
-            Some(path) => Some(std::fs::read(path).map_err(|source| ServeError::CaFile {
-                path: path.display().to_string(),
-                source,
-            })?),
-            None => None,
-        };
-
         let (pipeline, _writer) = Pipeline::start(store.clone(), PipelineOptions::default());
-        let broker = match settings.broker {
-            Some(listen) => Some(start_broker(settings, listen, &pipeline).await?),
+
+        let broker = match broker {
+            Some(bound) => {
+                let gate =
+                    Arc::new(BrokerGate::new(pipeline.clone(), settings.base_topics.clone()));
+                Some(bound.serve(gate).await.map_err(ServeError::Broker)?)
+            }
             None => None,
         };
         let broker_addr = broker.as_ref().map(EmbeddedBroker::local_addr);
@@ -142,18 +153,48 @@ impl Server {
     }
 }
 
-async fn start_broker(
-    settings: &Settings,
-    listen: SocketAddr,
-    pipeline: &Pipeline,
-) -> Result<EmbeddedBroker, ServeError> {
-    let config = BrokerConfig { listen, max_packet_size: settings.broker_max_packet as u32 };
-    let gate = Arc::new(BrokerGate::new(pipeline.clone(), settings.base_topics.clone()));
-    EmbeddedBroker::start(config, gate).await.map_err(|error| {
-        if error.is_addr_in_use() {
-            ServeError::BrokerInUse { addr: listen }
-        } else {
-            ServeError::Broker(error)
+/// Binds both listeners and reads the CA file, so that nothing starts when one of them fails.
+async fn prepare(settings: &Settings) -> Result<Prepared, ServeError> {
+    let addr = settings.http;
+    let http = TcpListener::bind(addr).await.map_err(|source| match source.kind() {
+        std::io::ErrorKind::AddrInUse => ServeError::HttpInUse { addr, next: next_port(addr) },
+        _ => ServeError::Http { addr, source },
+    })?;
+
+    let broker = match settings.broker {
+        Some(listen) => {
+            let config =
+                BrokerConfig { listen, max_packet_size: settings.broker_max_packet as u32 };
+            Some(EmbeddedBroker::bind(&config).map_err(|error| {
+                if error.is_addr_in_use() {
+                    ServeError::BrokerInUse { addr: listen, next: next_port(listen) }
+                } else {
+                    ServeError::Broker(error)
+                }
+            })?)
         }
-    })
+        None => None,
+    };
+
+    let ca_pem = match &settings.mqtt_ca_file {
+        Some(path) => Some(read_ca(path)?),
+        None => None,
+    };
+    Ok(Prepared { http, broker, ca_pem })
+}
+
+fn read_ca(path: &std::path::Path) -> Result<Vec<u8>, ServeError> {
+    let shown = path.display().to_string();
+    let pem =
+        std::fs::read(path).map_err(|source| ServeError::CaFile { path: shown.clone(), source })?;
+    let marker = b"-----BEGIN CERTIFICATE-----";
+    if !pem.windows(marker.len()).any(|w| w == marker) {
+        return Err(ServeError::CaNotPem { path: shown });
+    }
+    Ok(pem)
+}
+
+/// The same address with the next port, as a suggestion when a port is taken.
+fn next_port(addr: SocketAddr) -> SocketAddr {
+    SocketAddr::new(addr.ip(), addr.port().wrapping_add(1).max(1))
 }

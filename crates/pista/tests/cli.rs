@@ -75,9 +75,12 @@ fn a_taken_broker_port_is_explained() {
         .unwrap();
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
+    let next = format!("127.0.0.1:{}", addr.port() + 1);
     let want = format!(
-        "error: the embedded MQTT broker cannot listen on {addr}: the address is in use (is Mosquitto or another broker running there?)\n  to use that broker instead:  pista serve --mqtt mqtt://{addr}\n  to move the embedded broker: pista serve --broker 127.0.0.1:1884   (or --broker off)\n"
+        "error: the embedded MQTT broker cannot listen on {addr}: the address is in use (is Mosquitto or another broker running there?)\n  to use that broker instead, add:  --mqtt mqtt://{addr}\n  to move the embedded broker, add: --broker {next}   (or --broker off)\n"
     );
+    // Nothing was started: not even the database was created.
+    assert!(!dir.path().join("pista.db").exists());
     assert!(stderr.ends_with(&want), "{stderr}");
 }
 
@@ -93,7 +96,7 @@ fn a_taken_http_port_and_a_bad_flag_are_explained() {
     };
     let (code, stderr) = run(&["serve", "--broker", "off", "--http", &addr.to_string()]);
     assert_eq!(code, Some(1));
-    assert!(stderr.ends_with(&format!("error: the HTTP server cannot listen on {addr}: the address is in use\n  to use another address: pista serve --http 127.0.0.1:8084\n")), "{stderr}");
+    assert!(stderr.ends_with(&format!("error: the HTTP server cannot listen on {addr}: the address is in use\n  to use another address, add: --http 127.0.0.1:{}\n", addr.port() + 1)), "{stderr}");
     let (code, stderr) = run(&["serve", "--broker", "nowhere"]);
     assert_eq!(
         (code, stderr.as_str()),

@@ -96,7 +96,7 @@ fn bad_values_name_the_key_the_value_the_origin_and_what_is_allowed() {
         (
             &[],
             &[("mqtt", "http://u:pw@x")],
-            "invalid mqtt.url = \"http://u:***@x/\" (from flag --mqtt): scheme \"http\" is not allowed; expected mqtt://[user[:password]@]host[:port] or mqtts://...",
+            "invalid mqtt.url = \"http://u:***@x\" (from flag --mqtt): scheme \"http\" is not allowed; expected mqtt://[user[:password]@]host[:port] or mqtts://...",
         ),
         (
             &[],
@@ -111,7 +111,7 @@ fn bad_values_name_the_key_the_value_the_origin_and_what_is_allowed() {
         (
             &[],
             &[("http-max-body", "0")],
-            "invalid http.max_body = \"0\" (from flag --http-max-body): a whole number greater than 0",
+            "invalid http.max_body = \"0\" (from flag --http-max-body): a whole number from 1 to 1073741824",
         ),
         (
             &[],
@@ -120,8 +120,43 @@ fn bad_values_name_the_key_the_value_the_origin_and_what_is_allowed() {
         ),
         (
             &[],
+            &[("mqtt-keepalive", "70000")],
+            "invalid mqtt.keepalive = \"70000\" (from flag --mqtt-keepalive): a whole number from 1 to 65535",
+        ),
+        (
+            &[],
+            &[("broker-max-packet", "4294967297")],
+            "invalid broker.max_packet = \"4294967297\" (from flag --broker-max-packet): a whole number from 1 to 268435455",
+        ),
+        (
+            &[],
+            &[("log", "verbose")],
+            "invalid log = \"verbose\" (from flag --log): levels (error, warn, info, debug, trace, off) or target=level directives, e.g. info or warn,pista_ingest=debug",
+        ),
+        (
+            &[],
+            &[("http", "127.0.0.1:1883")],
+            "invalid broker.listen = \"127.0.0.1:1883\" (from default): an address other than http.listen",
+        ),
+        (
+            &[],
+            &[("mqtt", "mqtt://u:env/secret@host")],
+            "invalid mqtt.url = \"mqtt://u:***@host\" (from flag --mqtt): invalid port number; expected mqtt://[user[:password]@]host[:port] or mqtts://...",
+        ),
+        (
+            &[],
+            &[("mqtt", "mqtt://host:0")],
+            "invalid mqtt.url = \"mqtt://host:0\" (from flag --mqtt): port 0 is not a port; expected mqtt://[user[:password]@]host[:port] or mqtts://...",
+        ),
+        (
+            &[],
+            &[("database", "sqlite:")],
+            "invalid database.url = \"sqlite:\" (from flag --database): sqlite://PATH with a file path",
+        ),
+        (
+            &[],
             &[("log", "pista=loud")],
-            "invalid log = \"pista=loud\" (from flag --log): a level or tracing directives, e.g. info or warn,pista_ingest=debug",
+            "invalid log = \"pista=loud\" (from flag --log): levels (error, warn, info, debug, trace, off) or target=level directives, e.g. info or warn,pista_ingest=debug",
         ),
     ];
     for (env, flags, want) in cases {
@@ -144,10 +179,9 @@ fn config_files_with_unknown_keys_or_bad_toml_are_refused() {
     let missing =
         RawSettings::load(Some(std::path::Path::new("/nonexistent/pista.toml")), |_| None, &[])
             .unwrap_err();
-    assert_eq!(
-        missing.to_string(),
-        "cannot read config file /nonexistent/pista.toml: No such file or directory (os error 2)"
-    );
+    assert_eq!(missing.to_string(), "cannot read config file /nonexistent/pista.toml");
+    let cause = std::error::Error::source(&missing).map(ToString::to_string);
+    assert_eq!(cause.as_deref(), Some("No such file or directory (os error 2)"));
 }
 
 #[test]
@@ -162,7 +196,7 @@ fn the_effective_config_masks_secrets_and_says_where_values_come_from() {
     assert!(!text.contains("s3cret"), "{text}");
     for line in [
         "url = \"mqtt://jane:***@broker.example:1883\"  # flag --mqtt",
-        "listen = \"127.0.0.1:1883\"  # default: off, because mqtt.url is set",
+        "listen = \"off\"  # default: off because mqtt.url is set",
         "url = \"sqlite:///tmp/x.db\"  # environment PISTA_DATABASE",
         "base_topics = [\"owntracks/#\", \"/owntracks/#\"]  # default",
     ] {

@@ -81,24 +81,37 @@ async fn a_message_redelivered_by_mosquitto_is_stored_once() {
 }
 
 #[tokio::test]
-async fn retained_locations_sent_again_on_resubscription_are_stored_once() {
+async fn retained_messages_sent_again_on_resubscription_are_stored_once() {
     let user = unique("retained");
     let topic = format!("owntracks/{user}/phone");
-    publish_mosquitto(&[(&topic, FIRST.as_bytes(), true)]).await;
+    let (card, status) = (format!("{topic}/info"), format!("{topic}/status"));
+    let card_body = br#"{"_type":"card","name":"Jane","tid":"JJ"}"#;
+    publish_mosquitto(&[
+        (&topic, FIRST.as_bytes(), true),
+        (&card, card_body, true),
+        (&status, b"1", true),
+    ])
+    .await;
     let client_id = unique("pista-test-");
     let topics = [format!("owntracks/{user}/#")];
     let server = TestServer::start(|s| use_mosquitto(s, &client_id, &topics)).await;
     server.wait_points(&user, "phone", 1).await;
+    let key = pista_core::DeviceKey::parse(&user, "phone").unwrap();
+    eventually("the retained card and status", || async {
+        (server.server.store.messages(Some(&key)).await.unwrap().len() == 2).then_some(())
+    })
+    .await;
 
     let server = server.restart().await;
     let stats = server.server.pipeline.stats();
-    eventually("the retained copy after restart", || async {
-        (stats.duplicates.load(Ordering::Relaxed) == 1).then_some(())
+    eventually("the retained copies after restart", || async {
+        (stats.duplicates.load(Ordering::Relaxed) == 3).then_some(())
     })
     .await;
     assert_eq!(server.points(&user, "phone").await.len(), 1);
+    assert_eq!(server.server.store.messages(Some(&key)).await.unwrap().len(), 2);
     server.stop().await;
-    publish_mosquitto(&[(&topic, b"", true)]).await;
+    publish_mosquitto(&[(&topic, b"", true), (&card, b"", true), (&status, b"", true)]).await;
     forget_session(&client_id).await;
 }
 

@@ -32,7 +32,7 @@ async fn the_sample_track_replays_over_mqtt_and_is_stored_completely() {
     assert_eq!((items.len(), skipped.len()), (107, 0));
     let target = parse_target(&format!("mqtt://127.0.0.1:{}", server.broker_port())).unwrap();
     let summary = send(&items, &target, Pace::Fast).await.unwrap();
-    assert_eq!((summary.sent, summary.failed.len()), (107, 0));
+    assert_eq!((summary.sent, summary.skipped.len(), summary.failed.len()), (107, 0, 0));
     assert_sample_stored(&server).await;
     let kept = server.server.store.messages(None).await.unwrap();
     assert_eq!(
@@ -49,7 +49,23 @@ async fn the_sample_track_replays_over_http_mode() {
     let target = parse_target(&format!("{}/pub", server.http)).unwrap();
     assert!(matches!(target, Target::Http(_)));
     let summary = send(&items, &target, Pace::Fast).await.unwrap();
-    assert_eq!((summary.sent, summary.failed.len()), (107, 0));
+    // Greenwich text subtopics cannot travel over HTTP mode; they are skipped with the reason.
+    assert_eq!((summary.sent, summary.failed.len()), (105, 0));
+    let skipped: Vec<(usize, &str)> =
+        summary.skipped.iter().map(|s| (s.line, s.reason.as_str())).collect();
+    assert_eq!(
+        skipped,
+        [
+            (
+                94,
+                "HTTP mode has no subtopics; send \"owntracks/demo/van/status\" with --to mqtt://"
+            ),
+            (
+                107,
+                "HTTP mode has no subtopics; send \"owntracks/demo/van/voltage/ext\" with --to mqtt://"
+            ),
+        ]
+    );
     assert_sample_stored(&server).await;
     server.stop().await;
 }
@@ -76,5 +92,30 @@ async fn a_recorder_rec_file_replays_at_its_pace() {
         points.iter().map(|p| (p.tst, p.lat)).collect::<Vec<_>>(),
         [(1700000000, 48.85833), (1700000002, 48.859)]
     );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn lines_a_broker_cannot_take_are_skipped_and_the_rest_is_sent() {
+    let server = TestServer::start(|_| {}).await;
+    let text = concat!(
+        "{\"topic\":\"\",\"payload\":\"x\"}\n",
+        "{\"topic\":\"owntracks/rp/#\",\"payload\":\"x\"}\n",
+        "{\"topic\":\"owntracks/rp/phone\",\"payload\":{\"_type\":\"location\",\"lat\":1,\"lon\":1,\"tst\":1700000000}}\n",
+    );
+    let (items, _) = parse_lines(text, &sample_defaults());
+    let target = parse_target(&format!("mqtt://127.0.0.1:{}", server.broker_port())).unwrap();
+    let summary = send(&items, &target, Pace::Fast).await.unwrap();
+    assert_eq!(summary.sent, 1);
+    let reasons: Vec<(usize, &str)> =
+        summary.skipped.iter().map(|s| (s.line, s.reason.as_str())).collect();
+    assert_eq!(
+        reasons,
+        [
+            (1, "topic \"\" cannot be published (empty, or with + # or NUL)"),
+            (2, "topic \"owntracks/rp/#\" cannot be published (empty, or with + # or NUL)"),
+        ]
+    );
+    assert_eq!(server.points("rp", "phone").await.len(), 1);
     server.stop().await;
 }

@@ -33,7 +33,7 @@ impl fmt::Display for Origin {
 /// Why settings could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
-    #[error("cannot read config file {path}: {source}")]
+    #[error("cannot read config file {path}")]
     Read { path: PathBuf, source: std::io::Error },
     #[error("config file {path} is not valid TOML: {detail}")]
     Toml { path: PathBuf, detail: String },
@@ -113,16 +113,22 @@ impl RawSettings {
             ));
         }
 
+        let http = self.addr("http.listen")?;
+        if broker.is_some_and(|b| same_port(b, http)) {
+            return Err(self.invalid("broker.listen", "an address other than http.listen"));
+        }
+
         Ok(Settings {
             log: self.text(
                 "log",
                 valid_filter,
-                "a level or tracing directives, e.g. info or warn,pista_ingest=debug",
+                "levels (error, warn, info, debug, trace, off) or target=level directives, \
+                 e.g. info or warn,pista_ingest=debug",
             )?,
-            http: self.addr("http.listen")?,
-            http_max_body: self.number("http.max_body")? as usize,
+            http,
+            http_max_body: self.number("http.max_body", MAX_BODY)? as usize,
             broker,
-            broker_max_packet: self.number("broker.max_packet")? as usize,
+            broker_max_packet: self.number("broker.max_packet", MAX_PACKET)? as usize,
             mqtt,
             mqtt_ca_file,
             mqtt_client_id: self.text(
@@ -131,7 +137,7 @@ impl RawSettings {
                 "a non-empty client id",
             )?,
             base_topics: self.topics("mqtt.base_topics")?,
-            mqtt_keepalive: self.number("mqtt.keepalive")?,
+            mqtt_keepalive: self.number("mqtt.keepalive", u64::from(u16::MAX))?,
             database: self.database(&data_dir)?,
             data_dir,
         })
@@ -171,10 +177,10 @@ impl RawSettings {
             .map_err(|_| self.invalid(key, "off, or an IP address and port such as 127.0.0.1:1883"))
     }
 
-    fn number(&self, key: &'static str) -> Result<u64, SettingsError> {
+    fn number(&self, key: &'static str, max: u64) -> Result<u64, SettingsError> {
         match self.get(key).0.trim().parse::<u64>() {
-            Ok(n) if n > 0 => Ok(n),
-            _ => Err(self.invalid(key, "a whole number greater than 0")),
+            Ok(n) if (1..=max).contains(&n) => Ok(n),
+            _ => Err(self.invalid(key, &format!("a whole number from 1 to {max}"))),
         }
     }
 
@@ -189,6 +195,8 @@ impl RawSettings {
                     format!("scheme {scheme:?} is not allowed")
                 }
                 pista_ingest::UrlError::NoHost { .. } => "it has no host".to_owned(),
+                pista_ingest::UrlError::PortZero { .. } => "port 0 is not a port".to_owned(),
+                pista_ingest::UrlError::Extra { part, .. } => format!("it has a {part}"),
                 pista_ingest::UrlError::Syntax { reason, .. } => reason,
             };
             self.invalid(
@@ -221,7 +229,11 @@ impl RawSettings {
         if value.is_empty() {
             return Ok(format!("sqlite://{}/pista.db", data_dir.display()));
         }
-        if value.starts_with("sqlite:") {
+        let path = value.strip_prefix("sqlite://").or_else(|| value.strip_prefix("sqlite:"));
+        if let Some(path) = path {
+            if path.is_empty() {
+                return Err(self.invalid("database.url", "sqlite://PATH with a file path"));
+            }
             return Ok(value.to_owned());
         }
         // FIXME(#5): accept postgres:// and mysql:// once those backends exist.
@@ -239,8 +251,28 @@ fn invalid_with(key: &'static str, value: &str, origin: &Origin, allowed: &str) 
     }
 }
 
+/// Largest HTTP body (1 GiB) and MQTT packet (the protocol's own limit) a setting may allow.
+const MAX_BODY: u64 = 1 << 30;
+const MAX_PACKET: u64 = 268_435_455;
+
+/// A log filter of levels and `target=level` directives. A bare word that is not a level is
+/// refused: tracing would read it as a target name and quietly log nothing else.
 fn valid_filter(value: &str) -> bool {
-    !value.is_empty() && tracing_subscriber::EnvFilter::try_new(value).is_ok()
+    const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
+    let directives_ok = value
+        .split(',')
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .all(|d| d.contains('=') || LEVELS.iter().any(|level| level.eq_ignore_ascii_case(d)));
+    directives_ok
+        && !value.trim().is_empty()
+        && tracing_subscriber::EnvFilter::try_new(value).is_ok()
+}
+
+/// Whether two listen addresses would clash (port 0 asks for any free port, so never does).
+fn same_port(a: SocketAddr, b: SocketAddr) -> bool {
+    let same_ip = a.ip() == b.ip() || a.ip().is_unspecified() || b.ip().is_unspecified();
+    a.port() != 0 && a.port() == b.port() && same_ip
 }
 
 /// MQTT filter syntax: `#` only as the whole last level, `+` only as a whole level.
@@ -253,14 +285,15 @@ fn valid_topic_filter(filter: &str) -> bool {
     })
 }
 
-/// Replaces the password of a URL's user info with `***`.
+/// Replaces the password of a URL's user info with `***`, also in text that does not parse as
+/// a URL (a password with a `/` in it, say), so a typo never shows a secret.
 pub(super) fn mask(value: &str) -> String {
-    match url::Url::parse(value) {
-        Ok(mut url) if url.password().is_some() => {
-            let _ = url.set_password(Some("***"));
-            url.to_string()
-        }
-        _ => value.to_owned(),
+    let Some((scheme, rest)) = value.split_once("://") else { return value.to_owned() };
+    let Some(at) = rest.rfind('@') else { return value.to_owned() };
+    let (userinfo, host) = rest.split_at(at);
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***{host}"),
+        None => value.to_owned(),
     }
 }
 

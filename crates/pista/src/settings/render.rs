@@ -26,20 +26,26 @@ pub fn example_toml() -> String {
     out
 }
 
-/// The effective configuration, each value with its origin.
+/// The effective configuration, each value with its origin. Values derived from others (the
+/// database under the data directory, the embedded broker turned off by an external one) are
+/// shown as they take effect, so the output works as a config file (once passwords are filled
+/// back in).
 pub fn effective_toml(raw: &RawSettings) -> String {
     let mut out = String::from("# Effective Pista configuration (secrets masked).\n\n");
+    let mqtt_set = !raw.get("mqtt.url").0.trim().is_empty();
     for_each_section(&mut out, false, |out, setting| {
         let (value, origin) = raw.get(setting.key);
-        let shown = if setting.secret { mask(value) } else { value.to_owned() };
-        let mqtt_set = !raw.get("mqtt.url").0.trim().is_empty();
-        let note = match (setting.key, value.is_empty()) {
-            ("database.url", true) => format!("{origin}: sqlite://<data_dir>/pista.db"),
-            ("broker.listen", false) if mqtt_set && origin == &Origin::Default => {
-                format!("{origin}: off, because mqtt.url is set")
+        let (shown, note) = match (setting.key, value.is_empty()) {
+            ("database.url", true) => {
+                let data_dir = raw.get("data_dir").0;
+                (format!("sqlite://{data_dir}/pista.db"), format!("{origin}: under data_dir"))
             }
-            (_, true) => format!("{origin}: unset"),
-            _ => origin.to_string(),
+            ("broker.listen", false) if mqtt_set && origin == &Origin::Default => {
+                ("off".to_owned(), format!("{origin}: off because mqtt.url is set"))
+            }
+            (_, true) => (String::new(), format!("{origin}: unset")),
+            _ if setting.secret => (mask(value), origin.to_string()),
+            _ => (value.to_owned(), origin.to_string()),
         };
         let _ = writeln!(out, "{} = {}  # {note}", setting.name(), literal(setting, &shown));
     });

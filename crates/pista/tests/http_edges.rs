@@ -1,0 +1,122 @@
+//! HTTP edge cases found by trying to break the server: every error is JSON with a clear reason,
+//! non-ASCII names work in headers, huge arrays and far-future fixes cannot flood storage or
+//! freeze the last position.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::TestServer;
+use serde_json::{Value, json};
+
+async fn answer(response: reqwest::Response) -> (u16, Option<String>, Value) {
+    let status = response.status().as_u16();
+    let allow = response.headers().get("allow").map(|v| v.to_str().unwrap().to_owned());
+    (status, allow, response.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn errors_made_outside_the_handlers_are_json_too() {
+    let server = TestServer::start(|s| s.http_max_body = 1024).await;
+    let client = reqwest::Client::new();
+    let got = answer(client.get(format!("{}/pub", server.http)).send().await.unwrap()).await;
+    assert_eq!(
+        got,
+        (
+            405,
+            Some("POST".into()),
+            json!({"error": "method GET is not allowed on /pub; allowed: POST", "status": 405})
+        )
+    );
+    let got = answer(server.post("/pub?u=a&d=b", &[], vec![b' '; 2048]).await).await;
+    assert_eq!(
+        got,
+        (
+            413,
+            None,
+            json!({"error": "request body is larger than the server accepts (http.max_body)", "status": 413})
+        )
+    );
+    let got = answer(
+        client
+            .get(format!(
+                "{}/api/0/locations?user=x&device=y&limit=9223372036854775808",
+                server.http
+            ))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(got.0, 400);
+    assert_eq!(
+        got.2["error"],
+        json!("limit \"9223372036854775808\" is not a whole number from 0 to 9223372036854775807")
+    );
+    let got = answer(client.get(format!("{}/nothing", server.http)).send().await.unwrap()).await;
+    assert_eq!(got, (404, None, json!({"error": "nothing here: /nothing", "status": 404})));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn non_ascii_names_work_in_headers_and_bad_bytes_are_refused() {
+    let server = TestServer::start(|_| {}).await;
+    let body = r#"{"_type":"location","tst":1700001234,"lat":7,"lon":7}"#;
+    let response = reqwest::Client::new()
+        .post(format!("{}/pub", server.http))
+        .header("X-Limit-U", reqwest::header::HeaderValue::from_bytes("Jürgen".as_bytes()).unwrap())
+        .header("X-Limit-D", "Handy")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(server.points("jürgen", "handy").await.len(), 1);
+    let (_, last) = server.get("/api/0/list").await;
+    assert_eq!(last, json!({"results": ["jürgen"]}));
+
+    let response = reqwest::Client::new()
+        .post(format!("{}/pub", server.http))
+        .header("X-Limit-U", reqwest::header::HeaderValue::from_bytes(&[0xff, 0xfe]).unwrap())
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let got = answer(response).await;
+    assert_eq!(got.0, 400);
+    assert_eq!(got.2["error"], json!("header x-limit-u is not valid UTF-8"));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_huge_array_is_kept_as_one_raw_message() {
+    let server = TestServer::start(|_| {}).await;
+    let body = format!("[{}{{}}]", "{},".repeat(5000));
+    let response = server.post("/pub?u=flood&d=x", &[], body.clone()).await;
+    assert_eq!(response.status().as_u16(), 200);
+    let kept = server.server.store.messages(None).await.unwrap();
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept[0].problem.as_deref(), Some("array of 5001 messages; at most 1000 are read"));
+    assert_eq!(kept[0].payload, body.as_bytes());
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_fix_far_in_the_future_is_kept_raw_and_never_becomes_the_last_position() {
+    let server = TestServer::start(|_| {}).await;
+    let millis = r#"{"_type":"location","lat":1,"lon":1,"tst":1700000000000}"#;
+    let now = pista_ingest::now();
+    let good = format!(r#"{{"_type":"location","lat":2,"lon":2,"tst":{now}}}"#);
+    for body in [millis, good.as_str()] {
+        assert_eq!(
+            server.post("/pub?u=msuser&d=ph", &[], body.to_owned()).await.status().as_u16(),
+            200
+        );
+    }
+    let (_, last) = server.get("/api/0/last").await;
+    assert_eq!((&last[0]["lat"], &last[0]["tst"]), (&json!(2), &json!(now)));
+    let kept = server.server.store.messages(None).await.unwrap();
+    let problem = kept[0].problem.clone().unwrap();
+    assert!(problem.starts_with("location tst 1700000000000 (+55840-11-08T22:13:20Z) is more than a day after it arrived ("), "{problem}");
+    server.stop().await;
+}
