@@ -14,7 +14,8 @@ use rmqtt::context::ServerContext;
 use rmqtt::hook::{Handler, HookResult, Parameter, ReturnType, Type};
 use rmqtt::net::{Builder, Listener};
 use rmqtt::server::MqttServer;
-use rmqtt::types::{PublishAclResult, PublishResult};
+use rmqtt::session::Session;
+use rmqtt::types::{From, FromType, Id, Publish, PublishAclResult, PublishResult};
 use tokio::task::JoinHandle;
 
 /// A publish a client sent to the embedded broker.
@@ -144,7 +145,8 @@ impl BoundBroker {
             .await;
         rmqtt_retainer::register(&scx, true, false).await.map_err(|e| start_error(&e))?;
         let register = scx.extends.hook_mgr().register();
-        register.add(Type::MessagePublishCheckAcl, Box::new(GateHook { gate })).await;
+        register.add(Type::MessagePublishCheckAcl, Box::new(GateHook { gate: gate.clone() })).await;
+        register.add(Type::MessagePublish, Box::new(GateHook { gate })).await;
         register.start().await;
 
         let server = MqttServer::new(scx).listener_by_id(listener, 1).build();
@@ -168,8 +170,20 @@ fn start_error(error: &dyn std::fmt::Display) -> BrokerError {
     BrokerError::Start { detail: error.to_string() }
 }
 
+fn inbound(id: &Id, publish: &Publish) -> InboundPublish {
+    InboundPublish {
+        client_id: id.client_id.to_string(),
+        username: id.username.as_ref().map(|u| u.to_string()),
+        topic: publish.topic.to_string(),
+        payload: publish.payload.clone(),
+        retained: publish.retain,
+    }
+}
+
 /// The rmqtt hook that runs the gate. It sits on the publish ACL check because that check runs
-/// before the acknowledgement and can refuse with a disconnect.
+/// before the acknowledgement and can refuse with a disconnect. Last-will messages, which the
+/// broker publishes itself when a client vanishes, skip that check; they are caught on the
+/// publish hook instead.
 struct GateHook {
     gate: Arc<dyn PublishGate>,
 }
@@ -177,19 +191,36 @@ struct GateHook {
 #[async_trait]
 impl Handler for GateHook {
     async fn hook(&self, param: &Parameter, acc: Option<HookResult>) -> ReturnType {
-        let Parameter::MessagePublishCheckAcl(session, publish) = param else {
-            return (true, acc);
-        };
+        match param {
+            Parameter::MessagePublishCheckAcl(session, publish) => {
+                (false, Some(HookResult::PublishAclResult(self.check(session, publish).await)))
+            }
+            Parameter::MessagePublish(_, from, publish)
+                if matches!(from.typ(), FromType::LastWill) =>
+            {
+                self.last_will(from, publish).await;
+                (true, acc)
+            }
+            _ => (true, acc),
+        }
+    }
+}
 
-        let inbound = InboundPublish {
-            client_id: session.id.client_id.to_string(),
-            username: session.id.username.as_ref().map(|u| u.to_string()),
-            topic: publish.topic.to_string(),
-            payload: publish.payload.clone(),
-            retained: publish.retain,
-        };
+impl GateHook {
+    /// Nobody is waiting for a will's acknowledgement, so a refusal can only be logged.
+    async fn last_will(&self, from: &From, publish: &Publish) {
+        if let Err(refusal) = self.gate.admit(inbound(&from.id, publish)).await {
+            tracing::error!(
+                client = %from.id.client_id,
+                topic = ?publish.topic,
+                reason = %refusal,
+                "last-will message could not be stored and is lost"
+            );
+        }
+    }
 
-        let result = match self.gate.admit(inbound).await {
+    async fn check(&self, session: &Session, publish: &Publish) -> PublishAclResult {
+        match self.gate.admit(inbound(&session.id, publish)).await {
             Ok(()) => PublishAclResult::allow(),
             Err(refusal) => {
                 tracing::warn!(
@@ -204,8 +235,6 @@ impl Handler for GateHook {
                     true,
                 ))
             }
-        };
-
-        (false, Some(HookResult::PublishAclResult(result)))
+        }
     }
 }

@@ -108,3 +108,34 @@ async fn a_taken_address_is_reported_as_in_use() {
     assert_eq!(cause.as_deref(), Some("Address already in use (os error 98)"));
     broker.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_last_will_goes_through_the_gate() {
+    let (broker, gate) = start().await;
+    let mut options = MqttOptions::new("phone-with-will", "127.0.0.1", broker.local_addr().port());
+    let will = rumqttc::LastWill::new(
+        "owntracks/jane/phone",
+        r#"{"_type":"lwt"}"#,
+        QoS::AtLeastOnce,
+        false,
+    );
+    options.set_last_will(will);
+    let (client, mut events) = AsyncClient::new(options, 10);
+    until(&mut events, |e| matches!(e, Ok(Event::Incoming(Packet::ConnAck(_)))).then_some(()))
+        .await;
+    // Vanish without DISCONNECT, as a phone losing its network does.
+    drop(events);
+    drop(client);
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        if !gate.seen.lock().unwrap().is_empty() {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the will never reached the gate");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let seen = gate.seen.lock().unwrap().clone();
+    assert_eq!(seen, [("owntracks/jane/phone".to_owned(), br#"{"_type":"lwt"}"#.to_vec(), false)]);
+    broker.shutdown().await;
+}

@@ -37,6 +37,20 @@ impl Source {
     }
 }
 
+/// How a message may repeat one Pista already has, as its input knows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Replay {
+    /// A message as the sender sent it.
+    #[default]
+    Fresh,
+    /// The broker's stored (retained) copy, sent again on every (re)subscription: a copy of
+    /// the last message on its topic is not stored again.
+    Retained,
+    /// A redelivery after an acknowledgement was lost: a copy of any message on its topic is
+    /// not stored again.
+    Redelivered,
+}
+
 /// One message as it arrived.
 #[derive(Debug, Clone)]
 pub struct Inbound {
@@ -49,10 +63,8 @@ pub struct Inbound {
     pub identity: Option<DeviceKey>,
     pub payload: Bytes,
     pub retained: bool,
-    /// The broker may be sending this again: a retained copy delivered on (re)subscription, or
-    /// a redelivery after a lost acknowledgement. Such a copy of the last message on its topic
-    /// is not stored twice.
-    pub replayed: bool,
+    /// Whether the broker may be sending this again.
+    pub replay: Replay,
     /// Arrival time, UNIX seconds.
     pub received_at: i64,
 }

@@ -15,6 +15,6 @@ mod topic;
 pub use decode::{Decoded, decode};
 pub use greenwich::{CsvError, parse_csv_location};
 pub use ids::{DeviceKey, DeviceName, NameError, UserName};
-pub use inbound::{Inbound, Source};
+pub use inbound::{Inbound, Replay, Source};
 pub use location::{Location, LocationError, OPTIONAL_NUMBERS};
 pub use topic::{TopicError, TopicParts, topic_matches};

@@ -5,7 +5,7 @@
 
 use async_trait::async_trait;
 use pista_broker::{InboundPublish, PublishGate, Refusal};
-use pista_core::{Inbound, Source, topic_matches};
+use pista_core::{Inbound, Replay, Source, topic_matches};
 
 use crate::pipeline::Pipeline;
 
@@ -34,7 +34,7 @@ impl PublishGate for BrokerGate {
             identity: None,
             payload: publish.payload,
             retained: publish.retained,
-            replayed: false,
+            replay: Replay::Fresh,
             received_at: crate::now(),
         };
         match self.pipeline.ingest(inbound).await {

@@ -8,12 +8,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use pista_core::{Inbound, Source};
+use pista_core::{Inbound, Replay, Source, topic_matches};
 use rumqttc::{
-    AsyncClient, ConnectionError, Event, MqttOptions, Packet, Publish, QoS, SubscribeReasonCode,
-    TlsConfiguration, Transport,
+    AsyncClient, ConnectionError, Event, EventLoop, MqttOptions, Outgoing, Packet, Publish, QoS,
+    SubscribeFilter, SubscribeReasonCode, TlsConfiguration, Transport,
 };
 use tokio::sync::{Notify, mpsc, watch};
+use tokio::task::JoinHandle;
 
 use crate::pipeline::{Pipeline, Ticket};
 
@@ -119,8 +120,14 @@ struct Pending {
     publish: Publish,
     /// Which connection it arrived on; acknowledgements never cross connections.
     epoch: u64,
-    ticket: Ticket,
+    /// The commit to wait for; `None` for a message outside the base topics, acknowledged
+    /// without being stored (a filter left in the broker's persistent session by an earlier
+    /// configuration).
+    ticket: Option<Ticket>,
 }
+
+/// How long a stopping subscriber keeps sending acknowledgements for committed messages.
+const DRAIN_TIME: Duration = Duration::from_secs(5);
 
 /// Subscribes and feeds the pipeline until `shutdown` becomes true.
 pub async fn run_subscriber(
@@ -129,13 +136,14 @@ pub async fn run_subscriber(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let (client, mut events) = AsyncClient::new(mqtt_options(&config), 4096);
-    let (pending_tx, pending_rx) = mpsc::channel::<Pending>(8192);
+    // Unbounded on purpose: the event loop must never wait on the acknowledger, which itself
+    // needs the event loop to send its acknowledgements. The broker's in-flight window bounds
+    // how much can wait here.
+    let (pending_tx, pending_rx) = mpsc::unbounded_channel::<Pending>();
     let reconnect = Arc::new(Notify::new());
     let acker = tokio::spawn(acknowledge_in_order(client.clone(), pending_rx, reconnect.clone()));
-
-    let mut epoch = 0u64;
-    let mut backoff = Backoff::default();
-    let broker = config.url.masked();
+    let mut session =
+        Session { epoch: 0, backoff: Backoff::default(), broker: config.url.masked() };
 
     loop {
         let event = tokio::select! {
@@ -143,10 +151,10 @@ pub async fn run_subscriber(
             () = reconnect.notified() => {
                 // A commit failed: drop the connection so the broker redelivers what we hold.
                 events.clean();
-                epoch += 1;
-                let delay = backoff.next();
+                session.epoch += 1;
+                let delay = session.backoff.next();
                 tracing::warn!(
-                    %broker,
+                    broker = %session.broker,
                     retry_in = ?delay,
                     "storage failed; reconnecting so the broker redelivers unacknowledged messages"
                 );
@@ -158,33 +166,33 @@ pub async fn run_subscriber(
 
         match event {
             Ok(Event::Incoming(Packet::ConnAck(ack))) => {
-                epoch += 1;
-                backoff.reset();
-                tracing::info!(
-                    %broker,
-                    client_id = %config.client_id,
-                    session_present = ack.session_present,
-                    "connected to mqtt broker"
-                );
-                for topic in &config.topics {
-                    if let Err(error) = client.try_subscribe(topic.clone(), QoS::AtLeastOnce) {
-                        tracing::error!(%topic, %error, "cannot queue subscription");
-                    }
+                session.connected(&config, ack.session_present);
+                let filters =
+                    config.topics.iter().map(|t| SubscribeFilter::new(t.clone(), QoS::AtLeastOnce));
+                if let Err(error) = client.try_subscribe_many(filters) {
+                    tracing::error!(%error, "cannot queue the subscription");
                 }
             }
             Ok(Event::Incoming(Packet::SubAck(ack))) => {
-                log_suback(&broker, &config.topics, &ack.return_codes)
+                log_suback(&session.broker, &config.topics, &ack.return_codes)
             }
             Ok(Event::Incoming(Packet::Publish(publish))) => {
-                let ticket = pipeline.submit(inbound(&publish)).await;
-                if pending_tx.send(Pending { publish, epoch, ticket }).await.is_err() {
+                let wanted = config.topics.iter().any(|f| topic_matches(f, &publish.topic));
+                let ticket = match wanted {
+                    true => Some(pipeline.submit(inbound(&publish)).await),
+                    false => {
+                        tracing::debug!(topic = ?publish.topic, "outside the base topics; not stored");
+                        None
+                    }
+                };
+                if pending_tx.send(Pending { publish, epoch: session.epoch, ticket }).is_err() {
                     break;
                 }
             }
             Ok(_) => {}
             Err(error) => {
-                let delay = backoff.next();
-                log_connection_error(&broker, &error, delay);
+                let delay = session.backoff.next();
+                log_connection_error(&session.broker, &error, delay);
                 if sleep_or_shutdown(delay, &mut shutdown).await {
                     break;
                 }
@@ -193,9 +201,64 @@ pub async fn run_subscriber(
     }
 
     drop(pending_tx);
-    let _ = acker.await;
-    let _ = client.try_disconnect();
-    tracing::info!(%broker, "mqtt subscriber stopped");
+    drain(&mut events, acker, &client).await;
+    tracing::info!(broker = %session.broker, "mqtt subscriber stopped");
+}
+
+/// The state of the connection loop.
+struct Session {
+    /// Counts connections; acknowledgements are only sent on the one a message came from.
+    epoch: u64,
+    backoff: Backoff,
+    /// The broker URL for logs, password masked.
+    broker: String,
+}
+
+impl Session {
+    fn connected(&mut self, config: &SubscriberConfig, session_present: bool) {
+        self.epoch += 1;
+        self.backoff.reset();
+        tracing::info!(
+            broker = %self.broker,
+            client_id = %config.client_id,
+            session_present,
+            "connected to mqtt broker"
+        );
+    }
+}
+
+/// Keeps the event loop running while the acknowledger sends what it can for messages already
+/// committed (bounded by [`DRAIN_TIME`]), then disconnects. Anything not acknowledged by then is
+/// redelivered by the broker after the next start and recognised as a copy.
+async fn drain(events: &mut EventLoop, mut acker: JoinHandle<()>, client: &AsyncClient) {
+    let deadline = tokio::time::sleep(DRAIN_TIME);
+    tokio::pin!(deadline);
+    loop {
+        tokio::select! {
+            _ = &mut acker => break,
+            () = &mut deadline => {
+                acker.abort();
+                break;
+            }
+            event = events.poll() => {
+                if event.is_err() {
+                    acker.abort();
+                    break;
+                }
+            }
+        }
+    }
+
+    if client.try_disconnect().is_ok() {
+        let flushed = async {
+            while let Ok(event) = events.poll().await {
+                if matches!(event, Event::Outgoing(Outgoing::Disconnect)) {
+                    break;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(Duration::from_millis(500), flushed).await;
+    }
 }
 
 fn inbound(publish: &Publish) -> Inbound {
@@ -207,7 +270,11 @@ fn inbound(publish: &Publish) -> Inbound {
         retained: publish.retain,
         // Delivered to an established subscription, a message has retain unset; a set flag means
         // the broker's stored copy, sent again on every (re)subscription.
-        replayed: publish.retain || publish.dup,
+        replay: match (publish.dup, publish.retain) {
+            (true, _) => Replay::Redelivered,
+            (false, true) => Replay::Retained,
+            (false, false) => Replay::Fresh,
+        },
         received_at: crate::now(),
     }
 }
@@ -216,12 +283,15 @@ fn inbound(publish: &Publish) -> Inbound {
 /// acknowledges nothing more from that connection and asks for a reconnect.
 async fn acknowledge_in_order(
     client: AsyncClient,
-    mut pending: mpsc::Receiver<Pending>,
+    mut pending: mpsc::UnboundedReceiver<Pending>,
     reconnect: Arc<Notify>,
 ) {
     let mut failed_epoch = None;
     while let Some(Pending { publish, epoch, ticket }) = pending.recv().await {
-        let result = ticket.wait().await;
+        let result = match ticket {
+            Some(ticket) => ticket.wait().await.map(|_| ()),
+            None => Ok(()),
+        };
         if failed_epoch == Some(epoch) {
             continue;
         }

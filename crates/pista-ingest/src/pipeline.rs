@@ -142,7 +142,7 @@ fn prepare(inbound: &Inbound, stats: &Stats) -> Vec<NewMessage> {
         subtopic,
         source: inbound.source,
         retained: inbound.retained,
-        replayed: inbound.replayed,
+        replay: inbound.replay,
         received_at: inbound.received_at,
         body,
     };

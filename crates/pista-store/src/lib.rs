@@ -3,6 +3,7 @@
 //! embedded in the binary and run at start-up. Writes come in batches, one transaction each, so
 //! the ingest pipeline can acknowledge a batch of messages with a single commit.
 
+mod copies;
 mod error;
 mod read;
 mod records;

@@ -2,7 +2,7 @@
 //! reports back, and what queries return.
 
 use bytes::Bytes;
-use pista_core::{DeviceKey, Location, Source};
+use pista_core::{DeviceKey, Location, Replay, Source};
 use serde_json::{Map, Value};
 
 /// One decoded message to store.
@@ -14,8 +14,8 @@ pub struct NewMessage {
     pub subtopic: Option<String>,
     pub source: Source,
     pub retained: bool,
-    /// A copy the broker may be sending again (see `pista_core::Inbound::replayed`).
-    pub replayed: bool,
+    /// Whether the broker may be sending this again (see `pista_core::Replay`).
+    pub replay: Replay,
     /// Arrival time, UNIX seconds.
     pub received_at: i64,
     pub body: NewBody,
@@ -37,7 +37,7 @@ pub enum WriteOutcome {
     /// A new location; `newest` when it became the device's last position.
     Location { id: i64, newest: bool },
     /// The same device already had this fix (same time and coordinates), or the message is a
-    /// replayed copy of the last one on its topic: nothing was added.
+    /// broker's copy of a message already stored on its topic: nothing was added.
     Duplicate,
     /// A message kept raw.
     Message { id: i64 },

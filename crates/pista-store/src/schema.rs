@@ -81,7 +81,19 @@ impl MigrationTrait for Initial {
                     .col("received_at")
                     .to_owned(),
             )
-            .await
+            .await?;
+        // Finding the broker's copies of raw messages (see `copies`).
+        for (name, last) in [("messages_topic", "id"), ("messages_copy", "payload_hash")] {
+            let index = Index::create()
+                .name(name)
+                .table("messages")
+                .col("device_id")
+                .col("topic_hash")
+                .col(last)
+                .to_owned();
+            manager.create_index(index).await?;
+        }
+        Ok(())
     }
 }
 
@@ -124,5 +136,7 @@ fn messages_table() -> TableCreateStatement {
         .col(big_integer("received_at"))
         .col(blob("payload"))
         .col(text_null("problem"))
+        .col(big_integer("topic_hash"))
+        .col(big_integer("payload_hash"))
         .to_owned()
 }

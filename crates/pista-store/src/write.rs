@@ -6,9 +6,10 @@ use std::collections::HashMap;
 
 use bytes::Bytes;
 use pista_core::{DeviceKey, Location};
-use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Order, Query};
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
 use sea_orm::{ConnectionTrait, DatabaseTransaction, TransactionTrait};
 
+use crate::copies::{digest, is_copy};
 use crate::error::StoreError;
 use crate::records::{NewBody, NewMessage, WriteOutcome};
 use crate::sql::SqlStore;
@@ -46,8 +47,7 @@ impl SqlStore {
                     insert_location(&txn, id, message, stored).await?
                 }
                 (NewBody::Raw { payload, .. }, Some(id))
-                    if message.replayed
-                        && is_last_on_topic(&txn, id, &message.topic, payload).await? =>
+                    if is_copy(&txn, id, &message.topic, payload, message.replay).await? =>
                 {
                     WriteOutcome::Duplicate
                 }
@@ -190,28 +190,6 @@ struct Stored<'a> {
     original: Option<&'a Bytes>,
 }
 
-/// Whether the newest stored message on `topic` of the device has exactly this payload.
-// FIXME(#3): a non-retained message published twice by a client is still stored twice;
-// deduplicating those needs the per-type keys (transition time, card owner) of that issue.
-async fn is_last_on_topic(
-    txn: &DatabaseTransaction,
-    device_id: i64,
-    topic: &str,
-    payload: &Bytes,
-) -> Result<bool, StoreError> {
-    let select = Query::select()
-        .column("payload")
-        .from("messages")
-        .and_where(Expr::col("device_id").eq(device_id))
-        .and_where(Expr::col("topic").eq(topic))
-        .order_by("id", Order::Desc)
-        .limit(1)
-        .to_owned();
-    let row = txn.query_one(&select).await.map_err(StoreError::query("find last message"))?;
-    let last = row.map(|row| row.try_get_by_index::<Vec<u8>>(0)).transpose();
-    Ok(last.map_err(StoreError::query("read last message"))?.is_some_and(|p| p == payload.as_ref()))
-}
-
 async fn insert_message(
     txn: &DatabaseTransaction,
     device_id: Option<i64>,
@@ -240,6 +218,8 @@ async fn insert_message(
             "received_at",
             "payload",
             "problem",
+            "topic_hash",
+            "payload_hash",
         ])
         .values_panic([
             Expr::val(device_id),
@@ -249,8 +229,10 @@ async fn insert_message(
             Expr::val(message.source.as_str()),
             Expr::val(i16::from(message.retained)),
             Expr::val(message.received_at),
-            Expr::val(payload),
+            Expr::val(payload.clone()),
             Expr::val(problem),
+            Expr::val(digest(message.topic.as_bytes())),
+            Expr::val(digest(&payload)),
         ])
         .returning_col("id")
         .to_owned();

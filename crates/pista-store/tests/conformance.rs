@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use bytes::Bytes;
-use pista_core::{DeviceKey, DeviceName, Location, Source, UserName};
+use pista_core::{DeviceKey, DeviceName, Location, Replay, Source, UserName};
 use pista_store::{LocationQuery, NewBody, NewMessage, SqlStore, Storage, WriteOutcome};
 use serde_json::{Value, json};
 
@@ -28,7 +28,7 @@ fn location(key: &DeviceKey, json: Value, received_at: i64) -> NewMessage {
         subtopic: None,
         source: Source::Http,
         retained: false,
-        replayed: false,
+        replay: Replay::Fresh,
         received_at,
         body: NewBody::Location { location: Box::new(location), payload, original: None },
     }
@@ -173,7 +173,7 @@ async fn other_messages_are_kept_byte_for_byte_with_their_problem() {
         subtopic: subtopic.map(str::to_owned),
         source: Source::Mqtt,
         retained: true,
-        replayed: false,
+        replay: Replay::Fresh,
         received_at: 1700000000,
         body: NewBody::Raw {
             msg_type: msg_type.map(str::to_owned),
@@ -222,25 +222,27 @@ async fn unsupported_urls_are_refused_by_name() {
 }
 
 #[tokio::test]
-async fn a_replayed_copy_of_the_last_message_on_a_topic_is_not_stored_again() {
+async fn the_brokers_copies_of_raw_messages_are_not_stored_again() {
     let (store, _dir) = store().await;
     let k = key("gw", "c1");
-    let status = |payload: &'static [u8], replayed: bool| NewMessage {
+    let status = |payload: &'static [u8], replay: Replay| NewMessage {
         key: Some(k.clone()),
         topic: "owntracks/gw/C1/status".to_owned(),
         subtopic: Some("status".to_owned()),
         source: Source::Mqtt,
-        retained: replayed,
-        replayed,
+        retained: replay == Replay::Retained,
+        replay,
         received_at: 1700000000,
         body: NewBody::Raw { msg_type: None, problem: None, payload: Bytes::from_static(payload) },
     };
     let cases = [
-        (status(b"1", false), true),
-        (status(b"1", true), false), // the broker's retained copy of what we have
-        (status(b"1", false), true), // the device said it again: a new event
-        (status(b"0", true), true),  // a replayed value we had not seen last
-        (status(b"1", true), true),
+        (status(b"1", Replay::Fresh), true),
+        (status(b"1", Replay::Retained), false), // the broker's retained copy of what we have
+        (status(b"1", Replay::Fresh), true),     // the device said it again: a new event
+        (status(b"0", Replay::Retained), true),  // a retained value we had not seen last
+        (status(b"1", Replay::Retained), true),  // the last one is "0" now
+        (status(b"0", Replay::Redelivered), false), // a redelivery of any earlier message
+        (status(b"2", Replay::Redelivered), true), // a redelivery of one we never stored
     ];
     for (index, (message, stored)) in cases.into_iter().enumerate() {
         let outcome = store.write(&[message]).await.unwrap();
@@ -248,5 +250,8 @@ async fn a_replayed_copy_of_the_last_message_on_a_topic_is_not_stored_again() {
     }
     let payloads: Vec<Vec<u8>> =
         store.messages(Some(&k)).await.unwrap().into_iter().map(|m| m.payload).collect();
-    assert_eq!(payloads, [b"1".to_vec(), b"1".to_vec(), b"0".to_vec(), b"1".to_vec()]);
+    assert_eq!(
+        payloads,
+        [b"1".to_vec(), b"1".to_vec(), b"0".to_vec(), b"1".to_vec(), b"2".to_vec()]
+    );
 }

@@ -30,7 +30,7 @@ pub async fn list(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
-    let params = Params::new(query.as_deref());
+    let params = Params::new(query.as_deref())?;
     let results: Vec<String> = match params.limited(&headers, "user")? {
         None => state.store.users().await?.iter().map(ToString::to_string).collect(),
         Some(user) => {
@@ -55,7 +55,7 @@ pub async fn last(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
-    let params = Params::new(query.as_deref());
+    let params = Params::new(query.as_deref())?;
     let user = params.limited(&headers, "user")?.map(parse_user).transpose()?;
     let device = params.limited(&headers, "device")?.map(parse_device).transpose()?;
 
@@ -82,7 +82,7 @@ pub async fn locations(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
-    let params = Params::new(query.as_deref());
+    let params = Params::new(query.as_deref())?;
     let query = location_query(&params, &headers, pista_ingest::now())?;
 
     let points = state.store.locations(&query).await?;
@@ -184,8 +184,8 @@ mod tests {
     use super::*;
 
     fn query(text: &str) -> Result<LocationQuery, String> {
-        location_query(&Params::new(Some(text)), &HeaderMap::new(), 1_700_000_000)
-            .map_err(|e| e.message)
+        let params = Params::new(Some(text)).map_err(|e| e.message)?;
+        location_query(&params, &HeaderMap::new(), 1_700_000_000).map_err(|e| e.message)
     }
 
     #[test]

@@ -13,11 +13,19 @@ pub struct Params {
 }
 
 impl Params {
-    pub fn new(raw_query: Option<&str>) -> Self {
-        let query = url::form_urlencoded::parse(raw_query.unwrap_or_default().as_bytes())
-            .map(|(name, value)| (name.to_ascii_lowercase(), value.trim().to_owned()))
-            .collect();
-        Self { query }
+    /// Reads a query string (`+` is a space, `%XX` a byte); a value whose bytes are not UTF-8
+    /// is refused rather than silently changed.
+    pub fn new(raw_query: Option<&str>) -> Result<Self, ApiError> {
+        let mut query = Vec::new();
+        for pair in raw_query.unwrap_or_default().split('&').filter(|p| !p.is_empty()) {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let name = decode(name)?.to_ascii_lowercase();
+            let value = decode(value).map_err(|_| {
+                ApiError::bad_request(format!("query parameter {name} is not valid UTF-8"))
+            })?;
+            query.push((name, value.trim().to_owned()));
+        }
+        Ok(Self { query })
     }
 
     /// The first non-empty query value of `name` (given in lower case).
@@ -33,6 +41,14 @@ impl Params {
     ) -> Result<Option<&'a str>, ApiError> {
         Ok(header(headers, &format!("x-limit-{name}"))?.or_else(|| self.query(name)))
     }
+}
+
+fn decode(text: &str) -> Result<String, ApiError> {
+    let spaced = text.replace('+', " ");
+    percent_encoding::percent_decode_str(&spaced)
+        .decode_utf8()
+        .map(|v| v.into_owned())
+        .map_err(|_| ApiError::bad_request("query parameter name is not valid UTF-8"))
 }
 
 /// A non-empty, trimmed header value as UTF-8 text.

@@ -12,7 +12,7 @@ use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
 use base64::Engine;
 use bytes::Bytes;
-use pista_core::{DeviceKey, Inbound, Source};
+use pista_core::{DeviceKey, Inbound, Replay, Source};
 use serde_json::Value;
 
 use crate::AppState;
@@ -28,14 +28,14 @@ pub async fn publish(
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let key = identity(&headers, &Params::new(query.as_deref()))?;
+    let key = identity(&headers, &Params::new(query.as_deref())?)?;
     let inbound = Inbound {
         source: Source::Http,
         topic: format!("owntracks/{}/{}", key.user, key.device),
         identity: Some(key),
         payload: body,
         retained: false,
-        replayed: false,
+        replay: Replay::Fresh,
         received_at: pista_ingest::now(),
     };
     match state.pipeline.ingest(inbound).await {
@@ -45,7 +45,7 @@ pub async fn publish(
 }
 
 fn identity(headers: &HeaderMap, params: &Params) -> Result<DeviceKey, ApiError> {
-    let basic = header(headers, "authorization")?.and_then(basic_user);
+    let basic = header(headers, "authorization")?.map(basic_user).transpose()?.flatten();
     let user = header(headers, "x-limit-u")?
         .or_else(|| params.query("u"))
         .or(basic.as_deref())
@@ -55,18 +55,22 @@ fn identity(headers: &HeaderMap, params: &Params) -> Result<DeviceKey, ApiError>
     DeviceKey::parse(user, device).map_err(|error| ApiError::bad_request(error.to_string()))
 }
 
-/// The user name of an HTTP Basic `Authorization` value (other schemes and undecodable values
-/// are ignored). The password is never looked at here.
-fn basic_user(value: &str) -> Option<String> {
-    let (scheme, encoded) = value.split_once(' ')?;
+/// The user name of an HTTP Basic `Authorization` value; other schemes are ignored. The
+/// password is never looked at here.
+fn basic_user(value: &str) -> Result<Option<String>, ApiError> {
+    let Some((scheme, encoded)) = value.split_once(' ') else { return Ok(None) };
     if !scheme.eq_ignore_ascii_case("basic") {
-        return None;
+        return Ok(None);
     }
-    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
-    let text = String::from_utf8(decoded).ok()?;
+    let malformed =
+        || ApiError::bad_request("authorization header holds malformed Basic credentials");
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .map_err(|_| malformed())?;
+    let text = String::from_utf8(decoded).map_err(|_| malformed())?;
     // RFC 7617: the user ends at the first colon; the password may contain more.
     let user = text.split_once(':').map_or(text.as_str(), |(user, _)| user);
-    (!user.is_empty()).then(|| user.to_owned())
+    Ok((!user.is_empty()).then(|| user.to_owned()))
 }
 
 #[cfg(test)]
@@ -80,7 +84,8 @@ mod tests {
         for (name, value) in pairs {
             headers.insert(*name, HeaderValue::from_bytes(value.as_bytes()).unwrap());
         }
-        identity(&headers, &Params::new(query)).map(|k| k.to_string()).map_err(|e| e.message)
+        let params = Params::new(query).map_err(|e| e.message)?;
+        identity(&headers, &params).map(|k| k.to_string()).map_err(|e| e.message)
     }
 
     #[test]
@@ -96,6 +101,7 @@ mod tests {
             (&[], None, "owntracks/phone"),
             (&[("x-limit-u", "Jürgen"), ("x-limit-d", "Handy")], None, "jürgen/handy"),
             (&[], Some("u=%20spaced%20&d=x"), "spaced/x"),
+            (&[], Some("u=J%C3%BCrgen+M&d=x"), "jürgen m/x"),
             (
                 &[("x-limit-u", "jane@example.org"), ("x-limit-d", "iphone")],
                 None,
@@ -105,6 +111,28 @@ mod tests {
         for (headers, query, want) in cases {
             assert_eq!(key(headers, *query).as_deref(), Ok(*want), "{headers:?} {query:?}");
         }
+    }
+
+    #[test]
+    fn undecodable_identities_are_a_clear_400() {
+        type Case<'a> = (&'a [(&'static str, &'a str)], Option<&'a str>, &'a str);
+        let cases: [Case; 3] = [
+            (&[], Some("u=J%FCrgen"), "query parameter u is not valid UTF-8"),
+            (
+                &[("authorization", "Basic !!!")],
+                None,
+                "authorization header holds malformed Basic credentials",
+            ),
+            (
+                &[("authorization", "Basic /w==")],
+                None,
+                "authorization header holds malformed Basic credentials",
+            ),
+        ];
+        for (headers, query, want) in cases {
+            assert_eq!(key(headers, query), Err(want.to_owned()), "{headers:?} {query:?}");
+        }
+        assert_eq!(key(&[("authorization", "Bearer x")], None).as_deref(), Ok("owntracks/phone"));
     }
 
     #[test]

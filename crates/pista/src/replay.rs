@@ -322,7 +322,11 @@ pub async fn run_cli(args: &clap::ArgMatches) -> anyhow::Result<()> {
             DeviceName::parse(device).map_err(|e| name("device", e))?;
             Some(format!("owntracks/{user}/{device}"))
         }
-        _ => rec_base_from_path(Path::new(&file)),
+        (None, None) => rec_base_from_path(Path::new(&file)),
+        _ => {
+            let reason = "give --user and --device together".to_owned();
+            return Err(ReplayError::Name { flag: "user", reason }.into());
+        }
     };
 
     let defaults = Defaults { topic: get("topic"), rec_base };

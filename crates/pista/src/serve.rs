@@ -194,7 +194,11 @@ fn read_ca(path: &std::path::Path) -> Result<Vec<u8>, ServeError> {
     Ok(pem)
 }
 
-/// The same address with the next port, as a suggestion when a port is taken.
+/// A free address to suggest when `addr` is taken: the same IP with one of the next ports.
 fn next_port(addr: SocketAddr) -> SocketAddr {
-    SocketAddr::new(addr.ip(), addr.port().wrapping_add(1).max(1))
+    let candidates = (1..=20).map(|step| addr.port().wrapping_add(step)).filter(|p| *p != 0);
+    candidates
+        .map(|port| SocketAddr::new(addr.ip(), port))
+        .find(|candidate| std::net::TcpListener::bind(candidate).is_ok())
+        .unwrap_or_else(|| SocketAddr::new(addr.ip(), addr.port().wrapping_add(1)))
 }

@@ -63,6 +63,14 @@ async fn serve_logs_its_listeners_takes_a_point_and_stops_on_sigterm() {
     assert!(dir.path().join("pista.db").exists());
 }
 
+/// The suggested address is on the same IP, a few ports up, and free.
+fn assert_suggestion(taken: std::net::SocketAddr, suggested: &str) {
+    let suggested: std::net::SocketAddr = suggested.parse().unwrap();
+    assert_eq!(suggested.ip(), taken.ip());
+    assert!((taken.port() + 1..=taken.port() + 20).contains(&suggested.port()), "{suggested}");
+    assert!(std::net::TcpListener::bind(suggested).is_ok(), "{suggested} is not free");
+}
+
 #[test]
 fn a_taken_broker_port_is_explained() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -75,13 +83,15 @@ fn a_taken_broker_port_is_explained() {
         .unwrap();
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    let next = format!("127.0.0.1:{}", addr.port() + 1);
     let want = format!(
-        "error: the embedded MQTT broker cannot listen on {addr}: the address is in use (is Mosquitto or another broker running there?)\n  to use that broker instead, add:  --mqtt mqtt://{addr}\n  to move the embedded broker, add: --broker {next}   (or --broker off)\n"
+        "error: the embedded MQTT broker cannot listen on {addr}: the address is in use (is Mosquitto or another broker running there?)\n  to use that broker instead, add:  --mqtt mqtt://{addr}\n  to move the embedded broker, add: --broker "
     );
+    let rest = stderr.split_once(&want).unwrap_or_else(|| panic!("{stderr}")).1;
+    let (suggested, tail) = rest.split_once(' ').unwrap();
+    assert_eq!(tail, "  (or --broker off)\n");
+    assert_suggestion(addr, suggested);
     // Nothing was started: not even the database was created.
     assert!(!dir.path().join("pista.db").exists());
-    assert!(stderr.ends_with(&want), "{stderr}");
 }
 
 #[test]
@@ -96,7 +106,11 @@ fn a_taken_http_port_and_a_bad_flag_are_explained() {
     };
     let (code, stderr) = run(&["serve", "--broker", "off", "--http", &addr.to_string()]);
     assert_eq!(code, Some(1));
-    assert!(stderr.ends_with(&format!("error: the HTTP server cannot listen on {addr}: the address is in use\n  to use another address, add: --http 127.0.0.1:{}\n", addr.port() + 1)), "{stderr}");
+    let want = format!(
+        "error: the HTTP server cannot listen on {addr}: the address is in use\n  to use another address, add: --http "
+    );
+    let suggested = stderr.split_once(&want).unwrap_or_else(|| panic!("{stderr}")).1;
+    assert_suggestion(addr, suggested.trim_end());
     let (code, stderr) = run(&["serve", "--broker", "nowhere"]);
     assert_eq!(
         (code, stderr.as_str()),

@@ -141,7 +141,7 @@ fn bad_values_name_the_key_the_value_the_origin_and_what_is_allowed() {
         (
             &[],
             &[("mqtt", "mqtt://u:env/secret@host")],
-            "invalid mqtt.url = \"mqtt://u:***@host\" (from flag --mqtt): invalid port number; expected mqtt://[user[:password]@]host[:port] or mqtts://...",
+            "invalid mqtt.url = \"mqtt://u:***@host\" (from flag --mqtt): invalid port number (percent-encode / : @ % in the user and password); expected mqtt://[user[:password]@]host[:port] or mqtts://...",
         ),
         (
             &[],
@@ -201,5 +201,24 @@ fn the_effective_config_masks_secrets_and_says_where_values_come_from() {
         "base_topics = [\"owntracks/#\", \"/owntracks/#\"]  # default",
     ] {
         assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
+    }
+}
+
+#[test]
+fn passwords_stay_hidden_however_the_url_is_mistyped() {
+    for (typed, shown) in [
+        ("mqtt:u:secret1@host", "***@host"),
+        ("mqtt:/u:secret2@host", "***@host"),
+        ("u:secret3@host:1883", "***@host:1883"),
+    ] {
+        let error = load(None, &[("PISTA_MQTT", typed)], &[]).unwrap().validate().unwrap_err();
+        let text = error.to_string();
+        assert!(
+            text.starts_with(&format!(
+                "invalid mqtt.url = \"{shown}\" (from environment PISTA_MQTT)"
+            )),
+            "{text}"
+        );
+        assert!(!text.contains("secret") && !text.contains("ss@"), "{text}");
     }
 }

@@ -7,9 +7,9 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
-use common::{TestServer, eventually};
+use common::{OwnMosquitto, TestServer, eventually};
 use pista_ingest::BrokerUrl;
 
 fn run(dir: &Path, args: &[&str]) {
@@ -83,37 +83,16 @@ fn make_certificates(dir: &Path) {
     );
 }
 
-struct Mosquitto(Child);
-
-impl Drop for Mosquitto {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_tls_mosquitto(dir: &Path) -> (Mosquitto, u16) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let config = format!(
-        "listener {port} 127.0.0.1\nallow_anonymous true\nuser root\ncafile {0}/ca.pem\ncertfile {0}/server.pem\nkeyfile {0}/server.key\npersistence false\n",
-        dir.display()
-    );
-    // `user root` keeps a broker started by root from dropping to a user that cannot read the key.
-    std::fs::write(dir.join("mosquitto.conf"), config).unwrap();
-    let child = Command::new("mosquitto")
-        .arg("-c")
-        .arg(dir.join("mosquitto.conf"))
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    (Mosquitto(child), port)
-}
-
 #[tokio::test]
 async fn pista_subscribes_to_an_mqtts_broker_with_a_private_ca() {
     let dir = tempfile::tempdir().unwrap();
     make_certificates(dir.path());
-    let (_broker, port) = start_tls_mosquitto(dir.path());
+    let files = format!(
+        "cafile {0}/ca.pem\ncertfile {0}/server.pem\nkeyfile {0}/server.key\n",
+        dir.path().display()
+    );
+    let broker = OwnMosquitto::start(dir.path(), &files);
+    let port = broker.port;
     let ca = dir.path().join("ca.pem");
     let server = TestServer::start(|s| {
         s.mqtt = Some(BrokerUrl::parse(&format!("mqtts://127.0.0.1:{port}")).unwrap());

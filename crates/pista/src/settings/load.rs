@@ -197,6 +197,10 @@ impl RawSettings {
                 pista_ingest::UrlError::NoHost { .. } => "it has no host".to_owned(),
                 pista_ingest::UrlError::PortZero { .. } => "port 0 is not a port".to_owned(),
                 pista_ingest::UrlError::Extra { part, .. } => format!("it has a {part}"),
+                // A `/`, `@` or `:` in a password ends the user info early.
+                pista_ingest::UrlError::Syntax { reason, .. } if value.contains('@') => {
+                    format!("{reason} (percent-encode / : @ % in the user and password)")
+                }
                 pista_ingest::UrlError::Syntax { reason, .. } => reason,
             };
             self.invalid(
@@ -285,16 +289,20 @@ fn valid_topic_filter(filter: &str) -> bool {
     })
 }
 
-/// Replaces the password of a URL's user info with `***`, also in text that does not parse as
-/// a URL (a password with a `/` in it, say), so a typo never shows a secret.
+/// Hides the password in anything that looks like a URL with user info, also text that does
+/// not parse as one (a password with a `/` in it, a missing `//`), so a typo never shows a
+/// secret: `scheme://user:pw@host` shows `scheme://user:***@host`, and any other text with an
+/// `@` shows `***` for everything before the last `@`.
 pub(super) fn mask(value: &str) -> String {
-    let Some((scheme, rest)) = value.split_once("://") else { return value.to_owned() };
-    let Some(at) = rest.rfind('@') else { return value.to_owned() };
-    let (userinfo, host) = rest.split_at(at);
-    match userinfo.split_once(':') {
-        Some((user, _)) => format!("{scheme}://{user}:***{host}"),
-        None => value.to_owned(),
+    let Some(at) = value.rfind('@') else { return value.to_owned() };
+    let (userinfo, host) = value.split_at(at);
+    if let Some((scheme, credentials)) = userinfo.split_once("://") {
+        return match credentials.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:***{host}"),
+            None => value.to_owned(),
+        };
     }
+    format!("***{host}")
 }
 
 /// Reads a config file into (key, text) pairs, refusing keys the table does not know.

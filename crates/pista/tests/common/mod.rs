@@ -126,12 +126,21 @@ impl TestServer {
 }
 
 /// Polls `check` every 20 ms until it returns a value; panics after 10 s.
-pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+pub async fn eventually<T, F, Fut>(what: &str, check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
 {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    eventually_within(Duration::from_secs(10), what, check).await
+}
+
+/// Polls `check` every 20 ms until it returns a value; panics after `limit`.
+pub async fn eventually_within<T, F, Fut>(limit: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
     loop {
         if let Some(value) = check().await {
             return value;
@@ -355,5 +364,43 @@ impl FlakyMosquittoServer {
     pub async fn stop(self) {
         self.server.stop().await;
         forget_session(&self.client_id).await;
+    }
+}
+
+/// A Mosquitto of the test's own on a free loopback port, stopped when dropped. `extra` is added
+/// to its configuration (e.g. TLS files or queue limits).
+pub struct OwnMosquitto {
+    child: std::process::Child,
+    pub port: u16,
+}
+
+impl OwnMosquitto {
+    pub fn start(dir: &std::path::Path, extra: &str) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        // `user root` keeps a broker started by root from dropping to a user that cannot read
+        // the test's files.
+        let config = format!(
+            "listener {port} 127.0.0.1\nallow_anonymous true\nuser root\npersistence false\n{extra}"
+        );
+        let path = dir.join(format!("mosquitto-{port}.conf"));
+        std::fs::write(&path, config).unwrap();
+        let child = std::process::Command::new("mosquitto")
+            .arg("-c")
+            .arg(&path)
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        Self { child, port }
+    }
+
+    pub fn url(&self) -> String {
+        format!("mqtt://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for OwnMosquitto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
