@@ -23,18 +23,6 @@ pub enum Decoded {
     Rejected { msg_type: Option<String>, problem: String, raw: Bytes },
 }
 
-impl Decoded {
-    /// The `_type` of the message, if it had one.
-    pub fn msg_type(&self) -> Option<&str> {
-        match self {
-            Decoded::Location { .. } => Some("location"),
-            Decoded::Kept { msg_type, .. } | Decoded::Rejected { msg_type, .. } => {
-                msg_type.as_deref()
-            }
-        }
-    }
-}
-
 /// Most messages one payload may carry as a JSON array; a larger array is kept whole, raw, with
 /// that reason, so one request cannot flood storage and logs with a million rejections.
 pub const MAX_ARRAY: usize = 1000;

@@ -46,7 +46,6 @@ pub struct Location {
     pub lon: f64,
     /// Tracker id; derived from the device name when the client sent none.
     pub tid: String,
-    pub tid_derived: bool,
     /// The trigger `t`, when sent as a string.
     pub trigger: Option<String>,
     pub acc: Option<f64>,
@@ -132,7 +131,6 @@ impl Location {
             }
         }
 
-        let tid_derived = tid.is_none();
         let tid = tid.unwrap_or_else(|| {
             let derived = default_tid();
             json.insert("tid".to_owned(), Value::String(derived.clone()));
@@ -145,7 +143,6 @@ impl Location {
             lat: lat.1,
             lon: lon.1,
             tid,
-            tid_derived,
             trigger,
             acc: field("acc"),
             alt: field("alt"),
@@ -283,7 +280,7 @@ mod tests {
     #[test]
     fn missing_tid_is_derived_and_appended() {
         let loc = parse(json!({"_type":"location","lat":1,"lon":2,"tst":3})).unwrap();
-        assert_eq!((loc.tid.as_str(), loc.tid_derived), ("ie", true));
+        assert_eq!(loc.tid, "ie");
         assert_eq!(
             serde_json::to_string(&loc.json).unwrap(),
             r#"{"_type":"location","lat":1,"lon":2,"tst":3,"tid":"ie"}"#
@@ -346,7 +343,7 @@ mod tests {
     #[test]
     fn numeric_tid_is_kept_as_text() {
         let loc = parse(json!({"lat":1,"lon":1,"tst":5,"tid":53})).unwrap();
-        assert_eq!((loc.tid.as_str(), loc.tid_derived), ("53", false));
+        assert_eq!(loc.tid, "53");
         assert_eq!(loc.json["tid"], json!("53"));
     }
 }

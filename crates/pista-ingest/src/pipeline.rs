@@ -43,7 +43,6 @@ pub struct StoredEvent {
 /// Counters of what went through the pipeline since start.
 #[derive(Debug, Default)]
 pub struct Stats {
-    pub received: AtomicU64,
     pub locations: AtomicU64,
     pub duplicates: AtomicU64,
     pub kept: AtomicU64,
@@ -110,7 +109,6 @@ impl Pipeline {
 
     /// Decodes `inbound` and queues it for the writer. Waits only if the queue is full.
     pub async fn submit(&self, inbound: Inbound) -> Ticket {
-        self.inner.stats.received.fetch_add(1, Ordering::Relaxed);
         let messages = prepare(&inbound, &self.inner.stats);
         let (done, wait) = oneshot::channel();
         if let Err(error) = self.inner.jobs.send(Job { messages, done }).await {
