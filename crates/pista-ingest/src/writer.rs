@@ -94,6 +94,10 @@ fn publish(
             ) => {
                 stats.locations.fetch_add(1, Ordering::Relaxed);
                 tracing::debug!(device = %key, tst = location.tst, id, "location stored");
+                // Nobody watching live: skip building the event (it copies the message).
+                if events.receiver_count() == 0 {
+                    continue;
+                }
                 let event = StoredEvent {
                     key: key.clone(),
                     topic: message.topic.clone(),
@@ -101,7 +105,7 @@ fn publish(
                     newest: *newest,
                     json: location.json.clone(),
                 };
-                // No listener is fine: nobody is watching live.
+                // A listener may leave between the check and the send; that is fine.
                 let _ = events.send(Arc::new(event));
             }
             (WriteOutcome::Duplicate, _, key) => {
