@@ -48,7 +48,7 @@ fn decode(text: &str) -> Result<String, ApiError> {
     percent_encoding::percent_decode_str(&spaced)
         .decode_utf8()
         .map(|v| v.into_owned())
-        .map_err(|_| ApiError::bad_request("query parameter name is not valid UTF-8"))
+        .map_err(|_| ApiError::bad_request(format!("query parameter {text:?} is not valid UTF-8")))
 }
 
 /// A non-empty, trimmed header value as UTF-8 text.
