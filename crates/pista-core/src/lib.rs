@@ -4,17 +4,23 @@
 //! its reason). Every input of the server hands its bytes to [`decode`], so the rules written here
 //! hold the same for MQTT, the embedded broker, HTTP mode and replays.
 
+pub mod crypto;
 mod decode;
+mod fields;
 mod greenwich;
+pub mod greenwich_text;
 mod ids;
 mod inbound;
 mod location;
+mod message;
 pub mod time;
 mod topic;
 
-pub use decode::{Decoded, decode};
+pub use decode::{Context, Decoded, MAX_ARRAY, decode};
+pub use fields::FieldError;
 pub use greenwich::{CsvError, parse_csv_location};
 pub use ids::{DeviceKey, DeviceName, NameError, UserName};
 pub use inbound::{Inbound, Replay, Source};
-pub use location::{Location, LocationError, OPTIONAL_NUMBERS};
+pub use location::{Location, LocationError};
+pub use message::{Card, Detail, Message, Transition, Waypoint};
 pub use topic::{TopicError, TopicParts, topic_matches};

@@ -3,42 +3,78 @@
 //! omit fields, or put wrong types in optional ones; the rules here turn all of that into one
 //! shape, and say exactly what was repaired or why the message cannot be a location at all.
 
-use serde_json::{Map, Number, Value};
+use serde_json::{Map, Value};
 
-/// Optional fields that must be numbers; strings holding a finite number are converted, other
-/// values are dropped from the stored message (and noted in [`Location::repairs`]).
-pub const OPTIONAL_NUMBERS: &[&str] = &[
-    "acc",
-    "alt",
-    "vac",
-    "vacc",
-    "vel",
-    "cog",
-    "batt",
-    "bs",
-    "p",
-    "m",
-    "dist",
-    "trip",
-    "created_at",
-    "rad",
-];
+use crate::fields::{FieldError, Schema, Ty, opt, req};
+use crate::time::{EpochError, read_epoch};
+
+/// The fields of a location and their types. `lat`, `lon` and `tst` are required; every other
+/// field is optional, and one of the wrong type is dropped with a note.
+const SCHEMA: Schema = Schema {
+    msg_type: "location",
+    fields: &[
+        req("lat", Ty::Number),
+        req("lon", Ty::Number),
+        opt("tst", Ty::Time),
+        opt("tid", Ty::Text),
+        opt("t", Ty::Text),
+        opt("acc", Ty::Number),
+        opt("alt", Ty::Number),
+        opt("vac", Ty::Number),
+        opt("vacc", Ty::Number),
+        opt("vel", Ty::Number),
+        opt("cog", Ty::Number),
+        opt("batt", Ty::Number),
+        opt("bs", Ty::Number),
+        opt("p", Ty::Number),
+        opt("m", Ty::Number),
+        opt("dist", Ty::Number),
+        opt("trip", Ty::Number),
+        opt("rad", Ty::Number),
+        opt("created_at", Ty::Time),
+        opt("conn", Ty::Text),
+        opt("SSID", Ty::Text),
+        opt("BSSID", Ty::Text),
+        opt("ssid", Ty::Text),
+        opt("bssid", Ty::Text),
+        opt("poi", Ty::Text),
+        opt("tag", Ty::Text),
+        opt("image", Ty::Text),
+        opt("imagename", Ty::Text),
+        opt("source", Ty::Text),
+        opt("topic", Ty::Text),
+        opt("_id", Ty::Text),
+        opt("desc", Ty::Text),
+        opt("event", Ty::Text),
+        opt("inregions", Ty::TextList),
+        opt("inrids", Ty::TextList),
+        opt("motionactivities", Ty::TextList),
+    ],
+};
 
 /// Why a message with `_type: location` cannot be stored as a location.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum LocationError {
-    #[error("location has no {field}")]
-    Missing { field: &'static str },
-    #[error("location {field} is {found}, expected a number")]
-    NotNumber { field: &'static str, found: String },
+    #[error(transparent)]
+    Field(#[from] FieldError),
     #[error("location {field} {value} is out of range {min}..={max}")]
     OutOfRange { field: &'static str, value: f64, min: f64, max: f64 },
-    #[error("location tst {found} is not a positive whole number of seconds")]
-    BadTst { found: String },
+    #[error("location {0}")]
+    Time(#[from] EpochError),
 }
 
-/// A location fix, validated.
-#[derive(Debug, Clone, PartialEq)]
+impl LocationError {
+    /// The quarantine reason code.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            LocationError::Time(error) => error.reason(),
+            _ => "invalid_message",
+        }
+    }
+}
+
+/// A location fix, validated, with the fields Pista indexes typed.
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Location {
     /// Time of the fix, UNIX seconds.
     pub tst: i64,
@@ -46,15 +82,40 @@ pub struct Location {
     pub lon: f64,
     /// Tracker id; derived from the device name when the client sent none.
     pub tid: String,
-    /// The trigger `t`, when sent as a string.
+    /// The trigger `t` (also read from the misnamed `trigger` some Android builds sent).
     pub trigger: Option<String>,
     pub acc: Option<f64>,
     pub alt: Option<f64>,
+    /// Vertical accuracy (`vac`, or the older `vacc`).
+    pub vac: Option<f64>,
     pub vel: Option<f64>,
     pub cog: Option<f64>,
     pub batt: Option<f64>,
-    /// Every key the client sent, in its order, with numbers as numbers, unusable optional
-    /// fields removed and `tid` filled in.
+    /// Battery status: 0 unknown, 1 unplugged, 2 charging, 3 full.
+    pub bs: Option<i64>,
+    /// Connectivity: `w` Wi-Fi, `m` mobile, `o` offline.
+    pub conn: Option<String>,
+    /// Monitoring mode `m`.
+    pub mode: Option<i64>,
+    /// Barometric pressure `p`, kPa.
+    pub pressure: Option<f64>,
+    /// Wi-Fi name and access point, from `SSID`/`BSSID` or the lower-case keys of iOS 18.3.
+    pub ssid: Option<String>,
+    pub bssid: Option<String>,
+    /// When the message was built (differs from `tst` for resent fixes such as Android pings).
+    pub created_at: Option<i64>,
+    /// Android's location provider (`source`).
+    pub provider: Option<String>,
+    pub poi: Option<String>,
+    pub tag: Option<String>,
+    pub imagename: Option<String>,
+    /// Region names (`inregions`) and region ids (`inrids`) the device was in.
+    pub inregions: Vec<String>,
+    pub inrids: Vec<String>,
+    /// The client's message id `_id`.
+    pub client_id: Option<String>,
+    /// Every key the client sent, in its order, with fields typed, unusable optional fields
+    /// removed and `tid` filled in.
     pub json: Map<String, Value>,
     /// One line per change made to what the client sent.
     pub repairs: Vec<String>,
@@ -64,148 +125,92 @@ impl Location {
     /// Validates a decoded `location` object. `default_tid` supplies the tracker id when the
     /// message has none.
     pub fn from_json(
-        object: Map<String, Value>,
+        mut object: Map<String, Value>,
         default_tid: impl FnOnce() -> String,
     ) -> Result<Self, LocationError> {
-        let lat = required_number(&object, "lat")?;
-        let lon = required_number(&object, "lon")?;
-        check_range("lat", lat.1, 90.0)?;
-        check_range("lon", lon.1, 180.0)?;
-
-        let tst = tst(&object)?;
-
-        let mut repairs = Vec::new();
-        let mut json = Map::with_capacity(object.len() + 1);
-        let mut tid = None;
-        let mut trigger = None;
-        for (key, value) in object {
-            match key.as_str() {
-                "lat" => json.insert(key, Value::Number(lat.0.clone())),
-                "lon" => json.insert(key, Value::Number(lon.0.clone())),
-                "tst" => json.insert(key, Value::from(tst.0)),
-                "tid" => match tid_text(&value) {
-                    Some(text) => {
-                        if !value.is_string() {
-                            repairs.push(format!("tid: {} turned into text", kind(&value)));
-                        }
-                        tid = Some(text.clone());
-                        json.insert(key, Value::String(text))
-                    }
-                    None => {
-                        repairs.push(format!("tid: dropped {}", kind(&value)));
-                        None
-                    }
-                },
-                "t" => match value {
-                    Value::String(text) => {
-                        trigger = Some(text.clone());
-                        json.insert(key, Value::String(text))
-                    }
-                    other => {
-                        repairs.push(format!("t: dropped {}, expected text", kind(&other)));
-                        None
-                    }
-                },
-                name if OPTIONAL_NUMBERS.contains(&name) => match number(&value) {
-                    Ok((number, _)) => {
-                        if !value.is_number() {
-                            repairs.push(format!("{name}: {} turned into a number", kind(&value)));
-                        }
-                        json.insert(key, Value::Number(number))
-                    }
-                    Err(found) => {
-                        repairs.push(format!("{name}: dropped {found}, expected a number"));
-                        None
-                    }
-                },
-                _ => json.insert(key, value),
-            };
+        // Checked after the coordinates, so a message without them is refused for that first.
+        let time = read_epoch("tst", object.get("tst"));
+        let mut alias_note = None;
+        if !object.contains_key("t")
+            && let Some(Value::String(trigger)) = object.get("trigger")
+        {
+            let trigger = trigger.clone();
+            object = rename(object, "trigger", "t", Value::String(trigger));
+            alias_note = Some("trigger: read as t".to_owned());
         }
+        let typed = SCHEMA.apply(object)?;
+        let mut json = typed.json;
+        let mut repairs = typed.repairs;
+        repairs.extend(alias_note);
 
-        if tst.1 {
-            repairs.push("tst: text turned into a number".to_owned());
-        }
-        for (name, was_text) in [("lat", lat.2), ("lon", lon.2)] {
-            if was_text {
-                repairs.push(format!("{name}: text turned into a number"));
+        let lat = json.get("lat").and_then(Value::as_f64).unwrap_or_default();
+        let lon = json.get("lon").and_then(Value::as_f64).unwrap_or_default();
+        check_range("lat", lat, 90.0)?;
+        check_range("lon", lon, 180.0)?;
+        time?;
+
+        let tid = match json.get("tid").and_then(Value::as_str) {
+            Some(tid) if !tid.is_empty() => tid.to_owned(),
+            _ => {
+                let derived = default_tid();
+                if json.contains_key("tid") {
+                    repairs.push("tid: empty, derived from the device name".to_owned());
+                }
+                json.insert("tid".to_owned(), Value::String(derived.clone()));
+                derived
             }
-        }
+        };
 
-        let tid = tid.unwrap_or_else(|| {
-            let derived = default_tid();
-            json.insert("tid".to_owned(), Value::String(derived.clone()));
-            derived
-        });
-
-        let field = |name: &str| json.get(name).and_then(Value::as_f64);
+        let number = |name: &str| json.get(name).and_then(Value::as_f64);
+        let text = |name: &str| json.get(name).and_then(Value::as_str).map(str::to_owned);
+        let int = |name: &str| json.get(name).and_then(Value::as_f64).map(|f| f as i64);
+        let list = |name: &str| {
+            json.get(name)
+                .and_then(Value::as_array)
+                .map(|items| items.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+                .unwrap_or_default()
+        };
         Ok(Self {
-            tst: tst.0,
-            lat: lat.1,
-            lon: lon.1,
+            tst: json.get("tst").and_then(Value::as_i64).unwrap_or_default(),
+            lat,
+            lon,
             tid,
-            trigger,
-            acc: field("acc"),
-            alt: field("alt"),
-            vel: field("vel"),
-            cog: field("cog"),
-            batt: field("batt"),
+            trigger: text("t"),
+            acc: number("acc"),
+            alt: number("alt"),
+            vac: number("vac").or(number("vacc")),
+            vel: number("vel"),
+            cog: number("cog"),
+            batt: number("batt"),
+            bs: int("bs"),
+            conn: text("conn"),
+            mode: int("m"),
+            pressure: number("p"),
+            ssid: text("ssid").or(text("SSID")),
+            bssid: text("bssid").or(text("BSSID")),
+            created_at: json.get("created_at").and_then(Value::as_i64),
+            provider: text("source"),
+            poi: text("poi"),
+            tag: text("tag"),
+            imagename: text("imagename"),
+            inregions: list("inregions"),
+            inrids: list("inrids"),
+            client_id: text("_id"),
             json,
             repairs,
         })
     }
 }
 
-/// A short description of a JSON value for error messages: strings are quoted and cut short.
-fn kind(value: &Value) -> String {
-    match value {
-        Value::Null => "null".to_owned(),
-        Value::Bool(b) => b.to_string(),
-        Value::Number(n) => n.to_string(),
-        Value::String(s) if s.chars().count() > 40 => {
-            format!("{:?}...", s.chars().take(40).collect::<String>())
-        }
-        Value::String(s) => format!("{s:?}"),
-        Value::Array(_) => "an array".to_owned(),
-        Value::Object(_) => "an object".to_owned(),
-    }
-}
-
-/// Reads a JSON number, or a string holding a finite decimal number. Returns the number and
-/// whether it came from text, or a description of what was found instead.
-fn number(value: &Value) -> Result<(Number, bool), String> {
-    match value {
-        Value::Number(n) => Ok((n.clone(), false)),
-        Value::String(text) => {
-            parse_number_text(text).map(|n| (n, true)).ok_or_else(|| kind(value))
-        }
-        other => Err(kind(other)),
-    }
-}
-
-fn parse_number_text(text: &str) -> Option<Number> {
-    let text = text.trim();
-    let looks_decimal = !text.is_empty()
-        && text.chars().all(|c| c.is_ascii_digit() || matches!(c, '-' | '+' | '.' | 'e' | 'E'));
-    if !looks_decimal {
-        return None;
-    }
-    if let Ok(int) = text.parse::<i64>() {
-        return Some(Number::from(int));
-    }
-    text.parse::<f64>().ok().and_then(Number::from_f64)
-}
-
-fn required_number(
-    object: &Map<String, Value>,
-    field: &'static str,
-) -> Result<(Number, f64, bool), LocationError> {
-    let value = object.get(field).ok_or(LocationError::Missing { field })?;
-    let (number, from_text) =
-        number(value).map_err(|found| LocationError::NotNumber { field, found })?;
-    let float = number
-        .as_f64()
-        .ok_or_else(|| LocationError::NotNumber { field, found: number.to_string() })?;
-    Ok((number, float, from_text))
+/// Replaces key `from` by `to` (with `value`) in place, keeping the order of the other keys.
+fn rename(object: Map<String, Value>, from: &str, to: &str, value: Value) -> Map<String, Value> {
+    let mut value = Some(value);
+    object
+        .into_iter()
+        .filter_map(|(key, old)| {
+            if key == from { value.take().map(|v| (to.to_owned(), v)) } else { Some((key, old)) }
+        })
+        .collect()
 }
 
 fn check_range(field: &'static str, value: f64, max: f64) -> Result<(), LocationError> {
@@ -213,29 +218,6 @@ fn check_range(field: &'static str, value: f64, max: f64) -> Result<(), Location
         Ok(())
     } else {
         Err(LocationError::OutOfRange { field, value, min: -max, max })
-    }
-}
-
-/// Reads `tst`: a positive whole number of seconds, as a number or as text. Returns the value
-/// and whether it came from text.
-fn tst(object: &Map<String, Value>) -> Result<(i64, bool), LocationError> {
-    let value = object.get("tst").ok_or(LocationError::Missing { field: "tst" })?;
-    let (number, from_text) = number(value).map_err(|found| LocationError::BadTst { found })?;
-    let seconds = match number.as_i64() {
-        Some(int) => Some(int),
-        None => number.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15).map(|f| f as i64),
-    };
-    match seconds {
-        Some(s) if s > 0 => Ok((s, from_text)),
-        _ => Err(LocationError::BadTst { found: kind(value) }),
-    }
-}
-
-fn tid_text(value: &Value) -> Option<String> {
-    match value {
-        Value::String(s) if !s.is_empty() => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
     }
 }
 
@@ -269,10 +251,10 @@ mod tests {
             loc.repairs,
             [
                 "batt: \"79\" turned into a number",
+                "lon: \"2.295134\" turned into a number",
                 "acc: \"10\" turned into a number",
-                "tst: text turned into a number",
-                "lat: text turned into a number",
-                "lon: text turned into a number",
+                "lat: \"48.858334\" turned into a number",
+                "tst: \"1415719099\" text turned into a number",
             ]
         );
     }
@@ -321,23 +303,20 @@ mod tests {
                 json!({"lat":1,"lon":-180.5,"tst":1}),
                 "location lon -180.5 is out of range -180..=180",
             ),
-            (json!({"lat":1,"lon":1}), "location has no tst"),
-            (
-                json!({"lat":1,"lon":1,"tst":0}),
-                "location tst 0 is not a positive whole number of seconds",
-            ),
-            (
-                json!({"lat":1,"lon":1,"tst":null}),
-                "location tst null is not a positive whole number of seconds",
-            ),
-            (
-                json!({"lat":1,"lon":1,"tst":1.5}),
-                "location tst 1.5 is not a positive whole number of seconds",
-            ),
+            (json!({"lat":1,"tst":"x"}), "location has no lon"),
+            (json!({"lat":1,"lon":1}), "location tst is missing"),
+            (json!({"lat":1,"lon":1,"tst":0}), "location tst 0 is not after 1970"),
+            (json!({"lat":1,"lon":1,"tst":null}), "location tst null is not a time in seconds"),
         ];
         for (input, want) in cases {
             assert_eq!(parse(input.clone()).unwrap_err().to_string(), want, "{input}");
         }
+        let reasons: Vec<&str> =
+            [json!({"lat":1}), json!({"lat":1,"lon":1}), json!({"lat":1,"lon":1,"tst":-1})]
+                .into_iter()
+                .map(|input| parse(input).unwrap_err().reason())
+                .collect();
+        assert_eq!(reasons, ["invalid_message", "tst_missing", "tst_zero"]);
     }
 
     #[test]

@@ -5,13 +5,17 @@
 //! sender only after the pipeline reports it committed.
 
 mod broker_input;
+mod commands;
 mod mqtt_input;
 mod pipeline;
 mod writer;
 
 pub use broker_input::BrokerGate;
+pub use commands::CommandPublisher;
 pub use mqtt_input::{BrokerUrl, SubscriberConfig, UrlError, run_subscriber};
-pub use pipeline::{IngestError, Pipeline, PipelineOptions, Receipt, Stats, StoredEvent, Ticket};
+pub use pipeline::{
+    IngestError, Pipeline, PipelineOptions, Problem, Receipt, Stats, StoredEvent, Ticket,
+};
 
 /// The current time as UNIX seconds.
 pub fn now() -> i64 {

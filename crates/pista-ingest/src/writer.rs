@@ -8,11 +8,13 @@ use std::sync::atomic::Ordering;
 use pista_store::{NewBody, NewMessage, Storage, WriteOutcome};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-use crate::pipeline::{IngestError, Receipt, Stats, StoredEvent};
+use crate::pipeline::{IngestError, Problem, Receipt, Stats, StoredEvent};
 
 /// The decoded messages of one submission and where to report their fate.
 pub(crate) struct Job {
     pub messages: Vec<NewMessage>,
+    pub problems: Vec<Problem>,
+    pub decrypted: bool,
     pub done: oneshot::Sender<Result<Receipt, IngestError>>,
 }
 
@@ -51,7 +53,7 @@ async fn write_jobs(
     let mut batch = Vec::with_capacity(count);
     let mut answers = Vec::with_capacity(jobs.len());
     for job in jobs {
-        answers.push((job.messages.len(), job.done));
+        answers.push((job.messages.len(), job.problems, job.decrypted, job.done));
         batch.extend(job.messages);
     }
 
@@ -60,8 +62,9 @@ async fn write_jobs(
             publish(&batch, &outcomes, events, stats);
 
             let mut outcomes = outcomes.into_iter();
-            for (len, done) in answers {
-                let _ = done.send(Ok(Receipt { outcomes: outcomes.by_ref().take(len).collect() }));
+            for (len, problems, decrypted, done) in answers {
+                let outcomes = outcomes.by_ref().take(len).collect();
+                let _ = done.send(Ok(Receipt { outcomes, problems, decrypted }));
             }
         }
         Err(error) => {
@@ -72,7 +75,7 @@ async fn write_jobs(
                 messages = count,
                 "storage write failed; nothing acknowledged"
             );
-            for (_, done) in answers {
+            for (_, _, _, done) in answers {
                 let _ = done.send(Err(IngestError::Store));
             }
         }

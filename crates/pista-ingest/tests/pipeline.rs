@@ -34,6 +34,8 @@ async fn new_locations_are_published_once_and_nothing_else_is() {
     let fix = r#"{"_type":"location","lat":"48.1","lon":11.5,"tst":1700000000}"#;
     pipeline.ingest(inbound("owntracks/jane/Phone", fix)).await.unwrap();
     pipeline.ingest(inbound("owntracks/jane/Phone", fix)).await.unwrap();
+    let enter = r#"{"_type":"transition","event":"enter","tst":1700000000,"desc":"Home"}"#;
+    pipeline.ingest(inbound("owntracks/jane/Phone/event", enter)).await.unwrap();
     pipeline
         .ingest(inbound("owntracks/jane/Phone/event", r#"{"_type":"transition"}"#))
         .await
@@ -54,8 +56,9 @@ async fn new_locations_are_published_once_and_nothing_else_is() {
         (
             stats.locations.load(Ordering::Relaxed),
             stats.duplicates.load(Ordering::Relaxed),
-            stats.kept.load(Ordering::Relaxed)
+            stats.messages.load(Ordering::Relaxed),
+            stats.quarantined.load(Ordering::Relaxed)
         ),
-        (1, 1, 1)
+        (1, 1, 1, 1)
     );
 }

@@ -1,4 +1,4 @@
-//! Recognising a raw message the broker sends again. Every stored message carries 64-bit
+//! Recognising a message the broker (or a retrying client) sends again. Every stored message carries 64-bit
 //! digests of its topic and payload (FNV-1a, stable across versions and platforms), indexed
 //! with its device, so that a copy is found without reading the device's history; candidates
 //! are then compared byte for byte, so a digest collision can never drop a real message.
@@ -19,12 +19,13 @@ pub(crate) fn digest(bytes: &[u8]) -> i64 {
     i64::from_ne_bytes(hash.to_ne_bytes())
 }
 
-/// Whether a message of `device_id` on `topic` with `payload` repeats one already stored: for a
+/// Whether a message of `device_id` on `topic` with `payload` repeats one already in `table`
+/// (`messages`, compared by typed payload, or `quarantine`, by the client's bytes): for a
 /// retained copy, the last message on the topic; for a redelivery, any message on the topic.
-// FIXME(#3): a non-location message that a client itself sends twice (no broker flag tells) is
-// stored twice; recognising those needs the per-type keys (transition time, card owner).
+/// A quarantined message counts only while it has not been released.
 pub(crate) async fn is_copy(
     txn: &DatabaseTransaction,
+    table: &'static str,
     device_id: i64,
     topic: &str,
     payload: &[u8],
@@ -32,7 +33,7 @@ pub(crate) async fn is_copy(
 ) -> Result<bool, StoreError> {
     let mut select = Query::select()
         .columns(["topic", "payload"])
-        .from("messages")
+        .from(table)
         .and_where(Expr::col("device_id").eq(device_id))
         .and_where(Expr::col("topic_hash").eq(digest(topic.as_bytes())))
         .to_owned();
@@ -43,11 +44,19 @@ pub(crate) async fn is_copy(
             select.and_where(Expr::col("payload_hash").eq(digest(payload))).limit(16)
         }
     };
+    if table == "quarantine" {
+        select.and_where(Expr::col("released_at").is_null());
+    }
     let rows = txn.query_all(&select).await.map_err(StoreError::query("find copies"))?;
     for row in rows {
         let stored_topic: String =
             row.try_get_by_index(0).map_err(StoreError::query("read copy"))?;
-        let stored: Vec<u8> = row.try_get_by_index(1).map_err(StoreError::query("read copy"))?;
+        let stored: Vec<u8> = if table == "messages" {
+            let text: String = row.try_get_by_index(1).map_err(StoreError::query("read copy"))?;
+            text.into_bytes()
+        } else {
+            row.try_get_by_index(1).map_err(StoreError::query("read copy"))?
+        };
         if stored_topic == topic && stored == payload {
             return Ok(true);
         }

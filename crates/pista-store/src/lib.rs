@@ -3,20 +3,24 @@
 //! embedded in the binary and run at start-up. Writes come in batches, one transaction each, so
 //! the ingest pipeline can acknowledge a batch of messages with a single commit.
 
+mod apply;
 mod copies;
 mod error;
 mod read;
 mod records;
+mod rows;
 mod schema;
 mod sql;
 mod write;
 
 use async_trait::async_trait;
-use pista_core::{DeviceKey, DeviceName, UserName};
+use pista_core::{Card, DeviceKey, DeviceName, UserName};
 
 pub use error::StoreError;
 pub use records::{
-    LastLocation, LocationQuery, NewBody, NewMessage, StoredLocation, StoredMessage, WriteOutcome,
+    DeviceState, InventoryItem, LastLocation, LocationQuery, NewBody, NewMessage, Quarantined,
+    StoredCard, StoredCommand, StoredLocation, StoredMessage, StoredTransition, StoredWaypoint,
+    WriteOutcome,
 };
 pub use sql::SqlStore;
 
@@ -43,7 +47,108 @@ pub trait Storage: Send + Sync {
     /// Locations of one device in a time range, in time order.
     async fn locations(&self, query: &LocationQuery) -> Result<Vec<StoredLocation>, StoreError>;
 
-    /// Messages kept as they came (every type but valid locations), oldest first; with `key`
-    /// only that device's.
+    /// Stored messages other than locations, oldest first; with `key` only that device's.
     async fn messages(&self, key: Option<&DeviceKey>) -> Result<Vec<StoredMessage>, StoreError>;
+
+    /// Quarantined messages (released ones included), oldest first; with `key` only that
+    /// device's.
+    async fn quarantined(&self, key: Option<&DeviceKey>) -> Result<Vec<Quarantined>, StoreError>;
+
+    /// Marks quarantined messages as taken out (after a successful replay).
+    async fn release(&self, ids: &[i64], at: i64) -> Result<(), StoreError>;
+
+    /// A device's region events in time order.
+    async fn transitions(&self, key: &DeviceKey) -> Result<Vec<StoredTransition>, StoreError>;
+
+    /// A device's regions, by creation time.
+    async fn waypoints(&self, key: &DeviceKey) -> Result<Vec<StoredWaypoint>, StoreError>;
+
+    /// Cards, of one user or of everyone, sorted by user and device (user cards first).
+    async fn cards(&self, user: Option<&UserName>) -> Result<Vec<StoredCard>, StoreError>;
+
+    /// Sets the card of a device, or of a user as a whole when `device` is `None`.
+    async fn set_card(
+        &self,
+        user: &UserName,
+        device: Option<&DeviceName>,
+        card: &Card,
+        at: i64,
+    ) -> Result<(), StoreError>;
+
+    /// Liveness and Greenwich state of a device; `None` if it never sent anything.
+    async fn device_state(&self, key: &DeviceKey) -> Result<Option<DeviceState>, StoreError>;
+
+    /// Greenwich devices by IMEI.
+    async fn inventory(&self) -> Result<Vec<InventoryItem>, StoreError>;
+
+    /// The encryption secret of a device.
+    async fn secret(&self, key: &DeviceKey) -> Result<Option<String>, StoreError>;
+
+    /// Sets (`Some`) or removes (`None`) a device's secret; returns whether one existed before.
+    async fn set_secret(
+        &self,
+        key: &DeviceKey,
+        secret: Option<&str>,
+        at: i64,
+    ) -> Result<bool, StoreError>;
+
+    /// Devices that have a secret (never the secrets themselves), sorted.
+    async fn secrets(&self) -> Result<Vec<DeviceKey>, StoreError>;
+
+    /// Lets `user` see `friend`'s device (or all of `friend`'s devices when `device` is `None`)
+    /// in HTTP-mode answers. Returns `false` if that was already so.
+    async fn add_friend(
+        &self,
+        user: &UserName,
+        friend: &UserName,
+        device: Option<&DeviceName>,
+    ) -> Result<bool, StoreError>;
+
+    /// Undoes [`Storage::add_friend`]; returns whether there was such an entry.
+    async fn remove_friend(
+        &self,
+        user: &UserName,
+        friend: &UserName,
+        device: Option<&DeviceName>,
+    ) -> Result<bool, StoreError>;
+
+    /// Whom `user` sees, sorted.
+    async fn friends(
+        &self,
+        user: &UserName,
+    ) -> Result<Vec<(UserName, Option<DeviceName>)>, StoreError>;
+
+    /// Records a command for a device; returns its id.
+    async fn queue_command(
+        &self,
+        key: &DeviceKey,
+        action: &str,
+        payload: &str,
+        at: i64,
+    ) -> Result<i64, StoreError>;
+
+    /// Records how publishing a command over MQTT went.
+    async fn command_published(
+        &self,
+        id: i64,
+        result: Result<(), String>,
+        at: i64,
+    ) -> Result<(), StoreError>;
+
+    /// Commands of one device (or all), oldest first.
+    async fn commands(&self, key: Option<&DeviceKey>) -> Result<Vec<StoredCommand>, StoreError>;
+
+    /// Takes the commands a device has not yet received over HTTP, marking them delivered at
+    /// `at`, oldest first.
+    async fn take_http_commands(
+        &self,
+        key: &DeviceKey,
+        at: i64,
+    ) -> Result<Vec<StoredCommand>, StoreError>;
+
+    /// Wire copies (`rawdata`) as (topic, received_at, payload), oldest first.
+    async fn rawdata(&self) -> Result<Vec<(String, i64, Vec<u8>)>, StoreError>;
+
+    /// Deletes wire copies received before `before`; returns how many.
+    async fn prune_rawdata(&self, before: i64) -> Result<u64, StoreError>;
 }

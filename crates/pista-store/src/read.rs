@@ -3,15 +3,17 @@
 //! size of the answer, not of the history.
 
 use async_trait::async_trait;
-use pista_core::{DeviceKey, DeviceName, Source, UserName};
+use pista_core::{Card, DeviceKey, DeviceName, Source, UserName};
 use sea_orm::sea_query::{Expr, ExprTrait, JoinType, Order, Query, SelectStatement};
 use sea_orm::{ConnectionTrait, QueryResult};
 use serde_json::{Map, Value};
 
 use crate::Storage;
+use crate::apply::{CardRow, upsert_card};
 use crate::error::StoreError;
 use crate::records::{
-    LastLocation, LocationQuery, NewMessage, StoredLocation, StoredMessage, WriteOutcome,
+    DeviceState, InventoryItem, LastLocation, LocationQuery, NewMessage, Quarantined, StoredCard,
+    StoredCommand, StoredLocation, StoredMessage, StoredTransition, StoredWaypoint, WriteOutcome,
 };
 use crate::sql::SqlStore;
 
@@ -108,11 +110,12 @@ impl Storage for SqlStore {
                 ("m", "topic"),
                 ("m", "subtopic"),
                 ("m", "msg_type"),
+                ("m", "tst"),
                 ("m", "source"),
                 ("m", "retained"),
                 ("m", "received_at"),
                 ("m", "payload"),
-                ("m", "problem"),
+                ("m", "original"),
             ])
             .columns([("d", "user_name"), ("d", "device_name")])
             .from_as("messages", "m")
@@ -133,10 +136,136 @@ impl Storage for SqlStore {
         let rows = self.db.query_all(&select).await.map_err(StoreError::query("read messages"))?;
         rows.iter().map(message).collect()
     }
+
+    async fn quarantined(&self, key: Option<&DeviceKey>) -> Result<Vec<Quarantined>, StoreError> {
+        self.read_quarantine(key).await
+    }
+
+    async fn release(&self, ids: &[i64], at: i64) -> Result<(), StoreError> {
+        self.release_quarantine(ids, at).await
+    }
+
+    async fn transitions(&self, key: &DeviceKey) -> Result<Vec<StoredTransition>, StoreError> {
+        self.read_transitions(key).await
+    }
+
+    async fn waypoints(&self, key: &DeviceKey) -> Result<Vec<StoredWaypoint>, StoreError> {
+        self.read_waypoints(key).await
+    }
+
+    async fn cards(&self, user: Option<&UserName>) -> Result<Vec<StoredCard>, StoreError> {
+        self.read_cards(user).await
+    }
+
+    async fn set_card(
+        &self,
+        user: &UserName,
+        device: Option<&DeviceName>,
+        card: &Card,
+        at: i64,
+    ) -> Result<(), StoreError> {
+        let row = CardRow {
+            user: user.as_str(),
+            device: device.map_or("", DeviceName::as_str),
+            name: card.name.clone(),
+            face: card.face.clone(),
+            tid: card.tid.clone(),
+        };
+        upsert_card(&self.db, row, at).await
+    }
+
+    async fn device_state(&self, key: &DeviceKey) -> Result<Option<DeviceState>, StoreError> {
+        self.read_device_state(key).await
+    }
+
+    async fn inventory(&self) -> Result<Vec<InventoryItem>, StoreError> {
+        self.read_inventory().await
+    }
+
+    async fn secret(&self, key: &DeviceKey) -> Result<Option<String>, StoreError> {
+        self.read_secret(key).await
+    }
+
+    async fn set_secret(
+        &self,
+        key: &DeviceKey,
+        secret: Option<&str>,
+        at: i64,
+    ) -> Result<bool, StoreError> {
+        self.write_secret(key, secret, at).await
+    }
+
+    async fn secrets(&self) -> Result<Vec<DeviceKey>, StoreError> {
+        self.read_secret_keys().await
+    }
+
+    async fn add_friend(
+        &self,
+        user: &UserName,
+        friend: &UserName,
+        device: Option<&DeviceName>,
+    ) -> Result<bool, StoreError> {
+        self.write_friend(user, friend, device, true).await
+    }
+
+    async fn remove_friend(
+        &self,
+        user: &UserName,
+        friend: &UserName,
+        device: Option<&DeviceName>,
+    ) -> Result<bool, StoreError> {
+        self.write_friend(user, friend, device, false).await
+    }
+
+    async fn friends(
+        &self,
+        user: &UserName,
+    ) -> Result<Vec<(UserName, Option<DeviceName>)>, StoreError> {
+        self.read_friends(user).await
+    }
+
+    async fn queue_command(
+        &self,
+        key: &DeviceKey,
+        action: &str,
+        payload: &str,
+        at: i64,
+    ) -> Result<i64, StoreError> {
+        self.insert_command(key, action, payload, at).await
+    }
+
+    async fn command_published(
+        &self,
+        id: i64,
+        result: Result<(), String>,
+        at: i64,
+    ) -> Result<(), StoreError> {
+        self.mark_command_published(id, result, at).await
+    }
+
+    async fn commands(&self, key: Option<&DeviceKey>) -> Result<Vec<StoredCommand>, StoreError> {
+        self.read_commands(key, false).await
+    }
+
+    async fn take_http_commands(
+        &self,
+        key: &DeviceKey,
+        at: i64,
+    ) -> Result<Vec<StoredCommand>, StoreError> {
+        self.take_commands(key, at).await
+    }
+
+    async fn rawdata(&self) -> Result<Vec<(String, i64, Vec<u8>)>, StoreError> {
+        self.read_rawdata().await
+    }
+
+    async fn prune_rawdata(&self, before: i64) -> Result<u64, StoreError> {
+        self.delete_rawdata(before).await
+    }
 }
 
 impl SqlStore {
-    async fn find_device(&self, key: &DeviceKey) -> Result<Option<i64>, StoreError> {
+    pub(crate) async fn find_device(&self, key: &DeviceKey) -> Result<Option<i64>, StoreError> {
         let select = Query::select()
             .column("id")
             .from("devices")
@@ -153,15 +282,18 @@ fn location_select() -> SelectStatement {
     Query::select().columns(columns).from_as("locations", "l").to_owned()
 }
 
-fn get<T: sea_orm::TryGetable>(row: &QueryResult, index: usize) -> Result<T, StoreError> {
+pub(crate) fn get<T: sea_orm::TryGetable>(
+    row: &QueryResult,
+    index: usize,
+) -> Result<T, StoreError> {
     row.try_get_by_index::<T>(index).map_err(StoreError::query("read column"))
 }
 
-fn name(row: &QueryResult, index: usize) -> Result<String, StoreError> {
+pub(crate) fn name(row: &QueryResult, index: usize) -> Result<String, StoreError> {
     get::<String>(row, index)
 }
 
-fn parse<T>(result: Result<T, pista_core::NameError>) -> Result<T, StoreError> {
+pub(crate) fn parse<T>(result: Result<T, pista_core::NameError>) -> Result<T, StoreError> {
     result.map_err(|e| StoreError::Corrupt { what: "name", detail: e.to_string() })
 }
 
@@ -183,29 +315,37 @@ fn location(row: &QueryResult) -> Result<StoredLocation, StoreError> {
 }
 
 fn message(row: &QueryResult) -> Result<StoredMessage, StoreError> {
-    let user: Option<String> = get(row, 9)?;
-    let device: Option<String> = get(row, 10)?;
-    let key = match (user, device) {
-        (Some(user), Some(device)) => Some(parse(DeviceKey::parse(&user, &device))?),
-        _ => None,
-    };
-
-    let source: String = get(row, 4)?;
-    let retained: i16 = get(row, 5)?;
-
+    let retained: i16 = get(row, 6)?;
     Ok(StoredMessage {
         id: get(row, 0)?,
-        key,
+        key: optional_key(row, 10)?,
         topic: get(row, 1)?,
         subtopic: get(row, 2)?,
         msg_type: get(row, 3)?,
-        source: Source::from_name(&source).ok_or_else(|| StoreError::Corrupt {
-            what: "message source",
-            detail: source.clone(),
-        })?,
+        tst: get(row, 4)?,
+        source: source(row, 5)?,
         retained: retained != 0,
-        received_at: get(row, 6)?,
-        payload: get(row, 7)?,
-        problem: get(row, 8)?,
+        received_at: get(row, 7)?,
+        payload: get(row, 8)?,
+        original: get(row, 9)?,
     })
+}
+
+/// The device key in columns `index` (user) and `index + 1` (device) of a left join.
+pub(crate) fn optional_key(
+    row: &QueryResult,
+    index: usize,
+) -> Result<Option<DeviceKey>, StoreError> {
+    let user: Option<String> = get(row, index)?;
+    let device: Option<String> = get(row, index + 1)?;
+    match (user, device) {
+        (Some(user), Some(device)) => Ok(Some(parse(DeviceKey::parse(&user, &device))?)),
+        _ => Ok(None),
+    }
+}
+
+pub(crate) fn source(row: &QueryResult, index: usize) -> Result<Source, StoreError> {
+    let name: String = get(row, index)?;
+    Source::from_name(&name)
+        .ok_or_else(|| StoreError::Corrupt { what: "message source", detail: name.clone() })
 }

@@ -2,7 +2,7 @@
 //! reports back, and what queries return.
 
 use bytes::Bytes;
-use pista_core::{DeviceKey, Location, Replay, Source};
+use pista_core::{DeviceKey, Location, Message, Replay, Source};
 use serde_json::{Map, Value};
 
 /// One decoded message to store.
@@ -27,8 +27,15 @@ pub enum NewBody {
     /// A valid location: `payload` is its normalised JSON as stored, and `original` keeps the
     /// client's bytes when they differ from it (repaired fields, a Greenwich CSV line).
     Location { location: Box<Location>, payload: String, original: Option<Bytes> },
-    /// Anything else, kept byte for byte; `problem` says why it could not be understood.
-    Raw { msg_type: Option<String>, problem: Option<String>, payload: Bytes },
+    /// Any other typed message, stored the same way; its region events, regions, card and
+    /// Greenwich values also update their own tables.
+    Message { message: Box<Message>, payload: String, original: Option<Bytes> },
+    /// A zero-length payload (or an empty array): the apps' "forget this contact".
+    Empty { payload: Bytes },
+    /// A message that cannot be used, kept aside with its reason code and the reason in words.
+    Quarantine { msg_type: Option<String>, reason: String, problem: String, payload: Bytes },
+    /// A copy of the message as it came off the wire (the `rawdata` switch).
+    Wire { payload: Bytes },
 }
 
 /// What happened to one message of a batch.
@@ -36,11 +43,15 @@ pub enum NewBody {
 pub enum WriteOutcome {
     /// A new location; `newest` when it became the device's last position.
     Location { id: i64, newest: bool },
-    /// The same device already had this fix (same time and coordinates), or the message is a
-    /// broker's copy of a message already stored on its topic: nothing was added.
+    /// The same device already had this (same fix, same region event, or the same message on
+    /// the same topic): nothing was added, but the device was seen.
     Duplicate,
-    /// A message kept raw.
+    /// A message stored in `messages`.
     Message { id: i64 },
+    /// A message put in quarantine.
+    Quarantined { id: i64 },
+    /// A wire copy stored in `rawdata`.
+    Wire { id: i64 },
 }
 
 /// A stored location as the API serves it.
@@ -73,9 +84,28 @@ pub struct LocationQuery {
     pub limit: Option<u64>,
 }
 
-/// A message kept raw.
+/// A stored message other than a location.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredMessage {
+    pub id: i64,
+    pub key: Option<DeviceKey>,
+    pub topic: String,
+    pub subtopic: Option<String>,
+    pub msg_type: Option<String>,
+    /// The message's own time, when it has one.
+    pub tst: Option<i64>,
+    pub source: Source,
+    pub retained: bool,
+    pub received_at: i64,
+    /// The typed message as JSON text (empty for a zero-length payload).
+    pub payload: String,
+    /// The client's bytes when they differ from `payload`.
+    pub original: Option<Vec<u8>>,
+}
+
+/// A message in quarantine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Quarantined {
     pub id: i64,
     pub key: Option<DeviceKey>,
     pub topic: String,
@@ -84,6 +114,94 @@ pub struct StoredMessage {
     pub source: Source,
     pub retained: bool,
     pub received_at: i64,
+    /// Reason code: `invalid_json`, `tst_too_old`, `no_key`, ...
+    pub reason: String,
+    pub problem: String,
     pub payload: Vec<u8>,
-    pub problem: Option<String>,
+    /// When it was taken out again for a replay.
+    pub released_at: Option<i64>,
+}
+
+/// A region event as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredTransition {
+    pub id: i64,
+    pub tst: i64,
+    pub wtst: Option<i64>,
+    /// `enter` or `leave`.
+    pub event: String,
+    pub desc: Option<String>,
+    pub lat: Option<f64>,
+    pub lon: Option<f64>,
+    pub acc: Option<f64>,
+    pub trigger: Option<String>,
+    pub rid: Option<String>,
+    pub received_at: i64,
+}
+
+/// A device's region as stored (the newest version of each, keyed by its creation time).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredWaypoint {
+    pub tst: i64,
+    pub desc: String,
+    pub lat: Option<f64>,
+    pub lon: Option<f64>,
+    pub rad: Option<f64>,
+    pub rid: Option<String>,
+    pub updated_at: i64,
+}
+
+/// A card: of one device, or of a user as a whole (`device` is `None`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredCard {
+    pub user: String,
+    pub device: Option<String>,
+    pub name: Option<String>,
+    pub face: Option<String>,
+    pub tid: Option<String>,
+    pub updated_at: i64,
+}
+
+/// What Pista knows about a device besides its positions.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DeviceState {
+    pub first_seen: i64,
+    /// Last time any message of the device arrived (pings that repeat a fix included).
+    pub last_seen: i64,
+    /// 1 connected, 0 connection lost (a last will or Greenwich `0`), -1 left on purpose.
+    pub online: Option<i64>,
+    pub online_at: Option<i64>,
+    /// Greenwich `info` text.
+    pub info: Option<String>,
+    pub imei: Option<String>,
+    pub vbatt: Option<f64>,
+    pub vext: Option<f64>,
+}
+
+/// A Greenwich device as its start-up message describes it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InventoryItem {
+    pub imei: String,
+    pub key: DeviceKey,
+    pub version: String,
+    pub startup: Option<i64>,
+    pub vbatt: Option<f64>,
+    pub vext: Option<f64>,
+    pub updated_at: i64,
+}
+
+/// A command for a device, with its delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredCommand {
+    pub id: i64,
+    pub key: DeviceKey,
+    pub action: String,
+    /// The whole `cmd` message as JSON text.
+    pub payload: String,
+    pub created_at: i64,
+    /// When the broker accepted it for the device's `cmd` topic, or why it did not.
+    pub mqtt_at: Option<i64>,
+    pub mqtt_error: Option<String>,
+    /// When it was handed to the device in an HTTP-mode answer.
+    pub http_at: Option<i64>,
 }

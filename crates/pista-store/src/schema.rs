@@ -1,15 +1,18 @@
 //! The database schema as migrations, embedded in the binary and applied at start-up. Released
 //! migrations are never edited: a change is a new migration appended to [`Migrator`].
 //!
-//! Tables: `devices` (one row per user and device, with the id of its newest location),
-//! `locations` (validated fixes, unique per device, time and coordinates so redelivered messages
-//! are stored once) and `messages` (everything else, byte for byte, with a problem text when it
-//! could not be understood).
+//! Tables: `devices` (one row per user and device: its newest location, liveness, Greenwich
+//! state), `locations` (validated fixes, unique per device, time and coordinates so redelivered
+//! messages are stored once), `messages` (every other message, typed JSON beside the client's
+//! bytes), `quarantine` (what could not be used, with the reason), `transitions`, `waypoints`,
+//! `cards`, `inventory` (Greenwich devices by IMEI), `secrets` (encryption secrets per device),
+//! `friends` (who sees whom in HTTP mode), `commands` (sent to devices, with delivery) and
+//! `rawdata` (every message off the wire, when switched on).
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::{
     big_integer, big_integer_null, big_pk_auto, blob, blob_null, double, double_null,
-    small_integer, string_len, string_len_null, text, text_null,
+    small_integer, small_integer_null, string_len, string_len_null, text, text_null,
 };
 
 /// Longest user or device name in bytes; matches the limit in `pista_core`.
@@ -30,71 +33,94 @@ struct Initial;
 #[async_trait::async_trait]
 impl MigrationTrait for Initial {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .create_table(
-                Table::create()
-                    .table("devices")
-                    .col(big_pk_auto("id"))
-                    .col(string_len("user_name", NAME_LEN))
-                    .col(string_len("device_name", NAME_LEN))
-                    .col(big_integer("first_seen"))
-                    .col(big_integer("last_seen"))
-                    .col(big_integer_null("last_location_id"))
-                    .col(big_integer_null("last_tst"))
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .create_index(
-                Index::create()
-                    .name("devices_user_device")
-                    .table("devices")
-                    .col("user_name")
-                    .col("device_name")
-                    .unique()
-                    .to_owned(),
-            )
+        manager.create_table(devices_table()).await?;
+        index(manager, "devices_user_device", "devices", &["user_name", "device_name"], true)
             .await?;
 
         manager.create_table(locations_table()).await?;
-        manager
-            .create_index(
-                Index::create()
-                    .name("locations_fix")
-                    .table("locations")
-                    .col("device_id")
-                    .col("tst")
-                    .col("lat_e7")
-                    .col("lon_e7")
-                    .unique()
-                    .to_owned(),
-            )
-            .await?;
+        let fix = ["device_id", "tst", "lat_e7", "lon_e7"];
+        index(manager, "locations_fix", "locations", &fix, true).await?;
 
         manager.create_table(messages_table()).await?;
-        manager
-            .create_index(
-                Index::create()
-                    .name("messages_device_time")
-                    .table("messages")
-                    .col("device_id")
-                    .col("received_at")
-                    .to_owned(),
-            )
+        index(manager, "messages_device_time", "messages", &["device_id", "received_at"], false)
             .await?;
-        // Finding the broker's copies of raw messages (see `copies`).
-        for (name, last) in [("messages_topic", "id"), ("messages_copy", "payload_hash")] {
-            let index = Index::create()
-                .name(name)
-                .table("messages")
-                .col("device_id")
-                .col("topic_hash")
-                .col(last)
-                .to_owned();
-            manager.create_index(index).await?;
-        }
+        // Finding copies of messages (see `copies`).
+        let topic = ["device_id", "topic_hash", "id"];
+        index(manager, "messages_topic", "messages", &topic, false).await?;
+        let copy = ["device_id", "topic_hash", "payload_hash"];
+        index(manager, "messages_copy", "messages", &copy, false).await?;
+
+        manager.create_table(quarantine_table()).await?;
+        index(manager, "quarantine_device", "quarantine", &["device_id", "id"], false).await?;
+        let copy = ["device_id", "topic_hash", "payload_hash"];
+        index(manager, "quarantine_copy", "quarantine", &copy, false).await?;
+
+        manager.create_table(transitions_table()).await?;
+        let event = ["device_id", "tst", "event", "region"];
+        index(manager, "transitions_event", "transitions", &event, true).await?;
+
+        manager.create_table(waypoints_table()).await?;
+        index(manager, "waypoints_region", "waypoints", &["device_id", "tst"], true).await?;
+
+        manager.create_table(cards_table()).await?;
+        index(manager, "cards_owner", "cards", &["user_name", "device_name"], true).await?;
+
+        manager.create_table(inventory_table()).await?;
+        index(manager, "inventory_imei", "inventory", &["imei"], true).await?;
+
+        manager.create_table(secrets_table()).await?;
+        index(manager, "secrets_device", "secrets", &["user_name", "device_name"], true).await?;
+
+        manager.create_table(friends_table()).await?;
+        let friend = ["user_name", "friend_user", "friend_device"];
+        index(manager, "friends_pair", "friends", &friend, true).await?;
+
+        manager.create_table(commands_table()).await?;
+        let pending = ["user_name", "device_name", "http_at"];
+        index(manager, "commands_pending", "commands", &pending, false).await?;
+
+        manager.create_table(rawdata_table()).await?;
+        index(manager, "rawdata_time", "rawdata", &["received_at"], false).await?;
         Ok(())
     }
+}
+
+async fn index(
+    manager: &SchemaManager<'_>,
+    name: &str,
+    table: &str,
+    columns: &[&str],
+    unique: bool,
+) -> Result<(), DbErr> {
+    let mut index = Index::create();
+    index.name(name).table(table.to_owned());
+    for column in columns {
+        index.col(ToString::to_string(column));
+    }
+    if unique {
+        index.unique();
+    }
+    manager.create_index(index.to_owned()).await
+}
+
+fn devices_table() -> TableCreateStatement {
+    Table::create()
+        .table("devices")
+        .col(big_pk_auto("id"))
+        .col(string_len("user_name", NAME_LEN))
+        .col(string_len("device_name", NAME_LEN))
+        .col(big_integer("first_seen"))
+        .col(big_integer("last_seen"))
+        .col(big_integer_null("last_location_id"))
+        .col(big_integer_null("last_tst"))
+        // 1 connected, 0 connection lost (a last will), -1 left on purpose (Greenwich).
+        .col(small_integer_null("online"))
+        .col(big_integer_null("online_at"))
+        .col(text_null("info"))
+        .col(text_null("imei"))
+        .col(double_null("vbatt"))
+        .col(double_null("vext"))
+        .to_owned()
 }
 
 fn locations_table() -> TableCreateStatement {
@@ -111,9 +137,25 @@ fn locations_table() -> TableCreateStatement {
         .col(text_null("trig"))
         .col(double_null("acc"))
         .col(double_null("alt"))
+        .col(double_null("vac"))
         .col(double_null("vel"))
         .col(double_null("cog"))
         .col(double_null("batt"))
+        .col(small_integer_null("bs"))
+        .col(text_null("conn"))
+        .col(small_integer_null("mode"))
+        .col(double_null("pressure"))
+        .col(text_null("ssid"))
+        .col(text_null("bssid"))
+        .col(big_integer_null("created_at"))
+        .col(text_null("provider"))
+        .col(text_null("poi"))
+        .col(text_null("tag"))
+        .col(text_null("imagename"))
+        // JSON arrays of text.
+        .col(text_null("inregions"))
+        .col(text_null("inrids"))
+        .col(text_null("client_id"))
         .col(text("topic"))
         .col(string_len("source", 16))
         .col(small_integer("retained"))
@@ -131,12 +173,152 @@ fn messages_table() -> TableCreateStatement {
         .col(text("topic"))
         .col(text_null("subtopic"))
         .col(string_len_null("msg_type", 64))
+        .col(big_integer_null("tst"))
+        .col(text_null("client_id"))
+        .col(string_len("source", 16))
+        .col(small_integer("retained"))
+        .col(big_integer("received_at"))
+        // The typed message as JSON text; empty for a zero-length payload.
+        .col(text("payload"))
+        // The client's bytes, when they differ from `payload`.
+        .col(blob_null("original"))
+        .col(big_integer("topic_hash"))
+        .col(big_integer("payload_hash"))
+        .to_owned()
+}
+
+fn quarantine_table() -> TableCreateStatement {
+    Table::create()
+        .table("quarantine")
+        .col(big_pk_auto("id"))
+        .col(big_integer_null("device_id"))
+        .col(text("topic"))
+        .col(text_null("subtopic"))
+        .col(string_len_null("msg_type", 64))
+        .col(string_len("source", 16))
+        .col(small_integer("retained"))
+        .col(big_integer("received_at"))
+        .col(string_len("reason", 32))
+        .col(text("problem"))
+        .col(blob("payload"))
+        .col(big_integer("topic_hash"))
+        .col(big_integer("payload_hash"))
+        // Set when the message was taken out again (replayed after a fix, such as a new secret).
+        .col(big_integer_null("released_at"))
+        .to_owned()
+}
+
+fn transitions_table() -> TableCreateStatement {
+    Table::create()
+        .table("transitions")
+        .col(big_pk_auto("id"))
+        .col(big_integer("device_id"))
+        .col(big_integer("message_id"))
+        .col(big_integer("tst"))
+        .col(big_integer_null("wtst"))
+        .col(string_len("event", 8))
+        // The region's id, else its name, else empty: part of the uniqueness key.
+        .col(text("region"))
+        .col(text_null("descr"))
+        .col(double_null("lat"))
+        .col(double_null("lon"))
+        .col(double_null("acc"))
+        .col(text_null("trig"))
+        .col(text_null("rid"))
+        .col(big_integer("received_at"))
+        .to_owned()
+}
+
+fn waypoints_table() -> TableCreateStatement {
+    Table::create()
+        .table("waypoints")
+        .col(big_pk_auto("id"))
+        .col(big_integer("device_id"))
+        .col(big_integer("tst"))
+        .col(text("descr"))
+        .col(double_null("lat"))
+        .col(double_null("lon"))
+        .col(double_null("rad"))
+        .col(text_null("rid"))
+        .col(text("payload"))
+        .col(big_integer("updated_at"))
+        .to_owned()
+}
+
+fn cards_table() -> TableCreateStatement {
+    Table::create()
+        .table("cards")
+        .col(big_pk_auto("id"))
+        .col(string_len("user_name", NAME_LEN))
+        // Empty for the card of the user as a whole.
+        .col(string_len("device_name", NAME_LEN))
+        .col(text_null("name"))
+        .col(text_null("face"))
+        .col(text_null("tid"))
+        .col(big_integer("updated_at"))
+        .to_owned()
+}
+
+fn inventory_table() -> TableCreateStatement {
+    Table::create()
+        .table("inventory")
+        .col(big_pk_auto("id"))
+        .col(string_len("imei", 32))
+        .col(big_integer("device_id"))
+        .col(text("version"))
+        .col(big_integer_null("startup"))
+        .col(text_null("tid"))
+        .col(double_null("vbatt"))
+        .col(double_null("vext"))
+        .col(big_integer("updated_at"))
+        .to_owned()
+}
+
+fn secrets_table() -> TableCreateStatement {
+    Table::create()
+        .table("secrets")
+        .col(big_pk_auto("id"))
+        .col(string_len("user_name", NAME_LEN))
+        .col(string_len("device_name", NAME_LEN))
+        .col(text("secret"))
+        .col(big_integer("updated_at"))
+        .to_owned()
+}
+
+fn friends_table() -> TableCreateStatement {
+    Table::create()
+        .table("friends")
+        .col(big_pk_auto("id"))
+        .col(string_len("user_name", NAME_LEN))
+        .col(string_len("friend_user", NAME_LEN))
+        // Empty for every device of the friend.
+        .col(string_len("friend_device", NAME_LEN))
+        .to_owned()
+}
+
+fn commands_table() -> TableCreateStatement {
+    Table::create()
+        .table("commands")
+        .col(big_pk_auto("id"))
+        .col(string_len("user_name", NAME_LEN))
+        .col(string_len("device_name", NAME_LEN))
+        .col(string_len("action", 64))
+        .col(text("payload"))
+        .col(big_integer("created_at"))
+        .col(big_integer_null("mqtt_at"))
+        .col(text_null("mqtt_error"))
+        .col(big_integer_null("http_at"))
+        .to_owned()
+}
+
+fn rawdata_table() -> TableCreateStatement {
+    Table::create()
+        .table("rawdata")
+        .col(big_pk_auto("id"))
+        .col(text("topic"))
         .col(string_len("source", 16))
         .col(small_integer("retained"))
         .col(big_integer("received_at"))
         .col(blob("payload"))
-        .col(text_null("problem"))
-        .col(big_integer("topic_hash"))
-        .col(big_integer("payload_hash"))
         .to_owned()
 }

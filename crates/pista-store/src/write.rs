@@ -5,10 +5,12 @@
 use std::collections::HashMap;
 
 use bytes::Bytes;
-use pista_core::{DeviceKey, Location};
-use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
+use pista_core::{Detail, DeviceKey, Location, Message, Replay, Transition};
+use sea_orm::sea_query::{Expr, ExprTrait, InsertStatement, OnConflict, Query};
 use sea_orm::{ConnectionTrait, DatabaseTransaction, TransactionTrait};
+use serde_json::Value;
 
+use crate::apply;
 use crate::copies::{digest, is_copy};
 use crate::error::StoreError;
 use crate::records::{NewBody, NewMessage, WriteOutcome};
@@ -31,27 +33,39 @@ impl SqlStore {
         let mut seen: HashMap<i64, i64> = HashMap::new();
 
         for message in batch {
-            let device_id = match &message.key {
-                Some(key) => {
+            let device_id = match (&message.key, &message.body) {
+                (_, NewBody::Wire { .. }) | (None, _) => None,
+                (Some(key), _) => {
                     let id =
                         device_id(&txn, &ids, &mut fresh_ids, key, message.received_at).await?;
                     let latest = seen.entry(id).or_insert(message.received_at);
                     *latest = Ord::max(*latest, message.received_at);
                     Some(id)
                 }
-                None => None,
             };
             let outcome = match (&message.body, device_id) {
                 (NewBody::Location { location, payload, original }, Some(id)) => {
                     let stored = Stored { location, payload, original: original.as_ref() };
                     insert_location(&txn, id, message, stored).await?
                 }
-                (NewBody::Raw { payload, .. }, Some(id))
-                    if is_copy(&txn, id, &message.topic, payload, message.replay).await? =>
-                {
-                    WriteOutcome::Duplicate
+                (NewBody::Message { message: typed, payload, original }, Some(id)) => {
+                    let stored = StoredText { payload, original: original.as_ref() };
+                    write_message(&txn, id, message, typed, stored).await?
                 }
-                _ => insert_message(&txn, device_id, message).await?,
+                (NewBody::Empty { .. }, Some(id)) => {
+                    let stored = StoredText { payload: &String::new(), original: None };
+                    if is_copy(&txn, "messages", id, &message.topic, b"", copy_rule(message, false))
+                        .await?
+                    {
+                        WriteOutcome::Duplicate
+                    } else {
+                        insert_message(&txn, id, message, Meta::default(), stored).await?
+                    }
+                }
+                (NewBody::Wire { payload }, _) => insert_wire(&txn, message, payload).await?,
+                (NewBody::Quarantine { .. }, _) | (_, None) => {
+                    quarantine(&txn, device_id, message).await?
+                }
             };
             outcomes.push(outcome);
         }
@@ -63,6 +77,16 @@ impl SqlStore {
         // Ids become visible to later batches only once their rows are committed.
         ids.extend(fresh_ids);
         Ok(outcomes)
+    }
+}
+
+/// How a message may repeat one already stored. Broker copies are recognised by their flags;
+/// a message with its own time (or id) that a client sends again is recognised too, since the
+/// same time and content mean the same message.
+fn copy_rule(message: &NewMessage, has_identity: bool) -> Replay {
+    match message.replay {
+        Replay::Fresh if has_identity => Replay::Redelivered,
+        other => other,
     }
 }
 
@@ -132,6 +156,21 @@ async fn insert_location(
             "vel",
             "cog",
             "batt",
+            "vac",
+            "bs",
+            "conn",
+            "mode",
+            "pressure",
+            "ssid",
+            "bssid",
+            "created_at",
+            "provider",
+            "poi",
+            "tag",
+            "imagename",
+            "inregions",
+            "inrids",
+            "client_id",
             "topic",
             "source",
             "retained",
@@ -153,6 +192,21 @@ async fn insert_location(
             Expr::val(location.vel),
             Expr::val(location.cog),
             Expr::val(location.batt),
+            Expr::val(location.vac),
+            Expr::val(location.bs),
+            Expr::val(location.conn.clone()),
+            Expr::val(location.mode),
+            Expr::val(location.pressure),
+            Expr::val(location.ssid.clone()),
+            Expr::val(location.bssid.clone()),
+            Expr::val(location.created_at),
+            Expr::val(location.provider.clone()),
+            Expr::val(location.poi.clone()),
+            Expr::val(location.tag.clone()),
+            Expr::val(location.imagename.clone()),
+            Expr::val(text_list(&location.inregions)),
+            Expr::val(text_list(&location.inrids)),
+            Expr::val(location.client_id.clone()),
             Expr::val(message.topic.clone()),
             Expr::val(message.source.as_str()),
             Expr::val(i16::from(message.retained)),
@@ -190,24 +244,124 @@ struct Stored<'a> {
     original: Option<&'a Bytes>,
 }
 
+/// A message's stored forms.
+struct StoredText<'a> {
+    payload: &'a String,
+    original: Option<&'a Bytes>,
+}
+
+fn text_list(items: &[String]) -> Option<String> {
+    (!items.is_empty()).then(|| serde_json::to_string(items).unwrap_or_default())
+}
+
+/// Stores a typed message and applies it to the tables it updates.
+async fn write_message(
+    txn: &DatabaseTransaction,
+    device_id: i64,
+    message: &NewMessage,
+    typed: &Message,
+    stored: StoredText<'_>,
+) -> Result<WriteOutcome, StoreError> {
+    let has_identity = typed.tst.is_some() || typed.json.contains_key("_id");
+    let rule = copy_rule(message, has_identity);
+    if is_copy(txn, "messages", device_id, &message.topic, stored.payload.as_bytes(), rule).await? {
+        return Ok(WriteOutcome::Duplicate);
+    }
+    if let Detail::Transition(transition) = &typed.detail
+        && transition_exists(txn, device_id, transition).await?
+    {
+        return Ok(WriteOutcome::Duplicate);
+    }
+    let meta = Meta {
+        msg_type: Some(typed.msg_type.clone()),
+        tst: typed.tst,
+        client_id: typed.json.get("_id").and_then(Value::as_str).map(str::to_owned),
+    };
+    let outcome = insert_message(txn, device_id, message, meta, stored).await?;
+    let WriteOutcome::Message { id } = outcome else { return Ok(outcome) };
+    apply::apply(txn, device_id, id, message, typed).await?;
+    Ok(outcome)
+}
+
+/// The indexed facts of a stored message.
+#[derive(Default)]
+struct Meta {
+    msg_type: Option<String>,
+    tst: Option<i64>,
+    client_id: Option<String>,
+}
+
 async fn insert_message(
+    txn: &DatabaseTransaction,
+    device_id: i64,
+    message: &NewMessage,
+    meta: Meta,
+    stored: StoredText<'_>,
+) -> Result<WriteOutcome, StoreError> {
+    let StoredText { payload, original } = stored;
+    let insert = Query::insert()
+        .into_table("messages")
+        .columns([
+            "device_id",
+            "topic",
+            "subtopic",
+            "msg_type",
+            "tst",
+            "client_id",
+            "source",
+            "retained",
+            "received_at",
+            "payload",
+            "original",
+            "topic_hash",
+            "payload_hash",
+        ])
+        .values_panic([
+            Expr::val(device_id),
+            Expr::val(message.topic.clone()),
+            Expr::val(message.subtopic.clone()),
+            Expr::val(meta.msg_type),
+            Expr::val(meta.tst),
+            Expr::val(meta.client_id),
+            Expr::val(message.source.as_str()),
+            Expr::val(i16::from(message.retained)),
+            Expr::val(message.received_at),
+            Expr::val(payload.clone()),
+            Expr::val(original.map(|b| b.to_vec())),
+            Expr::val(digest(message.topic.as_bytes())),
+            Expr::val(digest(payload.as_bytes())),
+        ])
+        .returning_col("id")
+        .to_owned();
+    let id = returned_id(txn, insert, "insert message").await?;
+    Ok(WriteOutcome::Message { id })
+}
+
+async fn quarantine(
     txn: &DatabaseTransaction,
     device_id: Option<i64>,
     message: &NewMessage,
 ) -> Result<WriteOutcome, StoreError> {
-    let (msg_type, problem, payload) = match &message.body {
-        NewBody::Raw { msg_type, problem, payload } => {
-            (msg_type.clone(), problem.clone(), payload.to_vec())
+    let (msg_type, reason, problem, payload) = match &message.body {
+        NewBody::Quarantine { msg_type, reason, problem, payload } => {
+            (msg_type.clone(), reason.clone(), problem.clone(), payload.to_vec())
         }
-        NewBody::Location { payload, .. } => (
-            Some("location".to_owned()),
-            Some("location without a device".to_owned()),
-            payload.clone().into_bytes(),
+        other => (
+            None,
+            "no_device".to_owned(),
+            "the topic names no device".to_owned(),
+            body_bytes(other),
         ),
     };
-
+    // A client retrying what it cannot get accepted (an envelope without a key, say) is kept
+    // once while it waits.
+    if let Some(id) = device_id
+        && is_copy(txn, "quarantine", id, &message.topic, &payload, Replay::Redelivered).await?
+    {
+        return Ok(WriteOutcome::Duplicate);
+    }
     let insert = Query::insert()
-        .into_table("messages")
+        .into_table("quarantine")
         .columns([
             "device_id",
             "topic",
@@ -216,8 +370,9 @@ async fn insert_message(
             "source",
             "retained",
             "received_at",
-            "payload",
+            "reason",
             "problem",
+            "payload",
             "topic_hash",
             "payload_hash",
         ])
@@ -229,20 +384,87 @@ async fn insert_message(
             Expr::val(message.source.as_str()),
             Expr::val(i16::from(message.retained)),
             Expr::val(message.received_at),
-            Expr::val(payload.clone()),
+            Expr::val(reason),
             Expr::val(problem),
+            Expr::val(payload.clone()),
             Expr::val(digest(message.topic.as_bytes())),
             Expr::val(digest(&payload)),
         ])
         .returning_col("id")
         .to_owned();
+    let id = returned_id(txn, insert, "insert quarantine").await?;
+    Ok(WriteOutcome::Quarantined { id })
+}
 
-    let row = txn.query_one(&insert).await.map_err(StoreError::query("insert message"))?;
-    let id = row
-        .ok_or_else(|| StoreError::Corrupt { what: "message", detail: "no id returned".into() })?
+fn body_bytes(body: &NewBody) -> Vec<u8> {
+    match body {
+        NewBody::Location { original: Some(bytes), .. }
+        | NewBody::Message { original: Some(bytes), .. } => bytes.to_vec(),
+        NewBody::Location { payload, .. } | NewBody::Message { payload, .. } => {
+            payload.clone().into_bytes()
+        }
+        NewBody::Empty { payload }
+        | NewBody::Wire { payload }
+        | NewBody::Quarantine { payload, .. } => payload.to_vec(),
+    }
+}
+
+async fn insert_wire(
+    txn: &DatabaseTransaction,
+    message: &NewMessage,
+    payload: &Bytes,
+) -> Result<WriteOutcome, StoreError> {
+    let insert = Query::insert()
+        .into_table("rawdata")
+        .columns(["topic", "source", "retained", "received_at", "payload"])
+        .values_panic([
+            Expr::val(message.topic.clone()),
+            Expr::val(message.source.as_str()),
+            Expr::val(i16::from(message.retained)),
+            Expr::val(message.received_at),
+            Expr::val(payload.to_vec()),
+        ])
+        .returning_col("id")
+        .to_owned();
+    let id = returned_id(txn, insert, "insert rawdata").await?;
+    Ok(WriteOutcome::Wire { id })
+}
+
+pub(crate) async fn returned_id(
+    txn: &DatabaseTransaction,
+    insert: InsertStatement,
+    what: &'static str,
+) -> Result<i64, StoreError> {
+    let row = txn.query_one(&insert).await.map_err(StoreError::query(what))?;
+    row.ok_or_else(|| StoreError::Corrupt { what, detail: "no id returned".into() })?
         .try_get_by_index::<i64>(0)
-        .map_err(StoreError::query("read message id"))?;
-    Ok(WriteOutcome::Message { id })
+        .map_err(StoreError::query(what))
+}
+
+async fn transition_exists(
+    txn: &DatabaseTransaction,
+    device_id: i64,
+    transition: &Transition,
+) -> Result<bool, StoreError> {
+    let select = Query::select()
+        .column("id")
+        .from("transitions")
+        .and_where(Expr::col("device_id").eq(device_id))
+        .and_where(Expr::col("tst").eq(transition.tst))
+        .and_where(Expr::col("event").eq(event_name(transition)))
+        .and_where(Expr::col("region").eq(region(transition)))
+        .to_owned();
+    let row = txn.query_one(&select).await.map_err(StoreError::query("find transition"))?;
+    Ok(row.is_some())
+}
+
+pub(crate) fn event_name(transition: &Transition) -> &'static str {
+    if transition.enter { "enter" } else { "leave" }
+}
+
+/// The region of a transition for its uniqueness key: its id, else its name.
+pub(crate) fn region(transition: &Transition) -> String {
+    transition.rid.clone().or_else(|| transition.desc.clone()).unwrap_or_default()
 }
 
 async fn touch_device(

@@ -4,7 +4,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use bytes::Bytes;
-use pista_core::{DeviceKey, DeviceName, Location, Replay, Source, UserName};
+use pista_core::{
+    Card, Detail, DeviceKey, DeviceName, Location, Message, Replay, Source, UserName,
+};
 use pista_store::{LocationQuery, NewBody, NewMessage, SqlStore, Storage, WriteOutcome};
 use serde_json::{Value, json};
 
@@ -159,49 +161,263 @@ async fn names_list_sorted_and_never_collide() {
     assert_eq!(by_device[0].key, key("a-b", "c"));
 }
 
-#[tokio::test]
-async fn other_messages_are_kept_byte_for_byte_with_their_problem() {
-    let (store, _dir) = store().await;
-    let k = key("gw", "k2");
-    let raw = |key: Option<DeviceKey>,
-               subtopic: Option<&str>,
-               msg_type: Option<&str>,
-               problem: Option<&str>,
-               payload: &'static [u8]| NewMessage {
+/// A typed message as the pipeline hands it over.
+fn message(key: Option<DeviceKey>, topic: &str, subtopic: Option<&str>, json: Value) -> NewMessage {
+    let Value::Object(object) = json else { panic!("object expected") };
+    let msg_type = object.get("_type").and_then(Value::as_str).unwrap_or("gw-status").to_owned();
+    let typed = if object.contains_key("_type") {
+        Message::from_json(&msg_type, object).unwrap()
+    } else {
+        Message { msg_type, tst: None, detail: Detail::None, json: object, repairs: Vec::new() }
+    };
+    let payload = serde_json::to_string(&typed.json).unwrap();
+    NewMessage {
         key,
-        topic: "owntracks/gw/K2".to_owned(),
+        topic: topic.to_owned(),
         subtopic: subtopic.map(str::to_owned),
         source: Source::Mqtt,
         retained: true,
         replay: Replay::Fresh,
         received_at: 1700000000,
-        body: NewBody::Raw {
-            msg_type: msg_type.map(str::to_owned),
-            problem: problem.map(str::to_owned),
-            payload: Bytes::from_static(payload),
-        },
-    };
+        body: NewBody::Message { message: Box::new(typed), payload, original: None },
+    }
+}
+
+fn typed_as(mut message: NewMessage, msg_type: &str) -> NewMessage {
+    if let NewBody::Message { message: typed, .. } = &mut message.body {
+        typed.msg_type = msg_type.to_owned();
+    }
+    message
+}
+
+#[tokio::test]
+async fn other_messages_are_stored_typed_and_unusable_ones_quarantined() {
+    let (store, _dir) = store().await;
+    let k = key("gw", "k2");
+    let topic = "owntracks/gw/K2";
     let batch = [
-        raw(Some(k.clone()), Some("voltage/ext"), None, None, b"12.2"),
-        raw(Some(k.clone()), None, Some("lwt"), None, br#"{"_type":"lwt"}"#),
-        raw(None, None, None, Some("topic has fewer than 3 levels"), &[0xff, 0x00]),
+        typed_as(
+            message(
+                Some(k.clone()),
+                topic,
+                Some("voltage/ext"),
+                json!({"supply":"ext","volts":12.2}),
+            ),
+            "gw-voltage",
+        ),
+        message(Some(k.clone()), topic, None, json!({"_type":"lwt"})),
+        NewMessage {
+            body: NewBody::Quarantine {
+                msg_type: None,
+                reason: "no_device".to_owned(),
+                problem: "topic has fewer than 3 levels".to_owned(),
+                payload: Bytes::from_static(&[0xff, 0x00]),
+            },
+            ..message(None, "a/b", None, json!({}))
+        },
     ];
     let outcomes = store.write(&batch).await.unwrap();
-    assert!(outcomes.iter().all(|o| matches!(o, WriteOutcome::Message { .. })));
+    assert!(matches!(
+        outcomes[..],
+        [
+            WriteOutcome::Message { .. },
+            WriteOutcome::Message { .. },
+            WriteOutcome::Quarantined { .. }
+        ]
+    ));
 
     let all = store.messages(None).await.unwrap();
-    assert_eq!(all.len(), 3);
     assert_eq!(
-        (all[0].subtopic.as_deref(), all[0].payload.as_slice(), all[0].retained),
-        (Some("voltage/ext"), &b"12.2"[..], true)
+        all.iter()
+            .map(|m| (m.msg_type.as_deref(), m.subtopic.as_deref(), m.payload.as_str(), m.retained))
+            .collect::<Vec<_>>(),
+        [
+            (Some("gw-voltage"), Some("voltage/ext"), r#"{"supply":"ext","volts":12.2}"#, true),
+            (Some("lwt"), None, r#"{"_type":"lwt"}"#, true),
+        ]
     );
-    assert_eq!((all[1].msg_type.as_deref(), all[1].key.as_ref()), (Some("lwt"), Some(&k)));
-    assert_eq!((all[2].key.as_ref(), all[2].payload.as_slice()), (None, &[0xff, 0x00][..]));
-    assert_eq!(all[2].problem.as_deref(), Some("topic has fewer than 3 levels"));
-    assert_eq!(store.messages(Some(&k)).await.unwrap().len(), 2);
-    // A device that only sent raw messages is listed, but has no last position.
+    let quarantined = store.quarantined(None).await.unwrap();
+    assert_eq!(
+        (
+            quarantined[0].key.as_ref(),
+            quarantined[0].payload.as_slice(),
+            quarantined[0].reason.as_str()
+        ),
+        (None, &[0xff, 0x00][..], "no_device")
+    );
+    let state = store.device_state(&k).await.unwrap().unwrap();
+    assert_eq!(
+        (state.online, state.online_at, state.vext),
+        (Some(0), Some(1700000000), Some(12.2))
+    );
+    // A device that only sent other messages is listed, but has no last position.
     assert_eq!(store.users().await.unwrap(), [UserName::parse("gw").unwrap()]);
     assert!(store.last(None, None).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn region_events_regions_cards_and_inventory_have_their_own_tables() {
+    let (store, _dir) = store().await;
+    let k = key("jane", "phone");
+    let topic = "owntracks/jane/phone";
+    let enter = json!({"_type":"transition","event":"enter","tst":1700000100,"wtst":1690000000,
+        "desc":"Home","lat":52.5,"lon":13.4,"acc":10,"t":"c"});
+    let batch = [
+        message(Some(k.clone()), topic, Some("event"), enter.clone()),
+        // The same event posted again with a new created_at is the same event.
+        message(Some(k.clone()), topic, Some("event"), {
+            let mut again = enter.clone();
+            again["created_at"] = json!(1700000200);
+            again
+        }),
+        message(
+            Some(k.clone()),
+            topic,
+            Some("waypoint"),
+            json!({"_type":"waypoint","desc":"Home","lat":52.5,"lon":13.4,"rad":100,"tst":1690000000}),
+        ),
+        message(
+            Some(k.clone()),
+            topic,
+            Some("waypoints"),
+            json!({"_type":"waypoints","waypoints":[
+            {"_type":"waypoint","desc":"Home 2","lat":52.5,"lon":13.4,"rad":150,"tst":1690000000},
+            {"_type":"waypoint","desc":"Work","lat":52.6,"lon":13.5,"rad":50,"tst":1690000500}]}),
+        ),
+        message(
+            Some(k.clone()),
+            topic,
+            Some("info"),
+            json!({"_type":"card","name":"Jane","face":"aGk=","tid":"JJ"}),
+        ),
+        typed_as(
+            message(
+                Some(k.clone()),
+                topic,
+                Some("start"),
+                json!({"imei":"123456789012345","version":"0.8.1","startup":1412067553}),
+            ),
+            "gw-start",
+        ),
+        typed_as(
+            message(
+                Some(k.clone()),
+                topic,
+                Some("voltage/batt"),
+                json!({"supply":"batt","volts":4.4}),
+            ),
+            "gw-voltage",
+        ),
+    ];
+    let outcomes = store.write(&batch).await.unwrap();
+    assert_eq!(outcomes[1], WriteOutcome::Duplicate);
+
+    let transitions = store.transitions(&k).await.unwrap();
+    assert_eq!(
+        transitions
+            .iter()
+            .map(|t| (t.tst, t.wtst, t.event.as_str(), t.desc.as_deref(), t.trigger.as_deref()))
+            .collect::<Vec<_>>(),
+        [(1700000100, Some(1690000000), "enter", Some("Home"), Some("c"))]
+    );
+    let waypoints = store.waypoints(&k).await.unwrap();
+    assert_eq!(
+        waypoints.iter().map(|w| (w.tst, w.desc.as_str(), w.rad)).collect::<Vec<_>>(),
+        [(1690000000, "Home 2", Some(150.0)), (1690000500, "Work", Some(50.0))]
+    );
+    let cards = store.cards(None).await.unwrap();
+    assert_eq!(
+        cards
+            .iter()
+            .map(|c| (c.user.as_str(), c.device.as_deref(), c.name.as_deref(), c.tid.as_deref()))
+            .collect::<Vec<_>>(),
+        [("jane", Some("phone"), Some("Jane"), Some("JJ"))]
+    );
+    let card = Card { name: Some("Jane Doe".to_owned()), face: None, tid: None };
+    store.set_card(&k.user, None, &card, 1700000300).await.unwrap();
+    assert_eq!(store.cards(Some(&k.user)).await.unwrap()[0].device, None);
+
+    let inventory = store.inventory().await.unwrap();
+    assert_eq!(
+        inventory
+            .iter()
+            .map(|i| (i.imei.as_str(), i.key.to_string(), i.version.as_str(), i.startup, i.vbatt))
+            .collect::<Vec<_>>(),
+        [("123456789012345", "jane/phone".to_owned(), "0.8.1", Some(1412067553), Some(4.4))]
+    );
+    assert_eq!(
+        store.device_state(&k).await.unwrap().unwrap().imei.as_deref(),
+        Some("123456789012345")
+    );
+}
+
+#[tokio::test]
+async fn secrets_friends_commands_and_quarantine_releases() {
+    let (store, _dir) = store().await;
+    let k = key("jane", "phone");
+    assert_eq!(store.secret(&k).await.unwrap(), None);
+    assert!(!store.set_secret(&k, Some("s3cret"), 1).await.unwrap());
+    assert!(store.set_secret(&k, Some("other"), 2).await.unwrap());
+    assert_eq!(store.secret(&k).await.unwrap().as_deref(), Some("other"));
+    assert_eq!(store.secrets().await.unwrap(), std::slice::from_ref(&k));
+    assert!(store.set_secret(&k, None, 3).await.unwrap());
+    assert!(store.secrets().await.unwrap().is_empty());
+
+    let bob = UserName::parse("bob").unwrap();
+    assert!(store.add_friend(&k.user, &bob, None).await.unwrap());
+    assert!(!store.add_friend(&k.user, &bob, None).await.unwrap());
+    let car = DeviceName::parse("car").unwrap();
+    assert!(store.add_friend(&k.user, &bob, Some(&car)).await.unwrap());
+    assert_eq!(
+        store.friends(&k.user).await.unwrap(),
+        [(bob.clone(), None), (bob.clone(), Some(car.clone()))]
+    );
+    assert!(store.remove_friend(&k.user, &bob, None).await.unwrap());
+    assert!(!store.remove_friend(&k.user, &bob, None).await.unwrap());
+
+    let id = store
+        .queue_command(&k, "reportLocation", r#"{"_type":"cmd","action":"reportLocation"}"#, 10)
+        .await
+        .unwrap();
+    store.command_published(id, Err("refused".to_owned()), 11).await.unwrap();
+    store.command_published(id, Ok(()), 12).await.unwrap();
+    let taken = store.take_http_commands(&k, 13).await.unwrap();
+    assert_eq!(
+        taken
+            .iter()
+            .map(|c| (c.id, c.mqtt_at, c.mqtt_error.clone(), c.http_at))
+            .collect::<Vec<_>>(),
+        [(id, Some(12), None, Some(13))]
+    );
+    assert!(store.take_http_commands(&k, 14).await.unwrap().is_empty());
+
+    let bad = |payload: &'static [u8]| NewMessage {
+        body: NewBody::Quarantine {
+            msg_type: Some("encrypted".to_owned()),
+            reason: "no_key".to_owned(),
+            problem: "no encryption secret is set for jane/phone".to_owned(),
+            payload: Bytes::from_static(payload),
+        },
+        ..message(Some(k.clone()), "owntracks/jane/phone", None, json!({"_type":"lwt"}))
+    };
+    let outcomes = store.write(&[bad(b"one"), bad(b"one"), bad(b"two")]).await.unwrap();
+    assert!(matches!(
+        outcomes[..],
+        [
+            WriteOutcome::Quarantined { .. },
+            WriteOutcome::Duplicate,
+            WriteOutcome::Quarantined { .. }
+        ]
+    ));
+    let first = store.quarantined(Some(&k)).await.unwrap()[0].id;
+    store.release(&[first], 20).await.unwrap();
+    let items = store.quarantined(Some(&k)).await.unwrap();
+    assert_eq!(items.iter().map(|q| q.released_at).collect::<Vec<_>>(), [Some(20), None]);
+    // Once released, the same envelope can be quarantined again (the key may be wrong again).
+    assert!(matches!(
+        store.write(&[bad(b"one")]).await.unwrap()[..],
+        [WriteOutcome::Quarantined { .. }]
+    ));
 }
 
 #[tokio::test]
@@ -222,36 +438,46 @@ async fn unsupported_urls_are_refused_by_name() {
 }
 
 #[tokio::test]
-async fn the_brokers_copies_of_raw_messages_are_not_stored_again() {
+async fn the_brokers_copies_of_messages_are_not_stored_again() {
     let (store, _dir) = store().await;
     let k = key("gw", "c1");
-    let status = |payload: &'static [u8], replay: Replay| NewMessage {
-        key: Some(k.clone()),
-        topic: "owntracks/gw/C1/status".to_owned(),
-        subtopic: Some("status".to_owned()),
-        source: Source::Mqtt,
+    let status = |value: i64, replay: Replay| NewMessage {
         retained: replay == Replay::Retained,
         replay,
-        received_at: 1700000000,
-        body: NewBody::Raw { msg_type: None, problem: None, payload: Bytes::from_static(payload) },
+        ..typed_as(
+            message(
+                Some(k.clone()),
+                "owntracks/gw/C1/status",
+                Some("status"),
+                json!({"status": value}),
+            ),
+            "gw-status",
+        )
     };
     let cases = [
-        (status(b"1", Replay::Fresh), true),
-        (status(b"1", Replay::Retained), false), // the broker's retained copy of what we have
-        (status(b"1", Replay::Fresh), true),     // the device said it again: a new event
-        (status(b"0", Replay::Retained), true),  // a retained value we had not seen last
-        (status(b"1", Replay::Retained), true),  // the last one is "0" now
-        (status(b"0", Replay::Redelivered), false), // a redelivery of any earlier message
-        (status(b"2", Replay::Redelivered), true), // a redelivery of one we never stored
+        (status(1, Replay::Fresh), true),
+        (status(1, Replay::Retained), false), // the broker's retained copy of what we have
+        (status(1, Replay::Fresh), true),     // the device said it again: a new event
+        (status(0, Replay::Retained), true),  // a retained value we had not seen last
+        (status(1, Replay::Retained), true),  // the last one is "0" now
+        (status(0, Replay::Redelivered), false), // a redelivery of any earlier message
+        (status(-1, Replay::Redelivered), true), // a redelivery of one we never stored
     ];
     for (index, (message, stored)) in cases.into_iter().enumerate() {
         let outcome = store.write(&[message]).await.unwrap();
         assert_eq!(matches!(outcome[..], [WriteOutcome::Message { .. }]), stored, "case {index}");
     }
-    let payloads: Vec<Vec<u8>> =
+    let payloads: Vec<String> =
         store.messages(Some(&k)).await.unwrap().into_iter().map(|m| m.payload).collect();
     assert_eq!(
         payloads,
-        [b"1".to_vec(), b"1".to_vec(), b"0".to_vec(), b"1".to_vec(), b"2".to_vec()]
+        [
+            r#"{"status":1}"#,
+            r#"{"status":1}"#,
+            r#"{"status":0}"#,
+            r#"{"status":1}"#,
+            r#"{"status":-1}"#
+        ]
     );
+    assert_eq!(store.device_state(&k).await.unwrap().unwrap().online, Some(-1));
 }

@@ -3,10 +3,13 @@
 //! against Pista. Handlers are thin: ingest goes through the shared pipeline, reads through the
 //! storage interface, and every error leaves through one mapping (`error`).
 
+pub mod answer;
 mod api;
+mod commands;
 mod error;
 mod params;
 mod publish;
+mod quarantine;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -14,7 +17,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{any, get, post};
-use pista_ingest::Pipeline;
+use pista_ingest::{CommandPublisher, Pipeline};
 use pista_store::Storage;
 use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -27,6 +30,8 @@ pub use error::ApiError;
 pub struct AppState {
     pub pipeline: Pipeline,
     pub store: Arc<dyn Storage>,
+    /// Where commands are published over MQTT; `None` leaves them for HTTP mode only.
+    pub commands: Option<CommandPublisher>,
 }
 
 /// HTTP settings.
@@ -44,6 +49,9 @@ pub fn router(state: AppState, config: WebConfig) -> Router {
         .route("/api/0/list", get(api::list))
         .route("/api/0/last", get(api::last))
         .route("/api/0/locations", get(api::locations))
+        .route("/api/0/cmd", post(commands::send).get(commands::list))
+        .route("/api/0/quarantine", get(quarantine::list))
+        .route("/api/0/quarantine/replay", post(quarantine::replay))
         .route("/api/0/{*verb}", any(api::unknown))
         .fallback(error::not_found)
         .layer(DefaultBodyLimit::max(config.max_body))

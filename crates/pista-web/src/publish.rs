@@ -3,21 +3,24 @@
 //! parameters, else the HTTP Basic user, else the Recorder's defaults `owntracks`/`phone` —
 //! never by anything inside the body. The body is read as an OwnTracks payload whatever its
 //! content type. The answer is `200` with a JSON array once everything in the body is
-//! committed (also for bodies that are kept raw because they could not be understood, so the
-//! apps do not resend them forever), and `503` with `Retry-After` when storage is down, so the
+//! committed (also for bodies quarantined because they could not be understood, so the apps do
+//! not resend them forever): the friends' cards and locations and the commands queued for the
+//! device (see `answer`), sealed with the device's secret when the request was encrypted. An
+//! envelope that cannot be opened (no secret, wrong secret, not base64) is quarantined and
+//! answered `403`, never as if it had worked. Storage down is `503` with `Retry-After`, so the
 //! apps keep the point and retry.
 
 use axum::Json;
 use axum::extract::{RawQuery, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode};
 use base64::Engine;
 use bytes::Bytes;
 use pista_core::{DeviceKey, Inbound, Replay, Source};
 use serde_json::Value;
 
-use crate::AppState;
 use crate::error::ApiError;
 use crate::params::{Params, header};
+use crate::{AppState, answer};
 
 const DEFAULT_USER: &str = "owntracks";
 const DEFAULT_DEVICE: &str = "phone";
@@ -32,16 +35,27 @@ pub async fn publish(
     let inbound = Inbound {
         source: Source::Http,
         topic: format!("owntracks/{}/{}", key.user, key.device),
-        identity: Some(key),
+        identity: Some(key.clone()),
         payload: body,
         retained: false,
         replay: Replay::Fresh,
         received_at: pista_ingest::now(),
     };
-    match state.pipeline.ingest(inbound).await {
-        Ok(_) => Ok(Json(Value::Array(Vec::new()))),
-        Err(_) => Err(ApiError::unavailable()),
+    let receipt = state.pipeline.ingest(inbound).await.map_err(|_| ApiError::unavailable())?;
+    if let Some(problem) = receipt.problems.iter().find(|p| p.is_encryption()) {
+        let message = format!("{} (kept in quarantine as {})", problem.text, problem.reason);
+        return Err(ApiError::new(StatusCode::FORBIDDEN, message));
     }
+    let now = pista_ingest::now();
+    let answer = answer::friends_and_commands(state.store.as_ref(), &key, now).await?;
+    let secret = match receipt.decrypted {
+        true => state.store.secret(&key).await?,
+        false => None,
+    };
+    if let Some(sealed) = secret.and_then(|secret| answer::encrypted(&answer, &secret)) {
+        return Ok(Json(sealed));
+    }
+    Ok(Json(Value::Array(answer)))
 }
 
 fn identity(headers: &HeaderMap, params: &Params) -> Result<DeviceKey, ApiError> {

@@ -29,6 +29,87 @@ pub fn command() -> Command {
             ),
         )
         .subcommand(replay_command())
+        .subcommand(
+            Command::new("secret")
+                .about("Set, remove or list devices' encryption secrets (read from stdin)")
+                .subcommand_required(true)
+                .subcommand(with_settings(device_args(
+                    Command::new("set")
+                        .about("Set a device's secret: type it on standard input (one line)"),
+                )))
+                .subcommand(with_settings(device_args(
+                    Command::new("del").about("Remove a device's secret"),
+                )))
+                .subcommand(with_settings(
+                    Command::new("list").about("List devices that have a secret"),
+                )),
+        )
+        .subcommand(
+            Command::new("friend")
+                .about("Who sees whom in HTTP-mode answers")
+                .subcommand_required(true)
+                .subcommand(with_settings(friend_args(
+                    Command::new("add").about("Let USER see FRIEND's DEVICE (or all devices)"),
+                )))
+                .subcommand(with_settings(friend_args(
+                    Command::new("del").about("Undo a friend add"),
+                )))
+                .subcommand(with_settings(
+                    Command::new("list").about("List whom USER sees").arg(positional("user")),
+                )),
+        )
+        .subcommand(
+            with_settings(
+                Command::new("quarantine")
+                    .about("List messages that could not be used, with the reason")
+                    .arg(Arg::new("user").long("user").value_name("USER"))
+                    .arg(Arg::new("device").long("device").value_name("DEVICE"))
+                    .arg(
+                        Arg::new("all")
+                            .long("all")
+                            .action(ArgAction::SetTrue)
+                            .help("Also list messages already released by a replay"),
+                    ),
+            )
+            .subcommand(with_settings(
+                Command::new("replay")
+                    .about("Feed quarantined messages through ingest again (running server)")
+                    .arg(Arg::new("user").long("user").value_name("USER"))
+                    .arg(Arg::new("device").long("device").value_name("DEVICE"))
+                    .arg(
+                        Arg::new("reason")
+                            .long("reason")
+                            .value_name("REASON")
+                            .help("Only this reason code, e.g. no_key"),
+                    ),
+            )),
+        )
+        .subcommand(with_settings(
+            device_args(Command::new("cmd").about(
+                "Send a command to a device over MQTT and queue it for HTTP mode (running server)",
+            ))
+            .arg(
+                Arg::new("action").required(true).help(
+                    "reportLocation, dump, status, waypoints, setWaypoints, clearWaypoints, ...",
+                ),
+            )
+            .arg(Arg::new("json").help("Extra members as a JSON object")),
+        ))
+}
+
+fn positional(name: &'static str) -> Arg {
+    Arg::new(name).required(true).value_name(name.to_ascii_uppercase())
+}
+
+fn device_args(command: Command) -> Command {
+    command.arg(positional("user")).arg(positional("device"))
+}
+
+fn friend_args(command: Command) -> Command {
+    command
+        .arg(positional("user"))
+        .arg(positional("friend"))
+        .arg(Arg::new("device").value_name("DEVICE").help("One device of FRIEND (default: all)"))
 }
 
 fn with_settings(command: Command) -> Command {

@@ -2,6 +2,7 @@
 //! the replay tool. `main.rs` only parses the command line and calls into here, so tests start
 //! the real server in-process on port 0.
 
+pub mod admin;
 pub mod cli;
 pub mod replay;
 pub mod serve;

@@ -27,12 +27,27 @@ fn main() -> ExitCode {
             init_logging("warn");
             runtime.block_on(replay::run_cli(args))
         }
+        Some((name @ ("secret" | "friend" | "quarantine" | "cmd"), args)) => {
+            init_logging("warn");
+            runtime.block_on(admin(name, args))
+        }
         _ => Ok(()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => fail(&format!("{error:#}")),
     }
+}
+
+async fn admin(name: &str, args: &clap::ArgMatches) -> anyhow::Result<()> {
+    let out = match name {
+        "secret" => pista::admin::secret(args).await?,
+        "friend" => pista::admin::friend(args).await?,
+        "quarantine" => pista::admin::quarantine(args).await?,
+        _ => pista::admin::cmd(args).await?,
+    };
+    print!("{out}");
+    Ok(())
 }
 
 fn fail(message: &str) -> ExitCode {

@@ -7,7 +7,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pista_broker::{BoundBroker, BrokerConfig, BrokerError, EmbeddedBroker};
-use pista_ingest::{BrokerGate, Pipeline, PipelineOptions, SubscriberConfig, run_subscriber};
+use pista_core::time::TimeRule;
+use pista_ingest::{
+    BrokerGate, BrokerUrl, CommandPublisher, Pipeline, PipelineOptions, SubscriberConfig,
+    run_subscriber,
+};
 use pista_store::{SqlStore, Storage, StoreError};
 use pista_web::{AppState, WebConfig};
 use tokio::net::TcpListener;
@@ -92,7 +96,15 @@ impl Server {
         let http_addr = http_listener
             .local_addr()
             .map_err(|source| ServeError::Http { addr: settings.http, source })?;
-        let (pipeline, _writer) = Pipeline::start(store.clone(), PipelineOptions::default());
+        let options = PipelineOptions {
+            time: TimeRule { floor: settings.time_floor, ..TimeRule::default() },
+            t_ignore: settings.t_ignore.clone(),
+            skip_retained: settings.skip_retained,
+            rawdata: settings.rawdata,
+            tid_map: settings.tid_map.iter().cloned().collect(),
+            ..PipelineOptions::default()
+        };
+        let (pipeline, _writer) = Pipeline::start(store.clone(), options);
 
         let broker = match broker {
             Some(bound) => {
@@ -107,7 +119,33 @@ impl Server {
             tracing::info!(%addr, "embedded mqtt broker listening");
         }
 
+        // Commands go to the external broker, else to the embedded one.
+        let commands = match (&settings.mqtt, broker_addr) {
+            (Some(url), _) => Some(CommandPublisher {
+                url: url.clone(),
+                ca_pem: ca_pem.clone(),
+                client_id: format!("{}-cmd", settings.mqtt_client_id),
+                timeout: Duration::from_secs(10),
+            }),
+            (None, Some(addr)) => Some(CommandPublisher {
+                url: BrokerUrl {
+                    tls: false,
+                    host: "127.0.0.1".to_owned(),
+                    port: addr.port(),
+                    username: None,
+                    password: None,
+                },
+                ca_pem: None,
+                client_id: format!("{}-cmd", settings.mqtt_client_id),
+                timeout: Duration::from_secs(10),
+            }),
+            (None, None) => None,
+        };
+
         let (shutdown, stop) = watch::channel(false);
+        if settings.rawdata {
+            tokio::spawn(prune_rawdata(store.clone(), settings.rawdata_days, stop.clone()));
+        }
         let subscriber = settings.mqtt.clone().map(|url| {
             let topics = &settings.base_topics;
             tracing::info!(broker = %url.masked(), ?topics, "subscribing to external mqtt broker");
@@ -122,7 +160,7 @@ impl Server {
             tokio::spawn(run_subscriber(config, pipeline.clone(), stop.clone()))
         });
 
-        let state = AppState { pipeline: pipeline.clone(), store: store.clone() };
+        let state = AppState { pipeline: pipeline.clone(), store: store.clone(), commands };
         let router = pista_web::router(state, WebConfig { max_body: settings.http_max_body });
         let mut http_stop = stop.clone();
         let http = tokio::spawn(async move {
@@ -201,4 +239,20 @@ fn next_port(addr: SocketAddr) -> SocketAddr {
         .map(|port| SocketAddr::new(addr.ip(), port))
         .find(|candidate| std::net::TcpListener::bind(candidate).is_ok())
         .unwrap_or_else(|| SocketAddr::new(addr.ip(), addr.port().wrapping_add(1)))
+}
+
+/// Deletes wire copies older than `days`, hourly, until `stop`.
+async fn prune_rawdata(store: Arc<dyn Storage>, days: u64, mut stop: watch::Receiver<bool>) {
+    let age = i64::try_from(days.saturating_mul(86_400)).unwrap_or(i64::MAX);
+    loop {
+        match store.prune_rawdata(pista_ingest::now().saturating_sub(age)).await {
+            Ok(0) => {}
+            Ok(deleted) => tracing::info!(deleted, days, "old wire copies deleted"),
+            Err(error) => tracing::warn!(%error, "could not prune wire copies"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
+            _ = stop.wait_for(|stop| *stop) => return,
+        }
+    }
 }

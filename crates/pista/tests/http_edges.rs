@@ -89,34 +89,56 @@ async fn non_ascii_names_work_in_headers_and_bad_bytes_are_refused() {
 }
 
 #[tokio::test]
-async fn a_huge_array_is_kept_as_one_raw_message() {
+async fn a_huge_array_is_quarantined_whole() {
     let server = TestServer::start(|_| {}).await;
     let body = format!("[{}{{}}]", "{},".repeat(5000));
     let response = server.post("/pub?u=flood&d=x", &[], body.clone()).await;
     assert_eq!(response.status().as_u16(), 200);
-    let kept = server.server.store.messages(None).await.unwrap();
+    assert!(server.server.store.messages(None).await.unwrap().is_empty());
+    let kept = server.server.store.quarantined(None).await.unwrap();
     assert_eq!(kept.len(), 1);
-    assert_eq!(kept[0].problem.as_deref(), Some("array of 5001 messages; at most 1000 are read"));
+    assert_eq!(
+        (kept[0].reason.as_str(), kept[0].problem.as_str()),
+        ("too_many_messages", "array of 5001 messages; at most 1000 are read")
+    );
     assert_eq!(kept[0].payload, body.as_bytes());
     server.stop().await;
 }
 
 #[tokio::test]
-async fn a_fix_far_in_the_future_is_kept_raw_and_never_becomes_the_last_position() {
+async fn times_are_repaired_or_quarantined_and_never_become_the_last_position() {
     let server = TestServer::start(|_| {}).await;
-    let millis = r#"{"_type":"location","lat":1,"lon":1,"tst":1700000000000}"#;
     let now = pista_ingest::now();
-    let good = format!(r#"{{"_type":"location","lat":2,"lon":2,"tst":{now}}}"#);
-    for body in [millis, good.as_str()] {
-        assert_eq!(
-            server.post("/pub?u=msuser&d=ph", &[], body.to_owned()).await.status().as_u16(),
-            200
-        );
+    let millis = format!(r#"{{"_type":"location","lat":1,"lon":1,"tst":{}}}"#, (now - 60) * 1000);
+    let future = r#"{"_type":"location","lat":3,"lon":3,"tst":4102444800}"#;
+    let apple = r#"{"_type":"location","lat":4,"lon":4,"tst":806434679}"#;
+    let good = format!(r#"{{"_type":"location","lat":2,"lon":2,"tst":{}}}"#, now - 120);
+    for body in [millis.as_str(), future, apple, good.as_str()] {
+        let response = server.post("/pub?u=msuser&d=ph", &[], body.to_owned()).await;
+        assert_eq!(response.status().as_u16(), 200, "{body}");
     }
     let (_, last) = server.get("/api/0/last").await;
-    assert_eq!((&last[0]["lat"], &last[0]["tst"]), (&json!(2), &json!(now)));
-    let kept = server.server.store.messages(None).await.unwrap();
-    let problem = kept[0].problem.clone().unwrap();
-    assert!(problem.starts_with("location tst 1700000000000 (+55840-11-08T22:13:20Z) is more than a day after it arrived ("), "{problem}");
+    assert_eq!((&last[0]["lat"], &last[0]["tst"]), (&json!(1), &json!(now - 60)));
+    let points = server.points("msuser", "ph").await;
+    assert_eq!(points.iter().map(|p| p.tst).collect::<Vec<_>>(), [now - 120, now - 60]);
+    let kept = server.server.store.quarantined(None).await.unwrap();
+    let reasons: Vec<(&str, &str)> =
+        kept.iter().map(|q| (q.reason.as_str(), q.problem.as_str())).collect();
+    let future_problem = format!(
+        "location tst 4102444800 (2100-01-01T00:00:00Z) is more than 86400 s after it arrived \
+         ({})",
+        pista_core::time::iso(kept[0].received_at)
+    );
+    assert_eq!(
+        reasons,
+        [
+            ("tst_in_future", future_problem.as_str()),
+            (
+                "tst_too_old",
+                "location tst 806434679 (1995-07-22T17:37:59Z) is before the floor \
+                 2008-01-01T00:00:00Z"
+            ),
+        ]
+    );
     server.stop().await;
 }

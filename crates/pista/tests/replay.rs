@@ -37,7 +37,7 @@ async fn the_sample_track_replays_over_mqtt_and_is_stored_completely() {
     let kept = server.server.store.messages(None).await.unwrap();
     assert_eq!(
         kept.iter().map(|m| m.msg_type.clone().unwrap_or_default()).collect::<Vec<_>>(),
-        ["transition", "transition", "", ""]
+        ["transition", "transition", "gw-status", "gw-voltage"]
     );
     server.stop().await;
 }

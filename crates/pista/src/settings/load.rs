@@ -140,7 +140,62 @@ impl RawSettings {
             mqtt_keepalive: self.number("mqtt.keepalive", u64::from(u16::MAX))?,
             database: self.database(&data_dir)?,
             data_dir,
+            time_floor: self.day("ingest.time_floor")?,
+            t_ignore: self.triggers("ingest.t_ignore")?,
+            skip_retained: self.boolean("ingest.skip_retained")?,
+            tid_map: self.tid_map("ingest.tid_map")?,
+            rawdata: self.boolean("ingest.rawdata")?,
+            rawdata_days: self.number("ingest.rawdata_days", 36_500)?,
         })
+    }
+
+    fn boolean(&self, key: &'static str) -> Result<bool, SettingsError> {
+        match self.get(key).0.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" | "on" => Ok(true),
+            "false" | "0" | "no" | "off" => Ok(false),
+            _ => Err(self.invalid(key, "true or false")),
+        }
+    }
+
+    fn day(&self, key: &'static str) -> Result<i64, SettingsError> {
+        let value = self.get(key).0.trim();
+        chrono::NaiveDate::parse_from_str(value, "%Y-%m-%d")
+            .ok()
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .map(|t| t.and_utc().timestamp())
+            .filter(|t| *t > 0)
+            .ok_or_else(|| self.invalid(key, "a date after 1970 such as 2008-01-01"))
+    }
+
+    fn list(&self, key: &'static str) -> Vec<String> {
+        self.get(key)
+            .0
+            .split(',')
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
+
+    fn triggers(&self, key: &'static str) -> Result<Vec<String>, SettingsError> {
+        let triggers = self.list(key);
+        if triggers.iter().any(|t| t.chars().count() != 1) {
+            return Err(self.invalid(key, "single-letter triggers such as p or p,t"));
+        }
+        Ok(triggers)
+    }
+
+    fn tid_map(&self, key: &'static str) -> Result<Vec<(String, String)>, SettingsError> {
+        self.list(key)
+            .into_iter()
+            .map(|entry| match entry.split_once('=') {
+                Some((topic, tid)) if !topic.trim().is_empty() && !tid.trim().is_empty() => {
+                    let topic = topic.trim().trim_start_matches('/').to_owned();
+                    Ok((topic, tid.trim().to_owned()))
+                }
+                _ => Err(self.invalid(key, "entries topic=TID such as owntracks/jane/phone=JP")),
+            })
+            .collect()
     }
 
     fn invalid(&self, key: &'static str, allowed: &str) -> SettingsError {

@@ -31,6 +31,7 @@ pub enum Kind {
     DatabaseUrl,
     List,
     Number,
+    Bool,
 }
 
 /// One row of the settings table.
@@ -161,6 +162,49 @@ pub const TABLE: &[Setting] = &[
         "60",
         "Keepalive towards the external broker, in seconds.",
     ),
+    setting(
+        "ingest.time_floor",
+        "time-floor",
+        Kind::Text,
+        "2008-01-01",
+        "Fixes dated before this day (UTC) are quarantined as implausibly old.",
+    ),
+    setting(
+        "ingest.t_ignore",
+        "t-ignore",
+        Kind::List,
+        "",
+        "Triggers (t) of locations not stored, e.g. p for pings (comma-separated in env and flags).",
+    ),
+    setting(
+        "ingest.skip_retained",
+        "skip-retained",
+        Kind::Bool,
+        "false",
+        "Skip the external broker's retained copies instead of reading them (true or false).",
+    ),
+    setting(
+        "ingest.tid_map",
+        "tid-map",
+        Kind::List,
+        "",
+        "Tracker ids by device topic, e.g. owntracks/jane/phone=JP (comma-separated in env and \
+         flags); they replace what the devices send.",
+    ),
+    setting(
+        "ingest.rawdata",
+        "rawdata",
+        Kind::Bool,
+        "false",
+        "Also keep every message exactly as it came off the wire, for debugging (true or false).",
+    ),
+    setting(
+        "ingest.rawdata_days",
+        "rawdata-days",
+        Kind::Number,
+        "7",
+        "Days wire copies are kept when rawdata is on.",
+    ),
     Setting {
         secret: true,
         ..setting(
@@ -190,6 +234,14 @@ pub struct Settings {
     pub base_topics: Vec<String>,
     pub mqtt_keepalive: u64,
     pub database: String,
+    /// Earliest plausible fix time, UNIX seconds.
+    pub time_floor: i64,
+    pub t_ignore: Vec<String>,
+    pub skip_retained: bool,
+    /// Tracker ids by device topic.
+    pub tid_map: Vec<(String, String)>,
+    pub rawdata: bool,
+    pub rawdata_days: u64,
 }
 
 impl Settings {
@@ -208,6 +260,12 @@ impl Settings {
             mqtt_client_id: "pista".to_owned(),
             base_topics: vec!["owntracks/#".to_owned(), "/owntracks/#".to_owned()],
             mqtt_keepalive: 60,
+            time_floor: 1_199_145_600,
+            t_ignore: Vec::new(),
+            skip_retained: false,
+            tid_map: Vec::new(),
+            rawdata: false,
+            rawdata_days: 7,
         }
     }
 }

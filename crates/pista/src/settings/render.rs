@@ -75,7 +75,7 @@ fn for_each_section(out: &mut String, spaced: bool, mut write: impl FnMut(&mut S
 
 fn literal(setting: &Setting, value: &str) -> String {
     match setting.kind {
-        Kind::Number if !value.is_empty() => value.to_owned(),
+        Kind::Number | Kind::Bool if !value.is_empty() => value.to_owned(),
         Kind::List => {
             let items: Vec<String> = value
                 .split(',')

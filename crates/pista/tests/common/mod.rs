@@ -11,11 +11,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use pista::serve::Server;
 use pista::settings::Settings;
-use pista_core::{DeviceKey, DeviceName, UserName};
+use pista_core::{Card, DeviceKey, DeviceName, UserName};
 use pista_ingest::BrokerUrl;
 use pista_store::{
-    LastLocation, LocationQuery, NewMessage, SqlStore, Storage, StoreError, StoredLocation,
-    StoredMessage, WriteOutcome,
+    DeviceState, InventoryItem, LastLocation, LocationQuery, NewMessage, Quarantined, SqlStore,
+    Storage, StoreError, StoredCard, StoredCommand, StoredLocation, StoredMessage,
+    StoredTransition, StoredWaypoint, WriteOutcome,
 };
 use serde_json::Value;
 
@@ -309,6 +310,105 @@ impl Storage for FlakyStore {
     }
     async fn messages(&self, key: Option<&DeviceKey>) -> Result<Vec<StoredMessage>, StoreError> {
         self.inner.messages(key).await
+    }
+    async fn quarantined(&self, key: Option<&DeviceKey>) -> Result<Vec<Quarantined>, StoreError> {
+        self.inner.quarantined(key).await
+    }
+    async fn release(&self, ids: &[i64], at: i64) -> Result<(), StoreError> {
+        self.inner.release(ids, at).await
+    }
+    async fn transitions(&self, key: &DeviceKey) -> Result<Vec<StoredTransition>, StoreError> {
+        self.inner.transitions(key).await
+    }
+    async fn waypoints(&self, key: &DeviceKey) -> Result<Vec<StoredWaypoint>, StoreError> {
+        self.inner.waypoints(key).await
+    }
+    async fn cards(&self, user: Option<&UserName>) -> Result<Vec<StoredCard>, StoreError> {
+        self.inner.cards(user).await
+    }
+    async fn set_card(
+        &self,
+        user: &UserName,
+        device: Option<&DeviceName>,
+        card: &Card,
+        at: i64,
+    ) -> Result<(), StoreError> {
+        self.inner.set_card(user, device, card, at).await
+    }
+    async fn device_state(&self, key: &DeviceKey) -> Result<Option<DeviceState>, StoreError> {
+        self.inner.device_state(key).await
+    }
+    async fn inventory(&self) -> Result<Vec<InventoryItem>, StoreError> {
+        self.inner.inventory().await
+    }
+    async fn secret(&self, key: &DeviceKey) -> Result<Option<String>, StoreError> {
+        self.inner.secret(key).await
+    }
+    async fn set_secret(
+        &self,
+        key: &DeviceKey,
+        secret: Option<&str>,
+        at: i64,
+    ) -> Result<bool, StoreError> {
+        self.inner.set_secret(key, secret, at).await
+    }
+    async fn secrets(&self) -> Result<Vec<DeviceKey>, StoreError> {
+        self.inner.secrets().await
+    }
+    async fn add_friend(
+        &self,
+        user: &UserName,
+        friend: &UserName,
+        device: Option<&DeviceName>,
+    ) -> Result<bool, StoreError> {
+        self.inner.add_friend(user, friend, device).await
+    }
+    async fn remove_friend(
+        &self,
+        user: &UserName,
+        friend: &UserName,
+        device: Option<&DeviceName>,
+    ) -> Result<bool, StoreError> {
+        self.inner.remove_friend(user, friend, device).await
+    }
+    async fn friends(
+        &self,
+        user: &UserName,
+    ) -> Result<Vec<(UserName, Option<DeviceName>)>, StoreError> {
+        self.inner.friends(user).await
+    }
+    async fn queue_command(
+        &self,
+        key: &DeviceKey,
+        action: &str,
+        payload: &str,
+        at: i64,
+    ) -> Result<i64, StoreError> {
+        self.inner.queue_command(key, action, payload, at).await
+    }
+    async fn command_published(
+        &self,
+        id: i64,
+        result: Result<(), String>,
+        at: i64,
+    ) -> Result<(), StoreError> {
+        self.inner.command_published(id, result, at).await
+    }
+    async fn commands(&self, key: Option<&DeviceKey>) -> Result<Vec<StoredCommand>, StoreError> {
+        self.inner.commands(key).await
+    }
+    async fn take_http_commands(
+        &self,
+        key: &DeviceKey,
+        at: i64,
+    ) -> Result<Vec<StoredCommand>, StoreError> {
+        self.inner.take_http_commands(key, at).await
+    }
+    async fn rawdata(&self) -> Result<Vec<(String, i64, Vec<u8>)>, StoreError> {
+        self.inner.rawdata().await
+    }
+    async fn prune_rawdata(&self, before: i64) -> Result<u64, StoreError> {
+        self.inner.prune_rawdata(before).await
     }
 }
 

@@ -1,0 +1,68 @@
+//! Sending commands to devices over MQTT: one short connection per command, publishing QoS 1
+//! (not retained) to the device's `…/cmd` topic and waiting for the broker's acknowledgement, so
+//! the delivery record says what the broker really accepted. Commands are rare; a connection each
+//! keeps no state to go stale. Devices with a persistent session (the apps' default) receive a
+//! command when they next connect.
+
+use std::time::Duration;
+
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS, TlsConfiguration, Transport};
+
+use crate::mqtt_input::BrokerUrl;
+
+/// Where commands are published.
+#[derive(Debug, Clone)]
+pub struct CommandPublisher {
+    pub url: BrokerUrl,
+    /// PEM CA certificates for `mqtts`.
+    pub ca_pem: Option<Vec<u8>>,
+    pub client_id: String,
+    pub timeout: Duration,
+}
+
+impl CommandPublisher {
+    /// Publishes `payload` to `topic` and waits for the broker's PUBACK.
+    pub async fn publish(&self, topic: &str, payload: Vec<u8>) -> Result<(), String> {
+        let mut options =
+            MqttOptions::new(self.client_id.clone(), self.url.host.clone(), self.url.port);
+        options.set_keep_alive(Duration::from_secs(30)).set_clean_session(true);
+        if let Some(user) = &self.url.username {
+            options.set_credentials(user.clone(), self.url.password.clone().unwrap_or_default());
+        }
+        if self.url.tls {
+            let ca = self.ca_pem.clone().unwrap_or_default();
+            options.set_transport(Transport::Tls(TlsConfiguration::Simple {
+                ca,
+                alpn: None,
+                client_auth: None,
+            }));
+        }
+        let (client, mut events) = AsyncClient::new(options, 10);
+        client
+            .publish(topic, QoS::AtLeastOnce, false, payload)
+            .await
+            .map_err(|error| format!("could not queue the command: {error}"))?;
+        let broker = self.url.masked();
+        let waited = tokio::time::timeout(self.timeout, async {
+            loop {
+                match events.poll().await {
+                    Ok(Event::Incoming(Packet::PubAck(_))) => return Ok(()),
+                    Ok(_) => {}
+                    Err(error) => return Err(format!("broker {broker}: {error}")),
+                }
+            }
+        })
+        .await
+        .unwrap_or_else(|_| {
+            Err(format!(
+                "broker {} did not acknowledge within {:?}",
+                self.url.masked(),
+                self.timeout
+            ))
+        });
+        let _ = client.disconnect().await;
+        // Let the DISCONNECT go out before the connection is dropped.
+        let _ = tokio::time::timeout(Duration::from_millis(200), events.poll()).await;
+        waited
+    }
+}

@@ -1,0 +1,189 @@
+//! What HTTP mode sends back to the posting device: the card and last location of every device
+//! its user may see (the friends list), then the commands queued for it. Every object passes the
+//! strictest shipped parser (Android 2.5.7–2.5.9 rejects the whole array for one unknown type,
+//! unknown command or location without `tid`/`lat`/`lon`/`tst`), so anything that would not is
+//! left out. When the request was encrypted, the array is sealed with the device's secret.
+
+use std::collections::BTreeSet;
+
+use pista_core::DeviceKey;
+use pista_core::crypto::{self, Secret};
+use pista_store::{LastLocation, Storage, StoreError, StoredCard};
+use serde_json::{Map, Value, json};
+
+/// Command actions the apps accept; anything else would break Android's parser.
+pub const ACTIONS: &[&str] = &[
+    "reportLocation",
+    "reportSteps",
+    "dump",
+    "status",
+    "waypoints",
+    "setWaypoints",
+    "clearWaypoints",
+    "setConfiguration",
+    "response",
+];
+
+/// Location fields copied into a friend's location when they hold numbers.
+const NUMBERS: &[&str] = &["acc", "alt", "vac", "vel", "cog", "batt", "bs"];
+
+/// Builds the answer array for `key`, taking its queued commands as delivered at `now`.
+pub async fn friends_and_commands(
+    store: &dyn Storage,
+    key: &DeviceKey,
+    now: i64,
+) -> Result<Vec<Value>, StoreError> {
+    let mut answer = Vec::new();
+    let cards = store.cards(None).await?;
+    let mut shown = BTreeSet::new();
+    for (friend, device) in store.friends(&key.user).await? {
+        for last in store.last(Some(&friend), device.as_ref()).await? {
+            if !shown.insert(last.key.clone()) {
+                continue;
+            }
+            let Some(location) = friend_location(&last) else { continue };
+            let tid = location["tid"].clone();
+            if let Some(card) = card_for(&cards, &last.key, tid) {
+                answer.push(card);
+            }
+            answer.push(location);
+        }
+    }
+    for command in store.take_http_commands(key, now).await? {
+        match serde_json::from_str::<Value>(&command.payload) {
+            Ok(value) if is_sendable_command(&value) => answer.push(value),
+            _ => tracing::warn!(device = %key, id = command.id, "stored command not sendable"),
+        }
+    }
+    Ok(answer)
+}
+
+/// Seals `answer` as one envelope with `secret`.
+pub fn encrypted(answer: &[Value], secret: &str) -> Option<Value> {
+    let secret = Secret::new(secret).ok()?;
+    let text = serde_json::to_vec(answer).ok()?;
+    Some(json!({"_type": "encrypted", "data": crypto::seal(&secret, &text)}))
+}
+
+fn friend_location(last: &LastLocation) -> Option<Value> {
+    let stored = &last.location;
+    let tid = stored.json.get("tid").and_then(Value::as_str).filter(|t| !t.is_empty())?;
+    if stored.tst <= 0 {
+        return None;
+    }
+    let mut object = Map::new();
+    object.insert("_type".to_owned(), json!("location"));
+    object.insert("tid".to_owned(), json!(tid));
+    object.insert("lat".to_owned(), json!(stored.lat));
+    object.insert("lon".to_owned(), json!(stored.lon));
+    object.insert("tst".to_owned(), json!(stored.tst));
+    for name in NUMBERS {
+        if let Some(value) = stored.json.get(*name).filter(|v| v.is_number()) {
+            object.insert((*name).to_owned(), value.clone());
+        }
+    }
+    object.insert(
+        "topic".to_owned(),
+        json!(format!("owntracks/{}/{}", last.key.user, last.key.device)),
+    );
+    Some(Value::Object(object))
+}
+
+/// The device's card, else its user's, if it has a name or a face; keyed to `tid`.
+fn card_for(cards: &[StoredCard], key: &DeviceKey, tid: Value) -> Option<Value> {
+    let user = key.user.as_str();
+    let device = Some(key.device.as_str().to_owned());
+    let card = cards
+        .iter()
+        .find(|c| c.user == user && c.device == device)
+        .or_else(|| cards.iter().find(|c| c.user == user && c.device.is_none()))?;
+    if card.name.is_none() && card.face.is_none() {
+        return None;
+    }
+    let mut object = Map::new();
+    object.insert("_type".to_owned(), json!("card"));
+    object.insert("tid".to_owned(), tid);
+    if let Some(name) = &card.name {
+        object.insert("name".to_owned(), json!(name));
+    }
+    if let Some(face) = &card.face {
+        object.insert("face".to_owned(), json!(face));
+    }
+    Some(Value::Object(object))
+}
+
+/// Whether a command object is one the apps accept.
+pub fn is_sendable_command(value: &Value) -> bool {
+    value.get("_type").and_then(Value::as_str) == Some("cmd")
+        && value.get("action").and_then(Value::as_str).is_some_and(|a| ACTIONS.contains(&a))
+}
+
+/// Builds a `cmd` message from an action and optional extra members.
+pub fn command(action: &str, extra: Option<Map<String, Value>>) -> Result<Value, String> {
+    if !ACTIONS.contains(&action) {
+        return Err(format!("unknown command action {action:?}; known: {}", ACTIONS.join(", ")));
+    }
+    let mut object = Map::new();
+    object.insert("_type".to_owned(), json!("cmd"));
+    object.insert("action".to_owned(), json!(action));
+    for (name, value) in extra.unwrap_or_default() {
+        if name != "_type" && name != "action" {
+            object.insert(name, value);
+        }
+    }
+    let missing = |member: &str| format!("action {action} needs a {member:?} member");
+    match action {
+        "setWaypoints" => {
+            let ok = object
+                .get("waypoints")
+                .and_then(|w| w.get("_type"))
+                .and_then(Value::as_str)
+                .is_some_and(|t| t == "waypoints");
+            if !ok {
+                return Err(missing("waypoints\": {\"_type\":\"waypoints\",...}"));
+            }
+        }
+        "setConfiguration" => {
+            let ok = object
+                .get("configuration")
+                .and_then(|c| c.get("_type"))
+                .and_then(Value::as_str)
+                .is_some_and(|t| t == "configuration");
+            if !ok {
+                return Err(missing("configuration\": {\"_type\":\"configuration\",...}"));
+            }
+        }
+        _ => {}
+    }
+    Ok(Value::Object(object))
+}
+
+/// The topic a device reads its commands from.
+pub fn command_topic(key: &DeviceKey) -> String {
+    format!("owntracks/{}/{}/cmd", key.user, key.device)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_are_checked_before_they_are_queued() {
+        assert_eq!(
+            command("reportLocation", None).unwrap(),
+            json!({"_type":"cmd","action":"reportLocation"})
+        );
+        let extra = json!({"waypoints":{"_type":"waypoints","waypoints":[]},"_type":"x"});
+        let Value::Object(extra) = extra else { unreachable!() };
+        assert_eq!(
+            command("setWaypoints", Some(extra)).unwrap(),
+            json!({"_type":"cmd","action":"setWaypoints","waypoints":{"_type":"waypoints","waypoints":[]}})
+        );
+        assert_eq!(
+            command("nope", None).unwrap_err(),
+            "unknown command action \"nope\"; known: reportLocation, reportSteps, dump, status, \
+             waypoints, setWaypoints, clearWaypoints, setConfiguration, response"
+        );
+        assert!(command("setConfiguration", None).unwrap_err().contains("configuration"));
+    }
+}

@@ -1,0 +1,191 @@
+//! Administration commands: `pista secret` (a device's encryption secret, read from standard
+//! input so it never sits in shell history or process lists, and never printed), `pista friend`
+//! (who sees whom in HTTP-mode answers), `pista quarantine` (what could not be used, and its
+//! replay after a fix) and `pista cmd` (a command to a device). Secrets, friends and the
+//! quarantine list work on the database directly, so they need no running server; `cmd` and
+//! the replay go through the running server's API, which owns the broker connection and the
+//! ingest pipeline.
+
+use std::io::BufRead;
+
+use anyhow::{Context, anyhow, bail};
+use clap::ArgMatches;
+use pista_core::{DeviceKey, DeviceName, UserName};
+use pista_store::{SqlStore, Storage};
+use serde_json::Value;
+
+use crate::cli;
+use crate::settings::Settings;
+
+/// Runs `pista secret ...`; returns what to print.
+pub async fn secret(args: &ArgMatches) -> anyhow::Result<String> {
+    let (verb, args) = args.subcommand().ok_or_else(|| anyhow!("missing subcommand"))?;
+    let (settings, store) = open(args).await?;
+    let _ = settings;
+    let now = pista_ingest::now();
+    match verb {
+        "set" => {
+            let key = device_key(args)?;
+            let mut line = String::new();
+            std::io::stdin().lock().read_line(&mut line).context("cannot read standard input")?;
+            let secret = line.trim_end_matches(['\r', '\n']);
+            pista_core::crypto::Secret::new(secret)
+                .map_err(|_| anyhow!("the secret is empty; type it on standard input"))?;
+            let existed = store.set_secret(&key, Some(secret), now).await?;
+            let verb = if existed { "replaced" } else { "set" };
+            Ok(format!(
+                "secret {verb} for {key}; messages quarantined as no_key or bad_key can now be \
+                 replayed with: pista quarantine replay --user {} --device {}\n",
+                key.user, key.device
+            ))
+        }
+        "del" => {
+            let key = device_key(args)?;
+            match store.set_secret(&key, None, now).await? {
+                true => Ok(format!("secret removed for {key}\n")),
+                false => bail!("{key} has no secret"),
+            }
+        }
+        _ => {
+            let keys = store.secrets().await?;
+            Ok(keys.iter().map(|k| format!("{k}\n")).collect())
+        }
+    }
+}
+
+/// Runs `pista friend ...`.
+pub async fn friend(args: &ArgMatches) -> anyhow::Result<String> {
+    let (verb, args) = args.subcommand().ok_or_else(|| anyhow!("missing subcommand"))?;
+    let (_, store) = open(args).await?;
+    let user = user(args, "user")?;
+    if verb == "list" {
+        let friends = store.friends(&user).await?;
+        return Ok(friends
+            .iter()
+            .map(|(friend, device)| match device {
+                Some(device) => format!("{friend}/{device}\n"),
+                None => format!("{friend} (all devices)\n"),
+            })
+            .collect());
+    }
+    let friend = self::user(args, "friend")?;
+    let device = args
+        .get_one::<String>("device")
+        .map(|d| DeviceName::parse(d))
+        .transpose()
+        .map_err(|e| anyhow!("{e}"))?;
+    let what = match &device {
+        Some(device) => format!("{friend}/{device}"),
+        None => format!("every device of {friend}"),
+    };
+    if verb == "add" {
+        let added = store.add_friend(&user, &friend, device.as_ref()).await?;
+        Ok(if added {
+            format!("{user} now sees {what} in HTTP mode\n")
+        } else {
+            format!("{user} already sees {what}\n")
+        })
+    } else if store.remove_friend(&user, &friend, device.as_ref()).await? {
+        Ok(format!("{user} no longer sees {what}\n"))
+    } else {
+        bail!("{user} had no friend entry for {what}")
+    }
+}
+
+/// Runs `pista quarantine [replay]`.
+pub async fn quarantine(args: &ArgMatches) -> anyhow::Result<String> {
+    if let Some(("replay", args)) = args.subcommand() {
+        let settings = cli::raw_settings(args)?.validate()?;
+        let mut body = serde_json::Map::new();
+        for name in ["user", "device", "reason"] {
+            if let Some(value) = args.get_one::<String>(name) {
+                body.insert(name.to_owned(), Value::String(value.clone()));
+            }
+        }
+        let answer = call_api(&settings, "/api/0/quarantine/replay", Value::Object(body)).await?;
+        return Ok(format!("{answer}\n"));
+    }
+    let (_, store) = open(args).await?;
+    let key = match (args.get_one::<String>("user"), args.get_one::<String>("device")) {
+        (Some(user), Some(device)) => Some(DeviceKey::parse(user, device)?),
+        (None, None) => None,
+        _ => bail!("give both --user and --device, or neither"),
+    };
+    let mut out = String::new();
+    for item in store.quarantined(key.as_ref()).await? {
+        if item.released_at.is_some() && !args.get_flag("all") {
+            continue;
+        }
+        let device = item.key.map(|k| k.to_string()).unwrap_or_else(|| "-".to_owned());
+        let released = item.released_at.map(|t| format!(" released {}", pista_core::time::iso(t)));
+        out.push_str(&format!(
+            "{} {} {} {} {}: {}{}\n",
+            item.id,
+            pista_core::time::iso(item.received_at),
+            device,
+            item.topic,
+            item.reason,
+            item.problem,
+            released.unwrap_or_default()
+        ));
+    }
+    Ok(out)
+}
+
+/// Runs `pista cmd USER DEVICE ACTION [JSON]` against the running server.
+pub async fn cmd(args: &ArgMatches) -> anyhow::Result<String> {
+    let settings = cli::raw_settings(args)?.validate()?;
+    let key = device_key(args)?;
+    let action = args.get_one::<String>("action").cloned().unwrap_or_default();
+    let mut body = match args.get_one::<String>("json") {
+        Some(text) => match serde_json::from_str::<Value>(text) {
+            Ok(Value::Object(object)) => object,
+            _ => bail!("the extra members must be a JSON object, e.g. '{{\"waypoints\":{{...}}}}'"),
+        },
+        None => serde_json::Map::new(),
+    };
+    body.insert("user".to_owned(), Value::String(key.user.to_string()));
+    body.insert("device".to_owned(), Value::String(key.device.to_string()));
+    body.insert("action".to_owned(), Value::String(action));
+    let answer = call_api(&settings, "/api/0/cmd", Value::Object(body)).await?;
+    Ok(format!("{answer}\n"))
+}
+
+async fn open(args: &ArgMatches) -> anyhow::Result<(Settings, SqlStore)> {
+    let settings = cli::raw_settings(args)?.validate()?;
+    let store = SqlStore::open(&settings.database).await?;
+    Ok((settings, store))
+}
+
+fn user(args: &ArgMatches, name: &str) -> anyhow::Result<UserName> {
+    let text = args.get_one::<String>(name).map(String::as_str).unwrap_or_default();
+    UserName::parse(text).map_err(|e| anyhow!("{e}"))
+}
+
+fn device_key(args: &ArgMatches) -> anyhow::Result<DeviceKey> {
+    let user = args.get_one::<String>("user").map(String::as_str).unwrap_or_default();
+    let device = args.get_one::<String>("device").map(String::as_str).unwrap_or_default();
+    DeviceKey::parse(user, device).map_err(|e| anyhow!("{e}"))
+}
+
+/// POSTs `body` to the running server's API and returns its JSON answer.
+async fn call_api(settings: &Settings, path: &str, body: Value) -> anyhow::Result<Value> {
+    let mut addr = settings.http;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    let url = format!("http://{addr}{path}");
+    let client = reqwest::Client::new();
+    let response =
+        client.post(&url).json(&body).send().await.with_context(|| {
+            format!("cannot reach {url}; is pista serve running with this config?")
+        })?;
+    let status = response.status();
+    let answer: Value =
+        response.json().await.with_context(|| format!("{url} answered {status}"))?;
+    if !status.is_success() {
+        let message = answer.get("error").and_then(Value::as_str).unwrap_or("no reason given");
+        bail!("{url} answered {status}: {message}");
+    }
+    Ok(answer)
+}

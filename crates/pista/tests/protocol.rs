@@ -1,0 +1,296 @@
+//! What the apps get from Pista beyond storage, over the real HTTP server and embedded broker:
+//! encrypted payloads opened with the device's secret (the public Android vector), envelopes
+//! that cannot be opened quarantined and answered 403, then replayed once the secret is set;
+//! HTTP-mode answers with friends' cards and locations and queued commands (sealed when the
+//! request was); commands published over MQTT to the device's `cmd` topic; the Android ping that
+//! repeats a fix; and the `t_ignore`, `tid_map` and `rawdata` switches.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{TestServer, publish_v311, unique};
+use pista_core::crypto::{self, Secret};
+use pista_core::{Card, DeviceKey, UserName};
+use serde_json::{Value, json};
+
+/// The public Android test vector (protocol.md §7): secret `123`.
+const ANDROID_ENVELOPE: &str = r#"{"_type":"encrypted","_id":"0571e18d","data":"aUiEKyGnskRz383od0mu4uqxTIxeZUddBVxKEmsdv1FFSH2y0NwqLP1tTqOmxaFhGv0bNX1DT7o81FW9Yaxpla6Byvr6CZV3t2skQv8nlxiIv1ZpQWM1bqHE0JFHwD3/yRx9bLHRF3j67kWcO6o2D/xn4ma8Fd4u86NPobFkRIzIhJljphEZyDCGugp7H3FkydGvgEkljb1/P1K91E/ij+m73wFplvTQm8ba5eWSFlQHDdY2B7QwbVPrKarHJLrm1+Y29+HD4Wg6TNhBJZLvdsmek6AcZLB+bq7Q84tUWoLrKp3aiyJZZX70q4HbVI3skkmDWMuMP2cDmsY9bvBjh1ZWAGlOq5VS1dWIlu6OWgWN9VdDbLzP+s2ykeFXrGs="}"#;
+
+fn key(user: &str, device: &str) -> DeviceKey {
+    DeviceKey::parse(user, device).unwrap()
+}
+
+async fn post_json(server: &TestServer, path: &str, body: &str) -> (u16, Value) {
+    let response =
+        server.post(path, &[("content-type", "application/json")], body.to_owned()).await;
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn encrypted_posts_are_opened_with_the_device_secret_and_answered_sealed() {
+    let server = TestServer::start(|_| {}).await;
+    let store = server.server.store.clone();
+    store.set_secret(&key("alice", "phone"), Some("123"), 1).await.unwrap();
+
+    let (status, answer) = post_json(&server, "/pub?u=alice&d=phone", ANDROID_ENVELOPE).await;
+    assert_eq!(status, 200);
+    assert_eq!(answer["_type"], json!("encrypted"));
+    let opened = crypto::open(&Secret::new("123").unwrap(), answer["data"].as_str().unwrap());
+    assert_eq!(opened.unwrap(), b"[]");
+
+    let points = server.points("alice", "phone").await;
+    assert_eq!(
+        (points.len(), points[0].lat, points[0].lon, points[0].tst),
+        (1, 50.1182933, -5.5407733, 1754215100)
+    );
+    assert_eq!(points[0].json["_decrypted"], json!(true));
+    assert_eq!(points[0].json["SSID"], json!("AndroidWifi"));
+    assert_eq!(points[0].json["tid"], json!("xa"));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn envelopes_that_cannot_be_opened_are_quarantined_then_replayed_once_the_secret_is_set() {
+    let server = TestServer::start(|_| {}).await;
+    let store = server.server.store.clone();
+    let bob = key("bob", "phone");
+
+    let (status, answer) = post_json(&server, "/pub?u=bob&d=phone", ANDROID_ENVELOPE).await;
+    assert_eq!(status, 403);
+    assert_eq!(
+        answer["error"],
+        json!("no encryption secret is set for bob/phone (kept in quarantine as no_key)")
+    );
+    // The app retries; the envelope is kept once.
+    assert_eq!(post_json(&server, "/pub?u=bob&d=phone", ANDROID_ENVELOPE).await.0, 403);
+
+    store.set_secret(&bob, Some("1234"), 1).await.unwrap();
+    let (status, answer) = post_json(&server, "/pub?u=bob&d=phone", ANDROID_ENVELOPE).await;
+    assert_eq!(status, 403);
+    assert_eq!(
+        answer["error"],
+        json!(
+            "data does not authenticate: wrong secret or altered data (kept in quarantine as \
+             bad_key)"
+        )
+    );
+    let (status, answer) =
+        post_json(&server, "/pub?u=bob&d=phone", r#"{"_type":"encrypted","data":"not base64!"}"#)
+            .await;
+    assert_eq!(
+        (status, answer["error"].as_str().unwrap().ends_with("as bad_base64)")),
+        (403, true)
+    );
+
+    // The envelope tried with the wrong secret is the one already waiting: kept once.
+    let quarantined = store.quarantined(Some(&bob)).await.unwrap();
+    assert_eq!(
+        quarantined.iter().map(|q| q.reason.as_str()).collect::<Vec<_>>(),
+        ["no_key", "bad_base64"]
+    );
+    assert!(server.points("bob", "phone").await.is_empty());
+
+    store.set_secret(&bob, Some("123"), 2).await.unwrap();
+    let (status, replay) = post_json(&server, "/api/0/quarantine/replay", "{}").await;
+    assert_eq!(status, 200);
+    assert_eq!(replay["replayed"], json!([quarantined[0].id]));
+    assert_eq!(replay["still_quarantined"][0]["reason"], json!("bad_base64"));
+    let points = server.points("bob", "phone").await;
+    assert_eq!((points.len(), points[0].tst), (1, 1754215100));
+    // Replaying again finds nothing new to release.
+    let (_, replay) =
+        post_json(&server, "/api/0/quarantine/replay", r#"{"reason":"no_key"}"#).await;
+    assert_eq!(replay["replayed"], json!([]));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn encrypted_mqtt_messages_are_stored_like_plain_ones() {
+    let server = TestServer::start(|_| {}).await;
+    let store = server.server.store.clone();
+    store.set_secret(&key("carol", "phone"), Some("mysecreTpass01"), 1).await.unwrap();
+    let secret = Secret::new("mysecreTpass01").unwrap();
+    let plain =
+        br#"{"_type":"transition","event":"enter","desc":"Home","tst":1700000000,"lat":1,"lon":2}"#;
+    let envelope = json!({"_type":"encrypted","data": crypto::seal(&secret, plain)}).to_string();
+    let lwt = br#"{"_type":"lwt","tst":1700000001}"#;
+    publish_v311(
+        server.broker_port(),
+        &[
+            ("owntracks/carol/phone/event", envelope.as_bytes(), false),
+            // A plain message from a device with a secret is accepted too (iOS mixes them).
+            ("owntracks/carol/phone", lwt, false),
+        ],
+    )
+    .await;
+    let carol = key("carol", "phone");
+    let transitions = store.transitions(&carol).await.unwrap();
+    assert_eq!(
+        transitions
+            .iter()
+            .map(|t| (t.tst, t.event.as_str(), t.desc.as_deref()))
+            .collect::<Vec<_>>(),
+        [(1700000000, "enter", Some("Home"))]
+    );
+    assert_eq!(store.device_state(&carol).await.unwrap().unwrap().online, Some(0));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn http_answers_carry_friends_cards_locations_and_queued_commands_once() {
+    let server = TestServer::start(|_| {}).await;
+    let store = server.server.store.clone();
+    let dad = UserName::parse("dad").unwrap();
+    let kid = UserName::parse("kid").unwrap();
+    store.add_friend(&dad, &kid, None).await.unwrap();
+    let fix = r#"{"_type":"location","tid":"KD","lat":48.1,"lon":11.5,"tst":1700000000,"batt":80,"vel":12,"conn":"m"}"#;
+    assert_eq!(post_json(&server, "/pub?u=kid&d=phone", fix).await, (200, json!([])));
+    let card = Card { name: Some("Kid".to_owned()), face: Some("aGk=".to_owned()), tid: None };
+    store.set_card(&kid, None, &card, 1).await.unwrap();
+
+    let (status, sent) = post_json(
+        &server,
+        "/api/0/cmd",
+        r#"{"user":"dad","device":"phone","action":"reportLocation"}"#,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(sent["command"], json!({"_type":"cmd","action":"reportLocation"}));
+    assert_eq!(sent["mqtt"], json!("published"));
+
+    let own = r#"{"_type":"location","lat":48.2,"lon":11.6,"tst":1700000100}"#;
+    let expected = json!([
+        {"_type":"card","tid":"KD","name":"Kid","face":"aGk="},
+        {"_type":"location","tid":"KD","lat":48.1,"lon":11.5,"tst":1700000000,"vel":12,"batt":80,
+            "topic":"owntracks/kid/phone"},
+        {"_type":"cmd","action":"reportLocation"}
+    ]);
+    assert_eq!(post_json(&server, "/pub?u=dad&d=phone", own).await, (200, expected.clone()));
+    // The command was handed over once; friends come every time.
+    let (_, again) = post_json(&server, "/pub?u=dad&d=phone", own).await;
+    assert_eq!(again, json!([expected[0], expected[1]]));
+
+    let (_, commands) = server.get("/api/0/cmd?user=dad&device=phone").await;
+    let command = &commands[0];
+    assert_eq!(
+        (&command["action"], command["mqtt_at"].is_i64(), command["http_at"].is_i64()),
+        (&json!("reportLocation"), true, true)
+    );
+
+    let (status, bad) =
+        post_json(&server, "/api/0/cmd", r#"{"user":"dad","device":"phone","action":"nope"}"#)
+            .await;
+    assert_eq!(status, 400);
+    assert!(bad["error"].as_str().unwrap().starts_with("unknown command action \"nope\""));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn commands_reach_the_device_cmd_topic_over_mqtt() {
+    use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+    let server = TestServer::start(|_| {}).await;
+    let mut options = MqttOptions::new(unique("device"), "127.0.0.1", server.broker_port());
+    options.set_clean_session(true);
+    let (client, mut events) = AsyncClient::new(options, 10);
+    client.subscribe("owntracks/eve/phone/cmd", QoS::AtLeastOnce).await.unwrap();
+    loop {
+        if let Event::Incoming(Packet::SubAck(_)) = events.poll().await.unwrap() {
+            break;
+        }
+    }
+    let body = r#"{"user":"eve","device":"phone","action":"setWaypoints","waypoints":{"_type":"waypoints","waypoints":[]}}"#;
+    let (status, _) = post_json(&server, "/api/0/cmd", body).await;
+    assert_eq!(status, 200);
+    let received = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if let Event::Incoming(Packet::Publish(publish)) = events.poll().await.unwrap() {
+                return publish;
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        (received.topic.as_str(), received.qos, received.retain),
+        ("owntracks/eve/phone/cmd", QoS::AtLeastOnce, false)
+    );
+    assert_eq!(
+        serde_json::from_slice::<Value>(&received.payload).unwrap(),
+        json!({"_type":"cmd","action":"setWaypoints","waypoints":{"_type":"waypoints","waypoints":[]}})
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_android_ping_repeating_a_fix_refreshes_liveness_without_a_point() {
+    let server = TestServer::start(|_| {}).await;
+    let store = server.server.store.clone();
+    let fix = r#"{"_type":"location","lat":52.5,"lon":13.4,"tst":1700000000,"created_at":1700000000,"_id":"aa"}"#;
+    let ping = r#"{"_type":"location","t":"p","lat":52.5,"lon":13.4,"tst":1700000000,"created_at":1700000900,"_id":"bb"}"#;
+    post_json(&server, "/pub?u=pinger&d=phone", fix).await;
+    let seen = store.device_state(&key("pinger", "phone")).await.unwrap().unwrap().last_seen;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(post_json(&server, "/pub?u=pinger&d=phone", ping).await, (200, json!([])));
+    assert_eq!(server.points("pinger", "phone").await.len(), 1);
+    let state = store.device_state(&key("pinger", "phone")).await.unwrap().unwrap();
+    assert!(state.last_seen > seen, "{} > {seen}", state.last_seen);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_switches_t_ignore_tid_map_and_rawdata_do_what_they_say() {
+    let server = TestServer::start(|settings| {
+        settings.t_ignore = vec!["p".to_owned()];
+        settings.tid_map = vec![("owntracks/fleet/van1".to_owned(), "V1".to_owned())];
+        settings.rawdata = true;
+    })
+    .await;
+    let store = server.server.store.clone();
+    publish_v311(
+        server.broker_port(),
+        &[
+            (
+                "owntracks/fleet/van1",
+                br#"{"_type":"location","t":"p","lat":1,"lon":1,"tst":1700000000}"#,
+                false,
+            ),
+            (
+                "owntracks/fleet/van1",
+                br#"{"_type":"location","tid":"zz","lat":2,"lon":2,"tst":1700000060}"#,
+                false,
+            ),
+            ("owntracks/fleet/van1/gps/$stats", b"uptime=1", false),
+        ],
+    )
+    .await;
+    let points = server.points("fleet", "van1").await;
+    assert_eq!(
+        points.iter().map(|p| (p.tst, p.json["tid"].clone())).collect::<Vec<_>>(),
+        [(1700000060, json!("V1"))]
+    );
+    // Every message off the wire, as it came, including those not stored.
+    let raw = store.rawdata().await.unwrap();
+    assert_eq!(
+        raw.iter()
+            .map(|(topic, _, payload)| (topic.as_str(), String::from_utf8_lossy(payload)))
+            .collect::<Vec<_>>(),
+        [
+            (
+                "owntracks/fleet/van1",
+                r#"{"_type":"location","t":"p","lat":1,"lon":1,"tst":1700000000}"#.into()
+            ),
+            (
+                "owntracks/fleet/van1",
+                r#"{"_type":"location","tid":"zz","lat":2,"lon":2,"tst":1700000060}"#.into()
+            ),
+            ("owntracks/fleet/van1/gps/$stats", "uptime=1".into())
+        ]
+    );
+    let stats = server.server.pipeline.stats();
+    assert_eq!(stats.ignored.load(std::sync::atomic::Ordering::Relaxed), 2);
+    server.stop().await;
+}
