@@ -36,11 +36,22 @@ pub struct Refusal {
     pub reason: String,
 }
 
+/// What happens to an admitted publish.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Admission {
+    /// Acknowledged and passed on to subscribers (and retained if flagged) as usual.
+    Forward,
+    /// Acknowledged but passed on to nobody and not retained: the gate kept it aside (an
+    /// envelope nobody can open must not reach other clients, which would take it for a
+    /// deletion). MQTT 5 clients see the reason in the PUBACK.
+    Withhold { reason: String },
+}
+
 /// Decides whether the broker accepts a client's publish. Called once per publish, before the
 /// acknowledgement, and awaited: the client's next packet waits for the answer.
 #[async_trait]
 pub trait PublishGate: Send + Sync + 'static {
-    async fn admit(&self, publish: InboundPublish) -> Result<(), Refusal>;
+    async fn admit(&self, publish: InboundPublish) -> Result<Admission, Refusal>;
 }
 
 /// How the embedded broker listens.
@@ -221,7 +232,20 @@ impl GateHook {
 
     async fn check(&self, session: &Session, publish: &Publish) -> PublishAclResult {
         match self.gate.admit(inbound(&session.id, publish)).await {
-            Ok(()) => PublishAclResult::allow(),
+            Ok(Admission::Forward) => PublishAclResult::allow(),
+            Ok(Admission::Withhold { reason }) => {
+                tracing::info!(
+                    client = %session.id.client_id,
+                    topic = ?publish.topic,
+                    reason,
+                    "publish acknowledged but not passed on"
+                );
+                PublishAclResult(PublishResult::reason_code(
+                    rmqtt::codec::v5::PublishAckReason::PayloadFormatInvalid,
+                    Some(reason.into()),
+                    false,
+                ))
+            }
             Err(refusal) => {
                 tracing::warn!(
                     client = %session.id.client_id,

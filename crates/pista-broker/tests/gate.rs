@@ -1,6 +1,6 @@
 //! The embedded broker through real sockets: the gate runs before the acknowledgement, a refusal
-//! closes the connection without one, retained messages reach later subscribers, and a taken
-//! port is reported as such.
+//! closes the connection without one, a withheld publish is acknowledged but reaches nobody,
+//! retained messages reach later subscribers, and a taken port is reported as such.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use pista_broker::{BrokerConfig, EmbeddedBroker, InboundPublish, PublishGate, Refusal};
+use pista_broker::{Admission, BrokerConfig, EmbeddedBroker, InboundPublish, PublishGate, Refusal};
 use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS};
 
 #[derive(Default)]
@@ -18,12 +18,16 @@ struct Recorder {
 
 #[async_trait]
 impl PublishGate for Recorder {
-    async fn admit(&self, publish: InboundPublish) -> Result<(), Refusal> {
+    async fn admit(&self, publish: InboundPublish) -> Result<Admission, Refusal> {
         if publish.topic.ends_with("/refuse") {
             return Err(Refusal { reason: "storage unavailable".to_owned() });
         }
+        let withhold = publish.topic.ends_with("/withhold");
         self.seen.lock().unwrap().push((publish.topic, publish.payload.to_vec(), publish.retained));
-        Ok(())
+        if withhold {
+            return Ok(Admission::Withhold { reason: "kept in quarantine as no_key".to_owned() });
+        }
+        Ok(Admission::Forward)
     }
 }
 
@@ -94,6 +98,51 @@ async fn a_refused_publish_gets_no_acknowledgement_and_the_connection_closes() {
     .await;
     assert!(!acked, "a refused publish must not be acknowledged");
     assert!(gate.seen.lock().unwrap().is_empty());
+    broker.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_withheld_publish_is_acknowledged_but_reaches_no_subscriber_and_is_not_retained() {
+    let (broker, gate) = start().await;
+    let (sub, mut sub_events) = connect(&broker, "sub3");
+    sub.subscribe("owntracks/#", QoS::AtLeastOnce).await.unwrap();
+    until(&mut sub_events, |e| matches!(e, Ok(Event::Incoming(Packet::SubAck(_)))).then_some(()))
+        .await;
+
+    let (client, mut events) = connect(&broker, "pub3");
+    client.publish("owntracks/jane/withhold", QoS::AtLeastOnce, true, "sealed").await.unwrap();
+    client.publish("owntracks/jane/phone", QoS::AtLeastOnce, false, "plain").await.unwrap();
+    let mut acks = 0;
+    until(&mut events, |e| {
+        if matches!(e, Ok(Event::Incoming(Packet::PubAck(_)))) {
+            acks += 1;
+        }
+        (acks == 2).then_some(())
+    })
+    .await;
+    assert_eq!(gate.seen.lock().unwrap().len(), 2);
+    // Only the plain message arrives; the withheld one came first, so it would have too.
+    let got = until(&mut sub_events, |e| match e {
+        Ok(Event::Incoming(Packet::Publish(p))) => Some(p.topic.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(got, "owntracks/jane/phone");
+
+    // Nor was it retained for later subscribers.
+    let (late, mut late_events) = connect(&broker, "sub4");
+    late.subscribe("owntracks/jane/withhold", QoS::AtLeastOnce).await.unwrap();
+    until(&mut late_events, |e| matches!(e, Ok(Event::Incoming(Packet::SubAck(_)))).then_some(()))
+        .await;
+    let next = tokio::time::timeout(Duration::from_millis(500), async {
+        loop {
+            if let Ok(Event::Incoming(Packet::Publish(p))) = late_events.poll().await {
+                return p.topic;
+            }
+        }
+    })
+    .await;
+    assert!(next.is_err(), "withheld message was retained: {next:?}");
     broker.shutdown().await;
 }
 

@@ -320,6 +320,15 @@ mod tests {
     }
 
     #[test]
+    fn coordinates_sent_as_text_read_back_exactly_from_the_stored_json() {
+        let loc = parse(json!({"lat":"10.014331223591737","lon":1,"tst":1600000000})).unwrap();
+        assert_eq!(loc.lat, 10.014331223591737);
+        let stored = serde_json::to_string(&loc.json).unwrap();
+        let reread: Value = serde_json::from_str(&stored).unwrap();
+        assert_eq!(reread["lat"].as_f64(), Some(10.014331223591737));
+    }
+
+    #[test]
     fn numeric_tid_is_kept_as_text() {
         let loc = parse(json!({"lat":1,"lon":1,"tst":5,"tid":53})).unwrap();
         assert_eq!(loc.tid, "53");

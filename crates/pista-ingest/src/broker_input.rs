@@ -1,10 +1,12 @@
 //! The embedded broker as an input: the gate the broker consults before acknowledging a
 //! client's publish. Messages on the configured base topics go through the pipeline and are
 //! admitted once committed; a storage failure refuses them, so the client keeps and resends
-//! them. Publishes on other topics are not Pista's business and pass untouched.
+//! them. An encrypted message that could not be opened is acknowledged (it is safe in
+//! quarantine) but withheld from other clients. Publishes on other topics are not Pista's
+//! business and pass untouched.
 
 use async_trait::async_trait;
-use pista_broker::{InboundPublish, PublishGate, Refusal};
+use pista_broker::{Admission, InboundPublish, PublishGate, Refusal};
 use pista_core::{Inbound, Replay, Source, topic_matches};
 
 use crate::pipeline::Pipeline;
@@ -24,9 +26,9 @@ impl BrokerGate {
 
 #[async_trait]
 impl PublishGate for BrokerGate {
-    async fn admit(&self, publish: InboundPublish) -> Result<(), Refusal> {
+    async fn admit(&self, publish: InboundPublish) -> Result<Admission, Refusal> {
         if !self.topics.iter().any(|filter| topic_matches(filter, &publish.topic)) {
-            return Ok(());
+            return Ok(Admission::Forward);
         }
         let inbound = Inbound {
             source: Source::Broker,
@@ -38,7 +40,12 @@ impl PublishGate for BrokerGate {
             received_at: crate::now(),
         };
         match self.pipeline.ingest(inbound).await {
-            Ok(_) => Ok(()),
+            Ok(receipt) => match receipt.problems.iter().find(|p| p.is_encryption()) {
+                Some(problem) => Ok(Admission::Withhold {
+                    reason: format!("kept in quarantine as {}", problem.reason),
+                }),
+                None => Ok(Admission::Forward),
+            },
             Err(error) => Err(Refusal { reason: error.to_string() }),
         }
     }

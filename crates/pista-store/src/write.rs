@@ -52,8 +52,10 @@ impl SqlStore {
                     let stored = StoredText { payload, original: original.as_ref() };
                     write_message(&txn, id, message, typed, stored).await?
                 }
-                (NewBody::Empty { .. }, Some(id)) => {
-                    let stored = StoredText { payload: &String::new(), original: None };
+                (NewBody::Empty { payload }, Some(id)) => {
+                    // `[]` is kept as sent; a zero-length payload has nothing to keep.
+                    let original = (!payload.is_empty()).then_some(payload);
+                    let stored = StoredText { payload: &String::new(), original };
                     if is_copy(&txn, "messages", id, &message.topic, b"", copy_rule(message, false))
                         .await?
                     {

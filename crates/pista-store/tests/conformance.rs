@@ -481,3 +481,51 @@ async fn the_brokers_copies_of_messages_are_not_stored_again() {
     );
     assert_eq!(store.device_state(&k).await.unwrap().unwrap().online, Some(-1));
 }
+
+#[tokio::test]
+async fn wire_copies_are_kept_apart_and_pruned_by_age() {
+    let (store, _dir) = store().await;
+    let wire = |payload: &'static [u8], received_at: i64| NewMessage {
+        key: None,
+        topic: "owntracks/jane/phone".to_owned(),
+        subtopic: None,
+        source: Source::Broker,
+        retained: false,
+        replay: Replay::Fresh,
+        received_at,
+        body: NewBody::Wire { payload: Bytes::from_static(payload) },
+    };
+    let outcomes = store.write(&[wire(b"old", 100), wire(b"new", 200)]).await.unwrap();
+    assert!(matches!(outcomes[..], [WriteOutcome::Wire { .. }, WriteOutcome::Wire { .. }]));
+    // A wire copy names no device and adds none.
+    assert!(store.users().await.unwrap().is_empty());
+    assert_eq!(store.prune_rawdata(150).await.unwrap(), 1);
+    assert_eq!(
+        store.rawdata().await.unwrap(),
+        [("owntracks/jane/phone".to_owned(), 200, b"new".to_vec())]
+    );
+}
+
+#[tokio::test]
+async fn an_empty_array_keeps_its_bytes_and_a_zero_length_payload_has_none() {
+    let (store, _dir) = store().await;
+    let k = key("jane", "phone");
+    let empty = |payload: &'static [u8]| NewMessage {
+        key: Some(k.clone()),
+        topic: "owntracks/jane/phone".to_owned(),
+        subtopic: None,
+        source: Source::Http,
+        retained: false,
+        replay: Replay::Fresh,
+        received_at: 1700000000,
+        body: NewBody::Empty { payload: Bytes::from_static(payload) },
+    };
+    store.write(&[empty(b"[]"), empty(b"")]).await.unwrap();
+    let kept = store.messages(Some(&k)).await.unwrap();
+    assert_eq!(
+        kept.iter()
+            .map(|m| (m.msg_type.clone(), m.payload.as_str(), m.original.clone()))
+            .collect::<Vec<_>>(),
+        [(None, "", Some(b"[]".to_vec())), (None, "", None)]
+    );
+}

@@ -6,6 +6,7 @@
 pub mod answer;
 mod api;
 mod commands;
+mod device_data;
 mod error;
 mod params;
 mod publish;
@@ -51,6 +52,12 @@ pub fn router(state: AppState, config: WebConfig) -> Router {
         .route("/api/0/locations", get(api::locations))
         .route("/api/0/cmd", post(commands::send).get(commands::list))
         .route("/api/0/quarantine", get(quarantine::list))
+        .route("/api/0/messages", get(device_data::messages))
+        .route("/api/0/transitions", get(device_data::transitions))
+        .route("/api/0/waypoints", get(device_data::waypoints))
+        .route("/api/0/state", get(device_data::state))
+        .route("/api/0/cards", get(device_data::cards))
+        .route("/api/0/inventory", get(device_data::inventory))
         .route("/api/0/quarantine/replay", post(quarantine::replay))
         .route("/api/0/{*verb}", any(api::unknown))
         .fallback(error::not_found)

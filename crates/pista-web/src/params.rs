@@ -21,7 +21,8 @@ impl Params {
             let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
             let name = decode(name)?.to_ascii_lowercase();
             let value = decode(value).map_err(|_| {
-                ApiError::bad_request(format!("query parameter {name} is not valid UTF-8"))
+                let shown = if name.is_empty() { "with an empty name" } else { name.as_str() };
+                ApiError::bad_request(format!("query parameter {shown} is not valid UTF-8"))
             })?;
             query.push((name, value.trim().to_owned()));
         }

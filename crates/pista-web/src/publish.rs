@@ -130,8 +130,9 @@ mod tests {
     #[test]
     fn undecodable_identities_are_a_clear_400() {
         type Case<'a> = (&'a [(&'static str, &'a str)], Option<&'a str>, &'a str);
-        let cases: [Case; 3] = [
+        let cases: [Case; 4] = [
             (&[], Some("u=J%FCrgen"), "query parameter u is not valid UTF-8"),
+            (&[], Some("=%FF"), "query parameter with an empty name is not valid UTF-8"),
             (
                 &[("authorization", "Basic !!!")],
                 None,

@@ -1,6 +1,6 @@
 //! Administration commands: `pista secret` (a device's encryption secret, read from standard
 //! input so it never sits in shell history or process lists, and never printed), `pista friend`
-//! (who sees whom in HTTP-mode answers), `pista quarantine` (what could not be used, and its
+//! (who sees whom in HTTP-mode answers), `pista card` (names and faces for those answers), `pista quarantine` (what could not be used, and its
 //! replay after a fix) and `pista cmd` (a command to a device). Secrets, friends and the
 //! quarantine list work on the database directly, so they need no running server; `cmd` and
 //! the replay go through the running server's API, which owns the broker connection and the
@@ -90,6 +90,55 @@ pub async fn friend(args: &ArgMatches) -> anyhow::Result<String> {
     } else {
         bail!("{user} had no friend entry for {what}")
     }
+}
+
+/// Runs `pista card set|list`.
+pub async fn card(args: &ArgMatches) -> anyhow::Result<String> {
+    let (verb, args) = args.subcommand().ok_or_else(|| anyhow!("missing subcommand"))?;
+    let (_, store) = open(args).await?;
+    if verb == "list" {
+        let cards = store.cards(None).await?;
+        return Ok(cards
+            .iter()
+            .map(|c| {
+                let owner = match &c.device {
+                    Some(device) => format!("{}/{device}", c.user),
+                    None => format!("{} (user)", c.user),
+                };
+                let face = c.face.as_ref().map_or(0, String::len);
+                let name = c.name.as_deref().unwrap_or("-");
+                format!("{owner}: name {name:?}, face {face} base64 characters\n")
+            })
+            .collect());
+    }
+    let user = user(args, "user")?;
+    let device = args
+        .get_one::<String>("device")
+        .map(|d| DeviceName::parse(d))
+        .transpose()
+        .map_err(|e| anyhow!("{e}"))?;
+    let face = match args.get_one::<String>("face") {
+        Some(path) => {
+            use base64::Engine;
+            let bytes = std::fs::read(path).with_context(|| format!("cannot read {path}"))?;
+            let image = bytes.starts_with(b"\x89PNG") || bytes.starts_with(b"\xFF\xD8");
+            if !image {
+                bail!("{path} is neither a PNG nor a JPEG image");
+            }
+            Some(base64::engine::general_purpose::STANDARD.encode(bytes))
+        }
+        None => None,
+    };
+    let name = args.get_one::<String>("name").cloned();
+    if name.is_none() && face.is_none() {
+        bail!("give --name, --face or both");
+    }
+    let card = pista_core::Card { name, face, tid: None };
+    store.set_card(&user, device.as_ref(), &card, pista_ingest::now()).await?;
+    Ok(match device {
+        Some(device) => format!("card set for {user}/{device}\n"),
+        None => format!("card set for {user} (used for devices without their own)\n"),
+    })
 }
 
 /// Runs `pista quarantine [replay]`.

@@ -59,6 +59,25 @@ pub fn command() -> Command {
                 )),
         )
         .subcommand(
+            Command::new("card")
+                .about("Names and faces shown to friends (per device, or per user)")
+                .subcommand_required(true)
+                .subcommand(with_settings(
+                    Command::new("set")
+                        .about("Set the card of USER (all devices) or of one DEVICE")
+                        .arg(positional("user"))
+                        .arg(Arg::new("device").value_name("DEVICE"))
+                        .arg(Arg::new("name").long("name").value_name("NAME"))
+                        .arg(
+                            Arg::new("face")
+                                .long("face")
+                                .value_name("FILE")
+                                .help("PNG or JPEG, about 192x192"),
+                        ),
+                ))
+                .subcommand(with_settings(Command::new("list").about("List cards"))),
+        )
+        .subcommand(
             with_settings(
                 Command::new("quarantine")
                     .about("List messages that could not be used, with the reason")

@@ -27,7 +27,7 @@ fn main() -> ExitCode {
             init_logging("warn");
             runtime.block_on(replay::run_cli(args))
         }
-        Some((name @ ("secret" | "friend" | "quarantine" | "cmd"), args)) => {
+        Some((name @ ("secret" | "friend" | "card" | "quarantine" | "cmd"), args)) => {
             init_logging("warn");
             runtime.block_on(admin(name, args))
         }
@@ -43,6 +43,7 @@ async fn admin(name: &str, args: &clap::ArgMatches) -> anyhow::Result<()> {
     let out = match name {
         "secret" => pista::admin::secret(args).await?,
         "friend" => pista::admin::friend(args).await?,
+        "card" => pista::admin::card(args).await?,
         "quarantine" => pista::admin::quarantine(args).await?,
         _ => pista::admin::cmd(args).await?,
     };

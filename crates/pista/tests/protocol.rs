@@ -294,3 +294,144 @@ async fn the_switches_t_ignore_tid_map_and_rawdata_do_what_they_say() {
     assert_eq!(stats.ignored.load(std::sync::atomic::Ordering::Relaxed), 2);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn an_envelope_nobody_can_open_is_acknowledged_quarantined_and_passed_on_to_nobody() {
+    use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+    let server = TestServer::start(|_| {}).await;
+    let options = MqttOptions::new(unique("friend"), "127.0.0.1", server.broker_port());
+    let (friend, mut events) = AsyncClient::new(options, 10);
+    friend.subscribe("owntracks/+/+", QoS::AtLeastOnce).await.unwrap();
+    loop {
+        if let Event::Incoming(Packet::SubAck(_)) = events.poll().await.unwrap() {
+            break;
+        }
+    }
+    let lwt = br#"{"_type":"lwt","tst":1700000001}"#;
+    // publish_v311 waits for both PUBACKs: the envelope is acknowledged although it stays shut.
+    publish_v311(
+        server.broker_port(),
+        &[
+            ("owntracks/zed/phone", ANDROID_ENVELOPE.as_bytes(), true),
+            ("owntracks/zed/phone", lwt, false),
+        ],
+    )
+    .await;
+    let first = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if let Event::Incoming(Packet::Publish(publish)) = events.poll().await.unwrap() {
+                return publish.payload.to_vec();
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(first, lwt.to_vec(), "the friend gets the last will, never the envelope");
+    let quarantined = server.server.store.quarantined(Some(&key("zed", "phone"))).await.unwrap();
+    assert_eq!(
+        quarantined.iter().map(|q| (q.reason.as_str(), q.payload.len())).collect::<Vec<_>>(),
+        [("no_key", ANDROID_ENVELOPE.len())]
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn what_devices_send_besides_tracks_can_be_read_back() {
+    let server = TestServer::start(|_| {}).await;
+    publish_v311(
+        server.broker_port(),
+        &[
+            ("owntracks/gw/K2/start", b"123456789012345 0.8.1 20140930T085913Z", true),
+            ("owntracks/gw/K2/voltage/ext", b"12.2", true),
+            ("owntracks/gw/K2/status", b"1", true),
+            ("owntracks/gw/K2/info", b"Van 17, driver Joe", true),
+            (
+                "owntracks/jane/phone/event",
+                br#"{"_type":"transition","event":"leave","desc":"Work","tst":1700000300,"lat":52.5,"lon":13.4,"acc":0.0,"t":"b"}"#,
+                false,
+            ),
+            (
+                "owntracks/jane/phone/waypoints",
+                br#"{"_type":"waypoints","waypoints":[{"_type":"waypoint","desc":"Work","lat":52.5,"lon":13.4,"rad":"80","tst":1690000000}]}"#,
+                false,
+            ),
+            ("owntracks/jane/phone/info", br#"{"_type":"card","name":"Jane","tid":"JD"}"#, true),
+            ("owntracks/jane/phone/step", br#"{"_type":"steps","tst":1700000400,"from":1699990000,"to":1700000400,"steps":4321}"#, false),
+        ],
+    )
+    .await;
+
+    let (status, inventory) = server.get("/api/0/inventory").await;
+    assert_eq!(status, 200);
+    let mut item = inventory[0].clone();
+    item.as_object_mut().unwrap().remove("updated");
+    assert_eq!(
+        item,
+        json!({"imei":"123456789012345","user":"gw","device":"k2","version":"0.8.1",
+            "startup":1412067553,"vbatt":null,"vext":12.2})
+    );
+    let (_, state) = server.get("/api/0/state?user=gw&device=k2").await;
+    assert_eq!(
+        (&state["online"], &state["info"], &state["vext"], &state["imei"]),
+        (&json!(1), &json!("Van 17, driver Joe"), &json!(12.2), &json!("123456789012345"))
+    );
+    let (_, transitions) = server.get("/api/0/transitions?user=jane&device=phone").await;
+    assert_eq!(
+        transitions,
+        json!([{"tst":1700000300,"wtst":null,"event":"leave","desc":"Work","lat":52.5,"lon":13.4,
+            "acc":0.0,"t":"b","rid":null,"isotst":"2023-11-14T22:18:20Z"}])
+    );
+    let (_, waypoints) = server.get("/api/0/waypoints?user=jane&device=phone").await;
+    assert_eq!(
+        (&waypoints[0]["desc"], &waypoints[0]["rad"], &waypoints[0]["tst"]),
+        (&json!("Work"), &json!(80.0), &json!(1690000000))
+    );
+    let (_, cards) = server.get("/api/0/cards").await;
+    assert_eq!((&cards[0]["name"], &cards[0]["tid"]), (&json!("Jane"), &json!("JD")));
+    let (_, steps) = server.get("/api/0/messages?user=jane&device=phone&type=steps").await;
+    assert_eq!(
+        (&steps[0]["message"]["steps"], &steps[0]["tst"], &steps[0]["subtopic"]),
+        (&json!(4321), &json!(1700000400), &json!("step"))
+    );
+    let (_, gw) = server.get("/api/0/messages?user=gw&device=k2").await;
+    assert_eq!(
+        gw.as_array().unwrap().iter().map(|m| m["type"].clone()).collect::<Vec<_>>(),
+        [json!("gw-start"), json!("gw-voltage"), json!("gw-status"), json!("gw-info")]
+    );
+    assert_eq!(gw[1]["original"], json!("12.2"));
+    let (status, missing) = server.get("/api/0/messages?user=gw").await;
+    assert_eq!((status, &missing["error"]), (400, &json!("user and device are required")));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn skip_retained_ignores_the_brokers_stored_copies_from_mosquitto() {
+    use common::{forget_session, publish_mosquitto, use_mosquitto, wait_for_subscription};
+    let user = unique("keep");
+    let topic = format!("owntracks/{user}/phone");
+    let fix = br#"{"_type":"location","lat":1,"lon":2,"tst":1700000000}"#;
+    publish_mosquitto(&[(&topic, fix, true)]).await;
+
+    for skip in [true, false] {
+        let client_id = unique("skipper");
+        let topics = [format!("owntracks/{user}/#")];
+        let server = TestServer::start(|s| {
+            use_mosquitto(s, &client_id, &topics);
+            s.skip_retained = skip;
+        })
+        .await;
+        // The probe arrives after the retained copy, so once it is stored the copy was handled.
+        wait_for_subscription(&server, &user).await;
+        let points = server.points(&user, "phone").await;
+        let ignored =
+            server.server.pipeline.stats().ignored.load(std::sync::atomic::Ordering::Relaxed);
+        if skip {
+            assert_eq!((points.len(), ignored), (0, 1));
+        } else {
+            assert_eq!((points.len(), points[0].tst, ignored), (1, 1700000000, 0));
+        }
+        server.stop().await;
+        forget_session(&client_id).await;
+    }
+    publish_mosquitto(&[(&topic, b"", true)]).await;
+}

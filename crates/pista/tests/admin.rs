@@ -1,0 +1,178 @@
+//! The administration commands of the real binary: `pista secret` reads the secret from stdin
+//! and never prints it, `pista friend` and `pista card` edit the database directly, and
+//! `pista cmd`, `pista quarantine` and its replay work against a running `pista serve`, or say
+//! clearly that none is running.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+
+const PISTA: &str = env!("CARGO_BIN_EXE_pista");
+
+fn pista(dir: &Path, args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(PISTA)
+        .args(args)
+        .arg("--data-dir")
+        .arg(dir)
+        .env_remove("PISTA_CONFIG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    if let Some(text) = stdin {
+        input.write_all(text.as_bytes()).unwrap();
+    }
+    drop(input);
+    child.wait_with_output().unwrap()
+}
+
+fn text(output: &Output) -> (bool, String, String) {
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn serve(dir: &Path, http: &str) -> Child {
+    let mut child = Command::new(PISTA)
+        .args(["serve", "--http", http, "--broker", "127.0.0.1:0", "--data-dir"])
+        .arg(dir)
+        .env_remove("PISTA_CONFIG")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    loop {
+        let line = lines.next().expect("pista exited early").unwrap();
+        if line.contains("http listening") {
+            break;
+        }
+    }
+    // Keep draining its log so it never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    child
+}
+
+#[test]
+fn secrets_friends_and_cards_are_managed_without_a_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let set = pista(dir.path(), &["secret", "set", "Jane", "Phone"], Some("s3cr3t-Value\n"));
+    let (ok, out, err) = text(&set);
+    assert!(ok, "{err}");
+    assert_eq!(
+        out,
+        "secret set for jane/phone; messages quarantined as no_key or bad_key can now be \
+         replayed with: pista quarantine replay --user jane --device phone\n"
+    );
+    assert!(!out.contains("s3cr3t") && !err.contains("s3cr3t"));
+    let (_, out, _) = text(&pista(dir.path(), &["secret", "list"], None));
+    assert_eq!(out, "jane/phone\n");
+    let (ok, _, err) = text(&pista(dir.path(), &["secret", "set", "bob", "car"], Some("\n")));
+    assert!(!ok);
+    assert_eq!(err, "error: the secret is empty; type it on standard input\n");
+
+    let (_, out, _) = text(&pista(dir.path(), &["friend", "add", "dad", "kid"], None));
+    assert_eq!(out, "dad now sees every device of kid in HTTP mode\n");
+    let (_, out, _) = text(&pista(dir.path(), &["friend", "add", "dad", "mum", "car"], None));
+    assert_eq!(out, "dad now sees mum/car in HTTP mode\n");
+    let (_, out, _) = text(&pista(dir.path(), &["friend", "list", "dad"], None));
+    assert_eq!(out, "kid (all devices)\nmum/car\n");
+    let (ok, _, err) = text(&pista(dir.path(), &["friend", "del", "dad", "nobody"], None));
+    assert_eq!(
+        (ok, err.as_str()),
+        (false, "error: dad had no friend entry for every device of nobody\n")
+    );
+
+    let face = dir.path().join("face.png");
+    std::fs::write(&face, b"\x89PNG\r\n\x1a\nrest").unwrap();
+    let args = ["card", "set", "kid", "--name", "Kid", "--face", face.to_str().unwrap()];
+    let (ok, out, err) = text(&pista(dir.path(), &args, None));
+    assert!(ok, "{err}");
+    assert_eq!(out, "card set for kid (used for devices without their own)\n");
+    let (_, out, _) = text(&pista(dir.path(), &["card", "list"], None));
+    assert_eq!(out, "kid (user): name \"Kid\", face 16 base64 characters\n");
+    let (ok, _, err) =
+        text(&pista(dir.path(), &["card", "set", "kid", "--face", "Cargo.toml"], None));
+    assert_eq!(
+        (ok, err.as_str()),
+        (false, "error: Cargo.toml is neither a PNG nor a JPEG image\n")
+    );
+}
+
+#[tokio::test]
+async fn commands_and_the_quarantine_go_through_the_running_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let http = format!("127.0.0.1:{}", free_port());
+    let path = dir.path().to_owned();
+
+    let run = |args: Vec<String>| {
+        let path = path.clone();
+        let http = http.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut all: Vec<&str> = args.iter().map(String::as_str).collect();
+            all.extend(["--http", &http]);
+            text(&pista(&path, &all, None))
+        })
+    };
+    let words = |s: &str| s.split(' ').map(str::to_owned).collect::<Vec<_>>();
+
+    let (ok, _, err) = run(words("cmd jane phone reportLocation")).await.unwrap();
+    assert!(!ok);
+    assert_eq!(
+        err,
+        format!(
+            "error: cannot reach http://{http}/api/0/cmd; is pista serve running with this \
+             config?: error sending request for url (http://{http}/api/0/cmd): client error \
+             (Connect): tcp connect error: Connection refused (os error 111)\n"
+        )
+    );
+
+    let mut server = serve(dir.path(), &http);
+    let (ok, out, err) = run(words("cmd jane phone reportLocation")).await.unwrap();
+    assert!(ok, "{err}");
+    let answer: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        (&answer["device"], &answer["command"], &answer["mqtt"]),
+        (
+            &serde_json::json!("jane/phone"),
+            &serde_json::json!({"_type":"cmd","action":"reportLocation"}),
+            &serde_json::json!("published")
+        )
+    );
+    let (ok, _, err) = run(words("cmd jane phone explode")).await.unwrap();
+    assert!(!ok);
+    assert!(err.starts_with(&format!("error: http://{http}/api/0/cmd answered 400 Bad Request: unknown command action \"explode\"")), "{err}");
+
+    let client = reqwest::Client::new();
+    let response = client
+        .post(format!("http://{http}/pub?u=jane&d=phone"))
+        .body(r#"{"_type":"encrypted","data":"AAAA"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 403);
+    let (_, out, _) = run(words("quarantine")).await.unwrap();
+    assert!(
+        out.ends_with(
+            " jane/phone owntracks/jane/phone no_key: no encryption secret is set for jane/phone\n"
+        ),
+        "{out}"
+    );
+    let (ok, out, err) = run(words("quarantine replay --user jane --device phone")).await.unwrap();
+    assert!(ok, "{err}");
+    let answer: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(answer["replayed"], serde_json::json!([]));
+    assert_eq!(answer["still_quarantined"][0]["reason"], serde_json::json!("no_key"));
+
+    Command::new("kill").args(["-TERM", &server.id().to_string()]).status().unwrap();
+    server.wait().unwrap();
+}
