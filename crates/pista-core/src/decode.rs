@@ -15,7 +15,7 @@ use crate::greenwich_text::parse_text;
 use crate::ids::DeviceName;
 use crate::location::Location;
 use crate::message::{Detail, Message};
-use crate::time::TimeRule;
+use crate::time::{TimeRule, read_epoch};
 
 /// The meaning of one message (one element of an array payload counts as one message).
 #[derive(Debug, Clone, PartialEq)]
@@ -185,7 +185,18 @@ fn decode_object(object: Map<String, Value>, context: &Context<'_>, raw: Bytes) 
             Err(error) => quarantined(Some(msg_type), error.reason(), error.to_string(), raw),
         };
     }
-    match Message::from_json(&msg_type, object) {
+    // A region event follows the time rule of fixes, with its reason codes.
+    let time = (msg_type == "transition").then(|| read_epoch("tst", object.get("tst")));
+    let typed = Message::from_json(&msg_type, object);
+    let time_problem = match (&typed, time) {
+        (Err(error), _) if !error.is_about("tst") => None,
+        (_, Some(Err(error))) => Some(error),
+        _ => None,
+    };
+    if let Some(error) = time_problem {
+        return quarantined(Some(msg_type), error.reason(), format!("transition {error}"), raw);
+    }
+    match typed {
         Ok(message) => {
             if let Detail::Transition(transition) = &message.detail
                 && let Err(implausible) = context.time.check(transition.tst, context.received_at)
@@ -391,6 +402,21 @@ mod tests {
                 "x",
                 Some("proxy/serial"),
                 &[r#"ignored: subtopic "proxy/serial" carries commands to a device"#],
+            ),
+            (
+                r#"{"_type":"transition","event":"enter"}"#,
+                Some("event"),
+                &["tst_missing: transition tst is missing"],
+            ),
+            (
+                r#"{"_type":"transition","event":"enter","tst":0}"#,
+                Some("event"),
+                &["tst_zero: transition tst 0 is not after 1970"],
+            ),
+            (
+                r#"{"_type":"transition","event":"inside","tst":0}"#,
+                Some("event"),
+                &["invalid_message: transition event is \"inside\", expected one of enter, leave"],
             ),
             (
                 "garbage",

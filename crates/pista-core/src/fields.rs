@@ -53,6 +53,17 @@ pub enum FieldError {
     Wrong { msg_type: String, field: &'static str, found: String, expected: String },
 }
 
+impl FieldError {
+    /// Whether the error concerns `field`.
+    pub fn is_about(&self, field: &str) -> bool {
+        match self {
+            FieldError::Missing { field: f, .. } | FieldError::Wrong { field: f, .. } => {
+                *f == field
+            }
+        }
+    }
+}
+
 /// The fields of one message type.
 pub(crate) struct Schema {
     pub msg_type: &'static str,

@@ -17,7 +17,8 @@ use crate::records::{
 };
 use crate::sql::SqlStore;
 
-const LOCATION_COLUMNS: [&str; 7] = ["id", "tst", "lat", "lon", "received_at", "topic", "payload"];
+const LOCATION_COLUMNS: [&str; 8] =
+    ["id", "tst", "lat", "lon", "received_at", "topic", "payload", "repairs"];
 
 #[async_trait]
 impl Storage for SqlStore {
@@ -70,7 +71,7 @@ impl Storage for SqlStore {
         let rows = self.db.query_all(&select).await.map_err(StoreError::query("read last"))?;
         rows.iter()
             .map(|row| {
-                let key = DeviceKey::parse(&name(row, 7)?, &name(row, 8)?);
+                let key = DeviceKey::parse(&name(row, 8)?, &name(row, 9)?);
                 Ok(LastLocation { key: parse(key)?, location: location(row)? })
             })
             .collect()
@@ -116,6 +117,7 @@ impl Storage for SqlStore {
                 ("m", "received_at"),
                 ("m", "payload"),
                 ("m", "original"),
+                ("m", "repairs"),
             ])
             .columns([("d", "user_name"), ("d", "device_name")])
             .from_as("messages", "m")
@@ -311,6 +313,7 @@ fn location(row: &QueryResult) -> Result<StoredLocation, StoreError> {
         received_at: get(row, 4)?,
         topic: get(row, 5)?,
         json,
+        repairs: notes(get(row, 7)?),
     })
 }
 
@@ -318,7 +321,7 @@ fn message(row: &QueryResult) -> Result<StoredMessage, StoreError> {
     let retained: i16 = get(row, 6)?;
     Ok(StoredMessage {
         id: get(row, 0)?,
-        key: optional_key(row, 10)?,
+        key: optional_key(row, 11)?,
         topic: get(row, 1)?,
         subtopic: get(row, 2)?,
         msg_type: get(row, 3)?,
@@ -328,6 +331,7 @@ fn message(row: &QueryResult) -> Result<StoredMessage, StoreError> {
         received_at: get(row, 7)?,
         payload: get(row, 8)?,
         original: get(row, 9)?,
+        repairs: notes(get(row, 10)?),
     })
 }
 
@@ -348,4 +352,9 @@ pub(crate) fn source(row: &QueryResult, index: usize) -> Result<Source, StoreErr
     let name: String = get(row, index)?;
     Source::from_name(&name)
         .ok_or_else(|| StoreError::Corrupt { what: "message source", detail: name.clone() })
+}
+
+/// Notes stored as a JSON array of text.
+fn notes(text: Option<String>) -> Vec<String> {
+    text.and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default()
 }

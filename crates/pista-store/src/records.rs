@@ -65,6 +65,8 @@ pub struct StoredLocation {
     pub topic: String,
     /// The normalised message as stored.
     pub json: Map<String, Value>,
+    /// What was changed in what the client sent (a time read from text, a field dropped).
+    pub repairs: Vec<String>,
 }
 
 /// A device's newest location.
@@ -101,6 +103,8 @@ pub struct StoredMessage {
     pub payload: String,
     /// The client's bytes when they differ from `payload`.
     pub original: Option<Vec<u8>>,
+    /// What was changed in what the client sent.
+    pub repairs: Vec<String>,
 }
 
 /// A message in quarantine.

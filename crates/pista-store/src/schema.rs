@@ -162,6 +162,8 @@ fn locations_table() -> TableCreateStatement {
         .col(big_integer("received_at"))
         .col(text("payload"))
         .col(blob_null("original"))
+        // What was changed in what the client sent, as a JSON array of notes.
+        .col(text_null("repairs"))
         .to_owned()
 }
 
@@ -182,6 +184,7 @@ fn messages_table() -> TableCreateStatement {
         .col(text("payload"))
         // The client's bytes, when they differ from `payload`.
         .col(blob_null("original"))
+        .col(text_null("repairs"))
         .col(big_integer("topic_hash"))
         .col(big_integer("payload_hash"))
         .to_owned()

@@ -179,6 +179,7 @@ async fn insert_location(
             "received_at",
             "payload",
             "original",
+            "repairs",
         ])
         .values_panic([
             Expr::val(device_id),
@@ -215,6 +216,7 @@ async fn insert_location(
             Expr::val(message.received_at),
             Expr::val(payload.clone()),
             Expr::val(original.map(|b| b.to_vec())),
+            Expr::val(text_list(&location.repairs)),
         ])
         .on_conflict(
             OnConflict::columns(["device_id", "tst", "lat_e7", "lon_e7"]).do_nothing().to_owned(),
@@ -278,6 +280,7 @@ async fn write_message(
         msg_type: Some(typed.msg_type.clone()),
         tst: typed.tst,
         client_id: typed.json.get("_id").and_then(Value::as_str).map(str::to_owned),
+        repairs: text_list(&typed.repairs),
     };
     let outcome = insert_message(txn, device_id, message, meta, stored).await?;
     let WriteOutcome::Message { id } = outcome else { return Ok(outcome) };
@@ -291,6 +294,7 @@ struct Meta {
     msg_type: Option<String>,
     tst: Option<i64>,
     client_id: Option<String>,
+    repairs: Option<String>,
 }
 
 async fn insert_message(
@@ -315,6 +319,7 @@ async fn insert_message(
             "received_at",
             "payload",
             "original",
+            "repairs",
             "topic_hash",
             "payload_hash",
         ])
@@ -330,6 +335,7 @@ async fn insert_message(
             Expr::val(message.received_at),
             Expr::val(payload.clone()),
             Expr::val(original.map(|b| b.to_vec())),
+            Expr::val(meta.repairs),
             Expr::val(digest(message.topic.as_bytes())),
             Expr::val(digest(payload.as_bytes())),
         ])

@@ -69,6 +69,7 @@ fn describe(message: &StoredMessage) -> Value {
         "retained": message.retained,
         "message": body,
         "original": original,
+        "repairs": message.repairs,
     })
 }
 
