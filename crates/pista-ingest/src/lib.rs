@@ -8,6 +8,7 @@ mod broker_input;
 mod commands;
 mod mqtt_input;
 mod pipeline;
+mod prepare;
 mod writer;
 
 pub use broker_input::BrokerGate;

@@ -3,19 +3,16 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 
-use bytes::Bytes;
-use pista_core::crypto::{self, Secret};
 use pista_core::time::TimeRule;
-use pista_core::{
-    Context, Decoded, Detail, DeviceKey, Inbound, Location, Replay, TopicParts, decode,
-};
-use pista_store::{NewBody, NewMessage, Storage, WriteOutcome};
+use pista_core::{DeviceKey, Inbound};
+use pista_store::{Storage, WriteOutcome};
 use serde_json::{Map, Value};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+use crate::prepare::prepare;
 use crate::writer::{Job, run_writer};
 
 /// Why a message was not committed.
@@ -125,15 +122,15 @@ pub struct Pipeline {
     inner: Arc<Inner>,
 }
 
-struct Inner {
+pub(crate) struct Inner {
     /// Queue to the writer task; closed when the last handle is dropped.
     jobs: mpsc::Sender<Job>,
     /// For reading device secrets while decoding.
-    store: Arc<dyn Storage>,
-    options: PipelineOptions,
+    pub(crate) store: Arc<dyn Storage>,
+    pub(crate) options: PipelineOptions,
     /// Committed locations for live listeners (websocket, webhooks in later stages).
     events: broadcast::Sender<Arc<StoredEvent>>,
-    stats: Arc<Stats>,
+    pub(crate) stats: Arc<Stats>,
 }
 
 impl Pipeline {
@@ -193,204 +190,4 @@ impl Pipeline {
     pub fn stats(&self) -> &Stats {
         &self.inner.stats
     }
-}
-
-/// What [`prepare`] made of one inbound message.
-struct Prepared {
-    messages: Vec<NewMessage>,
-    problems: Vec<Problem>,
-    decrypted: bool,
-}
-
-/// Decodes one inbound message into the records to store, decrypting envelopes with the
-/// device's secret and logging what cannot be used.
-async fn prepare(inbound: &Inbound, inner: &Inner) -> Result<Prepared, IngestError> {
-    let options = &inner.options;
-    let stats = &inner.stats;
-    let mut prepared = Prepared { messages: Vec::new(), problems: Vec::new(), decrypted: false };
-    let record = |key: Option<DeviceKey>, subtopic: Option<String>, body: NewBody| NewMessage {
-        key,
-        topic: inbound.topic.clone(),
-        subtopic,
-        source: inbound.source,
-        retained: inbound.retained,
-        replay: inbound.replay,
-        received_at: inbound.received_at,
-        body,
-    };
-    if options.rawdata {
-        let body = NewBody::Wire { payload: inbound.payload.clone() };
-        prepared.messages.push(record(None, None, body));
-    }
-    if options.skip_retained && inbound.replay == Replay::Retained {
-        stats.ignored.fetch_add(1, Ordering::Relaxed);
-        tracing::debug!(topic = ?inbound.topic, "retained message skipped (skip_retained)");
-        return Ok(prepared);
-    }
-
-    let (key, subtopic) = match &inbound.identity {
-        Some(key) => (key.clone(), None),
-        None => match TopicParts::parse(&inbound.topic) {
-            Ok(parts) => (parts.key, parts.subtopic),
-            Err(error) => {
-                let problem = Problem { reason: "no_device", text: error.to_string() };
-                log_quarantined(inbound, None, &problem, stats);
-                let body = NewBody::Quarantine {
-                    msg_type: None,
-                    reason: problem.reason.to_owned(),
-                    problem: problem.text.clone(),
-                    payload: inbound.payload.clone(),
-                };
-                prepared.problems.push(problem);
-                prepared.messages.push(record(None, None, body));
-                return Ok(prepared);
-            }
-        },
-    };
-    let base_topic = inbound.topic.trim_start_matches('/');
-    let base_topic = match &subtopic {
-        Some(sub) => {
-            base_topic.strip_suffix(sub.as_str()).map_or(base_topic, |b| b.trim_end_matches('/'))
-        }
-        None => base_topic,
-    };
-    let context = Context {
-        device: &key.device,
-        subtopic: subtopic.as_deref(),
-        received_at: inbound.received_at,
-        time: options.time,
-    };
-
-    let mut queue: Vec<(Decoded, bool)> =
-        decode(&inbound.payload, &context).into_iter().map(|d| (d, false)).collect();
-    queue.reverse();
-    while let Some((decoded, was_encrypted)) = queue.pop() {
-        let body = match decoded {
-            Decoded::Message { message, raw }
-                if matches!(message.detail, Detail::Encrypted { .. }) =>
-            {
-                let Detail::Encrypted { data } = &message.detail else { continue };
-                match open_envelope(inner, &key, data, was_encrypted).await? {
-                    Ok(plain) => {
-                        prepared.decrypted = true;
-                        let inner_messages = decode(&Bytes::from(plain), &context);
-                        queue.extend(inner_messages.into_iter().rev().map(|d| (d, true)));
-                        continue;
-                    }
-                    Err(problem) => {
-                        log_quarantined(inbound, Some(&key), &problem, stats);
-                        let body = NewBody::Quarantine {
-                            msg_type: Some("encrypted".to_owned()),
-                            reason: problem.reason.to_owned(),
-                            problem: problem.text.clone(),
-                            payload: raw,
-                        };
-                        prepared.problems.push(problem);
-                        body
-                    }
-                }
-            }
-            Decoded::Location { mut location, raw } => {
-                if let Some(trigger) = &location.trigger
-                    && options.t_ignore.iter().any(|t| t == trigger)
-                {
-                    stats.ignored.fetch_add(1, Ordering::Relaxed);
-                    tracing::debug!(device = %key, trigger, "location not stored (t_ignore)");
-                    continue;
-                }
-                if let Some(tid) = options.tid_map.get(base_topic)
-                    && *tid != location.tid
-                {
-                    location.repairs.push(format!("tid: {:?} set by the tid map", location.tid));
-                    location.tid = tid.clone();
-                    location.json.insert("tid".to_owned(), Value::String(tid.clone()));
-                }
-                if was_encrypted {
-                    location.json.insert("_decrypted".to_owned(), Value::Bool(true));
-                }
-                location_body(location, raw, inbound)
-            }
-            Decoded::Message { mut message, raw } => {
-                stats.messages.fetch_add(1, Ordering::Relaxed);
-                if was_encrypted {
-                    message.json.insert("_decrypted".to_owned(), Value::Bool(true));
-                }
-                let payload = serde_json::to_string(&message.json).unwrap_or_default();
-                let original = (payload.as_bytes() != raw.as_ref()).then_some(raw);
-                NewBody::Message { message, payload, original }
-            }
-            Decoded::Empty { raw } => {
-                stats.messages.fetch_add(1, Ordering::Relaxed);
-                NewBody::Empty { payload: raw }
-            }
-            Decoded::Ignored { problem } => {
-                stats.ignored.fetch_add(1, Ordering::Relaxed);
-                tracing::info!(topic = ?inbound.topic, problem, "message ignored");
-                continue;
-            }
-            Decoded::Quarantined { msg_type, reason, problem, raw } => {
-                let problem = Problem { reason, text: problem };
-                log_quarantined(inbound, Some(&key), &problem, stats);
-                let body = NewBody::Quarantine {
-                    msg_type,
-                    reason: reason.to_owned(),
-                    problem: problem.text.clone(),
-                    payload: raw,
-                };
-                prepared.problems.push(problem);
-                body
-            }
-        };
-        prepared.messages.push(record(Some(key.clone()), subtopic.clone(), body));
-    }
-    Ok(prepared)
-}
-
-/// Decrypts an envelope with the device's secret. The outer `Err` is a storage failure; the
-/// inner one says why the envelope stays closed.
-async fn open_envelope(
-    inner: &Inner,
-    key: &DeviceKey,
-    data: &str,
-    nested: bool,
-) -> Result<Result<Vec<u8>, Problem>, IngestError> {
-    if nested {
-        let text = "an encrypted message inside an encrypted message".to_owned();
-        return Ok(Err(Problem { reason: "bad_key", text }));
-    }
-    let secret = inner.store.secret(key).await.map_err(|error| {
-        tracing::error!(%error, device = %key, "could not read the device's secret");
-        IngestError::Store
-    })?;
-    let Some(secret) = secret else {
-        let text = format!("no encryption secret is set for {key}");
-        return Ok(Err(Problem { reason: "no_key", text }));
-    };
-    let opened = Secret::new(&secret).and_then(|secret| crypto::open(&secret, data));
-    Ok(opened.map_err(|error| Problem { reason: error.reason(), text: error.to_string() }))
-}
-
-/// The stored form of a location. The client's bytes are kept beside the normalised JSON
-/// whenever they differ from it (repaired fields, a Greenwich CSV line, other spacing).
-fn location_body(location: Box<Location>, raw: Bytes, inbound: &Inbound) -> NewBody {
-    if !location.repairs.is_empty() {
-        let repairs = &location.repairs;
-        tracing::debug!(topic = ?inbound.topic, ?repairs, "location repaired");
-    }
-    let payload = serde_json::to_string(&location.json).unwrap_or_default();
-    let original = (payload.as_bytes() != raw.as_ref()).then_some(raw);
-    NewBody::Location { location, payload, original }
-}
-
-fn log_quarantined(inbound: &Inbound, key: Option<&DeviceKey>, problem: &Problem, stats: &Stats) {
-    stats.quarantined.fetch_add(1, Ordering::Relaxed);
-    let device = key.map(ToString::to_string).unwrap_or_default();
-    tracing::warn!(
-        source = inbound.source.as_str(),
-        topic = ?inbound.topic,
-        %device,
-        reason = problem.reason,
-        problem = problem.text,
-        "message quarantined"
-    );
 }

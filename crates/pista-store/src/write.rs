@@ -69,6 +69,11 @@ impl SqlStore {
                     quarantine(&txn, device_id, message).await?
                 }
             };
+            if let Some(id) = device_id
+                && shows_alive(message)
+            {
+                mark_online(&txn, id, message.received_at).await?;
+            }
             outcomes.push(outcome);
         }
         for (id, last_seen) in seen {
@@ -473,6 +478,38 @@ pub(crate) fn event_name(transition: &Transition) -> &'static str {
 /// The region of a transition for its uniqueness key: its id, else its name.
 pub(crate) fn region(transition: &Transition) -> String {
     transition.rid.clone().or_else(|| transition.desc.clone()).unwrap_or_default()
+}
+
+/// Message types only the device itself sends while it runs: after a last will (or a Greenwich
+/// `0`/`-1`), one of these means it is back. Broker copies prove nothing and do not count.
+const FROM_A_RUNNING_DEVICE: &[&str] =
+    &["transition", "waypoint", "waypoints", "steps", "beacon", "status", "request"];
+
+fn shows_alive(message: &NewMessage) -> bool {
+    if message.replay != Replay::Fresh {
+        return false;
+    }
+    match &message.body {
+        NewBody::Location { .. } => true,
+        NewBody::Message { message, .. } => {
+            FROM_A_RUNNING_DEVICE.contains(&message.msg_type.as_str())
+        }
+        _ => false,
+    }
+}
+
+/// Marks a device that was offline as online again.
+async fn mark_online(txn: &DatabaseTransaction, device_id: i64, at: i64) -> Result<(), StoreError> {
+    let update = Query::update()
+        .table("devices")
+        .value("online", 1)
+        .value("online_at", at)
+        .and_where(Expr::col("id").eq(device_id))
+        .and_where(Expr::col("online").ne(1))
+        .and_where(Expr::col("online_at").lte(at))
+        .to_owned();
+    txn.execute(&update).await.map_err(StoreError::query("update device online"))?;
+    Ok(())
 }
 
 async fn touch_device(

@@ -529,3 +529,34 @@ async fn an_empty_array_keeps_its_bytes_and_a_zero_length_payload_has_none() {
         [(None, "", Some(b"[]".to_vec())), (None, "", None)]
     );
 }
+
+#[tokio::test]
+async fn a_device_offline_after_its_last_will_is_online_again_when_it_reports() {
+    let (store, _dir) = store().await;
+    let k = key("jane", "phone");
+    let topic = "owntracks/jane/phone";
+    store.write(&[fix(&k, 1.0, 1700000000)]).await.unwrap();
+    assert_eq!(online(&store, &k).await, None, "unknown until the device says something about it");
+    store.write(&[message(Some(k.clone()), topic, None, json!({"_type":"lwt"}))]).await.unwrap();
+    assert_eq!(online(&store, &k).await, Some(0));
+    // The broker's retained copy of an old fix proves nothing.
+    let copy = NewMessage { replay: Replay::Retained, retained: true, ..fix(&k, 2.0, 1700000100) };
+    store.write(&[copy]).await.unwrap();
+    assert_eq!(online(&store, &k).await, Some(0));
+    // A card can come from anyone's script; a region event only from the running device.
+    let card = message(Some(k.clone()), topic, Some("info"), json!({"_type":"card","name":"J"}));
+    store.write(&[card]).await.unwrap();
+    assert_eq!(online(&store, &k).await, Some(0));
+    let event = json!({"_type":"transition","event":"leave","tst":1700000200,"desc":"Home"});
+    let event = NewMessage {
+        received_at: 1700000300,
+        ..message(Some(k.clone()), topic, Some("event"), event)
+    };
+    store.write(&[event]).await.unwrap();
+    let state = store.device_state(&k).await.unwrap().unwrap();
+    assert_eq!((state.online, state.online_at), (Some(1), Some(1700000300)));
+}
+
+async fn online(store: &SqlStore, key: &DeviceKey) -> Option<i64> {
+    store.device_state(key).await.unwrap().unwrap().online
+}
