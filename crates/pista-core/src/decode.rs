@@ -170,6 +170,7 @@ fn decode_object(object: Map<String, Value>, context: &Context<'_>, raw: Bytes) 
                     detail: Detail::None,
                     json: location.json,
                     repairs: location.repairs,
+                    masked: false,
                 };
                 Decoded::Message { message: Box::new(message), raw }
             }
@@ -224,12 +225,20 @@ fn decode_text(
     if let Some(subtopic) = context.subtopic.filter(|s| *s != "pico") {
         return match parse_text(subtopic, &raw) {
             Ok(Some(text)) => {
+                // A Greenwich `login` carries the device password: masked by the parser.
+                let masked = text.kind == "gw-cmd"
+                    && text
+                        .value
+                        .get("verb")
+                        .and_then(Value::as_str)
+                        .is_some_and(|verb| verb.eq_ignore_ascii_case("login"));
                 let message = Message {
                     msg_type: text.kind.to_owned(),
                     tst: None,
                     detail: Detail::None,
                     json: text.value,
                     repairs: Vec::new(),
+                    masked,
                 };
                 Decoded::Message { message: Box::new(message), raw }
             }

@@ -182,6 +182,36 @@ pub struct Message {
     /// The client's object with its fields typed.
     pub json: Map<String, Value>,
     pub repairs: Vec<String>,
+    /// Whether secrets in it (passwords, the encryption key) were replaced by `***`; the
+    /// client's bytes are then not kept either.
+    pub masked: bool,
+}
+
+/// Keys whose values are credentials, wherever they appear in a message (a `configuration`, a
+/// `dump`, a `setConfiguration` command): they are never stored or served.
+const SECRET_KEYS: &[&str] =
+    &["password", "pass", "encryptionKey", "passphrase", "tlsClientCrtPassword", "clientpkcs"];
+
+/// Replaces the values of [`SECRET_KEYS`] by `***` at any depth; returns the masked paths.
+fn mask_secrets(object: &mut Map<String, Value>, path: &str, masked: &mut Vec<String>) {
+    for (key, value) in object.iter_mut() {
+        let here = if path.is_empty() { key.clone() } else { format!("{path}.{key}") };
+        match value {
+            Value::String(text) if SECRET_KEYS.contains(&key.as_str()) && !text.is_empty() => {
+                *value = Value::String("***".to_owned());
+                masked.push(here);
+            }
+            Value::Object(inner) => mask_secrets(inner, &here, masked),
+            Value::Array(items) => {
+                for (index, item) in items.iter_mut().enumerate() {
+                    if let Value::Object(inner) = item {
+                        mask_secrets(inner, &format!("{here}[{index}]"), masked);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
 }
 
 /// Waypoint creation times before this (2001-09-09) are not times but a client's mistake, such
@@ -215,7 +245,13 @@ impl Message {
         };
         let detail = match msg_type {
             "transition" => Detail::Transition(transition(&json, &mut repairs)),
-            "waypoint" => Detail::Waypoints(waypoint(json.clone()).into_iter().collect()),
+            "waypoint" => match waypoint(json.clone()) {
+                Ok(point) => Detail::Waypoints(vec![point]),
+                Err(problem) => {
+                    repairs.push(format!("not kept as a region: {problem}"));
+                    Detail::Waypoints(Vec::new())
+                }
+            },
             "waypoints" => Detail::Waypoints(waypoints(&json, &mut repairs)),
             "card" => Detail::Card(Card {
                 name: text(&json, "name"),
@@ -226,7 +262,14 @@ impl Message {
             "encrypted" => Detail::Encrypted { data: text(&json, "data").unwrap_or_default() },
             _ => Detail::None,
         };
-        Ok(Self { msg_type: msg_type.to_owned(), tst, detail, json, repairs })
+        let mut json = json;
+        let mut hidden = Vec::new();
+        mask_secrets(&mut json, "", &mut hidden);
+        let masked = !hidden.is_empty();
+        if masked {
+            repairs.push(format!("{}: secret masked", hidden.join(", ")));
+        }
+        Ok(Self { msg_type: msg_type.to_owned(), tst, detail, json, repairs, masked })
     }
 }
 
@@ -250,9 +293,16 @@ fn transition(json: &Map<String, Value>, repairs: &mut Vec<String>) -> Transitio
 }
 
 /// One waypoint object (also an element of `waypoints`); `None` when it is not usable.
-fn waypoint(object: Map<String, Value>) -> Result<Waypoint, FieldError> {
-    let typed = Schema { msg_type: "waypoint", fields: WAYPOINT }.apply(object)?;
+fn waypoint(object: Map<String, Value>) -> Result<Waypoint, String> {
+    let typed = Schema { msg_type: "waypoint", fields: WAYPOINT }
+        .apply(object)
+        .map_err(|error| error.to_string())?;
     let json = typed.json;
+    for (name, max) in [("lat", 90.0), ("lon", 180.0)] {
+        if let Some(value) = number(&json, name).filter(|v| v.abs() > max) {
+            return Err(format!("waypoint {name} {value} is out of range -{max}..={max}"));
+        }
+    }
     Ok(Waypoint {
         tst: json.get("tst").and_then(Value::as_i64).unwrap_or_default(),
         desc: text(&json, "desc").unwrap_or_default(),
@@ -269,7 +319,7 @@ fn waypoints(json: &Map<String, Value>, repairs: &mut Vec<String>) -> Vec<Waypoi
     let mut out = Vec::with_capacity(items.len());
     for (index, item) in items.into_iter().enumerate() {
         let result = match item {
-            Value::Object(object) => waypoint(object).map_err(|e| e.to_string()),
+            Value::Object(object) => waypoint(object),
             other => Err(format!("is {}, not an object", describe(&other))),
         };
         match result {
@@ -343,7 +393,8 @@ mod tests {
         let message = typed(json!({"_type":"waypoints","waypoints":[
             {"_type":"waypoint","desc":"Home","lat":"52.1","lon":5.1,"rad":100,"tst":1505910709000_i64},
             {"desc":"no time","lat":1,"lon":1},
-            7
+            7,
+            {"desc":"off the map","lat":100,"lon":1,"tst":1690000000}
         ]}))
         .unwrap();
         let Detail::Waypoints(points) = &message.detail else { panic!("{message:?}") };
@@ -355,9 +406,31 @@ mod tests {
             message.repairs,
             [
                 "waypoints[1]: skipped, waypoint has no tst",
-                "waypoints[2]: skipped, is 7, not an object"
+                "waypoints[2]: skipped, is 7, not an object",
+                "waypoints[3]: skipped, waypoint lat 100 is out of range -90..=90"
             ]
         );
+    }
+
+    #[test]
+    fn credentials_are_masked_wherever_they_are() {
+        let message = typed(json!({"_type":"dump","configuration":{"_type":"configuration",
+            "password":"mqttpw123","encryptionKey":"the secret","host":"h","tid":"JJ",
+            "waypoints":[{"desc":"x","pass":"p"}]}}))
+        .unwrap();
+        assert!(message.masked);
+        assert_eq!(
+            Value::Object(message.json),
+            json!({"_type":"dump","configuration":{"_type":"configuration","password":"***",
+                "encryptionKey":"***","host":"h","tid":"JJ","waypoints":[{"desc":"x","pass":"***"}]}})
+        );
+        assert_eq!(
+            message.repairs,
+            ["configuration.password, configuration.encryptionKey, \
+                 configuration.waypoints[0].pass: secret masked"]
+        );
+        let plain = typed(json!({"_type":"configuration","host":"h","password":""})).unwrap();
+        assert!(!plain.masked);
     }
 
     #[test]

@@ -13,10 +13,13 @@
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use serde_json::Value;
 
-/// Numbers at or above this are milliseconds, not seconds (10^11 s is the year 5138).
-const MILLIS_FROM: i64 = 100_000_000_000;
-/// Numbers above this are neither seconds nor milliseconds of any plausible date.
-const MILLIS_UP_TO: i64 = 10_000_000_000_000;
+/// Numbers at or above this are milliseconds, not seconds (10^11 s is the year 5138); from
+/// 10^14 they are microseconds and from 10^17 nanoseconds, as clocks in those units write them.
+const UNITS: [(f64, f64, &str); 3] = [
+    (1e17, 1e9, "nanoseconds turned into seconds"),
+    (1e14, 1e6, "microseconds turned into seconds"),
+    (1e11, 1e3, "milliseconds turned into seconds"),
+];
 
 /// Why a message time could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -67,18 +70,18 @@ pub fn read_epoch(
     if number.fract() != 0.0 {
         notes.push("fraction of a second dropped");
     }
-    let whole = number.floor();
+    let mut whole = number.floor();
     if whole <= 0.0 {
         return Err(EpochError::NotPositive { field, found: found() });
     }
-    if whole >= 9.0e15 {
+    if whole >= 1e20 {
         return Err(unreadable());
     }
-    let mut seconds = whole as i64;
-    if (MILLIS_FROM..MILLIS_UP_TO).contains(&seconds) {
-        seconds /= 1000;
-        notes.push("milliseconds turned into seconds");
+    if let Some((_, per_second, note)) = UNITS.iter().find(|(from, _, _)| whole >= *from) {
+        whole = (whole / per_second).floor();
+        notes.push(note);
     }
+    let seconds = whole as i64;
     let note = (!notes.is_empty()).then(|| format!("{field}: {} {}", found(), notes.join(", ")));
     Ok((seconds, note))
 }
@@ -296,6 +299,16 @@ mod tests {
                 Some("tst: \"2021-03-22T13:11:03+02:00\" read as RFC 3339 time"),
             ),
             (json!(806434679), 806434679, None),
+            (
+                json!(1700000000123456_i64),
+                1700000000,
+                Some("tst: 1700000000123456 microseconds turned into seconds"),
+            ),
+            (
+                json!(1700000000123456789_i64),
+                1700000000,
+                Some("tst: 1700000000123456789 nanoseconds turned into seconds"),
+            ),
         ];
         for (value, seconds, note) in ok {
             assert_eq!(

@@ -39,12 +39,15 @@ pub struct Receipt {
 pub struct Problem {
     pub reason: &'static str,
     pub text: String,
+    /// Whether the message was an encrypted envelope (one that stays shut, or a malformed one).
+    pub envelope: bool,
 }
 
 impl Problem {
-    /// Whether the problem is an envelope that could not be opened.
+    /// Whether the problem is an envelope that could not be opened: never answered as if it
+    /// had worked, never passed on to other clients (they would take it for a deletion).
     pub fn is_encryption(&self) -> bool {
-        matches!(self.reason, "no_key" | "bad_key" | "bad_base64")
+        self.envelope || matches!(self.reason, "no_key" | "bad_key" | "bad_base64")
     }
 }
 

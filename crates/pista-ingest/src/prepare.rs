@@ -115,7 +115,9 @@ pub(crate) async fn prepare(inbound: &Inbound, inner: &Inner) -> Result<Prepared
                     queue.extend(opened.into_iter().rev().map(|d| (d, true)));
                     continue;
                 }
-                Err(problem) => closed_envelope(decoded, problem),
+                // An envelope found inside one is kept as the client sent it: the outer one.
+                Err(problem) if sealed => closed_envelope(decoded, problem, Some(&inbound.payload)),
+                Err(problem) => closed_envelope(decoded, problem, None),
             },
             None => decoded,
         };
@@ -137,10 +139,11 @@ fn envelope_data(decoded: &Decoded) -> Option<&str> {
 }
 
 /// The quarantine record of an envelope that stays shut.
-fn closed_envelope(decoded: Decoded, problem: Problem) -> Decoded {
-    let raw = match decoded {
-        Decoded::Message { raw, .. } => raw,
-        _ => Bytes::new(),
+fn closed_envelope(decoded: Decoded, problem: Problem, outer: Option<&Bytes>) -> Decoded {
+    let raw = match (outer, decoded) {
+        (Some(outer), _) => outer.clone(),
+        (None, Decoded::Message { raw, .. }) => raw,
+        (None, _) => Bytes::new(),
     };
     Decoded::Quarantined {
         msg_type: Some("encrypted".to_owned()),
@@ -165,7 +168,8 @@ fn body(
                 message.json.insert("_decrypted".to_owned(), Value::Bool(true));
             }
             let payload = serde_json::to_string(&message.json).unwrap_or_default();
-            let original = (payload.as_bytes() != raw.as_ref()).then_some(raw);
+            // Bytes holding a masked secret are not kept.
+            let original = (!message.masked && payload.as_bytes() != raw.as_ref()).then_some(raw);
             Some(NewBody::Message { message, payload, original })
         }
         Decoded::Empty { raw } => {
@@ -178,7 +182,8 @@ fn body(
             None
         }
         Decoded::Quarantined { msg_type, reason, problem, raw } => {
-            let problem = Problem { reason, text: problem };
+            let envelope = msg_type.as_deref() == Some("encrypted");
+            let problem = Problem { reason, text: problem, envelope };
             log_quarantined(scope, &problem);
             let body = NewBody::Quarantine {
                 msg_type,
@@ -238,7 +243,7 @@ async fn open_envelope(
 ) -> Result<Result<Vec<u8>, Problem>, IngestError> {
     if nested {
         let text = "an encrypted message inside an encrypted message".to_owned();
-        return Ok(Err(Problem { reason: "bad_key", text }));
+        return Ok(Err(Problem { reason: "bad_key", text, envelope: true }));
     }
     let secret = inner.store.secret(key).await.map_err(|error| {
         tracing::error!(%error, device = %key, "could not read the device's secret");
@@ -246,10 +251,14 @@ async fn open_envelope(
     })?;
     let Some(secret) = secret else {
         let text = format!("no encryption secret is set for {key}");
-        return Ok(Err(Problem { reason: "no_key", text }));
+        return Ok(Err(Problem { reason: "no_key", text, envelope: true }));
     };
     let opened = Secret::new(&secret).and_then(|secret| crypto::open(&secret, data));
-    Ok(opened.map_err(|error| Problem { reason: error.reason(), text: error.to_string() }))
+    Ok(opened.map_err(|error| Problem {
+        reason: error.reason(),
+        text: error.to_string(),
+        envelope: true,
+    }))
 }
 
 fn log_quarantined(scope: &Scope<'_>, problem: &Problem) {

@@ -10,6 +10,8 @@ pub enum StoreError {
     Unsupported { url: String, reason: String },
     #[error("cannot create directory {path} for the database")]
     CreateDir { path: String, source: std::io::Error },
+    #[error("cannot create the database file {path}")]
+    CreateFile { path: String, source: std::io::Error },
     #[error("database migration failed")]
     Migrate { source: sea_orm::DbErr },
     #[error("database {operation} failed")]

@@ -75,6 +75,14 @@ pub trait Storage: Send + Sync {
         at: i64,
     ) -> Result<(), StoreError>;
 
+    /// Removes the card of a device, or of a user when `device` is `None`; returns whether there
+    /// was one.
+    async fn remove_card(
+        &self,
+        user: &UserName,
+        device: Option<&DeviceName>,
+    ) -> Result<bool, StoreError>;
+
     /// Liveness and Greenwich state of a device; `None` if it never sent anything.
     async fn device_state(&self, key: &DeviceKey) -> Result<Option<DeviceState>, StoreError>;
 

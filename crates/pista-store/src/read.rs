@@ -176,6 +176,14 @@ impl Storage for SqlStore {
         upsert_card(&self.db, row, at).await
     }
 
+    async fn remove_card(
+        &self,
+        user: &UserName,
+        device: Option<&DeviceName>,
+    ) -> Result<bool, StoreError> {
+        self.delete_card(user, device).await
+    }
+
     async fn device_state(&self, key: &DeviceKey) -> Result<Option<DeviceState>, StoreError> {
         self.read_device_state(key).await
     }

@@ -189,6 +189,20 @@ impl SqlStore {
             .collect()
     }
 
+    pub(crate) async fn delete_card(
+        &self,
+        user: &UserName,
+        device: Option<&DeviceName>,
+    ) -> Result<bool, StoreError> {
+        let delete = Query::delete()
+            .from_table("cards")
+            .and_where(Expr::col("user_name").eq(user.as_str()))
+            .and_where(Expr::col("device_name").eq(device.map_or("", DeviceName::as_str)))
+            .to_owned();
+        let result = self.db.execute(&delete).await.map_err(StoreError::query("delete card"))?;
+        Ok(result.rows_affected() > 0)
+    }
+
     pub(crate) async fn read_device_state(
         &self,
         key: &DeviceKey,

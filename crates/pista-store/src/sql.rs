@@ -35,6 +35,7 @@ impl SqlStore {
 
         if path != ":memory:" {
             create_parent_dir(path)?;
+            create_private_file(path)?;
         }
 
         let mut options = ConnectOptions::new(url.to_owned());
@@ -62,11 +63,38 @@ impl SqlStore {
     }
 }
 
+/// Creates the database's directory, readable by its owner only (it holds device secrets and
+/// everyone's history). An existing directory keeps its permissions.
 fn create_parent_dir(path: &str) -> Result<(), StoreError> {
     let path = path.split('?').next().unwrap_or(path);
     match Path::new(path).parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => std::fs::create_dir_all(dir)
-            .map_err(|source| StoreError::CreateDir { path: dir.display().to_string(), source }),
+        Some(dir) if !dir.as_os_str().is_empty() && !dir.exists() => {
+            let mut builder = std::fs::DirBuilder::new();
+            builder.recursive(true);
+            #[cfg(unix)]
+            std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+            builder
+                .create(dir)
+                .map_err(|source| StoreError::CreateDir { path: dir.display().to_string(), source })
+        }
         _ => Ok(()),
+    }
+}
+
+/// Creates a missing database file readable by its owner only; SQLite gives its `-wal` and
+/// `-shm` files the same permissions.
+fn create_private_file(path: &str) -> Result<(), StoreError> {
+    let path = Path::new(path.split('?').next().unwrap_or(path));
+    if path.exists() {
+        return Ok(());
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(source) => Err(StoreError::CreateFile { path: path.display().to_string(), source }),
     }
 }

@@ -168,7 +168,8 @@ fn message(key: Option<DeviceKey>, topic: &str, subtopic: Option<&str>, json: Va
     let typed = if object.contains_key("_type") {
         Message::from_json(&msg_type, object).unwrap()
     } else {
-        Message { msg_type, tst: None, detail: Detail::None, json: object, repairs: Vec::new() }
+        let repairs = Vec::new();
+        Message { msg_type, tst: None, detail: Detail::None, json: object, repairs, masked: false }
     };
     let payload = serde_json::to_string(&typed.json).unwrap();
     NewMessage {
@@ -559,4 +560,19 @@ async fn a_device_offline_after_its_last_will_is_online_again_when_it_reports() 
 
 async fn online(store: &SqlStore, key: &DeviceKey) -> Option<i64> {
     store.device_state(key).await.unwrap().unwrap().online
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_new_database_is_readable_by_its_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("new/sub/pista.db");
+    let store = SqlStore::open(&format!("sqlite://{}", path.display())).await.unwrap();
+    store.write(&[fix(&key("a", "b"), 1.0, 1700000000)]).await.unwrap();
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&path), 0o600);
+    assert_eq!(mode(&dir.path().join("new/sub/pista.db-wal")), 0o600);
+    assert_eq!(mode(&dir.path().join("new/sub")), 0o700);
+    assert_eq!(mode(&dir.path().join("new")), 0o700);
 }

@@ -97,19 +97,27 @@ fn card_for(cards: &[StoredCard], key: &DeviceKey, tid: Value) -> Option<Value> 
         .iter()
         .find(|c| c.user == user && c.device == device)
         .or_else(|| cards.iter().find(|c| c.user == user && c.device.is_none()))?;
-    if card.name.is_none() && card.face.is_none() {
+    // The apps decode the face as base64 image data; an empty or undecodable one is left out.
+    let name = card.name.as_ref().filter(|name| !name.trim().is_empty());
+    let face = card.face.as_ref().filter(|face| is_base64(face));
+    if name.is_none() && face.is_none() {
         return None;
     }
     let mut object = Map::new();
     object.insert("_type".to_owned(), json!("card"));
     object.insert("tid".to_owned(), tid);
-    if let Some(name) = &card.name {
+    if let Some(name) = name {
         object.insert("name".to_owned(), json!(name));
     }
-    if let Some(face) = &card.face {
+    if let Some(face) = face {
         object.insert("face".to_owned(), json!(face));
     }
     Some(Value::Object(object))
+}
+
+fn is_base64(text: &str) -> bool {
+    use base64::Engine;
+    !text.is_empty() && base64::engine::general_purpose::STANDARD.decode(text.trim()).is_ok()
 }
 
 /// Whether a command object is one the apps accept.
@@ -127,35 +135,42 @@ pub fn command(action: &str, extra: Option<Map<String, Value>>) -> Result<Value,
     object.insert("_type".to_owned(), json!("cmd"));
     object.insert("action".to_owned(), json!(action));
     for (name, value) in extra.unwrap_or_default() {
-        if name != "_type" && name != "action" {
-            object.insert(name, value);
+        if name == "_type" || name == "action" {
+            return Err(format!("the extra members may not set {name}; the action is {action}"));
         }
+        object.insert(name, value);
     }
-    let missing = |member: &str| format!("action {action} needs a {member:?} member");
-    match action {
-        "setWaypoints" => {
-            let ok = object
-                .get("waypoints")
-                .and_then(|w| w.get("_type"))
-                .and_then(Value::as_str)
-                .is_some_and(|t| t == "waypoints");
-            if !ok {
-                return Err(missing("waypoints\": {\"_type\":\"waypoints\",...}"));
-            }
-        }
-        "setConfiguration" => {
-            let ok = object
-                .get("configuration")
-                .and_then(|c| c.get("_type"))
-                .and_then(Value::as_str)
-                .is_some_and(|t| t == "configuration");
-            if !ok {
-                return Err(missing("configuration\": {\"_type\":\"configuration\",...}"));
-            }
-        }
-        _ => {}
+    let ok = match action {
+        "setWaypoints" => object.get("waypoints").is_some_and(is_waypoint_list),
+        "setConfiguration" => object
+            .get("configuration")
+            .is_some_and(|c| c.get("_type").and_then(Value::as_str) == Some("configuration")),
+        "response" => object.get("request").is_some_and(Value::is_string),
+        _ => true,
+    };
+    if !ok {
+        let needs = match action {
+            "setWaypoints" => concat!(
+                r#"a "waypoints" member {"_type":"waypoints","waypoints":[...]} "#,
+                r#"whose regions each have a text "desc" and a numeric "tst""#
+            ),
+            "setConfiguration" => r#"a "configuration" member {"_type":"configuration",...}"#,
+            _ => r#"a text "request" member"#,
+        };
+        return Err(format!("action {action} needs {needs}"));
     }
     Ok(Value::Object(object))
+}
+
+/// `{"_type":"waypoints","waypoints":[...]}` whose regions each have `desc` and `tst`.
+fn is_waypoint_list(value: &Value) -> bool {
+    value.get("_type").and_then(Value::as_str) == Some("waypoints")
+        && value.get("waypoints").and_then(Value::as_array).is_some_and(|regions| {
+            regions.iter().all(|region| {
+                region.get("desc").is_some_and(Value::is_string)
+                    && region.get("tst").is_some_and(Value::is_number)
+            })
+        })
 }
 
 /// The topic a device reads its commands from.
@@ -173,7 +188,7 @@ mod tests {
             command("reportLocation", None).unwrap(),
             json!({"_type":"cmd","action":"reportLocation"})
         );
-        let extra = json!({"waypoints":{"_type":"waypoints","waypoints":[]},"_type":"x"});
+        let extra = json!({"waypoints":{"_type":"waypoints","waypoints":[]}});
         let Value::Object(extra) = extra else { unreachable!() };
         assert_eq!(
             command("setWaypoints", Some(extra)).unwrap(),
@@ -184,6 +199,26 @@ mod tests {
             "unknown command action \"nope\"; known: reportLocation, reportSteps, dump, status, \
              waypoints, setWaypoints, clearWaypoints, setConfiguration, response"
         );
-        assert!(command("setConfiguration", None).unwrap_err().contains("configuration"));
+        assert_eq!(
+            command("setConfiguration", None).unwrap_err(),
+            r#"action setConfiguration needs a "configuration" member {"_type":"configuration",...}"#
+        );
+        let bad = |extra: Value| {
+            let Value::Object(extra) = extra else { unreachable!() };
+            command("setWaypoints", Some(extra)).unwrap_err()
+        };
+        let needs = "action setWaypoints needs a \"waypoints\" member \
+                     {\"_type\":\"waypoints\",\"waypoints\":[...]} whose regions each have a text \
+                     \"desc\" and a numeric \"tst\"";
+        assert_eq!(bad(json!({"waypoints":"notalist"})), needs);
+        assert_eq!(bad(json!({"waypoints":{"_type":"waypoints","waypoints":[{"junk":1}]}})), needs);
+        assert_eq!(
+            bad(json!({"action":"dump"})),
+            "the extra members may not set action; the action is setWaypoints"
+        );
+        assert_eq!(
+            command("response", None).unwrap_err(),
+            "action response needs a text \"request\" member"
+        );
     }
 }

@@ -175,7 +175,10 @@ pub async fn unknown(Path(verb): Path<String>) -> ApiError {
     // FIXME(#7): q, photo, monitor, kill and views.
     ApiError::new(
         StatusCode::NOT_FOUND,
-        format!("unknown API call {verb:?}; known: version, list, last, locations"),
+        format!(
+            "unknown API call {verb:?}; known: version, list, last, locations, messages, \
+             transitions, waypoints, state, cards, inventory, quarantine, cmd"
+        ),
     )
 }
 

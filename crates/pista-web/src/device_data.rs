@@ -1,6 +1,7 @@
 //! Pista's own read API for everything a device sends besides its track, each answered as a JSON
 //! array in time order: `GET /api/0/messages?user=U&device=D[&type=T][&from=..&to=..]` (every
-//! other message type, typed, with the client's original when it differed), `/api/0/transitions`,
+//! other message type, typed, with the client's original when it differed),
+//! `/api/0/transitions[?from=..&to=..]`,
 //! `/api/0/waypoints`, `/api/0/state` (liveness and Greenwich values), and, without parameters,
 //! `/api/0/cards` and `/api/0/inventory` (Greenwich devices by IMEI). `from`/`to` take the same
 //! forms as the Recorder API and bound the message's own time, or its arrival when it has none.
@@ -77,11 +78,14 @@ pub async fn transitions(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
-    let key = device(&Params::new(query.as_deref())?)?;
+    let params = Params::new(query.as_deref())?;
+    let key = device(&params)?;
+    let (from, to) = (bound(&params, "from")?, bound(&params, "to")?);
     let items = state.store.transitions(&key).await?;
     Ok(Json(json!(
         items
             .iter()
+            .filter(|t| from.is_none_or(|f| t.tst >= f) && to.is_none_or(|limit| t.tst <= limit))
             .map(|t| json!({"tst": t.tst, "wtst": t.wtst, "event": t.event, "desc": t.desc,
                 "lat": t.lat, "lon": t.lon, "acc": t.acc, "t": t.trigger, "rid": t.rid,
                 "isotst": iso(t.tst)}))

@@ -117,6 +117,16 @@ pub async fn card(args: &ArgMatches) -> anyhow::Result<String> {
         .map(|d| DeviceName::parse(d))
         .transpose()
         .map_err(|e| anyhow!("{e}"))?;
+    let owner = match &device {
+        Some(device) => format!("{user}/{device}"),
+        None => user.to_string(),
+    };
+    if verb == "del" {
+        return match store.remove_card(&user, device.as_ref()).await? {
+            true => Ok(format!("card removed for {owner}\n")),
+            false => bail!("{owner} has no card"),
+        };
+    }
     let face = match args.get_one::<String>("face") {
         Some(path) => {
             use base64::Engine;
@@ -130,6 +140,9 @@ pub async fn card(args: &ArgMatches) -> anyhow::Result<String> {
         None => None,
     };
     let name = args.get_one::<String>("name").cloned();
+    if name.as_ref().is_some_and(|n| n.trim().is_empty()) {
+        bail!("the name is empty");
+    }
     if name.is_none() && face.is_none() {
         bail!("give --name, --face or both");
     }
@@ -200,9 +213,22 @@ pub async fn cmd(args: &ArgMatches) -> anyhow::Result<String> {
     Ok(format!("{answer}\n"))
 }
 
+/// Opens the database `pista serve` uses with the same settings. It must exist: a command run
+/// from another directory (or without the server's `--data-dir`/`--config`) would otherwise
+/// quietly create a second database the server never reads.
 async fn open(args: &ArgMatches) -> anyhow::Result<(Settings, SqlStore)> {
     let settings = cli::raw_settings(args)?.validate()?;
-    let store = SqlStore::open(&settings.database).await?;
+    let url = &settings.database;
+    if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
+        let path = path.split('?').next().unwrap_or(path);
+        if path != ":memory:" && !std::path::Path::new(path).exists() {
+            bail!(
+                "there is no database at {path}; give the --data-dir or --config that \
+                 pista serve uses (and start it once to create the database)"
+            );
+        }
+    }
+    let store = SqlStore::open(url).await?;
     Ok((settings, store))
 }
 

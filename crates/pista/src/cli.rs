@@ -75,6 +75,12 @@ pub fn command() -> Command {
                                 .help("PNG or JPEG, about 192x192"),
                         ),
                 ))
+                .subcommand(with_settings(
+                    Command::new("del")
+                        .about("Remove the card of USER or of one DEVICE")
+                        .arg(positional("user"))
+                        .arg(Arg::new("device").value_name("DEVICE")),
+                ))
                 .subcommand(with_settings(Command::new("list").about("List cards"))),
         )
         .subcommand(

@@ -70,7 +70,7 @@ pub struct Summary {
 /// Why a replay stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum ReplayError {
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}")]
     Read { path: String, source: std::io::Error },
     #[error("--to {url:?} is not usable: {reason}")]
     Target { url: String, reason: String },
@@ -382,14 +382,31 @@ pub fn parse_target(to: &str) -> Result<Target, ReplayError> {
             .map_err(|e| ReplayError::Target { url: to.to_owned(), reason: e.to_string() })?;
         return Ok(Target::Http(url));
     }
-    BrokerUrl::parse(to)
-        .map(Target::Mqtt)
-        .map_err(|e| ReplayError::Target { url: to.to_owned(), reason: e.to_string() })
+    BrokerUrl::parse(to).map(Target::Mqtt).map_err(|e| {
+        let reason = match e {
+            pista_ingest::UrlError::Scheme { scheme, .. } => format!(
+                "scheme {scheme:?} is not allowed; use mqtt://, mqtts://, http://.../pub or \
+                 https://.../pub"
+            ),
+            other => other.to_string(),
+        };
+        ReplayError::Target { url: to.to_owned(), reason }
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_target_with_another_scheme_names_the_ones_that_work() {
+        let error = parse_target("ftp://x").err().unwrap();
+        assert_eq!(
+            error.to_string(),
+            "--to \"ftp://x\" is not usable: scheme \"ftp\" is not allowed; use mqtt://, \
+             mqtts://, http://.../pub or https://.../pub"
+        );
+    }
 
     fn defaults() -> Defaults {
         Defaults {

@@ -62,9 +62,24 @@ fn serve(dir: &Path, http: &str) -> Child {
     child
 }
 
-#[test]
-fn secrets_friends_and_cards_are_managed_without_a_server() {
+#[tokio::test]
+async fn secrets_friends_and_cards_are_managed_without_a_server() {
     let dir = tempfile::tempdir().unwrap();
+    // Run elsewhere (no database there yet), a command refuses rather than make a second one.
+    let (ok, _, err) = text(&pista(dir.path(), &["secret", "list"], None));
+    assert_eq!(
+        (ok, err),
+        (
+            false,
+            format!(
+                "error: there is no database at {}/pista.db; give the --data-dir or --config \
+                 that pista serve uses (and start it once to create the database)\n",
+                dir.path().display()
+            )
+        )
+    );
+    let url = format!("sqlite://{}/pista.db", dir.path().display());
+    pista_store::SqlStore::open(&url).await.unwrap().close().await;
     let set = pista(dir.path(), &["secret", "set", "Jane", "Phone"], Some("s3cr3t-Value\n"));
     let (ok, out, err) = text(&set);
     assert!(ok, "{err}");
@@ -106,6 +121,12 @@ fn secrets_friends_and_cards_are_managed_without_a_server() {
         (ok, err.as_str()),
         (false, "error: Cargo.toml is neither a PNG nor a JPEG image\n")
     );
+    let (ok, _, err) = text(&pista(dir.path(), &["card", "set", "kid", "--name", " "], None));
+    assert_eq!((ok, err.as_str()), (false, "error: the name is empty\n"));
+    let (_, out, _) = text(&pista(dir.path(), &["card", "del", "kid"], None));
+    assert_eq!(out, "card removed for kid\n");
+    let (_, out, _) = text(&pista(dir.path(), &["card", "list"], None));
+    assert_eq!(out, "");
 }
 
 #[tokio::test]

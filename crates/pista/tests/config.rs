@@ -222,3 +222,37 @@ fn passwords_stay_hidden_however_the_url_is_mistyped() {
         assert!(!text.contains("secret") && !text.contains("ss@"), "{text}");
     }
 }
+
+#[test]
+fn ingest_switches_validate_and_print_as_toml() {
+    let raw = load(
+        Some("[ingest]\nskip_retained = true\nt_ignore = [\"p\"]\n"),
+        &[("PISTA_RAWDATA", "yes"), ("PISTA_TID_MAP", "owntracks/jane/phone=JP, /a/b/c=AB")],
+        &[("time-floor", "2010-01-01")],
+    )
+    .unwrap();
+    let settings = raw.validate().unwrap();
+    assert_eq!(
+        (settings.skip_retained, settings.rawdata, settings.t_ignore.clone(), settings.time_floor),
+        (true, true, vec!["p".to_owned()], 1_262_304_000)
+    );
+    assert_eq!(
+        settings.tid_map,
+        [
+            ("owntracks/jane/phone".to_owned(), "JP".to_owned()),
+            ("a/b/c".to_owned(), "AB".to_owned())
+        ]
+    );
+    let text = effective_toml(&raw);
+    assert!(text.lines().any(|l| l == "rawdata = true  # environment PISTA_RAWDATA"), "{text}");
+    assert!(toml::from_str::<toml::Table>(&text).is_ok(), "{text}");
+    for (flag, value, allowed) in [
+        ("t-ignore", "pp", "single-letter triggers such as p or p,t"),
+        ("tid-map", "owntracks/jane/phone", "entries topic=TID such as owntracks/jane/phone=JP"),
+        ("time-floor", "1969-12-31", "a date after 1970 such as 2008-01-01"),
+        ("rawdata", "maybe", "true or false"),
+    ] {
+        let error = load(None, &[], &[(flag, value)]).unwrap().validate().unwrap_err();
+        assert!(error.to_string().ends_with(allowed), "{error}");
+    }
+}

@@ -313,6 +313,8 @@ async fn an_envelope_nobody_can_open_is_acknowledged_quarantined_and_passed_on_t
         server.broker_port(),
         &[
             ("owntracks/zed/phone", ANDROID_ENVELOPE.as_bytes(), true),
+            // A malformed envelope would replace the retained position with garbage.
+            ("owntracks/zed/phone", br#"{"_type":"encrypted"}"#, true),
             ("owntracks/zed/phone", lwt, false),
         ],
     )
@@ -330,7 +332,7 @@ async fn an_envelope_nobody_can_open_is_acknowledged_quarantined_and_passed_on_t
     let quarantined = server.server.store.quarantined(Some(&key("zed", "phone"))).await.unwrap();
     assert_eq!(
         quarantined.iter().map(|q| (q.reason.as_str(), q.payload.len())).collect::<Vec<_>>(),
-        [("no_key", ANDROID_ENVELOPE.len())]
+        [("no_key", ANDROID_ENVELOPE.len()), ("invalid_message", 21)]
     );
     server.stop().await;
 }
@@ -381,6 +383,9 @@ async fn what_devices_send_besides_tracks_can_be_read_back() {
         json!([{"tst":1700000300,"wtst":null,"event":"leave","desc":"Work","lat":52.5,"lon":13.4,
             "acc":0.0,"t":"b","rid":null,"isotst":"2023-11-14T22:18:20Z"}])
     );
+    let (_, later) =
+        server.get("/api/0/transitions?user=jane&device=phone&from=2023-11-14T22:18:21").await;
+    assert_eq!(later, json!([]));
     let (_, waypoints) = server.get("/api/0/waypoints?user=jane&device=phone").await;
     assert_eq!(
         (&waypoints[0]["desc"], &waypoints[0]["rad"], &waypoints[0]["tst"]),
@@ -434,4 +439,97 @@ async fn skip_retained_ignores_the_brokers_stored_copies_from_mosquitto() {
         forget_session(&client_id).await;
     }
     publish_mosquitto(&[(&topic, b"", true)]).await;
+}
+
+#[tokio::test]
+async fn malformed_and_nested_envelopes_are_refused_and_kept_as_sent() {
+    let server = TestServer::start(|_| {}).await;
+    let store = server.server.store.clone();
+    let (status, answer) =
+        post_json(&server, "/pub?u=ann&d=phone", r#"{"_type":"encrypted"}"#).await;
+    assert_eq!(
+        (status, &answer["error"]),
+        (403, &json!("encrypted has no data (kept in quarantine as invalid_message)"))
+    );
+
+    store.set_secret(&key("ann", "phone"), Some("k"), 1).await.unwrap();
+    let secret = Secret::new("k").unwrap();
+    let fix = br#"{"_type":"location","lat":1,"lon":2,"tst":1700001300}"#;
+    let inner = json!({"_type":"encrypted","data": crypto::seal(&secret, fix)}).to_string();
+    let outer = json!({"_type":"encrypted","data": crypto::seal(&secret, inner.as_bytes())});
+    let (status, answer) = post_json(&server, "/pub?u=ann&d=phone", &outer.to_string()).await;
+    assert_eq!(
+        (status, &answer["error"]),
+        (
+            403,
+            &json!(
+                "an encrypted message inside an encrypted message (kept in quarantine as bad_key)"
+            )
+        )
+    );
+    let kept = store.quarantined(Some(&key("ann", "phone"))).await.unwrap();
+    assert_eq!(kept[1].payload, outer.to_string().into_bytes(), "the client's own bytes");
+    // A replay opens the outer envelope again and refuses the inner one again.
+    let (_, replay) = post_json(&server, "/api/0/quarantine/replay", "{}").await;
+    assert_eq!(replay["replayed"], json!([]));
+    assert!(server.points("ann", "phone").await.is_empty());
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn credentials_devices_send_are_never_stored_or_served() {
+    let server = TestServer::start(|_| {}).await;
+    publish_v311(
+        server.broker_port(),
+        &[
+            (
+                "owntracks/jane/phone/dump",
+                br#"{"_type":"configuration","password":"mqttpw123","encryptionKey":"the secret from the app","host":"h"}"#,
+                false,
+            ),
+            ("owntracks/gwx/van/cmd", b"login S3cretPass", false),
+        ],
+    )
+    .await;
+    let (_, jane) = server.get("/api/0/messages?user=jane&device=phone").await;
+    let (_, van) = server.get("/api/0/messages?user=gwx&device=van").await;
+    assert_eq!(
+        (&jane[0]["message"], &jane[0]["original"], &jane[0]["repairs"]),
+        (
+            &json!({"_type":"configuration","password":"***","encryptionKey":"***","host":"h"}),
+            &json!(null),
+            &json!(["password, encryptionKey: secret masked"])
+        )
+    );
+    assert_eq!(
+        (&van[0]["message"]["command"], &van[0]["original"]),
+        (&json!("login ***"), &json!(null))
+    );
+    let everything = format!("{jane}{van}");
+    assert!(!everything.contains("mqttpw123") && !everything.contains("S3cretPass"));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn cards_the_apps_could_not_decode_are_not_sent() {
+    let server = TestServer::start(|_| {}).await;
+    let store = server.server.store.clone();
+    let (dad, kid) = (UserName::parse("pa").unwrap(), UserName::parse("kid2").unwrap());
+    store.add_friend(&dad, &kid, None).await.unwrap();
+    let fix = r#"{"_type":"location","tid":"K2","lat":1,"lon":2,"tst":1700000000}"#;
+    post_json(&server, "/pub?u=kid2&d=phone", fix).await;
+    let location = json!({"_type":"location","tid":"K2","lat":1.0,"lon":2.0,"tst":1700000000,
+        "topic":"owntracks/kid2/phone"});
+    for (name, face, card) in [
+        (Some("Kid"), Some("abcd!?&%"), Some(json!({"_type":"card","tid":"K2","name":"Kid"}))),
+        (Some(" "), Some(""), None),
+        (None, Some("aGk="), Some(json!({"_type":"card","tid":"K2","face":"aGk="}))),
+    ] {
+        let set = Card { name: name.map(str::to_owned), face: face.map(str::to_owned), tid: None };
+        store.set_card(&kid, None, &set, 1).await.unwrap();
+        let (_, answer) = post_json(&server, "/pub?u=pa&d=phone", fix).await;
+        let want: Vec<Value> = card.into_iter().chain([location.clone()]).collect();
+        assert_eq!(answer, Value::Array(want), "{name:?} {face:?}");
+    }
+    server.stop().await;
 }

@@ -75,7 +75,13 @@ fn for_each_section(out: &mut String, spaced: bool, mut write: impl FnMut(&mut S
 
 fn literal(setting: &Setting, value: &str) -> String {
     match setting.kind {
-        Kind::Number | Kind::Bool if !value.is_empty() => value.to_owned(),
+        Kind::Number if !value.is_empty() => value.to_owned(),
+        // Every spelling the loader accepts (`yes`, `on`, `1`) is written as TOML's own.
+        Kind::Bool => {
+            let on =
+                matches!(value.trim().to_ascii_lowercase().as_str(), "true" | "1" | "yes" | "on");
+            on.to_string()
+        }
         Kind::List => {
             let items: Vec<String> = value
                 .split(',')

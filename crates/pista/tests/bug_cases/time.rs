@@ -104,18 +104,20 @@ pub async fn b04(input: Value, server: &TestServer) -> Check {
         "the stored point says it was scaled"
     );
 
-    // Milliseconds as text, then microseconds.
+    // Milliseconds as text and microseconds are repaired; milliseconds of the year 2286 are not
+    // a plausible time at all.
     let text_ms = with(&input["body"], json!({"tst": "1700000060000", "lat": 1}));
-    let micros = with(&input["body"], json!({"tst": 1700000000000000_i64, "lat": 2}));
-    for body in [&text_ms, &micros] {
+    let micros = with(&input["body"], json!({"tst": 1700000030000000_i64, "lat": 2}));
+    let far = with(&input["body"], json!({"tst": 10000000000000_i64, "lat": 3}));
+    for body in [&text_ms, &micros, &far] {
         let reply = post_like(server, &input, &json_bytes(body)).await;
         ensure_eq!(reply.summary(), EMPTY_ANSWER, "{body}");
     }
-    ensure_eq!(tsts(server, "alice", "phone").await, [1700000000, 1700000060]);
+    ensure_eq!(tsts(server, "alice", "phone").await, [1700000000, 1700000030, 1700000060]);
     let kept = store(server).quarantined(None).await.unwrap();
     ensure_eq!(kept.len(), 1);
     let problem = format!(
-        "location tst 1700000000000000 (1700000000000000) is more than 86400 s after it arrived \
+        "location tst 10000000000 (2286-11-20T17:46:40Z) is more than 86400 s after it arrived \
          ({})",
         pista_core::time::iso(kept[0].received_at)
     );

@@ -335,6 +335,13 @@ impl Storage for FlakyStore {
     ) -> Result<(), StoreError> {
         self.inner.set_card(user, device, card, at).await
     }
+    async fn remove_card(
+        &self,
+        user: &UserName,
+        device: Option<&DeviceName>,
+    ) -> Result<bool, StoreError> {
+        self.inner.remove_card(user, device).await
+    }
     async fn device_state(&self, key: &DeviceKey) -> Result<Option<DeviceState>, StoreError> {
         self.inner.device_state(key).await
     }

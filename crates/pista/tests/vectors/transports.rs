@@ -236,13 +236,26 @@ impl Feed {
     }
 }
 
+/// Whether the payload holds an encrypted envelope (`_type: encrypted`, alone or in an array).
+fn has_envelope(payload: &str) -> bool {
+    let is_envelope = |v: &Value| v.get("_type").and_then(Value::as_str) == Some("encrypted");
+    match serde_json::from_str::<Value>(payload.trim_end()) {
+        Ok(Value::Array(items)) => items.iter().any(is_envelope),
+        Ok(value) => is_envelope(&value),
+        Err(_) => false,
+    }
+}
+
 /// What `/pub` should answer when storing the body gives `want`: `403` when an envelope cannot
-/// be opened, else `200` with no friends and no commands.
-fn expected_answer(want: &[Outcome]) -> (u16, Option<&str>) {
+/// be opened (no secret, wrong secret, not base64, or no usable `data` at all), else `200` with
+/// no friends and no commands.
+fn expected_answer<'a>(want: &'a [Outcome], payload: &str) -> (u16, Option<&'a str>) {
+    let envelope = has_envelope(payload);
     let encryption = want.iter().find_map(|o| match o {
         Outcome::Quarantined(r) if matches!(r.as_str(), "no_key" | "bad_key" | "bad_base64") => {
             Some(r.as_str())
         }
+        Outcome::Quarantined(r) if envelope => Some(r.as_str()),
         _ => None,
     });
     match encryption {
@@ -252,8 +265,13 @@ fn expected_answer(want: &[Outcome]) -> (u16, Option<&str>) {
 }
 
 /// Whether the answer of `/pub` is the one expected; a description of the difference if not.
-pub fn check_answer(want: &[Outcome], status: u16, body: &Value) -> Result<(), String> {
-    let (expected, reason) = expected_answer(want);
+pub fn check_answer(
+    want: &[Outcome],
+    payload: &str,
+    status: u16,
+    body: &Value,
+) -> Result<(), String> {
+    let (expected, reason) = expected_answer(want, payload);
     let ok = match reason {
         None => status == 200 && body.as_array().is_some_and(Vec::is_empty),
         Some(reason) => {
