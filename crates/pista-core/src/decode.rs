@@ -170,7 +170,7 @@ fn decode_object(object: Map<String, Value>, context: &Context<'_>, raw: Bytes) 
                     detail: Detail::None,
                     json: location.json,
                     repairs: location.repairs,
-                    masked: false,
+                    masked: location.masked,
                 };
                 Decoded::Message { message: Box::new(message), raw }
             }

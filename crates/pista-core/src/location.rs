@@ -119,6 +119,8 @@ pub struct Location {
     pub json: Map<String, Value>,
     /// One line per change made to what the client sent.
     pub repairs: Vec<String>,
+    /// Whether credentials in it were masked; the client's bytes are then not kept.
+    pub masked: bool,
 }
 
 impl Location {
@@ -161,6 +163,11 @@ impl Location {
             }
         };
 
+        let hidden = crate::secrets::mask_json(&mut json);
+        let masked = !hidden.is_empty();
+        if masked {
+            repairs.push(format!("{}: secret masked", hidden.join(", ")));
+        }
         let number = |name: &str| json.get(name).and_then(Value::as_f64);
         let text = |name: &str| json.get(name).and_then(Value::as_str).map(str::to_owned);
         let int = |name: &str| json.get(name).and_then(Value::as_f64).map(|f| f as i64);
@@ -198,6 +205,7 @@ impl Location {
             client_id: text("_id"),
             json,
             repairs,
+            masked,
         })
     }
 }

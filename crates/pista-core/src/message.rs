@@ -187,33 +187,6 @@ pub struct Message {
     pub masked: bool,
 }
 
-/// Keys whose values are credentials, wherever they appear in a message (a `configuration`, a
-/// `dump`, a `setConfiguration` command): they are never stored or served.
-const SECRET_KEYS: &[&str] =
-    &["password", "pass", "encryptionKey", "passphrase", "tlsClientCrtPassword", "clientpkcs"];
-
-/// Replaces the values of [`SECRET_KEYS`] by `***` at any depth; returns the masked paths.
-fn mask_secrets(object: &mut Map<String, Value>, path: &str, masked: &mut Vec<String>) {
-    for (key, value) in object.iter_mut() {
-        let here = if path.is_empty() { key.clone() } else { format!("{path}.{key}") };
-        match value {
-            Value::String(text) if SECRET_KEYS.contains(&key.as_str()) && !text.is_empty() => {
-                *value = Value::String("***".to_owned());
-                masked.push(here);
-            }
-            Value::Object(inner) => mask_secrets(inner, &here, masked),
-            Value::Array(items) => {
-                for (index, item) in items.iter_mut().enumerate() {
-                    if let Value::Object(inner) = item {
-                        mask_secrets(inner, &format!("{here}[{index}]"), masked);
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-}
-
 /// Waypoint creation times before this (2001-09-09) are not times but a client's mistake, such
 /// as a value divided by 1000 twice.
 const PLAUSIBLE_WTST: i64 = 1_000_000_000;
@@ -263,8 +236,7 @@ impl Message {
             _ => Detail::None,
         };
         let mut json = json;
-        let mut hidden = Vec::new();
-        mask_secrets(&mut json, "", &mut hidden);
+        let hidden = crate::secrets::mask_json(&mut json);
         let masked = !hidden.is_empty();
         if masked {
             repairs.push(format!("{}: secret masked", hidden.join(", ")));

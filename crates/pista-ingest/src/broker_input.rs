@@ -40,7 +40,7 @@ impl PublishGate for BrokerGate {
             received_at: crate::now(),
         };
         match self.pipeline.ingest(inbound).await {
-            Ok(receipt) => match receipt.problems.iter().find(|p| p.is_encryption()) {
+            Ok(receipt) => match receipt.problems.iter().find(|p| p.withhold()) {
                 Some(problem) => Ok(Admission::Withhold {
                     reason: format!("kept in quarantine as {}", problem.reason),
                 }),

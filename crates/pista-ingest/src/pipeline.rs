@@ -41,13 +41,21 @@ pub struct Problem {
     pub text: String,
     /// Whether the message was an encrypted envelope (one that stays shut, or a malformed one).
     pub envelope: bool,
+    /// Whether the message came out of an envelope that was opened.
+    pub sealed: bool,
 }
 
 impl Problem {
-    /// Whether the problem is an envelope that could not be opened: never answered as if it
-    /// had worked, never passed on to other clients (they would take it for a deletion).
+    /// Whether the problem is an envelope that could not be opened: never answered over HTTP as
+    /// if it had worked.
     pub fn is_encryption(&self) -> bool {
         self.envelope || matches!(self.reason, "no_key" | "bad_key" | "bad_base64")
+    }
+
+    /// Whether the embedded broker must not pass the message on: other clients would take an
+    /// envelope they cannot use for a deletion.
+    pub fn withhold(&self) -> bool {
+        self.is_encryption() || self.sealed
     }
 }
 

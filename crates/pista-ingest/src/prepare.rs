@@ -109,6 +109,18 @@ pub(crate) async fn prepare(inbound: &Inbound, inner: &Inner) -> Result<Prepared
     while let Some((decoded, sealed)) = queue.pop() {
         let decoded = match envelope_data(&decoded) {
             Some(data) => match open_envelope(inner, &key, data, sealed).await? {
+                // Opened, but empty: unusable like any message that makes no sense.
+                Ok(plain) if plain.iter().all(u8::is_ascii_whitespace) => {
+                    prepared.decrypted = true;
+                    let nothing = Decoded::Quarantined {
+                        msg_type: None,
+                        reason: "invalid_message",
+                        problem: "the envelope opened to nothing".to_owned(),
+                        raw: Bytes::new(),
+                    };
+                    queue.push((nothing, true));
+                    continue;
+                }
                 Ok(plain) => {
                     prepared.decrypted = true;
                     let opened = decode(&Bytes::from(plain), &context);
@@ -182,14 +194,20 @@ fn body(
             None
         }
         Decoded::Quarantined { msg_type, reason, problem, raw } => {
+            // What came out of an envelope is kept sealed, as the client sent it; anything else
+            // with its credentials masked.
             let envelope = msg_type.as_deref() == Some("encrypted");
-            let problem = Problem { reason, text: problem, envelope };
+            let payload = match sealed {
+                true => scope.inbound.payload.clone(),
+                false => pista_core::secrets::mask_text(&raw).map_or(raw, Bytes::from),
+            };
+            let problem = Problem { reason, text: problem, envelope, sealed };
             log_quarantined(scope, &problem);
             let body = NewBody::Quarantine {
                 msg_type,
                 reason: reason.to_owned(),
                 problem: problem.text.clone(),
-                payload: raw,
+                payload,
             };
             problems.push(problem);
             Some(body)
@@ -229,7 +247,7 @@ fn location_body(
         tracing::debug!(topic = ?scope.inbound.topic, ?repairs, "location repaired");
     }
     let payload = serde_json::to_string(&location.json).unwrap_or_default();
-    let original = (payload.as_bytes() != raw.as_ref()).then_some(raw);
+    let original = (!location.masked && payload.as_bytes() != raw.as_ref()).then_some(raw);
     Some(NewBody::Location { location, payload, original })
 }
 
@@ -243,7 +261,7 @@ async fn open_envelope(
 ) -> Result<Result<Vec<u8>, Problem>, IngestError> {
     if nested {
         let text = "an encrypted message inside an encrypted message".to_owned();
-        return Ok(Err(Problem { reason: "bad_key", text, envelope: true }));
+        return Ok(Err(Problem { reason: "bad_key", text, envelope: true, sealed: true }));
     }
     let secret = inner.store.secret(key).await.map_err(|error| {
         tracing::error!(%error, device = %key, "could not read the device's secret");
@@ -251,13 +269,14 @@ async fn open_envelope(
     })?;
     let Some(secret) = secret else {
         let text = format!("no encryption secret is set for {key}");
-        return Ok(Err(Problem { reason: "no_key", text, envelope: true }));
+        return Ok(Err(Problem { reason: "no_key", text, envelope: true, sealed: false }));
     };
     let opened = Secret::new(&secret).and_then(|secret| crypto::open(&secret, data));
     Ok(opened.map_err(|error| Problem {
         reason: error.reason(),
         text: error.to_string(),
         envelope: true,
+        sealed: false,
     }))
 }
 

@@ -93,16 +93,13 @@ fn friend_location(last: &LastLocation) -> Option<Value> {
 fn card_for(cards: &[StoredCard], key: &DeviceKey, tid: Value) -> Option<Value> {
     let user = key.user.as_str();
     let device = Some(key.device.as_str().to_owned());
-    let card = cards
+    // The apps decode the face as base64 image data; an empty or undecodable one is left out,
+    // and a device card with nothing usable left gives way to the user's card.
+    let (name, face) = cards
         .iter()
-        .find(|c| c.user == user && c.device == device)
-        .or_else(|| cards.iter().find(|c| c.user == user && c.device.is_none()))?;
-    // The apps decode the face as base64 image data; an empty or undecodable one is left out.
-    let name = card.name.as_ref().filter(|name| !name.trim().is_empty());
-    let face = card.face.as_ref().filter(|face| is_base64(face));
-    if name.is_none() && face.is_none() {
-        return None;
-    }
+        .filter(|c| c.user == user && c.device == device)
+        .chain(cards.iter().filter(|c| c.user == user && c.device.is_none()))
+        .find_map(usable)?;
     let mut object = Map::new();
     object.insert("_type".to_owned(), json!("card"));
     object.insert("tid".to_owned(), tid);
@@ -113,6 +110,13 @@ fn card_for(cards: &[StoredCard], key: &DeviceKey, tid: Value) -> Option<Value> 
         object.insert("face".to_owned(), json!(face));
     }
     Some(Value::Object(object))
+}
+
+/// The name and face of a card the apps can show, if any is left.
+fn usable(card: &StoredCard) -> Option<(Option<&String>, Option<&String>)> {
+    let name = card.name.as_ref().filter(|name| !name.trim().is_empty());
+    let face = card.face.as_ref().filter(|face| is_base64(face));
+    (name.is_some() || face.is_some()).then_some((name, face))
 }
 
 fn is_base64(text: &str) -> bool {
@@ -142,9 +146,10 @@ pub fn command(action: &str, extra: Option<Map<String, Value>>) -> Result<Value,
     }
     let ok = match action {
         "setWaypoints" => object.get("waypoints").is_some_and(is_waypoint_list),
-        "setConfiguration" => object
-            .get("configuration")
-            .is_some_and(|c| c.get("_type").and_then(Value::as_str) == Some("configuration")),
+        "setConfiguration" => object.get("configuration").is_some_and(|c| {
+            c.get("_type").and_then(Value::as_str) == Some("configuration")
+                && c.get("waypoints").is_none_or(are_regions)
+        }),
         "response" => object.get("request").is_some_and(Value::is_string),
         _ => true,
     };
@@ -162,15 +167,27 @@ pub fn command(action: &str, extra: Option<Map<String, Value>>) -> Result<Value,
     Ok(Value::Object(object))
 }
 
-/// `{"_type":"waypoints","waypoints":[...]}` whose regions each have `desc` and `tst`.
+/// `{"_type":"waypoints","waypoints":[...]}` whose regions the apps can read.
 fn is_waypoint_list(value: &Value) -> bool {
     value.get("_type").and_then(Value::as_str) == Some("waypoints")
-        && value.get("waypoints").and_then(Value::as_array).is_some_and(|regions| {
-            regions.iter().all(|region| {
-                region.get("desc").is_some_and(Value::is_string)
-                    && region.get("tst").is_some_and(Value::is_number)
-            })
+        && value.get("waypoints").is_some_and(are_regions)
+}
+
+/// An array of regions each with a text `desc`, a positive whole `tst`, and numbers where the
+/// apps expect numbers (`lat`, `lon`, `rad`, `major`, `minor`; out-of-range coordinates are the
+/// apps' way to delete a region, so any number is allowed).
+fn are_regions(value: &Value) -> bool {
+    let number_or_absent =
+        |region: &Value, name: &str| region.get(name).is_none_or(Value::is_number);
+    value.as_array().is_some_and(|regions| {
+        regions.iter().all(|region| {
+            region.get("desc").is_some_and(Value::is_string)
+                && region.get("tst").and_then(Value::as_i64).is_some_and(|tst| tst > 0)
+                && ["lat", "lon", "rad", "major", "minor"]
+                    .iter()
+                    .all(|name| number_or_absent(region, name))
         })
+    })
 }
 
 /// The topic a device reads its commands from.
@@ -211,6 +228,17 @@ mod tests {
                      {\"_type\":\"waypoints\",\"waypoints\":[...]} whose regions each have a text \
                      \"desc\" and a numeric \"tst\"";
         assert_eq!(bad(json!({"waypoints":"notalist"})), needs);
+        for region in [json!({"desc":"a","tst":1e300}), json!({"desc":"a","tst":1,"lat":"x"})] {
+            let list = json!({"waypoints":{"_type":"waypoints","waypoints":[region]}});
+            assert_eq!(bad(list), needs);
+        }
+        let deleting = json!({"desc":"a","tst":1,"lat":-1000,"lon":-1000});
+        let Value::Object(extra) =
+            json!({"waypoints":{"_type":"waypoints","waypoints":[deleting]}})
+        else {
+            unreachable!()
+        };
+        assert!(command("setWaypoints", Some(extra)).is_ok());
         assert_eq!(bad(json!({"waypoints":{"_type":"waypoints","waypoints":[{"junk":1}]}})), needs);
         assert_eq!(
             bad(json!({"action":"dump"})),

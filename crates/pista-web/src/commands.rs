@@ -1,7 +1,8 @@
 //! `POST /api/0/cmd` queues a command for a device and publishes it over MQTT to the device's
 //! `…/cmd` topic; `GET /api/0/cmd?user=U&device=D` lists commands with their delivery (when the
 //! broker accepted them, why not, and when HTTP mode handed them over). The same endpoint backs
-//! `pista cmd`.
+//! `pista cmd`. Credentials in a command (a `setConfiguration` carries the device's passwords)
+//! are stored for delivery but never shown.
 
 use axum::Json;
 use axum::extract::{RawQuery, State};
@@ -50,7 +51,17 @@ pub async fn send(State(state): State<AppState>, body: Bytes) -> Result<Json<Val
         }
         None => "no broker configured; waiting for the device's next HTTP post".to_owned(),
     };
-    Ok(Json(json!({"id": id, "device": key.to_string(), "command": command, "mqtt": mqtt})))
+    let shown = masked(command);
+    Ok(Json(json!({"id": id, "device": key.to_string(), "command": shown, "mqtt": mqtt})))
+}
+
+/// A command as the API shows it: a configuration's credentials are delivered to the device but
+/// never shown.
+fn masked(mut command: Value) -> Value {
+    if let Value::Object(object) = &mut command {
+        pista_core::secrets::mask_json(object);
+    }
+    command
 }
 
 /// Lists commands, optionally of one device.
@@ -72,7 +83,7 @@ pub async fn list(
 }
 
 fn describe(command: &StoredCommand) -> Value {
-    let payload = serde_json::from_str::<Value>(&command.payload).unwrap_or(Value::Null);
+    let payload = masked(serde_json::from_str::<Value>(&command.payload).unwrap_or(Value::Null));
     json!({
         "id": command.id,
         "user": command.key.user.as_str(),

@@ -206,6 +206,9 @@ pub async fn cmd(args: &ArgMatches) -> anyhow::Result<String> {
         },
         None => serde_json::Map::new(),
     };
+    if let Some(name) = ["user", "device", "action"].into_iter().find(|n| body.contains_key(*n)) {
+        bail!("the extra members may not set {name}; give it as an argument");
+    }
     body.insert("user".to_owned(), Value::String(key.user.to_string()));
     body.insert("device".to_owned(), Value::String(key.device.to_string()));
     body.insert("action".to_owned(), Value::String(action));

@@ -172,6 +172,18 @@ async fn commands_and_the_quarantine_go_through_the_running_server() {
     let (ok, _, err) = run(words("cmd jane phone explode")).await.unwrap();
     assert!(!ok);
     assert!(err.starts_with(&format!("error: http://{http}/api/0/cmd answered 400 Bad Request: unknown command action \"explode\"")), "{err}");
+    let args = vec![
+        "cmd".into(),
+        "jane".into(),
+        "phone".into(),
+        "dump".into(),
+        r#"{"action":"status"}"#.into(),
+    ];
+    let (ok, _, err) = run(args).await.unwrap();
+    assert_eq!(
+        (ok, err.as_str()),
+        (false, "error: the extra members may not set action; give it as an argument\n")
+    );
 
     let client = reqwest::Client::new();
     let response = client

@@ -527,9 +527,64 @@ async fn cards_the_apps_could_not_decode_are_not_sent() {
     ] {
         let set = Card { name: name.map(str::to_owned), face: face.map(str::to_owned), tid: None };
         store.set_card(&kid, None, &set, 1).await.unwrap();
+        // The device's own card has nothing the apps could show: the user's card is used.
+        let broken = Card { name: Some(" ".to_owned()), face: Some("====".to_owned()), tid: None };
+        let phone = pista_core::DeviceName::parse("phone").unwrap();
+        store.set_card(&kid, Some(&phone), &broken, 1).await.unwrap();
         let (_, answer) = post_json(&server, "/pub?u=pa&d=phone", fix).await;
         let want: Vec<Value> = card.into_iter().chain([location.clone()]).collect();
         assert_eq!(answer, Value::Array(want), "{name:?} {face:?}");
     }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn credentials_stay_hidden_in_locations_quarantine_commands_and_opened_envelopes() {
+    let server = TestServer::start(|_| {}).await;
+    let store = server.server.store.clone();
+    for body in [
+        r#"{"_type":"location","lat":1,"lon":2,"tst":1700000000,"Password":"LEAK1"}"#,
+        r#"{"_type":"configuration","password":"LEAK2""#,
+        r#"{"_type":"location","lat":1,"lon":2,"pass":["LEAK3"]}"#,
+        r#"{"_type":"dump","configuration":{"list":[[{"PASSWD ":"LEAK4"}]],"url":"https://joe:LEAK5@example.org/pub"}}"#,
+    ] {
+        assert_eq!(post_json(&server, "/pub?u=sec&d=phone", body).await.0, 200, "{body}");
+    }
+    store.set_secret(&key("sec", "phone"), Some("k"), 1).await.unwrap();
+    let sealed =
+        crypto::seal(&Secret::new("k").unwrap(), br#"{"_type":"configuration","password":"LEAK6""#);
+    let envelope = json!({"_type":"encrypted","data": sealed}).to_string();
+    // It opens, but what is inside is unusable: answered like any unusable message.
+    assert_eq!(post_json(&server, "/pub?u=sec&d=phone", &envelope).await.0, 200);
+    let setting = r#"{"user":"sec","device":"phone","action":"setConfiguration","configuration":{"_type":"configuration","password":"LEAK7"}}"#;
+    let (status, sent) = post_json(&server, "/api/0/cmd", setting).await;
+    assert_eq!((status, &sent["command"]["configuration"]["password"]), (200, &json!("***")));
+
+    let mut served = String::new();
+    for path in [
+        "/api/0/last",
+        "/api/0/locations?user=sec&device=phone&from=2000-01-01",
+        "/api/0/messages?user=sec&device=phone",
+        "/api/0/quarantine",
+        "/api/0/cmd?user=sec&device=phone",
+    ] {
+        served.push_str(&server.get(path).await.1.to_string());
+    }
+    assert!(!served.contains("LEAK"), "{served}");
+    let quarantined = store.quarantined(None).await.unwrap();
+    let payloads: Vec<String> =
+        quarantined.iter().map(|q| String::from_utf8_lossy(&q.payload).into_owned()).collect();
+    assert_eq!(
+        payloads,
+        [
+            r#"{"_type":"configuration","password":"***""#.to_owned(),
+            r#"{"_type":"location","lat":1,"lon":2,"pass":"***"}"#.to_owned(),
+            envelope.clone(),
+        ],
+        "the opened envelope is kept sealed"
+    );
+    // The device still gets its password: commands are delivered as queued.
+    let (_, answer) = post_json(&server, "/pub?u=sec&d=phone", "").await;
+    assert_eq!(answer[0]["configuration"]["password"], json!("LEAK7"));
     server.stop().await;
 }
