@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 
 use crate::fields::json_kind;
 use crate::greenwich::{csv_fields, parse_csv_location};
-use crate::greenwich_text::parse_text;
+use crate::greenwich_text::{is_text_subtopic, parse_text};
 use crate::ids::DeviceName;
 use crate::location::Location;
 use crate::message::{Detail, Message};
@@ -85,7 +85,7 @@ fn route(subtopic: Option<&str>) -> Route {
         None | Some("pico") => Route::Base,
         Some(s) if APP_SUBTOPICS.contains(&s) => Route::App,
         Some(s) if s == "proxy" || s.starts_with("proxy/") => Route::Proxy,
-        Some(s) if matches!(parse_text(s, b"0"), Ok(Some(_)) | Err(_)) => Route::Greenwich,
+        Some(s) if is_text_subtopic(s) => Route::Greenwich,
         Some(_) => Route::Unknown,
     }
 }

@@ -65,8 +65,8 @@ impl FieldError {
 }
 
 /// The fields of one message type.
-pub(crate) struct Schema {
-    pub msg_type: &'static str,
+pub(crate) struct Schema<'a> {
+    pub msg_type: &'a str,
     pub fields: &'static [Field],
 }
 
@@ -77,7 +77,7 @@ pub(crate) struct Typed {
     pub repairs: Vec<String>,
 }
 
-impl Schema {
+impl Schema<'_> {
     pub fn apply(&self, object: Map<String, Value>) -> Result<Typed, FieldError> {
         for field in self.fields.iter().filter(|f| f.required) {
             if !object.contains_key(field.name) {

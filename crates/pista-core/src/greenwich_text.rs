@@ -84,6 +84,11 @@ fn route(subtopic: &str) -> Option<Route<'_>> {
     Some(route)
 }
 
+/// Whether `subtopic` is one of the Greenwich text subtopics [`parse_text`] reads.
+pub fn is_text_subtopic(subtopic: &str) -> bool {
+    route(subtopic).is_some()
+}
+
 /// Reads `payload` published on `subtopic` (the levels after the device topic). `Ok(None)` when
 /// the subtopic is not a Greenwich text subtopic; an error when it is one but the payload (or a
 /// number or id inside the subtopic) does not have the documented form.

@@ -204,12 +204,18 @@ impl Message {
         }
         let fields = SCHEMAS.iter().find(|(name, _)| *name == msg_type).map(|(_, f)| *f);
         let typed = match fields {
-            Some(fields) => Schema { msg_type: static_name(msg_type), fields }.apply(object)?,
+            Some(fields) => Schema { msg_type, fields }.apply(object)?,
             None => crate::fields::Typed { json: object, repairs: Vec::new() },
         };
-        let json = typed.json;
+        let mut json = typed.json;
         let mut repairs = typed.repairs;
         repairs.extend(notes);
+        // Masked first, so no copy taken below (a region's JSON) holds a credential either.
+        let hidden = crate::secrets::mask_json(&mut json);
+        let masked = !hidden.is_empty();
+        if masked {
+            repairs.push(format!("{}: secret masked", hidden.join(", ")));
+        }
 
         let tst = match fields {
             Some(_) => json.get("tst").and_then(Value::as_i64),
@@ -235,12 +241,6 @@ impl Message {
             "encrypted" => Detail::Encrypted { data: text(&json, "data").unwrap_or_default() },
             _ => Detail::None,
         };
-        let mut json = json;
-        let hidden = crate::secrets::mask_json(&mut json);
-        let masked = !hidden.is_empty();
-        if masked {
-            repairs.push(format!("{}: secret masked", hidden.join(", ")));
-        }
         Ok(Self { msg_type: msg_type.to_owned(), tst, detail, json, repairs, masked })
     }
 }
@@ -308,11 +308,6 @@ fn text(json: &Map<String, Value>, name: &str) -> Option<String> {
 
 fn number(json: &Map<String, Value>, name: &str) -> Option<f64> {
     json.get(name).and_then(Value::as_f64)
-}
-
-/// The schema names are static; error messages need them as such.
-fn static_name(msg_type: &str) -> &'static str {
-    SCHEMAS.iter().map(|(name, _)| *name).find(|name| *name == msg_type).unwrap_or("message")
 }
 
 #[cfg(test)]
@@ -401,6 +396,11 @@ mod tests {
             ["configuration.password, configuration.encryptionKey, \
                  configuration.waypoints[0].pass: secret masked"]
         );
+        let region = typed(json!({"_type":"waypoint","desc":"Gate","tst":1690000000,
+            "Pass":"1234"}))
+        .unwrap();
+        let Detail::Waypoints(points) = &region.detail else { panic!("{region:?}") };
+        assert_eq!(Value::Object(points[0].json.clone())["Pass"], json!("***"));
         let plain = typed(json!({"_type":"configuration","host":"h","password":""})).unwrap();
         assert!(!plain.masked);
     }

@@ -4,10 +4,10 @@
 //! unknown command or location without `tid`/`lat`/`lon`/`tst`), so anything that would not is
 //! left out. When the request was encrypted, the array is sealed with the device's secret.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
-use pista_core::DeviceKey;
 use pista_core::crypto::{self, Secret};
+use pista_core::{DeviceKey, UserName};
 use pista_store::{LastLocation, Storage, StoreError, StoredCard};
 use serde_json::{Map, Value, json};
 
@@ -34,16 +34,21 @@ pub async fn friends_and_commands(
     now: i64,
 ) -> Result<Vec<Value>, StoreError> {
     let mut answer = Vec::new();
-    let cards = store.cards(None).await?;
     let mut shown = BTreeSet::new();
+    // Only the cards of the users this device sees, each user's read once.
+    let mut cards: BTreeMap<UserName, Vec<StoredCard>> = BTreeMap::new();
     for (friend, device) in store.friends(&key.user).await? {
+        if !cards.contains_key(&friend) {
+            cards.insert(friend.clone(), store.cards(Some(&friend)).await?);
+        }
+        let cards = cards.get(&friend).map(Vec::as_slice).unwrap_or_default();
         for last in store.last(Some(&friend), device.as_ref()).await? {
             if !shown.insert(last.key.clone()) {
                 continue;
             }
             let Some(location) = friend_location(&last) else { continue };
             let tid = location["tid"].clone();
-            if let Some(card) = card_for(&cards, &last.key, tid) {
+            if let Some(card) = card_for(cards, &last.key, tid) {
                 answer.push(card);
             }
             answer.push(location);
