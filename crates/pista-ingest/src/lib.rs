@@ -6,17 +6,30 @@
 
 mod broker_input;
 mod commands;
+mod geocode;
 mod mqtt_input;
+mod outputs;
 mod pipeline;
 mod prepare;
+mod redis_stats;
+mod tally;
+mod webhooks;
 mod writer;
 
 pub use broker_input::BrokerGate;
 pub use commands::CommandPublisher;
+pub use geocode::{GeoCache, GeocodeStats, Geocoding};
 pub use mqtt_input::{BrokerUrl, SubscriberConfig, UrlError, run_subscriber};
+pub use outputs::{
+    LiveEvent, LiveKind, MqttSink, OutputOptions, OutputStats, Outputs, OutputsHandle, Publication,
+    SERVER_FENCE_OWNER, Sinks,
+};
 pub use pipeline::{
     IngestError, Pipeline, PipelineOptions, Problem, Receipt, Stats, StoredEvent, Ticket,
 };
+pub use redis_stats::{RedisCounters, RedisStats, RedisUrl, RedisUrlError};
+pub use tally::{LastSeen, OTHER, Tally};
+pub use webhooks::{WebhookError, WebhookOptions, WebhookStats, Webhooks};
 
 /// The current time as UNIX seconds.
 pub fn now() -> i64 {

@@ -12,7 +12,9 @@ use serde_json::{Map, Value};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+use crate::outputs::OutputsHandle;
 use crate::prepare::prepare;
+use crate::tally::{LastSeen, Tally};
 use crate::writer::{Job, run_writer};
 
 /// Why a message was not committed.
@@ -81,6 +83,12 @@ pub struct Stats {
     /// Messages deliberately not stored (unknown subtopics, `t_ignore`, `skip_retained`).
     pub ignored: AtomicU64,
     pub failed_batches: AtomicU64,
+    /// Stored messages other than locations, by type (`empty` for zero-length payloads).
+    pub by_type: Tally,
+    /// Messages stored in quarantine, by reason code.
+    pub by_reason: Tally,
+    /// When each device last had a location or message stored.
+    pub last_seen: LastSeen,
 }
 
 /// Tuning of the writer and the ingest switches.
@@ -148,6 +156,15 @@ impl Pipeline {
     /// Starts the writer on `store`. The writer ends when every handle is dropped and its queue
     /// is drained; await the returned task to know everything queued was written.
     pub fn start(store: Arc<dyn Storage>, options: PipelineOptions) -> (Self, JoinHandle<()>) {
+        Self::start_with_outputs(store, options, None)
+    }
+
+    /// Like [`Pipeline::start`], handing every committed batch to the outputs stage.
+    pub fn start_with_outputs(
+        store: Arc<dyn Storage>,
+        options: PipelineOptions,
+        outputs: Option<&OutputsHandle>,
+    ) -> (Self, JoinHandle<()>) {
         let (jobs, queue) = mpsc::channel(options.queue);
         let (events, _) = broadcast::channel(1024);
         let stats = Arc::new(Stats::default());
@@ -157,6 +174,7 @@ impl Pipeline {
             events.clone(),
             stats.clone(),
             options.max_batch,
+            outputs.map(|outputs| outputs.committed.clone()),
         ));
         (Self { inner: Arc::new(Inner { jobs, store, options, events, stats }) }, writer)
     }

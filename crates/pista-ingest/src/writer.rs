@@ -8,7 +8,9 @@ use std::sync::atomic::Ordering;
 use pista_store::{NewBody, NewMessage, Storage, WriteOutcome};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
+use crate::outputs::Committed;
 use crate::pipeline::{IngestError, Problem, Receipt, Stats, StoredEvent};
+use crate::tally::count_stored;
 
 /// The decoded messages of one submission and where to report their fate.
 pub(crate) struct Job {
@@ -24,6 +26,7 @@ pub(crate) async fn run_writer(
     events: broadcast::Sender<Arc<StoredEvent>>,
     stats: Arc<Stats>,
     max_batch: usize,
+    outputs: Option<mpsc::Sender<Committed>>,
 ) {
     while let Some(first) = queue.recv().await {
         let mut jobs = vec![first];
@@ -38,7 +41,12 @@ pub(crate) async fn run_writer(
             }
         }
 
-        write_jobs(store.as_ref(), jobs, count, &events, &stats).await;
+        let committed = write_jobs(store.as_ref(), jobs, count, &events, &stats).await;
+        // Outputs come after every submitter has its answer; a slow outputs stage holds the
+        // writer here, so the queue fills and inputs wait rather than anything being lost.
+        if let (Some(outputs), Some(committed)) = (&outputs, committed) {
+            let _ = outputs.send(committed).await;
+        }
     }
     tracing::debug!("ingest writer stopped");
 }
@@ -49,7 +57,7 @@ async fn write_jobs(
     count: usize,
     events: &broadcast::Sender<Arc<StoredEvent>>,
     stats: &Stats,
-) {
+) -> Option<Committed> {
     let mut batch = Vec::with_capacity(count);
     let mut answers = Vec::with_capacity(jobs.len());
     for job in jobs {
@@ -61,11 +69,12 @@ async fn write_jobs(
         Ok(outcomes) => {
             publish(&batch, &outcomes, events, stats);
 
-            let mut outcomes = outcomes.into_iter();
+            let mut remaining = outcomes.iter().copied();
             for (len, problems, decrypted, done) in answers {
-                let outcomes = outcomes.by_ref().take(len).collect();
+                let outcomes = remaining.by_ref().take(len).collect();
                 let _ = done.send(Ok(Receipt { outcomes, problems, decrypted }));
             }
+            Some(Committed { batch, outcomes })
         }
         Err(error) => {
             stats.failed_batches.fetch_add(1, Ordering::Relaxed);
@@ -78,6 +87,7 @@ async fn write_jobs(
             for (_, _, _, done) in answers {
                 let _ = done.send(Err(IngestError::Store));
             }
+            None
         }
     }
 }
@@ -89,6 +99,7 @@ fn publish(
     stats: &Stats,
 ) {
     for (message, outcome) in batch.iter().zip(outcomes) {
+        count_stored(stats, message, outcome);
         match (outcome, &message.body, &message.key) {
             (
                 WriteOutcome::Location { id, newest },

@@ -203,6 +203,50 @@ async fn upsert_waypoint(
         )
         .to_owned();
     txn.execute(&insert).await.map_err(StoreError::query("upsert waypoint"))?;
+    sync_app_fence(txn, device_id, point, now).await
+}
+
+/// Keeps the fence of an app's region in step with it: a region with a centre and a radius is a
+/// circle fence; one without (or with radius 0) is none.
+async fn sync_app_fence(
+    txn: &DatabaseTransaction,
+    device_id: i64,
+    point: &Waypoint,
+    now: i64,
+) -> Result<(), StoreError> {
+    let circle = match (point.lat, point.lon, point.rad) {
+        (Some(lat), Some(lon), Some(rad)) if rad > 0.0 => Some((lat, lon, rad)),
+        _ => None,
+    };
+    let Some((lat, lon, rad)) = circle else {
+        let delete = Query::delete()
+            .from_table("fences")
+            .and_where(Expr::col("device_id").eq(device_id))
+            .and_where(Expr::col("wtst").eq(point.tst))
+            .to_owned();
+        txn.execute(&delete).await.map_err(StoreError::query("delete app fence"))?;
+        return Ok(());
+    };
+    let insert = Query::insert()
+        .into_table("fences")
+        .columns(["device_id", "wtst", "source", "name", "lat", "lon", "radius", "updated_at"])
+        .values_panic([
+            Expr::val(device_id),
+            Expr::val(point.tst),
+            Expr::val("app"),
+            Expr::val(point.desc.clone()),
+            Expr::val(lat),
+            Expr::val(lon),
+            Expr::val(rad),
+            Expr::val(now),
+        ])
+        .on_conflict(
+            OnConflict::columns(["device_id", "wtst"])
+                .update_columns(["name", "lat", "lon", "radius", "updated_at"])
+                .to_owned(),
+        )
+        .to_owned();
+    txn.execute(&insert).await.map_err(StoreError::query("upsert app fence"))?;
     Ok(())
 }
 

@@ -5,6 +5,7 @@
 
 mod apply;
 mod copies;
+mod derived;
 mod error;
 mod read;
 mod records;
@@ -16,6 +17,10 @@ mod write;
 use async_trait::async_trait;
 use pista_core::{Card, DeviceKey, DeviceName, UserName};
 
+pub use derived::{
+    DerivedStore, FenceSource, FenceStateRow, GeoCell, NewAlert, NewDelivery, NewFence,
+    StoredAlert, StoredDelivery, StoredFence, Ungeocoded,
+};
 pub use error::StoreError;
 pub use records::{
     DeviceState, InventoryItem, LastLocation, LocationQuery, NewBody, NewMessage, Quarantined,

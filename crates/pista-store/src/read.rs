@@ -17,8 +17,8 @@ use crate::records::{
 };
 use crate::sql::SqlStore;
 
-const LOCATION_COLUMNS: [&str; 8] =
-    ["id", "tst", "lat", "lon", "received_at", "topic", "payload", "repairs"];
+const LOCATION_COLUMNS: [&str; 10] =
+    ["id", "tst", "lat", "lon", "received_at", "topic", "payload", "repairs", "addr", "cc"];
 
 #[async_trait]
 impl Storage for SqlStore {
@@ -71,7 +71,7 @@ impl Storage for SqlStore {
         let rows = self.db.query_all(&select).await.map_err(StoreError::query("read last"))?;
         rows.iter()
             .map(|row| {
-                let key = DeviceKey::parse(&name(row, 8)?, &name(row, 9)?);
+                let key = DeviceKey::parse(&name(row, 10)?, &name(row, 11)?);
                 Ok(LastLocation { key: parse(key)?, location: location(row)? })
             })
             .collect()
@@ -322,6 +322,8 @@ fn location(row: &QueryResult) -> Result<StoredLocation, StoreError> {
         topic: get(row, 5)?,
         json,
         repairs: notes(get(row, 7)?),
+        addr: get(row, 8)?,
+        cc: get(row, 9)?,
     })
 }
 

@@ -67,6 +67,9 @@ pub struct StoredLocation {
     pub json: Map<String, Value>,
     /// What was changed in what the client sent (a time read from text, a field dropped).
     pub repairs: Vec<String>,
+    /// The address and country code found for it, once the geocoder has run.
+    pub addr: Option<String>,
+    pub cc: Option<String>,
 }
 
 /// A device's newest location.

@@ -6,8 +6,11 @@
 //! messages are stored once), `messages` (every other message, typed JSON beside the client's
 //! bytes), `quarantine` (what could not be used, with the reason), `transitions`, `waypoints`,
 //! `cards`, `inventory` (Greenwich devices by IMEI), `secrets` (encryption secrets per device),
-//! `friends` (who sees whom in HTTP mode), `commands` (sent to devices, with delivery) and
-//! `rawdata` (every message off the wire, when switched on).
+//! `friends` (who sees whom in HTTP mode), `commands` (sent to devices, with delivery),
+//! `rawdata` (every message off the wire, when switched on), and what ingest derives: `geo_cells`
+//! (addresses by geohash cell), `fences` (from the apps' regions, the config and the API),
+//! `fence_states` (inside or outside, per device and fence), `alerts` (enter and leave events)
+//! and `webhook_deliveries` (each POST of an alert to a webhook).
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::{
@@ -81,6 +84,20 @@ impl MigrationTrait for Initial {
 
         manager.create_table(rawdata_table()).await?;
         index(manager, "rawdata_time", "rawdata", &["received_at"], false).await?;
+
+        index(manager, "locations_geo", "locations", &["geo_at", "id"], false).await?;
+        manager.create_table(geo_cells_table()).await?;
+        index(manager, "geo_cells_cell", "geo_cells", &["cell"], true).await?;
+        manager.create_table(fences_table()).await?;
+        index(manager, "fences_region", "fences", &["device_id", "wtst"], true).await?;
+        manager.create_table(fence_states_table()).await?;
+        let pair = ["device_id", "fence_id"];
+        index(manager, "fence_states_pair", "fence_states", &pair, true).await?;
+        manager.create_table(alerts_table()).await?;
+        index(manager, "alerts_device", "alerts", &["device_id", "id"], false).await?;
+        manager.create_table(webhook_deliveries_table()).await?;
+        let alert = ["alert_id", "id"];
+        index(manager, "webhook_deliveries_alert", "webhook_deliveries", &alert, false).await?;
         Ok(())
     }
 }
@@ -164,6 +181,10 @@ fn locations_table() -> TableCreateStatement {
         .col(blob_null("original"))
         // What was changed in what the client sent, as a JSON array of notes.
         .col(text_null("repairs"))
+        // The address found for the fix, and when it was looked up (null: not yet).
+        .col(text_null("addr"))
+        .col(string_len_null("cc", 8))
+        .col(big_integer_null("geo_at"))
         .to_owned()
 }
 
@@ -323,5 +344,84 @@ fn rawdata_table() -> TableCreateStatement {
         .col(small_integer("retained"))
         .col(big_integer("received_at"))
         .col(blob("payload"))
+        .to_owned()
+}
+
+fn geo_cells_table() -> TableCreateStatement {
+    Table::create()
+        .table("geo_cells")
+        .col(big_pk_auto("id"))
+        .col(string_len("cell", 16))
+        .col(string_len_null("cc", 8))
+        // Null when the provider knew no address there.
+        .col(text_null("addr"))
+        .col(string_len("provider", 32))
+        .col(big_integer("created_at"))
+        .to_owned()
+}
+
+fn fences_table() -> TableCreateStatement {
+    Table::create()
+        .table("fences")
+        .col(big_pk_auto("id"))
+        // A region from an app: its device and creation time. Null for other fences.
+        .col(big_integer_null("device_id"))
+        .col(big_integer_null("wtst"))
+        // Whose devices a fence from the API or config applies to; null for everyone's.
+        .col(string_len_null("user_name", NAME_LEN))
+        .col(string_len("source", 16))
+        .col(text("name"))
+        .col(double("lat"))
+        .col(double("lon"))
+        // A circle's radius in metres, or a polygon's corners as a JSON array of [lat, lon].
+        .col(double_null("radius"))
+        .col(text_null("polygon"))
+        .col(text_null("webhook"))
+        .col(big_integer("updated_at"))
+        .to_owned()
+}
+
+fn fence_states_table() -> TableCreateStatement {
+    Table::create()
+        .table("fence_states")
+        .col(big_pk_auto("id"))
+        .col(big_integer("device_id"))
+        .col(big_integer("fence_id"))
+        .col(small_integer("inside"))
+        .col(big_integer("since"))
+        .col(big_integer_null("pending"))
+        .col(big_integer("last_tst"))
+        .to_owned()
+}
+
+fn alerts_table() -> TableCreateStatement {
+    Table::create()
+        .table("alerts")
+        .col(big_pk_auto("id"))
+        .col(big_integer("device_id"))
+        .col(big_integer("fence_id"))
+        .col(string_len("event", 8))
+        .col(big_integer("tst"))
+        .col(double("meters"))
+        // The alert as published.
+        .col(text("payload"))
+        .col(big_integer("created_at"))
+        .to_owned()
+}
+
+fn webhook_deliveries_table() -> TableCreateStatement {
+    Table::create()
+        .table("webhook_deliveries")
+        .col(big_pk_auto("id"))
+        .col(big_integer("alert_id"))
+        // The webhook with any password masked.
+        .col(text("url"))
+        // 1 for the first POST; 0 for a delivery dropped before any (the queue was full).
+        .col(small_integer("attempt"))
+        // The receiver's HTTP status; null when it did not answer.
+        .col(small_integer_null("status"))
+        .col(text_null("error"))
+        .col(small_integer("delivered"))
+        .col(big_integer("at"))
         .to_owned()
 }

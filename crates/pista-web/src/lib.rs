@@ -8,18 +8,22 @@ mod api;
 mod commands;
 mod device_data;
 mod error;
+mod fences;
+mod live;
+mod metrics;
 mod params;
 mod publish;
 mod quarantine;
+mod webhooks;
 
 use std::future::Future;
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{any, get, post};
-use pista_ingest::{CommandPublisher, Pipeline};
-use pista_store::Storage;
+use axum::routing::{any, get, post, put};
+use pista_ingest::{CommandPublisher, OutputsHandle, Pipeline, RedisCounters};
+use pista_store::{DerivedStore, Storage};
 use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
@@ -33,6 +37,12 @@ pub struct AppState {
     pub store: Arc<dyn Storage>,
     /// Where commands are published over MQTT; `None` leaves them for HTTP mode only.
     pub commands: Option<CommandPublisher>,
+    /// Fences, alerts and addresses; `None` when the server runs without them.
+    pub derived: Option<Arc<dyn DerivedStore>>,
+    /// The outputs stage, for live streams and fence changes.
+    pub outputs: Option<OutputsHandle>,
+    /// The Redis statistics' counters, when they run (for `/metrics`).
+    pub redis: Option<Arc<RedisCounters>>,
 }
 
 /// HTTP settings.
@@ -46,6 +56,7 @@ pub struct WebConfig {
 pub fn router(state: AppState, config: WebConfig) -> Router {
     let routes = Router::new()
         .route("/pub", post(publish::publish))
+        .route("/metrics", get(metrics::scrape))
         .route("/api/0/version", get(api::version))
         .route("/api/0/list", get(api::list))
         .route("/api/0/last", get(api::last))
@@ -59,6 +70,11 @@ pub fn router(state: AppState, config: WebConfig) -> Router {
         .route("/api/0/cards", get(device_data::cards))
         .route("/api/0/inventory", get(device_data::inventory))
         .route("/api/0/quarantine/replay", post(quarantine::replay))
+        .route("/api/0/fences", get(fences::list).post(fences::create))
+        .route("/api/0/fences/{id}", put(fences::replace).delete(fences::remove))
+        .route("/api/0/alerts", get(fences::alerts))
+        .route("/api/0/webhooks", get(webhooks::list))
+        .route("/api/0/live", get(live::stream))
         .route("/api/0/{*verb}", any(api::unknown))
         .fallback(error::not_found)
         .layer(DefaultBodyLimit::max(config.max_body))

@@ -105,7 +105,14 @@ fn app() -> &'static App {
                 store.add_friend(user, &owntracks, None).await.unwrap();
             }
             let (pipeline, _writer) = Pipeline::start(store.clone(), PipelineOptions::default());
-            let state = AppState { pipeline, store, commands: None };
+            let state = AppState {
+                pipeline,
+                store,
+                commands: None,
+                derived: None,
+                outputs: None,
+                redis: None,
+            };
             pista_web::router(state, WebConfig { max_body: MAX_BODY })
         });
         App { runtime, router }

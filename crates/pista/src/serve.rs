@@ -8,11 +8,13 @@ use std::time::Duration;
 
 use pista_broker::{BoundBroker, BrokerConfig, BrokerError, EmbeddedBroker};
 use pista_core::time::TimeRule;
+use pista_derive::fence::Rules;
 use pista_ingest::{
-    BrokerGate, BrokerUrl, CommandPublisher, Pipeline, PipelineOptions, SubscriberConfig,
-    run_subscriber,
+    BrokerGate, BrokerUrl, CommandPublisher, Geocoding, MqttSink, OutputOptions, Outputs,
+    OutputsHandle, Pipeline, PipelineOptions, RedisStats, Sinks, SubscriberConfig, WebhookOptions,
+    Webhooks, run_subscriber,
 };
-use pista_store::{SqlStore, Storage, StoreError};
+use pista_store::{DerivedStore, SqlStore, Storage, StoreError};
 use pista_web::{AppState, WebConfig};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -45,6 +47,10 @@ pub enum ServeError {
     CaNotPem { path: String },
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("geocode settings: {0}")]
+    Geocode(#[from] pista_geo::GeoError),
+    #[error(transparent)]
+    Webhooks(#[from] pista_ingest::WebhookError),
 }
 
 /// A running server.
@@ -54,6 +60,8 @@ pub struct Server {
     pub broker_addr: Option<SocketAddr>,
     pub pipeline: Pipeline,
     pub store: Arc<dyn Storage>,
+    /// The outputs stage (`_map`, `_look`, alerts), when storage supports it.
+    pub outputs: Option<OutputsHandle>,
     /// Tells the HTTP server and the subscriber to stop.
     shutdown: watch::Sender<bool>,
     http: JoinHandle<()>,
@@ -72,10 +80,10 @@ impl Server {
     /// Binds the listeners, opens the database named in `settings` and starts.
     pub async fn start(settings: &Settings) -> Result<Self, ServeError> {
         let prepared = prepare(settings).await?;
-        let store = SqlStore::open(&settings.database).await?;
+        let store = Arc::new(SqlStore::open(&settings.database).await?);
         let database = crate::settings::masked_url(&settings.database);
         tracing::info!(%database, "database ready");
-        Self::launch(settings, Arc::new(store), prepared).await
+        Self::launch(settings, store.clone(), Some(store), prepared).await
     }
 
     /// Starts on a given store (tests use this to inject storage faults).
@@ -84,12 +92,13 @@ impl Server {
         store: Arc<dyn Storage>,
     ) -> Result<Self, ServeError> {
         let prepared = prepare(settings).await?;
-        Self::launch(settings, store, prepared).await
+        Self::launch(settings, store, None, prepared).await
     }
 
     async fn launch(
         settings: &Settings,
         store: Arc<dyn Storage>,
+        derived: Option<Arc<dyn DerivedStore>>,
         prepared: Prepared,
     ) -> Result<Self, ServeError> {
         let Prepared { http: http_listener, broker, ca_pem } = prepared;
@@ -104,7 +113,25 @@ impl Server {
             tid_map: settings.tid_map.iter().cloned().collect(),
             ..PipelineOptions::default()
         };
-        let (pipeline, _writer) = Pipeline::start(store.clone(), options);
+        let (shutdown, stop) = watch::channel(false);
+        let embedded = broker.as_ref().map(BoundBroker::local_addr);
+        let outputs = match &derived {
+            Some(derived) => {
+                let sinks = sinks(settings, ca_pem.clone(), embedded, stop.clone());
+                Some(start_outputs(settings, store.clone(), derived.clone(), sinks).await?)
+            }
+            None => None,
+        };
+        let (pipeline, _writer) =
+            Pipeline::start_with_outputs(store.clone(), options, outputs.as_ref());
+        // Redis statistics follow the device objects, so they need the outputs stage.
+        let redis = match (&settings.redis_url, &outputs) {
+            (Some(url), Some(outputs)) => {
+                let redis = RedisStats { url: url.clone(), prefix: settings.redis_prefix.clone() };
+                Some(redis.spawn(outputs.subscribe(), stop.clone()).0)
+            }
+            _ => None,
+        };
 
         let broker = match broker {
             Some(bound) => {
@@ -142,7 +169,6 @@ impl Server {
             (None, None) => None,
         };
 
-        let (shutdown, stop) = watch::channel(false);
         if settings.rawdata {
             tokio::spawn(prune_rawdata(store.clone(), settings.rawdata_days, stop.clone()));
         }
@@ -160,7 +186,14 @@ impl Server {
             tokio::spawn(run_subscriber(config, pipeline.clone(), stop.clone()))
         });
 
-        let state = AppState { pipeline: pipeline.clone(), store: store.clone(), commands };
+        let state = AppState {
+            pipeline: pipeline.clone(),
+            store: store.clone(),
+            commands,
+            derived,
+            outputs: outputs.clone(),
+            redis,
+        };
         let router = pista_web::router(state, WebConfig { max_body: settings.http_max_body });
         let mut http_stop = stop.clone();
         let http = tokio::spawn(async move {
@@ -173,7 +206,17 @@ impl Server {
         });
         tracing::info!(addr = %http_addr, "http listening");
 
-        Ok(Self { http_addr, broker_addr, pipeline, store, shutdown, http, subscriber, broker })
+        Ok(Self {
+            http_addr,
+            broker_addr,
+            pipeline,
+            store,
+            outputs,
+            shutdown,
+            http,
+            subscriber,
+            broker,
+        })
     }
 
     /// Stops accepting work, lets open requests and pending acknowledgements finish, and stops.
@@ -189,6 +232,92 @@ impl Server {
         let _ = self.http.await;
         tracing::info!("stopped");
     }
+}
+
+/// Where outputs go: the live stream always; MQTT when on, to the external broker, else to the
+/// embedded one over loopback.
+fn sinks(
+    settings: &Settings,
+    ca_pem: Option<Vec<u8>>,
+    embedded: Option<SocketAddr>,
+    stop: watch::Receiver<bool>,
+) -> Sinks {
+    let mut sinks = Sinks::live_only();
+    sinks.stop = Some(stop.clone());
+    if !settings.outputs_mqtt {
+        return sinks;
+    }
+    let client_id = format!("{}-out", settings.mqtt_client_id);
+    sinks.mqtt = match (&settings.mqtt, embedded) {
+        (Some(url), _) => Some(MqttSink::start(url, ca_pem, client_id, stop)),
+        (None, Some(addr)) => {
+            let url = BrokerUrl {
+                tls: false,
+                host: "127.0.0.1".to_owned(),
+                port: addr.port(),
+                username: None,
+                password: None,
+            };
+            Some(MqttSink::start(&url, None, client_id, stop))
+        }
+        (None, None) => None,
+    };
+    sinks
+}
+
+/// Starts the outputs stage with its geocoder.
+async fn start_outputs(
+    settings: &Settings,
+    store: Arc<dyn Storage>,
+    derived: Arc<dyn DerivedStore>,
+    sinks: Sinks,
+) -> Result<OutputsHandle, ServeError> {
+    let geocoder = pista_geo::from_settings(
+        &settings.geocode,
+        settings.geocode_url.as_deref(),
+        settings.geocode_key.as_deref(),
+        settings.geocode_rate as f64,
+        Duration::from_secs(settings.geocode_timeout),
+    )?;
+    if let Some(geocoder) = &geocoder {
+        tracing::info!(provider = geocoder.name(), "reverse geocoding on");
+        if geocoder.name() == "offline" {
+            // Building the place index takes a moment; do it before the first fix needs it.
+            let _ = tokio::task::spawn_blocking(pista_geo::Offline::preload).await;
+        }
+    }
+    let geocoding = geocoder.map(|geocoder| Geocoding {
+        geocoder,
+        precision: settings.geocode_precision,
+        queue: 10_000,
+        backfill_every: Duration::from_secs(600),
+    });
+    let options = OutputOptions {
+        map_topic: settings.map_topic.clone(),
+        look_topic: settings.look_topic.clone(),
+        alert_topic: settings.alert_topic.clone(),
+        alert_keys: settings.alert_keys.clone(),
+        fences: Rules { margin: settings.fence_margin as f64, dwell: settings.fence_dwell as i64 },
+        plmn: settings.plmn,
+        webhooks: Some(webhooks(settings, derived.clone())?),
+    };
+    let (handle, _task) = Outputs::start(store, derived, options, sinks, geocoding).await?;
+    Ok(handle)
+}
+
+/// Where alerts are POSTed: the global webhooks, and each fence's own.
+fn webhooks(settings: &Settings, derived: Arc<dyn DerivedStore>) -> Result<Webhooks, ServeError> {
+    let options = WebhookOptions {
+        urls: settings.webhooks.clone(),
+        attempts: settings.webhook_attempts,
+        timeout: Duration::from_secs(settings.webhook_timeout),
+        backoff: settings.webhook_backoff,
+        ..WebhookOptions::default()
+    };
+    if !options.urls.is_empty() {
+        tracing::info!(webhooks = options.urls.len(), "alerts are posted to webhooks");
+    }
+    Ok(Webhooks::new(options, derived)?)
 }
 
 /// Binds both listeners and reads the CA file, so that nothing starts when one of them fails.

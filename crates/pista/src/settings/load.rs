@@ -5,10 +5,12 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-use pista_ingest::BrokerUrl;
+use pista_core::topic_matches;
+use pista_ingest::{BrokerUrl, RedisUrl};
 
-use super::{Setting, Settings, TABLE};
+use super::{Kind, Setting, Settings, TABLE};
 
 /// Where a value came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -146,7 +148,73 @@ impl RawSettings {
             tid_map: self.tid_map("ingest.tid_map")?,
             rawdata: self.boolean("ingest.rawdata")?,
             rawdata_days: self.number("ingest.rawdata_days", 36_500)?,
+            outputs_mqtt: self.boolean("outputs.mqtt")?,
+            map_topic: self.output_topic("outputs.map_topic")?,
+            look_topic: self.output_topic("outputs.look_topic")?,
+            alert_topic: self.output_topic("outputs.alert_topic")?,
+            alert_keys: Some(self.list("outputs.alert_keys")).filter(|keys| !keys.is_empty()),
+            plmn: self.boolean("outputs.plmn")?,
+            webhooks: self.webhooks("outputs.webhooks")?,
+            webhook_attempts: self.number("outputs.webhook_attempts", 20)? as u16,
+            webhook_timeout: self.number("outputs.webhook_timeout", 600)?,
+            webhook_backoff: Duration::from_secs(1),
+            fence_margin: self.whole("fences.margin", 100_000)?,
+            fence_dwell: self.whole("fences.dwell", 86_400)?,
+            geocode: self.text(
+                "geocode.provider",
+                |v| pista_geo::KINDS.contains(&v.trim().to_ascii_lowercase().as_str()),
+                "offline, nominatim, photon, opencage, google or off",
+            )?,
+            geocode_url: Some(self.get("geocode.url").0.trim().to_owned())
+                .filter(|v| !v.is_empty()),
+            geocode_key: Some(self.get("geocode.key").0.trim().to_owned())
+                .filter(|v| !v.is_empty()),
+            geocode_rate: self.number("geocode.rate", 1000)?,
+            geocode_precision: self.number("geocode.precision", 12)? as usize,
+            geocode_timeout: self.number("geocode.timeout", 600)?,
+            redis_url: self.redis_url()?,
+            redis_prefix: self.text(
+                "redis.prefix",
+                |v| v.len() <= 200 && !v.chars().any(|c| c.is_whitespace() || c.is_control()),
+                "up to 200 characters without spaces, such as pista:",
+            )?,
         })
+    }
+
+    fn redis_url(&self) -> Result<Option<RedisUrl>, SettingsError> {
+        let value = self.get("redis.url").0.trim();
+        if value.is_empty() {
+            return Ok(None);
+        }
+        RedisUrl::parse(value).map(Some).map_err(|error| {
+            let expected = "expected redis://[[user]:password@]host[:port][/db]";
+            self.invalid("redis.url", &format!("{}; {expected}", error.reason))
+        })
+    }
+
+    /// An output topic: no wildcards, and outside the base topics (else Pista would read its
+    /// own outputs back as device messages).
+    fn output_topic(&self, key: &'static str) -> Result<String, SettingsError> {
+        let topic = self.get(key).0.trim().trim_end_matches('/');
+        let plain = !topic.is_empty() && !topic.contains(['+', '#']);
+        let probe = format!("{topic}/x/y/z");
+        let loops = self.list("mqtt.base_topics").iter().any(|f| topic_matches(f, &probe));
+        if plain && !loops {
+            Ok(topic.to_owned())
+        } else {
+            Err(self.invalid(
+                key,
+                "a topic without + or # outside mqtt.base_topics, such as _owntracks/_map",
+            ))
+        }
+    }
+
+    /// A whole number from 0 to `max`.
+    fn whole(&self, key: &'static str, max: u64) -> Result<u64, SettingsError> {
+        match self.get(key).0.trim().parse::<u64>() {
+            Ok(n) if n <= max => Ok(n),
+            _ => Err(self.invalid(key, &format!("a whole number from 0 to {max}"))),
+        }
     }
 
     fn boolean(&self, key: &'static str) -> Result<bool, SettingsError> {
@@ -198,10 +266,28 @@ impl RawSettings {
             .collect()
     }
 
+    /// http(s) URLs with a host; the error names the first one that is not.
+    fn webhooks(&self, key: &'static str) -> Result<Vec<String>, SettingsError> {
+        let urls = self.list(key);
+        let usable = |text: &String| {
+            url::Url::parse(text)
+                .is_ok_and(|url| matches!(url.scheme(), "http" | "https") && url.host().is_some())
+        };
+        match urls.iter().find(|text| !usable(text)) {
+            Some(bad) => Err(self.invalid(
+                key,
+                &format!("http:// or https:// URLs, comma-separated ({:?} is not one)", mask(bad)),
+            )),
+            None => Ok(urls),
+        }
+    }
+
     fn invalid(&self, key: &'static str, allowed: &str) -> SettingsError {
         let (value, origin) = self.get(key);
-        let secret = TABLE.iter().any(|s| s.key == key && s.secret);
-        let shown = if secret { mask(value) } else { value.to_owned() };
+        let shown = match TABLE.iter().find(|s| s.key == key && s.secret) {
+            Some(setting) => mask_setting(setting, value),
+            None => value.to_owned(),
+        };
         invalid_with(key, &shown, origin, allowed)
     }
 
@@ -358,6 +444,14 @@ pub(super) fn mask(value: &str) -> String {
         };
     }
     format!("***{host}")
+}
+
+/// A secret setting's value as shown: each item of a list masked on its own.
+pub(super) fn mask_setting(setting: &Setting, value: &str) -> String {
+    if setting.kind != Kind::List {
+        return mask(value);
+    }
+    value.split(',').map(|item| mask(item.trim())).collect::<Vec<_>>().join(",")
 }
 
 /// Reads a config file into (key, text) pairs, refusing keys the table does not know.

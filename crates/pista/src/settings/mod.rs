@@ -9,8 +9,9 @@ mod render;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
-use pista_ingest::BrokerUrl;
+use pista_ingest::{BrokerUrl, RedisUrl};
 
 pub use load::{Origin, RawSettings, SettingsError};
 
@@ -205,6 +206,154 @@ pub const TABLE: &[Setting] = &[
         "7",
         "Days wire copies are kept when rawdata is on.",
     ),
+    setting(
+        "outputs.mqtt",
+        "outputs-mqtt",
+        Kind::Bool,
+        "true",
+        "Publish device objects, watcher lines and alerts on MQTT (the external broker, else the \
+         embedded one); the live stream at /api/0/live has them either way.",
+    ),
+    setting(
+        "outputs.map_topic",
+        "map-topic",
+        Kind::Text,
+        "_owntracks/_map",
+        "Prefix of the retained device objects: <map_topic>/<device topic>, and of fence objects.",
+    ),
+    setting(
+        "outputs.look_topic",
+        "look-topic",
+        Kind::Text,
+        "_owntracks/_look",
+        "Prefix of the watcher lines: <look_topic>/<device topic>/<subtopic>.",
+    ),
+    setting(
+        "outputs.alert_topic",
+        "alert-topic",
+        Kind::Text,
+        "_alerts",
+        "Topic of the geofence enter/leave alerts.",
+    ),
+    setting(
+        "outputs.alert_keys",
+        "alert-keys",
+        Kind::List,
+        "",
+        "Location keys copied into alerts, e.g. tid,tst,addr (comma-separated; unset: all).",
+    ),
+    setting(
+        "outputs.plmn",
+        "plmn",
+        Kind::Bool,
+        "true",
+        "Publish the names of the mobile networks Greenwich devices report, under \
+         <device topic>/operators/<code>.",
+    ),
+    Setting {
+        secret: true,
+        ..setting(
+            "outputs.webhooks",
+            "webhooks",
+            Kind::List,
+            "",
+            "http(s) URLs every geofence alert is POSTed to as JSON, besides the fence's own \
+             webhook (comma-separated in env and flags; passwords are masked wherever shown).",
+        )
+    },
+    setting(
+        "outputs.webhook_attempts",
+        "webhook-attempts",
+        Kind::Number,
+        "5",
+        "Most POSTs of one alert to one webhook, the first included; retries wait 1 s, 2 s, \
+         4 s, ... (at most 60 s).",
+    ),
+    setting(
+        "outputs.webhook_timeout",
+        "webhook-timeout",
+        Kind::Number,
+        "10",
+        "Seconds a webhook may take to answer one POST.",
+    ),
+    setting(
+        "fences.margin",
+        "fence-margin",
+        Kind::Number,
+        "25",
+        "Metres beyond a fence's edge a device must go before it counts as having left (0 or more).",
+    ),
+    setting(
+        "fences.dwell",
+        "fence-dwell",
+        Kind::Number,
+        "0",
+        "Seconds a device must stay on the new side of a fence before enter or leave fires.",
+    ),
+    setting(
+        "geocode.provider",
+        "geocode",
+        Kind::Text,
+        "offline",
+        "Reverse geocoder: offline (embedded place names, no network), nominatim, photon, \
+         opencage, google, or off.",
+    ),
+    setting(
+        "geocode.url",
+        "geocode-url",
+        Kind::Text,
+        "",
+        "Base URL of an online geocoder (unset: the provider's public service).",
+    ),
+    Setting {
+        secret: true,
+        ..setting(
+            "geocode.key",
+            "geocode-key",
+            Kind::Text,
+            "",
+            "API key of the online geocoder (opencage and google need one).",
+        )
+    },
+    setting(
+        "geocode.rate",
+        "geocode-rate",
+        Kind::Number,
+        "1",
+        "Most requests per second to an online geocoder (Nominatim allows 1).",
+    ),
+    setting(
+        "geocode.precision",
+        "geocode-precision",
+        Kind::Number,
+        "7",
+        "Geohash characters per address cache cell, 1 to 12 (7 is about 150 m by 150 m).",
+    ),
+    setting(
+        "geocode.timeout",
+        "geocode-timeout",
+        Kind::Number,
+        "5",
+        "Seconds an online geocoder may take to answer.",
+    ),
+    Setting {
+        secret: true,
+        ..setting(
+            "redis.url",
+            "redis",
+            Kind::Text,
+            "",
+            "Redis that keeps the original o2s's statistics keys (t:<topic>, tid:<TID>, ...): \
+             redis://[:password@]host[:port][/db] (unset: off).",
+        )
+    },
+    setting(
+        "redis.prefix",
+        "redis-prefix",
+        Kind::Text,
+        "",
+        "Put before every Redis key name (empty: the original's names, such as t:<topic>).",
+    ),
     Setting {
         secret: true,
         ..setting(
@@ -242,6 +391,33 @@ pub struct Settings {
     pub tid_map: Vec<(String, String)>,
     pub rawdata: bool,
     pub rawdata_days: u64,
+    pub outputs_mqtt: bool,
+    pub map_topic: String,
+    pub look_topic: String,
+    pub alert_topic: String,
+    /// Location keys copied into alerts; `None` for all.
+    pub alert_keys: Option<Vec<String>>,
+    pub plmn: bool,
+    /// URLs every alert is POSTed to.
+    pub webhooks: Vec<String>,
+    pub webhook_attempts: u16,
+    /// Seconds one POST may take.
+    pub webhook_timeout: u64,
+    /// Not in the table: the wait before the first retry of a webhook (1 s; tests shorten it).
+    pub webhook_backoff: Duration,
+    /// Metres beyond the edge before a leave counts.
+    pub fence_margin: u64,
+    /// Seconds a crossing must hold.
+    pub fence_dwell: u64,
+    pub geocode: String,
+    pub geocode_url: Option<String>,
+    pub geocode_key: Option<String>,
+    pub geocode_rate: u64,
+    pub geocode_precision: usize,
+    pub geocode_timeout: u64,
+    /// `None` when Redis statistics are off.
+    pub redis_url: Option<RedisUrl>,
+    pub redis_prefix: String,
 }
 
 impl Settings {
@@ -266,6 +442,26 @@ impl Settings {
             tid_map: Vec::new(),
             rawdata: false,
             rawdata_days: 7,
+            outputs_mqtt: true,
+            map_topic: "_owntracks/_map".to_owned(),
+            look_topic: "_owntracks/_look".to_owned(),
+            alert_topic: "_alerts".to_owned(),
+            alert_keys: None,
+            plmn: true,
+            webhooks: Vec::new(),
+            webhook_attempts: 5,
+            webhook_timeout: 10,
+            webhook_backoff: Duration::from_secs(1),
+            fence_margin: 25,
+            fence_dwell: 0,
+            geocode: "off".to_owned(),
+            geocode_url: None,
+            geocode_key: None,
+            geocode_rate: 1,
+            geocode_precision: 7,
+            geocode_timeout: 5,
+            redis_url: None,
+            redis_prefix: String::new(),
         }
     }
 }

@@ -4,7 +4,7 @@
 
 use std::fmt::Write;
 
-use super::load::{Origin, RawSettings, mask};
+use super::load::{Origin, RawSettings, mask_setting};
 use super::{Kind, Setting, TABLE};
 
 const EXAMPLE_HEADER: &str = "\
@@ -44,7 +44,7 @@ pub fn effective_toml(raw: &RawSettings) -> String {
                 ("off".to_owned(), format!("{origin}: off because mqtt.url is set"))
             }
             (_, true) => (String::new(), format!("{origin}: unset")),
-            _ if setting.secret => (mask(value), origin.to_string()),
+            _ if setting.secret => (mask_setting(setting, value), origin.to_string()),
             _ => (value.to_owned(), origin.to_string()),
         };
         let _ = writeln!(out, "{} = {}  # {note}", setting.name(), literal(setting, &shown));

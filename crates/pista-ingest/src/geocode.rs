@@ -1,0 +1,232 @@
+//! Addresses for stored fixes, found beside ingest so that a slow provider never slows it: the
+//! outputs stage queues a request per stored fix (dropping it when the queue is full), and one
+//! worker answers from the in-memory cell cache, then the database's `geo_cells`, and only then
+//! asks the geocoder, caching its answer by geohash cell. It writes the address onto the fix and
+//! tells the outputs stage, which republishes the device object. A backfill pass at start and
+//! every few minutes finds fixes still without an address (dropped requests, provider outages).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use pista_core::DeviceKey;
+use pista_geo::Geocoder;
+use pista_store::{DerivedStore, GeoCell};
+use tokio::sync::mpsc;
+
+use crate::outputs::Control;
+
+/// Most cells kept in memory; the cache starts over when it is full.
+const MEMORY_CELLS: usize = 100_000;
+/// Fixes read per backfill query.
+const BACKFILL_PAGE: u64 = 500;
+
+/// How addresses are looked up.
+#[derive(Clone)]
+pub struct Geocoding {
+    pub geocoder: Arc<dyn Geocoder>,
+    /// Geohash characters per cache cell (7 is about 150 m × 150 m).
+    pub precision: usize,
+    /// Requests that may wait before new ones are dropped (the backfill finds them later).
+    pub queue: usize,
+    pub backfill_every: Duration,
+}
+
+/// Counters of the geocoder since start.
+#[derive(Debug, Default)]
+pub struct GeocodeStats {
+    /// Answered from the memory or database cache.
+    pub hits: AtomicU64,
+    /// Asked of the provider.
+    pub misses: AtomicU64,
+    pub failures: AtomicU64,
+    /// Requests dropped because the queue was full.
+    pub dropped: AtomicU64,
+}
+
+/// One stored fix to find the address of.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GeocodeRequest {
+    pub id: i64,
+    pub key: DeviceKey,
+    pub lat: f64,
+    pub lon: f64,
+}
+
+/// An address as cached.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Found {
+    pub cc: Option<String>,
+    pub addr: Option<String>,
+}
+
+/// The queue to the worker; requests never wait.
+#[derive(Clone)]
+pub struct GeocodeQueue {
+    requests: mpsc::Sender<GeocodeRequest>,
+    pub(crate) stats: Arc<GeocodeStats>,
+}
+
+impl GeocodeQueue {
+    pub fn request(&self, request: GeocodeRequest) {
+        if self.requests.try_send(request).is_err() {
+            self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Addresses of recently seen cells, shared by the worker and the outputs stage.
+#[derive(Clone)]
+pub struct GeoCache {
+    cells: Arc<Mutex<HashMap<String, Found>>>,
+    precision: usize,
+}
+
+impl GeoCache {
+    /// The cached address at a position, if its cell was looked up.
+    pub fn get(&self, lat: f64, lon: f64) -> Option<Found> {
+        let cell = pista_geo::cell(lat, lon, self.precision).ok()?;
+        self.cells.lock().ok()?.get(&cell).cloned()
+    }
+
+    fn get_cell(&self, cell: &str) -> Option<Found> {
+        self.cells.lock().ok()?.get(cell).cloned()
+    }
+
+    fn put(&self, cell: String, found: Found) {
+        if let Ok(mut cells) = self.cells.lock() {
+            if cells.len() >= MEMORY_CELLS {
+                cells.clear();
+            }
+            cells.insert(cell, found);
+        }
+    }
+}
+
+/// Starts the worker; it reports addresses to `control` and ends when the queue closes.
+pub(crate) fn spawn(
+    geocoding: Geocoding,
+    derived: Arc<dyn DerivedStore>,
+    control: mpsc::UnboundedSender<Control>,
+) -> (GeocodeQueue, GeoCache) {
+    let (requests, queue) = mpsc::channel(geocoding.queue.max(1));
+    let stats = Arc::new(GeocodeStats::default());
+    let cache = GeoCache { cells: Arc::default(), precision: geocoding.precision };
+    let worker = Worker { geocoding, derived, control, cache: cache.clone(), stats: stats.clone() };
+    tokio::spawn(worker.run(queue));
+    (GeocodeQueue { requests, stats }, cache)
+}
+
+struct Worker {
+    geocoding: Geocoding,
+    derived: Arc<dyn DerivedStore>,
+    control: mpsc::UnboundedSender<Control>,
+    cache: GeoCache,
+    stats: Arc<GeocodeStats>,
+}
+
+impl Worker {
+    async fn run(self, mut queue: mpsc::Receiver<GeocodeRequest>) {
+        let mut backfill = tokio::time::interval(self.geocoding.backfill_every);
+        loop {
+            tokio::select! {
+                request = queue.recv() => match request {
+                    Some(request) => self.answer(&request).await,
+                    None => break,
+                },
+                _ = backfill.tick() => self.backfill().await,
+            }
+        }
+    }
+
+    async fn backfill(&self) {
+        let mut after = 0;
+        loop {
+            let page = match self.derived.ungeocoded(after, BACKFILL_PAGE).await {
+                Ok(page) => page,
+                Err(error) => {
+                    tracing::warn!(%error, "geocoding backfill stopped");
+                    return;
+                }
+            };
+            let Some(last) = page.last() else { return };
+            after = last.id;
+            for fix in &page {
+                let request =
+                    GeocodeRequest { id: fix.id, key: fix.key.clone(), lat: fix.lat, lon: fix.lon };
+                self.answer(&request).await;
+            }
+        }
+    }
+
+    /// Finds the address of one fix and stores it on the fix; a failure leaves the fix for
+    /// the next backfill.
+    async fn answer(&self, request: &GeocodeRequest) {
+        let cell = match pista_geo::cell(request.lat, request.lon, self.geocoding.precision) {
+            Ok(cell) => cell,
+            Err(error) => {
+                tracing::debug!(id = request.id, %error, "no geohash cell");
+                return;
+            }
+        };
+        let Some(found) = self.lookup(&cell, request).await else { return };
+        let (cc, addr) = (found.cc.as_deref(), found.addr.as_deref());
+        if let Err(error) = self.derived.set_addresses(&[request.id], cc, addr, crate::now()).await
+        {
+            tracing::warn!(id = request.id, %error, "address not stored");
+            return;
+        }
+        let _ = self.control.send(Control::Address {
+            key: request.key.clone(),
+            ids: vec![request.id],
+            cc: found.cc,
+            addr: found.addr,
+        });
+    }
+
+    async fn lookup(&self, cell: &str, request: &GeocodeRequest) -> Option<Found> {
+        if let Some(found) = self.cache.get_cell(cell) {
+            self.stats.hits.fetch_add(1, Ordering::Relaxed);
+            return Some(found);
+        }
+        match self.derived.geo_cell(cell).await {
+            Ok(Some(stored)) => {
+                self.stats.hits.fetch_add(1, Ordering::Relaxed);
+                let found = Found { cc: stored.cc, addr: stored.addr };
+                self.cache.put(cell.to_owned(), found.clone());
+                return Some(found);
+            }
+            Ok(None) => {}
+            Err(error) => {
+                tracing::warn!(%cell, %error, "geo cache not read");
+                return None;
+            }
+        }
+
+        self.stats.misses.fetch_add(1, Ordering::Relaxed);
+        let geocoder = self.geocoding.geocoder.as_ref();
+        let address = match geocoder.reverse(request.lat, request.lon).await {
+            Ok(address) => address,
+            Err(error) => {
+                self.stats.failures.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(provider = geocoder.name(), %cell, %error, "geocoding failed");
+                return None;
+            }
+        };
+        let found = Found {
+            cc: address.as_ref().and_then(|a| a.cc.clone()),
+            addr: address.map(|a| a.addr),
+        };
+        let value = GeoCell {
+            cc: found.cc.clone(),
+            addr: found.addr.clone(),
+            provider: geocoder.name().into(),
+        };
+        if let Err(error) = self.derived.put_geo_cell(cell, &value, crate::now()).await {
+            tracing::warn!(%cell, %error, "geo cache not written");
+        }
+        self.cache.put(cell.to_owned(), found.clone());
+        Some(found)
+    }
+}

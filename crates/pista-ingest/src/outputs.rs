@@ -1,0 +1,514 @@
+//! The outputs stage: what the original o2s derived from raw traffic, built once per committed
+//! message and sent to every sink. The writer hands each committed batch over (after answering
+//! its submitters, so outputs never delay an acknowledgement); this task keeps the device
+//! objects (`_map`), writes the watcher lines (`_look`), evaluates geofences and records and
+//! publishes their alerts (`_alerts`) and queues them for webhooks, republishes operator names,
+//! and asks the geocoder for addresses. A slow sink, webhook or geocoder never blocks ingest: MQTT
+//! publishing drops when its queue is full, and webhook deliveries and geocoding requests queue
+//! apart (see `webhooks` and `geocode`).
+
+mod devices;
+mod fences;
+mod sink;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bytes::Bytes;
+use pista_core::{DeviceKey, Location, Message};
+use pista_derive::alert::{FenceFacts, alert_object};
+use pista_derive::fence::Rules;
+use pista_derive::map::Fix;
+use pista_derive::{can, look, plmn, wire};
+use pista_store::{
+    DerivedStore, FenceStateRow, NewAlert, NewBody, NewMessage, Storage, StoreError, WriteOutcome,
+};
+use serde_json::Value;
+use tokio::sync::{broadcast, mpsc};
+use tokio::task::JoinHandle;
+
+use crate::geocode::{GeoCache, GeocodeQueue, GeocodeRequest, GeocodeStats, Geocoding};
+use crate::webhooks::{WebhookStats, Webhooks};
+use devices::DeviceBook;
+pub use fences::SERVER_FENCE_OWNER;
+use fences::{FenceBook, LiveFence, entered};
+pub use sink::{LiveEvent, LiveKind, MqttSink, Publication, Sinks};
+
+/// Topics and rules of the outputs.
+#[derive(Debug, Clone)]
+pub struct OutputOptions {
+    /// Prefix of the device objects: `<map_topic>/<device topic>`.
+    pub map_topic: String,
+    /// Prefix of the watcher lines: `<look_topic>/<device topic>/<subtopic>`.
+    pub look_topic: String,
+    /// Topic of the geofence alerts.
+    pub alert_topic: String,
+    /// Location keys copied into alerts; `None` for all.
+    pub alert_keys: Option<Vec<String>>,
+    pub fences: Rules,
+    /// Whether operator names are published under `<device>/operators/<code>`.
+    pub plmn: bool,
+    /// Where alerts are POSTed (the global webhooks and each fence's own); `None` for nowhere.
+    pub webhooks: Option<Webhooks>,
+}
+
+impl Default for OutputOptions {
+    fn default() -> Self {
+        Self {
+            map_topic: "_owntracks/_map".into(),
+            look_topic: "_owntracks/_look".into(),
+            alert_topic: "_alerts".into(),
+            alert_keys: None,
+            fences: Rules::default(),
+            plmn: true,
+            webhooks: None,
+        }
+    }
+}
+
+/// Counters of the outputs since start.
+#[derive(Debug, Default)]
+pub struct OutputStats {
+    pub maps: AtomicU64,
+    pub looks: AtomicU64,
+    pub alerts: AtomicU64,
+    pub failures: AtomicU64,
+}
+
+/// A committed batch, as the writer hands it over.
+pub(crate) struct Committed {
+    pub batch: Vec<NewMessage>,
+    pub outcomes: Vec<WriteOutcome>,
+}
+
+/// Something other than a batch that changes the outputs.
+pub(crate) enum Control {
+    /// Fences were created, changed or deleted outside ingest (API, configuration).
+    FencesChanged,
+    /// The geocoder found the address of stored fixes.
+    Address { key: DeviceKey, ids: Vec<i64>, cc: Option<String>, addr: Option<String> },
+}
+
+/// A cheap handle on the running outputs stage.
+#[derive(Clone)]
+pub struct OutputsHandle {
+    pub(crate) committed: mpsc::Sender<Committed>,
+    pub(crate) control: mpsc::UnboundedSender<Control>,
+    live: broadcast::Sender<Arc<LiveEvent>>,
+    stop: Option<tokio::sync::watch::Receiver<bool>>,
+    stats: Arc<OutputStats>,
+    geocode: Option<Arc<GeocodeStats>>,
+    webhooks: Option<Webhooks>,
+}
+
+impl OutputsHandle {
+    /// The geocoder's counters, when it runs.
+    pub fn geocode_stats(&self) -> Option<&GeocodeStats> {
+        self.geocode.as_deref()
+    }
+
+    /// The webhook deliveries' counters, when webhooks are set up.
+    pub fn webhook_stats(&self) -> Option<&WebhookStats> {
+        self.webhooks.as_ref().map(Webhooks::stats)
+    }
+
+    /// Tells the stage to read the fences again.
+    pub fn fences_changed(&self) {
+        let _ = self.control.send(Control::FencesChanged);
+    }
+
+    /// Listens to outputs as they are made.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<LiveEvent>> {
+        self.live.subscribe()
+    }
+
+    /// Completes when the server stops (never, when it was started without a stop signal), so
+    /// long-lived listeners such as event streams end and let the server shut down.
+    pub async fn stopped(&self) {
+        match self.stop.clone() {
+            Some(mut stop) => {
+                let _ = stop.wait_for(|stop| *stop).await;
+            }
+            None => std::future::pending().await,
+        }
+    }
+
+    pub fn stats(&self) -> &OutputStats {
+        &self.stats
+    }
+}
+
+/// The running stage's state (see the module documentation).
+pub struct Outputs {
+    derived: Arc<dyn DerivedStore>,
+    options: OutputOptions,
+    sinks: Sinks,
+    devices: DeviceBook,
+    fences: FenceBook,
+    /// The retained topic each fence object was published on, by fence id.
+    fence_topics: HashMap<i64, String>,
+    geocode: Option<(GeocodeQueue, GeoCache)>,
+    stats: Arc<OutputStats>,
+}
+
+impl Outputs {
+    /// Loads device objects and fences, publishes them (retained) and starts the stage.
+    pub async fn start(
+        store: Arc<dyn Storage>,
+        derived: Arc<dyn DerivedStore>,
+        options: OutputOptions,
+        sinks: Sinks,
+        geocoding: Option<Geocoding>,
+    ) -> Result<(OutputsHandle, JoinHandle<()>), StoreError> {
+        let devices = DeviceBook::load(store.as_ref()).await?;
+        let fences = FenceBook::load(derived.as_ref(), options.fences).await?;
+        let (committed, batches) = mpsc::channel(64);
+        let (control, controls) = mpsc::unbounded_channel();
+        let geocode = geocoding
+            .map(|geocoding| crate::geocode::spawn(geocoding, derived.clone(), control.clone()));
+        let stats = Arc::new(OutputStats::default());
+        let handle = OutputsHandle {
+            committed,
+            control,
+            live: sinks.live.clone(),
+            stop: sinks.stop.clone(),
+            stats: stats.clone(),
+            geocode: geocode.as_ref().map(|(queue, _)| queue.stats.clone()),
+            webhooks: options.webhooks.clone(),
+        };
+        let mut outputs = Outputs {
+            derived,
+            options,
+            sinks,
+            devices,
+            fences,
+            fence_topics: HashMap::new(),
+            geocode,
+            stats,
+        };
+        outputs.publish_all();
+        let task = tokio::spawn(outputs.run(batches, controls));
+        Ok((handle, task))
+    }
+
+    async fn run(
+        mut self,
+        mut batches: mpsc::Receiver<Committed>,
+        mut controls: mpsc::UnboundedReceiver<Control>,
+    ) {
+        loop {
+            tokio::select! {
+                batch = batches.recv() => match batch {
+                    Some(batch) => self.batch(batch).await,
+                    None => break,
+                },
+                Some(control) = controls.recv() => self.control(control).await,
+            }
+        }
+        tracing::debug!("outputs stopped");
+    }
+
+    /// Every device object and fence object, retained: at start the broker may have lost them.
+    fn publish_all(&mut self) {
+        let keys: Vec<DeviceKey> = self.devices.devices.keys().cloned().collect();
+        for key in keys {
+            self.publish_map(&key);
+        }
+        self.publish_fences(Vec::new());
+    }
+
+    async fn control(&mut self, control: Control) {
+        match control {
+            Control::FencesChanged => self.reload_fences().await,
+            Control::Address { key, ids, cc, addr } => {
+                let Some(device) = self.devices.devices.get_mut(&key) else { return };
+                let shown = device.fix_id.is_some_and(|id| ids.contains(&id));
+                if let (true, Some(fix)) = (shown, device.state.fix.as_mut()) {
+                    fix.addr = addr;
+                    fix.cc = cc;
+                    self.publish_map(&key);
+                }
+            }
+        }
+    }
+
+    async fn batch(&mut self, committed: Committed) {
+        let mut fences_changed = false;
+        let mut events = FenceEvents::default();
+        for (message, outcome) in committed.batch.iter().zip(&committed.outcomes) {
+            let Some(key) = &message.key else { continue };
+            match (&message.body, outcome) {
+                (NewBody::Location { location, .. }, WriteOutcome::Location { id, newest }) => {
+                    self.location(key, message, location, *id, *newest, &mut events);
+                }
+                (NewBody::Message { message: typed, original, payload }, _) => {
+                    fences_changed |= matches!(typed.msg_type.as_str(), "waypoint" | "waypoints");
+                    self.message(key, message, typed, original.as_ref(), payload);
+                }
+                (NewBody::Quarantine { reason, problem, .. }, WriteOutcome::Quarantined { .. }) => {
+                    let text = format!("quarantined ({reason}): {problem}");
+                    self.look_text(key, message, &text);
+                }
+                _ => {}
+            }
+        }
+        self.record(events).await;
+        if fences_changed {
+            self.reload_fences().await;
+        }
+    }
+
+    fn location(
+        &mut self,
+        key: &DeviceKey,
+        message: &NewMessage,
+        location: &Location,
+        id: i64,
+        newest: bool,
+        events: &mut FenceEvents,
+    ) {
+        let mut fix = Fix::from_location(location);
+        if let Some((queue, cache)) = &self.geocode {
+            if let Some(found) = cache.get(location.lat, location.lon) {
+                fix.addr = found.addr;
+                fix.cc = found.cc;
+            }
+            queue.request(GeocodeRequest { id, key: key.clone(), lat: fix.lat, lon: fix.lon });
+        }
+        let device_topic = device_topic(message);
+        let line = look::location_line(&message.topic, &fix);
+        self.look(key, &device_topic, message.subtopic.as_deref(), line);
+        if !newest {
+            return;
+        }
+
+        let (transitions, states) = self.fences.check(key, fix.lat, fix.lon, fix.tst);
+        let keys = fix.keys(&device_topic);
+        for (transition, fence) in transitions {
+            events.alerts.push(self.alert(key, &device_topic, &keys, &transition, &fence));
+        }
+        events.states.extend(states);
+
+        let device = self.devices.entry(key, &device_topic);
+        device.state.fix = Some(fix);
+        device.state.status = Some(1);
+        device.fix_id = Some(id);
+        self.publish_map(key);
+    }
+
+    /// Builds the alert of one transition (recorded, then published, by `record`).
+    fn alert(
+        &self,
+        key: &DeviceKey,
+        device_topic: &str,
+        keys: &serde_json::Map<String, Value>,
+        transition: &pista_derive::fence::Transition,
+        fence: &LiveFence,
+    ) -> PendingAlert {
+        let (lat, lon) = fence.fence.shape.centre();
+        let facts =
+            FenceFacts { name: &fence.stored.name, lat, lon, owner_topic: &fence.owner_topic };
+        let entered = entered(transition);
+        let object = alert_object(
+            keys,
+            self.options.alert_keys.as_deref(),
+            entered,
+            transition.meters,
+            &facts,
+        );
+        let line = look::alert_text(
+            keys.get("tid").and_then(Value::as_str).unwrap_or_default(),
+            transition.event.as_str(),
+            &fence.stored.name,
+            &pista_derive::map::tstamp(transition.tst),
+            transition.meters.max(0.0).trunc() as i64,
+        );
+        PendingAlert {
+            alert: NewAlert {
+                key: key.clone(),
+                fence_id: fence.stored.id,
+                entered,
+                tst: transition.tst,
+                meters: transition.meters,
+                payload: wire::spaced(&object),
+                at: crate::now(),
+            },
+            device_topic: device_topic.to_owned(),
+            line,
+            webhook: fence.stored.webhook.clone(),
+        }
+    }
+
+    fn message(
+        &mut self,
+        key: &DeviceKey,
+        message: &NewMessage,
+        typed: &Message,
+        original: Option<&Bytes>,
+        payload: &str,
+    ) {
+        let device_topic = device_topic(message);
+        // The client's own text, unless credentials in it were masked.
+        let text = match original {
+            Some(bytes) if !typed.masked => String::from_utf8_lossy(bytes).into_owned(),
+            _ => payload.to_owned(),
+        };
+        let subtopic = message.subtopic.as_deref();
+        let line = match typed.msg_type.as_str() {
+            "alarm" => alarm_fix(typed).map(|fix| look::location_line(&message.topic, &fix)),
+            "gw-obd2" | "gw-fms" => subtopic
+                .and_then(|sub| can::describe(sub, &text))
+                .map(|decoded| look::text_line(message.received_at, &message.topic, &decoded)),
+            _ => None,
+        };
+        let line =
+            line.unwrap_or_else(|| look::text_line(message.received_at, &message.topic, &text));
+        self.look(key, &device_topic, subtopic, line);
+
+        if typed.msg_type == "gw-operators" && self.options.plmn {
+            self.operator_names(key, &message.topic, &text);
+        }
+        if self.devices.apply_message(key, &device_topic, typed) {
+            self.publish_map(key);
+        }
+    }
+
+    /// The original's republished operator names: `<topic>/<code>` → `Brand (CC)`.
+    fn operator_names(&self, key: &DeviceKey, topic: &str, text: &str) {
+        let operators = match plmn::parse_operators(text) {
+            Ok(operators) => operators,
+            Err(error) => {
+                tracing::debug!(device = %key, %error, "operator list not republished");
+                return;
+            }
+        };
+        for operator in operators {
+            let label = plmn::label(&operator.plmn);
+            self.sinks.mqtt_only(Publication::new(
+                format!("{topic}/{}", operator.plmn),
+                label,
+                false,
+            ));
+        }
+    }
+
+    fn look_text(&self, key: &DeviceKey, message: &NewMessage, text: &str) {
+        let line = look::text_line(message.received_at, &message.topic, text);
+        self.look(key, &device_topic(message), message.subtopic.as_deref(), line);
+    }
+
+    fn look(&self, key: &DeviceKey, device_topic: &str, subtopic: Option<&str>, line: String) {
+        let topic = look::topic(&self.options.look_topic, device_topic, subtopic);
+        self.stats.looks.fetch_add(1, Ordering::Relaxed);
+        self.sinks.send(LiveKind::Look, Some(key), Publication::new(topic, line, false));
+    }
+
+    fn publish_map(&self, key: &DeviceKey) {
+        let Some(device) = self.devices.devices.get(key) else { return };
+        let Some(object) = device.state.object() else { return };
+        let topic = format!("{}/{}", self.options.map_topic, device.state.topic);
+        self.stats.maps.fetch_add(1, Ordering::Relaxed);
+        self.sinks.send(
+            LiveKind::Map,
+            Some(key),
+            Publication::new(topic, wire::compact(&object), true),
+        );
+    }
+
+    async fn reload_fences(&mut self) {
+        match self.fences.reload(self.derived.as_ref()).await {
+            Ok(gone) => self.publish_fences(gone),
+            Err(error) => {
+                self.stats.failures.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(%error, "fences not reloaded");
+            }
+        }
+    }
+
+    /// Publishes every fence object, and clears the retained objects of fences that went away
+    /// or moved.
+    fn publish_fences(&mut self, gone: Vec<LiveFence>) {
+        for fence in gone {
+            if let Some(topic) = self.fence_topics.remove(&fence.stored.id) {
+                self.sinks.mqtt_only(Publication::new(topic, Bytes::new(), true));
+            }
+        }
+        for fence in &self.fences.fences {
+            let hash = fence.fence.topic_hash(&fence.owner_topic);
+            let topic = format!("{}/{}/{hash}", self.options.map_topic, fence.owner_topic);
+            let previous = self.fence_topics.insert(fence.stored.id, topic.clone());
+            if let Some(previous) = previous.filter(|previous| *previous != topic) {
+                self.sinks.mqtt_only(Publication::new(previous, Bytes::new(), true));
+            }
+            self.sinks.mqtt_only(Publication::new(topic, fence.fence.object(), true));
+        }
+    }
+
+    /// Saves the batch's fence states and alerts in one transaction, then publishes the alerts:
+    /// an alert is only sent once it is recorded.
+    async fn record(&mut self, events: FenceEvents) {
+        if events.states.is_empty() && events.alerts.is_empty() {
+            return;
+        }
+        let alerts: Vec<NewAlert> = events.alerts.iter().map(|a| a.alert.clone()).collect();
+        let ids = match self.derived.record_fence_events(&events.states, &alerts).await {
+            Ok(ids) => ids,
+            Err(error) => {
+                self.stats.failures.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(%error, alerts = alerts.len(), "fence events not recorded");
+                return;
+            }
+        };
+        for (index, pending) in events.alerts.into_iter().enumerate() {
+            self.stats.alerts.fetch_add(1, Ordering::Relaxed);
+            let key = &pending.alert.key;
+            let topic = self.options.alert_topic.clone();
+            let alert = Publication::new(topic, pending.alert.payload.clone(), false);
+            self.sinks.send(LiveKind::Alert, Some(key), alert);
+            self.look(key, &pending.device_topic, Some("_alert"), pending.line);
+            // Queued, never awaited: a slow receiver must not hold up the outputs.
+            if let (Some(webhooks), Some(id)) = (&self.options.webhooks, ids.get(index)) {
+                webhooks.deliver(*id, &pending.alert.payload, pending.webhook.as_deref());
+            }
+        }
+    }
+}
+
+/// What one batch did to fences.
+#[derive(Default)]
+struct FenceEvents {
+    states: Vec<FenceStateRow>,
+    alerts: Vec<PendingAlert>,
+}
+
+struct PendingAlert {
+    alert: NewAlert,
+    device_topic: String,
+    line: String,
+    webhook: Option<String>,
+}
+
+/// The device topic of a message: its topic without the subtopic.
+fn device_topic(message: &NewMessage) -> String {
+    let topic = message.topic.as_str();
+    match &message.subtopic {
+        Some(sub) => topic.strip_suffix(sub.as_str()).map_or(topic, |t| t.trim_end_matches('/')),
+        None => topic,
+    }
+    .to_owned()
+}
+
+/// The position of a Greenwich alarm, which is a location sent on its own subtopic.
+fn alarm_fix(message: &Message) -> Option<Fix> {
+    let json = &message.json;
+    let lat = json.get("lat").and_then(Value::as_f64)?;
+    let lon = json.get("lon").and_then(Value::as_f64)?;
+    Some(Fix::from_json(message.tst?, lat, lon, json))
+}
+
+impl std::fmt::Debug for Outputs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Outputs").field("options", &self.options).finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,98 @@
+//! The device objects behind `_map`: one [`DeviceState`] per device, loaded from storage at
+//! start (so a restart loses nothing and the broker gets every object again) and changed by each
+//! committed message that says something about the device.
+
+use std::collections::HashMap;
+
+use pista_core::{DeviceKey, Message};
+use pista_derive::map::{DeviceState, Fix};
+use pista_store::{Storage, StoreError};
+use serde_json::Value;
+
+/// A device's state and the id of the stored fix it shows.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Device {
+    pub state: DeviceState,
+    pub fix_id: Option<i64>,
+}
+
+/// Every device's state.
+#[derive(Debug, Default)]
+pub(crate) struct DeviceBook {
+    pub devices: HashMap<DeviceKey, Device>,
+}
+
+impl DeviceBook {
+    /// Builds the book from what is stored: newest fixes with their addresses, liveness, info,
+    /// voltages and the Greenwich inventory.
+    pub async fn load(store: &dyn Storage) -> Result<Self, StoreError> {
+        let mut book = Self::default();
+        for last in store.last(None, None).await? {
+            let point = &last.location;
+            let mut fix = Fix::from_json(point.tst, point.lat, point.lon, &point.json);
+            fix.addr = point.addr.clone();
+            fix.cc = point.cc.clone();
+            let device = book.entry(&last.key, &point.topic);
+            device.state.fix = Some(fix);
+            device.fix_id = Some(point.id);
+        }
+
+        let versions: HashMap<String, String> =
+            store.inventory().await?.into_iter().map(|item| (item.imei, item.version)).collect();
+        let keys: Vec<DeviceKey> = book.devices.keys().cloned().collect();
+        for key in keys {
+            let Some(stored) = store.device_state(&key).await? else { continue };
+            let Some(device) = book.devices.get_mut(&key) else { continue };
+            let state = &mut device.state;
+            state.status = stored.online;
+            state.info = stored.info;
+            state.version = stored.imei.as_ref().and_then(|imei| versions.get(imei).cloned());
+            state.imei = stored.imei;
+            state.vbatt = stored.vbatt;
+            state.vext = stored.vext;
+        }
+        Ok(book)
+    }
+
+    /// The device's entry, created with its topic if new.
+    pub fn entry(&mut self, key: &DeviceKey, topic: &str) -> &mut Device {
+        let device = self.devices.entry(key.clone()).or_default();
+        if device.state.topic.is_empty() {
+            device.state.topic = topic.to_owned();
+        }
+        device
+    }
+
+    /// Applies what a stored message (not a location) says about its device. Returns whether
+    /// the device object changed.
+    pub fn apply_message(
+        &mut self,
+        key: &DeviceKey,
+        device_topic: &str,
+        message: &Message,
+    ) -> bool {
+        let json = &message.json;
+        let text = |name: &str| json.get(name).and_then(Value::as_str).map(str::to_owned);
+        let device = self.entry(key, device_topic);
+        let state = &mut device.state;
+        match message.msg_type.as_str() {
+            "lwt" => state.status = Some(0),
+            "gw-status" => state.status = json.get("status").and_then(Value::as_i64),
+            "gw-info" => state.info = text("info"),
+            "gw-start" => {
+                state.imei = text("imei");
+                state.version = text("version");
+            }
+            "gw-voltage" => {
+                let volts = json.get("volts").and_then(Value::as_f64);
+                match json.get("supply").and_then(Value::as_str) {
+                    Some("batt") => state.vbatt = volts,
+                    Some("ext") => state.vext = volts,
+                    _ => return false,
+                }
+            }
+            _ => return false,
+        }
+        true
+    }
+}

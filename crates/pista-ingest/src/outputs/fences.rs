@@ -1,0 +1,127 @@
+//! Geofences in the outputs stage: the fence list (reloaded from storage whenever a region, the
+//! API or the configuration changes it), every device's side of every fence (loaded at start,
+//! saved after each change), evaluation of each device's newest fix, and the retained fence
+//! objects under `_map` (published at start and on change, removed when a fence goes).
+
+use std::collections::{HashMap, HashSet};
+
+use pista_core::DeviceKey;
+use pista_derive::fence::{Event, Fence, FenceState, Rules, Shape, Transition, evaluate};
+use pista_store::{DerivedStore, FenceStateRow, StoreError, StoredFence};
+
+/// The owner topic of fences set up on the server (API or configuration) rather than by an app.
+pub const SERVER_FENCE_OWNER: &str = "pista/fences";
+
+/// A usable fence with what the outputs need to know about it.
+#[derive(Debug, Clone)]
+pub(crate) struct LiveFence {
+    pub stored: StoredFence,
+    pub fence: Fence,
+    /// The topic alerts name as `wptopic`, and under which the fence object is retained.
+    pub owner_topic: String,
+}
+
+/// The fences and every device's side of them.
+#[derive(Debug, Default)]
+pub(crate) struct FenceBook {
+    pub fences: Vec<LiveFence>,
+    states: HashMap<DeviceKey, HashMap<i64, FenceState>>,
+    pub rules: Rules,
+}
+
+impl FenceBook {
+    pub async fn load(store: &dyn DerivedStore, rules: Rules) -> Result<Self, StoreError> {
+        let mut book = Self { rules, ..Self::default() };
+        book.reload(store).await?;
+        for row in store.fence_states().await? {
+            let state = FenceState {
+                inside: row.inside,
+                since: row.since,
+                pending: row.pending,
+                last_tst: row.last_tst,
+            };
+            book.states.entry(row.key).or_default().insert(row.fence_id, state);
+        }
+        Ok(book)
+    }
+
+    /// Reads the fence list again; returns the fences that went away.
+    pub async fn reload(&mut self, store: &dyn DerivedStore) -> Result<Vec<LiveFence>, StoreError> {
+        let fresh: Vec<LiveFence> = store.fences().await?.into_iter().filter_map(usable).collect();
+        let ids: HashSet<i64> = fresh.iter().map(|f| f.stored.id).collect();
+        let gone = self.fences.drain(..).filter(|f| !ids.contains(&f.stored.id)).collect();
+        self.fences = fresh;
+        for states in self.states.values_mut() {
+            states.retain(|id, _| ids.contains(id));
+        }
+        Ok(gone)
+    }
+
+    /// Evaluates a device's newest fix against the fences that apply to it. Returns the
+    /// transitions and the states that changed.
+    pub fn check(
+        &mut self,
+        key: &DeviceKey,
+        lat: f64,
+        lon: f64,
+        tst: i64,
+    ) -> (Vec<(Transition, LiveFence)>, Vec<FenceStateRow>) {
+        let applicable: Vec<Fence> = self
+            .fences
+            .iter()
+            .filter(|f| f.stored.user.as_ref().is_none_or(|user| *user == key.user))
+            .map(|f| f.fence.clone())
+            .collect();
+        if applicable.is_empty() {
+            return (Vec::new(), Vec::new());
+        }
+        let states = self.states.entry(key.clone()).or_default();
+        let before = states.clone();
+        let transitions = evaluate(&applicable, states, &self.rules, lat, lon, tst);
+
+        let changed = states
+            .iter()
+            .filter(|(id, state)| before.get(id) != Some(state))
+            .map(|(id, state)| FenceStateRow {
+                key: key.clone(),
+                fence_id: *id,
+                inside: state.inside,
+                since: state.since,
+                pending: state.pending,
+                last_tst: state.last_tst,
+            })
+            .collect();
+        let fired = transitions
+            .into_iter()
+            .filter_map(|t| {
+                let fence = self.fences.iter().find(|f| f.stored.id == t.fence_id)?;
+                Some((t, fence.clone()))
+            })
+            .collect();
+        (fired, changed)
+    }
+}
+
+/// Whether an event is an enter.
+pub(crate) fn entered(transition: &Transition) -> bool {
+    transition.event == Event::Enter
+}
+
+/// The engine's view of a stored fence; `None` (with a warning) for one it cannot use.
+fn usable(stored: StoredFence) -> Option<LiveFence> {
+    let shape = match (&stored.polygon, stored.radius) {
+        (Some(points), _) => Shape::Polygon { points: points.clone() },
+        (None, Some(radius)) => Shape::Circle { lat: stored.lat, lon: stored.lon, radius },
+        (None, None) => return None,
+    };
+    if let Err(error) = shape.validate() {
+        tracing::warn!(fence = stored.id, name = %stored.name, %error, "fence not used");
+        return None;
+    }
+    let owner_topic = match &stored.owner {
+        Some(owner) => format!("owntracks/{}/{}", owner.user, owner.device),
+        None => SERVER_FENCE_OWNER.to_owned(),
+    };
+    let fence = Fence { id: stored.id, name: stored.name.clone(), shape };
+    Some(LiveFence { stored, fence, owner_topic })
+}

@@ -1,0 +1,179 @@
+//! Where derived outputs go: MQTT (the external broker, or the embedded one through a loopback
+//! client) and the in-process live stream that the web server turns into server-sent events.
+//! Publishing never waits: when the broker is away and the client's queue is full, the output
+//! is dropped and counted, because outputs must never hold up ingest. Retained objects are
+//! published again at every start, so the broker catches up.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use pista_core::DeviceKey;
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS, TlsConfiguration, Transport};
+use tokio::sync::{broadcast, watch};
+
+use crate::mqtt_input::BrokerUrl;
+
+/// One MQTT message to publish.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Publication {
+    pub topic: String,
+    pub payload: Bytes,
+    pub retain: bool,
+}
+
+impl Publication {
+    pub fn new(topic: String, payload: impl Into<Bytes>, retain: bool) -> Self {
+        Self { topic, payload: payload.into(), retain }
+    }
+}
+
+/// What an output is, for live listeners.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LiveKind {
+    /// A `_look` line.
+    Look,
+    /// A device object (`_map`).
+    Map,
+    /// A geofence alert.
+    Alert,
+}
+
+impl LiveKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Look => "look",
+            Self::Map => "map",
+            Self::Alert => "alert",
+        }
+    }
+}
+
+/// An output as live listeners see it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveEvent {
+    pub kind: LiveKind,
+    /// The device it is about.
+    pub device: Option<DeviceKey>,
+    /// The MQTT topic it has (or would have, when MQTT outputs are off).
+    pub topic: String,
+    pub text: String,
+}
+
+/// An MQTT client that publishes outputs without ever blocking its caller.
+pub struct MqttSink {
+    client: AsyncClient,
+    /// Outputs dropped because the client's queue was full.
+    dropped: AtomicU64,
+}
+
+impl MqttSink {
+    /// Connects (and keeps reconnecting) to `url` until `stop` turns true.
+    pub fn start(
+        url: &BrokerUrl,
+        ca_pem: Option<Vec<u8>>,
+        client_id: String,
+        stop: watch::Receiver<bool>,
+    ) -> Arc<Self> {
+        let mut options = MqttOptions::new(client_id, url.host.clone(), url.port);
+        options.set_keep_alive(Duration::from_secs(30)).set_clean_session(true);
+        if let Some(user) = &url.username {
+            options.set_credentials(user.clone(), url.password.clone().unwrap_or_default());
+        }
+        if url.tls {
+            let ca = ca_pem.unwrap_or_default();
+            let tls = TlsConfiguration::Simple { ca, alpn: None, client_auth: None };
+            options.set_transport(Transport::Tls(tls));
+        }
+        let (client, events) = AsyncClient::new(options, 4096);
+        tokio::spawn(drive(events, url.masked(), stop));
+        Arc::new(Self { client, dropped: AtomicU64::new(0) })
+    }
+
+    /// Queues `publication`: QoS 1 for retained objects (they must arrive), QoS 0 for lines.
+    pub fn publish(&self, publication: &Publication) {
+        let qos = if publication.retain { QoS::AtLeastOnce } else { QoS::AtMostOnce };
+        let queued = self.client.try_publish(
+            publication.topic.clone(),
+            qos,
+            publication.retain,
+            publication.payload.clone(),
+        );
+        if let Err(error) = queued {
+            let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+            tracing::warn!(topic = %publication.topic, %error, dropped, "mqtt output dropped");
+        }
+    }
+
+    /// Outputs dropped so far.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+}
+
+/// Runs the client's event loop, reconnecting after a pause, until `stop`.
+async fn drive(mut events: rumqttc::EventLoop, broker: String, mut stop: watch::Receiver<bool>) {
+    loop {
+        let stopped = async {
+            let _ = stop.wait_for(|stop| *stop).await;
+        };
+        let event = tokio::select! {
+            () = stopped => break,
+            event = events.poll() => event,
+        };
+        match event {
+            Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                tracing::info!(%broker, "output publisher connected");
+            }
+            Ok(_) => {}
+            Err(error) => {
+                tracing::warn!(%broker, %error, "output publisher disconnected; retrying");
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+        }
+    }
+}
+
+/// The outputs' destinations.
+#[derive(Clone)]
+pub struct Sinks {
+    pub mqtt: Option<Arc<MqttSink>>,
+    pub live: broadcast::Sender<Arc<LiveEvent>>,
+    /// Turns true when the server stops, so live listeners are let go.
+    pub stop: Option<watch::Receiver<bool>>,
+}
+
+impl Sinks {
+    /// Sinks with only the live stream (no MQTT).
+    pub fn live_only() -> Self {
+        Self { mqtt: None, live: broadcast::channel(4096).0, stop: None }
+    }
+
+    pub(crate) fn send(
+        &self,
+        kind: LiveKind,
+        device: Option<&DeviceKey>,
+        publication: Publication,
+    ) {
+        if self.live.receiver_count() > 0 {
+            let event = LiveEvent {
+                kind,
+                device: device.cloned(),
+                topic: publication.topic.clone(),
+                text: String::from_utf8_lossy(&publication.payload).into_owned(),
+            };
+            let _ = self.live.send(Arc::new(event));
+        }
+        if let Some(mqtt) = &self.mqtt {
+            mqtt.publish(&publication);
+        }
+    }
+
+    /// Publishes on MQTT only (fence objects and removals are not live events).
+    pub(crate) fn mqtt_only(&self, publication: Publication) {
+        if let Some(mqtt) = &self.mqtt {
+            mqtt.publish(&publication);
+        }
+    }
+}

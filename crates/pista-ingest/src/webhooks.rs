@@ -1,0 +1,361 @@
+//! Geofence alerts POSTed to webhooks, beside ingest so that a slow or dead receiver never slows
+//! it. The outputs stage hands each recorded alert over without waiting; every webhook URL (the
+//! global ones and the fence's own) gets a lane of its own: a bounded queue and one task that
+//! POSTs its alerts in order, so one receiver's outage neither delays the others nor reorders
+//! its own alerts. A POST succeeds on a 2xx answer; a network error, a timeout, 408, 429 and 5xx
+//! are retried with exponential backoff (a longer `Retry-After` is honoured) up to the
+//! configured attempts; any other answer ends the delivery at once. Every attempt, and every
+//! delivery dropped because its lane was full, is logged in `webhook_deliveries` with the URL's
+//! password masked.
+//!
+//! FIXME(#4): deliveries still queued or between retries when Pista stops are lost; they are
+//! not resumed from the log at the next start.
+
+mod post;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use pista_store::{DerivedStore, NewDelivery};
+use tokio::sync::mpsc;
+use url::Url;
+
+use post::{Attempt, pause, post};
+
+/// The User-Agent of every POST.
+pub const USER_AGENT: &str = concat!("pista/", env!("CARGO_PKG_VERSION"));
+
+/// The header carrying the alert's id, the same on every retry, so receivers can drop copies.
+pub const ALERT_HEADER: &str = "x-pista-alert";
+
+/// How long a lane with nothing to do keeps its task.
+const LANE_IDLE: Duration = Duration::from_secs(60);
+
+/// How alerts are delivered.
+#[derive(Clone)]
+pub struct WebhookOptions {
+    /// URLs every alert is POSTed to, besides its fence's own webhook.
+    pub urls: Vec<String>,
+    /// Most POSTs of one alert to one URL, the first included.
+    pub attempts: u16,
+    /// Limit on one POST, connection to last byte.
+    pub timeout: Duration,
+    /// Wait before the first retry; it doubles for each further one, up to `max_backoff`.
+    pub backoff: Duration,
+    pub max_backoff: Duration,
+    /// Deliveries that may wait per URL; further ones are dropped (and logged).
+    pub queue: usize,
+}
+
+impl Default for WebhookOptions {
+    fn default() -> Self {
+        Self {
+            urls: Vec::new(),
+            attempts: 5,
+            timeout: Duration::from_secs(10),
+            backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(60),
+            queue: 1000,
+        }
+    }
+}
+
+/// Counters of the webhook deliveries since start (one delivery is one alert to one URL).
+#[derive(Debug, Default)]
+pub struct WebhookStats {
+    /// Deliveries a receiver accepted.
+    pub deliveries: AtomicU64,
+    /// Deliveries given up: attempts exhausted, an answer not worth retrying, or a URL that
+    /// cannot be used. Dropped ones are counted apart.
+    pub failures: AtomicU64,
+    /// Deliveries dropped before any POST because their URL's queue was full.
+    pub dropped: AtomicU64,
+    /// POSTs made, retries included.
+    pub attempts: AtomicU64,
+}
+
+/// Why webhooks cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookError {
+    #[error("webhook {url:?} is not an http(s) URL")]
+    Url { url: String },
+    #[error("cannot build the webhook http client")]
+    Client(#[source] reqwest::Error),
+}
+
+/// The delivery side of the outputs stage; cheap to clone.
+#[derive(Clone)]
+pub struct Webhooks {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    client: reqwest::Client,
+    options: WebhookOptions,
+    /// The global URLs, parsed.
+    global: Vec<Url>,
+    derived: Arc<dyn DerivedStore>,
+    stats: WebhookStats,
+    /// The queue of each URL's lane, by URL. A lane whose task ended (idle) is started again.
+    lanes: Mutex<HashMap<String, mpsc::Sender<Job>>>,
+    /// Lets one log write through at a time, so that however many lanes there are, webhooks
+    /// hold at most one of the database's pooled connections and ingest keeps the others.
+    log_gate: tokio::sync::Mutex<()>,
+}
+
+/// One alert for one lane.
+struct Job {
+    alert_id: i64,
+    payload: Arc<str>,
+}
+
+impl Webhooks {
+    /// Checks the URLs and builds the HTTP client; lanes start with their first alert.
+    pub fn new(
+        options: WebhookOptions,
+        derived: Arc<dyn DerivedStore>,
+    ) -> Result<Self, WebhookError> {
+        let global = options
+            .urls
+            .iter()
+            .map(|text| parse(text).ok_or_else(|| WebhookError::Url { url: mask_text(text) }))
+            .collect::<Result<Vec<_>, _>>()?;
+        let client = reqwest::Client::builder()
+            .user_agent(USER_AGENT)
+            .timeout(options.timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(WebhookError::Client)?;
+        let inner = Inner {
+            client,
+            options,
+            global,
+            derived,
+            stats: WebhookStats::default(),
+            lanes: Mutex::default(),
+            log_gate: tokio::sync::Mutex::default(),
+        };
+        Ok(Self { inner: Arc::new(inner) })
+    }
+
+    pub fn stats(&self) -> &WebhookStats {
+        &self.inner.stats
+    }
+
+    /// Queues a recorded alert for the global webhooks and the fence's own, each URL once.
+    /// Never waits.
+    pub fn deliver(&self, alert_id: i64, payload: &str, fence_webhook: Option<&str>) {
+        let mut targets = self.inner.global.clone();
+        if let Some(text) = fence_webhook {
+            match parse(text) {
+                Some(url) => targets.push(url),
+                None => self.unusable(alert_id, text),
+            }
+        }
+        let mut seen = std::collections::HashSet::new();
+        targets.retain(|url| seen.insert(url.as_str().to_owned()) || true);
+        let payload: Arc<str> = Arc::from(payload);
+        for url in targets {
+            self.enqueue(url, Job { alert_id, payload: payload.clone() });
+        }
+    }
+
+    fn enqueue(&self, url: Url, job: Job) {
+        let mut lanes = self.inner.lanes.lock().unwrap_or_else(PoisonError::into_inner);
+        let job = match lanes.get(url.as_str()) {
+            Some(lane) => match lane.try_send(job) {
+                Ok(()) => return,
+                Err(mpsc::error::TrySendError::Full(job)) => return self.dropped(&url, job),
+                Err(mpsc::error::TrySendError::Closed(job)) => job,
+            },
+            None => job,
+        };
+        lanes.retain(|_, lane| !lane.is_closed());
+        let (sender, receiver) = mpsc::channel(self.inner.options.queue.max(1));
+        // A new, empty queue always has room for its first job.
+        let _ = sender.try_send(job);
+        lanes.insert(url.as_str().to_owned(), sender);
+        tokio::spawn(lane(self.inner.clone(), url, receiver));
+    }
+
+    /// Logs a delivery dropped because its lane was full, without waiting for the log.
+    fn dropped(&self, url: &Url, job: Job) {
+        self.inner.stats.dropped.fetch_add(1, Ordering::Relaxed);
+        let shown = masked(url);
+        tracing::warn!(url = %shown, alert = job.alert_id, "webhook queue full, alert dropped");
+        let queue = self.inner.options.queue;
+        let error = format!("dropped: the queue for this webhook was full ({queue} waiting)");
+        self.log_later(job.alert_id, shown, error);
+    }
+
+    /// Logs a fence webhook that is not an http(s) URL (the fence API refuses those).
+    fn unusable(&self, alert_id: i64, text: &str) {
+        self.inner.stats.failures.fetch_add(1, Ordering::Relaxed);
+        let shown = mask_text(text);
+        tracing::warn!(url = %shown, alert = alert_id, "fence webhook is not an http(s) URL");
+        self.log_later(alert_id, shown, "not an http(s) URL".to_owned());
+    }
+
+    fn log_later(&self, alert_id: i64, url: String, error: String) {
+        let delivery = NewDelivery {
+            alert_id,
+            url,
+            attempt: 0,
+            status: None,
+            error: Some(error),
+            delivered: false,
+            at: crate::now(),
+        };
+        let inner = self.inner.clone();
+        tokio::spawn(async move { inner.log(&delivery).await });
+    }
+}
+
+impl fmt::Debug for WebhookOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let urls: Vec<String> = self.urls.iter().map(|url| mask_text(url)).collect();
+        f.debug_struct("WebhookOptions")
+            .field("urls", &urls)
+            .field("attempts", &self.attempts)
+            .field("timeout", &self.timeout)
+            .field("backoff", &self.backoff)
+            .field("max_backoff", &self.max_backoff)
+            .field("queue", &self.queue)
+            .finish()
+    }
+}
+
+impl fmt::Debug for Webhooks {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let urls: Vec<String> = self.inner.global.iter().map(masked).collect();
+        f.debug_struct("Webhooks")
+            .field("urls", &urls)
+            .field("attempts", &self.inner.options.attempts)
+            .field("timeout", &self.inner.options.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One URL's task: delivers its alerts in order, and ends once idle for [`LANE_IDLE`] (after
+/// delivering what was queued meanwhile).
+async fn lane(inner: Arc<Inner>, url: Url, mut jobs: mpsc::Receiver<Job>) {
+    let shown = masked(&url);
+    loop {
+        match tokio::time::timeout(LANE_IDLE, jobs.recv()).await {
+            Ok(Some(job)) => inner.deliver(&url, &shown, &job).await,
+            Ok(None) => return,
+            Err(_) => {
+                jobs.close();
+                while let Ok(job) = jobs.try_recv() {
+                    inner.deliver(&url, &shown, &job).await;
+                }
+                return;
+            }
+        }
+    }
+}
+
+impl Inner {
+    /// POSTs one alert to one URL until it is accepted, an answer is not worth retrying, or
+    /// the attempts run out; logs every attempt.
+    async fn deliver(&self, url: &Url, shown: &str, job: &Job) {
+        let attempts = self.options.attempts.max(1);
+        for number in 1..=attempts {
+            let attempt =
+                post(&self.client, url, job.alert_id, &job.payload, self.options.timeout).await;
+            self.stats.attempts.fetch_add(1, Ordering::Relaxed);
+            self.log_attempt(shown, job.alert_id, number, &attempt).await;
+            let alert = job.alert_id;
+            if attempt.delivered() {
+                self.stats.deliveries.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(url = %shown, alert, attempt = number, "webhook delivered");
+                return;
+            }
+            if number == attempts || !attempt.worth_retrying() {
+                self.stats.failures.fetch_add(1, Ordering::Relaxed);
+                let error = attempt.error.as_deref().unwrap_or_default();
+                tracing::warn!(url = %shown, alert, attempts = number, %error, "webhook given up");
+                return;
+            }
+            tokio::time::sleep(pause(&self.options, number, attempt.retry_after)).await;
+        }
+    }
+
+    async fn log_attempt(&self, shown: &str, alert_id: i64, number: u16, attempt: &Attempt) {
+        let delivery = NewDelivery {
+            alert_id,
+            url: shown.to_owned(),
+            attempt: number,
+            status: attempt.status.map(|status| status.as_u16()),
+            error: attempt.error.clone(),
+            delivered: attempt.delivered(),
+            at: crate::now(),
+        };
+        self.log(&delivery).await;
+    }
+
+    async fn log(&self, delivery: &NewDelivery) {
+        let _turn = self.log_gate.lock().await;
+        if let Err(error) = self.derived.record_delivery(delivery).await {
+            let (url, alert) = (&delivery.url, delivery.alert_id);
+            tracing::error!(%url, alert, %error, "webhook delivery not logged");
+        }
+    }
+}
+
+/// An http(s) URL with a host, or `None`.
+fn parse(text: &str) -> Option<Url> {
+    Url::parse(text.trim())
+        .ok()
+        .filter(|url| matches!(url.scheme(), "http" | "https") && url.host().is_some())
+}
+
+/// The URL as logs and the delivery log show it: any password replaced by `***`.
+fn masked(url: &Url) -> String {
+    let mut shown = url.clone();
+    if shown.password().is_some() {
+        let _ = shown.set_password(Some("***"));
+    }
+    shown.to_string()
+}
+
+/// Text that should be a URL, masked even when it is no URL with a host: everything before the
+/// last `@` is hidden then.
+fn mask_text(text: &str) -> String {
+    let url = Url::parse(text.trim()).ok().filter(|url| url.host().is_some());
+    match (url, text.rfind('@')) {
+        (Some(url), _) if url.password().is_some() => masked(&url),
+        (Some(_), _) => text.to_owned(),
+        (None, Some(at)) => format!("***{}", &text[at..]),
+        (None, None) => text.to_owned(),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_masked_also_in_text_that_is_no_url() {
+        let url = Url::parse("https://jane:s3cret@hooks.example/alert?x=1").unwrap();
+        assert_eq!(masked(&url), "https://jane:***@hooks.example/alert?x=1");
+        assert_eq!(mask_text("https://token@hooks.example/"), "https://token@hooks.example/");
+        assert_eq!(mask_text("jane:s3cret@hooks example"), "***@hooks example");
+        assert_eq!(mask_text("ftp:/x"), "ftp:/x");
+    }
+
+    #[test]
+    fn only_http_and_https_urls_with_a_host_are_used() {
+        let texts = ["http://a/hook", " https://b ", "ftp://c", "http://", "mailto:x@y", "hooks"];
+        let parsed: Vec<Option<String>> =
+            texts.iter().map(|text| parse(text).map(|url| url.to_string())).collect();
+        assert_eq!(
+            parsed,
+            [Some("http://a/hook".into()), Some("https://b/".into()), None, None, None, None]
+        );
+    }
+}

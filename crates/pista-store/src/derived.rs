@@ -1,0 +1,216 @@
+//! Storage of what ingest derives after a commit: addresses (a cache by geohash cell, and the
+//! address of each fix), geofences with each device's side of them, the alerts they fired, and
+//! the log of webhook deliveries of those alerts. It is a trait of its own, beside
+//! [`crate::Storage`], because only the outputs stage and the fence API use it.
+
+mod deliveries;
+mod sql;
+
+use async_trait::async_trait;
+use pista_core::{DeviceKey, UserName};
+
+use crate::error::StoreError;
+
+/// An address found for a geohash cell. `addr` is `None` when the provider knew nothing there,
+/// which is remembered too so the cell is not asked again.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GeoCell {
+    pub cc: Option<String>,
+    pub addr: Option<String>,
+    pub provider: String,
+}
+
+/// A stored fix still waiting for its address.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ungeocoded {
+    pub id: i64,
+    pub key: DeviceKey,
+    pub lat: f64,
+    pub lon: f64,
+}
+
+/// Where a fence came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FenceSource {
+    /// A region an app sent (`waypoint`/`waypoints` with a radius).
+    App,
+    /// The `[[fences]]` of the configuration file.
+    Config,
+    /// Created through the API.
+    Api,
+}
+
+impl FenceSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::App => "app",
+            Self::Config => "config",
+            Self::Api => "api",
+        }
+    }
+
+    fn parse(text: &str) -> Self {
+        match text {
+            "app" => Self::App,
+            "config" => Self::Config,
+            _ => Self::Api,
+        }
+    }
+}
+
+/// A fence as stored: a circle (`radius`) or a polygon (`polygon`, with `lat`/`lon` its first
+/// corner).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredFence {
+    pub id: i64,
+    pub source: FenceSource,
+    /// For an app's region: the device that sent it and the region's creation time.
+    pub owner: Option<DeviceKey>,
+    pub wtst: Option<i64>,
+    /// Whose devices it applies to: the owner's user for an app's region; for other fences the
+    /// user set, or everyone (`None`).
+    pub user: Option<UserName>,
+    pub name: String,
+    pub lat: f64,
+    pub lon: f64,
+    pub radius: Option<f64>,
+    pub polygon: Option<Vec<(f64, f64)>>,
+    /// Where its alerts are also POSTed.
+    pub webhook: Option<String>,
+    pub updated_at: i64,
+}
+
+/// A fence to create or replace (through the API or from the configuration).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewFence {
+    pub source: FenceSource,
+    pub user: Option<UserName>,
+    pub name: String,
+    pub lat: f64,
+    pub lon: f64,
+    pub radius: Option<f64>,
+    pub polygon: Option<Vec<(f64, f64)>>,
+    pub webhook: Option<String>,
+}
+
+/// One device's side of one fence.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FenceStateRow {
+    pub key: DeviceKey,
+    pub fence_id: i64,
+    pub inside: bool,
+    pub since: i64,
+    pub pending: Option<i64>,
+    pub last_tst: i64,
+}
+
+/// An enter or leave event to record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewAlert {
+    pub key: DeviceKey,
+    pub fence_id: i64,
+    pub entered: bool,
+    pub tst: i64,
+    pub meters: f64,
+    /// The alert object as published.
+    pub payload: String,
+    pub at: i64,
+}
+
+/// A recorded enter or leave event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredAlert {
+    pub id: i64,
+    pub key: DeviceKey,
+    pub fence_id: i64,
+    /// `enter` or `leave`.
+    pub event: String,
+    pub tst: i64,
+    pub meters: f64,
+    pub payload: String,
+    pub created_at: i64,
+}
+
+/// One POST of an alert to a webhook, or a delivery dropped before any POST.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewDelivery {
+    pub alert_id: i64,
+    /// The webhook's URL with any password masked.
+    pub url: String,
+    /// 1 for the first POST, 2 for the first retry, ...; 0 for a delivery dropped because the
+    /// queue was full.
+    pub attempt: u16,
+    /// The receiver's HTTP status; `None` when no answer came.
+    pub status: Option<u16>,
+    /// Why the attempt failed, in words; `None` when the receiver took the alert.
+    pub error: Option<String>,
+    pub delivered: bool,
+    pub at: i64,
+}
+
+/// A logged webhook delivery attempt.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredDelivery {
+    pub id: i64,
+    pub alert_id: i64,
+    pub url: String,
+    pub attempt: u16,
+    pub status: Option<u16>,
+    pub error: Option<String>,
+    pub delivered: bool,
+    pub at: i64,
+}
+
+/// Storage of derived data; see the module documentation.
+#[async_trait]
+pub trait DerivedStore: Send + Sync {
+    /// The cached address of a geohash cell.
+    async fn geo_cell(&self, cell: &str) -> Result<Option<GeoCell>, StoreError>;
+
+    /// Caches the address of a geohash cell (replacing an older answer).
+    async fn put_geo_cell(&self, cell: &str, value: &GeoCell, at: i64) -> Result<(), StoreError>;
+
+    /// Sets the address of stored fixes (`None`: looked up, nothing known).
+    async fn set_addresses(
+        &self,
+        ids: &[i64],
+        cc: Option<&str>,
+        addr: Option<&str>,
+        at: i64,
+    ) -> Result<(), StoreError>;
+
+    /// Fixes not yet looked up, with ids above `after`, oldest first.
+    async fn ungeocoded(&self, after: i64, limit: u64) -> Result<Vec<Ungeocoded>, StoreError>;
+
+    /// Every fence, by id.
+    async fn fences(&self) -> Result<Vec<StoredFence>, StoreError>;
+
+    /// Creates a fence; returns its id.
+    async fn add_fence(&self, fence: &NewFence, at: i64) -> Result<i64, StoreError>;
+
+    /// Replaces fence `id` (not an app's region); returns whether it existed.
+    async fn update_fence(&self, id: i64, fence: &NewFence, at: i64) -> Result<bool, StoreError>;
+
+    /// Deletes fence `id` with every device's state of it; returns whether it existed.
+    async fn remove_fence(&self, id: i64) -> Result<bool, StoreError>;
+
+    /// Every device's side of every fence.
+    async fn fence_states(&self) -> Result<Vec<FenceStateRow>, StoreError>;
+
+    /// Saves changed fence states and the alerts they fired in one transaction; returns the
+    /// alerts' ids.
+    async fn record_fence_events(
+        &self,
+        states: &[FenceStateRow],
+        alerts: &[NewAlert],
+    ) -> Result<Vec<i64>, StoreError>;
+
+    /// Recorded alerts, oldest first; with `key` only that device's.
+    async fn alerts(&self, key: Option<&DeviceKey>) -> Result<Vec<StoredAlert>, StoreError>;
+
+    /// Logs one webhook delivery attempt (or a dropped delivery); returns its id.
+    async fn record_delivery(&self, delivery: &NewDelivery) -> Result<i64, StoreError>;
+
+    /// Logged webhook delivery attempts, oldest first; with `alert_id` only that alert's.
+    async fn deliveries(&self, alert_id: Option<i64>) -> Result<Vec<StoredDelivery>, StoreError>;
+}

@@ -1,0 +1,395 @@
+//! [`DerivedStore`] on the SQL backend: short statements on `geo_cells`, `fences`,
+//! `fence_states`, `alerts` and the address columns of `locations` (the webhook delivery log is
+//! in `deliveries`).
+
+use async_trait::async_trait;
+use pista_core::{DeviceKey, UserName};
+use sea_orm::sea_query::{Expr, ExprTrait, JoinType, OnConflict, Order, Query};
+use sea_orm::{ConnectionTrait, QueryResult, TransactionTrait};
+
+use super::{
+    DerivedStore, FenceSource, FenceStateRow, GeoCell, NewAlert, NewDelivery, NewFence,
+    StoredAlert, StoredDelivery, StoredFence, Ungeocoded,
+};
+use crate::error::StoreError;
+use crate::read::{get, name, parse};
+use crate::sql::SqlStore;
+
+#[async_trait]
+impl DerivedStore for SqlStore {
+    async fn geo_cell(&self, cell: &str) -> Result<Option<GeoCell>, StoreError> {
+        let select = Query::select()
+            .columns(["cc", "addr", "provider"])
+            .from("geo_cells")
+            .and_where(Expr::col("cell").eq(cell))
+            .to_owned();
+        let row = self.db.query_one(&select).await.map_err(StoreError::query("read geo cell"))?;
+        row.map(|row| {
+            Ok(GeoCell { cc: get(&row, 0)?, addr: get(&row, 1)?, provider: get(&row, 2)? })
+        })
+        .transpose()
+    }
+
+    async fn put_geo_cell(&self, cell: &str, value: &GeoCell, at: i64) -> Result<(), StoreError> {
+        let insert = Query::insert()
+            .into_table("geo_cells")
+            .columns(["cell", "cc", "addr", "provider", "created_at"])
+            .values_panic([
+                Expr::val(cell),
+                Expr::val(value.cc.clone()),
+                Expr::val(value.addr.clone()),
+                Expr::val(value.provider.clone()),
+                Expr::val(at),
+            ])
+            .on_conflict(
+                OnConflict::column("cell")
+                    .update_columns(["cc", "addr", "provider", "created_at"])
+                    .to_owned(),
+            )
+            .to_owned();
+        self.db.execute(&insert).await.map_err(StoreError::query("write geo cell"))?;
+        Ok(())
+    }
+
+    async fn set_addresses(
+        &self,
+        ids: &[i64],
+        cc: Option<&str>,
+        addr: Option<&str>,
+        at: i64,
+    ) -> Result<(), StoreError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let update = Query::update()
+            .table("locations")
+            .value("cc", cc)
+            .value("addr", addr)
+            .value("geo_at", at)
+            .and_where(Expr::col("id").is_in(ids.iter().copied()))
+            .to_owned();
+        self.db.execute(&update).await.map_err(StoreError::query("write addresses"))?;
+        Ok(())
+    }
+
+    async fn ungeocoded(&self, after: i64, limit: u64) -> Result<Vec<Ungeocoded>, StoreError> {
+        let select = Query::select()
+            .columns([("l", "id"), ("l", "lat"), ("l", "lon")])
+            .columns([("d", "user_name"), ("d", "device_name")])
+            .from_as("locations", "l")
+            .join_as(
+                JoinType::InnerJoin,
+                "devices",
+                "d",
+                Expr::col(("d", "id")).equals(("l", "device_id")),
+            )
+            .and_where(Expr::col(("l", "geo_at")).is_null())
+            .and_where(Expr::col(("l", "id")).gt(after))
+            .order_by(("l", "id"), Order::Asc)
+            .limit(limit)
+            .to_owned();
+        let rows =
+            self.db.query_all(&select).await.map_err(StoreError::query("read ungeocoded"))?;
+        rows.iter()
+            .map(|row| {
+                let key = parse(DeviceKey::parse(&name(row, 3)?, &name(row, 4)?))?;
+                Ok(Ungeocoded { id: get(row, 0)?, key, lat: get(row, 1)?, lon: get(row, 2)? })
+            })
+            .collect()
+    }
+
+    async fn fences(&self) -> Result<Vec<StoredFence>, StoreError> {
+        let select = Query::select()
+            .columns(
+                [
+                    "id",
+                    "source",
+                    "wtst",
+                    "user_name",
+                    "name",
+                    "lat",
+                    "lon",
+                    "radius",
+                    "polygon",
+                    "webhook",
+                    "updated_at",
+                ]
+                .map(|c| ("f", c)),
+            )
+            .columns([("d", "user_name"), ("d", "device_name")])
+            .from_as("fences", "f")
+            .join_as(
+                JoinType::LeftJoin,
+                "devices",
+                "d",
+                Expr::col(("d", "id")).equals(("f", "device_id")),
+            )
+            .order_by(("f", "id"), Order::Asc)
+            .to_owned();
+        let rows = self.db.query_all(&select).await.map_err(StoreError::query("read fences"))?;
+        rows.iter().map(fence).collect()
+    }
+
+    async fn add_fence(&self, fence: &NewFence, at: i64) -> Result<i64, StoreError> {
+        let values = fence_values(fence, at)?;
+        let insert = Query::insert()
+            .into_table("fences")
+            .columns(FENCE_COLUMNS)
+            .values_panic(values.map(Expr::val))
+            .returning_col("id")
+            .to_owned();
+        let row = self.db.query_one(&insert).await.map_err(StoreError::query("add fence"))?;
+        row.map(|row| get::<i64>(&row, 0))
+            .transpose()?
+            .ok_or(StoreError::Corrupt { what: "fence", detail: "no id returned".into() })
+    }
+
+    async fn update_fence(&self, id: i64, fence: &NewFence, at: i64) -> Result<bool, StoreError> {
+        let values = fence_values(fence, at)?;
+        let mut update = Query::update();
+        update.table("fences").and_where(Expr::col("id").eq(id));
+        update.and_where(Expr::col("source").ne(FenceSource::App.as_str()));
+        for (column, value) in FENCE_COLUMNS.into_iter().zip(values) {
+            update.value(column, value);
+        }
+        let result = self.db.execute(&update).await.map_err(StoreError::query("update fence"))?;
+        Ok(result.rows_affected() > 0)
+    }
+
+    async fn remove_fence(&self, id: i64) -> Result<bool, StoreError> {
+        let txn = self.db.begin().await.map_err(StoreError::query("begin"))?;
+        let states = Query::delete()
+            .from_table("fence_states")
+            .and_where(Expr::col("fence_id").eq(id))
+            .to_owned();
+        txn.execute(&states).await.map_err(StoreError::query("delete fence states"))?;
+        let fence =
+            Query::delete().from_table("fences").and_where(Expr::col("id").eq(id)).to_owned();
+        let result = txn.execute(&fence).await.map_err(StoreError::query("delete fence"))?;
+        txn.commit().await.map_err(StoreError::query("commit"))?;
+        Ok(result.rows_affected() > 0)
+    }
+
+    async fn fence_states(&self) -> Result<Vec<FenceStateRow>, StoreError> {
+        let select = Query::select()
+            .columns(["fence_id", "inside", "since", "pending", "last_tst"].map(|c| ("s", c)))
+            .columns([("d", "user_name"), ("d", "device_name")])
+            .from_as("fence_states", "s")
+            .join_as(
+                JoinType::InnerJoin,
+                "devices",
+                "d",
+                Expr::col(("d", "id")).equals(("s", "device_id")),
+            )
+            .order_by(("s", "id"), Order::Asc)
+            .to_owned();
+        let rows =
+            self.db.query_all(&select).await.map_err(StoreError::query("read fence states"))?;
+        rows.iter()
+            .map(|row| {
+                let inside: i16 = get(row, 1)?;
+                Ok(FenceStateRow {
+                    key: parse(DeviceKey::parse(&name(row, 5)?, &name(row, 6)?))?,
+                    fence_id: get(row, 0)?,
+                    inside: inside != 0,
+                    since: get(row, 2)?,
+                    pending: get(row, 3)?,
+                    last_tst: get(row, 4)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn record_fence_events(
+        &self,
+        states: &[FenceStateRow],
+        alerts: &[NewAlert],
+    ) -> Result<Vec<i64>, StoreError> {
+        // Looked up before the transaction: a lookup on another pooled connection while this one
+        // holds the write lock could wait for a connection that is itself waiting for the lock.
+        let state_devices = self.device_ids(states.iter().map(|state| &state.key)).await?;
+        let alert_devices = self.device_ids(alerts.iter().map(|alert| &alert.key)).await?;
+        let txn = self.db.begin().await.map_err(StoreError::query("begin"))?;
+        for (state, device) in states.iter().zip(state_devices) {
+            let insert = Query::insert()
+                .into_table("fence_states")
+                .columns(["device_id", "fence_id", "inside", "since", "pending", "last_tst"])
+                .values_panic([
+                    Expr::val(device),
+                    Expr::val(state.fence_id),
+                    Expr::val(i16::from(state.inside)),
+                    Expr::val(state.since),
+                    Expr::val(state.pending),
+                    Expr::val(state.last_tst),
+                ])
+                .on_conflict(
+                    OnConflict::columns(["device_id", "fence_id"])
+                        .update_columns(["inside", "since", "pending", "last_tst"])
+                        .to_owned(),
+                )
+                .to_owned();
+            txn.execute(&insert).await.map_err(StoreError::query("write fence state"))?;
+        }
+        let mut ids = Vec::with_capacity(alerts.len());
+        for (alert, device) in alerts.iter().zip(alert_devices) {
+            let insert = Query::insert()
+                .into_table("alerts")
+                .columns([
+                    "device_id",
+                    "fence_id",
+                    "event",
+                    "tst",
+                    "meters",
+                    "payload",
+                    "created_at",
+                ])
+                .values_panic([
+                    Expr::val(device),
+                    Expr::val(alert.fence_id),
+                    Expr::val(if alert.entered { "enter" } else { "leave" }),
+                    Expr::val(alert.tst),
+                    Expr::val(alert.meters),
+                    Expr::val(alert.payload.clone()),
+                    Expr::val(alert.at),
+                ])
+                .returning_col("id")
+                .to_owned();
+            let row = txn.query_one(&insert).await.map_err(StoreError::query("write alert"))?;
+            if let Some(row) = row {
+                ids.push(get::<i64>(&row, 0)?);
+            }
+        }
+        txn.commit().await.map_err(StoreError::query("commit"))?;
+        Ok(ids)
+    }
+
+    async fn alerts(&self, key: Option<&DeviceKey>) -> Result<Vec<StoredAlert>, StoreError> {
+        let mut select = Query::select()
+            .columns(
+                ["id", "fence_id", "event", "tst", "meters", "payload", "created_at"]
+                    .map(|c| ("a", c)),
+            )
+            .columns([("d", "user_name"), ("d", "device_name")])
+            .from_as("alerts", "a")
+            .join_as(
+                JoinType::InnerJoin,
+                "devices",
+                "d",
+                Expr::col(("d", "id")).equals(("a", "device_id")),
+            )
+            .order_by(("a", "id"), Order::Asc)
+            .to_owned();
+        if let Some(key) = key {
+            select
+                .and_where(Expr::col(("d", "user_name")).eq(key.user.as_str()))
+                .and_where(Expr::col(("d", "device_name")).eq(key.device.as_str()));
+        }
+        let rows = self.db.query_all(&select).await.map_err(StoreError::query("read alerts"))?;
+        rows.iter()
+            .map(|row| {
+                Ok(StoredAlert {
+                    id: get(row, 0)?,
+                    key: parse(DeviceKey::parse(&name(row, 7)?, &name(row, 8)?))?,
+                    fence_id: get(row, 1)?,
+                    event: get(row, 2)?,
+                    tst: get(row, 3)?,
+                    meters: get(row, 4)?,
+                    payload: get(row, 5)?,
+                    created_at: get(row, 6)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn record_delivery(&self, delivery: &NewDelivery) -> Result<i64, StoreError> {
+        self.insert_delivery(delivery).await
+    }
+
+    async fn deliveries(&self, alert_id: Option<i64>) -> Result<Vec<StoredDelivery>, StoreError> {
+        self.select_deliveries(alert_id).await
+    }
+}
+
+const FENCE_COLUMNS: [&str; 9] =
+    ["source", "user_name", "name", "lat", "lon", "radius", "polygon", "webhook", "updated_at"];
+
+fn fence_values(fence: &NewFence, at: i64) -> Result<[sea_orm::Value; 9], StoreError> {
+    let polygon = match &fence.polygon {
+        Some(points) => Some(
+            serde_json::to_string(
+                &points.iter().map(|(lat, lon)| [*lat, *lon]).collect::<Vec<_>>(),
+            )
+            .map_err(|e| StoreError::Corrupt { what: "fence polygon", detail: e.to_string() })?,
+        ),
+        None => None,
+    };
+    Ok([
+        fence.source.as_str().into(),
+        fence.user.as_ref().map(|user| user.as_str().to_owned()).into(),
+        fence.name.clone().into(),
+        fence.lat.into(),
+        fence.lon.into(),
+        fence.radius.into(),
+        polygon.into(),
+        fence.webhook.clone().into(),
+        at.into(),
+    ])
+}
+
+fn fence(row: &QueryResult) -> Result<StoredFence, StoreError> {
+    let polygon: Option<String> = get(row, 8)?;
+    let polygon = polygon
+        .map(|text| {
+            serde_json::from_str::<Vec<[f64; 2]>>(&text)
+                .map(|points| points.into_iter().map(|[lat, lon]| (lat, lon)).collect())
+                .map_err(|e| StoreError::Corrupt { what: "fence polygon", detail: e.to_string() })
+        })
+        .transpose()?;
+    let owner_user: Option<String> = get(row, 11)?;
+    let owner_device: Option<String> = get(row, 12)?;
+    let owner = match (owner_user, owner_device) {
+        (Some(user), Some(device)) => Some(parse(DeviceKey::parse(&user, &device))?),
+        _ => None,
+    };
+    let user: Option<String> = get(row, 3)?;
+    let user = match (&owner, user) {
+        (Some(owner), _) => Some(owner.user.clone()),
+        (None, Some(user)) => Some(parse(UserName::parse(&user))?),
+        (None, None) => None,
+    };
+    let source: String = get(row, 1)?;
+    Ok(StoredFence {
+        id: get(row, 0)?,
+        source: FenceSource::parse(&source),
+        owner,
+        wtst: get(row, 2)?,
+        user,
+        name: get(row, 4)?,
+        lat: get(row, 5)?,
+        lon: get(row, 6)?,
+        radius: get(row, 7)?,
+        polygon,
+        webhook: get(row, 9)?,
+        updated_at: get(row, 10)?,
+    })
+}
+
+impl SqlStore {
+    async fn device_ids(
+        &self,
+        keys: impl Iterator<Item = &DeviceKey>,
+    ) -> Result<Vec<i64>, StoreError> {
+        let mut ids = Vec::new();
+        for key in keys {
+            ids.push(self.device_id(key).await?);
+        }
+        Ok(ids)
+    }
+
+    async fn device_id(&self, key: &DeviceKey) -> Result<i64, StoreError> {
+        self.find_device(key).await?.ok_or_else(|| StoreError::Corrupt {
+            what: "device",
+            detail: format!("{key} has no row"),
+        })
+    }
+}

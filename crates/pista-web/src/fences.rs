@@ -1,0 +1,230 @@
+//! Geofences and their alerts over HTTP: `GET /api/0/fences` lists every fence (from the apps'
+//! regions, the configuration and this API); `POST /api/0/fences` creates a circle
+//! (`{"name", "lat", "lon", "radius"}`) or a polygon (`{"name", "polygon": [[lat, lon], ...]}`),
+//! optionally only for one user's devices (`"user"`) and with a `"webhook"`;
+//! `PUT /api/0/fences/{id}` replaces one and `DELETE /api/0/fences/{id}` removes it (its retained
+//! object too). `GET /api/0/alerts[?user=U&device=D]` lists the enter and leave events.
+//! Every change reaches the outputs stage at once.
+
+use axum::Json;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use pista_core::{DeviceKey, UserName};
+use pista_derive::fence::Shape;
+use pista_store::{FenceSource, NewFence, StoredAlert, StoredFence};
+use serde_json::{Map, Value, json};
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::params::Params;
+
+pub async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let derived = derived(&state)?;
+    let fences = derived.fences().await?;
+    Ok(Json(Value::Array(fences.iter().map(fence_json).collect())))
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    body: axum::body::Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let fence = read_fence(&body)?;
+    let id = derived(&state)?.add_fence(&fence, pista_ingest::now()).await?;
+    changed(&state);
+    Ok((StatusCode::CREATED, Json(json!({"id": id}))))
+}
+
+pub async fn replace(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    body: axum::body::Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let fence = read_fence(&body)?;
+    let derived = derived(&state)?;
+    let existing = derived.fences().await?.into_iter().find(|f| f.id == id);
+    match existing {
+        None => return Err(not_found(id)),
+        Some(stored) if stored.source == FenceSource::App => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                format!("fence {id} is a region of {}; change it in the app", owner(&stored)),
+            ));
+        }
+        Some(_) => {}
+    }
+    derived.update_fence(id, &fence, pista_ingest::now()).await?;
+    changed(&state);
+    Ok(Json(json!({"id": id})))
+}
+
+pub async fn remove(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+) -> Result<StatusCode, ApiError> {
+    if !derived(&state)?.remove_fence(id).await? {
+        return Err(not_found(id));
+    }
+    changed(&state);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn alerts(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    let params = Params::new(query.as_deref())?;
+    let key = match (params.query("user"), params.query("device")) {
+        (Some(user), Some(device)) => {
+            Some(DeviceKey::parse(user, device).map_err(|e| ApiError::bad_request(e.to_string()))?)
+        }
+        (None, None) => None,
+        _ => return Err(ApiError::bad_request("give both user and device, or neither")),
+    };
+    let alerts = derived(&state)?.alerts(key.as_ref()).await?;
+    Ok(Json(Value::Array(alerts.iter().map(alert_json).collect())))
+}
+
+fn derived(state: &AppState) -> Result<&dyn pista_store::DerivedStore, ApiError> {
+    state
+        .derived
+        .as_deref()
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_IMPLEMENTED, "fences are not available"))
+}
+
+fn changed(state: &AppState) {
+    if let Some(outputs) = &state.outputs {
+        outputs.fences_changed();
+    }
+}
+
+fn not_found(id: i64) -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, format!("no fence {id}"))
+}
+
+fn owner(fence: &StoredFence) -> String {
+    fence.owner.as_ref().map_or_else(|| "a device".to_owned(), ToString::to_string)
+}
+
+/// Reads and checks a fence body; errors name the field and the value.
+fn read_fence(body: &[u8]) -> Result<NewFence, ApiError> {
+    let object = match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(object)) => object,
+        Ok(_) => return Err(ApiError::bad_request("a fence is a JSON object")),
+        Err(error) => {
+            return Err(ApiError::bad_request(format!("fence body is not JSON: {error}")));
+        }
+    };
+    let name = match object.get("name") {
+        Some(Value::String(name)) if !name.trim().is_empty() => name.trim().to_owned(),
+        _ => return Err(ApiError::bad_request("fence name is required (a non-empty string)")),
+    };
+    let shape = read_shape(&object)?;
+    shape.validate().map_err(|error| ApiError::bad_request(error.to_string()))?;
+    let user = match object.get("user") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(user)) => {
+            Some(UserName::parse(user).map_err(|e| ApiError::bad_request(e.to_string()))?)
+        }
+        Some(other) => {
+            return Err(ApiError::bad_request(format!("fence user {other} is not a name")));
+        }
+    };
+    let webhook = match object.get("webhook") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(url)) => Some(read_webhook(url)?),
+        Some(other) => {
+            return Err(ApiError::bad_request(format!("fence webhook {other} is not a URL")));
+        }
+    };
+    let (lat, lon, radius, polygon) = match shape {
+        Shape::Circle { lat, lon, radius } => (lat, lon, Some(radius), None),
+        Shape::Polygon { points } => (points[0].0, points[0].1, None, Some(points)),
+    };
+    Ok(NewFence { source: FenceSource::Api, user, name, lat, lon, radius, polygon, webhook })
+}
+
+fn read_shape(object: &Map<String, Value>) -> Result<Shape, ApiError> {
+    if let Some(polygon) = object.get("polygon") {
+        let corners = polygon.as_array().ok_or_else(|| {
+            ApiError::bad_request(format!("fence polygon {polygon} is not an array of [lat, lon]"))
+        })?;
+        let mut points = Vec::with_capacity(corners.len());
+        for corner in corners {
+            match corner.as_array().map(Vec::as_slice) {
+                Some([lat, lon]) if lat.is_number() && lon.is_number() => {
+                    points
+                        .push((lat.as_f64().unwrap_or(f64::NAN), lon.as_f64().unwrap_or(f64::NAN)));
+                }
+                _ => {
+                    return Err(ApiError::bad_request(format!(
+                        "fence polygon corner {corner} is not [lat, lon]"
+                    )));
+                }
+            }
+        }
+        return Ok(Shape::Polygon { points });
+    }
+    let number = |key: &str| match object.get(key) {
+        Some(Value::Number(n)) => n
+            .as_f64()
+            .ok_or_else(|| ApiError::bad_request(format!("fence {key} {n} is not a number"))),
+        Some(other) => Err(ApiError::bad_request(format!("fence {key} {other} is not a number"))),
+        None => Err(ApiError::bad_request(format!("fence {key} is required (or give a polygon)"))),
+    };
+    Ok(Shape::Circle { lat: number("lat")?, lon: number("lon")?, radius: number("radius")? })
+}
+
+fn read_webhook(url: &str) -> Result<String, ApiError> {
+    match url::Url::parse(url) {
+        Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => Ok(url.to_owned()),
+        _ => Err(ApiError::bad_request(format!("fence webhook {url:?} is not an http(s) URL"))),
+    }
+}
+
+fn fence_json(fence: &StoredFence) -> Value {
+    let mut item = json!({
+        "id": fence.id,
+        "source": fence.source.as_str(),
+        "name": fence.name,
+        "user": fence.user.as_ref().map(ToString::to_string),
+        "lat": fence.lat,
+        "lon": fence.lon,
+        "updated": pista_core::time::iso(fence.updated_at),
+    });
+    let map = item.as_object_mut().expect("built as an object");
+    match (&fence.polygon, fence.radius) {
+        (Some(points), _) => {
+            let corners: Vec<Value> = points.iter().map(|(lat, lon)| json!([lat, lon])).collect();
+            map.insert("polygon".into(), Value::Array(corners));
+        }
+        (None, radius) => {
+            map.insert("radius".into(), json!(radius));
+        }
+    }
+    if let Some(owner) = &fence.owner {
+        map.insert(
+            "owner".into(),
+            json!({"user": owner.user.as_str(), "device": owner.device.as_str()}),
+        );
+        map.insert("wtst".into(), json!(fence.wtst));
+    }
+    if let Some(webhook) = &fence.webhook {
+        map.insert("webhook".into(), json!(webhook));
+    }
+    item
+}
+
+fn alert_json(alert: &StoredAlert) -> Value {
+    let payload = serde_json::from_str::<Value>(&alert.payload).unwrap_or(Value::Null);
+    json!({
+        "id": alert.id,
+        "user": alert.key.user.as_str(),
+        "device": alert.key.device.as_str(),
+        "fence": alert.fence_id,
+        "event": alert.event,
+        "tst": alert.tst,
+        "isotst": pista_core::time::iso(alert.tst),
+        "meters": alert.meters,
+        "alert": payload,
+    })
+}

@@ -1,0 +1,98 @@
+//! Outputs as they are made, as server-sent events: `GET /api/0/live` streams every `_look`
+//! line, device object and geofence alert (event names `look`, `map`, `alert`; the data is the
+//! MQTT payload, and the event id counts from 1). `kinds=look,alert` picks kinds and
+//! `user=U[&device=D]` one user's or one device's outputs. A listener that falls behind is told
+//! how many events it missed (`lagged`) instead of slowing ingest. Streams end when the server
+//! stops.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use axum::extract::{RawQuery, State};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use futures::{Stream, StreamExt};
+use pista_ingest::{LiveEvent, LiveKind};
+use tokio_stream::wrappers::BroadcastStream;
+use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::params::Params;
+
+/// Which events a listener wants.
+struct Filter {
+    kinds: Vec<LiveKind>,
+    user: Option<String>,
+    device: Option<String>,
+}
+
+impl Filter {
+    fn read(params: &Params) -> Result<Self, ApiError> {
+        let all = [LiveKind::Look, LiveKind::Map, LiveKind::Alert];
+        let kinds = match params.query("kinds") {
+            None => all.to_vec(),
+            Some(list) => list
+                .split(',')
+                .map(|name| {
+                    all.into_iter().find(|kind| kind.as_str() == name.trim()).ok_or_else(|| {
+                        ApiError::bad_request(format!(
+                            "kind {name:?} is not one of look, map, alert"
+                        ))
+                    })
+                })
+                .collect::<Result<_, _>>()?,
+        };
+        let user = params.query("user").map(str::to_lowercase);
+        let device = params.query("device").map(str::to_lowercase);
+        if device.is_some() && user.is_none() {
+            return Err(ApiError::bad_request("device needs user"));
+        }
+        Ok(Self { kinds, user, device })
+    }
+
+    fn wants(&self, event: &LiveEvent) -> bool {
+        let key = event.device.as_ref();
+        let user_ok =
+            self.user.as_deref().is_none_or(|u| key.is_some_and(|k| k.user.as_str() == u));
+        let device_ok =
+            self.device.as_deref().is_none_or(|d| key.is_some_and(|k| k.device.as_str() == d));
+        self.kinds.contains(&event.kind) && user_ok && device_ok
+    }
+}
+
+pub async fn stream(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let params = Params::new(query.as_deref())?;
+    let filter = Filter::read(&params)?;
+    let outputs = state
+        .outputs
+        .as_ref()
+        .ok_or_else(|| ApiError::new(axum::http::StatusCode::NOT_IMPLEMENTED, "no live outputs"))?;
+    let mut next_id = 0u64;
+    let events = BroadcastStream::new(outputs.subscribe()).filter_map(move |item| {
+        let event = match item {
+            Ok(event) => filter.wants(&event).then(|| sse_event(&event)),
+            Err(BroadcastStreamRecvError::Lagged(missed)) => {
+                Some(Event::default().event("lagged").data(missed.to_string()))
+            }
+        };
+        let event = event.map(|event| {
+            next_id += 1;
+            Ok(event.id(next_id.to_string()))
+        });
+        std::future::ready(event)
+    });
+    let stopped = {
+        let outputs = outputs.clone();
+        async move { outputs.stopped().await }
+    };
+    Ok(Sse::new(events.take_until(stopped)).keep_alive(KeepAlive::default()))
+}
+
+fn sse_event(event: &Arc<LiveEvent>) -> Event {
+    // A line of data may not hold a newline; payloads here have none, but keep it safe.
+    let data = event.text.replace(['\r', '\n'], " ");
+    Event::default().event(event.kind.as_str()).data(data)
+}
