@@ -61,7 +61,7 @@ impl Default for OutputOptions {
             alert_topic: "_alerts".into(),
             alert_keys: None,
             fences: Rules::default(),
-            plmn: true,
+            plmn: false,
             webhooks: None,
         }
     }
@@ -445,8 +445,8 @@ impl Outputs {
         }
     }
 
-    /// Saves the batch's fence states and alerts in one transaction, then publishes the alerts:
-    /// an alert is only sent once it is recorded.
+    /// Saves the batch's fence states and alerts in one transaction, then publishes the alerts
+    /// and queues them for webhooks: an alert is only sent once it is recorded (with its id).
     async fn record(&mut self, events: FenceEvents) {
         if events.states.is_empty() && events.alerts.is_empty() {
             return;

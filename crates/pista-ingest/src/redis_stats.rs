@@ -54,11 +54,14 @@ impl std::fmt::Debug for RedisUrl {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("redis url {url}: {reason}")]
 pub struct RedisUrlError {
+    /// The URL as given, password masked.
     pub url: String,
+    /// What is wrong with it, in words.
     pub reason: String,
 }
 
 impl RedisUrl {
+    /// Checks `text` as a plain-TCP Redis address (TLS and unix sockets are not built in).
     pub fn parse(text: &str) -> Result<Self, RedisUrlError> {
         let fail = |reason: String| RedisUrlError { url: mask(text), reason };
         let url = url::Url::parse(text).map_err(|error| fail(format!("not a URL: {error}")))?;

@@ -141,6 +141,7 @@ impl Webhooks {
         Ok(Self { inner: Arc::new(inner) })
     }
 
+    /// The deliveries' counters since start.
     pub fn stats(&self) -> &WebhookStats {
         &self.inner.stats
     }
@@ -156,7 +157,7 @@ impl Webhooks {
             }
         }
         let mut seen = std::collections::HashSet::new();
-        targets.retain(|url| seen.insert(url.as_str().to_owned()) || true);
+        targets.retain(|url| seen.insert(url.as_str().to_owned()));
         let payload: Arc<str> = Arc::from(payload);
         for url in targets {
             self.enqueue(url, Job { alert_id, payload: payload.clone() });

@@ -23,6 +23,7 @@ const LOCATION_COLUMNS: [&str; 10] =
 #[async_trait]
 impl Storage for SqlStore {
     async fn write(&self, batch: &[NewMessage]) -> Result<Vec<WriteOutcome>, StoreError> {
+        let _write = self.writes.lock().await;
         self.write_batch(batch).await
     }
 
@@ -144,6 +145,7 @@ impl Storage for SqlStore {
     }
 
     async fn release(&self, ids: &[i64], at: i64) -> Result<(), StoreError> {
+        let _write = self.writes.lock().await;
         self.release_quarantine(ids, at).await
     }
 
@@ -166,6 +168,7 @@ impl Storage for SqlStore {
         card: &Card,
         at: i64,
     ) -> Result<(), StoreError> {
+        let _write = self.writes.lock().await;
         let row = CardRow {
             user: user.as_str(),
             device: device.map_or("", DeviceName::as_str),
@@ -181,6 +184,7 @@ impl Storage for SqlStore {
         user: &UserName,
         device: Option<&DeviceName>,
     ) -> Result<bool, StoreError> {
+        let _write = self.writes.lock().await;
         self.delete_card(user, device).await
     }
 
@@ -202,6 +206,7 @@ impl Storage for SqlStore {
         secret: Option<&str>,
         at: i64,
     ) -> Result<bool, StoreError> {
+        let _write = self.writes.lock().await;
         self.write_secret(key, secret, at).await
     }
 
@@ -215,6 +220,7 @@ impl Storage for SqlStore {
         friend: &UserName,
         device: Option<&DeviceName>,
     ) -> Result<bool, StoreError> {
+        let _write = self.writes.lock().await;
         self.write_friend(user, friend, device, true).await
     }
 
@@ -224,6 +230,7 @@ impl Storage for SqlStore {
         friend: &UserName,
         device: Option<&DeviceName>,
     ) -> Result<bool, StoreError> {
+        let _write = self.writes.lock().await;
         self.write_friend(user, friend, device, false).await
     }
 
@@ -241,6 +248,7 @@ impl Storage for SqlStore {
         payload: &str,
         at: i64,
     ) -> Result<i64, StoreError> {
+        let _write = self.writes.lock().await;
         self.insert_command(key, action, payload, at).await
     }
 
@@ -250,6 +258,7 @@ impl Storage for SqlStore {
         result: Result<(), String>,
         at: i64,
     ) -> Result<(), StoreError> {
+        let _write = self.writes.lock().await;
         self.mark_command_published(id, result, at).await
     }
 
@@ -262,6 +271,7 @@ impl Storage for SqlStore {
         key: &DeviceKey,
         at: i64,
     ) -> Result<Vec<StoredCommand>, StoreError> {
+        let _write = self.writes.lock().await;
         self.take_commands(key, at).await
     }
 
@@ -270,6 +280,7 @@ impl Storage for SqlStore {
     }
 
     async fn prune_rawdata(&self, before: i64) -> Result<u64, StoreError> {
+        let _write = self.writes.lock().await;
         self.delete_rawdata(before).await
     }
 }

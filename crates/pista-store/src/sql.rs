@@ -18,6 +18,11 @@ pub struct SqlStore {
     pub(crate) db: DatabaseConnection,
     /// Device ids by (user, device) name; ids never change once assigned.
     pub(crate) device_ids: Mutex<HashMap<(String, String), i64>>,
+    /// Held by every write. SQLite has one writer at a time anyway, and a transaction that reads
+    /// before it writes (the batch write checks for copies first) fails with "database is locked"
+    /// instead of waiting when another connection commits in between; taking turns in-process
+    /// avoids that between ingest, the geocoder, fences and the API.
+    pub(crate) writes: Mutex<()>,
 }
 
 impl SqlStore {
@@ -54,7 +59,7 @@ impl SqlStore {
             .map_err(|source| StoreError::Open { url: url.to_owned(), source })?;
         Migrator::up(&db, None).await.map_err(|source| StoreError::Migrate { source })?;
 
-        Ok(Self { db, device_ids: Mutex::new(HashMap::new()) })
+        Ok(Self { db, device_ids: Mutex::new(HashMap::new()), writes: Mutex::new(()) })
     }
 
     /// Closes the connection pool; later operations fail. Used to drill storage outages.

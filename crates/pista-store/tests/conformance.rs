@@ -576,3 +576,47 @@ async fn a_new_database_is_readable_by_its_owner_only() {
     assert_eq!(mode(&dir.path().join("new/sub")), 0o700);
     assert_eq!(mode(&dir.path().join("new")), 0o700);
 }
+
+/// The writer's batches and the geocoder's address updates run at the same time without either
+/// failing (a batch reads before it writes; another writer committing in between must not make
+/// it fail with "database is locked"). Addresses land on the fixes they name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_and_address_updates_take_turns() {
+    use pista_store::DerivedStore;
+    let (store, _dir) = store().await;
+    let store = std::sync::Arc::new(store);
+    let k = key("busy", "phone");
+    let first = store.write(&[fix(&k, 1.0, 1_700_000_000)]).await.unwrap();
+    let WriteOutcome::Location { id, .. } = first[0] else { panic!("not stored: {first:?}") };
+
+    let writer = {
+        let store = store.clone();
+        let k = k.clone();
+        tokio::spawn(async move {
+            for round in 0..60 {
+                let batch: Vec<_> =
+                    (0..20).map(|n| fix(&k, 2.0, 1_700_000_001 + round * 20 + n)).collect();
+                store.write(&batch).await.unwrap();
+            }
+        })
+    };
+    let geocoder = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            for round in 0..60 {
+                let addr = format!("street {round}");
+                store.set_addresses(&[id], Some("DE"), Some(&addr), round).await.unwrap();
+            }
+        })
+    };
+    writer.await.unwrap();
+    geocoder.await.unwrap();
+
+    let points = store.locations(&query(&k, None, None, None)).await.unwrap();
+    assert_eq!(points.len(), 1201);
+    assert_eq!(
+        (points[0].addr.as_deref(), points[0].cc.as_deref()),
+        (Some("street 59"), Some("DE"))
+    );
+    assert_eq!(points[1].addr, None);
+}

@@ -13,6 +13,7 @@ use crate::AppState;
 use crate::error::ApiError;
 use crate::params::Params;
 
+/// `GET /api/0/webhooks[?alert=ID]`: the delivery log, oldest first.
 pub async fn list(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,

@@ -52,8 +52,7 @@ async fn metrics_count_known_traffic() {
     let server = TestServer::start(|s| s.geocode = "offline".to_owned()).await;
     let port = server.broker_port();
     // Each fix alone, until its address came back and republished the device object: the
-    // number of device objects then does not depend on how batches fell, and no message is
-    // written while the geocoder writes (FIXME(#4): SQLite may answer "database is locked").
+    // number of device objects then does not depend on how batches fell.
     publish_v311(port, &[("owntracks/jane/phone", FIRST, false)]).await;
     scrape_until(&server, &["pista_geocode_misses_total 1", "pista_outputs_total{kind=\"map\"} 2"])
         .await;

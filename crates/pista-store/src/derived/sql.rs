@@ -31,6 +31,7 @@ impl DerivedStore for SqlStore {
     }
 
     async fn put_geo_cell(&self, cell: &str, value: &GeoCell, at: i64) -> Result<(), StoreError> {
+        let _write = self.writes.lock().await;
         let insert = Query::insert()
             .into_table("geo_cells")
             .columns(["cell", "cc", "addr", "provider", "created_at"])
@@ -58,6 +59,7 @@ impl DerivedStore for SqlStore {
         addr: Option<&str>,
         at: i64,
     ) -> Result<(), StoreError> {
+        let _write = self.writes.lock().await;
         if ids.is_empty() {
             return Ok(());
         }
@@ -131,6 +133,7 @@ impl DerivedStore for SqlStore {
     }
 
     async fn add_fence(&self, fence: &NewFence, at: i64) -> Result<i64, StoreError> {
+        let _write = self.writes.lock().await;
         let values = fence_values(fence, at)?;
         let insert = Query::insert()
             .into_table("fences")
@@ -145,6 +148,7 @@ impl DerivedStore for SqlStore {
     }
 
     async fn update_fence(&self, id: i64, fence: &NewFence, at: i64) -> Result<bool, StoreError> {
+        let _write = self.writes.lock().await;
         let values = fence_values(fence, at)?;
         let mut update = Query::update();
         update.table("fences").and_where(Expr::col("id").eq(id));
@@ -157,6 +161,7 @@ impl DerivedStore for SqlStore {
     }
 
     async fn remove_fence(&self, id: i64) -> Result<bool, StoreError> {
+        let _write = self.writes.lock().await;
         let txn = self.db.begin().await.map_err(StoreError::query("begin"))?;
         let states = Query::delete()
             .from_table("fence_states")
@@ -205,6 +210,7 @@ impl DerivedStore for SqlStore {
         states: &[FenceStateRow],
         alerts: &[NewAlert],
     ) -> Result<Vec<i64>, StoreError> {
+        let _write = self.writes.lock().await;
         // Looked up before the transaction: a lookup on another pooled connection while this one
         // holds the write lock could wait for a connection that is itself waiting for the lock.
         let state_devices = self.device_ids(states.iter().map(|state| &state.key)).await?;
@@ -302,6 +308,7 @@ impl DerivedStore for SqlStore {
     }
 
     async fn record_delivery(&self, delivery: &NewDelivery) -> Result<i64, StoreError> {
+        let _write = self.writes.lock().await;
         self.insert_delivery(delivery).await
     }
 

@@ -246,9 +246,9 @@ pub const TABLE: &[Setting] = &[
         "outputs.plmn",
         "plmn",
         Kind::Bool,
-        "true",
+        "false",
         "Publish the names of the mobile networks Greenwich devices report, under \
-         <device topic>/operators/<code>.",
+         <device topic>/operators/<code>, as o2s did (they come back as gw-operator-name messages).",
     ),
     Setting {
         secret: true,
@@ -447,7 +447,7 @@ impl Settings {
             look_topic: "_owntracks/_look".to_owned(),
             alert_topic: "_alerts".to_owned(),
             alert_keys: None,
-            plmn: true,
+            plmn: false,
             webhooks: Vec::new(),
             webhook_attempts: 5,
             webhook_timeout: 10,

@@ -13,7 +13,7 @@ fn text(line: &str) -> &str {
 
 #[tokio::test]
 async fn vehicle_values_and_operator_names() {
-    let server = TestServer::start(|_| {}).await;
+    let server = TestServer::start(|s| s.plmn = true).await;
     let port = server.broker_port();
     let listener =
         Listener::start(port, &["_owntracks/_look/#", "owntracks/gw/K2/operators/+"]).await;

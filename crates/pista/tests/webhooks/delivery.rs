@@ -149,6 +149,9 @@ async fn a_receiver_answering_404_is_tried_once() {
     assert_eq!(log(&server, 1, 1).await, [(1, json!(404), json!("answered 404 Not Found"), false)]);
     assert_eq!(receiver.heard().len(), 1);
     assert_eq!(stats(&server), [0, 1, 0, 1]);
+    let (status, refused) = server.get("/api/0/webhooks?alert=one").await;
+    let reason = json!("alert \"one\" is not an alert id (a whole number)");
+    assert_eq!((status, &refused["error"]), (400, &reason));
     server.stop().await;
 }
 
