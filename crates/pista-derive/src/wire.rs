@@ -53,7 +53,10 @@ fn write_value(out: &mut String, value: &Value, separators: (&str, &str)) {
     }
 }
 
-fn write_string(out: &mut String, text: &str) {
+/// Writes `text` as Python's `json` does by default: ASCII only, short escapes where JSON has
+/// them, and `\uXXXX` (lowercase hex, surrogate pairs beyond the BMP) for everything else outside
+/// space..tilde.
+pub(crate) fn write_string(out: &mut String, text: &str) {
     out.push('"');
     for c in text.chars() {
         match c {
@@ -62,13 +65,15 @@ fn write_string(out: &mut String, text: &str) {
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 || !c.is_ascii() => {
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            ' '..='~' => out.push(c),
+            c => {
                 let mut units = [0u16; 2];
                 for unit in c.encode_utf16(&mut units) {
                     let _ = write!(out, "\\u{unit:04x}");
                 }
             }
-            c => out.push(c),
         }
     }
     out.push('"');
@@ -92,5 +97,6 @@ mod tests {
             r#"{"a": "M\u00e1laga \ud83d\ude00", "b": [1, 2.5], "c": {"y": true, "z": null}}"#
         );
         assert_eq!(compact(&json!("a\"b\\c\n\u{1}")), r#""a\"b\\c\n\u0001""#);
+        assert_eq!(compact(&json!("\u{8}\u{c}\u{7f}~")), r#""\b\f\u007f~""#);
     }
 }

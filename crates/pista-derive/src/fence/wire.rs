@@ -94,29 +94,9 @@ fn json_radius(x: f64) -> String {
     }
 }
 
-/// A string as Python's `json` writes it by default: ASCII only, with `\uXXXX` (lowercase hex,
-/// surrogate pairs beyond the BMP) for everything outside space..tilde that has no short escape.
+/// A string as Python's `json` writes it by default (see `crate::wire`).
 fn json_string(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 2);
-    out.push('"');
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            ' '..='~' => out.push(c),
-            _ => {
-                let mut units = [0u16; 2];
-                for unit in c.encode_utf16(&mut units) {
-                    out.push_str(&format!("\\u{unit:04x}"));
-                }
-            }
-        }
-    }
-    out.push('"');
+    crate::wire::write_string(&mut out, text);
     out
 }
