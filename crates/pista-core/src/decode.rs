@@ -84,8 +84,9 @@ fn route(subtopic: Option<&str>) -> Route {
     match subtopic {
         None | Some("pico") => Route::Base,
         Some(s) if APP_SUBTOPICS.contains(&s) => Route::App,
-        Some(s) if s == "proxy" || s.starts_with("proxy/") => Route::Proxy,
+        // Before the proxy: an Activo job box talks through it (`proxy/jobs/...`).
         Some(s) if is_text_subtopic(s) => Route::Greenwich,
+        Some(s) if s == "proxy" || s.starts_with("proxy/") => Route::Proxy,
         Some(_) => Route::Unknown,
     }
 }

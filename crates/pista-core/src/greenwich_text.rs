@@ -7,6 +7,8 @@
 //! `voltage/solar` is not one), while a level that carries a value (a sensor or pin number, an
 //! OBD-II CAN id) is checked, and a bad one is an error rather than "not Greenwich".
 
+mod jobs;
+
 use chrono::NaiveDateTime;
 use serde_json::{Map, Value};
 
@@ -45,10 +47,17 @@ enum Route<'a> {
     OperatorName(&'a str),
     Cmd,
     CmdOut,
-    Obd2 { canid: &'a str, mode: &'a str, pid: Option<&'a str>, path: Option<String> },
+    Obd2 {
+        canid: &'a str,
+        mode: &'a str,
+        pid: Option<&'a str>,
+        path: Option<String>,
+    },
     Fms(&'a str),
     Raw,
     Log(&'static str),
+    /// An Activo job box's messages, relayed by the device's serial proxy.
+    Job(jobs::JobTopic<'a>),
 }
 
 fn route(subtopic: &str) -> Option<Route<'_>> {
@@ -79,6 +88,7 @@ fn route(subtopic: &str) -> Option<Route<'_>> {
         ["log", "W"] => Route::Log("W"),
         ["log", "I"] => Route::Log("I"),
         ["log", "D"] => Route::Log("D"),
+        ["proxy", "jobs", rest @ ..] => Route::Job(jobs::JobTopic::parse(rest)?),
         _ => return None,
     };
     Some(route)
@@ -142,6 +152,7 @@ pub fn parse_text(
             let value = [("level", level), ("component", component), ("message", message)];
             ("gw-log", object(value.map(|(key, text)| (key, text.into()))))
         }
+        Route::Job(topic) => ("gw-job", cx.job(topic, text)?),
     };
     Ok(Some(GreenwichText { kind, value }))
 }

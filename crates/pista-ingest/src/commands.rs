@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS, TlsConfiguration, Transport};
+use rumqttc::{AsyncClient, Event, Packet, QoS};
 
 use crate::mqtt_input::BrokerUrl;
 
@@ -23,20 +23,8 @@ pub struct CommandPublisher {
 impl CommandPublisher {
     /// Publishes `payload` to `topic` and waits for the broker's PUBACK.
     pub async fn publish(&self, topic: &str, payload: Vec<u8>) -> Result<(), String> {
-        let mut options =
-            MqttOptions::new(self.client_id.clone(), self.url.host.clone(), self.url.port);
+        let mut options = self.url.client_options(&self.client_id, self.ca_pem.as_deref());
         options.set_keep_alive(Duration::from_secs(30)).set_clean_session(true);
-        if let Some(user) = &self.url.username {
-            options.set_credentials(user.clone(), self.url.password.clone().unwrap_or_default());
-        }
-        if self.url.tls {
-            let ca = self.ca_pem.clone().unwrap_or_default();
-            options.set_transport(Transport::Tls(TlsConfiguration::Simple {
-                ca,
-                alpn: None,
-                client_auth: None,
-            }));
-        }
         let (client, mut events) = AsyncClient::new(options, 10);
         client
             .publish(topic, QoS::AtLeastOnce, false, payload)

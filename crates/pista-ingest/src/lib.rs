@@ -4,9 +4,11 @@
 //! publishes what was stored to in-process listeners. An input acknowledges a message to its
 //! sender only after the pipeline reports it committed.
 
+mod alarm;
 mod broker_input;
 mod commands;
 mod geocode;
+mod monitor;
 mod mqtt_input;
 mod outputs;
 mod pipeline;
@@ -16,13 +18,15 @@ mod tally;
 mod webhooks;
 mod writer;
 
+pub use alarm::{ALARM_HEADER, AlarmHook, AlarmOptions, AlarmStats};
 pub use broker_input::BrokerGate;
 pub use commands::CommandPublisher;
 pub use geocode::{GeoCache, GeocodeStats, Geocoding};
+pub use monitor::{LogControl, Monitor, MonitorMqtt, run_monitor};
 pub use mqtt_input::{BrokerUrl, SubscriberConfig, UrlError, run_subscriber};
 pub use outputs::{
-    LiveEvent, LiveKind, MqttSink, OutputOptions, OutputStats, Outputs, OutputsHandle, Publication,
-    SERVER_FENCE_OWNER, Sinks,
+    FenceSync, LiveEvent, LiveKind, MqttSink, OutputOptions, OutputStats, Outputs, OutputsHandle,
+    Publication, SERVER_FENCE_OWNER, Sinks, job_value, sync_configured,
 };
 pub use pipeline::{
     IngestError, Pipeline, PipelineOptions, Problem, Receipt, Stats, StoredEvent, Ticket,

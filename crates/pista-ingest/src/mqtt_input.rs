@@ -50,6 +50,21 @@ pub enum UrlError {
 }
 
 impl BrokerUrl {
+    /// Client options for this broker: its address, the credentials and, for `mqtts`, TLS
+    /// trusting `ca_pem`. Callers add session and keepalive settings.
+    pub fn client_options(&self, client_id: &str, ca_pem: Option<&[u8]>) -> MqttOptions {
+        let mut options = MqttOptions::new(client_id, self.host.clone(), self.port);
+        if let Some(user) = &self.username {
+            options.set_credentials(user.clone(), self.password.clone().unwrap_or_default());
+        }
+        if self.tls {
+            let ca = ca_pem.map(<[u8]>::to_vec).unwrap_or_default();
+            let tls = TlsConfiguration::Simple { ca, alpn: None, client_auth: None };
+            options.set_transport(Transport::Tls(tls));
+        }
+        options
+    }
+
     pub fn parse(text: &str) -> Result<Self, UrlError> {
         let url = url::Url::parse(text)
             .map_err(|e| UrlError::Syntax { url: text.to_owned(), reason: e.to_string() })?;
@@ -316,8 +331,7 @@ async fn acknowledge_in_order(
 }
 
 fn mqtt_options(config: &SubscriberConfig) -> MqttOptions {
-    let mut options =
-        MqttOptions::new(config.client_id.clone(), config.url.host.clone(), config.url.port);
+    let mut options = config.url.client_options(&config.client_id, config.ca_pem.as_deref());
     options
         .set_keep_alive(config.keep_alive)
         .set_clean_session(false)
@@ -325,19 +339,6 @@ fn mqtt_options(config: &SubscriberConfig) -> MqttOptions {
         // Take whatever the broker delivers: refusing a large message would make the broker
         // redeliver it forever and block everything behind it.
         .set_max_packet_size(MAX_MQTT_PACKET, config.max_packet_size);
-
-    if let Some(user) = &config.url.username {
-        options.set_credentials(user.clone(), config.url.password.clone().unwrap_or_default());
-    }
-
-    if config.url.tls {
-        let ca = config.ca_pem.clone().unwrap_or_default();
-        options.set_transport(Transport::Tls(TlsConfiguration::Simple {
-            ca,
-            alpn: None,
-            client_auth: None,
-        }));
-    }
     options
 }
 

@@ -2,13 +2,15 @@
 //! message and sent to every sink. The writer hands each committed batch over (after answering
 //! its submitters, so outputs never delay an acknowledgement); this task keeps the device
 //! objects (`_map`), writes the watcher lines (`_look`), evaluates geofences and records and
-//! publishes their alerts (`_alerts`) and queues them for webhooks, republishes operator names,
-//! and asks the geocoder for addresses. A slow sink, webhook or geocoder never blocks ingest: MQTT
+//! publishes their alerts (`_alerts`) and queues them for webhooks, tracks Activo jobs (`_job`),
+//! republishes operator names, and asks the geocoder for addresses. A slow sink, webhook or geocoder never blocks ingest: MQTT
 //! publishing drops when its queue is full, and webhook deliveries and geocoding requests queue
 //! apart (see `webhooks` and `geocode`).
 
+mod alerts;
 mod devices;
 mod fences;
+mod jobs;
 mod sink;
 
 use std::collections::HashMap;
@@ -17,22 +19,25 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
 use pista_core::{DeviceKey, Location, Message};
-use pista_derive::alert::{FenceFacts, alert_object};
 use pista_derive::fence::Rules;
 use pista_derive::map::Fix;
 use pista_derive::{can, look, plmn, wire};
 use pista_store::{
-    DerivedStore, FenceStateRow, NewAlert, NewBody, NewMessage, Storage, StoreError, WriteOutcome,
+    DerivedStore, NewBody, NewMessage, Storage, StoreError, StoredJob, WriteOutcome,
 };
 use serde_json::Value;
 use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinHandle;
 
+use crate::alarm::AlarmHook;
 use crate::geocode::{GeoCache, GeocodeQueue, GeocodeRequest, GeocodeStats, Geocoding};
 use crate::webhooks::{WebhookStats, Webhooks};
+use alerts::FenceEvents;
 use devices::DeviceBook;
-pub use fences::SERVER_FENCE_OWNER;
-use fences::{FenceBook, LiveFence, entered};
+use fences::FenceBook;
+pub use fences::{FenceSync, SERVER_FENCE_OWNER, sync_configured};
+pub use jobs::job_value;
+use jobs::{JobBook, JobChange};
 pub use sink::{LiveEvent, LiveKind, MqttSink, Publication, Sinks};
 
 /// Topics and rules of the outputs.
@@ -44,6 +49,8 @@ pub struct OutputOptions {
     pub look_topic: String,
     /// Topic of the geofence alerts.
     pub alert_topic: String,
+    /// Prefix of the retained job objects: `<job_topic>/<device topic>`.
+    pub job_topic: String,
     /// Location keys copied into alerts; `None` for all.
     pub alert_keys: Option<Vec<String>>,
     pub fences: Rules,
@@ -51,6 +58,8 @@ pub struct OutputOptions {
     pub plmn: bool,
     /// Where alerts are POSTed (the global webhooks and each fence's own); `None` for nowhere.
     pub webhooks: Option<Webhooks>,
+    /// What is done with a Greenwich alarm; `None` for nothing beyond storing it.
+    pub alarm: Option<AlarmHook>,
 }
 
 impl Default for OutputOptions {
@@ -59,10 +68,12 @@ impl Default for OutputOptions {
             map_topic: "_owntracks/_map".into(),
             look_topic: "_owntracks/_look".into(),
             alert_topic: "_alerts".into(),
+            job_topic: "_owntracks/_job".into(),
             alert_keys: None,
             fences: Rules::default(),
             plmn: false,
             webhooks: None,
+            alarm: None,
         }
     }
 }
@@ -73,6 +84,7 @@ pub struct OutputStats {
     pub maps: AtomicU64,
     pub looks: AtomicU64,
     pub alerts: AtomicU64,
+    pub jobs: AtomicU64,
     pub failures: AtomicU64,
 }
 
@@ -88,6 +100,8 @@ pub(crate) enum Control {
     FencesChanged,
     /// The geocoder found the address of stored fixes.
     Address { key: DeviceKey, ids: Vec<i64>, cc: Option<String>, addr: Option<String> },
+    /// Asks for every device object, by device topic.
+    Devices(tokio::sync::oneshot::Sender<Vec<(String, Value)>>),
 }
 
 /// A cheap handle on the running outputs stage.
@@ -100,6 +114,7 @@ pub struct OutputsHandle {
     stats: Arc<OutputStats>,
     geocode: Option<Arc<GeocodeStats>>,
     webhooks: Option<Webhooks>,
+    alarm: Option<AlarmHook>,
 }
 
 impl OutputsHandle {
@@ -108,9 +123,21 @@ impl OutputsHandle {
         self.geocode.as_deref()
     }
 
+    /// The alarm hook's counters, when it is set up.
+    pub fn alarm_stats(&self) -> Option<&crate::AlarmStats> {
+        self.alarm.as_ref().map(AlarmHook::stats)
+    }
+
     /// The webhook deliveries' counters, when webhooks are set up.
     pub fn webhook_stats(&self) -> Option<&WebhookStats> {
         self.webhooks.as_ref().map(Webhooks::stats)
+    }
+
+    /// Every device object (as published on `_map`), by device topic, sorted.
+    pub async fn device_objects(&self) -> Result<Vec<(String, Value)>, String> {
+        let (answer, objects) = tokio::sync::oneshot::channel();
+        self.control.send(Control::Devices(answer)).map_err(|_| "outputs stopped".to_owned())?;
+        objects.await.map_err(|_| "outputs stopped".to_owned())
     }
 
     /// Tells the stage to read the fences again.
@@ -146,6 +173,7 @@ pub struct Outputs {
     sinks: Sinks,
     devices: DeviceBook,
     fences: FenceBook,
+    jobs: JobBook,
     /// The retained topic each fence object was published on, by fence id.
     fence_topics: HashMap<i64, String>,
     geocode: Option<(GeocodeQueue, GeoCache)>,
@@ -161,8 +189,15 @@ impl Outputs {
         sinks: Sinks,
         geocoding: Option<Geocoding>,
     ) -> Result<(OutputsHandle, JoinHandle<()>), StoreError> {
-        let devices = DeviceBook::load(store.as_ref()).await?;
+        let mut devices = DeviceBook::load(store.as_ref()).await?;
         let fences = FenceBook::load(derived.as_ref(), options.fences).await?;
+        let jobs = JobBook::load(derived.as_ref()).await?;
+        for job in jobs.running.values() {
+            if let Some(device) = devices.devices.get_mut(&job.key) {
+                device.state.job = Some(jobs::job_value(&job.job));
+                device.state.jobname = Some(job.jobname.clone());
+            }
+        }
         let (committed, batches) = mpsc::channel(64);
         let (control, controls) = mpsc::unbounded_channel();
         let geocode = geocoding
@@ -176,6 +211,7 @@ impl Outputs {
             stats: stats.clone(),
             geocode: geocode.as_ref().map(|(queue, _)| queue.stats.clone()),
             webhooks: options.webhooks.clone(),
+            alarm: options.alarm.clone(),
         };
         let mut outputs = Outputs {
             derived,
@@ -183,6 +219,7 @@ impl Outputs {
             sinks,
             devices,
             fences,
+            jobs,
             fence_topics: HashMap::new(),
             geocode,
             stats,
@@ -209,18 +246,36 @@ impl Outputs {
         tracing::debug!("outputs stopped");
     }
 
-    /// Every device object and fence object, retained: at start the broker may have lost them.
+    /// Every device, fence and running job object, retained: at start the broker may have lost
+    /// them.
     fn publish_all(&mut self) {
         let keys: Vec<DeviceKey> = self.devices.devices.keys().cloned().collect();
         for key in keys {
             self.publish_map(&key);
         }
         self.publish_fences(Vec::new());
+        let running: Vec<StoredJob> = self.jobs.running.values().cloned().collect();
+        for job in running {
+            let topic = self.devices.devices.get(&job.key).map(|d| d.state.topic.clone());
+            if let Some(topic) = topic {
+                self.publish_job(&topic, &job);
+            }
+        }
     }
 
     async fn control(&mut self, control: Control) {
         match control {
             Control::FencesChanged => self.reload_fences().await,
+            Control::Devices(answer) => {
+                let mut objects: Vec<(String, Value)> = self
+                    .devices
+                    .devices
+                    .values()
+                    .filter_map(|device| Some((device.state.topic.clone(), device.state.object()?)))
+                    .collect();
+                objects.sort_by(|a, b| a.0.cmp(&b.0));
+                let _ = answer.send(objects);
+            }
             Control::Address { key, ids, cc, addr } => {
                 let Some(device) = self.devices.devices.get_mut(&key) else { return };
                 let shown = device.fix_id.is_some_and(|id| ids.contains(&id));
@@ -236,15 +291,26 @@ impl Outputs {
     async fn batch(&mut self, committed: Committed) {
         let mut fences_changed = false;
         let mut events = FenceEvents::default();
+        let mut jobs = Vec::new();
         for (message, outcome) in committed.batch.iter().zip(&committed.outcomes) {
             let Some(key) = &message.key else { continue };
             match (&message.body, outcome) {
                 (NewBody::Location { location, .. }, WriteOutcome::Location { id, newest }) => {
                     self.location(key, message, location, *id, *newest, &mut events);
                 }
-                (NewBody::Message { message: typed, original, payload }, _) => {
+                (NewBody::Message { message: typed, original, payload }, outcome) => {
                     fences_changed |= matches!(typed.msg_type.as_str(), "waypoint" | "waypoints");
                     self.message(key, message, typed, original.as_ref(), payload);
+                    // A copy the broker sent again is no new job event.
+                    let stored = matches!(outcome, WriteOutcome::Message { .. });
+                    if stored && typed.msg_type == "gw-job" {
+                        jobs.extend(self.job_change(key, message, typed));
+                    }
+                    if let (WriteOutcome::Message { id }, "alarm") =
+                        (outcome, typed.msg_type.as_str())
+                    {
+                        self.alarm(*id, message, typed);
+                    }
                 }
                 (NewBody::Quarantine { reason, problem, .. }, WriteOutcome::Quarantined { .. }) => {
                     let text = format!("quarantined ({reason}): {problem}");
@@ -254,6 +320,7 @@ impl Outputs {
             }
         }
         self.record(events).await;
+        self.record_jobs(jobs).await;
         if fences_changed {
             self.reload_fences().await;
         }
@@ -295,49 +362,6 @@ impl Outputs {
         device.state.status = Some(1);
         device.fix_id = Some(id);
         self.publish_map(key);
-    }
-
-    /// Builds the alert of one transition (recorded, then published, by `record`).
-    fn alert(
-        &self,
-        key: &DeviceKey,
-        device_topic: &str,
-        keys: &serde_json::Map<String, Value>,
-        transition: &pista_derive::fence::Transition,
-        fence: &LiveFence,
-    ) -> PendingAlert {
-        let (lat, lon) = fence.fence.shape.centre();
-        let facts =
-            FenceFacts { name: &fence.stored.name, lat, lon, owner_topic: &fence.owner_topic };
-        let entered = entered(transition);
-        let object = alert_object(
-            keys,
-            self.options.alert_keys.as_deref(),
-            entered,
-            transition.meters,
-            &facts,
-        );
-        let line = look::alert_text(
-            keys.get("tid").and_then(Value::as_str).unwrap_or_default(),
-            transition.event.as_str(),
-            &fence.stored.name,
-            &pista_derive::map::tstamp(transition.tst),
-            transition.meters.max(0.0).trunc() as i64,
-        );
-        PendingAlert {
-            alert: NewAlert {
-                key: key.clone(),
-                fence_id: fence.stored.id,
-                entered,
-                tst: transition.tst,
-                meters: transition.meters,
-                payload: wire::spaced(&object),
-                at: crate::now(),
-            },
-            device_topic: device_topic.to_owned(),
-            line,
-            webhook: fence.stored.webhook.clone(),
-        }
     }
 
     fn message(
@@ -404,6 +428,87 @@ impl Outputs {
         self.sinks.send(LiveKind::Look, Some(key), Publication::new(topic, line, false));
     }
 
+    /// Hands a stored alarm to the hook, with the original's location keys.
+    fn alarm(&self, id: i64, message: &NewMessage, typed: &Message) {
+        let (Some(hook), Some(fix)) = (&self.options.alarm, alarm_fix(typed)) else { return };
+        let mut object = fix.keys(&device_topic(message));
+        object.insert("_type".into(), "alarm".into());
+        hook.fire(id, object);
+    }
+
+    /// What a stored `gw-job` message changes, with names applied at once.
+    fn job_change(
+        &mut self,
+        key: &DeviceKey,
+        message: &NewMessage,
+        typed: &Message,
+    ) -> Option<JobChange> {
+        let device_topic = device_topic(message);
+        let tid =
+            self.devices.devices.get(key).and_then(|d| d.state.fix.as_ref()).map(|f| f.tid.clone());
+        let tid = tid.unwrap_or_else(|| pista_derive::map::UNKNOWN_CC.to_owned());
+        self.jobs.apply(key, &device_topic, &tid, &typed.json, message.received_at)
+    }
+
+    /// Saves the batch's job names, then records each job event in order and publishes the
+    /// jobs it ended and started (`_job`) and the device's current job (`_map`).
+    async fn record_jobs(&mut self, changes: Vec<JobChange>) {
+        let mut names = Vec::new();
+        let mut events = Vec::new();
+        for change in changes {
+            match change {
+                JobChange::Name(name) => names.push(name),
+                JobChange::Event { key, device_topic, at, start } => {
+                    events.push((key, device_topic, at, start));
+                }
+            }
+        }
+        if !names.is_empty()
+            && let Err(error) = self.derived.put_job_names(&names, crate::now()).await
+        {
+            self.stats.failures.fetch_add(1, Ordering::Relaxed);
+            tracing::error!(%error, names = names.len(), "job names not saved");
+        }
+        for (key, device_topic, at, start) in events {
+            let jobs = match self.derived.record_job(&key, at, start.as_ref()).await {
+                Ok(jobs) => jobs,
+                Err(error) => {
+                    self.stats.failures.fetch_add(1, Ordering::Relaxed);
+                    tracing::error!(device = %key, %error, "job event not recorded");
+                    continue;
+                }
+            };
+            for job in &jobs {
+                self.publish_job(&device_topic, job);
+            }
+            let device = self.devices.entry(&key, &device_topic);
+            match jobs.last().filter(|job| job.ended_at.is_none()) {
+                Some(job) => {
+                    device.state.job = Some(jobs::job_value(&job.job));
+                    device.state.jobname = Some(job.jobname.clone());
+                    self.jobs.running.insert(key.clone(), job.clone());
+                }
+                None => {
+                    device.state.job = Some(0.into());
+                    device.state.jobname = None;
+                    self.jobs.running.remove(&key);
+                }
+            }
+            self.publish_map(&key);
+        }
+    }
+
+    fn publish_job(&self, device_topic: &str, job: &StoredJob) {
+        let topic = format!("{}/{device_topic}", self.options.job_topic);
+        let object = jobs::job_object(device_topic, job);
+        self.stats.jobs.fetch_add(1, Ordering::Relaxed);
+        self.sinks.send(
+            LiveKind::Job,
+            Some(&job.key),
+            Publication::new(topic, wire::compact(&object), true),
+        );
+    }
+
     fn publish_map(&self, key: &DeviceKey) {
         let Some(device) = self.devices.devices.get(key) else { return };
         let Some(object) = device.state.object() else { return };
@@ -415,78 +520,6 @@ impl Outputs {
             Publication::new(topic, wire::compact(&object), true),
         );
     }
-
-    async fn reload_fences(&mut self) {
-        match self.fences.reload(self.derived.as_ref()).await {
-            Ok(gone) => self.publish_fences(gone),
-            Err(error) => {
-                self.stats.failures.fetch_add(1, Ordering::Relaxed);
-                tracing::error!(%error, "fences not reloaded");
-            }
-        }
-    }
-
-    /// Publishes every fence object, and clears the retained objects of fences that went away
-    /// or moved.
-    fn publish_fences(&mut self, gone: Vec<LiveFence>) {
-        for fence in gone {
-            if let Some(topic) = self.fence_topics.remove(&fence.stored.id) {
-                self.sinks.mqtt_only(Publication::new(topic, Bytes::new(), true));
-            }
-        }
-        for fence in &self.fences.fences {
-            let hash = fence.fence.topic_hash(&fence.owner_topic);
-            let topic = format!("{}/{}/{hash}", self.options.map_topic, fence.owner_topic);
-            let previous = self.fence_topics.insert(fence.stored.id, topic.clone());
-            if let Some(previous) = previous.filter(|previous| *previous != topic) {
-                self.sinks.mqtt_only(Publication::new(previous, Bytes::new(), true));
-            }
-            self.sinks.mqtt_only(Publication::new(topic, fence.fence.object(), true));
-        }
-    }
-
-    /// Saves the batch's fence states and alerts in one transaction, then publishes the alerts
-    /// and queues them for webhooks: an alert is only sent once it is recorded (with its id).
-    async fn record(&mut self, events: FenceEvents) {
-        if events.states.is_empty() && events.alerts.is_empty() {
-            return;
-        }
-        let alerts: Vec<NewAlert> = events.alerts.iter().map(|a| a.alert.clone()).collect();
-        let ids = match self.derived.record_fence_events(&events.states, &alerts).await {
-            Ok(ids) => ids,
-            Err(error) => {
-                self.stats.failures.fetch_add(1, Ordering::Relaxed);
-                tracing::error!(%error, alerts = alerts.len(), "fence events not recorded");
-                return;
-            }
-        };
-        for (index, pending) in events.alerts.into_iter().enumerate() {
-            self.stats.alerts.fetch_add(1, Ordering::Relaxed);
-            let key = &pending.alert.key;
-            let topic = self.options.alert_topic.clone();
-            let alert = Publication::new(topic, pending.alert.payload.clone(), false);
-            self.sinks.send(LiveKind::Alert, Some(key), alert);
-            self.look(key, &pending.device_topic, Some("_alert"), pending.line);
-            // Queued, never awaited: a slow receiver must not hold up the outputs.
-            if let (Some(webhooks), Some(id)) = (&self.options.webhooks, ids.get(index)) {
-                webhooks.deliver(*id, &pending.alert.payload, pending.webhook.as_deref());
-            }
-        }
-    }
-}
-
-/// What one batch did to fences.
-#[derive(Default)]
-struct FenceEvents {
-    states: Vec<FenceStateRow>,
-    alerts: Vec<PendingAlert>,
-}
-
-struct PendingAlert {
-    alert: NewAlert,
-    device_topic: String,
-    line: String,
-    webhook: Option<String>,
 }
 
 /// The device topic of a message: its topic without the subtopic.

@@ -11,7 +11,7 @@
 //! FIXME(#4): deliveries still queued or between retries when Pista stops are lost; they are
 //! not resumed from the log at the next start.
 
-mod post;
+pub(crate) mod post;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -118,17 +118,7 @@ impl Webhooks {
         options: WebhookOptions,
         derived: Arc<dyn DerivedStore>,
     ) -> Result<Self, WebhookError> {
-        let global = options
-            .urls
-            .iter()
-            .map(|text| parse(text).ok_or_else(|| WebhookError::Url { url: mask_text(text) }))
-            .collect::<Result<Vec<_>, _>>()?;
-        let client = reqwest::Client::builder()
-            .user_agent(USER_AGENT)
-            .timeout(options.timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(WebhookError::Client)?;
+        let (global, client) = targets(&options.urls, options.timeout)?;
         let inner = Inner {
             client,
             options,
@@ -265,8 +255,14 @@ impl Inner {
     async fn deliver(&self, url: &Url, shown: &str, job: &Job) {
         let attempts = self.options.attempts.max(1);
         for number in 1..=attempts {
-            let attempt =
-                post(&self.client, url, job.alert_id, &job.payload, self.options.timeout).await;
+            let attempt = post(
+                &self.client,
+                url,
+                (ALERT_HEADER, job.alert_id),
+                &job.payload,
+                self.options.timeout,
+            )
+            .await;
             self.stats.attempts.fetch_add(1, Ordering::Relaxed);
             self.log_attempt(shown, job.alert_id, number, &attempt).await;
             let alert = job.alert_id;
@@ -307,15 +303,34 @@ impl Inner {
     }
 }
 
+/// Parses webhook URLs (an error names the first unusable one, password masked) and builds
+/// the client that POSTs to them: redirects not followed, every request within `timeout`.
+pub(crate) fn targets(
+    urls: &[String],
+    timeout: Duration,
+) -> Result<(Vec<Url>, reqwest::Client), WebhookError> {
+    let parsed = urls
+        .iter()
+        .map(|text| parse(text).ok_or_else(|| WebhookError::Url { url: mask_text(text) }))
+        .collect::<Result<Vec<_>, _>>()?;
+    let client = reqwest::Client::builder()
+        .user_agent(USER_AGENT)
+        .timeout(timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(WebhookError::Client)?;
+    Ok((parsed, client))
+}
+
 /// An http(s) URL with a host, or `None`.
-fn parse(text: &str) -> Option<Url> {
+pub(crate) fn parse(text: &str) -> Option<Url> {
     Url::parse(text.trim())
         .ok()
         .filter(|url| matches!(url.scheme(), "http" | "https") && url.host().is_some())
 }
 
 /// The URL as logs and the delivery log show it: any password replaced by `***`.
-fn masked(url: &Url) -> String {
+pub(crate) fn masked(url: &Url) -> String {
     let mut shown = url.clone();
     if shown.password().is_some() {
         let _ = shown.set_password(Some("***"));
@@ -325,7 +340,7 @@ fn masked(url: &Url) -> String {
 
 /// Text that should be a URL, masked even when it is no URL with a host: everything before the
 /// last `@` is hidden then.
-fn mask_text(text: &str) -> String {
+pub(crate) fn mask_text(text: &str) -> String {
     let url = Url::parse(text.trim()).ok().filter(|url| url.host().is_some());
     match (url, text.rfind('@')) {
         (Some(url), _) if url.password().is_some() => masked(&url),

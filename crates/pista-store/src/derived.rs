@@ -1,9 +1,11 @@
 //! Storage of what ingest derives after a commit: addresses (a cache by geohash cell, and the
 //! address of each fix), geofences with each device's side of them, the alerts they fired, and
-//! the log of webhook deliveries of those alerts. It is a trait of its own, beside
+//! the log of webhook deliveries of those alerts, and Activo job names and job history. It is a
+//! trait of its own, beside
 //! [`crate::Storage`], because only the outputs stage and the fence API use it.
 
 mod deliveries;
+mod jobs;
 mod sql;
 
 use async_trait::async_trait;
@@ -161,6 +163,42 @@ pub struct StoredDelivery {
     pub at: i64,
 }
 
+/// A name an Activo job box gave a job, task, place or machine of one device.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobName {
+    pub key: DeviceKey,
+    /// `job`, `task`, `place` or `machine`.
+    pub kind: String,
+    /// A task's job; 0 for the other kinds.
+    pub job: i64,
+    pub number: i64,
+    pub name: String,
+}
+
+/// A job a device started.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewJob {
+    pub tid: String,
+    /// The job number, or `job/task/place/machine`.
+    pub job: String,
+    pub jobname: String,
+    pub started_at: i64,
+}
+
+/// A recorded job: running while `ended_at` is `None`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredJob {
+    pub id: i64,
+    pub key: DeviceKey,
+    pub tid: String,
+    pub job: String,
+    pub jobname: String,
+    pub started_at: i64,
+    pub ended_at: Option<i64>,
+    /// Seconds from start to end (never negative).
+    pub duration: Option<i64>,
+}
+
 /// Storage of derived data; see the module documentation.
 #[async_trait]
 pub trait DerivedStore: Send + Sync {
@@ -213,4 +251,27 @@ pub trait DerivedStore: Send + Sync {
 
     /// Logged webhook delivery attempts, oldest first; with `alert_id` only that alert's.
     async fn deliveries(&self, alert_id: Option<i64>) -> Result<Vec<StoredDelivery>, StoreError>;
+
+    /// Every device's job, task, place and machine names.
+    async fn job_names(&self) -> Result<Vec<JobName>, StoreError>;
+
+    /// Saves names, replacing older ones of the same device, kind and number.
+    async fn put_job_names(&self, names: &[JobName], at: i64) -> Result<(), StoreError>;
+
+    /// In one transaction, ends every running job of the device at `at`, then starts `start`
+    /// if given; returns the jobs ended, then the one started.
+    async fn record_job(
+        &self,
+        key: &DeviceKey,
+        at: i64,
+        start: Option<&NewJob>,
+    ) -> Result<Vec<StoredJob>, StoreError>;
+
+    /// Recorded jobs, oldest start first; with `key` only that device's, with `running` only
+    /// those not ended.
+    async fn jobs(
+        &self,
+        key: Option<&DeviceKey>,
+        running: bool,
+    ) -> Result<Vec<StoredJob>, StoreError>;
 }

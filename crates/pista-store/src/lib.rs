@@ -18,8 +18,8 @@ use async_trait::async_trait;
 use pista_core::{Card, DeviceKey, DeviceName, UserName};
 
 pub use derived::{
-    DerivedStore, FenceSource, FenceStateRow, GeoCell, NewAlert, NewDelivery, NewFence,
-    StoredAlert, StoredDelivery, StoredFence, Ungeocoded,
+    DerivedStore, FenceSource, FenceStateRow, GeoCell, JobName, NewAlert, NewDelivery, NewFence,
+    NewJob, StoredAlert, StoredDelivery, StoredFence, StoredJob, Ungeocoded,
 };
 pub use error::StoreError;
 pub use records::{

@@ -10,7 +10,8 @@
 //! `rawdata` (every message off the wire, when switched on), and what ingest derives: `geo_cells`
 //! (addresses by geohash cell), `fences` (from the apps' regions, the config and the API),
 //! `fence_states` (inside or outside, per device and fence), `alerts` (enter and leave events)
-//! and `webhook_deliveries` (each POST of an alert to a webhook).
+//! and `webhook_deliveries` (each POST of an alert to a webhook), `job_names` (what an Activo
+//! job box calls its jobs, tasks, places and machines, per device) and `jobs` (job history).
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::{
@@ -98,6 +99,11 @@ impl MigrationTrait for Initial {
         manager.create_table(webhook_deliveries_table()).await?;
         let alert = ["alert_id", "id"];
         index(manager, "webhook_deliveries_alert", "webhook_deliveries", &alert, false).await?;
+        manager.create_table(job_names_table()).await?;
+        let entry = ["device_id", "kind", "job", "number"];
+        index(manager, "job_names_entry", "job_names", &entry, true).await?;
+        manager.create_table(jobs_table()).await?;
+        index(manager, "jobs_device", "jobs", &["device_id", "started_at"], false).await?;
         Ok(())
     }
 }
@@ -423,5 +429,36 @@ fn webhook_deliveries_table() -> TableCreateStatement {
         .col(text_null("error"))
         .col(small_integer("delivered"))
         .col(big_integer("at"))
+        .to_owned()
+}
+
+fn job_names_table() -> TableCreateStatement {
+    Table::create()
+        .table("job_names")
+        .col(big_pk_auto("id"))
+        .col(big_integer("device_id"))
+        // job, task, place or machine.
+        .col(string_len("kind", 8))
+        // A task's job; 0 for the other kinds.
+        .col(big_integer("job"))
+        .col(big_integer("number"))
+        .col(text("name"))
+        .col(big_integer("updated_at"))
+        .to_owned()
+}
+
+fn jobs_table() -> TableCreateStatement {
+    Table::create()
+        .table("jobs")
+        .col(big_pk_auto("id"))
+        .col(big_integer("device_id"))
+        .col(string_len("tid", NAME_LEN))
+        // The job number, or job/task/place/machine for the current-job form.
+        .col(string_len("job", 100))
+        .col(text("jobname"))
+        .col(big_integer("started_at"))
+        // Null while the job runs.
+        .col(big_integer_null("ended_at"))
+        .col(big_integer_null("duration"))
         .to_owned()
 }

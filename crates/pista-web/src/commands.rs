@@ -70,14 +70,7 @@ pub async fn list(
     RawQuery(query): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
     let params = Params::new(query.as_deref())?;
-    let key = match (params.query("user"), params.query("device")) {
-        (Some(user), Some(device)) => Some(
-            DeviceKey::parse(user, device)
-                .map_err(|error| ApiError::bad_request(error.to_string()))?,
-        ),
-        (None, None) => None,
-        _ => return Err(ApiError::bad_request("give both user and device, or neither")),
-    };
+    let key = params.device_key()?;
     let commands = state.store.commands(key.as_ref()).await?;
     Ok(Json(Value::Array(commands.iter().map(describe).collect())))
 }

@@ -9,7 +9,7 @@
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
-use pista_core::{DeviceKey, UserName};
+use pista_core::UserName;
 use pista_derive::fence::Shape;
 use pista_store::{FenceSource, NewFence, StoredAlert, StoredFence};
 use serde_json::{Map, Value, json};
@@ -44,13 +44,7 @@ pub async fn replace(
     let existing = derived.fences().await?.into_iter().find(|f| f.id == id);
     match existing {
         None => return Err(not_found(id)),
-        Some(stored) if stored.source == FenceSource::App => {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                format!("fence {id} is a region of {}; change it in the app", owner(&stored)),
-            ));
-        }
-        Some(_) => {}
+        Some(stored) => editable(&stored)?,
     }
     derived.update_fence(id, &fence, pista_ingest::now()).await?;
     changed(&state);
@@ -61,7 +55,15 @@ pub async fn remove(
     State(state): State<AppState>,
     Path(id): Path<i64>,
 ) -> Result<StatusCode, ApiError> {
-    if !derived(&state)?.remove_fence(id).await? {
+    let derived = derived(&state)?;
+    // An app's region may be dropped here (until the app sends it again); a configured fence
+    // would come back at the next start.
+    match derived.fences().await?.into_iter().find(|f| f.id == id) {
+        None => return Err(not_found(id)),
+        Some(stored) if stored.source == FenceSource::Config => editable(&stored)?,
+        Some(_) => {}
+    }
+    if !derived.remove_fence(id).await? {
         return Err(not_found(id));
     }
     changed(&state);
@@ -73,13 +75,7 @@ pub async fn alerts(
     RawQuery(query): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
     let params = Params::new(query.as_deref())?;
-    let key = match (params.query("user"), params.query("device")) {
-        (Some(user), Some(device)) => {
-            Some(DeviceKey::parse(user, device).map_err(|e| ApiError::bad_request(e.to_string()))?)
-        }
-        (None, None) => None,
-        _ => return Err(ApiError::bad_request("give both user and device, or neither")),
-    };
+    let key = params.device_key()?;
     let alerts = derived(&state)?.alerts(key.as_ref()).await?;
     Ok(Json(Value::Array(alerts.iter().map(alert_json).collect())))
 }
@@ -94,6 +90,23 @@ fn derived(state: &AppState) -> Result<&dyn pista_store::DerivedStore, ApiError>
 fn changed(state: &AppState) {
     if let Some(outputs) = &state.outputs {
         outputs.fences_changed();
+    }
+}
+
+/// Fences from an app or the configuration file are changed where they come from: an edit here
+/// would be undone by the app's next waypoint message or the next start.
+fn editable(fence: &StoredFence) -> Result<(), ApiError> {
+    let id = fence.id;
+    match fence.source {
+        FenceSource::Api => Ok(()),
+        FenceSource::App => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!("fence {id} is a region of {}; change it in the app", owner(fence)),
+        )),
+        FenceSource::Config => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!("fence {id} comes from the configuration file; change it there"),
+        )),
     }
 }
 
@@ -114,11 +127,28 @@ fn read_fence(body: &[u8]) -> Result<NewFence, ApiError> {
             return Err(ApiError::bad_request(format!("fence body is not JSON: {error}")));
         }
     };
+    fence_from_object(&object, FenceSource::Api)
+}
+
+/// Checks a fence given as an object (an API body, or a `[[fence]]` of the configuration
+/// file): `name`, then a circle (`lat`, `lon`, `radius` in metres) or a `polygon` of
+/// `[lat, lon]` corners, and optionally `user` and `webhook`. Errors name the field and value.
+pub fn fence_from_object(
+    object: &Map<String, Value>,
+    source: FenceSource,
+) -> Result<NewFence, ApiError> {
+    let known = ["name", "lat", "lon", "radius", "polygon", "user", "webhook"];
+    if let Some(unknown) = object.keys().find(|key| !known.contains(&key.as_str())) {
+        return Err(ApiError::bad_request(format!(
+            "fence field {unknown:?} is unknown; fields: {}",
+            known.join(", ")
+        )));
+    }
     let name = match object.get("name") {
         Some(Value::String(name)) if !name.trim().is_empty() => name.trim().to_owned(),
         _ => return Err(ApiError::bad_request("fence name is required (a non-empty string)")),
     };
-    let shape = read_shape(&object)?;
+    let shape = read_shape(object)?;
     shape.validate().map_err(|error| ApiError::bad_request(error.to_string()))?;
     let user = match object.get("user") {
         None | Some(Value::Null) => None,
@@ -140,7 +170,7 @@ fn read_fence(body: &[u8]) -> Result<NewFence, ApiError> {
         Shape::Circle { lat, lon, radius } => (lat, lon, Some(radius), None),
         Shape::Polygon { points } => (points[0].0, points[0].1, None, Some(points)),
     };
-    Ok(NewFence { source: FenceSource::Api, user, name, lat, lon, radius, polygon, webhook })
+    Ok(NewFence { source, user, name, lat, lon, radius, polygon, webhook })
 }
 
 fn read_shape(object: &Map<String, Value>) -> Result<Shape, ApiError> {

@@ -9,8 +9,10 @@ mod commands;
 mod device_data;
 mod error;
 mod fences;
+mod jobs;
 mod live;
 mod metrics;
+mod monitor;
 mod params;
 mod publish;
 mod quarantine;
@@ -22,13 +24,14 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{any, get, post, put};
-use pista_ingest::{CommandPublisher, OutputsHandle, Pipeline, RedisCounters};
+use pista_ingest::{CommandPublisher, Monitor, OutputsHandle, Pipeline, RedisCounters};
 use pista_store::{DerivedStore, Storage};
 use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
 pub use error::ApiError;
+pub use fences::fence_from_object;
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -43,6 +46,8 @@ pub struct AppState {
     pub outputs: Option<OutputsHandle>,
     /// The Redis statistics' counters, when they run (for `/metrics`).
     pub redis: Option<Arc<RedisCounters>>,
+    /// Answers o2smonitor commands, when the outputs stage runs.
+    pub monitor: Option<Monitor>,
 }
 
 /// HTTP settings.
@@ -74,6 +79,8 @@ pub fn router(state: AppState, config: WebConfig) -> Router {
         .route("/api/0/fences/{id}", put(fences::replace).delete(fences::remove))
         .route("/api/0/alerts", get(fences::alerts))
         .route("/api/0/webhooks", get(webhooks::list))
+        .route("/api/0/jobs", get(jobs::list))
+        .route("/api/0/monitor", post(monitor::command))
         .route("/api/0/live", get(live::stream))
         .route("/api/0/{*verb}", any(api::unknown))
         .fallback(error::not_found)

@@ -1,6 +1,7 @@
 //! Outputs as they are made, as server-sent events: `GET /api/0/live` streams every `_look`
-//! line, device object and geofence alert (event names `look`, `map`, `alert`; the data is the
-//! MQTT payload, and the event id counts from 1). `kinds=look,alert` picks kinds and
+//! line, device object, geofence alert and job object (event names `look`, `map`, `alert`,
+//! `job`; the data is the MQTT payload, and the event id counts from 1). `kinds=look,alert` picks
+//! kinds and
 //! `user=U[&device=D]` one user's or one device's outputs. A listener that falls behind is told
 //! how many events it missed (`lagged`) instead of slowing ingest. Streams end when the server
 //! stops.
@@ -28,7 +29,7 @@ struct Filter {
 
 impl Filter {
     fn read(params: &Params) -> Result<Self, ApiError> {
-        let all = [LiveKind::Look, LiveKind::Map, LiveKind::Alert];
+        let all = [LiveKind::Look, LiveKind::Map, LiveKind::Alert, LiveKind::Job];
         let kinds = match params.query("kinds") {
             None => all.to_vec(),
             Some(list) => list
@@ -36,7 +37,7 @@ impl Filter {
                 .map(|name| {
                     all.into_iter().find(|kind| kind.as_str() == name.trim()).ok_or_else(|| {
                         ApiError::bad_request(format!(
-                            "kind {name:?} is not one of look, map, alert"
+                            "kind {name:?} is not one of look, map, alert, job"
                         ))
                     })
                 })

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
-use pista_ingest::{GeocodeStats, OutputStats, RedisCounters, Stats, WebhookStats};
+use pista_ingest::{AlarmStats, GeocodeStats, OutputStats, RedisCounters, Stats, WebhookStats};
 
 use crate::AppState;
 
@@ -31,6 +31,9 @@ pub async fn scrape(State(state): State<AppState>) -> impl IntoResponse {
         }
         if let Some(webhooks) = outputs.webhook_stats() {
             self::webhooks(&mut text, webhooks);
+        }
+        if let Some(alarm) = outputs.alarm_stats() {
+            self::alarm(&mut text, alarm);
         }
     }
     if let Some(counters) = &state.redis {
@@ -75,11 +78,17 @@ fn pipeline(text: &mut Text, stats: &Stats) {
 
 fn outputs(text: &mut Text, stats: &OutputStats) {
     let name = "pista_outputs_total";
-    text.family(name, "counter", "Outputs made: device objects, watcher lines, alerts.");
-    for (kind, value) in [("alert", &stats.alerts), ("look", &stats.looks), ("map", &stats.maps)] {
+    text.family(name, "counter", "Outputs made: device objects, watcher lines, alerts, jobs.");
+    let kinds = [
+        ("alert", &stats.alerts),
+        ("job", &stats.jobs),
+        ("look", &stats.looks),
+        ("map", &stats.maps),
+    ];
+    for (kind, value) in kinds {
         text.sample(name, &[("kind", kind)], value.load(Ordering::Relaxed));
     }
-    let failures = "Fence changes and alerts the outputs stage could not read or record.";
+    let failures = "Fence changes, alerts and jobs the outputs stage could not read or record.";
     counter(text, "pista_output_failures_total", failures, &stats.failures);
 }
 
@@ -101,6 +110,21 @@ fn webhooks(text: &mut Text, stats: &WebhookStats) {
     counter(text, "pista_webhook_failures_total", failures, &stats.failures);
     let dropped = "Webhook deliveries dropped because their queue was full.";
     counter(text, "pista_webhook_dropped_total", dropped, &stats.dropped);
+}
+
+fn alarm(text: &mut Text, stats: &AlarmStats) {
+    counter(
+        text,
+        "pista_alarms_total",
+        "Greenwich alarms handed to the alarm hook.",
+        &stats.alarms,
+    );
+    let failures = "Alarm commands that did not start, failed or ran too long.";
+    counter(text, "pista_alarm_command_failures_total", failures, &stats.command_failures);
+    let failures = "Alarm webhook deliveries given up.";
+    counter(text, "pista_alarm_webhook_failures_total", failures, &stats.webhook_failures);
+    let dropped = "Alarms dropped because too many were being handled.";
+    counter(text, "pista_alarms_dropped_total", dropped, &stats.dropped);
 }
 
 fn redis(text: &mut Text, counters: &RedisCounters) {

@@ -3,6 +3,7 @@
 //! string. Header values are read as UTF-8, so non-ASCII names work in headers too.
 
 use axum::http::HeaderMap;
+use pista_core::DeviceKey;
 
 use crate::error::ApiError;
 
@@ -34,6 +35,11 @@ impl Params {
         self.query.iter().find(|(n, v)| n == name && !v.is_empty()).map(|(_, v)| v.as_str())
     }
 
+    /// The device named by the `user` and `device` parameters; `None` when neither is given.
+    pub fn device_key(&self) -> Result<Option<DeviceKey>, ApiError> {
+        device_key(self.query("user"), self.query("device"))
+    }
+
     /// `X-Limit-<name>` if present, else the query value.
     pub fn limited<'a>(
         &'a self,
@@ -58,4 +64,16 @@ pub fn header<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>,
     let text = std::str::from_utf8(value.as_bytes())
         .map_err(|_| ApiError::bad_request(format!("header {name} is not valid UTF-8")))?;
     Ok(Some(text.trim()).filter(|v| !v.is_empty()))
+}
+
+/// The device named by `user` and `device`; `None` when neither is given, an error naming the
+/// problem when only one is or a name is not valid.
+pub fn device_key(user: Option<&str>, device: Option<&str>) -> Result<Option<DeviceKey>, ApiError> {
+    match (user, device) {
+        (Some(user), Some(device)) => DeviceKey::parse(user, device)
+            .map(Some)
+            .map_err(|error| ApiError::bad_request(error.to_string())),
+        (None, None) => Ok(None),
+        _ => Err(ApiError::bad_request("give both user and device, or neither")),
+    }
 }

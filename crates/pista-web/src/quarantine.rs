@@ -6,7 +6,7 @@
 use axum::Json;
 use axum::extract::{RawQuery, State};
 use bytes::Bytes;
-use pista_core::{DeviceKey, Inbound, Replay, Source};
+use pista_core::{Inbound, Replay, Source};
 use pista_store::Quarantined;
 use serde_json::{Value, json};
 
@@ -22,7 +22,7 @@ pub async fn replay(State(state): State<AppState>, body: Bytes) -> Result<Json<V
         _ => return Err(ApiError::bad_request("body must be a JSON object (or empty)")),
     };
     let text = |name: &str| filter.get(name).and_then(Value::as_str);
-    let key = key(text("user"), text("device"))?;
+    let key = crate::params::device_key(text("user"), text("device"))?;
     let reason = text("reason");
 
     let mut replayed = Vec::new();
@@ -59,21 +59,11 @@ pub async fn list(
     RawQuery(query): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
     let params = Params::new(query.as_deref())?;
-    let key = key(params.query("user"), params.query("device"))?;
+    let key = params.device_key()?;
     let all = params.query("all").is_some_and(|v| v == "1" || v == "true");
     let items = state.store.quarantined(key.as_ref()).await?;
     let shown = items.iter().filter(|i| all || i.released_at.is_none()).map(describe).collect();
     Ok(Json(Value::Array(shown)))
-}
-
-fn key(user: Option<&str>, device: Option<&str>) -> Result<Option<DeviceKey>, ApiError> {
-    match (user, device) {
-        (Some(user), Some(device)) => DeviceKey::parse(user, device)
-            .map(Some)
-            .map_err(|error| ApiError::bad_request(error.to_string())),
-        (None, None) => Ok(None),
-        _ => Err(ApiError::bad_request("give both user and device, or neither")),
-    }
 }
 
 fn describe(item: &Quarantined) -> Value {

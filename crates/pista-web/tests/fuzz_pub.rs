@@ -112,6 +112,7 @@ fn app() -> &'static App {
                 derived: None,
                 outputs: None,
                 redis: None,
+                monitor: None,
             };
             pista_web::router(state, WebConfig { max_body: MAX_BODY })
         });

@@ -1,10 +1,11 @@
 //! Administration commands: `pista secret` (a device's encryption secret, read from standard
 //! input so it never sits in shell history or process lists, and never printed), `pista friend`
-//! (who sees whom in HTTP-mode answers), `pista card` (names and faces for those answers), `pista quarantine` (what could not be used, and its
-//! replay after a fix) and `pista cmd` (a command to a device). Secrets, friends and the
-//! quarantine list work on the database directly, so they need no running server; `cmd` and
-//! the replay go through the running server's API, which owns the broker connection and the
-//! ingest pipeline.
+//! (who sees whom in HTTP-mode answers), `pista card` (names and faces for those answers),
+//! `pista quarantine` (what could not be used, and its replay after a fix), `pista cmd` (a
+//! command to a device) and `pista monitor` (the o2smonitor commands). Secrets, friends and the
+//! quarantine list work on the database directly, so they need no running server; `cmd`,
+//! `monitor` and the replay go through the running server's API, which owns the broker
+//! connection, the ingest pipeline and the device objects.
 
 use std::io::BufRead;
 
@@ -214,6 +215,14 @@ pub async fn cmd(args: &ArgMatches) -> anyhow::Result<String> {
     body.insert("action".to_owned(), Value::String(action));
     let answer = call_api(&settings, "/api/0/cmd", Value::Object(body)).await?;
     Ok(format!("{answer}\n"))
+}
+
+/// Runs `pista monitor COMMAND [ARGUMENT]` against the running server; returns its answer.
+pub async fn monitor(settings: &Settings, command: &str, argument: &str) -> anyhow::Result<String> {
+    let body = serde_json::json!({"command": command, "argument": argument});
+    let answer = call_api(settings, "/api/0/monitor", body).await?;
+    let reply = answer.get("reply").and_then(Value::as_str);
+    reply.map(str::to_owned).ok_or_else(|| anyhow!("the server answered without a reply: {answer}"))
 }
 
 /// Opens the database `pista serve` uses with the same settings. It must exist: a command run

@@ -110,6 +110,16 @@ pub fn command() -> Command {
             )),
         )
         .subcommand(with_settings(
+            Command::new("monitor")
+                .about("Ask the running server an o2smonitor command (loglevel, dump, info, imei)")
+                .arg(
+                    Arg::new("command")
+                        .required(true)
+                        .help("loglevel LEVEL, dump devices, info TID or imei TID"),
+                )
+                .arg(Arg::new("argument").help("The command's argument")),
+        ))
+        .subcommand(with_settings(
             device_args(Command::new("cmd").about(
                 "Send a command to a device over MQTT and queue it for HTTP mode (running server)",
             ))

@@ -7,7 +7,10 @@ use std::process::ExitCode;
 
 use pista::settings::{effective_toml, example_toml};
 use pista::{cli, replay, serve::Server};
+use pista_ingest::LogControl;
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 /// Third-party crates that log more than an operator wants at `info`.
 const QUIET: &str = "rmqtt=warn,rmqtt_net=warn,rmqtt_retainer=warn,rmqtt_codec=warn,sqlx=warn,\
@@ -26,6 +29,10 @@ fn main() -> ExitCode {
         Some(("replay", args)) => {
             init_logging("warn");
             runtime.block_on(replay::run_cli(args))
+        }
+        Some(("monitor", args)) => {
+            init_logging("warn");
+            runtime.block_on(monitor(args))
         }
         Some((name @ ("secret" | "friend" | "card" | "quarantine" | "cmd"), args)) => {
             init_logging("warn");
@@ -51,25 +58,37 @@ async fn admin(name: &str, args: &clap::ArgMatches) -> anyhow::Result<()> {
     Ok(())
 }
 
+async fn monitor(args: &clap::ArgMatches) -> anyhow::Result<()> {
+    let settings = cli::raw_settings(args)?.validate()?;
+    let command = args.get_one::<String>("command").map_or("", String::as_str);
+    let argument = args.get_one::<String>("argument").map_or("", String::as_str);
+    println!("{}", pista::admin::monitor(&settings, command, argument).await?);
+    Ok(())
+}
+
 fn fail(message: &str) -> ExitCode {
     eprintln!("error: {message}");
     ExitCode::FAILURE
 }
 
-fn init_logging(filter: &str) {
+/// Logs to stderr through `filter`; returns what changes the filter later (the monitor's
+/// `loglevel`).
+fn init_logging(filter: &str) -> LogControl {
     let filter =
         EnvFilter::try_new(format!("{QUIET},{filter}")).unwrap_or_else(|_| EnvFilter::new("info"));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(ansi)
-        .with_writer(std::io::stderr)
-        .init();
+    let (filter, handle) = tracing_subscriber::reload::Layer::new(filter);
+    let output = tracing_subscriber::fmt::layer().with_ansi(ansi).with_writer(std::io::stderr);
+    tracing_subscriber::registry().with(filter).with(output).init();
+    LogControl(std::sync::Arc::new(move |filter: &str| {
+        let filter = EnvFilter::try_new(format!("{QUIET},{filter}")).map_err(|e| e.to_string())?;
+        handle.reload(filter).map_err(|e| e.to_string())
+    }))
 }
 
 async fn serve(args: &clap::ArgMatches) -> anyhow::Result<()> {
-    let settings = cli::raw_settings(args)?.validate()?;
-    init_logging(&settings.log);
+    let mut settings = cli::raw_settings(args)?.validate()?;
+    settings.log_control = Some(init_logging(&settings.log));
     let server = Server::start(&settings).await?;
     wait_for_signal().await;
     tracing::info!("shutting down");

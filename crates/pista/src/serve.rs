@@ -10,9 +10,10 @@ use pista_broker::{BoundBroker, BrokerConfig, BrokerError, EmbeddedBroker};
 use pista_core::time::TimeRule;
 use pista_derive::fence::Rules;
 use pista_ingest::{
-    BrokerGate, BrokerUrl, CommandPublisher, Geocoding, MqttSink, OutputOptions, Outputs,
-    OutputsHandle, Pipeline, PipelineOptions, RedisStats, Sinks, SubscriberConfig, WebhookOptions,
-    Webhooks, run_subscriber,
+    AlarmHook, AlarmOptions, BrokerGate, BrokerUrl, CommandPublisher, FenceSync, Geocoding,
+    Monitor, MonitorMqtt, MqttSink, OutputOptions, Outputs, OutputsHandle, Pipeline,
+    PipelineOptions, RedisStats, Sinks, SubscriberConfig, WebhookOptions, Webhooks, run_monitor,
+    run_subscriber,
 };
 use pista_store::{DerivedStore, SqlStore, Storage, StoreError};
 use pista_web::{AppState, WebConfig};
@@ -155,13 +156,7 @@ impl Server {
                 timeout: Duration::from_secs(10),
             }),
             (None, Some(addr)) => Some(CommandPublisher {
-                url: BrokerUrl {
-                    tls: false,
-                    host: "127.0.0.1".to_owned(),
-                    port: addr.port(),
-                    username: None,
-                    password: None,
-                },
+                url: loopback(addr),
                 ca_pem: None,
                 client_id: format!("{}-cmd", settings.mqtt_client_id),
                 timeout: Duration::from_secs(10),
@@ -169,6 +164,7 @@ impl Server {
             (None, None) => None,
         };
 
+        let ca_pem_for_monitor = ca_pem.clone();
         if settings.rawdata {
             tokio::spawn(prune_rawdata(store.clone(), settings.rawdata_days, stop.clone()));
         }
@@ -186,6 +182,24 @@ impl Server {
             tokio::spawn(run_subscriber(config, pipeline.clone(), stop.clone()))
         });
 
+        let monitor = outputs.as_ref().map(|outputs| {
+            let dumps = settings.data_dir.join("dumps");
+            Monitor::new(outputs.clone(), store.clone(), settings.log_control.clone(), dumps)
+        });
+        // Monitor commands come from the external broker, else from the embedded one.
+        let monitor_url = settings.mqtt.clone().or_else(|| broker_addr.map(loopback));
+        if let (Some(topic), Some(url), Some(monitor)) =
+            (&settings.monitor_topic, monitor_url, &monitor)
+        {
+            let config = MonitorMqtt {
+                url,
+                ca_pem: ca_pem_for_monitor,
+                client_id: format!("{}-monitor", settings.mqtt_client_id),
+                topic: topic.clone(),
+            };
+            tokio::spawn(run_monitor(config, monitor.clone(), stop.clone()));
+        }
+
         let state = AppState {
             pipeline: pipeline.clone(),
             store: store.clone(),
@@ -193,6 +207,7 @@ impl Server {
             derived,
             outputs: outputs.clone(),
             redis,
+            monitor,
         };
         let router = pista_web::router(state, WebConfig { max_body: settings.http_max_body });
         let mut http_stop = stop.clone();
@@ -234,6 +249,17 @@ impl Server {
     }
 }
 
+/// The embedded broker as a client reaches it.
+fn loopback(addr: SocketAddr) -> BrokerUrl {
+    BrokerUrl {
+        tls: false,
+        host: "127.0.0.1".to_owned(),
+        port: addr.port(),
+        username: None,
+        password: None,
+    }
+}
+
 /// Where outputs go: the live stream always; MQTT when on, to the external broker, else to the
 /// embedded one over loopback.
 fn sinks(
@@ -251,13 +277,7 @@ fn sinks(
     sinks.mqtt = match (&settings.mqtt, embedded) {
         (Some(url), _) => Some(MqttSink::start(url, ca_pem, client_id, stop)),
         (None, Some(addr)) => {
-            let url = BrokerUrl {
-                tls: false,
-                host: "127.0.0.1".to_owned(),
-                port: addr.port(),
-                username: None,
-                password: None,
-            };
+            let url = loopback(addr);
             Some(MqttSink::start(&url, None, client_id, stop))
         }
         (None, None) => None,
@@ -286,20 +306,40 @@ async fn start_outputs(
             let _ = tokio::task::spawn_blocking(pista_geo::Offline::preload).await;
         }
     }
+    let alarm = AlarmOptions {
+        command: settings.alarm_command.clone(),
+        webhooks: settings.alarm_webhooks.clone(),
+        timeout: Duration::from_secs(settings.alarm_timeout),
+        attempts: settings.webhook_attempts,
+        backoff: settings.webhook_backoff,
+    };
+    let alarm = AlarmHook::new(alarm, geocoder.clone())?;
+    if let Some(alarm) = &alarm {
+        tracing::info!(?alarm, "alarms are handed to the alarm hook");
+    }
     let geocoding = geocoder.map(|geocoder| Geocoding {
         geocoder,
         precision: settings.geocode_precision,
         queue: 10_000,
         backfill_every: Duration::from_secs(600),
     });
+    let sync =
+        pista_ingest::sync_configured(derived.as_ref(), &settings.fences, pista_ingest::now())
+            .await?;
+    if sync != FenceSync::default() {
+        let FenceSync { added, updated, removed } = sync;
+        tracing::info!(added, updated, removed, "configured fences stored");
+    }
     let options = OutputOptions {
         map_topic: settings.map_topic.clone(),
         look_topic: settings.look_topic.clone(),
         alert_topic: settings.alert_topic.clone(),
+        job_topic: settings.job_topic.clone(),
         alert_keys: settings.alert_keys.clone(),
         fences: Rules { margin: settings.fence_margin as f64, dwell: settings.fence_dwell as i64 },
         plmn: settings.plmn,
         webhooks: Some(webhooks(settings, derived.clone())?),
+        alarm,
     };
     let (handle, _task) = Outputs::start(store, derived, options, sinks, geocoding).await?;
     Ok(handle)

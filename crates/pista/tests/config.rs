@@ -44,6 +44,75 @@ fn the_committed_example_file_is_current() {
         (settings.http.to_string(), settings.broker.map(|a| a.to_string())),
         ("127.0.0.1:8083".into(), Some("127.0.0.1:1883".into()))
     );
+    // Its two example fences, a circle and a polygon for one user.
+    let fences: Vec<(&str, Option<f64>, usize, Option<String>)> = settings
+        .fences
+        .iter()
+        .map(|f| {
+            let corners = f.polygon.as_ref().map_or(0, Vec::len);
+            (f.name.as_str(), f.radius, corners, f.user.as_ref().map(ToString::to_string))
+        })
+        .collect();
+    assert_eq!(
+        fences,
+        [("Depot", Some(150.0), 0, None), ("Yard", None, 3, Some("fleet".to_owned()))]
+    );
+}
+
+#[test]
+fn configured_fences_are_checked_like_api_fences() {
+    let fence = |body: &str| {
+        let file = format!("[[fence]]\nname = \"Home\"\n{body}\n");
+        load(Some(&file), &[], &[]).unwrap().validate().map(|s| s.fences).map_err(|e| e.to_string())
+    };
+    let home = fence("lat = 52.5\nlon = 13.4\nradius = 100\nwebhook = \"https://hooks.example/a\"")
+        .unwrap();
+    assert_eq!(
+        (home[0].lat, home[0].lon, home[0].radius, home[0].webhook.as_deref()),
+        (52.5, 13.4, Some(100.0), Some("https://hooks.example/a"))
+    );
+    assert_eq!(home[0].source.as_str(), "config");
+
+    let cases = [
+        ("lat = 52.5\nlon = 13.4", "fence radius is required (or give a polygon)"),
+        ("lat = 91\nlon = 13.4\nradius = 5", "fence latitude 91 is not a number within -90..=90"),
+        ("lat = 52.5\nlon = 13.4\nradius = \"far\"", "fence radius \"far\" is not a number"),
+        (
+            "polygon = [[1, 2], [3, 4]]",
+            "fence polygon has 2 distinct points, at least 3 are needed",
+        ),
+        (
+            "lat = 1\nlon = 2\nradius = 5\ncolour = \"red\"",
+            "fence field \"colour\" is unknown; fields: name, lat, lon, radius, polygon, user, webhook",
+        ),
+        (
+            "lat = 1\nlon = 2\nradius = 5\nwebhook = \"ftp://x\"",
+            "fence webhook \"ftp://x\" is not an http(s) URL",
+        ),
+    ];
+    for (body, reason) in cases {
+        let error = fence(body).unwrap_err();
+        assert!(error.ends_with(&format!("[[fence]] number 1 (\"Home\"): {reason}")), "{error}");
+    }
+    let twice = "[[fence]]\nname = \"A\"\nlat = 1\nlon = 2\nradius = 5\n\n\
+                 [[fence]]\nname = \"A\"\nlat = 3\nlon = 4\nradius = 5\n";
+    let error = load(Some(twice), &[], &[]).unwrap().validate().unwrap_err().to_string();
+    assert!(
+        error.ends_with("[[fence]] number 2 (\"A\"): another [[fence]] has the same name"),
+        "{error}"
+    );
+    let unnamed = load(Some("[[fence]]\nlat = 1\n"), &[], &[]).unwrap().validate().unwrap_err();
+    assert!(
+        unnamed
+            .to_string()
+            .ends_with("[[fence]] number 1: fence name is required (a non-empty string)"),
+        "{unnamed}"
+    );
+    for file in ["fence = [1]\n", "fence = \"Home\"\n"] {
+        let error = load(Some(file), &[], &[]).unwrap_err();
+        let want = "[[fence]] number 1: write each fence as a [[fence]] table of fields";
+        assert!(error.ends_with(want), "{error}");
+    }
 }
 
 #[test]
@@ -168,7 +237,7 @@ fn bad_values_name_the_key_the_value_the_origin_and_what_is_allowed() {
 #[test]
 fn config_files_with_unknown_keys_or_bad_toml_are_refused() {
     let unknown = load(Some("[mqtt]\nhost = \"x\"\n"), &[], &[]).unwrap_err();
-    assert!(unknown.ends_with("unknown key \"mqtt.host\"; known keys: data_dir, log, http.listen, http.max_body, broker.listen, broker.max_packet, mqtt.url, mqtt.ca_file, mqtt.client_id, mqtt.base_topics, mqtt.keepalive, ingest.time_floor, ingest.t_ignore, ingest.skip_retained, ingest.tid_map, ingest.rawdata, ingest.rawdata_days, outputs.mqtt, outputs.map_topic, outputs.look_topic, outputs.alert_topic, outputs.alert_keys, outputs.plmn, outputs.webhooks, outputs.webhook_attempts, outputs.webhook_timeout, fences.margin, fences.dwell, geocode.provider, geocode.url, geocode.key, geocode.rate, geocode.precision, geocode.timeout, redis.url, redis.prefix, database.url"), "{unknown}");
+    assert!(unknown.ends_with("unknown key \"mqtt.host\"; known keys: data_dir, log, http.listen, http.max_body, broker.listen, broker.max_packet, mqtt.url, mqtt.ca_file, mqtt.client_id, mqtt.base_topics, mqtt.keepalive, ingest.time_floor, ingest.t_ignore, ingest.skip_retained, ingest.tid_map, ingest.rawdata, ingest.rawdata_days, outputs.mqtt, outputs.map_topic, outputs.look_topic, outputs.alert_topic, outputs.job_topic, outputs.alert_keys, outputs.monitor_topic, outputs.plmn, outputs.webhooks, outputs.webhook_attempts, outputs.webhook_timeout, alarm.command, alarm.webhooks, alarm.timeout, fences.margin, fences.dwell, geocode.provider, geocode.url, geocode.key, geocode.rate, geocode.precision, geocode.timeout, redis.url, redis.prefix, database.url, [[fence]]"), "{unknown}");
     let bad = load(Some("[http\n"), &[], &[]).unwrap_err();
     assert!(bad.contains("is not valid TOML"), "{bad}");
     let typed = load(Some("[http]\nlisten = { a = 1 }\n"), &[], &[]).unwrap_err();

@@ -83,6 +83,7 @@ async fn metrics_count_known_traffic() {
         "pista_ignored_total 0".to_owned(),
         "pista_failed_batches_total 0".to_owned(),
         "pista_outputs_total{kind=\"alert\"} 0".to_owned(),
+        "pista_outputs_total{kind=\"job\"} 0".to_owned(),
         "pista_outputs_total{kind=\"look\"} 5".to_owned(),
         "pista_outputs_total{kind=\"map\"} 4".to_owned(),
         "pista_output_failures_total 0".to_owned(),

@@ -242,6 +242,45 @@ const DECODED: &[(&str, &str, &str, &str)] = &[
         "gw-log",
         r#"{"level":"D","component":"MQTT","message":"connected"}"#,
     ),
+    // An Activo job box, through the device's serial proxy (o2s's job tracking).
+    ("proxy/jobs/active", "3", "gw-job", r#"{"event":"active","job":3}"#),
+    ("proxy/jobs/active", "0\n", "gw-job", r#"{"event":"active","job":0}"#),
+    (
+        "proxy/jobs/currentjob/1430726400",
+        "3 2 1 4",
+        "gw-job",
+        r#"{"event":"current","tst":1430726400,"job":3,"task":2,"place":1,"machine":4}"#,
+    ),
+    (
+        "proxy/jobs/3",
+        "Delivery",
+        "gw-job",
+        r#"{"event":"name","of":"job","id":3,"name":"Delivery"}"#,
+    ),
+    (
+        "proxy/jobs/job/3",
+        "Gravel run",
+        "gw-job",
+        r#"{"event":"name","of":"job","id":3,"name":"Gravel run"}"#,
+    ),
+    (
+        "proxy/jobs/job/3/2",
+        "Unload",
+        "gw-job",
+        r#"{"event":"name","of":"task","job":3,"id":2,"name":"Unload"}"#,
+    ),
+    (
+        "proxy/jobs/place/1",
+        "North quarry",
+        "gw-job",
+        r#"{"event":"name","of":"place","id":1,"name":"North quarry"}"#,
+    ),
+    (
+        "proxy/jobs/machine/4",
+        "Excavator",
+        "gw-job",
+        r#"{"event":"name","of":"machine","id":4,"name":"Excavator"}"#,
+    ),
 ];
 
 /// The 30 OBD-II values of the manual (`obd2/000007e8/01/<pid>`).
@@ -310,7 +349,10 @@ fn other_subtopics_are_not_greenwich_text() {
         ("alarm", r#"{"_type": "location",  "t": "a"}"#),
         ("hw", "Cinterion,EGS5-X,REVISION 02.004"),
         ("sw/gw", "02.16B,02.01,02.16"),
-        ("proxy/jobs/active", "3"),
+        ("proxy/jobs/currentjob", "3"),
+        ("proxy/jobs/jobs/3", "3"),
+        ("proxy/jobs/-3", "Delivery"),
+        ("proxy/serial", "led-on"),
         ("voltage", "4.4"),
         ("voltage/solar", "4.4"),
         ("temperature", "4.4"),
@@ -434,6 +476,41 @@ fn bad_payloads_and_levels_are_named() {
             r#"greenwich fms/data/max speed "max speed" is not an FMS value name"#,
         ),
         ("fms/", b"5a", r#"greenwich fms/ "" is not an FMS value name"#),
+        (
+            "proxy/jobs/active",
+            b"three",
+            r#"greenwich proxy/jobs/active "three" is not a job number (0 for none)"#,
+        ),
+        (
+            "proxy/jobs/active",
+            b"-1",
+            r#"greenwich proxy/jobs/active "-1" is not a job number (0 for none)"#,
+        ),
+        (
+            "proxy/jobs/currentjob/soon",
+            b"3 2 1 4",
+            r#"greenwich proxy/jobs/currentjob/soon "soon" is not a time in seconds since 1970"#,
+        ),
+        (
+            "proxy/jobs/currentjob/1430726400",
+            b"3 2 1",
+            r#"greenwich proxy/jobs/currentjob/1430726400 "3 2 1" is not four numbers: job task place machine"#,
+        ),
+        (
+            "proxy/jobs/place/x",
+            b"Yard",
+            r#"greenwich proxy/jobs/place/x "x" is not a job, place or machine number"#,
+        ),
+        (
+            "proxy/jobs/job/3/two",
+            b"Unload",
+            r#"greenwich proxy/jobs/job/3/two "two" is not a task number"#,
+        ),
+        (
+            "proxy/jobs/job/3",
+            b"Gravel\x07run",
+            r#"greenwich proxy/jobs/job/3 "Gravel\u{7}run" is not a name of at most 200 characters on one line"#,
+        ),
     ];
     for (subtopic, payload, message) in cases {
         let error = parse_text(subtopic, payload).unwrap_err();

@@ -125,3 +125,58 @@ fn usable(stored: StoredFence) -> Option<LiveFence> {
     let fence = Fence { id: stored.id, name: stored.name.clone(), shape };
     Some(LiveFence { stored, fence, owner_topic })
 }
+
+/// What [`sync_configured`] changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FenceSync {
+    pub added: usize,
+    pub updated: usize,
+    pub removed: usize,
+}
+
+/// Makes the stored configuration fences those of the configuration file, matched by name: a
+/// kept fence keeps its id, and with it every device's side of it (so a restart fires no new
+/// enter); a changed one is updated, a new one added, one no longer configured removed.
+pub async fn sync_configured(
+    store: &dyn DerivedStore,
+    wanted: &[pista_store::NewFence],
+    at: i64,
+) -> Result<FenceSync, StoreError> {
+    let stored: Vec<StoredFence> = store
+        .fences()
+        .await?
+        .into_iter()
+        .filter(|fence| fence.source == pista_store::FenceSource::Config)
+        .collect();
+    let mut sync = FenceSync::default();
+    for fence in wanted {
+        match stored.iter().find(|old| old.name == fence.name) {
+            Some(old) if same(old, fence) => {}
+            Some(old) => {
+                store.update_fence(old.id, fence, at).await?;
+                sync.updated += 1;
+            }
+            None => {
+                store.add_fence(fence, at).await?;
+                sync.added += 1;
+            }
+        }
+    }
+    for old in stored.iter().filter(|old| wanted.iter().all(|fence| fence.name != old.name)) {
+        store.remove_fence(old.id).await?;
+        sync.removed += 1;
+    }
+    Ok(sync)
+}
+
+fn same(old: &StoredFence, new: &pista_store::NewFence) -> bool {
+    (old.user.as_ref(), old.lat, old.lon, old.radius, old.polygon.as_ref(), old.webhook.as_ref())
+        == (
+            new.user.as_ref(),
+            new.lat,
+            new.lon,
+            new.radius,
+            new.polygon.as_ref(),
+            new.webhook.as_ref(),
+        )
+}

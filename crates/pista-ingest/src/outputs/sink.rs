@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use pista_core::DeviceKey;
-use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS, TlsConfiguration, Transport};
+use rumqttc::{AsyncClient, Event, Packet, QoS};
 use tokio::sync::{broadcast, watch};
 
 use crate::mqtt_input::BrokerUrl;
@@ -38,6 +38,8 @@ pub enum LiveKind {
     Map,
     /// A geofence alert.
     Alert,
+    /// An Activo job object (`_job`).
+    Job,
 }
 
 impl LiveKind {
@@ -46,6 +48,7 @@ impl LiveKind {
             Self::Look => "look",
             Self::Map => "map",
             Self::Alert => "alert",
+            Self::Job => "job",
         }
     }
 }
@@ -76,16 +79,8 @@ impl MqttSink {
         client_id: String,
         stop: watch::Receiver<bool>,
     ) -> Arc<Self> {
-        let mut options = MqttOptions::new(client_id, url.host.clone(), url.port);
+        let mut options = url.client_options(&client_id, ca_pem.as_deref());
         options.set_keep_alive(Duration::from_secs(30)).set_clean_session(true);
-        if let Some(user) = &url.username {
-            options.set_credentials(user.clone(), url.password.clone().unwrap_or_default());
-        }
-        if url.tls {
-            let ca = ca_pem.unwrap_or_default();
-            let tls = TlsConfiguration::Simple { ca, alpn: None, client_auth: None };
-            options.set_transport(Transport::Tls(tls));
-        }
         let (client, events) = AsyncClient::new(options, 4096);
         tokio::spawn(drive(events, url.masked(), stop));
         Arc::new(Self { client, dropped: AtomicU64::new(0) })

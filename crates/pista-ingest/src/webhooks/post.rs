@@ -1,4 +1,4 @@
-//! One POST of an alert to a webhook and what it came to: the request with its headers, the
+//! One POST of an alert (or an alarm) to a webhook and what it came to: the request with its headers, the
 //! answer read as delivered, worth retrying or final, the wait before a retry, and transport
 //! errors put in words without the URL.
 
@@ -8,10 +8,10 @@ use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, HeaderValue, RETRY_AFTER};
 use url::Url;
 
-use super::{ALERT_HEADER, WebhookOptions};
+use super::WebhookOptions;
 
 /// What one POST came to.
-pub(super) struct Attempt {
+pub(crate) struct Attempt {
     pub status: Option<StatusCode>,
     pub error: Option<String>,
     /// The receiver's `Retry-After`, in seconds.
@@ -32,18 +32,19 @@ impl Attempt {
     }
 }
 
-/// POSTs `payload` as JSON with the alert's id; only a 2xx answer delivers it.
-pub(super) async fn post(
+/// POSTs `payload` as JSON with an id header (the alert's, or the alarm's); only a 2xx answer
+/// delivers it.
+pub(crate) async fn post(
     client: &reqwest::Client,
     url: &Url,
-    alert_id: i64,
+    (header, id): (&'static str, i64),
     payload: &str,
     timeout: Duration,
 ) -> Attempt {
     let request = client
         .post(url.clone())
         .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
-        .header(ALERT_HEADER, alert_id)
+        .header(header, id)
         .body(payload.to_owned());
     match request.send().await {
         Ok(response) if response.status().is_success() => {
@@ -65,7 +66,7 @@ pub(super) async fn post(
 
 /// The wait after attempt `number`: the backoff doubled per attempt, or the receiver's longer
 /// `Retry-After`, never beyond `max_backoff`.
-pub(super) fn pause(options: &WebhookOptions, number: u16, retry_after: Option<u64>) -> Duration {
+pub(crate) fn pause(options: &WebhookOptions, number: u16, retry_after: Option<u64>) -> Duration {
     let factor = 2u32.saturating_pow(u32::from(number.saturating_sub(1)));
     let backoff = options.backoff.saturating_mul(factor);
     let asked = Duration::from_secs(retry_after.unwrap_or_default());

@@ -8,8 +8,8 @@ use sea_orm::sea_query::{Expr, ExprTrait, JoinType, OnConflict, Order, Query};
 use sea_orm::{ConnectionTrait, QueryResult, TransactionTrait};
 
 use super::{
-    DerivedStore, FenceSource, FenceStateRow, GeoCell, NewAlert, NewDelivery, NewFence,
-    StoredAlert, StoredDelivery, StoredFence, Ungeocoded,
+    DerivedStore, FenceSource, FenceStateRow, GeoCell, JobName, NewAlert, NewDelivery, NewFence,
+    NewJob, StoredAlert, StoredDelivery, StoredFence, StoredJob, Ungeocoded,
 };
 use crate::error::StoreError;
 use crate::read::{get, name, parse};
@@ -315,6 +315,33 @@ impl DerivedStore for SqlStore {
     async fn deliveries(&self, alert_id: Option<i64>) -> Result<Vec<StoredDelivery>, StoreError> {
         self.select_deliveries(alert_id).await
     }
+
+    async fn job_names(&self) -> Result<Vec<JobName>, StoreError> {
+        self.select_job_names().await
+    }
+
+    async fn put_job_names(&self, names: &[JobName], at: i64) -> Result<(), StoreError> {
+        let _write = self.writes.lock().await;
+        self.upsert_job_names(names, at).await
+    }
+
+    async fn record_job(
+        &self,
+        key: &DeviceKey,
+        at: i64,
+        start: Option<&NewJob>,
+    ) -> Result<Vec<StoredJob>, StoreError> {
+        let _write = self.writes.lock().await;
+        self.end_and_start_job(key, at, start).await
+    }
+
+    async fn jobs(
+        &self,
+        key: Option<&DeviceKey>,
+        running: bool,
+    ) -> Result<Vec<StoredJob>, StoreError> {
+        self.select_jobs(key, running).await
+    }
 }
 
 const FENCE_COLUMNS: [&str; 9] =
@@ -393,7 +420,7 @@ impl SqlStore {
         Ok(ids)
     }
 
-    async fn device_id(&self, key: &DeviceKey) -> Result<i64, StoreError> {
+    pub(super) async fn device_id(&self, key: &DeviceKey) -> Result<i64, StoreError> {
         self.find_device(key).await?.ok_or_else(|| StoreError::Corrupt {
             what: "device",
             detail: format!("{key} has no row"),

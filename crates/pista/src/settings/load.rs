@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use pista_core::topic_matches;
 use pista_ingest::{BrokerUrl, RedisUrl};
+use pista_store::{FenceSource, NewFence};
 
 use super::{Kind, Setting, Settings, TABLE};
 
@@ -45,12 +46,16 @@ pub enum SettingsError {
     WrongType { path: PathBuf, key: String },
     #[error("invalid {key} = {value:?} (from {origin}): {allowed}")]
     Invalid { key: &'static str, value: String, origin: Origin, allowed: String },
+    #[error("config file {path}: [[fence]] number {number}{name}: {reason}")]
+    Fence { path: PathBuf, number: usize, name: String, reason: String },
 }
 
 /// Setting values as text, with their origins, before validation.
 #[derive(Debug, Clone)]
 pub struct RawSettings {
     values: BTreeMap<&'static str, (String, Origin)>,
+    /// The `[[fence]]` tables of the config file, unchecked.
+    fences: Vec<(PathBuf, toml::Table)>,
 }
 
 impl RawSettings {
@@ -64,10 +69,13 @@ impl RawSettings {
         let mut values: BTreeMap<_, _> =
             TABLE.iter().map(|s| (s.key, (s.default.to_owned(), Origin::Default))).collect();
 
+        let mut fences = Vec::new();
         if let Some(path) = config_file {
-            for (key, value) in read_file(path)? {
+            let file = read_file(path)?;
+            for (key, value) in file.values {
                 values.insert(key, (value, Origin::File(path.to_owned())));
             }
+            fences.extend(file.fences.into_iter().map(|fence| (path.to_owned(), fence)));
         }
 
         for setting in TABLE {
@@ -83,7 +91,12 @@ impl RawSettings {
             }
         }
 
-        Ok(Self { values })
+        Ok(Self { values, fences })
+    }
+
+    /// The `[[fence]]` tables as read, for `pista config`.
+    pub fn fence_tables(&self) -> impl Iterator<Item = &toml::Table> {
+        self.fences.iter().map(|(_, table)| table)
     }
 
     /// The text and origin of a setting.
@@ -152,12 +165,21 @@ impl RawSettings {
             map_topic: self.output_topic("outputs.map_topic")?,
             look_topic: self.output_topic("outputs.look_topic")?,
             alert_topic: self.output_topic("outputs.alert_topic")?,
+            job_topic: self.output_topic("outputs.job_topic")?,
+            monitor_topic: match self.get("outputs.monitor_topic").0.trim() {
+                "" => None,
+                _ => Some(self.output_topic("outputs.monitor_topic")?),
+            },
+            log_control: None,
             alert_keys: Some(self.list("outputs.alert_keys")).filter(|keys| !keys.is_empty()),
             plmn: self.boolean("outputs.plmn")?,
             webhooks: self.webhooks("outputs.webhooks")?,
             webhook_attempts: self.number("outputs.webhook_attempts", 20)? as u16,
             webhook_timeout: self.number("outputs.webhook_timeout", 600)?,
             webhook_backoff: Duration::from_secs(1),
+            alarm_command: self.list("alarm.command"),
+            alarm_webhooks: self.webhooks("alarm.webhooks")?,
+            alarm_timeout: self.number("alarm.timeout", 3600)?,
             fence_margin: self.whole("fences.margin", 100_000)?,
             fence_dwell: self.whole("fences.dwell", 86_400)?,
             geocode: self.text(
@@ -172,6 +194,7 @@ impl RawSettings {
             geocode_rate: self.number("geocode.rate", 1000)?,
             geocode_precision: self.number("geocode.precision", 12)? as usize,
             geocode_timeout: self.number("geocode.timeout", 600)?,
+            fences: self.fences()?,
             redis_url: self.redis_url()?,
             redis_prefix: self.text(
                 "redis.prefix",
@@ -179,6 +202,32 @@ impl RawSettings {
                 "up to 200 characters without spaces, such as pista:",
             )?,
         })
+    }
+
+    /// The configured fences, checked as the fence API checks its bodies; names are unique,
+    /// because a fence is kept from one start to the next by its name.
+    fn fences(&self) -> Result<Vec<NewFence>, SettingsError> {
+        let mut fences: Vec<NewFence> = Vec::with_capacity(self.fences.len());
+        for (index, (path, table)) in self.fences.iter().enumerate() {
+            let given = table.get("name").and_then(toml::Value::as_str);
+            let error = |reason: String| SettingsError::Fence {
+                path: path.clone(),
+                number: index + 1,
+                name: given.map(|name| format!(" ({name:?})")).unwrap_or_default(),
+                reason,
+            };
+            let object = match serde_json::to_value(table) {
+                Ok(serde_json::Value::Object(object)) => object,
+                _ => return Err(error("not a table of fence fields".to_owned())),
+            };
+            let fence = pista_web::fence_from_object(&object, FenceSource::Config)
+                .map_err(|e| error(e.message))?;
+            if fences.iter().any(|other| other.name == fence.name) {
+                return Err(error("another [[fence]] has the same name".to_owned()));
+            }
+            fences.push(fence);
+        }
+        Ok(fences)
     }
 
     fn redis_url(&self) -> Result<Option<RedisUrl>, SettingsError> {
@@ -455,7 +504,13 @@ pub(super) fn mask_setting(setting: &Setting, value: &str) -> String {
 }
 
 /// Reads a config file into (key, text) pairs, refusing keys the table does not know.
-fn read_file(path: &Path) -> Result<Vec<(&'static str, String)>, SettingsError> {
+/// What a config file holds: setting values, and fences.
+struct FileSettings {
+    values: Vec<(&'static str, String)>,
+    fences: Vec<toml::Table>,
+}
+
+fn read_file(path: &Path) -> Result<FileSettings, SettingsError> {
     let text = std::fs::read_to_string(path)
         .map_err(|source| SettingsError::Read { path: path.to_owned(), source })?;
     let table: toml::Table = text.parse().map_err(|e: toml::de::Error| SettingsError::Toml {
@@ -464,8 +519,31 @@ fn read_file(path: &Path) -> Result<Vec<(&'static str, String)>, SettingsError> 
     })?;
 
     let mut pairs = Vec::new();
+    let mut fences = Vec::new();
     for (name, value) in &table {
         match value {
+            _ if name == "fence" => {
+                let items = value.as_array().map(Vec::as_slice).unwrap_or_default();
+                for (index, item) in items.iter().enumerate() {
+                    let toml::Value::Table(fence) = item else {
+                        return Err(SettingsError::Fence {
+                            path: path.to_owned(),
+                            number: index + 1,
+                            name: String::new(),
+                            reason: "write each fence as a [[fence]] table of fields".to_owned(),
+                        });
+                    };
+                    fences.push(fence.clone());
+                }
+                if !value.is_array() {
+                    return Err(SettingsError::Fence {
+                        path: path.to_owned(),
+                        number: 1,
+                        name: String::new(),
+                        reason: "write each fence as a [[fence]] table of fields".to_owned(),
+                    });
+                }
+            }
             toml::Value::Table(section) => {
                 for (inner, value) in section {
                     pairs.push((format!("{name}.{inner}"), value.clone()));
@@ -475,11 +553,13 @@ fn read_file(path: &Path) -> Result<Vec<(&'static str, String)>, SettingsError> 
         }
     }
 
-    pairs
+    let values = pairs
         .into_iter()
         .map(|(key, value)| {
             let Some(setting) = TABLE.iter().find(|s| s.key == key) else {
-                let known = TABLE.iter().map(|s: &Setting| s.key).collect::<Vec<_>>().join(", ");
+                let mut known: Vec<&str> = TABLE.iter().map(|s: &Setting| s.key).collect();
+                known.push("[[fence]]");
+                let known = known.join(", ");
                 return Err(SettingsError::UnknownKey { path: path.to_owned(), key, known });
             };
             let text = toml_text(&value).ok_or_else(|| SettingsError::WrongType {
@@ -488,7 +568,8 @@ fn read_file(path: &Path) -> Result<Vec<(&'static str, String)>, SettingsError> 
             })?;
             Ok((setting.key, text))
         })
-        .collect()
+        .collect::<Result<_, _>>()?;
+    Ok(FileSettings { values, fences })
 }
 
 fn toml_text(value: &toml::Value) -> Option<String> {

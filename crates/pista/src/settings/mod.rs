@@ -236,11 +236,27 @@ pub const TABLE: &[Setting] = &[
         "Topic of the geofence enter/leave alerts.",
     ),
     setting(
+        "outputs.job_topic",
+        "job-topic",
+        Kind::Text,
+        "_owntracks/_job",
+        "Prefix of the retained Activo job objects: <job_topic>/<device topic>.",
+    ),
+    setting(
         "outputs.alert_keys",
         "alert-keys",
         Kind::List,
         "",
         "Location keys copied into alerts, e.g. tid,tst,addr (comma-separated; unset: all).",
+    ),
+    setting(
+        "outputs.monitor_topic",
+        "monitor-topic",
+        Kind::Text,
+        "",
+        "Topic of the o2smonitor commands, e.g. _owntracks/o2s: <topic>/<command> with the \
+         argument as payload, answered on <topic>/<command>/out (unset: off; anyone who may \
+         publish there may use them).",
     ),
     setting(
         "outputs.plmn",
@@ -275,6 +291,33 @@ pub const TABLE: &[Setting] = &[
         Kind::Number,
         "10",
         "Seconds a webhook may take to answer one POST.",
+    ),
+    setting(
+        "alarm.command",
+        "alarm-command",
+        Kind::List,
+        "",
+        "Program (and arguments, without commas) run for each Greenwich alarm, without a shell: \
+         the alarm as JSON on its input, PISTA_ALARM_TOPIC, _TID, _LAT, _LON, _TST, _ADDR, _CC \
+         and _ID in its environment (unset: none).",
+    ),
+    Setting {
+        secret: true,
+        ..setting(
+            "alarm.webhooks",
+            "alarm-webhooks",
+            Kind::List,
+            "",
+            "http(s) URLs each Greenwich alarm is POSTed to as JSON, retried like alert webhooks \
+             (comma-separated in env and flags).",
+        )
+    },
+    setting(
+        "alarm.timeout",
+        "alarm-timeout",
+        Kind::Number,
+        "30",
+        "Seconds the alarm command may run (then it is killed), and one alarm POST may take.",
     ),
     setting(
         "fences.margin",
@@ -395,6 +438,11 @@ pub struct Settings {
     pub map_topic: String,
     pub look_topic: String,
     pub alert_topic: String,
+    pub job_topic: String,
+    /// `None` when the monitor does not listen on MQTT.
+    pub monitor_topic: Option<String>,
+    /// Not in the table: changes the running server's log filter (`pista serve` sets it).
+    pub log_control: Option<pista_ingest::LogControl>,
     /// Location keys copied into alerts; `None` for all.
     pub alert_keys: Option<Vec<String>>,
     pub plmn: bool,
@@ -405,6 +453,11 @@ pub struct Settings {
     pub webhook_timeout: u64,
     /// Not in the table: the wait before the first retry of a webhook (1 s; tests shorten it).
     pub webhook_backoff: Duration,
+    /// The alarm command and its arguments; empty for none.
+    pub alarm_command: Vec<String>,
+    pub alarm_webhooks: Vec<String>,
+    /// Seconds the alarm command may run.
+    pub alarm_timeout: u64,
     /// Metres beyond the edge before a leave counts.
     pub fence_margin: u64,
     /// Seconds a crossing must hold.
@@ -415,6 +468,8 @@ pub struct Settings {
     pub geocode_rate: u64,
     pub geocode_precision: usize,
     pub geocode_timeout: u64,
+    /// The `[[fence]]` tables of the config file, checked.
+    pub fences: Vec<pista_store::NewFence>,
     /// `None` when Redis statistics are off.
     pub redis_url: Option<RedisUrl>,
     pub redis_prefix: String,
@@ -446,12 +501,18 @@ impl Settings {
             map_topic: "_owntracks/_map".to_owned(),
             look_topic: "_owntracks/_look".to_owned(),
             alert_topic: "_alerts".to_owned(),
+            job_topic: "_owntracks/_job".to_owned(),
+            monitor_topic: None,
+            log_control: None,
             alert_keys: None,
             plmn: false,
             webhooks: Vec::new(),
             webhook_attempts: 5,
             webhook_timeout: 10,
             webhook_backoff: Duration::from_secs(1),
+            alarm_command: Vec::new(),
+            alarm_webhooks: Vec::new(),
+            alarm_timeout: 30,
             fence_margin: 25,
             fence_dwell: 0,
             geocode: "off".to_owned(),
@@ -460,6 +521,7 @@ impl Settings {
             geocode_rate: 1,
             geocode_precision: 7,
             geocode_timeout: 5,
+            fences: Vec::new(),
             redis_url: None,
             redis_prefix: String::new(),
         }

@@ -4,7 +4,7 @@
 
 use std::fmt::Write;
 
-use super::load::{Origin, RawSettings, mask_setting};
+use super::load::{Origin, RawSettings, mask, mask_setting};
 use super::{Kind, Setting, TABLE};
 
 const EXAMPLE_HEADER: &str = "\
@@ -23,8 +23,26 @@ pub fn example_toml() -> String {
         let _ = writeln!(out, "# env {}, flag --{}", setting.env_var(), setting.flag);
         let _ = writeln!(out, "#{} = {}", setting.name(), literal(setting, setting.default));
     });
+    out.push_str(EXAMPLE_FENCES);
     out
 }
+
+const EXAMPLE_FENCES: &str = "
+# Fences: one [[fence]] table each, a circle (lat, lon, radius in metres) or a polygon
+# (polygon = [[lat, lon], ...], at least 3 corners). Optional: user (only that user's devices)
+# and webhook (its alerts are POSTed there too). Kept by name from one start to the next; the
+# fence API lists them but changes only its own.
+#[[fence]]
+#name = \"Depot\"
+#lat = 52.5163
+#lon = 13.3777
+#radius = 150
+#
+#[[fence]]
+#name = \"Yard\"
+#polygon = [[52.51, 13.37], [52.52, 13.37], [52.52, 13.39]]
+#user = \"fleet\"
+";
 
 /// The effective configuration, each value with its origin. Values derived from others (the
 /// database under the data directory, the embedded broker turned off by an external one) are
@@ -49,6 +67,13 @@ pub fn effective_toml(raw: &RawSettings) -> String {
         };
         let _ = writeln!(out, "{} = {}  # {note}", setting.name(), literal(setting, &shown));
     });
+    for table in raw.fence_tables() {
+        let mut table = table.clone();
+        if let Some(toml::Value::String(url)) = table.get_mut("webhook") {
+            *url = mask(url);
+        }
+        let _ = write!(out, "\n[[fence]]\n{table}");
+    }
     out
 }
 

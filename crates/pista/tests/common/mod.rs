@@ -71,7 +71,13 @@ impl TestServer {
 
     /// Stops and starts again on the same database and settings.
     pub async fn restart(self) -> Self {
-        let Self { server, dir, settings, .. } = self;
+        self.restart_with(|_| {}).await
+    }
+
+    /// Stops and starts again on the same database, with settings changed by `configure`.
+    pub async fn restart_with(self, configure: impl FnOnce(&mut Settings)) -> Self {
+        let Self { server, dir, mut settings, .. } = self;
+        configure(&mut settings);
         server.stop().await;
         let server = Server::start(&settings).await.unwrap();
         let http = format!("http://{}", server.http_addr);

@@ -285,3 +285,102 @@ async fn bad_fences_are_refused_with_the_reason() {
     assert_eq!(response.status().as_u16(), 404);
     server.stop().await;
 }
+
+fn configured(name: &str, lat: f64, radius: f64) -> pista_store::NewFence {
+    pista_store::NewFence {
+        source: pista_store::FenceSource::Config,
+        user: None,
+        name: name.to_owned(),
+        lat,
+        lon: 8.0,
+        radius: Some(radius),
+        polygon: None,
+        webhook: None,
+    }
+}
+
+/// Fences of the configuration file: stored at start, kept by name across restarts (an unchanged
+/// one keeps its id and every device's side of it), changed or removed with the file, and not
+/// editable through the API.
+#[tokio::test]
+async fn configured_fences_follow_the_file_across_restarts() {
+    let server = TestServer::start(|s| {
+        s.fences = vec![configured("depot", 50.0, 300.0), configured("yard", 51.0, 100.0)];
+    })
+    .await;
+    let topic = "owntracks/jane/van";
+    publish_v311(
+        server.broker_port(),
+        &[(topic, fix(50.02, 8.0, 1_700_000_000).as_bytes(), false)],
+    )
+    .await;
+    publish_v311(server.broker_port(), &[(topic, fix(50.0, 8.0, 1_700_000_100).as_bytes(), false)])
+        .await;
+    let entered = vec![("depot".to_owned(), "enter".to_owned(), 1_700_000_100)];
+    let got = crate::common::eventually("the enter", || async {
+        let got = events(&server, "jane", "van").await;
+        (!got.is_empty()).then_some(got)
+    })
+    .await;
+    assert_eq!(got, entered);
+
+    let (_, fences) = server.get("/api/0/fences").await;
+    let listed: Vec<(i64, &str, &str, f64)> = fences
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            let (id, source) = (f["id"].as_i64().unwrap(), f["source"].as_str().unwrap());
+            (id, source, f["name"].as_str().unwrap(), f["radius"].as_f64().unwrap())
+        })
+        .collect();
+    assert_eq!(listed, [(1, "config", "depot", 300.0), (2, "config", "yard", 100.0)]);
+    let client = reqwest::Client::new();
+    let put = client
+        .put(format!("{}/api/0/fences/1", server.http))
+        .body(json!({"name": "depot", "lat": 1.0, "lon": 1.0, "radius": 10}).to_string())
+        .send()
+        .await
+        .unwrap();
+    let delete = client.delete(format!("{}/api/0/fences/2", server.http)).send().await.unwrap();
+    for response in [put, delete] {
+        assert_eq!(response.status().as_u16(), 409);
+        let error = response.json::<Value>().await.unwrap()["error"].clone();
+        assert!(
+            error.as_str().unwrap().ends_with("comes from the configuration file; change it there"),
+            "{error}"
+        );
+    }
+
+    // The file changes: depot unchanged, yard gone, gate new. Depot keeps its id and the van
+    // is still inside it, so the restart fires nothing; leaving it fires a leave.
+    let server = server
+        .restart_with(|s| {
+            s.fences = vec![configured("depot", 50.0, 300.0), configured("gate", 52.0, 50.0)];
+        })
+        .await;
+    let (_, fences) = server.get("/api/0/fences").await;
+    let names: Vec<(i64, &str)> = fences
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["id"].as_i64().unwrap(), f["name"].as_str().unwrap()))
+        .collect();
+    assert_eq!(names, [(1, "depot"), (3, "gate")]);
+    publish_v311(server.broker_port(), &[(topic, fix(50.0, 8.0, 1_700_000_200).as_bytes(), false)])
+        .await;
+    publish_v311(
+        server.broker_port(),
+        &[(topic, fix(50.02, 8.0, 1_700_000_300).as_bytes(), false)],
+    )
+    .await;
+    let got = crate::common::eventually("the leave", || async {
+        let got = events(&server, "jane", "van").await;
+        (got.len() >= 2).then_some(got)
+    })
+    .await;
+    let mut expected = entered;
+    expected.push(("depot".to_owned(), "leave".to_owned(), 1_700_000_300));
+    assert_eq!(got, expected);
+    server.stop().await;
+}

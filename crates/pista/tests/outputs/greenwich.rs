@@ -93,7 +93,7 @@ async fn live_stream_of_outputs() {
 
     let (status, error) = server.get("/api/0/live?kinds=maps").await;
     assert_eq!(status, 400);
-    assert_eq!(error["error"], r#"kind "maps" is not one of look, map, alert"#);
+    assert_eq!(error["error"], r#"kind "maps" is not one of look, map, alert, job"#);
     server.stop().await;
 }
 

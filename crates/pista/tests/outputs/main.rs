@@ -9,5 +9,7 @@
 mod common;
 mod fences;
 mod greenwich;
+mod jobs;
 mod listen;
+mod monitor;
 mod seed;

@@ -167,6 +167,7 @@ fn greenwich(subtopic: &str, text: &str) -> Option<Result<&'static str, ()>> {
     let byte = |s: &str| s.parse::<u8>().is_ok() && s.chars().all(|c| c.is_ascii_digit());
     let float = |s: &str| s.parse::<f64>().is_ok_and(f64::is_finite);
     let plmn = |s: &str| matches!(s.len(), 5 | 6) && s.chars().all(|c| c.is_ascii_digit());
+    let digits = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_digit());
     let check = |kind: &'static str, ok: bool| {
         Some(if ok && !text.is_empty() { Ok(kind) } else { Err(()) })
     };
@@ -195,6 +196,17 @@ fn greenwich(subtopic: &str, text: &str) -> Option<Result<&'static str, ()>> {
         ["fms", "data", _] | ["fms", _] => check("gw-fms", true),
         ["raw"] => check("gw-raw", true),
         ["log", "E" | "W" | "I" | "D"] => check("gw-log", true),
+        // An Activo job box through the serial proxy; other proxy topics are not read.
+        ["proxy", "jobs", "active"] => check("gw-job", digits(text)),
+        ["proxy", "jobs", "currentjob", tst] => check(
+            "gw-job",
+            digits(tst)
+                && text.split_whitespace().count() == 4
+                && text.split_whitespace().all(digits),
+        ),
+        ["proxy", "jobs", id] if digits(id) => check("gw-job", true),
+        ["proxy", "jobs", "job" | "place" | "machine", id] => check("gw-job", digits(id)),
+        ["proxy", "jobs", "job", id, task] => check("gw-job", digits(id) && digits(task)),
         _ => None,
     }
 }
@@ -248,7 +260,9 @@ pub fn expect(topic: &str, payload: &str, now: i64) -> Vec<Outcome> {
     let gw = subtopic.and_then(|s| greenwich(s, text));
     match subtopic {
         None | Some("pico") => {}
-        Some(s) if s == "proxy" || s.starts_with("proxy/") => return vec![Outcome::Ignored],
+        Some(s) if gw.is_none() && (s == "proxy" || s.starts_with("proxy/")) => {
+            return vec![Outcome::Ignored];
+        }
         Some(_) if !app && gw.is_none() => return vec![Outcome::Ignored],
         Some(_) => {}
     }

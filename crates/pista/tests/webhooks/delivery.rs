@@ -111,6 +111,7 @@ async fn a_failing_receiver_gets_the_same_alert_until_it_accepts() {
     let heard = receiver.wait(3).await;
     let post = Heard {
         body: entered("LOADays"),
+        alarm: String::new(),
         alert: "1".to_owned(),
         content_type: "application/json".to_owned(),
         user_agent: format!("pista/{}", env!("CARGO_PKG_VERSION")),

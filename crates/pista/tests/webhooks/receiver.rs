@@ -29,6 +29,8 @@ pub struct Heard {
     pub body: String,
     /// `X-Pista-Alert`.
     pub alert: String,
+    /// `X-Pista-Alarm`.
+    pub alarm: String,
     pub content_type: String,
     pub user_agent: String,
     pub authorization: String,
@@ -96,6 +98,7 @@ async fn receive(
         heard.push(Heard {
             body,
             alert: header("x-pista-alert"),
+            alarm: header("x-pista-alarm"),
             content_type: header("content-type"),
             user_agent: header("user-agent"),
             authorization: header("authorization"),

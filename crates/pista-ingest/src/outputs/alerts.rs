@@ -1,0 +1,133 @@
+//! The geofence side of the outputs stage: the alert of each enter or leave, recorded with the
+//! batch's fence states in one transaction before it is published (`_alerts`, a watcher line,
+//! the live stream) and queued for webhooks; and the retained fence objects under `_map`,
+//! cleared when a fence goes away or moves.
+
+use std::sync::atomic::Ordering;
+
+use bytes::Bytes;
+use pista_core::DeviceKey;
+use pista_derive::alert::{FenceFacts, alert_object};
+use pista_derive::{look, wire};
+use pista_store::{FenceStateRow, NewAlert};
+use serde_json::Value;
+
+use super::fences::{LiveFence, entered};
+use super::{LiveKind, Outputs, Publication};
+
+impl Outputs {
+    /// Builds the alert of one transition (recorded, then published, by `record`).
+    pub(super) fn alert(
+        &self,
+        key: &DeviceKey,
+        device_topic: &str,
+        keys: &serde_json::Map<String, Value>,
+        transition: &pista_derive::fence::Transition,
+        fence: &LiveFence,
+    ) -> PendingAlert {
+        let (lat, lon) = fence.fence.shape.centre();
+        let facts =
+            FenceFacts { name: &fence.stored.name, lat, lon, owner_topic: &fence.owner_topic };
+        let entered = entered(transition);
+        let object = alert_object(
+            keys,
+            self.options.alert_keys.as_deref(),
+            entered,
+            transition.meters,
+            &facts,
+        );
+        let line = look::alert_text(
+            keys.get("tid").and_then(Value::as_str).unwrap_or_default(),
+            transition.event.as_str(),
+            &fence.stored.name,
+            &pista_derive::map::tstamp(transition.tst),
+            transition.meters.max(0.0).trunc() as i64,
+        );
+        PendingAlert {
+            alert: NewAlert {
+                key: key.clone(),
+                fence_id: fence.stored.id,
+                entered,
+                tst: transition.tst,
+                meters: transition.meters,
+                payload: wire::spaced(&object),
+                at: crate::now(),
+            },
+            device_topic: device_topic.to_owned(),
+            line,
+            webhook: fence.stored.webhook.clone(),
+        }
+    }
+
+    pub(super) async fn reload_fences(&mut self) {
+        match self.fences.reload(self.derived.as_ref()).await {
+            Ok(gone) => self.publish_fences(gone),
+            Err(error) => {
+                self.stats.failures.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(%error, "fences not reloaded");
+            }
+        }
+    }
+
+    /// Publishes every fence object, and clears the retained objects of fences that went away
+    /// or moved.
+    pub(super) fn publish_fences(&mut self, gone: Vec<LiveFence>) {
+        for fence in gone {
+            if let Some(topic) = self.fence_topics.remove(&fence.stored.id) {
+                self.sinks.mqtt_only(Publication::new(topic, Bytes::new(), true));
+            }
+        }
+        for fence in &self.fences.fences {
+            let hash = fence.fence.topic_hash(&fence.owner_topic);
+            let topic = format!("{}/{}/{hash}", self.options.map_topic, fence.owner_topic);
+            let previous = self.fence_topics.insert(fence.stored.id, topic.clone());
+            if let Some(previous) = previous.filter(|previous| *previous != topic) {
+                self.sinks.mqtt_only(Publication::new(previous, Bytes::new(), true));
+            }
+            self.sinks.mqtt_only(Publication::new(topic, fence.fence.object(), true));
+        }
+    }
+
+    /// Saves the batch's fence states and alerts in one transaction, then publishes the alerts
+    /// and queues them for webhooks: an alert is only sent once it is recorded (with its id).
+    pub(super) async fn record(&mut self, events: FenceEvents) {
+        if events.states.is_empty() && events.alerts.is_empty() {
+            return;
+        }
+        let alerts: Vec<NewAlert> = events.alerts.iter().map(|a| a.alert.clone()).collect();
+        let ids = match self.derived.record_fence_events(&events.states, &alerts).await {
+            Ok(ids) => ids,
+            Err(error) => {
+                self.stats.failures.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(%error, alerts = alerts.len(), "fence events not recorded");
+                return;
+            }
+        };
+        for (index, pending) in events.alerts.into_iter().enumerate() {
+            self.stats.alerts.fetch_add(1, Ordering::Relaxed);
+            let key = &pending.alert.key;
+            let topic = self.options.alert_topic.clone();
+            let alert = Publication::new(topic, pending.alert.payload.clone(), false);
+            self.sinks.send(LiveKind::Alert, Some(key), alert);
+            self.look(key, &pending.device_topic, Some("_alert"), pending.line);
+            // Queued, never awaited: a slow receiver must not hold up the outputs.
+            if let (Some(webhooks), Some(id)) = (&self.options.webhooks, ids.get(index)) {
+                webhooks.deliver(*id, &pending.alert.payload, pending.webhook.as_deref());
+            }
+        }
+    }
+}
+
+/// What one batch did to fences.
+#[derive(Default)]
+pub(super) struct FenceEvents {
+    pub states: Vec<FenceStateRow>,
+    pub alerts: Vec<PendingAlert>,
+}
+
+pub(super) struct PendingAlert {
+    alert: NewAlert,
+    device_topic: String,
+    line: String,
+    webhook: Option<String>,
+}
