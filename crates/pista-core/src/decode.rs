@@ -226,13 +226,8 @@ fn decode_text(
     if let Some(subtopic) = context.subtopic.filter(|s| *s != "pico") {
         return match parse_text(subtopic, &raw) {
             Ok(Some(text)) => {
-                // A Greenwich `login` carries the device password: masked by the parser.
-                let masked = text.kind == "gw-cmd"
-                    && text
-                        .value
-                        .get("verb")
-                        .and_then(Value::as_str)
-                        .is_some_and(|verb| verb.eq_ignore_ascii_case("login"));
+                // A command's password was masked by the parser: the client's bytes are not kept.
+                let masked = text.masked;
                 let message = Message {
                     msg_type: text.kind.to_owned(),
                     tst: None,

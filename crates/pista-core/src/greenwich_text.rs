@@ -20,6 +20,8 @@ const SHOWN_CHARS: usize = 80;
 pub struct GreenwichText {
     pub kind: &'static str,
     pub value: Map<String, Value>,
+    /// A credential in the text (a command's password) was replaced by `***`.
+    pub masked: bool,
 }
 
 /// Why a payload on a Greenwich subtopic could not be read. Texts are shortened to 80
@@ -154,7 +156,10 @@ pub fn parse_text(
         }
         Route::Job(topic) => ("gw-job", cx.job(topic, text)?),
     };
-    Ok(Some(GreenwichText { kind, value }))
+    let masked = value.get("masked").is_some_and(|masked| masked == &Value::Bool(true));
+    let mut value = value;
+    value.remove("masked");
+    Ok(Some(GreenwichText { kind, value, masked }))
 }
 
 /// The subtopic being read, to name it in errors.
@@ -318,16 +323,44 @@ impl Cx<'_> {
     }
 }
 
-/// A command sent to the device. The argument of `login` is the device password, so it is
-/// masked before the command is stored anywhere.
+/// A command sent to the device. Passwords in it are masked before the command is stored
+/// anywhere: the argument of `login` (`login PW`, `login=PW`) and the value of a credential
+/// setting (`set pass=PW`, `set password PW`).
 fn command(text: &str) -> Map<String, Value> {
+    let shown = mask_command(text);
+    let masked = shown != text;
+    let (verb, _) = split_word(&shown);
+    let verb = verb.split_once('=').map_or(verb, |(verb, _)| verb).to_owned();
+    let mut value = object([("command", shown.into()), ("verb", verb.into())]);
+    if masked {
+        value.insert("masked".into(), true.into());
+    }
+    value
+}
+
+fn mask_command(text: &str) -> String {
     let (verb, argument) = split_word(text);
-    let shown = if verb.eq_ignore_ascii_case("login") && !argument.is_empty() {
-        format!("{verb} ***")
-    } else {
-        text.to_owned()
-    };
-    object([("command", shown.into()), ("verb", verb.into())])
+    if let Some((login, secret)) = verb.split_once('=')
+        && login.eq_ignore_ascii_case("login")
+        && !secret.is_empty()
+    {
+        return format!("{login}=***");
+    }
+    if verb.eq_ignore_ascii_case("login") && !argument.is_empty() {
+        return format!("{verb} ***");
+    }
+    if verb.eq_ignore_ascii_case("set") {
+        let end = argument.find(|c: char| c == '=' || c.is_ascii_whitespace());
+        if let Some(end) = end {
+            let (key, rest) = argument.split_at(end);
+            let separator = &rest[..1];
+            let secret = rest[1..].trim_ascii_start();
+            if crate::secrets::is_secret_key(key) && !secret.is_empty() {
+                return format!("{verb} {key}{separator}***");
+            }
+        }
+    }
+    text.to_owned()
 }
 
 /// One reply line: `NACK: reason`, `KEY=VALUE` (the value may be quoted) or free text.
@@ -337,7 +370,12 @@ fn command_output(text: &str) -> Map<String, Value> {
         value.insert("nack".into(), reason.trim_ascii().into());
     } else if let Some((key, setting)) = text.split_once('=') {
         let is_key = !key.is_empty() && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
-        if is_key {
+        if is_key && crate::secrets::is_secret_key(key) {
+            value.insert("line".into(), format!("{key}=***").into());
+            value.insert("key".into(), key.into());
+            value.insert("value".into(), "***".into());
+            value.insert("masked".into(), true.into());
+        } else if is_key {
             let unquoted = setting.strip_prefix('"').and_then(|s| s.strip_suffix('"'));
             value.insert("key".into(), key.into());
             value.insert("value".into(), unquoted.unwrap_or(setting).into());

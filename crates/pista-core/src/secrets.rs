@@ -98,7 +98,37 @@ pub fn mask_text(bytes: &[u8]) -> Option<Vec<u8>> {
         }
         return (!masked.is_empty()).then(|| serde_json::to_vec(&items).unwrap_or_default());
     }
-    mask_loose(text).map(String::into_bytes)
+    let quoted = mask_loose(text);
+    let assigned = mask_assignments(quoted.as_deref().unwrap_or(text));
+    assigned.or(quoted).map(String::into_bytes)
+}
+
+/// Masks `key=value` assignments of credential keys in loose text (`password=abc&user=x`,
+/// `set pass=abc`): the value runs to the next space, `&`, `,`, `;` or quote.
+fn mask_assignments(text: &str) -> Option<String> {
+    let mut out = String::with_capacity(text.len());
+    let mut changed = false;
+    let mut rest = text;
+    while let Some(equals) = rest.find('=') {
+        let before = &rest[..equals];
+        let start = before
+            .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .map_or(0, |index| index + 1);
+        let key = &before[start..];
+        let after = &rest[equals + 1..];
+        let end =
+            after.find([' ', '\t', '\n', '\r', '&', ',', ';', '"', '\'']).unwrap_or(after.len());
+        out.push_str(&rest[..=equals]);
+        if is_secret_key(key) && end > 0 && &after[..end] != MASK {
+            out.push_str(MASK);
+            changed = true;
+        } else {
+            out.push_str(&after[..end]);
+        }
+        rest = &after[end..];
+    }
+    out.push_str(rest);
+    changed.then_some(out)
 }
 
 /// Masks `"key" : value` pairs in text that is not complete JSON.
@@ -173,7 +203,7 @@ mod tests {
 
     #[test]
     fn text_that_is_not_json_is_masked_too() {
-        let cases: [(&str, Option<&str>); 5] = [
+        let cases: [(&str, Option<&str>); 8] = [
             (
                 r#"{"_type":"configuration","password":"LEAK2""#,
                 Some(r#"{"_type":"configuration","password":"***""#),
@@ -185,6 +215,9 @@ mod tests {
             (r#"{"_type":"location","lat":1}"#, None),
             (r#"[{"password":"x"}]"#, Some(r#"[{"password":"***"}]"#)),
             ("login secret", None),
+            ("{broken password=RAWPASS1 x=1", Some("{broken password=*** x=1")),
+            ("user=jane&Pass=hunter2&x=3", Some("user=jane&Pass=***&x=3")),
+            (r#"{"token":"a", oops token=b"#, Some(r#"{"token":"***", oops token=***"#)),
         ];
         for (input, want) in cases {
             let got = mask_text(input.as_bytes()).map(|b| String::from_utf8(b).unwrap());

@@ -90,8 +90,8 @@ impl Shape {
         match self {
             Shape::Circle { lat, lon, .. } => (*lat, *lon),
             Shape::Polygon { points } => {
-                let (south, north, west, east) = bounds(points);
-                (round7((south + north) / 2.0), round7((west + east) / 2.0))
+                let (south, north, west, east) = bounds(&unwrapped(points));
+                (round7((south + north) / 2.0), round7(wrap((west + east) / 2.0)))
             }
         }
     }
@@ -125,7 +125,7 @@ fn validate_polygon(points: &[(f64, f64)]) -> Result<(), FenceError> {
     if collinear(points) {
         return Err(FenceError::Collinear(points.len()));
     }
-    let (_, _, west, east) = bounds(points);
+    let (_, _, west, east) = bounds(&unwrapped(points));
     if east - west > 180.0 {
         return Err(FenceError::LongitudeSpan(east - west));
     }
@@ -152,6 +152,29 @@ fn collinear(points: &[(f64, f64)]) -> bool {
 
 fn round7(degrees: f64) -> f64 {
     (degrees * 1e7).round() / 1e7
+}
+
+/// The corners with each longitude moved by whole turns to within 180° of the corner before
+/// it, so that a polygon across the antimeridian has continuous longitudes (some beyond ±180)
+/// and every edge is its short way round.
+pub(crate) fn unwrapped(points: &[(f64, f64)]) -> Vec<(f64, f64)> {
+    let mut previous: Option<f64> = None;
+    points
+        .iter()
+        .map(|&(lat, lon)| {
+            let mut lon = lon;
+            if let Some(before) = previous.filter(|b| b.is_finite() && lon.is_finite()) {
+                lon -= ((lon - before) / 360.0).round() * 360.0;
+            }
+            previous = Some(lon);
+            (lat, lon)
+        })
+        .collect()
+}
+
+/// A longitude brought into -180..=180.
+pub(crate) fn wrap(lon: f64) -> f64 {
+    if (-180.0..=180.0).contains(&lon) { lon } else { lon - (lon / 360.0).round() * 360.0 }
 }
 
 /// `(south, north, west, east)` of the points; infinities for an empty slice.

@@ -52,6 +52,28 @@ fn python_float(value: f64) -> String {
     if value.is_finite() && !text.contains('.') { format!("{text}.0") } else { text }
 }
 
+/// The line with every control character and bidirectional override written as an escape
+/// (`\n`, `\u{1b}`, `\u{202e}`), so that what a device or a fence name puts into a line can
+/// neither start a forged second line nor drive a watcher's terminal.
+pub fn printable(line: &str) -> std::borrow::Cow<'_, str> {
+    let unsafe_char =
+        |c: char| c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+    if !line.contains(unsafe_char) {
+        return std::borrow::Cow::Borrowed(line);
+    }
+    let mut out = String::with_capacity(line.len() + 8);
+    for c in line.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if unsafe_char(c) => out.extend(c.escape_unicode()),
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -98,5 +120,12 @@ mod tests {
         );
         assert_eq!(python_float(52.0), "52.0");
         assert_eq!(python_float(-5.184415), "-5.184415");
+    }
+
+    #[test]
+    fn control_characters_and_bidi_overrides_are_escaped() {
+        let forged = "Evil\nALERT: XX: leaves Home\u{0}\u{1b}[2J\u{202e}é\t";
+        assert_eq!(printable(forged), "Evil\\nALERT: XX: leaves Home\\u{0}\\u{1b}[2J\\u{202e}é\\t");
+        assert!(matches!(printable("plain é line"), std::borrow::Cow::Borrowed(_)));
     }
 }

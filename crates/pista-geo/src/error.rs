@@ -24,6 +24,10 @@ pub enum GeoError {
     #[error("geocoder {provider} needs an api key")]
     MissingKey { provider: &'static str },
 
+    /// The language is not a language tag.
+    #[error("geocoder {provider} language {language:?} is not a language code such as de or pt-BR")]
+    Language { provider: &'static str, language: String },
+
     /// A setting was given to a geocoder that does not use it.
     #[error("geocoder {provider} does not use the {setting} setting")]
     UnusedSetting { provider: &'static str, setting: &'static str },

@@ -54,7 +54,8 @@ impl Google {
     /// A client of the API at `config.base_url`, or of Google's, with `config.key` (required).
     pub fn new(config: &OnlineConfig) -> Result<Self, GeoError> {
         let path = "/maps/api/geocode/json";
-        let endpoint = Endpoint::new("google", DEFAULT_URL, path, Some("key"), config)?;
+        let endpoint =
+            Endpoint::new("google", DEFAULT_URL, path, (Some("key"), "language"), config)?;
         Ok(Self { endpoint })
     }
 

@@ -29,9 +29,6 @@ pub const DEFAULT_RATE_PER_SEC: f64 = 1.0;
 pub const MAX_BODY: usize = 1 << 20;
 
 /// Settings of an online provider.
-///
-/// FIXME(#4): no language preference is sent (Nominatim `accept-language`, OpenCage and Google
-/// `language`), so addresses come in each provider's default language, usually the local one.
 #[derive(Clone)]
 pub struct OnlineConfig {
     /// Base URL of the service (scheme, host, optional path prefix); `None` for the provider's
@@ -43,6 +40,9 @@ pub struct OnlineConfig {
     pub rate_per_sec: f64,
     /// Limit on one request, connection to last byte.
     pub timeout: Duration,
+    /// The language addresses should be in (`de`, `pt-BR`), sent as the provider's language
+    /// parameter; `None` for the provider's default, usually the local language.
+    pub language: Option<String>,
 }
 
 impl Default for OnlineConfig {
@@ -52,6 +52,7 @@ impl Default for OnlineConfig {
             key: None,
             rate_per_sec: DEFAULT_RATE_PER_SEC,
             timeout: DEFAULT_TIMEOUT,
+            language: None,
         }
     }
 }
@@ -63,6 +64,7 @@ impl fmt::Debug for OnlineConfig {
             .field("key", &self.key.as_ref().map(|_| "<redacted>"))
             .field("rate_per_sec", &self.rate_per_sec)
             .field("timeout", &self.timeout)
+            .field("language", &self.language)
             .finish()
     }
 }
@@ -77,6 +79,8 @@ pub(crate) struct Endpoint {
     shown: String,
     /// The query parameter carrying the key, with the key (`("key", "...")`).
     key: Option<(&'static str, String)>,
+    /// The query parameter asking for a language, with the language.
+    language: Option<(&'static str, String)>,
     limiter: DefaultDirectRateLimiter,
     timeout: Duration,
 }
@@ -93,12 +97,13 @@ impl fmt::Debug for Endpoint {
 
 impl Endpoint {
     /// An endpoint at `path` under the configured base URL (or `default_base`); `key_param`
-    /// names the query parameter for the key, for providers that need one.
+    /// names the query parameter for the key, for providers that need one, and
+    /// `language_param` the one for the language.
     pub(crate) fn new(
         provider: &'static str,
         default_base: &str,
         path: &str,
-        key_param: Option<&'static str>,
+        (key_param, language_param): (Option<&'static str>, &'static str),
         config: &OnlineConfig,
     ) -> Result<Self, GeoError> {
         let base = config.base_url.as_deref().unwrap_or(default_base);
@@ -112,6 +117,11 @@ impl Endpoint {
         if config.timeout.is_zero() {
             return Err(GeoError::ZeroTimeout { provider });
         }
+        let language = match config.language.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(tag) if is_language(tag) => Some((language_param, tag.to_owned())),
+            Some(tag) => return Err(GeoError::Language { provider, language: tag.to_owned() }),
+        };
         let client = reqwest::Client::builder()
             .user_agent(USER_AGENT)
             .timeout(config.timeout)
@@ -120,7 +130,8 @@ impl Endpoint {
         let limiter = RateLimiter::direct(quota(provider, config.rate_per_sec)?);
         let shown = shown_url(&url);
         tracing::debug!(provider, url = %shown, rate = config.rate_per_sec, "geocoder ready");
-        Ok(Self { provider, client, url, shown, key, limiter, timeout: config.timeout })
+        let timeout = config.timeout;
+        Ok(Self { provider, client, url, shown, key, language, limiter, timeout })
     }
 
     /// GETs the endpoint with `params` (and the key), after waiting for the rate limiter, and
@@ -130,7 +141,10 @@ impl Endpoint {
         params: &[(&str, String)],
     ) -> Result<T, GeoError> {
         let mut url = self.url.clone();
-        url.query_pairs_mut().extend_pairs(params).extend_pairs(self.key.iter().cloned());
+        url.query_pairs_mut()
+            .extend_pairs(params)
+            .extend_pairs(self.language.iter().cloned())
+            .extend_pairs(self.key.iter().cloned());
         self.limiter.until_ready().await;
         tracing::debug!(provider = self.provider, url = %self.shown, "geocoder request");
 
@@ -183,6 +197,18 @@ impl Endpoint {
             GeoError::Request { provider, url, source: error.without_url() }
         }
     }
+}
+
+/// A language tag as providers take it: a 2 or 3 letter language, then optional subtags of 1
+/// to 8 letters or digits (`de`, `pt-BR`, `zh-Hant`).
+pub fn is_language(tag: &str) -> bool {
+    let mut parts = tag.split('-');
+    let first = parts.next().unwrap_or_default();
+    let language = (2..=3).contains(&first.len()) && first.bytes().all(|b| b.is_ascii_alphabetic());
+    language
+        && parts.all(|part| {
+            (1..=8).contains(&part.len()) && part.bytes().all(|b| b.is_ascii_alphanumeric())
+        })
 }
 
 /// `base` with `path` appended, checked to be an absolute http(s) URL.

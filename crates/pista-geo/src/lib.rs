@@ -21,7 +21,9 @@ use serde::Serialize;
 pub use cell::{MAX_PRECISION, cell};
 pub use error::GeoError;
 pub use google::Google;
-pub use http::{DEFAULT_RATE_PER_SEC, DEFAULT_TIMEOUT, MAX_BODY, OnlineConfig, USER_AGENT};
+pub use http::{
+    DEFAULT_RATE_PER_SEC, DEFAULT_TIMEOUT, MAX_BODY, OnlineConfig, USER_AGENT, is_language,
+};
 pub use nominatim::Nominatim;
 pub use offline::{ATTRIBUTION, DEFAULT_MAX_KM, Nearest, Offline};
 pub use opencage::OpenCage;

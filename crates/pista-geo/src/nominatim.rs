@@ -44,7 +44,8 @@ impl Nominatim {
     /// A client of the server at `config.base_url`, or of the public one. Nominatim takes no
     /// key: giving one is an error, so that a misplaced secret is noticed.
     pub fn new(config: &OnlineConfig) -> Result<Self, GeoError> {
-        let endpoint = Endpoint::new("nominatim", DEFAULT_URL, "/reverse", None, config)?;
+        let endpoint =
+            Endpoint::new("nominatim", DEFAULT_URL, "/reverse", (None, "accept-language"), config)?;
         Ok(Self { endpoint })
     }
 }

@@ -40,7 +40,8 @@ impl OpenCage {
     /// (required).
     pub fn new(config: &OnlineConfig) -> Result<Self, GeoError> {
         let path = "/geocode/v1/json";
-        let endpoint = Endpoint::new("opencage", DEFAULT_URL, path, Some("key"), config)?;
+        let endpoint =
+            Endpoint::new("opencage", DEFAULT_URL, path, (Some("key"), "language"), config)?;
         Ok(Self { endpoint })
     }
 }

@@ -64,7 +64,7 @@ impl Photon {
     /// A client of the server at `config.base_url`, or of the public one. Photon takes no key:
     /// giving one is an error.
     pub fn new(config: &OnlineConfig) -> Result<Self, GeoError> {
-        let endpoint = Endpoint::new("photon", DEFAULT_URL, "/reverse", None, config)?;
+        let endpoint = Endpoint::new("photon", DEFAULT_URL, "/reverse", (None, "lang"), config)?;
         Ok(Self { endpoint })
     }
 }

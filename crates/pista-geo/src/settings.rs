@@ -4,7 +4,6 @@
 //! location.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use crate::{GeoError, Geocoder, Google, Nominatim, Offline, OnlineConfig, OpenCage, Photon};
 
@@ -13,28 +12,31 @@ pub const KINDS: [&str; 6] = ["offline", "nominatim", "photon", "opencage", "goo
 
 /// The geocoder of kind `kind` (case-insensitive, one of [`KINDS`]), or `None` for `"off"`.
 ///
-/// `url` replaces the provider's public server and `key` is the API key (required by
-/// `opencage` and `google`); empty strings count as absent. `rate_per_sec` and `timeout` apply
-/// to the online providers. `"offline"` (cut-off [`crate::DEFAULT_MAX_KM`]) uses no url and no
-/// key, `nominatim` and `photon` no key: giving one is an error, so that a setting meant for
+/// In `config`, `base_url` replaces the provider's public server and `key` is the API key
+/// (required by `opencage` and `google`); empty strings count as absent. The rate, timeout and
+/// language apply to the online providers. `"offline"` (cut-off [`crate::DEFAULT_MAX_KM`])
+/// uses no url, key or language (its place names are in the local language), `nominatim` and
+/// `photon` no key: giving one is an error, so that a setting meant for
 /// another provider does not pass unnoticed. `"off"` ignores every other setting, so geocoding
 /// can be switched off without deleting them.
 pub fn from_settings(
     kind: &str,
-    url: Option<&str>,
-    key: Option<&str>,
-    rate_per_sec: f64,
-    timeout: Duration,
+    config: &OnlineConfig,
 ) -> Result<Option<Arc<dyn Geocoder>>, GeoError> {
-    let present = |value: Option<&str>| value.filter(|v| !v.trim().is_empty()).map(str::to_owned);
-    let config = OnlineConfig { base_url: present(url), key: present(key), rate_per_sec, timeout };
+    let present = |value: &Option<String>| value.clone().filter(|v| !v.trim().is_empty());
+    let config = &OnlineConfig {
+        base_url: present(&config.base_url),
+        key: present(&config.key),
+        language: present(&config.language),
+        ..config.clone()
+    };
     let geocoder: Arc<dyn Geocoder> = match kind.trim().to_ascii_lowercase().as_str() {
         "off" => return Ok(None),
-        "offline" => Arc::new(offline(&config)?),
-        "nominatim" => Arc::new(Nominatim::new(&config)?),
-        "photon" => Arc::new(Photon::new(&config)?),
-        "opencage" => Arc::new(OpenCage::new(&config)?),
-        "google" => Arc::new(Google::new(&config)?),
+        "offline" => Arc::new(offline(config)?),
+        "nominatim" => Arc::new(Nominatim::new(config)?),
+        "photon" => Arc::new(Photon::new(config)?),
+        "opencage" => Arc::new(OpenCage::new(config)?),
+        "google" => Arc::new(Google::new(config)?),
         _ => {
             let expected = KINDS.join(", ");
             return Err(GeoError::UnknownKind { kind: kind.to_owned(), expected });
@@ -52,6 +54,9 @@ fn offline(config: &OnlineConfig) -> Result<Offline, GeoError> {
     }
     if config.key.is_some() {
         return Err(GeoError::UnusedSetting { provider, setting: "key" });
+    }
+    if config.language.is_some() {
+        return Err(GeoError::UnusedSetting { provider, setting: "language" });
     }
     Ok(Offline::new())
 }

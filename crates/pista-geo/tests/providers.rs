@@ -29,6 +29,7 @@ fn config(base: &str, key: Option<&str>) -> OnlineConfig {
         key: key.map(str::to_owned),
         rate_per_sec: 100.0,
         timeout: Duration::from_secs(5),
+        language: None,
     }
 }
 

@@ -1,9 +1,12 @@
 //! Addresses for stored fixes, found beside ingest so that a slow provider never slows it: the
 //! outputs stage queues a request per stored fix (dropping it when the queue is full), and one
 //! worker answers from the in-memory cell cache, then the database's `geo_cells`, and only then
-//! asks the geocoder, caching its answer by geohash cell. It writes the address onto the fix and
-//! tells the outputs stage, which republishes the device object. A backfill pass at start and
-//! every few minutes finds fixes still without an address (dropped requests, provider outages).
+//! asks the geocoder, caching its answer by geohash cell. It writes addresses onto the fixes and
+//! new cells into the cache in batches (one transaction per [`FLUSH_SIZE`] results or
+//! [`FLUSH_EVERY`]), so that its writes take turns with ingest's commits instead of adding one
+//! commit per fix, then tells the outputs stage, which republishes the device objects. A
+//! backfill pass at start and every few minutes finds fixes still without an address (dropped
+//! requests, provider outages).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -21,6 +24,10 @@ use crate::outputs::Control;
 const MEMORY_CELLS: usize = 100_000;
 /// Fixes read per backfill query.
 const BACKFILL_PAGE: u64 = 500;
+/// Results written in one transaction, at most.
+pub const FLUSH_SIZE: usize = 200;
+/// Longest a result waits to be written.
+pub const FLUSH_EVERY: Duration = Duration::from_millis(500);
 
 /// How addresses are looked up.
 #[derive(Clone)]
@@ -126,21 +133,64 @@ struct Worker {
     stats: Arc<GeocodeStats>,
 }
 
+/// Results not written yet.
+#[derive(Default)]
+struct Batch {
+    /// Cells the geocoder answered, for the cache table.
+    cells: Vec<(String, GeoCell)>,
+    fixes: Vec<(GeocodeRequest, Found)>,
+}
+
 impl Worker {
     async fn run(self, mut queue: mpsc::Receiver<GeocodeRequest>) {
         let mut backfill = tokio::time::interval(self.geocoding.backfill_every);
+        let mut flush = tokio::time::interval(FLUSH_EVERY);
+        flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut batch = Batch::default();
         loop {
             tokio::select! {
                 request = queue.recv() => match request {
-                    Some(request) => self.answer(&request).await,
+                    Some(request) => {
+                        self.answer(&request, &mut batch).await;
+                        if batch.fixes.len() >= FLUSH_SIZE {
+                            self.flush(&mut batch).await;
+                        }
+                    }
                     None => break,
                 },
-                _ = backfill.tick() => self.backfill().await,
+                _ = flush.tick() => self.flush(&mut batch).await,
+                _ = backfill.tick() => self.backfill(&mut batch).await,
             }
+        }
+        self.flush(&mut batch).await;
+    }
+
+    /// Writes the batch in one transaction and tells the outputs stage; on failure the fixes
+    /// stay without an address for the backfill to find.
+    async fn flush(&self, batch: &mut Batch) {
+        if batch.fixes.is_empty() && batch.cells.is_empty() {
+            return;
+        }
+        let Batch { cells, fixes } = std::mem::take(batch);
+        let rows: Vec<(i64, Option<String>, Option<String>)> = fixes
+            .iter()
+            .map(|(request, found)| (request.id, found.cc.clone(), found.addr.clone()))
+            .collect();
+        if let Err(error) = self.derived.record_addresses(&cells, &rows, crate::now()).await {
+            tracing::warn!(fixes = rows.len(), %error, "addresses not stored");
+            return;
+        }
+        for (request, found) in fixes {
+            let _ = self.control.send(Control::Address {
+                key: request.key,
+                ids: vec![request.id],
+                cc: found.cc,
+                addr: found.addr,
+            });
         }
     }
 
-    async fn backfill(&self) {
+    async fn backfill(&self, batch: &mut Batch) {
         let mut after = 0;
         loop {
             let page = match self.derived.ungeocoded(after, BACKFILL_PAGE).await {
@@ -155,14 +205,18 @@ impl Worker {
             for fix in &page {
                 let request =
                     GeocodeRequest { id: fix.id, key: fix.key.clone(), lat: fix.lat, lon: fix.lon };
-                self.answer(&request).await;
+                self.answer(&request, batch).await;
+                if batch.fixes.len() >= FLUSH_SIZE {
+                    self.flush(batch).await;
+                }
             }
+            self.flush(batch).await;
         }
     }
 
-    /// Finds the address of one fix and stores it on the fix; a failure leaves the fix for
-    /// the next backfill.
-    async fn answer(&self, request: &GeocodeRequest) {
+    /// Finds the address of one fix and adds it to the batch; a failure leaves the fix for the
+    /// next backfill.
+    async fn answer(&self, request: &GeocodeRequest, batch: &mut Batch) {
         let cell = match pista_geo::cell(request.lat, request.lon, self.geocoding.precision) {
             Ok(cell) => cell,
             Err(error) => {
@@ -170,22 +224,16 @@ impl Worker {
                 return;
             }
         };
-        let Some(found) = self.lookup(&cell, request).await else { return };
-        let (cc, addr) = (found.cc.as_deref(), found.addr.as_deref());
-        if let Err(error) = self.derived.set_addresses(&[request.id], cc, addr, crate::now()).await
-        {
-            tracing::warn!(id = request.id, %error, "address not stored");
-            return;
-        }
-        let _ = self.control.send(Control::Address {
-            key: request.key.clone(),
-            ids: vec![request.id],
-            cc: found.cc,
-            addr: found.addr,
-        });
+        let Some(found) = self.lookup(&cell, request, batch).await else { return };
+        batch.fixes.push((request.clone(), found));
     }
 
-    async fn lookup(&self, cell: &str, request: &GeocodeRequest) -> Option<Found> {
+    async fn lookup(
+        &self,
+        cell: &str,
+        request: &GeocodeRequest,
+        batch: &mut Batch,
+    ) -> Option<Found> {
         if let Some(found) = self.cache.get_cell(cell) {
             self.stats.hits.fetch_add(1, Ordering::Relaxed);
             return Some(found);
@@ -223,9 +271,7 @@ impl Worker {
             addr: found.addr.clone(),
             provider: geocoder.name().into(),
         };
-        if let Err(error) = self.derived.put_geo_cell(cell, &value, crate::now()).await {
-            tracing::warn!(%cell, %error, "geo cache not written");
-        }
+        batch.cells.push((cell.to_owned(), value));
         self.cache.put(cell.to_owned(), found.clone());
         Some(found)
     }

@@ -33,7 +33,7 @@ pub use pipeline::{
 };
 pub use redis_stats::{RedisCounters, RedisStats, RedisUrl, RedisUrlError};
 pub use tally::{LastSeen, OTHER, Tally};
-pub use webhooks::{WebhookError, WebhookOptions, WebhookStats, Webhooks};
+pub use webhooks::{WebhookError, WebhookOptions, WebhookStats, Webhooks, mask_text as mask_url};
 
 /// The current time as UNIX seconds.
 pub fn now() -> i64 {

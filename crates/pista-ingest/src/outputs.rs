@@ -174,8 +174,8 @@ pub struct Outputs {
     devices: DeviceBook,
     fences: FenceBook,
     jobs: JobBook,
-    /// The retained topic each fence object was published on, by fence id.
-    fence_topics: HashMap<i64, String>,
+    /// The retained topic and object each fence was last published with, by fence id.
+    fence_topics: HashMap<i64, (String, String)>,
     geocode: Option<(GeocodeQueue, GeoCache)>,
     stats: Arc<OutputStats>,
 }
@@ -424,6 +424,7 @@ impl Outputs {
 
     fn look(&self, key: &DeviceKey, device_topic: &str, subtopic: Option<&str>, line: String) {
         let topic = look::topic(&self.options.look_topic, device_topic, subtopic);
+        let line = look::printable(&line).into_owned();
         self.stats.looks.fetch_add(1, Ordering::Relaxed);
         self.sinks.send(LiveKind::Look, Some(key), Publication::new(topic, line, false));
     }

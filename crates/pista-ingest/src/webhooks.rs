@@ -6,10 +6,9 @@
 //! are retried with exponential backoff (a longer `Retry-After` is honoured) up to the
 //! configured attempts; any other answer ends the delivery at once. Every attempt, and every
 //! delivery dropped because its lane was full, is logged in `webhook_deliveries` with the URL's
-//! password masked.
-//!
-//! FIXME(#4): deliveries still queued or between retries when Pista stops are lost; they are
-//! not resumed from the log at the next start.
+//! password masked. Each delivery is queued in storage with its alert (`webhook_queue`) and taken
+//! off when it ends, so deliveries still waiting or between retries when Pista stops are resumed
+//! at the next start ([`Webhooks::resume`]), counting the attempts already made.
 
 pub(crate) mod post;
 
@@ -110,6 +109,10 @@ struct Inner {
 struct Job {
     alert_id: i64,
     payload: Arc<str>,
+    /// Its row in the stored queue, taken off when the delivery ends.
+    queue_id: Option<i64>,
+    /// The number of its first POST (above 1 when resumed after earlier attempts).
+    first: u16,
 }
 
 impl Webhooks {
@@ -136,21 +139,74 @@ impl Webhooks {
         &self.inner.stats
     }
 
-    /// Queues a recorded alert for the global webhooks and the fence's own, each URL once.
-    /// Never waits.
-    pub fn deliver(&self, alert_id: i64, payload: &str, fence_webhook: Option<&str>) {
+    /// Where an alert goes: the global webhooks and the fence's own, each URL once. A fence
+    /// webhook that is no http(s) URL (the fence API refuses those) is skipped with a warning.
+    pub fn targets(&self, fence_webhook: Option<&str>) -> Vec<String> {
         let mut targets = self.inner.global.clone();
         if let Some(text) = fence_webhook {
             match parse(text) {
                 Some(url) => targets.push(url),
-                None => self.unusable(alert_id, text),
+                None => {
+                    let shown = mask_text(text);
+                    tracing::warn!(url = %shown, "fence webhook is not an http(s) URL; skipped");
+                }
             }
         }
         let mut seen = std::collections::HashSet::new();
         targets.retain(|url| seen.insert(url.as_str().to_owned()));
+        targets.into_iter().map(String::from).collect()
+    }
+
+    /// Queues a recorded alert for its targets, given as (stored queue id, URL). Never waits.
+    pub fn deliver(&self, alert_id: i64, payload: &str, targets: &[(Option<i64>, String)]) {
         let payload: Arc<str> = Arc::from(payload);
-        for url in targets {
-            self.enqueue(url, Job { alert_id, payload: payload.clone() });
+        for (queue_id, text) in targets {
+            let job = Job { alert_id, payload: payload.clone(), queue_id: *queue_id, first: 1 };
+            match parse(text) {
+                Some(url) => self.enqueue(url, job),
+                None => self.inner.finish_later(job.queue_id),
+            }
+        }
+    }
+
+    /// Queues again every delivery that had not ended when Pista stopped, continuing after the
+    /// attempts the log shows; one whose attempts are used up is taken off the queue.
+    pub async fn resume(&self) {
+        let queued = match self.inner.derived.queued_deliveries().await {
+            Ok(queued) => queued,
+            Err(error) => {
+                tracing::error!(%error, "queued webhook deliveries not read");
+                return;
+            }
+        };
+        if !queued.is_empty() {
+            tracing::info!(deliveries = queued.len(), "resuming webhook deliveries");
+        }
+        for delivery in queued {
+            let Some(url) = parse(&delivery.url) else {
+                self.inner.finish(Some(delivery.id)).await;
+                continue;
+            };
+            let shown = masked(&url);
+            let made = match self.inner.derived.deliveries(Some(delivery.alert_id)).await {
+                Ok(log) => log.iter().filter(|d| d.url == shown && d.attempt > 0).count(),
+                Err(error) => {
+                    tracing::error!(%error, alert = delivery.alert_id, "delivery log not read");
+                    continue;
+                }
+            };
+            let made = u16::try_from(made).unwrap_or(u16::MAX);
+            if made >= self.inner.options.attempts.max(1) {
+                self.inner.finish(Some(delivery.id)).await;
+                continue;
+            }
+            let job = Job {
+                alert_id: delivery.alert_id,
+                payload: Arc::from(delivery.payload.as_str()),
+                queue_id: Some(delivery.id),
+                first: made + 1,
+            };
+            self.enqueue(url, job);
         }
     }
 
@@ -179,21 +235,9 @@ impl Webhooks {
         tracing::warn!(url = %shown, alert = job.alert_id, "webhook queue full, alert dropped");
         let queue = self.inner.options.queue;
         let error = format!("dropped: the queue for this webhook was full ({queue} waiting)");
-        self.log_later(job.alert_id, shown, error);
-    }
-
-    /// Logs a fence webhook that is not an http(s) URL (the fence API refuses those).
-    fn unusable(&self, alert_id: i64, text: &str) {
-        self.inner.stats.failures.fetch_add(1, Ordering::Relaxed);
-        let shown = mask_text(text);
-        tracing::warn!(url = %shown, alert = alert_id, "fence webhook is not an http(s) URL");
-        self.log_later(alert_id, shown, "not an http(s) URL".to_owned());
-    }
-
-    fn log_later(&self, alert_id: i64, url: String, error: String) {
         let delivery = NewDelivery {
-            alert_id,
-            url,
+            alert_id: job.alert_id,
+            url: shown,
             attempt: 0,
             status: None,
             error: Some(error),
@@ -201,7 +245,10 @@ impl Webhooks {
             at: crate::now(),
         };
         let inner = self.inner.clone();
-        tokio::spawn(async move { inner.log(&delivery).await });
+        tokio::spawn(async move {
+            inner.log(&delivery).await;
+            inner.finish(job.queue_id).await;
+        });
     }
 }
 
@@ -253,8 +300,13 @@ impl Inner {
     /// POSTs one alert to one URL until it is accepted, an answer is not worth retrying, or
     /// the attempts run out; logs every attempt.
     async fn deliver(&self, url: &Url, shown: &str, job: &Job) {
+        self.post_until_done(url, shown, job).await;
+        self.finish(job.queue_id).await;
+    }
+
+    async fn post_until_done(&self, url: &Url, shown: &str, job: &Job) {
         let attempts = self.options.attempts.max(1);
-        for number in 1..=attempts {
+        for number in job.first..=attempts {
             let attempt = post(
                 &self.client,
                 url,
@@ -301,6 +353,20 @@ impl Inner {
             tracing::error!(%url, alert, %error, "webhook delivery not logged");
         }
     }
+
+    /// Takes an ended delivery off the stored queue.
+    async fn finish(&self, queue_id: Option<i64>) {
+        let Some(id) = queue_id else { return };
+        let _turn = self.log_gate.lock().await;
+        if let Err(error) = self.derived.finish_delivery(id).await {
+            tracing::error!(queued = id, %error, "ended webhook delivery not taken off the queue");
+        }
+    }
+
+    fn finish_later(self: &Arc<Self>, queue_id: Option<i64>) {
+        let inner = self.clone();
+        tokio::spawn(async move { inner.finish(queue_id).await });
+    }
 }
 
 /// Parses webhook URLs (an error names the first unusable one, password masked) and builds
@@ -340,7 +406,7 @@ pub(crate) fn masked(url: &Url) -> String {
 
 /// Text that should be a URL, masked even when it is no URL with a host: everything before the
 /// last `@` is hidden then.
-pub(crate) fn mask_text(text: &str) -> String {
+pub fn mask_text(text: &str) -> String {
     let url = Url::parse(text.trim()).ok().filter(|url| url.host().is_some());
     match (url, text.rfind('@')) {
         (Some(url), _) if url.password().is_some() => masked(&url),

@@ -46,11 +46,12 @@ async fn a_full_queue_drops_and_logs_the_delivery_instead_of_waiting() {
     };
     let webhooks = Webhooks::new(options, store.clone()).unwrap();
 
-    webhooks.deliver(1, "{}", None);
+    let target = [(None, url.clone())];
+    webhooks.deliver(1, "{}", &target);
     // The first POST is under way, so its lane's queue is empty again.
     let (_held, _) = listener.accept().await.unwrap();
-    webhooks.deliver(2, "{}", None);
-    webhooks.deliver(3, "{}", None);
+    webhooks.deliver(2, "{}", &target);
+    webhooks.deliver(3, "{}", &target);
     assert_eq!(webhooks.stats().dropped.load(Ordering::SeqCst), 1);
 
     let logged =

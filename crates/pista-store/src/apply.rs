@@ -206,8 +206,12 @@ async fn upsert_waypoint(
     sync_app_fence(txn, device_id, point, now).await
 }
 
-/// Keeps the fence of an app's region in step with it: a region with a centre and a radius is a
-/// circle fence; one without (or with radius 0) is none.
+/// The largest radius of a region that becomes a fence, in metres: the fence API's limit
+/// (`pista_derive::fence::MAX_RADIUS`). A larger region is stored as a waypoint only.
+const MAX_REGION_RADIUS: f64 = 1_000_000.0;
+
+/// Keeps the fence of an app's region in step with it: a region with a centre and a radius
+/// (above 0, at most [`MAX_REGION_RADIUS`]) is a circle fence; any other is none.
 async fn sync_app_fence(
     txn: &DatabaseTransaction,
     device_id: i64,
@@ -215,7 +219,9 @@ async fn sync_app_fence(
     now: i64,
 ) -> Result<(), StoreError> {
     let circle = match (point.lat, point.lon, point.rad) {
-        (Some(lat), Some(lon), Some(rad)) if rad > 0.0 => Some((lat, lon, rad)),
+        (Some(lat), Some(lon), Some(rad)) if rad > 0.0 && rad <= MAX_REGION_RADIUS => {
+            Some((lat, lon, rad))
+        }
         _ => None,
     };
     let Some((lat, lon, rad)) = circle else {

@@ -117,6 +117,26 @@ pub struct NewAlert {
     /// The alert object as published.
     pub payload: String,
     pub at: i64,
+    /// The webhooks it is to be POSTed to; each is queued with the alert, in its transaction,
+    /// and stays queued until its delivery ends.
+    pub webhooks: Vec<String>,
+}
+
+/// A recorded alert: its id and its queued webhook deliveries (queue id, URL).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordedAlert {
+    pub id: i64,
+    pub queued: Vec<(i64, String)>,
+}
+
+/// A webhook delivery that has not ended yet (queued, or between retries).
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueuedDelivery {
+    pub id: i64,
+    pub alert_id: i64,
+    pub url: String,
+    /// The alert object as published.
+    pub payload: String,
 }
 
 /// A recorded enter or leave event.
@@ -217,6 +237,16 @@ pub trait DerivedStore: Send + Sync {
         at: i64,
     ) -> Result<(), StoreError>;
 
+    /// In one transaction, caches the addresses of new cells and sets the addresses of fixes
+    /// (`(id, cc, addr)`): the geocoder's results, written in batches so that its writes take
+    /// turns with ingest's commits rather than one commit each.
+    async fn record_addresses(
+        &self,
+        cells: &[(String, GeoCell)],
+        fixes: &[(i64, Option<String>, Option<String>)],
+        at: i64,
+    ) -> Result<(), StoreError>;
+
     /// Fixes not yet looked up, with ids above `after`, oldest first.
     async fn ungeocoded(&self, after: i64, limit: u64) -> Result<Vec<Ungeocoded>, StoreError>;
 
@@ -235,13 +265,19 @@ pub trait DerivedStore: Send + Sync {
     /// Every device's side of every fence.
     async fn fence_states(&self) -> Result<Vec<FenceStateRow>, StoreError>;
 
-    /// Saves changed fence states and the alerts they fired in one transaction; returns the
-    /// alerts' ids.
+    /// Saves changed fence states, the alerts they fired and the alerts' webhook deliveries
+    /// (queued) in one transaction; returns each alert's id and queued deliveries.
     async fn record_fence_events(
         &self,
         states: &[FenceStateRow],
         alerts: &[NewAlert],
-    ) -> Result<Vec<i64>, StoreError>;
+    ) -> Result<Vec<RecordedAlert>, StoreError>;
+
+    /// Webhook deliveries still queued, oldest first (to resume them after a restart).
+    async fn queued_deliveries(&self) -> Result<Vec<QueuedDelivery>, StoreError>;
+
+    /// Takes a delivery off the queue: it was delivered, given up or dropped.
+    async fn finish_delivery(&self, id: i64) -> Result<(), StoreError>;
 
     /// Recorded alerts, oldest first; with `key` only that device's.
     async fn alerts(&self, key: Option<&DeviceKey>) -> Result<Vec<StoredAlert>, StoreError>;

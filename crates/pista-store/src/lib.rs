@@ -19,7 +19,8 @@ use pista_core::{Card, DeviceKey, DeviceName, UserName};
 
 pub use derived::{
     DerivedStore, FenceSource, FenceStateRow, GeoCell, JobName, NewAlert, NewDelivery, NewFence,
-    NewJob, StoredAlert, StoredDelivery, StoredFence, StoredJob, Ungeocoded,
+    NewJob, QueuedDelivery, RecordedAlert, StoredAlert, StoredDelivery, StoredFence, StoredJob,
+    Ungeocoded,
 };
 pub use error::StoreError;
 pub use records::{

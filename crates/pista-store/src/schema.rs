@@ -10,7 +10,8 @@
 //! `rawdata` (every message off the wire, when switched on), and what ingest derives: `geo_cells`
 //! (addresses by geohash cell), `fences` (from the apps' regions, the config and the API),
 //! `fence_states` (inside or outside, per device and fence), `alerts` (enter and leave events)
-//! and `webhook_deliveries` (each POST of an alert to a webhook), `job_names` (what an Activo
+//! `webhook_deliveries` (each POST of an alert to a webhook), `webhook_queue` (deliveries not
+//! ended yet, so a restart resumes them), `job_names` (what an Activo
 //! job box calls its jobs, tasks, places and machines, per device) and `jobs` (job history).
 
 use sea_orm_migration::prelude::*;
@@ -99,6 +100,8 @@ impl MigrationTrait for Initial {
         manager.create_table(webhook_deliveries_table()).await?;
         let alert = ["alert_id", "id"];
         index(manager, "webhook_deliveries_alert", "webhook_deliveries", &alert, false).await?;
+        manager.create_table(webhook_queue_table()).await?;
+        index(manager, "webhook_queue_alert", "webhook_queue", &["alert_id"], false).await?;
         manager.create_table(job_names_table()).await?;
         let entry = ["device_id", "kind", "job", "number"];
         index(manager, "job_names_entry", "job_names", &entry, true).await?;
@@ -429,6 +432,17 @@ fn webhook_deliveries_table() -> TableCreateStatement {
         .col(text_null("error"))
         .col(small_integer("delivered"))
         .col(big_integer("at"))
+        .to_owned()
+}
+
+fn webhook_queue_table() -> TableCreateStatement {
+    Table::create()
+        .table("webhook_queue")
+        .col(big_pk_auto("id"))
+        .col(big_integer("alert_id"))
+        // In full, as it is POSTed to (like a fence's webhook); removed when the delivery ends.
+        .col(text("url"))
+        .col(big_integer("created_at"))
         .to_owned()
 }
 

@@ -174,6 +174,9 @@ pub fn fence_from_object(
 }
 
 fn read_shape(object: &Map<String, Value>) -> Result<Shape, ApiError> {
+    if object.contains_key("polygon") && object.contains_key("radius") {
+        return Err(ApiError::bad_request("a fence has a radius or a polygon, not both"));
+    }
     if let Some(polygon) = object.get("polygon") {
         let corners = polygon.as_array().ok_or_else(|| {
             ApiError::bad_request(format!("fence polygon {polygon} is not an array of [lat, lon]"))
@@ -204,10 +207,17 @@ fn read_shape(object: &Map<String, Value>) -> Result<Shape, ApiError> {
     Ok(Shape::Circle { lat: number("lat")?, lon: number("lon")?, radius: number("radius")? })
 }
 
+/// An http(s) URL with a host, stored as the URL parser normalises it (so what is stored is
+/// what is POSTed to); an error shows it with any password masked.
 fn read_webhook(url: &str) -> Result<String, ApiError> {
-    match url::Url::parse(url) {
-        Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => Ok(url.to_owned()),
-        _ => Err(ApiError::bad_request(format!("fence webhook {url:?} is not an http(s) URL"))),
+    match url::Url::parse(url.trim()) {
+        Ok(parsed) if matches!(parsed.scheme(), "http" | "https") && parsed.host().is_some() => {
+            Ok(parsed.to_string())
+        }
+        _ => {
+            let shown = pista_ingest::mask_url(url);
+            Err(ApiError::bad_request(format!("fence webhook {shown:?} is not an http(s) URL")))
+        }
     }
 }
 
@@ -239,7 +249,8 @@ fn fence_json(fence: &StoredFence) -> Value {
         map.insert("wtst".into(), json!(fence.wtst));
     }
     if let Some(webhook) = &fence.webhook {
-        map.insert("webhook".into(), json!(webhook));
+        // As in the delivery log: the password is never shown.
+        map.insert("webhook".into(), json!(pista_ingest::mask_url(webhook)));
     }
     item
 }

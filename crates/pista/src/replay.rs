@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use pista_core::{DeviceName, TopicParts, UserName};
 use pista_ingest::BrokerUrl;
-use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use rumqttc::{AsyncClient, Event, Packet, QoS};
 use serde_json::Value;
 use tokio::sync::mpsc;
 
@@ -214,15 +214,8 @@ async fn send_mqtt(
     pace: Pace,
 ) -> Result<usize, ReplayError> {
     let broker = url.masked();
-    let mut options = MqttOptions::new(
-        format!("pista-replay-{}", std::process::id()),
-        url.host.clone(),
-        url.port,
-    );
+    let mut options = url.client_options(&format!("pista-replay-{}", std::process::id()), None);
     options.set_keep_alive(Duration::from_secs(30)).set_max_packet_size(16 << 20, 16 << 20);
-    if let Some(user) = &url.username {
-        options.set_credentials(user.clone(), url.password.clone().unwrap_or_default());
-    }
 
     let (client, mut events) = AsyncClient::new(options, 1024);
     let (acks, mut acked) = mpsc::unbounded_channel::<Result<(), String>>();

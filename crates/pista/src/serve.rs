@@ -23,6 +23,9 @@ use tokio::task::JoinHandle;
 
 use crate::settings::Settings;
 
+/// The largest packet MQTT can carry (256 MiB).
+const MQTT_MAX_PACKET: usize = 268_435_455;
+
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -275,10 +278,11 @@ fn sinks(
     }
     let client_id = format!("{}-out", settings.mqtt_client_id);
     sinks.mqtt = match (&settings.mqtt, embedded) {
-        (Some(url), _) => Some(MqttSink::start(url, ca_pem, client_id, stop)),
+        // An external broker's own limit is unknown here: MQTT's largest packet.
+        (Some(url), _) => Some(MqttSink::start(url, ca_pem, client_id, MQTT_MAX_PACKET, stop)),
         (None, Some(addr)) => {
             let url = loopback(addr);
-            Some(MqttSink::start(&url, None, client_id, stop))
+            Some(MqttSink::start(&url, None, client_id, settings.broker_max_packet, stop))
         }
         (None, None) => None,
     };
@@ -292,13 +296,14 @@ async fn start_outputs(
     derived: Arc<dyn DerivedStore>,
     sinks: Sinks,
 ) -> Result<OutputsHandle, ServeError> {
-    let geocoder = pista_geo::from_settings(
-        &settings.geocode,
-        settings.geocode_url.as_deref(),
-        settings.geocode_key.as_deref(),
-        settings.geocode_rate as f64,
-        Duration::from_secs(settings.geocode_timeout),
-    )?;
+    let online = pista_geo::OnlineConfig {
+        base_url: settings.geocode_url.clone(),
+        key: settings.geocode_key.clone(),
+        rate_per_sec: settings.geocode_rate as f64,
+        timeout: Duration::from_secs(settings.geocode_timeout),
+        language: settings.geocode_language.clone(),
+    };
+    let geocoder = pista_geo::from_settings(&settings.geocode, &online)?;
     if let Some(geocoder) = &geocoder {
         tracing::info!(provider = geocoder.name(), "reverse geocoding on");
         if geocoder.name() == "offline" {
@@ -357,7 +362,11 @@ fn webhooks(settings: &Settings, derived: Arc<dyn DerivedStore>) -> Result<Webho
     if !options.urls.is_empty() {
         tracing::info!(webhooks = options.urls.len(), "alerts are posted to webhooks");
     }
-    Ok(Webhooks::new(options, derived)?)
+    let webhooks = Webhooks::new(options, derived)?;
+    // Deliveries that had not ended when Pista last stopped.
+    let resumed = webhooks.clone();
+    tokio::spawn(async move { resumed.resume().await });
+    Ok(webhooks)
 }
 
 /// Binds both listeners and reads the CA file, so that nothing starts when one of them fails.

@@ -237,7 +237,7 @@ fn bad_values_name_the_key_the_value_the_origin_and_what_is_allowed() {
 #[test]
 fn config_files_with_unknown_keys_or_bad_toml_are_refused() {
     let unknown = load(Some("[mqtt]\nhost = \"x\"\n"), &[], &[]).unwrap_err();
-    assert!(unknown.ends_with("unknown key \"mqtt.host\"; known keys: data_dir, log, http.listen, http.max_body, broker.listen, broker.max_packet, mqtt.url, mqtt.ca_file, mqtt.client_id, mqtt.base_topics, mqtt.keepalive, ingest.time_floor, ingest.t_ignore, ingest.skip_retained, ingest.tid_map, ingest.rawdata, ingest.rawdata_days, outputs.mqtt, outputs.map_topic, outputs.look_topic, outputs.alert_topic, outputs.job_topic, outputs.alert_keys, outputs.monitor_topic, outputs.plmn, outputs.webhooks, outputs.webhook_attempts, outputs.webhook_timeout, alarm.command, alarm.webhooks, alarm.timeout, fences.margin, fences.dwell, geocode.provider, geocode.url, geocode.key, geocode.rate, geocode.precision, geocode.timeout, redis.url, redis.prefix, database.url, [[fence]]"), "{unknown}");
+    assert!(unknown.ends_with("unknown key \"mqtt.host\"; known keys: data_dir, log, http.listen, http.max_body, broker.listen, broker.max_packet, mqtt.url, mqtt.ca_file, mqtt.client_id, mqtt.base_topics, mqtt.keepalive, ingest.time_floor, ingest.t_ignore, ingest.skip_retained, ingest.tid_map, ingest.rawdata, ingest.rawdata_days, outputs.mqtt, outputs.map_topic, outputs.look_topic, outputs.alert_topic, outputs.job_topic, outputs.alert_keys, outputs.monitor_topic, outputs.plmn, outputs.webhooks, outputs.webhook_attempts, outputs.webhook_timeout, alarm.command, alarm.webhooks, alarm.timeout, fences.margin, fences.dwell, geocode.provider, geocode.url, geocode.key, geocode.language, geocode.rate, geocode.precision, geocode.timeout, redis.url, redis.prefix, database.url, [[fence]]"), "{unknown}");
     let bad = load(Some("[http\n"), &[], &[]).unwrap_err();
     assert!(bad.contains("is not valid TOML"), "{bad}");
     let typed = load(Some("[http]\nlisten = { a = 1 }\n"), &[], &[]).unwrap_err();
@@ -257,17 +257,18 @@ fn config_files_with_unknown_keys_or_bad_toml_are_refused() {
 fn the_effective_config_masks_secrets_and_says_where_values_come_from() {
     let raw = load(
         None,
-        &[("PISTA_DATABASE", "sqlite:///tmp/x.db")],
+        &[("PISTA_DATABASE", "sqlite:///tmp/x.db"), ("PISTA_GEOCODE_KEY", "GEOKEYSECRET")],
         &[("mqtt", "mqtt://jane:s3cret@broker.example:1883")],
     )
     .unwrap();
     let text = effective_toml(&raw);
-    assert!(!text.contains("s3cret"), "{text}");
+    assert!(!text.contains("s3cret") && !text.contains("GEOKEYSECRET"), "{text}");
     for line in [
         "url = \"mqtt://jane:***@broker.example:1883\"  # flag --mqtt",
         "listen = \"off\"  # default: off because mqtt.url is set",
         "url = \"sqlite:///tmp/x.db\"  # environment PISTA_DATABASE",
         "base_topics = [\"owntracks/#\", \"/owntracks/#\"]  # default",
+        "key = \"***\"  # environment PISTA_GEOCODE_KEY",
     ] {
         assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
     }

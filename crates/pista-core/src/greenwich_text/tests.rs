@@ -138,6 +138,12 @@ const DECODED: &[(&str, &str, &str, &str)] = &[
     ("cmd", "login 123456", "gw-cmd", r#"{"command":"login ***","verb":"login"}"#),
     ("cmd", "LOGIN  two words", "gw-cmd", r#"{"command":"LOGIN ***","verb":"LOGIN"}"#),
     ("cmd", "login", "gw-cmd", r#"{"command":"login","verb":"login"}"#),
+    ("cmd", "login=GWPASS6", "gw-cmd", r#"{"command":"login=***","verb":"login"}"#),
+    ("cmd", "set pass=GWPASS4", "gw-cmd", r#"{"command":"set pass=***","verb":"set"}"#),
+    ("cmd", "set pass GWPASS5", "gw-cmd", r#"{"command":"set pass ***","verb":"set"}"#),
+    ("cmd", "SET Password  GWPASS3", "gw-cmd", r#"{"command":"SET Password ***","verb":"SET"}"#),
+    ("cmd", "set interval=60", "gw-cmd", r#"{"command":"set interval=60","verb":"set"}"#),
+    ("cmd/out", "pass=GWPASS7", "gw-cmd-out", r#"{"line":"pass=***","key":"pass","value":"***"}"#),
     ("cmd", "out 1 0", "gw-cmd", r#"{"command":"out 1 0","verb":"out"}"#),
     ("cmd", "state", "gw-cmd", r#"{"command":"state","verb":"state"}"#),
     (

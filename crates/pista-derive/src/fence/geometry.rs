@@ -14,8 +14,9 @@ pub const EARTH_RADIUS: f64 = 6_371_008.8;
 /// (what alerts report as `meters`), for a polygon 0 when the point is inside or on an edge and
 /// otherwise the great-circle distance to the nearest point of the nearest edge. Polygon edges
 /// are straight lines in latitude/longitude (as a web map draws them), not great circles.
-/// Returns NaN for a non-finite point, or a polygon without points or with a non-finite
-/// corner; call [`Shape::validate`] first for a meaningful answer.
+/// A polygon may cross the antimeridian (its edges go the short way round). Returns NaN for a
+/// non-finite point, or a polygon without points or with a non-finite corner; call
+/// [`Shape::validate`] first for a meaningful answer.
 pub fn distance(shape: &Shape, lat: f64, lon: f64) -> f64 {
     let point = Point::new(lon, lat);
     match shape {
@@ -34,11 +35,18 @@ pub(super) fn beyond_edge(shape: &Shape, meters: f64) -> f64 {
 
 fn polygon_distance(points: &[(f64, f64)], point: Point) -> f64 {
     // geo asserts that a ring is closed, which a NaN corner never is (NaN differs from itself).
-    let ring: Vec<Coord> = points.iter().map(|&(lat, lon)| Coord { x: lon, y: lat }).collect();
+    let ring: Vec<Coord> =
+        super::unwrapped(points).iter().map(|&(lat, lon)| Coord { x: lon, y: lat }).collect();
     let finite = |c: &Coord| c.x.is_finite() && c.y.is_finite();
     if ring.is_empty() || !ring.iter().all(finite) || !finite(&point.0) {
         return f64::NAN;
     }
+    // The point in the ring's frame: its longitude moved by whole turns to within 180° of the
+    // ring's middle, so a point just across the antimeridian is measured the short way.
+    let (west, east) =
+        ring.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(w, e), c| (w.min(c.x), e.max(c.x)));
+    let middle = (west + east) / 2.0;
+    let point = Point::new(point.x() - ((point.x() - middle) / 360.0).round() * 360.0, point.y());
 
     let polygon = Polygon::new(LineString::from(ring.clone()), Vec::new());
     if polygon.intersects(&point) {
@@ -56,8 +64,6 @@ fn polygon_distance(points: &[(f64, f64)], point: Point) -> f64 {
 /// near the point it keeps angles and lengths true, so the foot of the perpendicular there is
 /// the nearest point to well under a millimetre for the distances a fence cares about.
 fn edge_distance(a: Coord, b: Coord, point: Point) -> f64 {
-    // FIXME(#4): longitudes are not wrapped, so for a polygon close to the antimeridian a point
-    // just across it is measured the long way round: still outside, but `meters` is too large.
     let scale = point.y().to_radians().cos();
     let (ax, ay) = ((a.x - point.x()) * scale, a.y - point.y());
     let (dx, dy) = ((b.x - a.x) * scale, b.y - a.y);

@@ -94,9 +94,11 @@ fn validate_accepts_and_rejects_with_the_bad_value() {
             polygon(&[(51.0, 4.0), (51.01, 4.01), (51.02, 4.02)]),
             Err("fence polygon encloses no area: its 3 corners lie on one line"),
         ),
+        // Across the antimeridian: 20 degrees wide, the short way round.
+        (polygon(&[(10.0, 170.0), (10.0, -170.0), (11.0, -170.0), (11.0, 170.0)]), Ok(())),
         (
-            polygon(&[(10.0, 170.0), (10.0, -170.0), (11.0, -170.0), (11.0, 170.0)]),
-            Err("fence polygon spans 340 degrees of longitude, at most 180 are supported"),
+            polygon(&[(0.0, 0.0), (0.0, 100.0), (10.0, -100.0)]),
+            Err("fence polygon spans 260 degrees of longitude, at most 180 are supported"),
         ),
     ];
     for (shape, expected) in cases {
@@ -163,6 +165,36 @@ fn polygon_distance_is_zero_inside_else_to_the_nearest_edge() {
     for ((lat, lon), expected) in cases {
         assert_eq!(mm(distance(&square, lat, lon)), expected, "{lat} {lon}");
     }
+}
+
+/// A square across the antimeridian, 0.01 degree wide from 179.995 to -179.995.
+const DATELINE: [(f64, f64); 4] =
+    [(10.0, 179.995), (10.0, -179.995), (10.01, -179.995), (10.01, 179.995)];
+
+#[test]
+fn polygons_across_the_antimeridian_are_measured_the_short_way() {
+    let square = polygon(&DATELINE);
+    assert_eq!(square.validate(), Ok(()));
+    assert_eq!(square.centre(), (10.005, 180.0));
+    let cases = [
+        ((10.005, 180.0), 0.0),
+        ((10.005, -180.0), 0.0),
+        ((10.005, -179.999), 0.0),
+        ((10.005, 179.999), 0.0),
+        (east(10.005, -179.995, 10.0), 10.0),
+        (east(10.005, 179.995, -100.0), 100.0),
+    ];
+    for ((lat, lon), expected) in cases {
+        assert_eq!(mm(distance(&square, lat, lon)), expected, "{lat} {lon}");
+    }
+    // A square just west of the antimeridian, and a point just across it: 2 km east of the
+    // square's east edge, not the long way round the Earth.
+    let west = polygon(&[(10.0, 179.98), (10.0, 179.99), (10.01, 179.99), (10.01, 179.98)]);
+    let (lat, lon) = east(10.005, 179.99, 2000.0);
+    assert!(lon > 180.0);
+    let across = distance(&west, lat, lon - 360.0);
+    assert_eq!(mm(across), mm(distance(&west, lat, lon)));
+    assert_eq!(across.round(), 2000.0);
 }
 
 #[test]

@@ -52,10 +52,15 @@ impl Outputs {
                 meters: transition.meters,
                 payload: wire::spaced(&object),
                 at: crate::now(),
+                webhooks: self
+                    .options
+                    .webhooks
+                    .as_ref()
+                    .map(|webhooks| webhooks.targets(fence.stored.webhook.as_deref()))
+                    .unwrap_or_default(),
             },
             device_topic: device_topic.to_owned(),
             line,
-            webhook: fence.stored.webhook.clone(),
         }
     }
 
@@ -69,22 +74,33 @@ impl Outputs {
         }
     }
 
-    /// Publishes every fence object, and clears the retained objects of fences that went away
-    /// or moved.
+    /// Publishes the fence objects that are new or changed, and clears the retained objects
+    /// of fences that went away or moved. An app's region is retained under its owner's topic
+    /// and the original's hash of owner and centre; a fence made on the server under
+    /// `pista/fences/<id>`, so that two fences with the same centre keep apart.
     pub(super) fn publish_fences(&mut self, gone: Vec<LiveFence>) {
         for fence in gone {
-            if let Some(topic) = self.fence_topics.remove(&fence.stored.id) {
+            if let Some((topic, _)) = self.fence_topics.remove(&fence.stored.id) {
                 self.sinks.mqtt_only(Publication::new(topic, Bytes::new(), true));
             }
         }
         for fence in &self.fences.fences {
-            let hash = fence.fence.topic_hash(&fence.owner_topic);
-            let topic = format!("{}/{}/{hash}", self.options.map_topic, fence.owner_topic);
-            let previous = self.fence_topics.insert(fence.stored.id, topic.clone());
-            if let Some(previous) = previous.filter(|previous| *previous != topic) {
-                self.sinks.mqtt_only(Publication::new(previous, Bytes::new(), true));
+            let leaf = match fence.stored.owner {
+                Some(_) => fence.fence.topic_hash(&fence.owner_topic),
+                None => fence.stored.id.to_string(),
+            };
+            let topic = format!("{}/{}/{leaf}", self.options.map_topic, fence.owner_topic);
+            let object = fence.fence.object();
+            let published = (topic.clone(), object.clone());
+            let previous = self.fence_topics.insert(fence.stored.id, published.clone());
+            match previous {
+                Some(previous) if previous == published => continue,
+                Some((previous, _)) if previous != topic => {
+                    self.sinks.mqtt_only(Publication::new(previous, Bytes::new(), true));
+                }
+                _ => {}
             }
-            self.sinks.mqtt_only(Publication::new(topic, fence.fence.object(), true));
+            self.sinks.mqtt_only(Publication::new(topic, object, true));
         }
     }
 
@@ -95,8 +111,8 @@ impl Outputs {
             return;
         }
         let alerts: Vec<NewAlert> = events.alerts.iter().map(|a| a.alert.clone()).collect();
-        let ids = match self.derived.record_fence_events(&events.states, &alerts).await {
-            Ok(ids) => ids,
+        let recorded = match self.derived.record_fence_events(&events.states, &alerts).await {
+            Ok(recorded) => recorded,
             Err(error) => {
                 self.stats.failures.fetch_add(1, Ordering::Relaxed);
                 tracing::error!(%error, alerts = alerts.len(), "fence events not recorded");
@@ -111,8 +127,10 @@ impl Outputs {
             self.sinks.send(LiveKind::Alert, Some(key), alert);
             self.look(key, &pending.device_topic, Some("_alert"), pending.line);
             // Queued, never awaited: a slow receiver must not hold up the outputs.
-            if let (Some(webhooks), Some(id)) = (&self.options.webhooks, ids.get(index)) {
-                webhooks.deliver(*id, &pending.alert.payload, pending.webhook.as_deref());
+            if let (Some(webhooks), Some(alert)) = (&self.options.webhooks, recorded.get(index)) {
+                let targets: Vec<(Option<i64>, String)> =
+                    alert.queued.iter().map(|(id, url)| (Some(*id), url.clone())).collect();
+                webhooks.deliver(alert.id, &pending.alert.payload, &targets);
             }
         }
     }
@@ -129,5 +147,4 @@ pub(super) struct PendingAlert {
     alert: NewAlert,
     device_topic: String,
     line: String,
-    webhook: Option<String>,
 }

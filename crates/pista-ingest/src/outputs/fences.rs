@@ -45,14 +45,23 @@ impl FenceBook {
         Ok(book)
     }
 
-    /// Reads the fence list again; returns the fences that went away.
+    /// Reads the fence list again; returns the fences that went away. Every device's side of a
+    /// fence whose shape changed is forgotten, so the next fix records it instead of firing.
     pub async fn reload(&mut self, store: &dyn DerivedStore) -> Result<Vec<LiveFence>, StoreError> {
         let fresh: Vec<LiveFence> = store.fences().await?.into_iter().filter_map(usable).collect();
+        let kept: HashSet<i64> = fresh
+            .iter()
+            .filter(|new| {
+                let old = self.fences.iter().find(|old| old.stored.id == new.stored.id);
+                old.is_none_or(|old| old.fence.shape == new.fence.shape)
+            })
+            .map(|f| f.stored.id)
+            .collect();
         let ids: HashSet<i64> = fresh.iter().map(|f| f.stored.id).collect();
         let gone = self.fences.drain(..).filter(|f| !ids.contains(&f.stored.id)).collect();
         self.fences = fresh;
         for states in self.states.values_mut() {
-            states.retain(|id, _| ids.contains(id));
+            states.retain(|id, _| kept.contains(id));
         }
         Ok(gone)
     }

@@ -67,27 +67,47 @@ pub struct LiveEvent {
 /// An MQTT client that publishes outputs without ever blocking its caller.
 pub struct MqttSink {
     client: AsyncClient,
-    /// Outputs dropped because the client's queue was full.
+    /// The largest packet the broker takes; a larger output is dropped on its own (a broker
+    /// disconnects a client that sends one, which would lose the outputs queued behind it).
+    max_packet: usize,
+    /// Outputs dropped because the client's queue was full or they were too large.
     dropped: AtomicU64,
 }
 
+/// Bytes an MQTT publish adds to its topic and payload, at most (fixed header, topic length,
+/// packet id).
+const PUBLISH_OVERHEAD: usize = 16;
+
 impl MqttSink {
-    /// Connects (and keeps reconnecting) to `url` until `stop` turns true.
+    /// Connects (and keeps reconnecting) to `url` until `stop` turns true. `max_packet` is the
+    /// largest packet the broker accepts.
     pub fn start(
         url: &BrokerUrl,
         ca_pem: Option<Vec<u8>>,
         client_id: String,
+        max_packet: usize,
         stop: watch::Receiver<bool>,
     ) -> Arc<Self> {
         let mut options = url.client_options(&client_id, ca_pem.as_deref());
-        options.set_keep_alive(Duration::from_secs(30)).set_clean_session(true);
+        options
+            .set_keep_alive(Duration::from_secs(30))
+            .set_clean_session(true)
+            .set_max_packet_size(max_packet, max_packet);
         let (client, events) = AsyncClient::new(options, 4096);
         tokio::spawn(drive(events, url.masked(), stop));
-        Arc::new(Self { client, dropped: AtomicU64::new(0) })
+        Arc::new(Self { client, max_packet, dropped: AtomicU64::new(0) })
     }
 
     /// Queues `publication`: QoS 1 for retained objects (they must arrive), QoS 0 for lines.
     pub fn publish(&self, publication: &Publication) {
+        let size = publication.topic.len() + publication.payload.len() + PUBLISH_OVERHEAD;
+        if size > self.max_packet {
+            let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+            let limit = self.max_packet;
+            tracing::warn!(topic = %publication.topic, size, limit, dropped,
+                "mqtt output dropped: larger than the broker takes");
+            return;
+        }
         let qos = if publication.retain { QoS::AtLeastOnce } else { QoS::AtMostOnce };
         let queued = self.client.try_publish(
             publication.topic.clone(),

@@ -1,11 +1,12 @@
 //! The webhook delivery log on the SQL backend (`webhook_deliveries`): one row per POST of an
-//! alert to a webhook, and one per delivery dropped before any POST. The trait methods in `sql`
-//! call these.
+//! alert to a webhook, and one per delivery dropped before any POST; and the queue of
+//! deliveries not ended yet (`webhook_queue`), written with the alert and emptied as each
+//! delivery ends. The trait methods in `sql` call these.
 
-use sea_orm::sea_query::{Expr, ExprTrait, Order, Query};
-use sea_orm::{ConnectionTrait, QueryResult};
+use sea_orm::sea_query::{Expr, ExprTrait, JoinType, Order, Query};
+use sea_orm::{ConnectionTrait, DatabaseTransaction, QueryResult};
 
-use super::{NewDelivery, StoredDelivery};
+use super::{NewDelivery, QueuedDelivery, StoredDelivery};
 use crate::error::StoreError;
 use crate::read::get;
 use crate::sql::SqlStore;
@@ -13,6 +14,67 @@ use crate::sql::SqlStore;
 const COLUMNS: [&str; 7] = ["alert_id", "url", "attempt", "status", "error", "delivered", "at"];
 
 impl SqlStore {
+    /// Queues the alert's deliveries inside the transaction that records it.
+    pub(super) async fn queue_deliveries(
+        &self,
+        txn: &DatabaseTransaction,
+        alert_id: i64,
+        urls: &[String],
+        at: i64,
+    ) -> Result<Vec<(i64, String)>, StoreError> {
+        let mut queued = Vec::with_capacity(urls.len());
+        for url in urls {
+            let insert = Query::insert()
+                .into_table("webhook_queue")
+                .columns(["alert_id", "url", "created_at"])
+                .values_panic([Expr::val(alert_id), Expr::val(url.clone()), Expr::val(at)])
+                .returning_col("id")
+                .to_owned();
+            let row = txn.query_one(&insert).await.map_err(StoreError::query("queue delivery"))?;
+            let id =
+                row.map(|row| get::<i64>(&row, 0)).transpose()?.ok_or(StoreError::Corrupt {
+                    what: "webhook queue",
+                    detail: "no id returned".into(),
+                })?;
+            queued.push((id, url.clone()));
+        }
+        Ok(queued)
+    }
+
+    pub(super) async fn select_queued(&self) -> Result<Vec<QueuedDelivery>, StoreError> {
+        let select = Query::select()
+            .columns([("q", "id"), ("q", "alert_id"), ("q", "url"), ("a", "payload")])
+            .from_as("webhook_queue", "q")
+            .join_as(
+                JoinType::InnerJoin,
+                "alerts",
+                "a",
+                Expr::col(("a", "id")).equals(("q", "alert_id")),
+            )
+            .order_by(("q", "id"), Order::Asc)
+            .to_owned();
+        let rows = self.db.query_all(&select).await.map_err(StoreError::query("read queue"))?;
+        rows.iter()
+            .map(|row| {
+                Ok(QueuedDelivery {
+                    id: get(row, 0)?,
+                    alert_id: get(row, 1)?,
+                    url: get(row, 2)?,
+                    payload: get(row, 3)?,
+                })
+            })
+            .collect()
+    }
+
+    pub(super) async fn delete_queued(&self, id: i64) -> Result<(), StoreError> {
+        let delete = Query::delete()
+            .from_table("webhook_queue")
+            .and_where(Expr::col("id").eq(id))
+            .to_owned();
+        self.db.execute(&delete).await.map_err(StoreError::query("finish delivery"))?;
+        Ok(())
+    }
+
     pub(super) async fn insert_delivery(&self, delivery: &NewDelivery) -> Result<i64, StoreError> {
         let insert = Query::insert()
             .into_table("webhook_deliveries")

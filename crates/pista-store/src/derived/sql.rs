@@ -9,7 +9,8 @@ use sea_orm::{ConnectionTrait, QueryResult, TransactionTrait};
 
 use super::{
     DerivedStore, FenceSource, FenceStateRow, GeoCell, JobName, NewAlert, NewDelivery, NewFence,
-    NewJob, StoredAlert, StoredDelivery, StoredFence, StoredJob, Ungeocoded,
+    NewJob, QueuedDelivery, RecordedAlert, StoredAlert, StoredDelivery, StoredFence, StoredJob,
+    Ungeocoded,
 };
 use crate::error::StoreError;
 use crate::read::{get, name, parse};
@@ -32,22 +33,7 @@ impl DerivedStore for SqlStore {
 
     async fn put_geo_cell(&self, cell: &str, value: &GeoCell, at: i64) -> Result<(), StoreError> {
         let _write = self.writes.lock().await;
-        let insert = Query::insert()
-            .into_table("geo_cells")
-            .columns(["cell", "cc", "addr", "provider", "created_at"])
-            .values_panic([
-                Expr::val(cell),
-                Expr::val(value.cc.clone()),
-                Expr::val(value.addr.clone()),
-                Expr::val(value.provider.clone()),
-                Expr::val(at),
-            ])
-            .on_conflict(
-                OnConflict::column("cell")
-                    .update_columns(["cc", "addr", "provider", "created_at"])
-                    .to_owned(),
-            )
-            .to_owned();
+        let insert = geo_cell_upsert(cell, value, at);
         self.db.execute(&insert).await.map_err(StoreError::query("write geo cell"))?;
         Ok(())
     }
@@ -71,6 +57,33 @@ impl DerivedStore for SqlStore {
             .and_where(Expr::col("id").is_in(ids.iter().copied()))
             .to_owned();
         self.db.execute(&update).await.map_err(StoreError::query("write addresses"))?;
+        Ok(())
+    }
+
+    async fn record_addresses(
+        &self,
+        cells: &[(String, GeoCell)],
+        fixes: &[(i64, Option<String>, Option<String>)],
+        at: i64,
+    ) -> Result<(), StoreError> {
+        let _write = self.writes.lock().await;
+        let txn = self.db.begin().await.map_err(StoreError::query("begin"))?;
+        for (cell, value) in cells {
+            txn.execute(&geo_cell_upsert(cell, value, at))
+                .await
+                .map_err(StoreError::query("write geo cell"))?;
+        }
+        for (id, cc, addr) in fixes {
+            let update = Query::update()
+                .table("locations")
+                .value("cc", cc.clone())
+                .value("addr", addr.clone())
+                .value("geo_at", at)
+                .and_where(Expr::col("id").eq(*id))
+                .to_owned();
+            txn.execute(&update).await.map_err(StoreError::query("write addresses"))?;
+        }
+        txn.commit().await.map_err(StoreError::query("commit"))?;
         Ok(())
     }
 
@@ -156,7 +169,18 @@ impl DerivedStore for SqlStore {
         for (column, value) in FENCE_COLUMNS.into_iter().zip(values) {
             update.value(column, value);
         }
-        let result = self.db.execute(&update).await.map_err(StoreError::query("update fence"))?;
+        // The devices' sides of the old shape say nothing about the new one: the next fix of
+        // each device records its side again instead of firing an enter or leave.
+        let states = Query::delete()
+            .from_table("fence_states")
+            .and_where(Expr::col("fence_id").eq(id))
+            .to_owned();
+        let txn = self.db.begin().await.map_err(StoreError::query("begin"))?;
+        let result = txn.execute(&update).await.map_err(StoreError::query("update fence"))?;
+        if result.rows_affected() > 0 {
+            txn.execute(&states).await.map_err(StoreError::query("delete fence states"))?;
+        }
+        txn.commit().await.map_err(StoreError::query("commit"))?;
         Ok(result.rows_affected() > 0)
     }
 
@@ -209,7 +233,7 @@ impl DerivedStore for SqlStore {
         &self,
         states: &[FenceStateRow],
         alerts: &[NewAlert],
-    ) -> Result<Vec<i64>, StoreError> {
+    ) -> Result<Vec<RecordedAlert>, StoreError> {
         let _write = self.writes.lock().await;
         // Looked up before the transaction: a lookup on another pooled connection while this one
         // holds the write lock could wait for a connection that is itself waiting for the lock.
@@ -261,9 +285,10 @@ impl DerivedStore for SqlStore {
                 .returning_col("id")
                 .to_owned();
             let row = txn.query_one(&insert).await.map_err(StoreError::query("write alert"))?;
-            if let Some(row) = row {
-                ids.push(get::<i64>(&row, 0)?);
-            }
+            let Some(row) = row else { continue };
+            let id = get::<i64>(&row, 0)?;
+            let queued = self.queue_deliveries(&txn, id, &alert.webhooks, alert.at).await?;
+            ids.push(RecordedAlert { id, queued });
         }
         txn.commit().await.map_err(StoreError::query("commit"))?;
         Ok(ids)
@@ -316,6 +341,15 @@ impl DerivedStore for SqlStore {
         self.select_deliveries(alert_id).await
     }
 
+    async fn queued_deliveries(&self) -> Result<Vec<QueuedDelivery>, StoreError> {
+        self.select_queued().await
+    }
+
+    async fn finish_delivery(&self, id: i64) -> Result<(), StoreError> {
+        let _write = self.writes.lock().await;
+        self.delete_queued(id).await
+    }
+
     async fn job_names(&self) -> Result<Vec<JobName>, StoreError> {
         self.select_job_names().await
     }
@@ -342,6 +376,25 @@ impl DerivedStore for SqlStore {
     ) -> Result<Vec<StoredJob>, StoreError> {
         self.select_jobs(key, running).await
     }
+}
+
+fn geo_cell_upsert(cell: &str, value: &GeoCell, at: i64) -> sea_orm::sea_query::InsertStatement {
+    Query::insert()
+        .into_table("geo_cells")
+        .columns(["cell", "cc", "addr", "provider", "created_at"])
+        .values_panic([
+            Expr::val(cell),
+            Expr::val(value.cc.clone()),
+            Expr::val(value.addr.clone()),
+            Expr::val(value.provider.clone()),
+            Expr::val(at),
+        ])
+        .on_conflict(
+            OnConflict::column("cell")
+                .update_columns(["cc", "addr", "provider", "created_at"])
+                .to_owned(),
+        )
+        .to_owned()
 }
 
 const FENCE_COLUMNS: [&str; 9] =

@@ -191,6 +191,15 @@ impl RawSettings {
                 .filter(|v| !v.is_empty()),
             geocode_key: Some(self.get("geocode.key").0.trim().to_owned())
                 .filter(|v| !v.is_empty()),
+            geocode_language: match self.get("geocode.language").0.trim() {
+                "" => None,
+                _ => Some(self.text(
+                    "geocode.language",
+                    |v| pista_geo::is_language(v.trim()),
+                    "a language code such as de or pt-BR",
+                )?)
+                .map(|v| v.trim().to_owned()),
+            },
             geocode_rate: self.number("geocode.rate", 1000)?,
             geocode_precision: self.number("geocode.precision", 12)? as usize,
             geocode_timeout: self.number("geocode.timeout", 600)?,
@@ -248,13 +257,20 @@ impl RawSettings {
         let plain = !topic.is_empty() && !topic.contains(['+', '#']);
         let probe = format!("{topic}/x/y/z");
         let loops = self.list("mqtt.base_topics").iter().any(|f| topic_matches(f, &probe));
-        if plain && !loops {
-            Ok(topic.to_owned())
-        } else {
-            Err(self.invalid(
-                key,
-                "a topic without + or # outside mqtt.base_topics, such as _owntracks/_map",
-            ))
+        match (plain, loops) {
+            (true, false) => Ok(topic.to_owned()),
+            (false, _) => Err(self.invalid(key, "a topic without + or #, such as _owntracks/_map")),
+            (true, true) => {
+                let (filters, _) = self.get("mqtt.base_topics");
+                Err(self.invalid(
+                    key,
+                    &format!(
+                        "a topic outside mqtt.base_topics ({filters}), or Pista would read its \
+                         own outputs back; narrow mqtt.base_topics (e.g. owntracks/#) or pick \
+                         another prefix"
+                    ),
+                ))
+            }
         }
     }
 
@@ -495,21 +511,26 @@ pub(super) fn mask(value: &str) -> String {
     format!("***{host}")
 }
 
-/// A secret setting's value as shown: each item of a list masked on its own.
+/// A secret setting's value as shown: a URL with its password masked (each item of a list on
+/// its own), and an API key (`geocode.key`) hidden whole.
 pub(super) fn mask_setting(setting: &Setting, value: &str) -> String {
+    if setting.name() == "key" && !value.is_empty() {
+        return "***".to_owned();
+    }
     if setting.kind != Kind::List {
         return mask(value);
     }
     value.split(',').map(|item| mask(item.trim())).collect::<Vec<_>>().join(",")
 }
 
-/// Reads a config file into (key, text) pairs, refusing keys the table does not know.
 /// What a config file holds: setting values, and fences.
 struct FileSettings {
     values: Vec<(&'static str, String)>,
     fences: Vec<toml::Table>,
 }
 
+/// Reads a config file into (key, text) pairs and `[[fence]]` tables, refusing keys the table
+/// does not know.
 fn read_file(path: &Path) -> Result<FileSettings, SettingsError> {
     let text = std::fs::read_to_string(path)
         .map_err(|source| SettingsError::Read { path: path.to_owned(), source })?;

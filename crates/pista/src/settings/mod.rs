@@ -359,6 +359,14 @@ pub const TABLE: &[Setting] = &[
         )
     },
     setting(
+        "geocode.language",
+        "geocode-language",
+        Kind::Text,
+        "",
+        "Language of addresses from an online geocoder, e.g. de or pt-BR (unset: the provider's \
+         default, usually the local language).",
+    ),
+    setting(
         "geocode.rate",
         "geocode-rate",
         Kind::Number,
@@ -465,6 +473,7 @@ pub struct Settings {
     pub geocode: String,
     pub geocode_url: Option<String>,
     pub geocode_key: Option<String>,
+    pub geocode_language: Option<String>,
     pub geocode_rate: u64,
     pub geocode_precision: usize,
     pub geocode_timeout: u64,
@@ -518,6 +527,7 @@ impl Settings {
             geocode: "off".to_owned(),
             geocode_url: None,
             geocode_key: None,
+            geocode_language: None,
             geocode_rate: 1,
             geocode_precision: 7,
             geocode_timeout: 5,

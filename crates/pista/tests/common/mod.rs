@@ -160,8 +160,9 @@ where
 /// Publishes QoS 1 messages with an MQTT 3.1.1 client and waits for every PUBACK.
 pub async fn publish_v311(port: u16, messages: &[(&str, &[u8], bool)]) {
     use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
-    let (client, mut events) =
-        AsyncClient::new(MqttOptions::new(unique("pub"), "127.0.0.1", port), 100);
+    let mut options = MqttOptions::new(unique("pub"), "127.0.0.1", port);
+    options.set_max_packet_size(16 << 20, 16 << 20);
+    let (client, mut events) = AsyncClient::new(options, 100);
     for (topic, payload, retain) in messages {
         client.publish(*topic, QoS::AtLeastOnce, *retain, payload.to_vec()).await.unwrap();
     }

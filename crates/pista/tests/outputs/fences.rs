@@ -70,13 +70,8 @@ async fn alerts_through_mosquitto() {
     let line = listener.wait(&format!("{prefix}/_look/{device}/_alert"), 1).await;
     assert_eq!(line[0].payload, "ALERT: BB: enters LOADays at 2014-10-30T18:06:49Z. Distance: 78m");
 
-    // The fence object is retained under the server's owner topic.
-    let object = listener
-        .wait(
-            &format!("{prefix}/_map/pista/fences/{}", fence_hash("pista/fences", 51.1694, 4.38942)),
-            1,
-        )
-        .await;
+    // The fence object is retained under the server's owner topic and its id.
+    let object = listener.wait(&format!("{prefix}/_map/pista/fences/{id}"), 1).await;
     assert_eq!(
         object[0].payload,
         r#"{"lat": 51.1694, "radius": 300, "_type": "fence", "lon": 4.38942, "waypoint": "LOADays"}"#
@@ -92,8 +87,7 @@ async fn alerts_through_mosquitto() {
     listener.stop().await;
     server.stop().await;
     forget_session(&client_id).await;
-    let topic =
-        format!("{prefix}/_map/pista/fences/{}", fence_hash("pista/fences", 51.1694, 4.38942));
+    let topic = format!("{prefix}/_map/pista/fences/{id}");
     publish_mosquitto(&[(&topic, b"", true)]).await;
 }
 
@@ -271,6 +265,18 @@ async fn bad_fences_are_refused_with_the_reason() {
             r#"{"name":"a","lat":1,"lon":1,"radius":5,"user":"a/b"}"#,
             r#"user name "a/b" contains '/', which is not allowed in names"#,
         ),
+        (
+            r#"{"name":"a","radius":5,"polygon":[[1,1],[2,1],[2,2]]}"#,
+            "a fence has a radius or a polygon, not both",
+        ),
+        (
+            r#"{"name":"a","lat":1,"lon":1,"radius":5,"colour":"red"}"#,
+            r#"fence field "colour" is unknown; fields: name, lat, lon, radius, polygon, user, webhook"#,
+        ),
+        (
+            r#"{"name":"a","lat":1,"lon":1,"radius":5,"webhook":"ftp://jane:s3cret@x"}"#,
+            r#"fence webhook "ftp://jane:***@x/" is not an http(s) URL"#,
+        ),
     ];
     for (body, message) in cases {
         let response = server.post("/api/0/fences", &[], body).await;
@@ -382,5 +388,80 @@ async fn configured_fences_follow_the_file_across_restarts() {
     let mut expected = entered;
     expected.push(("depot".to_owned(), "leave".to_owned(), 1_700_000_300));
     assert_eq!(got, expected);
+    server.stop().await;
+}
+
+/// Two server fences with one centre keep apart on MQTT, a fence's webhook password is never
+/// listed, moving a fence forgets every device's side of it (no alert for a device that did
+/// not move), and an app's region larger than the API allows is no fence.
+#[tokio::test]
+async fn fence_objects_passwords_moves_and_oversized_regions() {
+    let server = TestServer::start(|_| {}).await;
+    let port = server.broker_port();
+    let listener = Listener::start(port, &["_owntracks/_map/pista/fences/+"]).await;
+    let near = add_fence(
+        &server,
+        json!({"name": "near", "lat": 50.0, "lon": 8.0, "radius": 500,
+        "webhook": "https://jane:s3cret@hooks.example/near"}),
+    )
+    .await;
+    let at = add_fence(&server, json!({"name": "at", "lat": 50.0, "lon": 8.0, "radius": 50})).await;
+    let first = listener.wait(&format!("_owntracks/_map/pista/fences/{near}"), 1).await;
+    let second = listener.wait(&format!("_owntracks/_map/pista/fences/{at}"), 1).await;
+    assert!(first[0].payload.contains(r#""waypoint": "near""#), "{}", first[0].payload);
+    assert!(second[0].payload.contains(r#""waypoint": "at""#), "{}", second[0].payload);
+    let (_, fences) = server.get("/api/0/fences").await;
+    assert_eq!(fences[0]["webhook"], "https://jane:***@hooks.example/near");
+
+    // The device sits inside both; then "at" is moved 1 km north, away from it.
+    let topic = "owntracks/jane/phone";
+    for (lat, tst) in [(50.02, 1_700_000_000), (50.0, 1_700_000_100)] {
+        publish_v311(port, &[(topic, fix(lat, 8.0, tst).as_bytes(), false)]).await;
+    }
+    crate::common::eventually("two enters", || async {
+        (events(&server, "jane", "phone").await.len() >= 2).then_some(())
+    })
+    .await;
+    let moved = reqwest::Client::new()
+        .put(format!("{}/api/0/fences/{at}", server.http))
+        .body(json!({"name": "at", "lat": 50.009, "lon": 8.0, "radius": 50}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(moved.status().as_u16(), 200);
+    // Only the moved fence's object is published again.
+    listener.wait(&format!("_owntracks/_map/pista/fences/{at}"), 2).await;
+    assert_eq!(listener.on(&format!("_owntracks/_map/pista/fences/{near}")).len(), 1);
+    publish_v311(port, &[(topic, fix(50.0, 8.0, 1_700_000_200).as_bytes(), false)]).await;
+    publish_v311(port, &[(topic, fix(50.02, 8.0, 1_700_000_300).as_bytes(), false)]).await;
+    let got = crate::common::eventually("the leave of near", || async {
+        let got = events(&server, "jane", "phone").await;
+        (got.len() >= 3).then_some(got)
+    })
+    .await;
+    assert_eq!(
+        got,
+        [
+            ("near".to_owned(), "enter".to_owned(), 1_700_000_100),
+            ("at".to_owned(), "enter".to_owned(), 1_700_000_100),
+            ("near".to_owned(), "leave".to_owned(), 1_700_000_300),
+        ]
+    );
+
+    // A region of 5000 km is kept as a waypoint but is no fence.
+    let region = json!({"_type": "waypoint", "tst": 1_700_000_400, "lat": 50.0, "lon": 8.0,
+                        "rad": 5_000_000, "desc": "Europe"});
+    publish_v311(port, &[("owntracks/jane/phone/waypoint", region.to_string().as_bytes(), false)])
+        .await;
+    crate::common::eventually("the stored region", || async {
+        let (_, points) = server.get("/api/0/waypoints?user=jane&device=phone").await;
+        (points.as_array().is_some_and(|p| !p.is_empty())).then_some(())
+    })
+    .await;
+    let (_, fences) = server.get("/api/0/fences").await;
+    let names: Vec<&str> =
+        fences.as_array().unwrap().iter().map(|f| f["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["near", "at"]);
+    listener.stop().await;
     server.stop().await;
 }

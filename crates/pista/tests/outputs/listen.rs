@@ -24,8 +24,9 @@ pub struct Listener {
 impl Listener {
     /// Connects, subscribes and waits for the SUBACK.
     pub async fn start(port: u16, filters: &[&str]) -> Self {
-        let (client, mut events) =
-            AsyncClient::new(MqttOptions::new(unique("listen"), "127.0.0.1", port), 100);
+        let mut options = MqttOptions::new(unique("listen"), "127.0.0.1", port);
+        options.set_max_packet_size(16 << 20, 16 << 20);
+        let (client, mut events) = AsyncClient::new(options, 100);
         for filter in filters {
             client.subscribe(*filter, QoS::AtLeastOnce).await.unwrap();
         }

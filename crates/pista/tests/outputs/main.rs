@@ -10,6 +10,7 @@ mod common;
 mod fences;
 mod greenwich;
 mod jobs;
+mod limits;
 mod listen;
 mod monitor;
 mod seed;

@@ -248,3 +248,42 @@ async fn a_slow_receiver_does_not_hold_up_ingest_or_the_next_alert() {
     assert_eq!(receiver.heard().len(), 1);
     server.stop().await;
 }
+
+/// A delivery between retries when Pista stops is resumed at the next start, as the next
+/// attempt, with the same alert id; once it ends nothing is resumed again.
+#[tokio::test]
+async fn a_delivery_between_retries_is_resumed_after_a_restart() {
+    let receiver = Receiver::start(Script::FailFirst(1, 503)).await;
+    let url = receiver.url.clone();
+    let server = TestServer::start(|s| {
+        s.webhooks = vec![url];
+        s.webhook_attempts = 5;
+        // The retry would come long after the restart.
+        s.webhook_backoff = Duration::from_secs(600);
+    })
+    .await;
+    fence(&server, "LOADays", 300, None).await;
+    publish(&server, &[FAR, INSIDE]).await;
+    assert_eq!(log(&server, 1, 1).await[0].1, json!(503));
+
+    let server = server.restart_with(|s| s.webhook_backoff = Duration::from_millis(50)).await;
+    let heard = receiver.wait(2).await;
+    assert_eq!(
+        (heard[1].alert.as_str(), heard[1].body.as_str()),
+        ("1", entered("LOADays").as_str())
+    );
+    assert_eq!(
+        log(&server, 1, 2).await,
+        [
+            (1, json!(503), json!("answered 503 Service Unavailable"), false),
+            (2, json!(200), Value::Null, true),
+        ]
+    );
+    settled(&server, 1).await;
+
+    // Ended: another restart resumes nothing.
+    let server = server.restart().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(receiver.heard().len(), 2);
+    server.stop().await;
+}
