@@ -61,6 +61,10 @@ pub enum FenceError {
     Collinear(usize),
     #[error("fence polygon spans {0} degrees of longitude, at most 180 are supported")]
     LongitudeSpan(f64),
+    #[error(
+        "fence polygon crosses itself (a bow tie); give its {0} corners in order around its edge"
+    )]
+    SelfIntersecting(usize),
 }
 
 impl Shape {
@@ -125,9 +129,18 @@ fn validate_polygon(points: &[(f64, f64)]) -> Result<(), FenceError> {
     if collinear(points) {
         return Err(FenceError::Collinear(points.len()));
     }
-    let (_, _, west, east) = bounds(&unwrapped(points));
+    let corners = unwrapped(points);
+    let (_, _, west, east) = bounds(&corners);
     if east - west > 180.0 {
         return Err(FenceError::LongitudeSpan(east - west));
+    }
+    let ring: Vec<geo::Coord> =
+        corners.iter().map(|&(lat, lon)| geo::coord! { x: lon, y: lat }).collect();
+    let polygon = geo::Polygon::new(geo::LineString::from(ring), Vec::new());
+    if let Err(geo::algorithm::validation::InvalidPolygon::SelfIntersection(_)) =
+        geo::algorithm::Validation::check_validation(&polygon)
+    {
+        return Err(FenceError::SelfIntersecting(points.len()));
     }
     Ok(())
 }

@@ -94,6 +94,11 @@ fn validate_accepts_and_rejects_with_the_bad_value() {
             polygon(&[(51.0, 4.0), (51.01, 4.01), (51.02, 4.02)]),
             Err("fence polygon encloses no area: its 3 corners lie on one line"),
         ),
+        (
+            polygon(&[(51.0, 4.0), (51.01, 4.01), (51.0, 4.01), (51.01, 4.0)]),
+            Err("fence polygon crosses itself (a bow tie); give its 4 corners in order around \
+                 its edge"),
+        ),
         // Across the antimeridian: 20 degrees wide, the short way round.
         (polygon(&[(10.0, 170.0), (10.0, -170.0), (11.0, -170.0), (11.0, 170.0)]), Ok(())),
         (
