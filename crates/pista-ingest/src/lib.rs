@@ -25,8 +25,8 @@ pub use geocode::{GeoCache, GeocodeStats, Geocoding};
 pub use monitor::{LogControl, Monitor, MonitorMqtt, run_monitor};
 pub use mqtt_input::{BrokerUrl, SubscriberConfig, UrlError, run_subscriber};
 pub use outputs::{
-    FenceSync, LiveEvent, LiveKind, MqttSink, OutputOptions, OutputStats, Outputs, OutputsHandle,
-    Publication, SERVER_FENCE_OWNER, Sinks, job_value, sync_configured,
+    DeviceObject, FenceSync, LiveEvent, LiveKind, MqttSink, OutputOptions, OutputStats, Outputs,
+    OutputsHandle, Publication, SERVER_FENCE_OWNER, Sinks, job_value, sync_configured,
 };
 pub use pipeline::{
     IngestError, Pipeline, PipelineOptions, Problem, Receipt, Stats, StoredEvent, Ticket,

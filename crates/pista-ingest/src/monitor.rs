@@ -99,7 +99,8 @@ impl Monitor {
 
     async fn dump(&self) -> Result<String, String> {
         let objects = self.outputs.device_objects().await?;
-        let devices: serde_json::Map<String, Value> = objects.into_iter().collect();
+        let devices: serde_json::Map<String, Value> =
+            objects.into_iter().map(|device| (device.topic, device.object)).collect();
         let text = serde_json::to_string_pretty(&Value::Object(devices))
             .map_err(|error| error.to_string())?;
         std::fs::create_dir_all(&self.dump_dir)
@@ -120,6 +121,7 @@ impl Monitor {
         let objects = self.outputs.device_objects().await?;
         Ok(objects
             .into_iter()
+            .map(|device| (device.topic, device.object))
             .filter(|(_, object)| object.get("tid").and_then(Value::as_str) == Some(tid))
             .collect())
     }

@@ -94,14 +94,24 @@ pub(crate) struct Committed {
     pub outcomes: Vec<WriteOutcome>,
 }
 
+/// A device object as the outputs stage holds it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeviceObject {
+    pub key: DeviceKey,
+    /// The device topic, e.g. `owntracks/gw/K2`.
+    pub topic: String,
+    /// The object as published on `_map`.
+    pub object: Value,
+}
+
 /// Something other than a batch that changes the outputs.
 pub(crate) enum Control {
     /// Fences were created, changed or deleted outside ingest (API, configuration).
     FencesChanged,
     /// The geocoder found the address of stored fixes.
     Address { key: DeviceKey, ids: Vec<i64>, cc: Option<String>, addr: Option<String> },
-    /// Asks for every device object, by device topic.
-    Devices(tokio::sync::oneshot::Sender<Vec<(String, Value)>>),
+    /// Asks for every device object, with its device.
+    Devices(tokio::sync::oneshot::Sender<Vec<DeviceObject>>),
 }
 
 /// A cheap handle on the running outputs stage.
@@ -133,8 +143,8 @@ impl OutputsHandle {
         self.webhooks.as_ref().map(Webhooks::stats)
     }
 
-    /// Every device object (as published on `_map`), by device topic, sorted.
-    pub async fn device_objects(&self) -> Result<Vec<(String, Value)>, String> {
+    /// Every device object (as published on `_map`), sorted by device topic.
+    pub async fn device_objects(&self) -> Result<Vec<DeviceObject>, String> {
         let (answer, objects) = tokio::sync::oneshot::channel();
         self.control.send(Control::Devices(answer)).map_err(|_| "outputs stopped".to_owned())?;
         objects.await.map_err(|_| "outputs stopped".to_owned())
@@ -267,13 +277,19 @@ impl Outputs {
         match control {
             Control::FencesChanged => self.reload_fences().await,
             Control::Devices(answer) => {
-                let mut objects: Vec<(String, Value)> = self
+                let mut objects: Vec<DeviceObject> = self
                     .devices
                     .devices
-                    .values()
-                    .filter_map(|device| Some((device.state.topic.clone(), device.state.object()?)))
+                    .iter()
+                    .filter_map(|(key, device)| {
+                        Some(DeviceObject {
+                            key: key.clone(),
+                            topic: device.state.topic.clone(),
+                            object: device.state.object()?,
+                        })
+                    })
                     .collect();
-                objects.sort_by(|a, b| a.0.cmp(&b.0));
+                objects.sort_by(|a, b| a.topic.cmp(&b.topic));
                 let _ = answer.send(objects);
             }
             Control::Address { key, ids, cc, addr } => {

@@ -11,6 +11,7 @@ mod error;
 mod fences;
 mod jobs;
 mod live;
+mod map;
 mod metrics;
 mod monitor;
 mod params;
@@ -80,6 +81,7 @@ pub fn router(state: AppState, config: WebConfig) -> Router {
         .route("/api/0/alerts", get(fences::alerts))
         .route("/api/0/webhooks", get(webhooks::list))
         .route("/api/0/jobs", get(jobs::list))
+        .route("/api/0/map", get(map::list))
         .route("/api/0/monitor", post(monitor::command))
         .route("/api/0/live", get(live::stream))
         .route("/api/0/{*verb}", any(api::unknown))

@@ -130,6 +130,16 @@ async fn device_objects_survive_a_restart() {
     let heard = listener.wait(map, 1).await;
     assert_eq!(heard[0].payload, expected);
     assert!(heard[0].retain);
+
+    // The same object over HTTP, with its user and device.
+    let mut object: serde_json::Value = serde_json::from_str(expected).unwrap();
+    object["user"] = "gw".into();
+    object["device"] = "k2".into();
+    assert_eq!(server.get("/api/0/map").await, (200, serde_json::json!([object.clone()])));
+    assert_eq!(server.get("/api/0/map?user=gw&device=k2").await.1, serde_json::json!([object]));
+    assert_eq!(server.get("/api/0/map?user=jane").await.1, serde_json::json!([]));
+    let (status, error) = server.get("/api/0/map?device=k2").await;
+    assert_eq!((status, &error["error"]), (400, &serde_json::json!("device needs user")));
     listener.stop().await;
     server.stop().await;
 }
