@@ -167,11 +167,11 @@ async fn insert_transition(
             Expr::val(t.rid.clone()),
             Expr::val(now),
         ])
-        .on_conflict(
-            OnConflict::columns(["device_id", "tst", "event", "region"]).do_nothing().to_owned(),
-        )
         .to_owned();
-    txn.execute(&insert).await.map_err(StoreError::query("insert transition"))?;
+    let event = ["device_id", "tst", "event", "region"];
+    crate::dialect::insert_new(txn, insert, &event)
+        .await
+        .map_err(StoreError::query("insert transition"))?;
     Ok(())
 }
 

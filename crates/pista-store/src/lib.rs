@@ -6,6 +6,7 @@
 mod apply;
 mod copies;
 mod derived;
+mod dialect;
 mod error;
 mod read;
 mod records;

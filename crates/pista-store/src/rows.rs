@@ -4,7 +4,7 @@
 //! the secret lookup of an encrypted message.
 
 use pista_core::{DeviceKey, DeviceName, UserName};
-use sea_orm::sea_query::{Expr, ExprTrait, JoinType, OnConflict, Order, Query};
+use sea_orm::sea_query::{Expr, ExprTrait, JoinType, Order, Query};
 use sea_orm::{ConnectionTrait, QueryResult, TransactionTrait};
 
 use crate::error::StoreError;
@@ -332,7 +332,7 @@ impl SqlStore {
         add: bool,
     ) -> Result<bool, StoreError> {
         let device = device.map_or("", DeviceName::as_str).to_owned();
-        let result = if add {
+        if add {
             let insert = Query::insert()
                 .into_table("friends")
                 .columns(["user_name", "friend_user", "friend_device"])
@@ -341,13 +341,10 @@ impl SqlStore {
                     Expr::val(friend.as_str().to_owned()),
                     Expr::val(device),
                 ])
-                .on_conflict(
-                    OnConflict::columns(["user_name", "friend_user", "friend_device"])
-                        .do_nothing()
-                        .to_owned(),
-                )
                 .to_owned();
-            self.db.execute(&insert).await
+            let pair = ["user_name", "friend_user", "friend_device"];
+            let added = crate::dialect::insert_new(&self.db, insert, &pair).await;
+            Ok(added.map_err(StoreError::query("write friend"))?.is_some())
         } else {
             let delete = Query::delete()
                 .from_table("friends")
@@ -355,9 +352,9 @@ impl SqlStore {
                 .and_where(Expr::col("friend_user").eq(friend.as_str()))
                 .and_where(Expr::col("friend_device").eq(device))
                 .to_owned();
-            self.db.execute(&delete).await
-        };
-        Ok(result.map_err(StoreError::query("write friend"))?.rows_affected() > 0)
+            let result = self.db.execute(&delete).await;
+            Ok(result.map_err(StoreError::query("write friend"))?.rows_affected() > 0)
+        }
     }
 
     pub(crate) async fn read_friends(
@@ -400,11 +397,10 @@ impl SqlStore {
                 Expr::val(payload.to_owned()),
                 Expr::val(at),
             ])
-            .returning_col("id")
             .to_owned();
-        let row = self.db.query_one(&insert).await.map_err(StoreError::query("insert command"))?;
-        row.ok_or_else(|| StoreError::Corrupt { what: "command", detail: "no id".into() })
-            .and_then(|row| get::<i64>(&row, 0))
+        crate::dialect::insert_id(&self.db, insert)
+            .await
+            .map_err(StoreError::query("insert command"))
     }
 
     pub(crate) async fn mark_command_published(

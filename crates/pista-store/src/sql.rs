@@ -29,12 +29,15 @@ impl SqlStore {
     /// Opens (creating if needed) the database at `url` and applies pending migrations.
     /// Supported: `sqlite://PATH` (the directory is created) and `sqlite::memory:`.
     pub async fn open(url: &str) -> Result<Self, StoreError> {
+        let server = ["postgres://", "postgresql://", "mysql://", "mariadb://"];
+        if server.iter().any(|scheme| url.starts_with(scheme)) {
+            return Self::open_server(url).await;
+        }
         let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))
         else {
-            // FIXME(#5): PostgreSQL and MySQL/MariaDB backends.
             return Err(StoreError::Unsupported {
                 url: url.to_owned(),
-                reason: "only sqlite://PATH is supported so far".to_owned(),
+                reason: "expected sqlite://PATH, postgres://... or mysql://...".to_owned(),
             });
         };
 
@@ -62,9 +65,32 @@ impl SqlStore {
         Ok(Self { db, device_ids: Mutex::new(HashMap::new()), writes: Mutex::new(()) })
     }
 
+    /// Opens a PostgreSQL or MySQL/MariaDB database (which must exist) and migrates it.
+    async fn open_server(url: &str) -> Result<Self, StoreError> {
+        let url =
+            url.replacen("mariadb://", "mysql://", 1).replacen("postgresql://", "postgres://", 1);
+        let mut options = ConnectOptions::new(url.clone());
+        options.max_connections(8).sqlx_logging(false);
+        let db = Database::connect(options)
+            .await
+            .map_err(|source| StoreError::Open { url: masked(&url), source })?;
+        Migrator::up(&db, None).await.map_err(|source| StoreError::Migrate { source })?;
+        Ok(Self { db, device_ids: Mutex::new(HashMap::new()), writes: Mutex::new(()) })
+    }
+
     /// Closes the connection pool; later operations fail. Used to drill storage outages.
     pub async fn close(&self) {
         let _ = self.db.clone().close().await;
+    }
+}
+
+/// The URL with its password (between `user:` and `@`) replaced by `***`.
+pub(crate) fn masked(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
+    let Some(at) = rest.rfind('@') else { return url.to_owned() };
+    match rest[..at].split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***{}", &rest[at..]),
+        None => url.to_owned(),
     }
 }
 

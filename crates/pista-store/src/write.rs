@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use bytes::Bytes;
 use pista_core::{Detail, DeviceKey, Location, Message, Replay, Transition};
-use sea_orm::sea_query::{Expr, ExprTrait, InsertStatement, OnConflict, Query};
+use sea_orm::sea_query::{Expr, ExprTrait, InsertStatement, Query};
 use sea_orm::{ConnectionTrait, DatabaseTransaction, TransactionTrait};
 use serde_json::Value;
 
@@ -120,9 +120,10 @@ async fn device_id(
             Expr::val(now),
             Expr::val(now),
         ])
-        .on_conflict(OnConflict::columns(["user_name", "device_name"]).do_nothing().to_owned())
         .to_owned();
-    txn.execute(&insert).await.map_err(StoreError::query("insert device"))?;
+    crate::dialect::insert_new(txn, insert, &["user_name", "device_name"])
+        .await
+        .map_err(StoreError::query("insert device"))?;
 
     let select = Query::select()
         .column("id")
@@ -223,17 +224,15 @@ async fn insert_location(
             Expr::val(original.map(|b| b.to_vec())),
             Expr::val(text_list(&location.repairs)),
         ])
-        .on_conflict(
-            OnConflict::columns(["device_id", "tst", "lat_e7", "lon_e7"]).do_nothing().to_owned(),
-        )
-        .returning_col("id")
         .to_owned();
 
-    let row = txn.query_one(&insert).await.map_err(StoreError::query("insert location"))?;
-    let Some(row) = row else {
+    let fix = ["device_id", "tst", "lat_e7", "lon_e7"];
+    let inserted = crate::dialect::insert_new(txn, insert, &fix)
+        .await
+        .map_err(StoreError::query("insert location"))?;
+    let Some(id) = inserted else {
         return Ok(WriteOutcome::Duplicate);
     };
-    let id = row.try_get_by_index::<i64>(0).map_err(StoreError::query("read location id"))?;
 
     let update = Query::update()
         .table("devices")
@@ -344,7 +343,6 @@ async fn insert_message(
             Expr::val(digest(message.topic.as_bytes())),
             Expr::val(digest(payload.as_bytes())),
         ])
-        .returning_col("id")
         .to_owned();
     let id = returned_id(txn, insert, "insert message").await?;
     Ok(WriteOutcome::Message { id })
@@ -403,7 +401,6 @@ async fn quarantine(
             Expr::val(digest(message.topic.as_bytes())),
             Expr::val(digest(&payload)),
         ])
-        .returning_col("id")
         .to_owned();
     let id = returned_id(txn, insert, "insert quarantine").await?;
     Ok(WriteOutcome::Quarantined { id })
@@ -437,7 +434,6 @@ async fn insert_wire(
             Expr::val(message.received_at),
             Expr::val(payload.to_vec()),
         ])
-        .returning_col("id")
         .to_owned();
     let id = returned_id(txn, insert, "insert rawdata").await?;
     Ok(WriteOutcome::Wire { id })
@@ -448,10 +444,7 @@ pub(crate) async fn returned_id(
     insert: InsertStatement,
     what: &'static str,
 ) -> Result<i64, StoreError> {
-    let row = txn.query_one(&insert).await.map_err(StoreError::query(what))?;
-    row.ok_or_else(|| StoreError::Corrupt { what, detail: "no id returned".into() })?
-        .try_get_by_index::<i64>(0)
-        .map_err(StoreError::query(what))
+    crate::dialect::insert_id(txn, insert).await.map_err(StoreError::query(what))
 }
 
 async fn transition_exists(

@@ -1,7 +1,10 @@
-//! The storage conformance suite: every backend must give these exact answers. It runs against
-//! SQLite here; the PostgreSQL and MySQL backends will run the same cases.
+//! The storage conformance suite: every backend must give these exact answers. Each case runs on
+//! SQLite, PostgreSQL and MySQL/MariaDB (see `common`), each in a database of its own.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[macro_use]
+mod common;
 
 use bytes::Bytes;
 use pista_core::{
@@ -9,12 +12,6 @@ use pista_core::{
 };
 use pista_store::{LocationQuery, NewBody, NewMessage, SqlStore, Storage, WriteOutcome};
 use serde_json::{Value, json};
-
-async fn store() -> (SqlStore, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}/sub/pista.db", dir.path().display());
-    (SqlStore::open(&url).await.unwrap(), dir)
-}
 
 fn key(user: &str, device: &str) -> DeviceKey {
     DeviceKey::parse(user, device).unwrap()
@@ -48,9 +45,7 @@ fn tsts(points: &[pista_store::StoredLocation]) -> Vec<i64> {
     points.iter().map(|p| p.tst).collect()
 }
 
-#[tokio::test]
-async fn a_location_reads_back_with_its_json() {
-    let (store, _dir) = store().await;
+async fn a_location_reads_back_with_its_json(store: &SqlStore) {
     let k = key("jane", "phone");
     let outcomes = store
         .write(&[location(
@@ -75,9 +70,7 @@ async fn a_location_reads_back_with_its_json() {
     );
 }
 
-#[tokio::test]
-async fn the_same_fix_is_stored_once_even_within_one_batch() {
-    let (store, _dir) = store().await;
+async fn the_same_fix_is_stored_once_even_within_one_batch(store: &SqlStore) {
     let k = key("mkay", "phone");
     let first = location(
         &k,
@@ -99,9 +92,7 @@ async fn the_same_fix_is_stored_once_even_within_one_batch() {
     assert!(matches!(store.write(&[other]).await.unwrap()[..], [WriteOutcome::Location { .. }]));
 }
 
-#[tokio::test]
-async fn late_points_are_ordered_by_time_and_never_replace_the_last_position() {
-    let (store, _dir) = store().await;
+async fn late_points_are_ordered_by_time_and_never_replace_the_last_position(store: &SqlStore) {
     let k = key("t4", "p");
     let batch = [fix(&k, 1.0, 1700000300), fix(&k, 2.0, 1700000100), fix(&k, 3.0, 1700000200)];
     let outcomes = store.write(&batch).await.unwrap();
@@ -116,9 +107,7 @@ async fn late_points_are_ordered_by_time_and_never_replace_the_last_position() {
     assert_eq!((last[0].location.tst, last[0].location.lat), (1700000300, 1.0));
 }
 
-#[tokio::test]
-async fn ranges_are_inclusive_and_limit_keeps_the_newest_in_time_order() {
-    let (store, _dir) = store().await;
+async fn ranges_are_inclusive_and_limit_keeps_the_newest_in_time_order(store: &SqlStore) {
     let k = key("t1", "p");
     let batch: Vec<_> = [1697000000, 1697003600, 1700000000, 1700000100]
         .iter()
@@ -140,9 +129,7 @@ async fn ranges_are_inclusive_and_limit_keeps_the_newest_in_time_order() {
     }
 }
 
-#[tokio::test]
-async fn names_list_sorted_and_never_collide() {
-    let (store, _dir) = store().await;
+async fn names_list_sorted_and_never_collide(store: &SqlStore) {
     let batch = [
         fix(&key("a-b", "c"), 2.0, 1700000001),
         fix(&key("a", "b-c"), 3.0, 1700000002),
@@ -191,9 +178,7 @@ fn typed_as(mut message: NewMessage, msg_type: &str) -> NewMessage {
     message
 }
 
-#[tokio::test]
-async fn other_messages_are_stored_typed_and_unusable_ones_quarantined() {
-    let (store, _dir) = store().await;
+async fn other_messages_are_stored_typed_and_unusable_ones_quarantined(store: &SqlStore) {
     let k = key("gw", "k2");
     let topic = "owntracks/gw/K2";
     let batch = [
@@ -256,9 +241,7 @@ async fn other_messages_are_stored_typed_and_unusable_ones_quarantined() {
     assert!(store.last(None, None).await.unwrap().is_empty());
 }
 
-#[tokio::test]
-async fn region_events_regions_cards_and_inventory_have_their_own_tables() {
-    let (store, _dir) = store().await;
+async fn region_events_regions_cards_and_inventory_have_their_own_tables(store: &SqlStore) {
     let k = key("jane", "phone");
     let topic = "owntracks/jane/phone";
     let enter = json!({"_type":"transition","event":"enter","tst":1700000100,"wtst":1690000000,
@@ -352,9 +335,7 @@ async fn region_events_regions_cards_and_inventory_have_their_own_tables() {
     );
 }
 
-#[tokio::test]
-async fn secrets_friends_commands_and_quarantine_releases() {
-    let (store, _dir) = store().await;
+async fn secrets_friends_commands_and_quarantine_releases(store: &SqlStore) {
     let k = key("jane", "phone");
     assert_eq!(store.secret(&k).await.unwrap(), None);
     assert!(!store.set_secret(&k, Some("s3cret"), 1).await.unwrap());
@@ -421,9 +402,7 @@ async fn secrets_friends_commands_and_quarantine_releases() {
     ));
 }
 
-#[tokio::test]
-async fn a_closed_store_fails_writes_with_a_named_operation() {
-    let (store, _dir) = store().await;
+async fn a_closed_store_fails_writes_with_a_named_operation(store: &SqlStore) {
     store.close().await;
     let err = store.write(&[fix(&key("x", "y"), 1.0, 1)]).await.unwrap_err();
     assert_eq!(err.to_string(), "database begin failed");
@@ -431,16 +410,17 @@ async fn a_closed_store_fails_writes_with_a_named_operation() {
 
 #[tokio::test]
 async fn unsupported_urls_are_refused_by_name() {
-    let err = SqlStore::open("postgres://localhost/x").await.err().unwrap();
+    let err = SqlStore::open("redis://localhost/x").await.err().unwrap();
     assert_eq!(
         err.to_string(),
-        "database postgres://localhost/x is not supported: only sqlite://PATH is supported so far"
+        "database redis://localhost/x is not supported: expected sqlite://PATH, postgres://... \
+         or mysql://..."
     );
+    let err = SqlStore::open("postgres://jane:s3cret@127.0.0.1:1/x").await.err().unwrap();
+    assert_eq!(err.to_string(), "cannot open database postgres://jane:***@127.0.0.1:1/x");
 }
 
-#[tokio::test]
-async fn the_brokers_copies_of_messages_are_not_stored_again() {
-    let (store, _dir) = store().await;
+async fn the_brokers_copies_of_messages_are_not_stored_again(store: &SqlStore) {
     let k = key("gw", "c1");
     let status = |value: i64, replay: Replay| NewMessage {
         retained: replay == Replay::Retained,
@@ -483,9 +463,7 @@ async fn the_brokers_copies_of_messages_are_not_stored_again() {
     assert_eq!(store.device_state(&k).await.unwrap().unwrap().online, Some(-1));
 }
 
-#[tokio::test]
-async fn wire_copies_are_kept_apart_and_pruned_by_age() {
-    let (store, _dir) = store().await;
+async fn wire_copies_are_kept_apart_and_pruned_by_age(store: &SqlStore) {
     let wire = |payload: &'static [u8], received_at: i64| NewMessage {
         key: None,
         topic: "owntracks/jane/phone".to_owned(),
@@ -507,9 +485,7 @@ async fn wire_copies_are_kept_apart_and_pruned_by_age() {
     );
 }
 
-#[tokio::test]
-async fn an_empty_array_keeps_its_bytes_and_a_zero_length_payload_has_none() {
-    let (store, _dir) = store().await;
+async fn an_empty_array_keeps_its_bytes_and_a_zero_length_payload_has_none(store: &SqlStore) {
     let k = key("jane", "phone");
     let empty = |payload: &'static [u8]| NewMessage {
         key: Some(k.clone()),
@@ -531,23 +507,21 @@ async fn an_empty_array_keeps_its_bytes_and_a_zero_length_payload_has_none() {
     );
 }
 
-#[tokio::test]
-async fn a_device_offline_after_its_last_will_is_online_again_when_it_reports() {
-    let (store, _dir) = store().await;
+async fn a_device_offline_after_its_last_will_is_online_again_when_it_reports(store: &SqlStore) {
     let k = key("jane", "phone");
     let topic = "owntracks/jane/phone";
     store.write(&[fix(&k, 1.0, 1700000000)]).await.unwrap();
-    assert_eq!(online(&store, &k).await, None, "unknown until the device says something about it");
+    assert_eq!(online(store, &k).await, None, "unknown until the device says something about it");
     store.write(&[message(Some(k.clone()), topic, None, json!({"_type":"lwt"}))]).await.unwrap();
-    assert_eq!(online(&store, &k).await, Some(0));
+    assert_eq!(online(store, &k).await, Some(0));
     // The broker's retained copy of an old fix proves nothing.
     let copy = NewMessage { replay: Replay::Retained, retained: true, ..fix(&k, 2.0, 1700000100) };
     store.write(&[copy]).await.unwrap();
-    assert_eq!(online(&store, &k).await, Some(0));
+    assert_eq!(online(store, &k).await, Some(0));
     // A card can come from anyone's script; a region event only from the running device.
     let card = message(Some(k.clone()), topic, Some("info"), json!({"_type":"card","name":"J"}));
     store.write(&[card]).await.unwrap();
-    assert_eq!(online(&store, &k).await, Some(0));
+    assert_eq!(online(store, &k).await, Some(0));
     let event = json!({"_type":"transition","event":"leave","tst":1700000200,"desc":"Home"});
     let event = NewMessage {
         received_at: 1700000300,
@@ -580,37 +554,26 @@ async fn a_new_database_is_readable_by_its_owner_only() {
 /// The writer's batches and the geocoder's address updates run at the same time without either
 /// failing (a batch reads before it writes; another writer committing in between must not make
 /// it fail with "database is locked"). Addresses land on the fixes they name.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn batches_and_address_updates_take_turns() {
+async fn batches_and_address_updates_take_turns(store: &SqlStore) {
     use pista_store::DerivedStore;
-    let (store, _dir) = store().await;
-    let store = std::sync::Arc::new(store);
     let k = key("busy", "phone");
     let first = store.write(&[fix(&k, 1.0, 1_700_000_000)]).await.unwrap();
     let WriteOutcome::Location { id, .. } = first[0] else { panic!("not stored: {first:?}") };
 
-    let writer = {
-        let store = store.clone();
-        let k = k.clone();
-        tokio::spawn(async move {
-            for round in 0..60 {
-                let batch: Vec<_> =
-                    (0..20).map(|n| fix(&k, 2.0, 1_700_000_001 + round * 20 + n)).collect();
-                store.write(&batch).await.unwrap();
-            }
-        })
+    let writer = async {
+        for round in 0..60 {
+            let batch: Vec<_> =
+                (0..20).map(|n| fix(&k, 2.0, 1_700_000_001 + round * 20 + n)).collect();
+            store.write(&batch).await.unwrap();
+        }
     };
-    let geocoder = {
-        let store = store.clone();
-        tokio::spawn(async move {
-            for round in 0..60 {
-                let addr = format!("street {round}");
-                store.set_addresses(&[id], Some("DE"), Some(&addr), round).await.unwrap();
-            }
-        })
+    let geocoder = async {
+        for round in 0..60 {
+            let addr = format!("street {round}");
+            store.set_addresses(&[id], Some("DE"), Some(&addr), round).await.unwrap();
+        }
     };
-    writer.await.unwrap();
-    geocoder.await.unwrap();
+    tokio::join!(writer, geocoder);
 
     let points = store.locations(&query(&k, None, None, None)).await.unwrap();
     assert_eq!(points.len(), 1201);
@@ -620,3 +583,20 @@ async fn batches_and_address_updates_take_turns() {
     );
     assert_eq!(points[1].addr, None);
 }
+
+backends!(
+    a_location_reads_back_with_its_json,
+    the_same_fix_is_stored_once_even_within_one_batch,
+    late_points_are_ordered_by_time_and_never_replace_the_last_position,
+    ranges_are_inclusive_and_limit_keeps_the_newest_in_time_order,
+    names_list_sorted_and_never_collide,
+    other_messages_are_stored_typed_and_unusable_ones_quarantined,
+    region_events_regions_cards_and_inventory_have_their_own_tables,
+    secrets_friends_commands_and_quarantine_releases,
+    a_closed_store_fails_writes_with_a_named_operation,
+    the_brokers_copies_of_messages_are_not_stored_again,
+    wire_copies_are_kept_apart_and_pruned_by_age,
+    an_empty_array_keeps_its_bytes_and_a_zero_length_payload_has_none,
+    a_device_offline_after_its_last_will_is_online_again_when_it_reports,
+    batches_and_address_updates_take_turns,
+);

@@ -3,13 +3,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use pista_store::{DerivedStore, NewDelivery, SqlStore, StoredDelivery};
+#[macro_use]
+mod common;
 
-async fn store() -> (SqlStore, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}/pista.db", dir.path().display());
-    (SqlStore::open(&url).await.unwrap(), dir)
-}
+use pista_store::{DerivedStore, NewDelivery, SqlStore, StoredDelivery};
 
 fn attempt(alert_id: i64, attempt: u16, status: Option<u16>, error: Option<&str>) -> NewDelivery {
     NewDelivery {
@@ -36,9 +33,7 @@ fn stored(id: i64, delivery: &NewDelivery) -> StoredDelivery {
     }
 }
 
-#[tokio::test]
-async fn attempts_read_back_as_logged_per_alert_or_all() {
-    let (store, _dir) = store().await;
+async fn attempts_read_back_as_logged_per_alert_or_all(store: &SqlStore) {
     let logged = [
         attempt(7, 1, Some(503), Some("answered 503 Service Unavailable")),
         attempt(8, 0, None, Some("dropped: the queue for this webhook was full (1000 waiting)")),
@@ -62,3 +57,5 @@ async fn attempts_read_back_as_logged_per_alert_or_all() {
         [false, false, true]
     );
 }
+
+backends!(attempts_read_back_as_logged_per_alert_or_all);

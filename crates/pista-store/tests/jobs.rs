@@ -3,17 +3,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[macro_use]
+mod common;
+
 use pista_core::{DeviceKey, Location, Replay, Source};
 use pista_store::{
     DerivedStore, JobName, NewBody, NewJob, NewMessage, SqlStore, Storage, StoredJob,
 };
 use serde_json::json;
-
-async fn store() -> (SqlStore, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}/pista.db", dir.path().display());
-    (SqlStore::open(&url).await.unwrap(), dir)
-}
 
 /// Stores one fix so the device has its row.
 async fn device(store: &SqlStore, user: &str, name: &str) -> DeviceKey {
@@ -43,11 +40,9 @@ fn name(key: &DeviceKey, kind: &str, job: i64, number: i64, text: &str) -> JobNa
     JobName { key: key.clone(), kind: kind.into(), job, number, name: text.into() }
 }
 
-#[tokio::test]
-async fn names_are_kept_per_device_and_replaced_by_kind_and_number() {
-    let (store, _dir) = store().await;
-    let truck = device(&store, "fleet", "truck").await;
-    let van = device(&store, "fleet", "van").await;
+async fn names_are_kept_per_device_and_replaced_by_kind_and_number(store: &SqlStore) {
+    let truck = device(store, "fleet", "truck").await;
+    let van = device(store, "fleet", "van").await;
     let first = [
         name(&truck, "job", 0, 3, "Gravel run"),
         name(&truck, "task", 3, 2, "Unload"),
@@ -66,11 +61,9 @@ async fn names_are_kept_per_device_and_replaced_by_kind_and_number() {
     assert_eq!(store.job_names().await.unwrap(), want);
 }
 
-#[tokio::test]
-async fn starting_a_job_ends_the_running_one_and_history_reads_back() {
-    let (store, _dir) = store().await;
-    let truck = device(&store, "fleet", "truck").await;
-    let van = device(&store, "fleet", "van").await;
+async fn starting_a_job_ends_the_running_one_and_history_reads_back(store: &SqlStore) {
+    let truck = device(store, "fleet", "truck").await;
+    let van = device(store, "fleet", "van").await;
     let job = |job: &str, jobname: &str, started_at: i64| NewJob {
         tid: "TR".into(),
         job: job.into(),
@@ -121,3 +114,8 @@ async fn starting_a_job_ends_the_running_one_and_history_reads_back() {
     assert_eq!(store.jobs(None, true).await.unwrap(), vec![stored(2, &van, &bakery, None)]);
     assert_eq!(store.jobs(None, false).await.unwrap().len(), 4);
 }
+
+backends!(
+    names_are_kept_per_device_and_replaced_by_kind_and_number,
+    starting_a_job_ends_the_running_one_and_history_reads_back
+);

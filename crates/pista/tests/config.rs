@@ -184,8 +184,8 @@ fn bad_values_name_the_key_the_value_the_origin_and_what_is_allowed() {
         ),
         (
             &[],
-            &[("database", "postgres://u:pw@db/pista")],
-            "invalid database.url = \"postgres://u:***@db/pista\" (from flag --database): sqlite://PATH (PostgreSQL and MySQL are not supported yet)",
+            &[("database", "postgres://u:pw@db")],
+            "invalid database.url = \"postgres://u:***@db\" (from flag --database): sqlite://PATH, postgres://[user[:password]@]host[:port]/database or mysql://[user[:password]@]host[:port]/database",
         ),
         (
             &[],

@@ -7,6 +7,7 @@ use sea_orm::sea_query::{Expr, ExprTrait, JoinType, Order, Query};
 use sea_orm::{ConnectionTrait, DatabaseTransaction, QueryResult};
 
 use super::{NewDelivery, QueuedDelivery, StoredDelivery};
+use crate::dialect::insert_id;
 use crate::error::StoreError;
 use crate::read::get;
 use crate::sql::SqlStore;
@@ -28,14 +29,8 @@ impl SqlStore {
                 .into_table("webhook_queue")
                 .columns(["alert_id", "url", "created_at"])
                 .values_panic([Expr::val(alert_id), Expr::val(url.clone()), Expr::val(at)])
-                .returning_col("id")
                 .to_owned();
-            let row = txn.query_one(&insert).await.map_err(StoreError::query("queue delivery"))?;
-            let id =
-                row.map(|row| get::<i64>(&row, 0)).transpose()?.ok_or(StoreError::Corrupt {
-                    what: "webhook queue",
-                    detail: "no id returned".into(),
-                })?;
+            let id = insert_id(txn, insert).await.map_err(StoreError::query("queue delivery"))?;
             queued.push((id, url.clone()));
         }
         Ok(queued)
@@ -88,13 +83,8 @@ impl SqlStore {
                 Expr::val(i16::from(delivery.delivered)),
                 Expr::val(delivery.at),
             ])
-            .returning_col("id")
             .to_owned();
-        let row = self.db.query_one(&insert).await.map_err(StoreError::query("write delivery"))?;
-        row.map(|row| get::<i64>(&row, 0)).transpose()?.ok_or(StoreError::Corrupt {
-            what: "webhook delivery",
-            detail: "no id returned".into(),
-        })
+        insert_id(&self.db, insert).await.map_err(StoreError::query("write delivery"))
     }
 
     pub(super) async fn select_deliveries(

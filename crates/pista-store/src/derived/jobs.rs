@@ -8,6 +8,7 @@ use sea_orm::sea_query::{Expr, ExprTrait, JoinType, OnConflict, Order, Query};
 use sea_orm::{ConnectionTrait, QueryResult, TransactionTrait};
 
 use super::{JobName, NewJob, StoredJob};
+use crate::dialect::insert_id;
 use crate::error::StoreError;
 use crate::read::{get, name, parse};
 use crate::sql::SqlStore;
@@ -119,13 +120,8 @@ impl SqlStore {
                     Expr::val(start.jobname.clone()),
                     Expr::val(start.started_at),
                 ])
-                .returning_col("id")
                 .to_owned();
-            let row = txn.query_one(&insert).await.map_err(StoreError::query("start job"))?;
-            let id = row
-                .map(|row| get::<i64>(&row, 0))
-                .transpose()?
-                .ok_or(StoreError::Corrupt { what: "job", detail: "no id returned".into() })?;
+            let id = insert_id(&txn, insert).await.map_err(StoreError::query("start job"))?;
             jobs.push(StoredJob {
                 id,
                 key: key.clone(),

@@ -12,6 +12,7 @@ use super::{
     NewJob, QueuedDelivery, RecordedAlert, StoredAlert, StoredDelivery, StoredFence, StoredJob,
     Ungeocoded,
 };
+use crate::dialect::insert_id;
 use crate::error::StoreError;
 use crate::read::{get, name, parse};
 use crate::sql::SqlStore;
@@ -152,12 +153,8 @@ impl DerivedStore for SqlStore {
             .into_table("fences")
             .columns(FENCE_COLUMNS)
             .values_panic(values.map(Expr::val))
-            .returning_col("id")
             .to_owned();
-        let row = self.db.query_one(&insert).await.map_err(StoreError::query("add fence"))?;
-        row.map(|row| get::<i64>(&row, 0))
-            .transpose()?
-            .ok_or(StoreError::Corrupt { what: "fence", detail: "no id returned".into() })
+        insert_id(&self.db, insert).await.map_err(StoreError::query("add fence"))
     }
 
     async fn update_fence(&self, id: i64, fence: &NewFence, at: i64) -> Result<bool, StoreError> {
@@ -282,11 +279,8 @@ impl DerivedStore for SqlStore {
                     Expr::val(alert.payload.clone()),
                     Expr::val(alert.at),
                 ])
-                .returning_col("id")
                 .to_owned();
-            let row = txn.query_one(&insert).await.map_err(StoreError::query("write alert"))?;
-            let Some(row) = row else { continue };
-            let id = get::<i64>(&row, 0)?;
+            let id = insert_id(&txn, insert).await.map_err(StoreError::query("write alert"))?;
             let queued = self.queue_deliveries(&txn, id, &alert.webhooks, alert.at).await?;
             ids.push(RecordedAlert { id, queued });
         }

@@ -446,9 +446,21 @@ impl RawSettings {
             }
             return Ok(value.to_owned());
         }
-        // FIXME(#5): accept postgres:// and mysql:// once those backends exist.
-        Err(self
-            .invalid("database.url", "sqlite://PATH (PostgreSQL and MySQL are not supported yet)"))
+        let server = ["postgres://", "postgresql://", "mysql://", "mariadb://"];
+        match url::Url::parse(value) {
+            Ok(url)
+                if server.iter().any(|scheme| value.starts_with(scheme))
+                    && url.host_str().is_some_and(|host| !host.is_empty())
+                    && !url.path().trim_start_matches('/').is_empty() =>
+            {
+                Ok(value.to_owned())
+            }
+            _ => Err(self.invalid(
+                "database.url",
+                "sqlite://PATH, postgres://[user[:password]@]host[:port]/database or \
+                 mysql://[user[:password]@]host[:port]/database",
+            )),
+        }
     }
 }
 
