@@ -223,6 +223,14 @@ fn decode_text(
     if let (true, Some(error)) = (looks_like_json, &json_error) {
         return quarantined(None, "invalid_json", format!("invalid JSON: {error}"), raw);
     }
+    // A Greenwich reports an alarm in the same CSV form as its locations.
+    let csv_line = std::str::from_utf8(&raw).ok().filter(|line| csv_fields(line).is_some());
+    if let (Some("alarm"), Some(line)) = (context.subtopic, csv_line) {
+        return match parse_csv_location(line) {
+            Ok(object) => decode_object(object, context, raw),
+            Err(error) => quarantined(None, "invalid_greenwich", error.to_string(), raw),
+        };
+    }
     if let Some(subtopic) = context.subtopic.filter(|s| *s != "pico") {
         return match parse_text(subtopic, &raw) {
             Ok(Some(text)) => {
@@ -434,6 +442,15 @@ mod tests {
                 &[
                     r#"alarm {"_type":"location","t":"a","lat":1,"lon":2,"tst":1600000000,"tid":"ie"}"#,
                 ],
+            ),
+            (
+                "K2,542A46AA,a,40365854,4575769,26,4,7,5,872",
+                Some("alarm"),
+                &[concat!(
+                    r#"alarm {"_type":"location","tid":"K2","tst":1412056746,"t":"a","#,
+                    r#""lat":40.365854,"lon":4.575769,"cog":260,"vel":4,"alt":70,"dist":5,"#,
+                    r#""trip":872000,"csv":true}"#
+                )],
             ),
         ];
         for (payload, subtopic, want) in cases {

@@ -9,8 +9,10 @@
 //! variables; its environment is otherwise only `PATH`, `HOME` and `LANG`, so Pista's own
 //! secrets never reach it. It may run for the configured timeout, then it is killed. Webhooks
 //! get the same JSON with an `X-Pista-Alarm` header (the stored message's id), retried like
-//! alert webhooks. At most [`RUNNING`] alarms are handled at once; beyond that they are dropped
-//! and counted, so a device flooding alarms cannot fork a process per message.
+//! alert webhooks while Pista runs (unlike alert deliveries they are not resumed after a
+//! restart). At most [`RUNNING`] alarms are handled at once; beyond that they are dropped and
+//! counted, so a device flooding alarms cannot fork a process per message. A command runs in a
+//! process group of its own, killed whole when it runs too long.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -34,6 +36,12 @@ pub const RUNNING: usize = 16;
 
 /// Environment variables a hook command keeps from Pista's own environment.
 const KEPT_ENV: [&str; 3] = ["PATH", "HOME", "LANG"];
+
+/// Longest value of a `PISTA_ALARM_*` variable, in characters.
+const ENV_CHARS: usize = 1024;
+
+/// Webhook deliveries of alarms waiting or between retries, at most; beyond, they are dropped.
+pub const DELIVERING: usize = 256;
 
 /// What is done with an alarm.
 #[derive(Debug, Clone, Default)]
@@ -74,6 +82,8 @@ struct Inner {
     client: reqwest::Client,
     geocoder: Option<Arc<dyn Geocoder>>,
     running: Arc<Semaphore>,
+    /// Webhook deliveries under way, apart from the commands' slots.
+    delivering: Arc<Semaphore>,
     stats: AlarmStats,
 }
 
@@ -94,6 +104,7 @@ impl AlarmHook {
             client,
             geocoder,
             running: Arc::new(Semaphore::new(RUNNING)),
+            delivering: Arc::new(Semaphore::new(DELIVERING)),
             stats: AlarmStats::default(),
         };
         Ok(Some(Self { inner: Arc::new(inner) }))
@@ -113,24 +124,41 @@ impl AlarmHook {
         };
         let inner = self.inner.clone();
         tokio::spawn(async move {
-            inner.handle(id, object).await;
-            drop(permit);
+            inner.handle(id, object, permit).await;
         });
     }
 }
 
 impl Inner {
-    async fn handle(&self, id: i64, mut object: Map<String, Value>) {
+    /// Looks up the address and runs the command while holding one of the [`RUNNING`] slots,
+    /// then lets the slot go: webhook retries, which may take minutes, wait apart (at most
+    /// [`DELIVERING`] at once), so a dead receiver never keeps alarms from running.
+    async fn handle(
+        self: Arc<Self>,
+        id: i64,
+        mut object: Map<String, Value>,
+        slot: tokio::sync::OwnedSemaphorePermit,
+    ) {
         self.address(&mut object).await;
         let json = pista_derive::wire::compact(&Value::Object(object.clone()));
         if !self.options.command.is_empty() && !self.run_command(id, &object, &json).await {
             self.stats.command_failures.fetch_add(1, Ordering::Relaxed);
         }
+        drop(slot);
+        if self.urls.is_empty() {
+            return;
+        }
+        let Ok(delivering) = self.delivering.clone().try_acquire_owned() else {
+            self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(alarm = id, "alarm webhooks dropped: too many deliveries waiting");
+            return;
+        };
         for url in &self.urls {
             if !self.deliver(id, url, &json).await {
                 self.stats.webhook_failures.fetch_add(1, Ordering::Relaxed);
             }
         }
+        drop(delivering);
     }
 
     /// Fills in `addr` and `cc` from the geocoder, if it answers in time.
@@ -151,16 +179,19 @@ impl Inner {
         }
     }
 
-    /// Runs the command; returns whether it exited with success in time.
+    /// Runs the command in a process group of its own; returns whether it exited with success
+    /// in time. When it runs too long the whole group is killed, so nothing it started lives on.
     async fn run_command(&self, id: i64, object: &Map<String, Value>, json: &str) -> bool {
         let [program, args @ ..] = self.options.command.as_slice() else { return true };
         let text = |key: &str| match object.get(key) {
-            Some(Value::String(text)) => text.clone(),
-            Some(other) => other.to_string(),
+            Some(Value::String(text)) => env_value(text),
+            Some(other) => env_value(&other.to_string()),
             None => String::new(),
         };
         let mut command = Command::new(program);
         command.args(args).env_clear().kill_on_drop(true);
+        #[cfg(unix)]
+        command.process_group(0);
         for name in KEPT_ENV {
             if let Some(value) = std::env::var_os(name) {
                 command.env(name, value);
@@ -185,16 +216,35 @@ impl Inner {
             // A command that does not read its input is fine.
             let _ = stdin.write_all(json.as_bytes()).await;
         }
-        match tokio::time::timeout(self.options.timeout, child.wait_with_output()).await {
-            Ok(Ok(output)) if output.status.success() => {
+        // Its error output is read on the side (the first 4 KiB): a child it leaves running
+        // may keep the pipe open long after the command itself has exited.
+        let stderr = child.stderr.take().map(|mut pipe| {
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let _ = tokio::io::AsyncReadExt::read_to_end(
+                    &mut tokio::io::AsyncReadExt::take(&mut pipe, 4096),
+                    &mut head,
+                )
+                .await;
+                head
+            })
+        });
+        let status = tokio::time::timeout(self.options.timeout, child.wait()).await;
+        let said = || async {
+            let Some(reader) = stderr else { return String::new() };
+            match tokio::time::timeout(Duration::from_millis(200), reader).await {
+                Ok(Ok(head)) => String::from_utf8_lossy(&head).trim().chars().take(500).collect(),
+                _ => String::new(),
+            }
+        };
+        match status {
+            Ok(Ok(status)) if status.success() => {
                 tracing::info!(alarm = id, program, "alarm command ran");
                 true
             }
-            Ok(Ok(output)) => {
-                let stderr = String::from_utf8_lossy(&output.stderr);
-                let stderr: String = stderr.trim().chars().take(500).collect();
-                tracing::error!(alarm = id, program, status = %output.status, %stderr,
-                    "alarm command failed");
+            Ok(Ok(status)) => {
+                let stderr = said().await;
+                tracing::error!(alarm = id, program, %status, %stderr, "alarm command failed");
                 false
             }
             Ok(Err(error)) => {
@@ -202,6 +252,8 @@ impl Inner {
                 false
             }
             Err(_) => {
+                kill_group(&child);
+                let _ = child.kill().await;
                 let seconds = self.options.timeout.as_secs_f64();
                 tracing::error!(alarm = id, program, seconds, "alarm command killed: too slow");
                 false
@@ -231,6 +283,25 @@ impl Inner {
         false
     }
 }
+
+/// A device's value as an environment variable: control characters become spaces, and at most
+/// [`ENV_CHARS`] characters are kept (an environment has a size limit).
+fn env_value(text: &str) -> String {
+    text.chars().take(ENV_CHARS).map(|c| if c.is_control() { ' ' } else { c }).collect()
+}
+
+/// Kills the command's whole process group (it leads a group of its own).
+#[cfg(unix)]
+fn kill_group(child: &tokio::process::Child) {
+    use nix::sys::signal::{Signal, killpg};
+    use nix::unistd::Pid;
+    if let Some(pid) = child.id().and_then(|pid| i32::try_from(pid).ok()) {
+        let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+    }
+}
+
+#[cfg(not(unix))]
+fn kill_group(_child: &tokio::process::Child) {}
 
 impl std::fmt::Debug for AlarmHook {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

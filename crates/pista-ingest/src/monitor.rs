@@ -7,7 +7,7 @@
 //! | command | argument | answer |
 //! |---|---|---|
 //! | `loglevel` | a level name (`DEBUG`, `INFO`, `WARNING`, `ERROR`, `CRITICAL`, `TRACE`) | `thanks`, or `Unchanged` |
-//! | `dump` | `devices` | the path of a new file with every device object, as indented JSON |
+//! | `dump` | `devices` | the path of a new file with every device object, as indented JSON (the newest ten are kept) |
 //! | `info` | a tracker id | the device object of that tracker id, or `TID <tid> not found` |
 //! | `imei` | a tracker id | `TID=<tid> IMEI=<imei> topic=<topic>`, or `unknown TID=<tid>` |
 //!
@@ -27,6 +27,11 @@ use serde_json::Value;
 use tokio::sync::watch;
 
 use crate::mqtt_input::BrokerUrl;
+
+/// Longest argument a command takes, in bytes (a tracker id or a level name is a few).
+const MAX_ARGUMENT: usize = 256;
+/// Device dumps kept; older ones are deleted when a new one is written.
+pub const KEPT_DUMPS: usize = 10;
 use crate::outputs::OutputsHandle;
 
 /// Sets the log filter of the running server; `Err` with the reason when it is not valid.
@@ -65,6 +70,9 @@ impl Monitor {
     /// The answer to `command` with `argument` (trimmed).
     pub async fn answer(&self, command: &str, argument: &str) -> String {
         let argument = argument.trim();
+        if argument.len() > MAX_ARGUMENT {
+            return format!("NAK: argument longer than {MAX_ARGUMENT} bytes");
+        }
         let result = match command {
             "loglevel" => Ok(self.log_level(argument)),
             "dump" if argument == "devices" => self.dump().await,
@@ -113,6 +121,7 @@ impl Monitor {
             .map_err(|error| format!("cannot create a file in {}: {error}", dir.display()))?;
         std::fs::write(file.path(), text).map_err(|error| error.to_string())?;
         let (_, path) = file.keep().map_err(|error| error.to_string())?;
+        prune_dumps(&dir);
         Ok(path.display().to_string())
     }
 
@@ -151,6 +160,22 @@ impl Monitor {
     }
 }
 
+/// Keeps the newest [`KEPT_DUMPS`] dump files in `dir` and deletes older ones.
+fn prune_dumps(dir: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let mut dumps: Vec<(std::time::SystemTime, PathBuf)> = entries
+        .flatten()
+        .filter(|entry| entry.file_name().to_string_lossy().starts_with("o2s-devicedump-"))
+        .filter_map(|entry| Some((entry.metadata().ok()?.modified().ok()?, entry.path())))
+        .collect();
+    dumps.sort_by_key(|dump| std::cmp::Reverse(dump.0));
+    for (_, old) in dumps.into_iter().skip(KEPT_DUMPS) {
+        if let Err(error) = std::fs::remove_file(&old) {
+            tracing::warn!(path = %old.display(), %error, "old device dump not removed");
+        }
+    }
+}
+
 /// The user and device of a device topic (its last two levels, in lower case).
 fn topic_key(topic: &str) -> Option<(String, String)> {
     let mut levels = topic.rsplit('/');
@@ -177,7 +202,12 @@ pub async fn run_monitor(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut options = config.url.client_options(&config.client_id, config.ca_pem.as_deref());
-    options.set_keep_alive(Duration::from_secs(30)).set_clean_session(true);
+    // Large enough that an oversized command is read (and refused) instead of dropping the
+    // connection and the commands behind it.
+    options
+        .set_keep_alive(Duration::from_secs(30))
+        .set_clean_session(true)
+        .set_max_packet_size(16 << 20, 16 << 20);
     let (client, mut events) = AsyncClient::new(options, 64);
     let filter = format!("{}/+", config.topic);
     loop {

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
-use pista_core::{DeviceKey, Location, Message};
+use pista_core::{DeviceKey, Location, Message, Source};
 use pista_derive::fence::Rules;
 use pista_derive::map::Fix;
 use pista_derive::{can, look, plmn, wire};
@@ -266,10 +266,10 @@ impl Outputs {
         self.publish_fences(Vec::new());
         let running: Vec<StoredJob> = self.jobs.running.values().cloned().collect();
         for job in running {
-            let topic = self.devices.devices.get(&job.key).map(|d| d.state.topic.clone());
-            if let Some(topic) = topic {
-                self.publish_job(&topic, &job);
-            }
+            // A device that never sent a fix has no topic on record: the usual one, then.
+            let usual = format!("owntracks/{}/{}", job.key.user, job.key.device);
+            let topic = self.devices.entry(&job.key, &usual).state.topic.clone();
+            self.publish_job(&topic, &job);
         }
     }
 
@@ -460,9 +460,17 @@ impl Outputs {
         message: &NewMessage,
         typed: &Message,
     ) -> Option<JobChange> {
-        let device_topic = device_topic(message);
-        let tid =
-            self.devices.devices.get(key).and_then(|d| d.state.fix.as_ref()).map(|f| f.tid.clone());
+        let event = typed.json.get("event").and_then(Value::as_str);
+        // An external broker's retained copy of an `active` or current-job message is an old
+        // event (o2s skipped those too); a name is still worth reading.
+        if message.retained && message.source == Source::Mqtt && event != Some("name") {
+            tracing::debug!(device = %key, topic = %message.topic, "retained job event skipped");
+            return None;
+        }
+        // Job objects go to the device's topic as first seen, whatever case a message uses.
+        let device = self.devices.entry(key, &device_topic(message));
+        let device_topic = device.state.topic.clone();
+        let tid = device.state.fix.as_ref().map(|fix| fix.tid.clone());
         let tid = tid.unwrap_or_else(|| pista_derive::map::UNKNOWN_CC.to_owned());
         self.jobs.apply(key, &device_topic, &tid, &typed.json, message.received_at)
     }

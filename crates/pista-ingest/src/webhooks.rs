@@ -306,6 +306,11 @@ impl Inner {
 
     async fn post_until_done(&self, url: &Url, shown: &str, job: &Job) {
         let attempts = self.options.attempts.max(1);
+        // A resumed delivery waits as its last attempt would have, so that a crash loop does
+        // not use up the attempts at once.
+        if job.first > 1 {
+            tokio::time::sleep(pause(&self.options, job.first - 1, None)).await;
+        }
         for number in job.first..=attempts {
             let attempt = post(
                 &self.client,

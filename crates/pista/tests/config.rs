@@ -227,6 +227,21 @@ fn bad_values_name_the_key_the_value_the_origin_and_what_is_allowed() {
             &[("log", "pista=loud")],
             "invalid log = \"pista=loud\" (from flag --log): levels (error, warn, info, debug, trace, off) or target=level directives, e.g. info or warn,pista_ingest=debug",
         ),
+        (
+            &[],
+            &[("alarm-command", "/nonexistent/page-me,--now")],
+            "invalid alarm.command = \"/nonexistent/page-me,--now\" (from flag --alarm-command): a program that exists and may be run (\"/nonexistent/page-me\" is not one)",
+        ),
+        (
+            &[],
+            &[("job-topic", "_owntracks/_map/jobs")],
+            "invalid outputs.map_topic = \"_owntracks/_map\" (from default): a topic apart from outputs.job_topic (_owntracks/_map/jobs), not the same or inside it",
+        ),
+        (
+            &[],
+            &[("geocode-language", "de")],
+            "invalid geocode.language = \"de\" (from flag --geocode-language): unset with the offline geocoder (its names are in the local language) or off",
+        ),
     ];
     for (env, flags, want) in cases {
         let error = load(None, env, flags).unwrap().validate().unwrap_err();

@@ -173,6 +173,8 @@ pub async fn sync_configured(
     }
     for old in stored.iter().filter(|old| wanted.iter().all(|fence| fence.name != old.name)) {
         store.remove_fence(old.id).await?;
+        tracing::warn!(fence = old.id, name = %old.name,
+            "configured fence removed: it is no longer in the configuration file");
         sync.removed += 1;
     }
     Ok(sync)

@@ -160,21 +160,40 @@ impl DerivedStore for SqlStore {
     async fn update_fence(&self, id: i64, fence: &NewFence, at: i64) -> Result<bool, StoreError> {
         let _write = self.writes.lock().await;
         let values = fence_values(fence, at)?;
+        let new_polygon = match &values[6] {
+            sea_orm::Value::String(Some(text)) => Some(text.as_str().to_owned()),
+            _ => None,
+        };
         let mut update = Query::update();
         update.table("fences").and_where(Expr::col("id").eq(id));
         update.and_where(Expr::col("source").ne(FenceSource::App.as_str()));
         for (column, value) in FENCE_COLUMNS.into_iter().zip(values) {
             update.value(column, value);
         }
-        // The devices' sides of the old shape say nothing about the new one: the next fix of
-        // each device records its side again instead of firing an enter or leave.
+        // The devices' sides of an old shape say nothing about a new one: the next fix of
+        // each device records its side again instead of firing an enter or leave. A new name
+        // or webhook keeps them.
+        let shape = Query::select()
+            .columns(["lat", "lon", "radius", "polygon"])
+            .from("fences")
+            .and_where(Expr::col("id").eq(id))
+            .to_owned();
         let states = Query::delete()
             .from_table("fence_states")
             .and_where(Expr::col("fence_id").eq(id))
             .to_owned();
         let txn = self.db.begin().await.map_err(StoreError::query("begin"))?;
+        let old = txn.query_one(&shape).await.map_err(StoreError::query("read fence"))?;
+        let old: Option<(f64, f64, Option<f64>, Option<String>)> = old
+            .map(|row| {
+                Ok::<_, StoreError>((get(&row, 0)?, get(&row, 1)?, get(&row, 2)?, get(&row, 3)?))
+            })
+            .transpose()?;
+        let moved = old.is_some_and(|(lat, lon, radius, polygon)| {
+            (lat, lon, radius, polygon) != (fence.lat, fence.lon, fence.radius, new_polygon)
+        });
         let result = txn.execute(&update).await.map_err(StoreError::query("update fence"))?;
-        if result.rows_affected() > 0 {
+        if result.rows_affected() > 0 && moved {
             txn.execute(&states).await.map_err(StoreError::query("delete fence states"))?;
         }
         txn.commit().await.map_err(StoreError::query("commit"))?;

@@ -133,7 +133,7 @@ impl RawSettings {
             return Err(self.invalid("broker.listen", "an address other than http.listen"));
         }
 
-        Ok(Settings {
+        let settings = Settings {
             log: self.text(
                 "log",
                 valid_filter,
@@ -177,7 +177,7 @@ impl RawSettings {
             webhook_attempts: self.number("outputs.webhook_attempts", 20)? as u16,
             webhook_timeout: self.number("outputs.webhook_timeout", 600)?,
             webhook_backoff: Duration::from_secs(1),
-            alarm_command: self.list("alarm.command"),
+            alarm_command: self.alarm_command()?,
             alarm_webhooks: self.webhooks("alarm.webhooks")?,
             alarm_timeout: self.number("alarm.timeout", 3600)?,
             fence_margin: self.whole("fences.margin", 100_000)?,
@@ -210,7 +210,23 @@ impl RawSettings {
                 |v| v.len() <= 200 && !v.chars().any(|c| c.is_whitespace() || c.is_control()),
                 "up to 200 characters without spaces, such as pista:",
             )?,
-        })
+        };
+        self.distinct_outputs(&[
+            ("outputs.map_topic", Some(&settings.map_topic)),
+            ("outputs.look_topic", Some(&settings.look_topic)),
+            ("outputs.alert_topic", Some(&settings.alert_topic)),
+            ("outputs.job_topic", Some(&settings.job_topic)),
+            ("outputs.monitor_topic", settings.monitor_topic.as_deref()),
+        ])?;
+        let online =
+            !matches!(settings.geocode.trim().to_ascii_lowercase().as_str(), "offline" | "off");
+        if settings.geocode_language.is_some() && !online {
+            return Err(self.invalid(
+                "geocode.language",
+                "unset with the offline geocoder (its names are in the local language) or off",
+            ));
+        }
+        Ok(settings)
     }
 
     /// The configured fences, checked as the fence API checks its bodies; names are unique,
@@ -237,6 +253,61 @@ impl RawSettings {
             fences.push(fence);
         }
         Ok(fences)
+    }
+
+    /// The alarm command: its program must exist and be executable (a name without `/` is
+    /// looked up in `PATH`), so a mistake shows at start rather than at the first alarm.
+    fn alarm_command(&self) -> Result<Vec<String>, SettingsError> {
+        let command = self.list("alarm.command");
+        let Some(program) = command.first() else { return Ok(command) };
+        let runnable = |path: &Path| {
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                path.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+            }
+            #[cfg(not(unix))]
+            path.is_file()
+        };
+        let found = if program.contains('/') {
+            runnable(Path::new(program))
+        } else {
+            std::env::var_os("PATH").is_some_and(|paths| {
+                std::env::split_paths(&paths).any(|dir| runnable(&dir.join(program)))
+            })
+        };
+        if found {
+            Ok(command)
+        } else {
+            Err(self.invalid(
+                "alarm.command",
+                &format!("a program that exists and may be run ({program:?} is not one)"),
+            ))
+        }
+    }
+
+    /// Output topics must not share a topic tree, or one kind of output would land among
+    /// (or be read as) another.
+    fn distinct_outputs(
+        &self,
+        topics: &[(&'static str, Option<&str>)],
+    ) -> Result<(), SettingsError> {
+        for (index, (key, topic)) in topics.iter().enumerate() {
+            let Some(topic) = topic else { continue };
+            for (other_key, other) in &topics[index + 1..] {
+                let Some(other) = other else { continue };
+                let nested = |a: &str, b: &str| a == b || b.starts_with(&format!("{a}/"));
+                if nested(topic, other) || nested(other, topic) {
+                    return Err(self.invalid(
+                        key,
+                        &format!(
+                            "a topic apart from {other_key} ({other}), not the same or inside it"
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 
     fn redis_url(&self) -> Result<Option<RedisUrl>, SettingsError> {

@@ -432,6 +432,18 @@ async fn fence_objects_passwords_moves_and_oversized_regions() {
     // Only the moved fence's object is published again.
     listener.wait(&format!("_owntracks/_map/pista/fences/{at}"), 2).await;
     assert_eq!(listener.on(&format!("_owntracks/_map/pista/fences/{near}")).len(), 1);
+    // A new webhook alone keeps every device's side of the fence.
+    let rehooked = reqwest::Client::new()
+        .put(format!("{}/api/0/fences/{near}", server.http))
+        .body(
+            json!({"name": "near", "lat": 50.0, "lon": 8.0, "radius": 500,
+                   "webhook": "https://hooks.example/other"})
+            .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rehooked.status().as_u16(), 200);
     publish_v311(port, &[(topic, fix(50.0, 8.0, 1_700_000_200).as_bytes(), false)]).await;
     publish_v311(port, &[(topic, fix(50.02, 8.0, 1_700_000_300).as_bytes(), false)]).await;
     let got = crate::common::eventually("the leave of near", || async {

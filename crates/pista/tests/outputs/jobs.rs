@@ -5,7 +5,8 @@
 use serde_json::{Value, json};
 
 use crate::common::{
-    TestServer, forget_session, publish_mosquitto, unique, use_mosquitto, wait_for_subscription,
+    TestServer, eventually, forget_session, publish_mosquitto, unique, use_mosquitto,
+    wait_for_subscription,
 };
 use crate::listen::Listener;
 
@@ -147,11 +148,28 @@ async fn jobs_through_mosquitto_with_history_and_restart() {
     assert_eq!(history[1]["duration"], json!(100));
     assert_eq!(history[2]["end"], Value::Null);
 
+    // A retained `active` the broker sends again after a restart is an old event: job 7 ran
+    // and ended before the restart, and does not start again.
+    publish(&device, &[("proxy/jobs/active", "7", true), ("proxy/jobs/active", "0", false)]).await;
+    let ended = |history: &Value| history.as_array().unwrap().iter().all(|j| !j["end"].is_null());
+    eventually("job 7 ended", || async {
+        let (_, history) = server.get(&format!("/api/0/jobs?user={user}&device=truck")).await;
+        (history.as_array().unwrap().len() == 4 && ended(&history)).then_some(())
+    })
+    .await;
+    listener.stop().await;
+    let server = server.restart().await;
+    wait_for_subscription(&server, &user).await;
+    let (_, history) = server.get(&format!("/api/0/jobs?user={user}&device=truck")).await;
+    assert_eq!(history.as_array().unwrap().len(), 4, "{history}");
+    assert!(ended(&history), "{history}");
+    let listener = Listener::start(url.port, &[&format!("{prefix}/#")]).await;
+
     listener.stop().await;
     server.stop().await;
     forget_session(&client_id).await;
     // Leave no retained messages behind on the shared broker.
-    let names = ["job/3", "job/3/2", "place/1", "machine/4"];
+    let names = ["job/3", "job/3/2", "place/1", "machine/4", "active"];
     let mut retained: Vec<String> =
         names.iter().map(|name| format!("{device}/proxy/jobs/{name}")).collect();
     retained.push(job_topic);

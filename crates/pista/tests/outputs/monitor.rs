@@ -102,6 +102,22 @@ async fn monitor_commands_over_mqtt_http_and_the_cli() {
         response.json::<Value>().await.unwrap()["error"],
         r#"monitor command is required, e.g. "info""#
     );
+    // An argument longer than any tracker id is refused; only the newest ten dumps are kept.
+    let long = "x".repeat(300);
+    let response = server
+        .post("/api/0/monitor", &[], json!({"command": "info", "argument": long}).to_string())
+        .await;
+    assert_eq!(
+        response.json::<Value>().await.unwrap(),
+        json!({"reply": "NAK: argument longer than 256 bytes"})
+    );
+    for _ in 0..12 {
+        let body = json!({"command": "dump", "argument": "devices"}).to_string();
+        assert_eq!(server.post("/api/0/monitor", &[], body).await.status().as_u16(), 200);
+    }
+    let dumps = std::path::Path::new(&path).parent().unwrap().read_dir().unwrap().count();
+    assert_eq!(dumps, 10);
+
     let addr = server.server.http_addr.to_string();
     let output = tokio::process::Command::new(PISTA)
         .args(["monitor", "info", "XX", "--http", &addr])

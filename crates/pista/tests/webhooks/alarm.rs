@@ -1,7 +1,8 @@
-//! The alarm hook: a Greenwich alarm runs the configured command (the alarm as JSON on its
-//! input, its values in `PISTA_ALARM_*`, none of Pista's own environment) and is POSTed to the
-//! alarm webhooks with retries; a copy the broker sends again fires nothing; a failing command
-//! is counted.
+//! The alarm hook: a Greenwich alarm (JSON or CSV) runs the configured command (the alarm as
+//! JSON on its input, its values in `PISTA_ALARM_*`, none of Pista's own environment) and is
+//! POSTed to the alarm webhooks with retries; a copy the broker sends again fires nothing; a
+//! failing command is counted, a slow one killed with its children, and a dead webhook holds
+//! no command slot.
 
 use std::time::Duration;
 
@@ -131,5 +132,87 @@ async fn a_failing_or_slow_command_is_counted_and_ingest_goes_on() {
     let fix = br#"{"_type":"location","lat":1,"lon":2,"tst":1414692600}"#;
     publish_v311(port, &[("owntracks/demo/dB", fix, false)]).await;
     assert_eq!(server.wait_points("demo", "db", 1).await[0].tst, 1_414_692_600);
+    server.stop().await;
+}
+
+/// A receiver that takes the connection and never answers does not keep alarms from running:
+/// the command's slot is let go before the webhook's retries. Greenwich alarms come in CSV.
+#[tokio::test]
+async fn a_dead_alarm_webhook_holds_no_command_slot() {
+    let held = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", held.local_addr().unwrap());
+    let keep = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((socket, _)) = held.accept().await {
+            open.push(socket);
+        }
+    });
+    let out = tempfile::tempdir().unwrap();
+    let script = out.path().join("count.sh");
+    std::fs::write(&script, "cat > \"$1/$PISTA_ALARM_TST.json\"\n").unwrap();
+    let record = out.path().display().to_string();
+    let command = vec!["/bin/sh".to_owned(), script.display().to_string(), record.clone()];
+    let server = TestServer::start(move |s| {
+        s.alarm_command = command;
+        s.alarm_webhooks = vec![url];
+        s.alarm_timeout = 30;
+    })
+    .await;
+    let alarms: Vec<String> = (0..20)
+        .map(|n| format!("K2,{:X},a,40365854,4575769,26,4,7,5,872", 1_414_692_409 + n))
+        .collect();
+    let messages: Vec<(&str, &[u8], bool)> =
+        alarms.iter().map(|a| ("owntracks/gw/K2/alarm", a.as_bytes(), false)).collect();
+    publish_v311(server.broker_port(), &messages).await;
+    let written = |tst: i64| std::fs::read_to_string(out.path().join(format!("{tst}.json")));
+    eventually("20 alarm commands", || async {
+        (0..20).all(|n| written(1_414_692_409 + n).is_ok()).then_some(())
+    })
+    .await;
+    let first: Value = serde_json::from_str(&written(1_414_692_409).unwrap()).unwrap();
+    assert_eq!(
+        (&first["_type"], &first["tid"], &first["t"], &first["lat"], &first["topic"]),
+        (&json!("alarm"), &json!("K2"), &json!("a"), &json!(40.365854), &json!("owntracks/gw/K2"))
+    );
+    let metrics =
+        reqwest::get(format!("{}/metrics", server.http)).await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("pista_alarms_dropped_total 0\n"), "{metrics}");
+    server.stop().await;
+    keep.abort();
+}
+
+/// A command that runs too long is killed with everything it started.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn a_slow_command_is_killed_with_its_children() {
+    let out = tempfile::tempdir().unwrap();
+    let script = out.path().join("hang.sh");
+    // A marker no other process has, to find the children by.
+    let marker = format!("{}.{}", 40 + std::process::id() % 50, std::process::id());
+    std::fs::write(&script, format!("sleep {marker} &\nsleep {marker}\n")).unwrap();
+    let command = vec!["/bin/sh".to_owned(), script.display().to_string()];
+    let server = TestServer::start(move |s| {
+        s.alarm_command = command;
+        s.alarm_timeout = 1;
+    })
+    .await;
+    publish_v311(server.broker_port(), &[("owntracks/demo/dB/alarm", ALARM.as_bytes(), false)])
+        .await;
+    let running = || {
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter_map(|entry| std::fs::read(entry.path().join("cmdline")).ok())
+            .filter(|cmdline| String::from_utf8_lossy(cmdline).contains(&marker))
+            .count()
+    };
+    eventually("the command's children", || async { (running() == 2).then_some(()) }).await;
+    eventually("the killed command", || async {
+        let text =
+            reqwest::get(format!("{}/metrics", server.http)).await.ok()?.text().await.ok()?;
+        text.contains("pista_alarm_command_failures_total 1").then_some(())
+    })
+    .await;
+    eventually("no child left", || async { (running() == 0).then_some(()) }).await;
     server.stop().await;
 }
