@@ -234,6 +234,15 @@ fn decode_text(
     if let Some(subtopic) = context.subtopic.filter(|s| *s != "pico") {
         return match parse_text(subtopic, &raw) {
             Ok(Some(text)) => {
+                // A job time from the topic passes the same rule as a fix time.
+                let job_tst = text.value.get("tst").and_then(Value::as_i64);
+                if let (true, Some(tst)) = (text.kind == "gw-job", job_tst)
+                    && let Err(implausible) = context.time.check(tst, context.received_at)
+                {
+                    let problem = format!("job time {implausible}");
+                    let kind = Some("gw-job".to_owned());
+                    return quarantined(kind, implausible.reason(), problem, raw);
+                }
                 // A command's password was masked by the parser: the client's bytes are not kept.
                 let masked = text.masked;
                 let message = Message {
@@ -442,6 +451,22 @@ mod tests {
                 &[
                     r#"alarm {"_type":"location","t":"a","lat":1,"lon":2,"tst":1600000000,"tid":"ie"}"#,
                 ],
+            ),
+            (
+                "3 0 0 0",
+                Some("proxy/jobs/currentjob/0"),
+                &[concat!(
+                    "tst_too_old: job time tst 0 (1970-01-01T00:00:00Z) is before the floor ",
+                    "2008-01-01T00:00:00Z"
+                )],
+            ),
+            (
+                "3 0 0 0",
+                Some("proxy/jobs/currentjob/9000000000"),
+                &[concat!(
+                    "tst_in_future: job time tst 9000000000 (2255-03-14T16:00:00Z) is more than ",
+                    "86400 s after it arrived (2023-11-14T22:13:20Z)"
+                )],
             ),
             (
                 "K2,542A46AA,a,40365854,4575769,26,4,7,5,872",
