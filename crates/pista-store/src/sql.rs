@@ -13,6 +13,9 @@ use tokio::sync::Mutex;
 use crate::error::StoreError;
 use crate::schema::Migrator;
 
+/// How long a PostgreSQL or MySQL operation waits for a connection before it fails.
+const SERVER_WAIT: Duration = Duration::from_secs(3);
+
 /// A store on a SQL database reached through sea-orm.
 pub struct SqlStore {
     pub(crate) db: DatabaseConnection,
@@ -70,7 +73,13 @@ impl SqlStore {
         let url =
             url.replacen("mariadb://", "mysql://", 1).replacen("postgresql://", "postgres://", 1);
         let mut options = ConnectOptions::new(url.clone());
-        options.max_connections(8).sqlx_logging(false);
+        // While the server is away a write fails within seconds (the client is told to retry)
+        // instead of waiting for it; the pool reconnects by itself when it is back.
+        options
+            .max_connections(8)
+            .connect_timeout(SERVER_WAIT)
+            .acquire_timeout(SERVER_WAIT)
+            .sqlx_logging(false);
         let db = Database::connect(options)
             .await
             .map_err(|source| StoreError::Open { url: masked(&url), source })?;
