@@ -31,8 +31,9 @@ impl TestStore {
     pub async fn finish(self) {
         self.store.close().await;
         if let Some((admin, name)) = self.server {
+            let force = if admin.starts_with("postgres") { " WITH (FORCE)" } else { "" };
             let admin = Database::connect(admin.as_str()).await.expect("admin connection");
-            admin.execute_unprepared(&format!("DROP DATABASE {name}")).await.expect("drop");
+            admin.execute_unprepared(&format!("DROP DATABASE {name}{force}")).await.expect("drop");
         }
     }
 }
