@@ -29,6 +29,7 @@ pub fn command() -> Command {
             ),
         )
         .subcommand(replay_command())
+        .subcommand(load_command())
         .subcommand(
             Command::new("secret")
                 .about("Set, remove or list devices' encryption secrets (read from stdin)")
@@ -164,6 +165,28 @@ fn with_settings(command: Command) -> Command {
     })
 }
 
+/// `--to`: where `replay` and `load` send.
+fn target_arg() -> Arg {
+    Arg::new("to")
+        .long("to")
+        .value_name("URL")
+        .default_value("mqtt://127.0.0.1:1883")
+        .help("mqtt://[user:pass@]host:port, or http://host:port/pub for HTTP mode")
+}
+
+fn load_command() -> Command {
+    let number = |name: &'static str, default: &'static str, help: &'static str| {
+        Arg::new(name).long(name).value_name("N").default_value(default).help(help)
+    };
+    Command::new("load")
+        .about("Send simulated devices' locations as fast as the server acknowledges (benchmarks)")
+        .arg(target_arg())
+        .arg(number("devices", "50", "Simulated devices"))
+        .arg(number("messages", "20000", "Locations to send in all"))
+        .arg(number("connections", "10", "MQTT clients, or concurrent HTTP clients"))
+        .arg(Arg::new("user").long("user").value_name("USER").default_value("load"))
+}
+
 fn replay_command() -> Command {
     Command::new("replay")
         .about("Publish recorded messages (.rec lines or JSON lines) to a broker or over HTTP mode")
@@ -173,13 +196,7 @@ fn replay_command() -> Command {
                 .value_name("FILE")
                 .help("A .rec file or a JSON-lines file"),
         )
-        .arg(
-            Arg::new("to")
-                .long("to")
-                .value_name("URL")
-                .default_value("mqtt://127.0.0.1:1883")
-                .help("mqtt://[user:pass@]host:port, or http://host:port/pub for HTTP mode"),
-        )
+        .arg(target_arg())
         .arg(
             Arg::new("speed")
                 .long("speed")

@@ -30,6 +30,10 @@ fn main() -> ExitCode {
             init_logging("warn");
             runtime.block_on(replay::run_cli(args))
         }
+        Some(("load", args)) => {
+            init_logging("warn");
+            runtime.block_on(pista::load::run_cli(args))
+        }
         Some(("monitor", args)) => {
             init_logging("warn");
             runtime.block_on(monitor(args))
