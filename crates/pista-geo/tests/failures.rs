@@ -9,18 +9,8 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{Fake, KEY, Reply, closed_base};
+use common::{Fake, KEY, Reply, closed_base, config};
 use pista_geo::{GeoError, Geocoder, Google, MAX_BODY, Nominatim, OnlineConfig, OpenCage, Photon};
-
-fn config(base: &str, key: Option<&str>) -> OnlineConfig {
-    OnlineConfig {
-        base_url: Some(base.to_owned()),
-        key: key.map(str::to_owned),
-        rate_per_sec: 100.0,
-        timeout: Duration::from_secs(5),
-        language: None,
-    }
-}
 
 /// Every rendering of an error: message, source chain and `Debug`.
 fn renderings(err: &GeoError) -> String {

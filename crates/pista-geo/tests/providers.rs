@@ -5,10 +5,8 @@
 
 mod common;
 
-use std::time::Duration;
-
-use common::{Fake, KEY, Reply};
-use pista_geo::{Address, Geocoder, Google, Nominatim, OnlineConfig, OpenCage, Photon, USER_AGENT};
+use common::{Fake, KEY, Reply, config};
+use pista_geo::{Address, Geocoder, Google, Nominatim, OpenCage, Photon, USER_AGENT};
 
 // Answers in the shapes the providers document, for the Brandenburg Gate in Berlin.
 const NOMINATIM_FOUND: &str = include_str!("fixtures/nominatim_found.json");
@@ -22,16 +20,6 @@ const GOOGLE_NONE: &str = include_str!("fixtures/google_none.json");
 
 const LAT: f64 = 52.5162746;
 const LON: f64 = 13.3777041;
-
-fn config(base: &str, key: Option<&str>) -> OnlineConfig {
-    OnlineConfig {
-        base_url: Some(base.to_owned()),
-        key: key.map(str::to_owned),
-        rate_per_sec: 100.0,
-        timeout: Duration::from_secs(5),
-        language: None,
-    }
-}
 
 fn address(cc: &str, addr: &str, provider: &'static str) -> Address {
     Address { cc: Some(cc.to_owned()), addr: addr.to_owned(), provider }

@@ -26,7 +26,7 @@ use tokio::sync::Semaphore;
 use url::Url;
 
 use crate::webhooks::post::{pause, post};
-use crate::webhooks::{WebhookError, WebhookOptions, masked, targets};
+use crate::webhooks::{WebhookError, WebhookOptions, masked, parse_urls};
 
 /// The header carrying the alarm message's id, the same on every retry.
 pub const ALARM_HEADER: &str = "x-pista-alarm";
@@ -97,7 +97,7 @@ impl AlarmHook {
         if options.command.is_empty() && options.webhooks.is_empty() {
             return Ok(None);
         }
-        let (urls, client) = targets(&options.webhooks, options.timeout)?;
+        let (urls, client) = parse_urls(&options.webhooks, options.timeout)?;
         let inner = Inner {
             options,
             urls,

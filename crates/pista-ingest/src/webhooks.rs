@@ -121,7 +121,7 @@ impl Webhooks {
         options: WebhookOptions,
         derived: Arc<dyn DerivedStore>,
     ) -> Result<Self, WebhookError> {
-        let (global, client) = targets(&options.urls, options.timeout)?;
+        let (global, client) = parse_urls(&options.urls, options.timeout)?;
         let inner = Inner {
             client,
             options,
@@ -376,7 +376,7 @@ impl Inner {
 
 /// Parses webhook URLs (an error names the first unusable one, password masked) and builds
 /// the client that POSTs to them: redirects not followed, every request within `timeout`.
-pub(crate) fn targets(
+pub(crate) fn parse_urls(
     urls: &[String],
     timeout: Duration,
 ) -> Result<(Vec<Url>, reqwest::Client), WebhookError> {

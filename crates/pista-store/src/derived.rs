@@ -225,20 +225,8 @@ pub trait DerivedStore: Send + Sync {
     /// The cached address of a geohash cell.
     async fn geo_cell(&self, cell: &str) -> Result<Option<GeoCell>, StoreError>;
 
-    /// Caches the address of a geohash cell (replacing an older answer).
-    async fn put_geo_cell(&self, cell: &str, value: &GeoCell, at: i64) -> Result<(), StoreError>;
-
-    /// Sets the address of stored fixes (`None`: looked up, nothing known).
-    async fn set_addresses(
-        &self,
-        ids: &[i64],
-        cc: Option<&str>,
-        addr: Option<&str>,
-        at: i64,
-    ) -> Result<(), StoreError>;
-
-    /// In one transaction, caches the addresses of new cells and sets the addresses of fixes
-    /// (`(id, cc, addr)`): the geocoder's results, written in batches so that its writes take
+    /// In one transaction, caches the addresses of new cells (replacing older answers) and sets
+    /// the addresses of fixes (`(id, cc, addr)`; `None`: looked up, nothing known): the geocoder's results, written in batches so that its writes take
     /// turns with ingest's commits rather than one commit each.
     async fn record_addresses(
         &self,

@@ -570,7 +570,8 @@ async fn batches_and_address_updates_take_turns(store: &SqlStore) {
     let geocoder = async {
         for round in 0..60 {
             let addr = format!("street {round}");
-            store.set_addresses(&[id], Some("DE"), Some(&addr), round).await.unwrap();
+            let fix = [(id, Some("DE".to_owned()), Some(addr))];
+            store.record_addresses(&[], &fix, round).await.unwrap();
         }
     };
     tokio::join!(writer, geocoder);

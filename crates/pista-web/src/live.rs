@@ -43,14 +43,9 @@ impl Filter {
                 })
                 .collect::<Result<_, _>>()?,
         };
-        let name_error = |error: pista_core::NameError| ApiError::bad_request(error.to_string());
-        let user = params.query("user").map(pista_core::UserName::parse).transpose();
-        let user = user.map_err(name_error)?.map(|user| user.as_str().to_owned());
-        let device = params.query("device").map(pista_core::DeviceName::parse).transpose();
-        let device = device.map_err(name_error)?.map(|device| device.as_str().to_owned());
-        if device.is_some() && user.is_none() {
-            return Err(ApiError::bad_request("device needs user"));
-        }
+        let (user, device) = params.user_device()?;
+        let user = user.map(|user| user.as_str().to_owned());
+        let device = device.map(|device| device.as_str().to_owned());
         Ok(Self { kinds, user, device })
     }
 

@@ -16,14 +16,7 @@ pub async fn list(
     RawQuery(query): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
     let params = Params::new(query.as_deref())?;
-    let name_error = |error: pista_core::NameError| ApiError::bad_request(error.to_string());
-    let user = params.query("user").map(pista_core::UserName::parse).transpose();
-    let user = user.map_err(name_error)?;
-    let device = params.query("device").map(pista_core::DeviceName::parse).transpose();
-    let device = device.map_err(name_error)?;
-    if device.is_some() && user.is_none() {
-        return Err(ApiError::bad_request("device needs user"));
-    }
+    let (user, device) = params.user_device()?;
     let outputs = state.outputs.as_ref().ok_or_else(|| {
         ApiError::new(StatusCode::NOT_IMPLEMENTED, "device objects are not available")
     })?;

@@ -93,47 +93,88 @@ fn outputs(text: &mut Text, stats: &OutputStats) {
 }
 
 fn geocoder(text: &mut Text, stats: &GeocodeStats) {
-    let hits = "Addresses found in the geocoding cache.";
-    counter(text, "pista_geocode_hits_total", hits, &stats.hits);
-    let misses = "Addresses asked of the geocoder.";
-    counter(text, "pista_geocode_misses_total", misses, &stats.misses);
-    let failures = "Geocoder requests that failed.";
-    counter(text, "pista_geocode_failures_total", failures, &stats.failures);
-    let dropped = "Geocoding requests dropped because the queue was full.";
-    counter(text, "pista_geocode_dropped_total", dropped, &stats.dropped);
+    counters(
+        text,
+        &[
+            ("pista_geocode_hits_total", "Addresses found in the geocoding cache.", &stats.hits),
+            ("pista_geocode_misses_total", "Addresses asked of the geocoder.", &stats.misses),
+            ("pista_geocode_failures_total", "Geocoder requests that failed.", &stats.failures),
+            (
+                "pista_geocode_dropped_total",
+                "Geocoding requests dropped because the queue was full.",
+                &stats.dropped,
+            ),
+        ],
+    );
 }
 
 fn webhooks(text: &mut Text, stats: &WebhookStats) {
-    let deliveries = "Webhook deliveries a receiver accepted.";
-    counter(text, "pista_webhook_deliveries_total", deliveries, &stats.deliveries);
-    let failures = "Webhook deliveries given up.";
-    counter(text, "pista_webhook_failures_total", failures, &stats.failures);
-    let dropped = "Webhook deliveries dropped because their queue was full.";
-    counter(text, "pista_webhook_dropped_total", dropped, &stats.dropped);
+    counters(
+        text,
+        &[
+            (
+                "pista_webhook_deliveries_total",
+                "Webhook deliveries a receiver accepted.",
+                &stats.deliveries,
+            ),
+            ("pista_webhook_failures_total", "Webhook deliveries given up.", &stats.failures),
+            (
+                "pista_webhook_dropped_total",
+                "Webhook deliveries dropped because their queue was full.",
+                &stats.dropped,
+            ),
+        ],
+    );
 }
 
 fn alarm(text: &mut Text, stats: &AlarmStats) {
-    counter(
+    counters(
         text,
-        "pista_alarms_total",
-        "Greenwich alarms handed to the alarm hook.",
-        &stats.alarms,
+        &[
+            ("pista_alarms_total", "Greenwich alarms handed to the alarm hook.", &stats.alarms),
+            (
+                "pista_alarm_command_failures_total",
+                "Alarm commands that did not start, failed or ran too long.",
+                &stats.command_failures,
+            ),
+            (
+                "pista_alarm_webhook_failures_total",
+                "Alarm webhook deliveries given up.",
+                &stats.webhook_failures,
+            ),
+            (
+                "pista_alarms_dropped_total",
+                "Alarms (or their webhook deliveries) dropped because too many were waiting.",
+                &stats.dropped,
+            ),
+        ],
     );
-    let failures = "Alarm commands that did not start, failed or ran too long.";
-    counter(text, "pista_alarm_command_failures_total", failures, &stats.command_failures);
-    let failures = "Alarm webhook deliveries given up.";
-    counter(text, "pista_alarm_webhook_failures_total", failures, &stats.webhook_failures);
-    let dropped = "Alarms dropped because too many were being handled.";
-    counter(text, "pista_alarms_dropped_total", dropped, &stats.dropped);
 }
 
-fn redis(text: &mut Text, counters: &RedisCounters) {
-    let updates = "Device objects written to Redis.";
-    counter(text, "pista_redis_updates_total", updates, &counters.updates);
-    let failures = "Device objects not written to Redis because it failed.";
-    counter(text, "pista_redis_failures_total", failures, &counters.failures);
-    let skipped = "Outputs the Redis statistics missed because they fell behind.";
-    counter(text, "pista_redis_skipped_total", skipped, &counters.skipped);
+fn redis(text: &mut Text, counters_of: &RedisCounters) {
+    counters(
+        text,
+        &[
+            ("pista_redis_updates_total", "Device objects written to Redis.", &counters_of.updates),
+            (
+                "pista_redis_failures_total",
+                "Device objects not written to Redis because it failed.",
+                &counters_of.failures,
+            ),
+            (
+                "pista_redis_skipped_total",
+                "Outputs the Redis statistics missed because they fell behind.",
+                &counters_of.skipped,
+            ),
+        ],
+    );
+}
+
+/// Several plain counters, each with its help text, in order.
+fn counters(text: &mut Text, rows: &[(&str, &str, &AtomicU64)]) {
+    for (name, help, value) in rows {
+        counter(text, name, help, value);
+    }
 }
 
 fn devices(text: &mut Text, stats: &Stats) {

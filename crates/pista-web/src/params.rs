@@ -3,7 +3,7 @@
 //! string. Header values are read as UTF-8, so non-ASCII names work in headers too.
 
 use axum::http::HeaderMap;
-use pista_core::DeviceKey;
+use pista_core::{DeviceKey, DeviceName, UserName};
 
 use crate::error::ApiError;
 
@@ -38,6 +38,18 @@ impl Params {
     /// The device named by the `user` and `device` parameters; `None` when neither is given.
     pub fn device_key(&self) -> Result<Option<DeviceKey>, ApiError> {
         device_key(self.query("user"), self.query("device"))
+    }
+
+    /// The `user` and `device` parameters as names, each optional, but a device only with its
+    /// user (a filter: one user's devices, or one device).
+    pub fn user_device(&self) -> Result<(Option<UserName>, Option<DeviceName>), ApiError> {
+        let error = |error: pista_core::NameError| ApiError::bad_request(error.to_string());
+        let user = self.query("user").map(UserName::parse).transpose().map_err(error)?;
+        let device = self.query("device").map(DeviceName::parse).transpose().map_err(error)?;
+        if device.is_some() && user.is_none() {
+            return Err(ApiError::bad_request("device needs user"));
+        }
+        Ok((user, device))
     }
 
     /// `X-Limit-<name>` if present, else the query value.

@@ -19,12 +19,16 @@ use pista_store::{LocationQuery, SqlStore, Storage};
 const PISTA: &str = env!("CARGO_BIN_EXE_pista");
 const DEVICES: usize = 10;
 
-fn serve(data: &std::path::Path, http: u16, broker: &str) -> Child {
-    Command::new(PISTA)
-        .args(["serve", "--data-dir"])
-        .arg(data)
-        .args(["--http", &format!("127.0.0.1:{http}"), "--broker", "off", "--mqtt", broker])
-        .args(["--mqtt-client-id", "pista-drill", "--mqtt-base-topics", "owntracks/#"])
+/// The server binary, subscribed to `broker` if given; its embedded broker is off.
+fn serve(data: &std::path::Path, http: u16, broker: Option<&str>) -> Child {
+    let mut command = Command::new(PISTA);
+    command.args(["serve", "--data-dir"]).arg(data);
+    command.args(["--http", &format!("127.0.0.1:{http}"), "--broker", "off"]);
+    if let Some(broker) = broker {
+        command.args(["--mqtt", broker, "--mqtt-client-id", "pista-drill"]);
+        command.args(["--mqtt-base-topics", "owntracks/#"]);
+    }
+    command
         .args(["--geocode", "off", "--log", "warn"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -73,7 +77,7 @@ async fn a_server_killed_mid_burst_loses_nothing_acknowledged() {
         .collect();
     std::fs::write(&burst, lines.join("\n")).unwrap();
 
-    let mut server = serve(&data, http, &broker);
+    let mut server = serve(&data, http, Some(&broker));
     wait_up(http).await;
     let publisher = Command::new(PISTA)
         .arg("replay")
@@ -93,7 +97,7 @@ async fn a_server_killed_mid_burst_loses_nothing_acknowledged() {
     server.kill().unwrap();
     server.wait().unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let mut server = serve(&data, http, &broker);
+    let mut server = serve(&data, http, Some(&broker));
     wait_up(http).await;
 
     let output = tokio::task::spawn_blocking(move || publisher.wait_with_output()).await.unwrap();
@@ -122,9 +126,7 @@ async fn http_posts_around_a_kill_are_stored_once() {
     let dir = tempfile::tempdir().unwrap();
     let http = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let data = dir.path().join("data");
-    // No broker is needed; an unreachable external one keeps the embedded one off.
-    let server =
-        std::sync::Arc::new(std::sync::Mutex::new(serve(&data, http, "mqtt://127.0.0.1:9")));
+    let server = std::sync::Arc::new(std::sync::Mutex::new(serve(&data, http, None)));
     wait_up(http).await;
 
     // The kill comes while requests are in flight: some commit without their answer.
@@ -135,7 +137,7 @@ async fn http_posts_around_a_kill_are_stored_once() {
             let mut child = server.lock().unwrap();
             child.kill().unwrap();
             child.wait().unwrap();
-            *child = serve(&data, http, "mqtt://127.0.0.1:9");
+            *child = serve(&data, http, None);
         })
     };
 

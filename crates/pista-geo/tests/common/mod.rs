@@ -12,6 +12,17 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::IntoResponse;
 
+/// Settings for a provider at `base` (a fake), fast enough for tests.
+pub fn config(base: &str, key: Option<&str>) -> pista_geo::OnlineConfig {
+    pista_geo::OnlineConfig {
+        base_url: Some(base.to_owned()),
+        key: key.map(str::to_owned),
+        rate_per_sec: 100.0,
+        timeout: Duration::from_secs(5),
+        language: None,
+    }
+}
+
 /// The API key the tests configure; it must reach the fake and no error.
 pub const KEY: &str = "sekret-key-4711";
 

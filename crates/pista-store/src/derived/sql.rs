@@ -32,35 +32,6 @@ impl DerivedStore for SqlStore {
         .transpose()
     }
 
-    async fn put_geo_cell(&self, cell: &str, value: &GeoCell, at: i64) -> Result<(), StoreError> {
-        let _write = self.writes.lock().await;
-        let insert = geo_cell_upsert(cell, value, at);
-        self.db.execute(&insert).await.map_err(StoreError::query("write geo cell"))?;
-        Ok(())
-    }
-
-    async fn set_addresses(
-        &self,
-        ids: &[i64],
-        cc: Option<&str>,
-        addr: Option<&str>,
-        at: i64,
-    ) -> Result<(), StoreError> {
-        let _write = self.writes.lock().await;
-        if ids.is_empty() {
-            return Ok(());
-        }
-        let update = Query::update()
-            .table("locations")
-            .value("cc", cc)
-            .value("addr", addr)
-            .value("geo_at", at)
-            .and_where(Expr::col("id").is_in(ids.iter().copied()))
-            .to_owned();
-        self.db.execute(&update).await.map_err(StoreError::query("write addresses"))?;
-        Ok(())
-    }
-
     async fn record_addresses(
         &self,
         cells: &[(String, GeoCell)],
