@@ -2,6 +2,8 @@
 //! the device already has), moves each device's last position forward only when a newer fix
 //! arrives (late points never replace it), and keeps every other message raw.
 
+mod bulk;
+
 use std::collections::HashMap;
 
 use bytes::Bytes;
@@ -32,7 +34,10 @@ impl SqlStore {
         let mut outcomes = Vec::with_capacity(batch.len());
         let mut seen: HashMap<i64, i64> = HashMap::new();
 
-        for message in batch {
+        // Locations are gathered and inserted many rows per statement (see `bulk`); any other
+        // message first flushes the gathered ones, so the batch is applied in its order.
+        let mut pending = bulk::Fixes::new(self.db.get_database_backend());
+        for (index, message) in batch.iter().enumerate() {
             let device_id = match (&message.key, &message.body) {
                 (_, NewBody::Wire { .. }) | (None, _) => None,
                 (Some(key), _) => {
@@ -43,6 +48,14 @@ impl SqlStore {
                     Some(id)
                 }
             };
+            if let (NewBody::Location { .. }, Some(id)) = (&message.body, device_id)
+                && pending.enabled()
+            {
+                pending.push(index, id, message);
+                outcomes.push(WriteOutcome::Duplicate);
+                continue;
+            }
+            pending.flush(&txn, &mut outcomes).await?;
             let outcome = match (&message.body, device_id) {
                 (NewBody::Location { location, payload, original }, Some(id)) => {
                     let stored = Stored { location, payload, original: original.as_ref() };
@@ -76,6 +89,11 @@ impl SqlStore {
             }
             outcomes.push(outcome);
         }
+        pending.flush(&txn, &mut outcomes).await?;
+        // Devices in id order, so two writers on one server database never wait on each other
+        // in opposite orders.
+        let mut seen: Vec<(i64, i64)> = seen.into_iter().collect();
+        seen.sort_unstable();
         for (id, last_seen) in seen {
             touch_device(&txn, id, last_seen).await?;
         }
@@ -141,115 +159,144 @@ async fn device_id(
     Ok(id)
 }
 
+/// The columns of a stored location, in the order of [`location_row`].
+pub(crate) const LOCATION_COLUMNS: [&str; 35] = [
+    "device_id",
+    "tst",
+    "lat_e7",
+    "lon_e7",
+    "lat",
+    "lon",
+    "tid",
+    "trig",
+    "acc",
+    "alt",
+    "vel",
+    "cog",
+    "batt",
+    "vac",
+    "bs",
+    "conn",
+    "mode",
+    "pressure",
+    "ssid",
+    "bssid",
+    "created_at",
+    "provider",
+    "poi",
+    "tag",
+    "imagename",
+    "inregions",
+    "inrids",
+    "client_id",
+    "topic",
+    "source",
+    "retained",
+    "received_at",
+    "payload",
+    "original",
+    "repairs",
+];
+
+/// The columns that identify a fix: a device has one fix per time and place.
+pub(crate) const FIX_KEY: [&str; 4] = ["device_id", "tst", "lat_e7", "lon_e7"];
+
+/// A location's values for [`LOCATION_COLUMNS`].
+pub(crate) fn location_row(device_id: i64, message: &NewMessage, stored: Stored<'_>) -> [Expr; 35] {
+    let Stored { location, payload, original } = stored;
+    [
+        Expr::val(device_id),
+        Expr::val(location.tst),
+        Expr::val(e7(location.lat)),
+        Expr::val(e7(location.lon)),
+        Expr::val(location.lat),
+        Expr::val(location.lon),
+        Expr::val(location.tid.clone()),
+        Expr::val(location.trigger.clone()),
+        Expr::val(location.acc),
+        Expr::val(location.alt),
+        Expr::val(location.vel),
+        Expr::val(location.cog),
+        Expr::val(location.batt),
+        Expr::val(location.vac),
+        Expr::val(location.bs),
+        Expr::val(location.conn.clone()),
+        Expr::val(location.mode),
+        Expr::val(location.pressure),
+        Expr::val(location.ssid.clone()),
+        Expr::val(location.bssid.clone()),
+        Expr::val(location.created_at),
+        Expr::val(location.provider.clone()),
+        Expr::val(location.poi.clone()),
+        Expr::val(location.tag.clone()),
+        Expr::val(location.imagename.clone()),
+        Expr::val(text_list(&location.inregions)),
+        Expr::val(text_list(&location.inrids)),
+        Expr::val(location.client_id.clone()),
+        Expr::val(message.topic.clone()),
+        Expr::val(message.source.as_str()),
+        Expr::val(i16::from(message.retained)),
+        Expr::val(message.received_at),
+        Expr::val(payload.clone()),
+        Expr::val(original.map(|b| b.to_vec())),
+        Expr::val(text_list(&location.repairs)),
+    ]
+}
+
+/// The fix key of a location, as [`FIX_KEY`] stores it.
+pub(crate) fn fix_key(device_id: i64, location: &Location) -> (i64, i64, i64, i64) {
+    (device_id, location.tst, e7(location.lat), e7(location.lon))
+}
+
 async fn insert_location(
     txn: &DatabaseTransaction,
     device_id: i64,
     message: &NewMessage,
     stored: Stored<'_>,
 ) -> Result<WriteOutcome, StoreError> {
-    let Stored { location, payload, original } = stored;
+    let tst = stored.location.tst;
     let insert = Query::insert()
         .into_table("locations")
-        .columns([
-            "device_id",
-            "tst",
-            "lat_e7",
-            "lon_e7",
-            "lat",
-            "lon",
-            "tid",
-            "trig",
-            "acc",
-            "alt",
-            "vel",
-            "cog",
-            "batt",
-            "vac",
-            "bs",
-            "conn",
-            "mode",
-            "pressure",
-            "ssid",
-            "bssid",
-            "created_at",
-            "provider",
-            "poi",
-            "tag",
-            "imagename",
-            "inregions",
-            "inrids",
-            "client_id",
-            "topic",
-            "source",
-            "retained",
-            "received_at",
-            "payload",
-            "original",
-            "repairs",
-        ])
-        .values_panic([
-            Expr::val(device_id),
-            Expr::val(location.tst),
-            Expr::val(e7(location.lat)),
-            Expr::val(e7(location.lon)),
-            Expr::val(location.lat),
-            Expr::val(location.lon),
-            Expr::val(location.tid.clone()),
-            Expr::val(location.trigger.clone()),
-            Expr::val(location.acc),
-            Expr::val(location.alt),
-            Expr::val(location.vel),
-            Expr::val(location.cog),
-            Expr::val(location.batt),
-            Expr::val(location.vac),
-            Expr::val(location.bs),
-            Expr::val(location.conn.clone()),
-            Expr::val(location.mode),
-            Expr::val(location.pressure),
-            Expr::val(location.ssid.clone()),
-            Expr::val(location.bssid.clone()),
-            Expr::val(location.created_at),
-            Expr::val(location.provider.clone()),
-            Expr::val(location.poi.clone()),
-            Expr::val(location.tag.clone()),
-            Expr::val(location.imagename.clone()),
-            Expr::val(text_list(&location.inregions)),
-            Expr::val(text_list(&location.inrids)),
-            Expr::val(location.client_id.clone()),
-            Expr::val(message.topic.clone()),
-            Expr::val(message.source.as_str()),
-            Expr::val(i16::from(message.retained)),
-            Expr::val(message.received_at),
-            Expr::val(payload.clone()),
-            Expr::val(original.map(|b| b.to_vec())),
-            Expr::val(text_list(&location.repairs)),
-        ])
+        .columns(LOCATION_COLUMNS)
+        .values_panic(location_row(device_id, message, stored))
         .to_owned();
 
-    let fix = ["device_id", "tst", "lat_e7", "lon_e7"];
-    let inserted = crate::dialect::insert_new(txn, insert, &fix)
+    let inserted = crate::dialect::insert_new(txn, insert, &FIX_KEY)
         .await
         .map_err(StoreError::query("insert location"))?;
     let Some(id) = inserted else {
         return Ok(WriteOutcome::Duplicate);
     };
 
+    let newest = advance_last(txn, device_id, id, tst).await?;
+    Ok(WriteOutcome::Location { id, newest })
+}
+
+/// Makes fix `id` the device's last position if it is newer than the one it has; returns
+/// whether it did.
+pub(crate) async fn advance_last(
+    txn: &DatabaseTransaction,
+    device_id: i64,
+    id: i64,
+    tst: i64,
+) -> Result<bool, StoreError> {
     let update = Query::update()
         .table("devices")
         .value("last_location_id", id)
-        .value("last_tst", location.tst)
+        .value("last_tst", tst)
         .and_where(Expr::col("id").eq(device_id))
-        .and_where(Expr::col("last_tst").is_null().or(Expr::col("last_tst").lt(location.tst)))
+        .and_where(Expr::col("last_tst").is_null().or(Expr::col("last_tst").lt(tst)))
         .to_owned();
     let result = txn.execute(&update).await.map_err(StoreError::query("update last location"))?;
-    Ok(WriteOutcome::Location { id, newest: result.rows_affected() == 1 })
+    Ok(result.rows_affected() == 1)
 }
 
 /// A location with its stored forms.
-struct Stored<'a> {
-    location: &'a Location,
-    payload: &'a String,
-    original: Option<&'a Bytes>,
+#[derive(Clone, Copy)]
+pub(crate) struct Stored<'a> {
+    pub location: &'a Location,
+    pub payload: &'a String,
+    pub original: Option<&'a Bytes>,
 }
 
 /// A message's stored forms.
@@ -478,7 +525,7 @@ pub(crate) fn region(transition: &Transition) -> String {
 const FROM_A_RUNNING_DEVICE: &[&str] =
     &["transition", "waypoint", "waypoints", "steps", "beacon", "status", "request"];
 
-fn shows_alive(message: &NewMessage) -> bool {
+pub(crate) fn shows_alive(message: &NewMessage) -> bool {
     if message.replay != Replay::Fresh {
         return false;
     }
@@ -492,7 +539,11 @@ fn shows_alive(message: &NewMessage) -> bool {
 }
 
 /// Marks a device that was offline as online again.
-async fn mark_online(txn: &DatabaseTransaction, device_id: i64, at: i64) -> Result<(), StoreError> {
+pub(crate) async fn mark_online(
+    txn: &DatabaseTransaction,
+    device_id: i64,
+    at: i64,
+) -> Result<(), StoreError> {
     let update = Query::update()
         .table("devices")
         .value("online", 1)

@@ -532,6 +532,69 @@ async fn a_device_offline_after_its_last_will_is_online_again_when_it_reports(st
     assert_eq!((state.online, state.online_at), (Some(1), Some(1700000300)));
 }
 
+/// A big batch, as group commit hands it over: locations of several devices across many rows
+/// per statement, duplicates within it and of earlier batches, late points, and a last will in
+/// the middle. Every outcome is what writing the messages one at a time would have given.
+async fn a_big_mixed_batch_has_the_outcomes_of_one_message_at_a_time(store: &SqlStore) {
+    let (a, b) = (key("big", "a"), key("big", "b"));
+    store.write(&[fix(&a, 9.0, 1700000500)]).await.unwrap();
+    let mut batch = Vec::new();
+    let mut expected = Vec::new();
+    for n in 0..1000 {
+        // Device a: times rise from before its stored last position to after it.
+        batch.push(fix(&a, 1.0 + f64::from(n) / 1000.0, 1700000000 + i64::from(n)));
+        expected.push(Some(n > 500));
+        // Device b: every fix twice in a row; the copy is a duplicate.
+        let twice = fix(&b, 2.0, 1700001000 + i64::from(n));
+        batch.push(twice.clone());
+        expected.push(Some(true));
+        batch.push(twice);
+        expected.push(None);
+    }
+    // The fix stored in the earlier batch, again.
+    batch.push(fix(&a, 9.0, 1700000500));
+    expected.push(None);
+    batch.push(message(Some(a.clone()), "owntracks/big/a", None, json!({"_type":"lwt"})));
+    expected.push(None);
+    // After the last will: a late fix of a (stored, not the newest, yet it shows a is back).
+    let late = NewMessage { received_at: 1700009000, ..fix(&a, 3.0, 1700000001) };
+    batch.push(late);
+    expected.push(Some(false));
+
+    let outcomes = store.write(&batch).await.unwrap();
+    let seen: Vec<Option<bool>> = outcomes
+        .iter()
+        .map(|o| match o {
+            WriteOutcome::Location { newest, .. } => Some(*newest),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(seen, expected);
+    assert!(matches!(outcomes[3000], WriteOutcome::Duplicate));
+    assert!(matches!(outcomes[3001], WriteOutcome::Message { .. }));
+    let mut ids: Vec<i64> = outcomes
+        .iter()
+        .filter_map(|o| match o {
+            WriteOutcome::Location { id, .. } => Some(*id),
+            _ => None,
+        })
+        .collect();
+    let count = ids.len();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!((count, ids.len()), (2001, 2001), "every new fix has an id of its own");
+
+    assert_eq!(store.locations(&query(&a, None, None, None)).await.unwrap().len(), 1002);
+    let b_points = store.locations(&query(&b, None, None, None)).await.unwrap();
+    assert_eq!((b_points.len(), b_points[999].tst), (1000, 1700001999));
+    let last = store.last(None, None).await.unwrap();
+    let tsts: Vec<(String, i64)> =
+        last.iter().map(|l| (l.key.device.to_string(), l.location.tst)).collect();
+    assert_eq!(tsts, [("a".to_owned(), 1700000999), ("b".to_owned(), 1700001999)]);
+    let state = store.device_state(&a).await.unwrap().unwrap();
+    assert_eq!((state.online, state.online_at), (Some(1), Some(1700009000)));
+}
+
 async fn online(store: &SqlStore, key: &DeviceKey) -> Option<i64> {
     store.device_state(key).await.unwrap().unwrap().online
 }
@@ -600,4 +663,5 @@ backends!(
     an_empty_array_keeps_its_bytes_and_a_zero_length_payload_has_none,
     a_device_offline_after_its_last_will_is_online_again_when_it_reports,
     batches_and_address_updates_take_turns,
+    a_big_mixed_batch_has_the_outcomes_of_one_message_at_a_time,
 );
