@@ -32,7 +32,7 @@ use tokio::task::JoinHandle;
 use crate::alarm::AlarmHook;
 use crate::geocode::{GeoCache, GeocodeQueue, GeocodeRequest, GeocodeStats, Geocoding};
 use crate::webhooks::{WebhookStats, Webhooks};
-use alerts::FenceEvents;
+use alerts::{FenceCheck, FenceEvents};
 use devices::DeviceBook;
 use fences::FenceBook;
 pub use fences::{FenceSync, SERVER_FENCE_OWNER, sync_configured};
@@ -86,6 +86,8 @@ pub struct OutputStats {
     pub alerts: AtomicU64,
     pub jobs: AtomicU64,
     pub failures: AtomicU64,
+    /// Batches whose fence states another worker changed meanwhile (evaluated again).
+    pub fence_retries: AtomicU64,
 }
 
 /// A committed batch, as the writer hands it over.
@@ -366,12 +368,16 @@ impl Outputs {
             return;
         }
 
-        let (transitions, states) = self.fences.check(key, fix.lat, fix.lon, fix.tst);
-        let keys = fix.keys(&device_topic);
-        for (transition, fence) in transitions {
-            events.alerts.push(self.alert(key, &device_topic, &keys, &transition, &fence));
+        if !self.fences.fences.is_empty() {
+            events.checks.push(FenceCheck {
+                key: key.clone(),
+                keys: fix.keys(&device_topic),
+                device_topic: device_topic.clone(),
+                lat: fix.lat,
+                lon: fix.lon,
+                tst: fix.tst,
+            });
         }
-        events.states.extend(states);
 
         let device = self.devices.entry(key, &device_topic);
         device.state.fix = Some(fix);

@@ -106,6 +106,46 @@ pub struct FenceStateRow {
     pub last_tst: i64,
 }
 
+/// A changed side of a fence, with the side it was computed from (`None`: the device had no
+/// side of that fence yet). Several ingest workers on one database may evaluate one device;
+/// a change is written only if the stored side is still the one it started from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FenceStateChange {
+    pub state: FenceStateRow,
+    pub was: Option<FenceSide>,
+}
+
+/// The values of a device's side of a fence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FenceSide {
+    pub inside: bool,
+    pub since: i64,
+    pub pending: Option<i64>,
+    pub last_tst: i64,
+}
+
+impl FenceStateRow {
+    /// The side this row records.
+    pub fn side(&self) -> FenceSide {
+        FenceSide {
+            inside: self.inside,
+            since: self.since,
+            pending: self.pending,
+            last_tst: self.last_tst,
+        }
+    }
+}
+
+/// What [`DerivedStore::record_fence_events`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FenceRecord {
+    /// Everything was written: each alert's id and queued deliveries.
+    Recorded(Vec<RecordedAlert>),
+    /// Nothing was written: a stored side was not the one a change started from (another
+    /// worker moved it). Read the states again and evaluate anew.
+    Stale,
+}
+
 /// An enter or leave event to record.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewAlert {
@@ -254,12 +294,13 @@ pub trait DerivedStore: Send + Sync {
     async fn fence_states(&self) -> Result<Vec<FenceStateRow>, StoreError>;
 
     /// Saves changed fence states, the alerts they fired and the alerts' webhook deliveries
-    /// (queued) in one transaction; returns each alert's id and queued deliveries.
+    /// (queued) in one transaction; returns each alert's id and queued deliveries, or
+    /// [`FenceRecord::Stale`] (having written nothing) when a stored side changed meanwhile.
     async fn record_fence_events(
         &self,
-        states: &[FenceStateRow],
+        states: &[FenceStateChange],
         alerts: &[NewAlert],
-    ) -> Result<Vec<RecordedAlert>, StoreError>;
+    ) -> Result<FenceRecord, StoreError>;
 
     /// Webhook deliveries still queued, oldest first (to resume them after a restart).
     async fn queued_deliveries(&self) -> Result<Vec<QueuedDelivery>, StoreError>;

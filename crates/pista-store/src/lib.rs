@@ -19,9 +19,9 @@ use async_trait::async_trait;
 use pista_core::{Card, DeviceKey, DeviceName, UserName};
 
 pub use derived::{
-    DerivedStore, FenceSource, FenceStateRow, GeoCell, JobName, NewAlert, NewDelivery, NewFence,
-    NewJob, QueuedDelivery, RecordedAlert, StoredAlert, StoredDelivery, StoredFence, StoredJob,
-    Ungeocoded,
+    DerivedStore, FenceRecord, FenceSide, FenceSource, FenceStateChange, FenceStateRow, GeoCell,
+    JobName, NewAlert, NewDelivery, NewFence, NewJob, QueuedDelivery, RecordedAlert, StoredAlert,
+    StoredDelivery, StoredFence, StoredJob, Ungeocoded,
 };
 pub use error::StoreError;
 pub use records::{

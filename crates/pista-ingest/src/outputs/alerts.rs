@@ -9,7 +9,7 @@ use bytes::Bytes;
 use pista_core::DeviceKey;
 use pista_derive::alert::{FenceFacts, alert_object};
 use pista_derive::{look, wire};
-use pista_store::{FenceStateRow, NewAlert};
+use pista_store::{FenceRecord, NewAlert, RecordedAlert};
 use serde_json::Value;
 
 use super::fences::{LiveFence, entered};
@@ -104,22 +104,60 @@ impl Outputs {
         }
     }
 
-    /// Saves the batch's fence states and alerts in one transaction, then publishes the alerts
-    /// and queues them for webhooks: an alert is only sent once it is recorded (with its id).
+    /// Evaluates the batch's fixes against the fences, saves the changed states and the
+    /// alerts in one transaction, then publishes the alerts and queues them for webhooks: an
+    /// alert is only sent once it is recorded (with its id). When another worker changed a
+    /// device's side meanwhile, nothing is saved: the stored sides are read again and the
+    /// batch evaluated anew, so every fix is judged against the true side exactly once.
     pub(super) async fn record(&mut self, events: FenceEvents) {
-        if events.states.is_empty() && events.alerts.is_empty() {
-            return;
-        }
-        let alerts: Vec<NewAlert> = events.alerts.iter().map(|a| a.alert.clone()).collect();
-        let recorded = match self.derived.record_fence_events(&events.states, &alerts).await {
-            Ok(recorded) => recorded,
-            Err(error) => {
-                self.stats.failures.fetch_add(1, Ordering::Relaxed);
-                tracing::error!(%error, alerts = alerts.len(), "fence events not recorded");
+        for attempt in 1..=ATTEMPTS {
+            let mut states = Vec::new();
+            let mut pending = Vec::new();
+            for check in &events.checks {
+                let (transitions, changed) =
+                    self.fences.check(&check.key, check.lat, check.lon, check.tst);
+                for (transition, fence) in transitions {
+                    let (topic, keys) = (&check.device_topic, &check.keys);
+                    pending.push(self.alert(&check.key, topic, keys, &transition, &fence));
+                }
+                states.extend(changed);
+            }
+            if states.is_empty() && pending.is_empty() {
                 return;
             }
-        };
-        for (index, pending) in events.alerts.into_iter().enumerate() {
+            let alerts: Vec<NewAlert> = pending.iter().map(|a| a.alert.clone()).collect();
+            let stale = match self.derived.record_fence_events(&states, &alerts).await {
+                Ok(FenceRecord::Recorded(recorded)) => {
+                    self.publish_alerts(pending, &recorded);
+                    return;
+                }
+                Ok(FenceRecord::Stale) => {
+                    self.stats.fence_retries.fetch_add(1, Ordering::Relaxed);
+                    tracing::info!(attempt, "fence states changed by another worker; reading them");
+                    true
+                }
+                Err(error) => {
+                    self.stats.failures.fetch_add(1, Ordering::Relaxed);
+                    tracing::error!(%error, alerts = alerts.len(), "fence events not recorded");
+                    false
+                }
+            };
+            // Either way our sides may now differ from the stored ones: the stored are true.
+            if let Err(error) = self.fences.reload_states(self.derived.as_ref()).await {
+                tracing::error!(%error, "fence states not read again");
+                return;
+            }
+            if !stale {
+                return;
+            }
+        }
+        tracing::error!(attempts = ATTEMPTS, "fence events not recorded: states kept changing");
+    }
+
+    /// Publishes recorded alerts (`_alerts`, a watcher line, the live stream) and queues their
+    /// webhooks; `recorded` holds each alert's id and queued deliveries, in order.
+    fn publish_alerts(&mut self, pending: Vec<PendingAlert>, recorded: &[RecordedAlert]) {
+        for (index, pending) in pending.into_iter().enumerate() {
             self.stats.alerts.fetch_add(1, Ordering::Relaxed);
             let key = &pending.alert.key;
             let topic = self.options.alert_topic.clone();
@@ -136,11 +174,23 @@ impl Outputs {
     }
 }
 
-/// What one batch did to fences.
+/// How often one batch is evaluated again when other workers keep changing its devices' sides.
+const ATTEMPTS: u32 = 5;
+
+/// One device's newest fix, to check against the fences once the batch is read.
+pub(super) struct FenceCheck {
+    pub key: DeviceKey,
+    pub keys: serde_json::Map<String, Value>,
+    pub device_topic: String,
+    pub lat: f64,
+    pub lon: f64,
+    pub tst: i64,
+}
+
+/// What one batch asks of the fences.
 #[derive(Default)]
 pub(super) struct FenceEvents {
-    pub states: Vec<FenceStateRow>,
-    pub alerts: Vec<PendingAlert>,
+    pub checks: Vec<FenceCheck>,
 }
 
 pub(super) struct PendingAlert {

@@ -1,13 +1,16 @@
 //! Geofences in the outputs stage: the fence list (reloaded from storage whenever a region, the
 //! API or the configuration changes it), every device's side of every fence (loaded at start,
-//! saved after each change), evaluation of each device's newest fix, and the retained fence
-//! objects under `_map` (published at start and on change, removed when a fence goes).
+//! saved after each change only if the stored side is still the one evaluated from, read again
+//! when it is not), evaluation of each device's newest fix, and the retained fence objects under
+//! `_map` (published at start and on change, removed when a fence goes).
 
 use std::collections::{HashMap, HashSet};
 
 use pista_core::DeviceKey;
 use pista_derive::fence::{Event, Fence, FenceState, Rules, Shape, Transition, evaluate};
-use pista_store::{DerivedStore, FenceStateRow, StoreError, StoredFence};
+use pista_store::{
+    DerivedStore, FenceSide, FenceStateChange, FenceStateRow, StoreError, StoredFence,
+};
 
 /// The owner topic of fences set up on the server (API or configuration) rather than by an app.
 pub const SERVER_FENCE_OWNER: &str = "pista/fences";
@@ -33,16 +36,25 @@ impl FenceBook {
     pub async fn load(store: &dyn DerivedStore, rules: Rules) -> Result<Self, StoreError> {
         let mut book = Self { rules, ..Self::default() };
         book.reload(store).await?;
-        for row in store.fence_states().await? {
+        book.reload_states(store).await?;
+        Ok(book)
+    }
+
+    /// Reads every device's side of every fence again: the stored sides are the truth when
+    /// another ingest worker (or a failed write) made ours stale.
+    pub async fn reload_states(&mut self, store: &dyn DerivedStore) -> Result<(), StoreError> {
+        let rows = store.fence_states().await?;
+        self.states.clear();
+        for row in rows {
             let state = FenceState {
                 inside: row.inside,
                 since: row.since,
                 pending: row.pending,
                 last_tst: row.last_tst,
             };
-            book.states.entry(row.key).or_default().insert(row.fence_id, state);
+            self.states.entry(row.key).or_default().insert(row.fence_id, state);
         }
-        Ok(book)
+        Ok(())
     }
 
     /// Reads the fence list again; returns the fences that went away. Every device's side of a
@@ -74,7 +86,7 @@ impl FenceBook {
         lat: f64,
         lon: f64,
         tst: i64,
-    ) -> (Vec<(Transition, LiveFence)>, Vec<FenceStateRow>) {
+    ) -> (Vec<(Transition, LiveFence)>, Vec<FenceStateChange>) {
         let applicable: Vec<Fence> = self
             .fences
             .iter()
@@ -91,13 +103,21 @@ impl FenceBook {
         let changed = states
             .iter()
             .filter(|(id, state)| before.get(id) != Some(state))
-            .map(|(id, state)| FenceStateRow {
-                key: key.clone(),
-                fence_id: *id,
-                inside: state.inside,
-                since: state.since,
-                pending: state.pending,
-                last_tst: state.last_tst,
+            .map(|(id, state)| FenceStateChange {
+                state: FenceStateRow {
+                    key: key.clone(),
+                    fence_id: *id,
+                    inside: state.inside,
+                    since: state.since,
+                    pending: state.pending,
+                    last_tst: state.last_tst,
+                },
+                was: before.get(id).map(|was| FenceSide {
+                    inside: was.inside,
+                    since: was.since,
+                    pending: was.pending,
+                    last_tst: was.last_tst,
+                }),
             })
             .collect();
         let fired = transitions

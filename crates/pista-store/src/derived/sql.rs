@@ -5,17 +5,64 @@
 use async_trait::async_trait;
 use pista_core::{DeviceKey, UserName};
 use sea_orm::sea_query::{Expr, ExprTrait, JoinType, OnConflict, Order, Query};
-use sea_orm::{ConnectionTrait, QueryResult, TransactionTrait};
+use sea_orm::{ConnectionTrait, DatabaseTransaction, QueryResult, TransactionTrait};
 
 use super::{
-    DerivedStore, FenceSource, FenceStateRow, GeoCell, JobName, NewAlert, NewDelivery, NewFence,
-    NewJob, QueuedDelivery, RecordedAlert, StoredAlert, StoredDelivery, StoredFence, StoredJob,
-    Ungeocoded,
+    DerivedStore, FenceRecord, FenceSource, FenceStateChange, FenceStateRow, GeoCell, JobName,
+    NewAlert, NewDelivery, NewFence, NewJob, QueuedDelivery, RecordedAlert, StoredAlert,
+    StoredDelivery, StoredFence, StoredJob, Ungeocoded,
 };
-use crate::dialect::insert_id;
+use crate::dialect::{insert_id, insert_new};
 use crate::error::StoreError;
 use crate::read::{get, name, parse};
 use crate::sql::SqlStore;
+
+/// Writes one changed side of a fence if the stored side is still the one the change started
+/// from; returns whether it was.
+async fn write_side(
+    txn: &DatabaseTransaction,
+    device: i64,
+    change: &FenceStateChange,
+) -> Result<bool, StoreError> {
+    let new = change.state.side();
+    let Some(was) = change.was else {
+        let insert = Query::insert()
+            .into_table("fence_states")
+            .columns(["device_id", "fence_id", "inside", "since", "pending", "last_tst"])
+            .values_panic([
+                Expr::val(device),
+                Expr::val(change.state.fence_id),
+                Expr::val(i16::from(new.inside)),
+                Expr::val(new.since),
+                Expr::val(new.pending),
+                Expr::val(new.last_tst),
+            ])
+            .to_owned();
+        let inserted = insert_new(txn, insert, &["device_id", "fence_id"])
+            .await
+            .map_err(StoreError::query("write fence state"))?;
+        return Ok(inserted.is_some());
+    };
+    let pending = match was.pending {
+        Some(pending) => Expr::col("pending").eq(pending),
+        None => Expr::col("pending").is_null(),
+    };
+    let update = Query::update()
+        .table("fence_states")
+        .value("inside", i16::from(new.inside))
+        .value("since", new.since)
+        .value("pending", new.pending)
+        .value("last_tst", new.last_tst)
+        .and_where(Expr::col("device_id").eq(device))
+        .and_where(Expr::col("fence_id").eq(change.state.fence_id))
+        .and_where(Expr::col("inside").eq(i16::from(was.inside)))
+        .and_where(Expr::col("since").eq(was.since))
+        .and_where(pending)
+        .and_where(Expr::col("last_tst").eq(was.last_tst))
+        .to_owned();
+    let result = txn.execute(&update).await.map_err(StoreError::query("write fence state"))?;
+    Ok(result.rows_affected() == 1)
+}
 
 #[async_trait]
 impl DerivedStore for SqlStore {
@@ -218,34 +265,22 @@ impl DerivedStore for SqlStore {
 
     async fn record_fence_events(
         &self,
-        states: &[FenceStateRow],
+        states: &[FenceStateChange],
         alerts: &[NewAlert],
-    ) -> Result<Vec<RecordedAlert>, StoreError> {
+    ) -> Result<FenceRecord, StoreError> {
         let _write = self.writes.lock().await;
         // Looked up before the transaction: a lookup on another pooled connection while this one
         // holds the write lock could wait for a connection that is itself waiting for the lock.
-        let state_devices = self.device_ids(states.iter().map(|state| &state.key)).await?;
+        let state_devices = self.device_ids(states.iter().map(|change| &change.state.key)).await?;
         let alert_devices = self.device_ids(alerts.iter().map(|alert| &alert.key)).await?;
         let txn = self.db.begin().await.map_err(StoreError::query("begin"))?;
-        for (state, device) in states.iter().zip(state_devices) {
-            let insert = Query::insert()
-                .into_table("fence_states")
-                .columns(["device_id", "fence_id", "inside", "since", "pending", "last_tst"])
-                .values_panic([
-                    Expr::val(device),
-                    Expr::val(state.fence_id),
-                    Expr::val(i16::from(state.inside)),
-                    Expr::val(state.since),
-                    Expr::val(state.pending),
-                    Expr::val(state.last_tst),
-                ])
-                .on_conflict(
-                    OnConflict::columns(["device_id", "fence_id"])
-                        .update_columns(["inside", "since", "pending", "last_tst"])
-                        .to_owned(),
-                )
-                .to_owned();
-            txn.execute(&insert).await.map_err(StoreError::query("write fence state"))?;
+        for (change, device) in states.iter().zip(state_devices) {
+            if !write_side(&txn, device, change).await? {
+                txn.rollback().await.map_err(StoreError::query("rollback"))?;
+                tracing::debug!(device = %change.state.key, fence = change.state.fence_id,
+                    "fence state changed meanwhile; evaluating again");
+                return Ok(FenceRecord::Stale);
+            }
         }
         let mut ids = Vec::with_capacity(alerts.len());
         for (alert, device) in alerts.iter().zip(alert_devices) {
@@ -275,7 +310,7 @@ impl DerivedStore for SqlStore {
             ids.push(RecordedAlert { id, queued });
         }
         txn.commit().await.map_err(StoreError::query("commit"))?;
-        Ok(ids)
+        Ok(FenceRecord::Recorded(ids))
     }
 
     async fn alerts(&self, key: Option<&DeviceKey>) -> Result<Vec<StoredAlert>, StoreError> {
