@@ -12,10 +12,10 @@ use pista_derive::fence::Rules;
 use pista_ingest::{
     AlarmHook, AlarmOptions, BrokerGate, BrokerUrl, CommandPublisher, FenceSync, Geocoding,
     Monitor, MonitorMqtt, MqttSink, OutputOptions, Outputs, OutputsHandle, Pipeline,
-    PipelineOptions, RedisStats, Sinks, SubscriberConfig, WebhookOptions, Webhooks, run_monitor,
-    run_subscriber,
+    PipelineOptions, RedisStats, Retention, RetentionOptions, Sinks, SubscriberConfig,
+    WebhookOptions, Webhooks, run_monitor, run_subscriber,
 };
-use pista_store::{DerivedStore, SqlStore, Storage, StoreError};
+use pista_store::{DerivedStore, RetentionStore, SqlStore, Storage, StoreError};
 use pista_web::{AppState, WebConfig};
 use tokio::net::TcpListener;
 use tokio::sync::watch;

@@ -54,7 +54,7 @@ impl SqlStore {
         at: i64,
         chunk: u64,
     ) -> Result<Deleted, StoreError> {
-        let chunk = chunk.max(1);
+        let chunk = Ord::max(chunk, 1);
         let targets = self.targets(selector).await?;
         let mut counts = Counts::new();
         let mut deleted = Deleted::default();
