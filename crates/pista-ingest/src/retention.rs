@@ -9,9 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pista_core::DeviceKey;
-use pista_store::{
-    Deleted, DeletedBy, RetentionStore, Selector, Span, StoreError, effective_days,
-};
+use pista_store::{Deleted, DeletedBy, RetentionStore, Selector, Span, StoreError, effective_days};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 

@@ -170,7 +170,8 @@ pub trait RetentionStore: Send + Sync {
 /// The days `key` keeps: its device rule, else its user's rule, else `default` (0 keeps
 /// everything).
 pub fn effective_days(rules: &[RetentionRule], key: &DeviceKey, default: u64) -> u64 {
-    let device = rules.iter().find(|r| r.user == key.user && r.device.as_ref() == Some(&key.device));
+    let device =
+        rules.iter().find(|r| r.user == key.user && r.device.as_ref() == Some(&key.device));
     let user = || rules.iter().find(|r| r.user == key.user && r.device.is_none());
     device.or_else(user).map_or(default, |rule| rule.days)
 }

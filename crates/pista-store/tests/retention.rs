@@ -9,9 +9,7 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use pista_core::{
-    Card, DeviceKey, DeviceName, Location, Message, Replay, Source, UserName,
-};
+use pista_core::{Card, DeviceKey, DeviceName, Location, Message, Replay, Source, UserName};
 use pista_store::{
     DeletedBy, LocationQuery, NewBody, NewMessage, RetentionStore, Selector, Span, SqlStore,
     Storage,
@@ -143,7 +141,10 @@ async fn everything_of_a_device_goes_with_its_registry_rows(store: &SqlStore) {
     let phone = key("jane", "phone");
     let tablet = key("jane", "tablet");
     let bob = UserName::parse("bob").unwrap();
-    store.write(&[fix(&phone, 52.5, 1_700_000_000), fix(&phone, 52.6, 1_700_000_060)]).await.unwrap();
+    store
+        .write(&[fix(&phone, 52.5, 1_700_000_000), fix(&phone, 52.6, 1_700_000_060)])
+        .await
+        .unwrap();
     store.write(&[fix(&tablet, 48.1, 1_700_000_000)]).await.unwrap();
     let region = json!({"_type": "waypoint", "desc": "Home", "lat": 52.5, "lon": 13.4,
         "rad": 100, "tst": 1_690_000_000});
@@ -156,7 +157,8 @@ async fn everything_of_a_device_goes_with_its_registry_rows(store: &SqlStore) {
     store.queue_command(&phone, "reportLocation", "{}", 1).await.unwrap();
     store.set_retention_rule(&phone.user, Some(&phone.device), 30, 1).await.unwrap();
 
-    let deleted = store.delete(&selector(&phone, Span::All), DeletedBy::Cli, 2, 1000).await.unwrap();
+    let deleted =
+        store.delete(&selector(&phone, Span::All), DeletedBy::Cli, 2, 1000).await.unwrap();
     assert_eq!(
         deleted.counts,
         counts(&[
@@ -195,7 +197,8 @@ async fn everything_of_a_user_goes_with_the_users_own_rows(store: &SqlStore) {
     let phone = key("jane", "phone");
     let tablet = key("jane", "tablet");
     let bob = key("bob", "car");
-    store.write(&[fix(&phone, 1.0, 10_000), fix(&tablet, 2.0, 10_000), fix(&bob, 3.0, 10_000)])
+    store
+        .write(&[fix(&phone, 1.0, 10_000), fix(&tablet, 2.0, 10_000), fix(&bob, 3.0, 10_000)])
         .await
         .unwrap();
     let card = Card { name: Some("Jane".into()), face: None, tid: None };
@@ -235,8 +238,10 @@ async fn rules_are_set_replaced_listed_and_removed(store: &SqlStore) {
     assert!(!store.set_retention_rule(&jane, Some(&car), 0, 2).await.unwrap());
     assert!(store.set_retention_rule(&jane, None, 60, 3).await.unwrap());
     let rules = store.retention_rules().await.unwrap();
-    let shown: Vec<_> =
-        rules.iter().map(|r| (r.user.as_str(), r.device.as_ref().map(DeviceName::as_str), r.days, r.updated_at)).collect();
+    let shown: Vec<_> = rules
+        .iter()
+        .map(|r| (r.user.as_str(), r.device.as_ref().map(DeviceName::as_str), r.days, r.updated_at))
+        .collect();
     assert_eq!(shown, [("jane", None, 60, 3), ("jane", Some("car"), 0, 2)]);
     assert!(store.remove_retention_rule(&jane, Some(&car)).await.unwrap());
     assert!(!store.remove_retention_rule(&jane, Some(&car)).await.unwrap());

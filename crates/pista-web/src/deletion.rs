@@ -54,8 +54,10 @@ fn selector(params: &Params, headers: &HeaderMap) -> Result<Selector, ApiError> 
     let user = user.ok_or_else(|| ApiError::bad_request("user is required"))?;
     let bound = |name: &str| -> Result<Option<i64>, ApiError> {
         let text = params.limited(headers, name)?;
-        text.map(|text| parse_bound(text).map_err(|e| ApiError::bad_request(format!("{name}: {e}"))))
-            .transpose()
+        text.map(|text| {
+            parse_bound(text).map_err(|e| ApiError::bad_request(format!("{name}: {e}")))
+        })
+        .transpose()
     };
     let (from, to) = (bound("from")?, bound("to")?);
     let all = match params.query("all") {

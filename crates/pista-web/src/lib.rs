@@ -26,9 +26,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{any, get, post, put};
-use pista_ingest::{
-    CommandPublisher, Monitor, OutputsHandle, Pipeline, RedisCounters, Retention,
-};
+use pista_ingest::{CommandPublisher, Monitor, OutputsHandle, Pipeline, RedisCounters, Retention};
 use pista_store::{DerivedStore, Storage};
 use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;

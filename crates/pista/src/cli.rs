@@ -168,18 +168,20 @@ fn with_settings(command: Command) -> Command {
 }
 
 fn owner_args(command: Command) -> Command {
-    command
-        .arg(Arg::new("user").long("user").value_name("USER").required(true))
-        .arg(Arg::new("device").long("device").value_name("DEVICE").help("One device (default: all)"))
+    command.arg(Arg::new("user").long("user").value_name("USER").required(true)).arg(
+        Arg::new("device").long("device").value_name("DEVICE").help("One device (default: all)"),
+    )
 }
 
 fn delete_command() -> Command {
     let time = |name: &'static str, help: &'static str| {
         Arg::new(name).long(name).value_name("TIME").help(help)
     };
-    with_settings(owner_args(Command::new("delete").about(
-        "Delete a user's or device's history in a range of fix times, or everything of it",
-    )))
+    with_settings(owner_args(
+        Command::new("delete").about(
+            "Delete a user's or device's history in a range of fix times, or everything of it",
+        ),
+    ))
     .arg(time("from", "First fix time deleted: YYYY-MM-DD[THH:MM:SS], RFC 3339 or epoch"))
     .arg(time("to", "Last fix time deleted (inclusive), same forms"))
     .arg(
@@ -211,9 +213,9 @@ fn retention_command() -> Command {
             Command::new("list").about("List the default, the rules and each device's days"),
         ))
         .subcommand(with_settings(
-            Command::new("log").about("List deletions, newest first").arg(
-                Arg::new("limit").long("limit").value_name("N").default_value("20"),
-            ),
+            Command::new("log")
+                .about("List deletions, newest first")
+                .arg(Arg::new("limit").long("limit").value_name("N").default_value("20")),
         ))
 }
 

@@ -38,7 +38,10 @@ fn main() -> ExitCode {
             init_logging("warn");
             runtime.block_on(monitor(args))
         }
-        Some((name @ ("secret" | "friend" | "card" | "quarantine" | "cmd" | "delete" | "retention"), args)) => {
+        Some((
+            name @ ("secret" | "friend" | "card" | "quarantine" | "cmd" | "delete" | "retention"),
+            args,
+        )) => {
             init_logging("warn");
             runtime.block_on(admin(name, args))
         }

@@ -85,7 +85,11 @@ pub async fn retention(args: &ArgMatches) -> anyhow::Result<String> {
             let now = pista_ingest::now();
             let replaced = store.set_retention_rule(&user, device.as_ref(), days, now).await?;
             let verb = if replaced { "replaced" } else { "set" };
-            Ok(format!("retention rule {verb}: {} keeps {}\n", shown(&user, device.as_ref()), kept(days)))
+            Ok(format!(
+                "retention rule {verb}: {} keeps {}\n",
+                shown(&user, device.as_ref()),
+                kept(days)
+            ))
         }
         "del" => {
             let (user, device) = owner(args)?;
@@ -111,7 +115,11 @@ async fn list(store: &dyn RetentionStore, default: u64) -> anyhow::Result<String
     let rules = store.retention_rules().await?;
     let mut out = format!("default (retention.days): {}\n", kept(default));
     for rule in &rules {
-        out.push_str(&format!("rule {}: {}\n", shown(&rule.user, rule.device.as_ref()), kept(rule.days)));
+        out.push_str(&format!(
+            "rule {}: {}\n",
+            shown(&rule.user, rule.device.as_ref()),
+            kept(rule.days)
+        ));
     }
     for key in store.known_devices().await? {
         out.push_str(&format!("device {key}: {}\n", kept(effective_days(&rules, &key, default))));

@@ -43,7 +43,10 @@ async fn last(server: &TestServer, user: &str) -> Vec<(String, i64)> {
     let (status, last) = server.get(&format!("/api/0/last?user={user}")).await;
     assert_eq!(status, 200);
     let items = last.as_array().unwrap();
-    items.iter().map(|i| (i["device"].as_str().unwrap().into(), i["tst"].as_i64().unwrap())).collect()
+    items
+        .iter()
+        .map(|i| (i["device"].as_str().unwrap().into(), i["tst"].as_i64().unwrap()))
+        .collect()
 }
 
 /// The `tst` of every device object the outputs stage holds for `user`.
@@ -51,19 +54,27 @@ async fn map(server: &TestServer, user: &str) -> Vec<(String, i64)> {
     let (status, objects) = server.get(&format!("/api/0/map?user={user}")).await;
     assert_eq!(status, 200);
     let items = objects.as_array().unwrap();
-    items.iter().map(|i| (i["device"].as_str().unwrap().into(), i["tst"].as_i64().unwrap())).collect()
+    items
+        .iter()
+        .map(|i| (i["device"].as_str().unwrap().into(), i["tst"].as_i64().unwrap()))
+        .collect()
 }
 
 #[tokio::test]
 async fn the_api_deletes_a_range_then_everything_and_every_view_follows() {
     let server = TestServer::start(|_| {}).await;
     let user = unique("del");
-    for (lat, tst) in [(52.1, 1_700_000_000), (52.2, 1_700_000_000 + DAY), (52.3, 1_700_000_000 + 2 * DAY)] {
+    for (lat, tst) in
+        [(52.1, 1_700_000_000), (52.2, 1_700_000_000 + DAY), (52.3, 1_700_000_000 + 2 * DAY)]
+    {
         post_fix(&server, &user, "phone", lat, tst).await;
     }
     post_fix(&server, &user, "tablet", 48.1, 1_700_000_000).await;
     let newest = 1_700_000_000 + 2 * DAY;
-    assert_eq!(last(&server, &user).await, [("phone".into(), newest), ("tablet".into(), 1_700_000_000)]);
+    assert_eq!(
+        last(&server, &user).await,
+        [("phone".into(), newest), ("tablet".into(), 1_700_000_000)]
+    );
 
     let (status, answer) = delete(&server, &format!("user={user}&device=phone")).await;
     assert_eq!(status, 400);
@@ -149,7 +160,10 @@ async fn the_commands_delete_set_rules_and_read_the_log_on_the_database() {
 
     let (ok, _, err) = pista(&dir, &["delete", "--user", "jane", "--device", "phone"]);
     assert!(!ok);
-    assert!(err.contains("give --from and/or --to (fix times) to delete a range, or --all"), "{err}");
+    assert!(
+        err.contains("give --from and/or --to (fix times) to delete a range, or --all"),
+        "{err}"
+    );
     let (ok, out, err) =
         pista(&dir, &["delete", "--user", "jane", "--device", "phone", "--to", "2023-11-15"]);
     assert!(ok, "{err}");
@@ -162,7 +176,8 @@ async fn the_commands_delete_set_rules_and_read_the_log_on_the_database() {
     let (ok, out, err) = pista(&dir, &["retention", "set", "--user", "jane", "--days", "30"]);
     assert!(ok, "{err}");
     assert_eq!(out, "retention rule set: jane (every device) keeps 30 days\n");
-    let (ok, out, _) = pista(&dir, &["retention", "set", "--user", "jane", "--device", "phone", "--days", "0"]);
+    let (ok, out, _) =
+        pista(&dir, &["retention", "set", "--user", "jane", "--device", "phone", "--days", "0"]);
     assert!(ok);
     assert_eq!(out, "retention rule set: jane/phone keeps everything\n");
     let (ok, out, _) = pista(&dir, &["retention", "list", "--retention-days", "365"]);
@@ -172,9 +187,12 @@ async fn the_commands_delete_set_rules_and_read_the_log_on_the_database() {
         "default (retention.days): 365 days\nrule jane (every device): 30 days\n\
          rule jane/phone: everything\ndevice jane/phone: everything\n"
     );
-    let (ok, _, err) = pista(&dir, &["retention", "set", "--user", "jane", "--days", "-1"]);
+    let (ok, _, err) = pista(&dir, &["retention", "set", "--user", "jane", "--days", "forever"]);
     assert!(!ok);
-    assert!(err.contains("--days \"-1\" is not a whole number from 0 (keep all) to 36500"), "{err}");
+    assert!(
+        err.contains("--days \"forever\" is not a whole number from 0 (keep all) to 36500"),
+        "{err}"
+    );
     let (ok, out, _) = pista(&dir, &["retention", "del", "--user", "jane", "--device", "phone"]);
     assert!(ok);
     assert_eq!(out, "retention rule removed for jane/phone\n");
@@ -226,7 +244,10 @@ async fn a_scheduled_pass_deletes_by_fix_time_and_keeps_what_rules_keep() {
     })
     .await;
     assert_eq!(points[0].tst, now - DAY);
-    assert_eq!(last(&server, &user).await, [("archive".into(), now - 400 * DAY), ("logger".into(), now - DAY)]);
+    assert_eq!(
+        last(&server, &user).await,
+        [("archive".into(), now - 400 * DAY), ("logger".into(), now - DAY)]
+    );
 
     let (_, log) = server.get("/api/0/deletions").await;
     let entry = log.as_array().unwrap().iter().find(|e| e["user"] == user.as_str()).unwrap();
@@ -235,8 +256,12 @@ async fn a_scheduled_pass_deletes_by_fix_time_and_keeps_what_rules_keep() {
         json!(["retention", "logger", {"locations": 1}, false])
     );
     let (_, rules) = server.get("/api/0/retention").await;
-    let devices: Vec<&Value> =
-        rules["devices"].as_array().unwrap().iter().filter(|d| d["user"] == user.as_str()).collect();
+    let devices: Vec<&Value> = rules["devices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["user"] == user.as_str())
+        .collect();
     assert_eq!(
         devices,
         [
@@ -296,11 +321,10 @@ async fn deleting_a_device_clears_its_retained_map_object_on_mosquitto() {
     let device = format!("owntracks/{user}/phone");
     publish_mosquitto(&[(&device, fix(52.5, 1_700_000_000).as_bytes(), false)]).await;
     let map_topic = format!("{prefix}/_map/{device}");
-    let object = eventually("the retained device object", || async {
-        retained_on(&map_topic).await.pop()
-    })
-    .await;
-    assert!(object.contains(r#""tst": 1700000000"#), "{object}");
+    let object =
+        eventually("the retained device object", || async { retained_on(&map_topic).await.pop() })
+            .await;
+    assert!(object.contains(r#""tst":1700000000"#), "{object}");
 
     let (status, answer) = delete(&server, &format!("user={user}&device=phone&all=true")).await;
     assert_eq!(status, 200);

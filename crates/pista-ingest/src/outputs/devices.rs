@@ -64,7 +64,11 @@ impl DeviceBook {
 
     /// Reads one device's newest fix again (after a deletion); a device the store no longer
     /// knows is dropped.
-    pub async fn reload(&mut self, store: &dyn Storage, key: &DeviceKey) -> Result<Reloaded, StoreError> {
+    pub async fn reload(
+        &mut self,
+        store: &dyn Storage,
+        key: &DeviceKey,
+    ) -> Result<Reloaded, StoreError> {
         let last = store.last(Some(&key.user), Some(&key.device)).await?.into_iter().next();
         if last.is_none() && store.device_state(key).await?.is_none() {
             let topic = self.devices.remove(key).map(|d| d.state.topic).unwrap_or_default();

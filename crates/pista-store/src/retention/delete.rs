@@ -22,7 +22,7 @@ use pista_core::DeviceKey;
 use sea_orm::sea_query::{Cond, Expr, ExprTrait, Order, Query, SelectStatement};
 use sea_orm::{ConnectionTrait, DatabaseTransaction, TransactionTrait};
 
-use super::{DeletedBy, Deleted, Selector, Span};
+use super::{Deleted, DeletedBy, Selector, Span};
 use crate::error::StoreError;
 use crate::read::{get, name, parse};
 use crate::sql::SqlStore;
@@ -58,7 +58,8 @@ impl SqlStore {
         let targets = self.targets(selector).await?;
         let mut counts = Counts::new();
         let mut deleted = Deleted::default();
-        let result = self.delete_targets(selector, &targets, chunk, &mut counts, &mut deleted).await;
+        let result =
+            self.delete_targets(selector, &targets, chunk, &mut counts, &mut deleted).await;
 
         deleted.counts = counts.into_iter().filter(|(_, n)| *n > 0).collect();
         let error = result.as_ref().err().map(ToString::to_string);
@@ -187,7 +188,8 @@ impl SqlStore {
     ) -> Result<u64, StoreError> {
         let _write = self.writes.lock().await;
         let txn = self.db.begin().await.map_err(StoreError::query("begin"))?;
-        let rows = txn.query_all(&select).await.map_err(StoreError::query("select rows to delete"))?;
+        let rows =
+            txn.query_all(&select).await.map_err(StoreError::query("select rows to delete"))?;
         let ids = rows.iter().map(|row| get::<i64>(row, 0)).collect::<Result<Vec<_>, _>>()?;
         if ids.is_empty() {
             return Ok(0);
@@ -209,7 +211,11 @@ impl SqlStore {
 
     /// The device's registry rows and the device itself, in one transaction; its cached id goes
     /// with it, so its next message registers it anew.
-    async fn delete_registry(&self, target: &Target, counts: &mut Counts) -> Result<(), StoreError> {
+    async fn delete_registry(
+        &self,
+        target: &Target,
+        counts: &mut Counts,
+    ) -> Result<(), StoreError> {
         let _write = self.writes.lock().await;
         let txn = self.db.begin().await.map_err(StoreError::query("begin"))?;
         let id = target.id;
@@ -247,7 +253,11 @@ impl SqlStore {
     /// Rows that name the user or device but belong to no registered device: cards, secrets,
     /// friends and commands of a device that never sent anything, and for a whole user the
     /// user's card, friend lists and API fences.
-    async fn delete_names(&self, selector: &Selector, counts: &mut Counts) -> Result<(), StoreError> {
+    async fn delete_names(
+        &self,
+        selector: &Selector,
+        counts: &mut Counts,
+    ) -> Result<(), StoreError> {
         let _write = self.writes.lock().await;
         let txn = self.db.begin().await.map_err(StoreError::query("begin"))?;
         let named = by_names(selector, "user_name", "device_name");
@@ -267,10 +277,10 @@ impl SqlStore {
         if selector.device.is_none() {
             // Configured fences come back from the config file at the next start; only the
             // API's are the user's own data.
-            let fences = Cond::all()
-                .add(Expr::col("user_name").eq(user))
-                .add(Expr::col("source").eq("api"));
-            let ids = Query::select().column("id").from("fences").cond_where(fences.clone()).to_owned();
+            let fences =
+                Cond::all().add(Expr::col("user_name").eq(user)).add(Expr::col("source").eq("api"));
+            let ids =
+                Query::select().column("id").from("fences").cond_where(fences.clone()).to_owned();
             let states = Cond::all().add(Expr::col("fence_id").in_subquery(ids));
             remove(&txn, "fence_states", states, counts).await?;
             remove(&txn, "fences", fences, counts).await?;

@@ -7,9 +7,7 @@ use pista_core::{DeviceKey, DeviceName, UserName};
 use sea_orm::sea_query::{Expr, ExprTrait, Order, Query};
 use sea_orm::{ConnectionTrait, QueryResult, TransactionTrait};
 
-use super::{
-    DeletedBy, Deleted, RetentionRule, RetentionStore, Selector, Span, StoredDeletion,
-};
+use super::{Deleted, DeletedBy, RetentionRule, RetentionStore, Selector, Span, StoredDeletion};
 use crate::error::StoreError;
 use crate::read::{get, name, parse};
 use crate::sql::SqlStore;
@@ -150,10 +148,8 @@ impl SqlStore {
             Span::All => (None, None),
             Span::Range { from, to } => (from, to),
         };
-        let counts = serde_json::to_string(&deleted.counts).map_err(|e| StoreError::Corrupt {
-            what: "deletion counts",
-            detail: e.to_string(),
-        })?;
+        let counts = serde_json::to_string(&deleted.counts)
+            .map_err(|e| StoreError::Corrupt { what: "deletion counts", detail: e.to_string() })?;
         let total = i64::try_from(deleted.total()).unwrap_or(i64::MAX);
         let insert = Query::insert()
             .into_table("deletions")
