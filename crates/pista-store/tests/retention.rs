@@ -105,7 +105,7 @@ async fn a_range_goes_by_fix_time_and_the_last_fix_moves_back(store: &SqlStore) 
     let deleted = store.delete(&late, DeletedBy::Api, 1_900_000_100, 1000).await.unwrap();
     assert_eq!(deleted.counts, counts(&[("locations", 1)]));
     assert_eq!(last_tst(store, &k).await, None);
-    assert_eq!(store.devices(&k.user).await.unwrap(), [k.device.clone()]);
+    assert_eq!(store.devices(&k.user).await.unwrap(), std::slice::from_ref(&k.device));
     assert_eq!(store.waypoints(&k).await.unwrap().len(), 1);
 
     let log = store.deletions(10).await.unwrap();
@@ -175,7 +175,7 @@ async fn everything_of_a_device_goes_with_its_registry_rows(store: &SqlStore) {
         ])
     );
     assert_eq!((deleted.devices, deleted.removed), (vec![phone.clone()], vec![phone.clone()]));
-    assert_eq!(store.devices(&phone.user).await.unwrap(), [tablet.device.clone()]);
+    assert_eq!(store.devices(&phone.user).await.unwrap(), std::slice::from_ref(&tablet.device));
     assert_eq!(store.secret(&phone).await.unwrap(), None);
     assert!(store.cards(None).await.unwrap().is_empty());
     let tablet_friend = (tablet.user.clone(), Some(tablet.device.clone()));
@@ -224,7 +224,7 @@ async fn everything_of_a_user_goes_with_the_users_own_rows(store: &SqlStore) {
         ])
     );
     assert_eq!(deleted.removed, [phone.clone(), tablet]);
-    assert_eq!(store.users().await.unwrap(), [bob.user.clone()]);
+    assert_eq!(store.users().await.unwrap(), std::slice::from_ref(&bob.user));
     assert!(store.friends(&bob.user).await.unwrap().is_empty());
     assert!(store.friends(&phone.user).await.unwrap().is_empty());
     assert!(store.secrets().await.unwrap().is_empty());
