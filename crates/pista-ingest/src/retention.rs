@@ -46,10 +46,12 @@ pub struct Retention {
 
 impl Retention {
     /// Deletes what `selector` names on behalf of `by`, logs it, and lets the outputs stage
-    /// read the devices again (also after a failure part way, since chunks were committed).
+    /// read the devices again when rows went (also after a failure part way, since chunks
+    /// were committed).
     pub async fn delete(&self, selector: &Selector, by: DeletedBy) -> Result<Deleted, StoreError> {
         let result = self.store.delete(selector, by, crate::now(), self.options.chunk).await;
-        if let Some(outputs) = &self.outputs {
+        let changed = result.as_ref().map_or(true, |deleted| deleted.total() > 0);
+        if let (true, Some(outputs)) = (changed, &self.outputs) {
             outputs.deleted(&selector.user, selector.device.as_ref());
         }
         match &result {
