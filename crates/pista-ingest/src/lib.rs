@@ -14,6 +14,7 @@ mod outputs;
 mod pipeline;
 mod prepare;
 mod redis_stats;
+mod retention;
 mod tally;
 mod webhooks;
 mod writer;
@@ -32,6 +33,7 @@ pub use pipeline::{
     IngestError, Pipeline, PipelineOptions, Problem, Receipt, Stats, StoredEvent, Ticket,
 };
 pub use redis_stats::{RedisCounters, RedisStats, RedisUrl, RedisUrlError};
+pub use retention::{Retention, RetentionOptions};
 pub use tally::{LastSeen, OTHER, Tally};
 pub use webhooks::{WebhookError, WebhookOptions, WebhookStats, Webhooks, mask_text as mask_url};
 

@@ -3,7 +3,9 @@
 //! its submitters, so outputs never delay an acknowledgement); this task keeps the device
 //! objects (`_map`), writes the watcher lines (`_look`), evaluates geofences and records and
 //! publishes their alerts (`_alerts`) and queues them for webhooks, tracks Activo jobs (`_job`),
-//! republishes operator names, and asks the geocoder for addresses. A slow sink, webhook or geocoder never blocks ingest: MQTT
+//! republishes operator names, and asks the geocoder for addresses. After a deletion it reads
+//! the devices concerned again, and clears the retained object of a device that is gone or has
+//! no fix left. A slow sink, webhook or geocoder never blocks ingest: MQTT
 //! publishing drops when its queue is full, and webhook deliveries and geocoding requests queue
 //! apart (see `webhooks` and `geocode`).
 
@@ -18,7 +20,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
-use pista_core::{DeviceKey, Location, Message, Source};
+use pista_core::{DeviceKey, DeviceName, Location, Message, Source, UserName};
 use pista_derive::fence::Rules;
 use pista_derive::map::Fix;
 use pista_derive::{can, look, plmn, wire};
@@ -33,7 +35,7 @@ use crate::alarm::AlarmHook;
 use crate::geocode::{GeoCache, GeocodeQueue, GeocodeRequest, GeocodeStats, Geocoding};
 use crate::webhooks::{WebhookStats, Webhooks};
 use alerts::{FenceCheck, FenceEvents};
-use devices::DeviceBook;
+use devices::{DeviceBook, Reloaded};
 use fences::FenceBook;
 pub use fences::{FenceSync, SERVER_FENCE_OWNER, sync_configured};
 pub use jobs::job_value;
@@ -114,6 +116,8 @@ pub(crate) enum Control {
     Address { key: DeviceKey, ids: Vec<i64>, cc: Option<String>, addr: Option<String> },
     /// Asks for every device object, with its device.
     Devices(tokio::sync::oneshot::Sender<Vec<DeviceObject>>),
+    /// Rows of a user's devices (or of one device) were deleted: read them again.
+    Deleted { user: UserName, device: Option<DeviceName> },
 }
 
 /// A cheap handle on the running outputs stage.
@@ -152,6 +156,12 @@ impl OutputsHandle {
         objects.await.map_err(|_| "outputs stopped".to_owned())
     }
 
+    /// Tells the stage that rows of `user`'s devices (or of one `device`) were deleted, so it
+    /// reads their newest fixes again and forgets devices that are gone.
+    pub fn deleted(&self, user: &UserName, device: Option<&DeviceName>) {
+        let _ = self.control.send(Control::Deleted { user: user.clone(), device: device.cloned() });
+    }
+
     /// Tells the stage to read the fences again.
     pub fn fences_changed(&self) {
         let _ = self.control.send(Control::FencesChanged);
@@ -180,6 +190,8 @@ impl OutputsHandle {
 
 /// The running stage's state (see the module documentation).
 pub struct Outputs {
+    /// Read again after deletions.
+    store: Arc<dyn Storage>,
     derived: Arc<dyn DerivedStore>,
     options: OutputOptions,
     sinks: Sinks,
@@ -226,6 +238,7 @@ impl Outputs {
             alarm: options.alarm.clone(),
         };
         let mut outputs = Outputs {
+            store,
             derived,
             options,
             sinks,
@@ -294,6 +307,7 @@ impl Outputs {
                 objects.sort_by(|a, b| a.topic.cmp(&b.topic));
                 let _ = answer.send(objects);
             }
+            Control::Deleted { user, device } => self.reload_devices(&user, device.as_ref()).await,
             Control::Address { key, ids, cc, addr } => {
                 let Some(device) = self.devices.devices.get_mut(&key) else { return };
                 let shown = device.fix_id.is_some_and(|id| ids.contains(&id));
@@ -538,6 +552,51 @@ impl Outputs {
             Some(&job.key),
             Publication::new(topic, wire::compact(&object), true),
         );
+    }
+
+    /// Reads the matching devices again after a deletion: a device's object shows its newest
+    /// fix left; a device without one has its retained `_map` object cleared, and a device that
+    /// is gone is forgotten (with its fence states and running job, whose `_job` object is
+    /// cleared too).
+    async fn reload_devices(&mut self, user: &UserName, device: Option<&DeviceName>) {
+        let keys: Vec<DeviceKey> = self
+            .devices
+            .devices
+            .keys()
+            .filter(|key| key.user == *user && device.is_none_or(|d| key.device == *d))
+            .cloned()
+            .collect();
+        for key in keys {
+            let reloaded = match self.devices.reload(self.store.as_ref(), &key).await {
+                Ok(reloaded) => reloaded,
+                Err(error) => {
+                    self.stats.failures.fetch_add(1, Ordering::Relaxed);
+                    tracing::error!(device = %key, %error, "device not read again after a deletion");
+                    continue;
+                }
+            };
+            match reloaded {
+                Reloaded::Shown => self.publish_map(&key),
+                Reloaded::NoFix => self.clear_map(&key),
+                Reloaded::Gone(topic) => {
+                    self.clear(format!("{}/{topic}", self.options.map_topic));
+                    self.fences.forget(&key);
+                    if self.jobs.running.remove(&key).is_some() {
+                        self.clear(format!("{}/{topic}", self.options.job_topic));
+                    }
+                }
+            }
+        }
+    }
+
+    fn clear_map(&self, key: &DeviceKey) {
+        let Some(device) = self.devices.devices.get(key) else { return };
+        self.clear(format!("{}/{}", self.options.map_topic, device.state.topic));
+    }
+
+    /// An empty retained publish, which removes the broker's retained message on `topic`.
+    fn clear(&self, topic: String) {
+        self.sinks.mqtt_only(Publication::new(topic, Bytes::new(), true));
     }
 
     fn publish_map(&self, key: &DeviceKey) {

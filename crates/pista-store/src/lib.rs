@@ -10,6 +10,7 @@ mod dialect;
 mod error;
 mod read;
 mod records;
+mod retention;
 mod rows;
 mod schema;
 mod sql;
@@ -28,6 +29,10 @@ pub use records::{
     DeviceState, InventoryItem, LastLocation, LocationQuery, NewBody, NewMessage, Quarantined,
     StoredCard, StoredCommand, StoredLocation, StoredMessage, StoredTransition, StoredWaypoint,
     WriteOutcome,
+};
+pub use retention::{
+    Deleted, DeletedBy, RetentionRule, RetentionStore, Selector, Span, StoredDeletion,
+    effective_days,
 };
 pub use sql::SqlStore;
 

@@ -13,6 +13,7 @@
 //! `webhook_deliveries` (each POST of an alert to a webhook), `webhook_queue` (deliveries not
 //! ended yet, so a restart resumes them), `job_names` (what an Activo
 //! job box calls its jobs, tasks, places and machines, per device) and `jobs` (job history).
+//! Later migrations: `retention` (retention rules and the deletion log).
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::{
@@ -23,12 +24,14 @@ use sea_orm_migration::schema::{
 /// Longest user or device name in bytes; matches the limit in `pista_core`.
 const NAME_LEN: u32 = 190;
 
+mod retention;
+
 pub struct Migrator;
 
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(Initial)]
+        vec![Box::new(Initial), Box::new(retention::Retention)]
     }
 }
 

@@ -177,7 +177,8 @@ pub async fn unknown(Path(verb): Path<String>) -> ApiError {
         StatusCode::NOT_FOUND,
         format!(
             "unknown API call {verb:?}; known: version, list, last, locations, messages, \
-             transitions, waypoints, state, cards, inventory, quarantine, cmd"
+             transitions, waypoints, state, cards, inventory, quarantine, cmd, deletions, \
+             retention"
         ),
     )
 }

@@ -6,6 +6,7 @@
 pub mod answer;
 mod api;
 mod commands;
+mod deletion;
 mod device_data;
 mod error;
 mod fences;
@@ -25,7 +26,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{any, get, post, put};
-use pista_ingest::{CommandPublisher, Monitor, OutputsHandle, Pipeline, RedisCounters};
+use pista_ingest::{CommandPublisher, Monitor, OutputsHandle, Pipeline, RedisCounters, Retention};
 use pista_store::{DerivedStore, Storage};
 use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -49,6 +50,8 @@ pub struct AppState {
     pub redis: Option<Arc<RedisCounters>>,
     /// Answers o2smonitor commands, when the outputs stage runs.
     pub monitor: Option<Monitor>,
+    /// Deletion, the deletion log and retention rules; `None` when the server runs without.
+    pub retention: Option<Retention>,
 }
 
 /// HTTP settings.
@@ -66,7 +69,12 @@ pub fn router(state: AppState, config: WebConfig) -> Router {
         .route("/api/0/version", get(api::version))
         .route("/api/0/list", get(api::list))
         .route("/api/0/last", get(api::last))
-        .route("/api/0/locations", get(api::locations))
+        .route("/api/0/locations", get(api::locations).delete(deletion::delete))
+        .route("/api/0/deletions", get(deletion::log))
+        .route(
+            "/api/0/retention",
+            get(deletion::rules).put(deletion::set_rule).delete(deletion::remove_rule),
+        )
         .route("/api/0/cmd", post(commands::send).get(commands::list))
         .route("/api/0/quarantine", get(quarantine::list))
         .route("/api/0/messages", get(device_data::messages))

@@ -113,6 +113,7 @@ fn app() -> &'static App {
                 outputs: None,
                 redis: None,
                 monitor: None,
+                retention: None,
             };
             pista_web::router(state, WebConfig { max_body: MAX_BODY })
         });

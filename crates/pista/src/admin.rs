@@ -228,7 +228,7 @@ pub async fn monitor(settings: &Settings, command: &str, argument: &str) -> anyh
 /// Opens the database `pista serve` uses with the same settings. It must exist: a command run
 /// from another directory (or without the server's `--data-dir`/`--config`) would otherwise
 /// quietly create a second database the server never reads.
-async fn open(args: &ArgMatches) -> anyhow::Result<(Settings, SqlStore)> {
+pub(crate) async fn open(args: &ArgMatches) -> anyhow::Result<(Settings, SqlStore)> {
     let settings = cli::raw_settings(args)?.validate()?;
     let url = &settings.database;
     if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {

@@ -110,6 +110,8 @@ pub fn command() -> Command {
                     ),
             )),
         )
+        .subcommand(delete_command())
+        .subcommand(retention_command())
         .subcommand(with_settings(
             Command::new("monitor")
                 .about("Ask the running server an o2smonitor command (loglevel, dump, info, imei)")
@@ -163,6 +165,58 @@ fn with_settings(command: Command) -> Command {
             setting.env_var()
         )))
     })
+}
+
+fn owner_args(command: Command) -> Command {
+    command.arg(Arg::new("user").long("user").value_name("USER").required(true)).arg(
+        Arg::new("device").long("device").value_name("DEVICE").help("One device (default: all)"),
+    )
+}
+
+fn delete_command() -> Command {
+    let time = |name: &'static str, help: &'static str| {
+        Arg::new(name).long(name).value_name("TIME").help(help)
+    };
+    with_settings(owner_args(
+        Command::new("delete").about(
+            "Delete a user's or device's history in a range of fix times, or everything of it",
+        ),
+    ))
+    .arg(time("from", "First fix time deleted: YYYY-MM-DD[THH:MM:SS], RFC 3339 or epoch"))
+    .arg(time("to", "Last fix time deleted (inclusive), same forms"))
+    .arg(
+        Arg::new("all")
+            .long("all")
+            .action(ArgAction::SetTrue)
+            .help("Everything of the user or device: history, regions, cards, secrets, registry"),
+    )
+}
+
+fn retention_command() -> Command {
+    Command::new("retention")
+        .about("Per-user and per-device age limits of history, and the deletion log")
+        .subcommand_required(true)
+        .subcommand(with_settings(
+            owner_args(Command::new("set").about("Set how many days USER or one DEVICE keeps"))
+                .arg(
+                    Arg::new("days")
+                        .long("days")
+                        .value_name("DAYS")
+                        .required(true)
+                        .help("Days kept, counted from each fix's time; 0 keeps everything"),
+                ),
+        ))
+        .subcommand(with_settings(owner_args(
+            Command::new("del").about("Remove a rule (the user's rule or the default applies)"),
+        )))
+        .subcommand(with_settings(
+            Command::new("list").about("List the default, the rules and each device's days"),
+        ))
+        .subcommand(with_settings(
+            Command::new("log")
+                .about("List deletions, newest first")
+                .arg(Arg::new("limit").long("limit").value_name("N").default_value("20")),
+        ))
 }
 
 /// `--to`: where `replay` and `load` send.

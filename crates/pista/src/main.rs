@@ -38,7 +38,10 @@ fn main() -> ExitCode {
             init_logging("warn");
             runtime.block_on(monitor(args))
         }
-        Some((name @ ("secret" | "friend" | "card" | "quarantine" | "cmd"), args)) => {
+        Some((
+            name @ ("secret" | "friend" | "card" | "quarantine" | "cmd" | "delete" | "retention"),
+            args,
+        )) => {
             init_logging("warn");
             runtime.block_on(admin(name, args))
         }
@@ -56,6 +59,8 @@ async fn admin(name: &str, args: &clap::ArgMatches) -> anyhow::Result<()> {
         "friend" => pista::admin::friend(args).await?,
         "card" => pista::admin::card(args).await?,
         "quarantine" => pista::admin::quarantine(args).await?,
+        "delete" => pista::retention::delete(args).await?,
+        "retention" => pista::retention::retention(args).await?,
         _ => pista::admin::cmd(args).await?,
     };
     print!("{out}");

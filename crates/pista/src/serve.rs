@@ -12,10 +12,10 @@ use pista_derive::fence::Rules;
 use pista_ingest::{
     AlarmHook, AlarmOptions, BrokerGate, BrokerUrl, CommandPublisher, FenceSync, Geocoding,
     Monitor, MonitorMqtt, MqttSink, OutputOptions, Outputs, OutputsHandle, Pipeline,
-    PipelineOptions, RedisStats, Sinks, SubscriberConfig, WebhookOptions, Webhooks, run_monitor,
-    run_subscriber,
+    PipelineOptions, RedisStats, Retention, RetentionOptions, Sinks, SubscriberConfig,
+    WebhookOptions, Webhooks, run_monitor, run_subscriber,
 };
-use pista_store::{DerivedStore, SqlStore, Storage, StoreError};
+use pista_store::{DerivedStore, RetentionStore, SqlStore, Storage, StoreError};
 use pista_web::{AppState, WebConfig};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -66,11 +66,19 @@ pub struct Server {
     pub store: Arc<dyn Storage>,
     /// The outputs stage (`_map`, `_look`, alerts), when storage supports it.
     pub outputs: Option<OutputsHandle>,
+    /// Deletion and retention, when storage supports it.
+    pub retention: Option<Retention>,
     /// Tells the HTTP server and the subscriber to stop.
     shutdown: watch::Sender<bool>,
     http: JoinHandle<()>,
     subscriber: Option<JoinHandle<()>>,
     broker: Option<EmbeddedBroker>,
+}
+
+/// The storage interfaces beside [`Storage`], when the store has them.
+struct Stores {
+    derived: Option<Arc<dyn DerivedStore>>,
+    retention: Option<Arc<dyn RetentionStore>>,
 }
 
 /// What must be in place before the database is opened.
@@ -87,7 +95,8 @@ impl Server {
         let store = Arc::new(SqlStore::open(&settings.database).await?);
         let database = crate::settings::masked_url(&settings.database);
         tracing::info!(%database, "database ready");
-        Self::launch(settings, store.clone(), Some(store), prepared).await
+        let stores = Stores { derived: Some(store.clone()), retention: Some(store.clone()) };
+        Self::launch(settings, store, stores, prepared).await
     }
 
     /// Starts on a given store (tests use this to inject storage faults).
@@ -96,16 +105,17 @@ impl Server {
         store: Arc<dyn Storage>,
     ) -> Result<Self, ServeError> {
         let prepared = prepare(settings).await?;
-        Self::launch(settings, store, None, prepared).await
+        Self::launch(settings, store, Stores { derived: None, retention: None }, prepared).await
     }
 
     async fn launch(
         settings: &Settings,
         store: Arc<dyn Storage>,
-        derived: Option<Arc<dyn DerivedStore>>,
+        stores: Stores,
         prepared: Prepared,
     ) -> Result<Self, ServeError> {
         let Prepared { http: http_listener, broker, ca_pem } = prepared;
+        let Stores { derived, retention } = stores;
         let http_addr = http_listener
             .local_addr()
             .map_err(|source| ServeError::Http { addr: settings.http, source })?;
@@ -167,6 +177,14 @@ impl Server {
             (None, None) => None,
         };
 
+        let retention = retention.map(|store| Retention {
+            store,
+            outputs: outputs.clone(),
+            options: retention_options(settings),
+        });
+        if let Some(retention) = &retention {
+            retention.clone().spawn(stop.clone());
+        }
         let ca_pem_for_monitor = ca_pem.clone();
         if settings.rawdata {
             tokio::spawn(prune_rawdata(store.clone(), settings.rawdata_days, stop.clone()));
@@ -211,6 +229,7 @@ impl Server {
             outputs: outputs.clone(),
             redis,
             monitor,
+            retention: retention.clone(),
         };
         let router = pista_web::router(state, WebConfig { max_body: settings.http_max_body });
         let mut http_stop = stop.clone();
@@ -230,6 +249,7 @@ impl Server {
             pipeline,
             store,
             outputs,
+            retention,
             shutdown,
             http,
             subscriber,
@@ -417,6 +437,15 @@ fn next_port(addr: SocketAddr) -> SocketAddr {
         .map(|port| SocketAddr::new(addr.ip(), port))
         .find(|candidate| std::net::TcpListener::bind(candidate).is_ok())
         .unwrap_or_else(|| SocketAddr::new(addr.ip(), addr.port().wrapping_add(1)))
+}
+
+/// How deletions and the retention passes run.
+pub fn retention_options(settings: &Settings) -> RetentionOptions {
+    RetentionOptions {
+        default_days: settings.retention_days,
+        interval: Duration::from_secs(settings.retention_interval),
+        chunk: settings.retention_chunk,
+    }
 }
 
 /// Deletes wire copies older than `days`, hourly, until `stop`.

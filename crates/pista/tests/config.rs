@@ -239,6 +239,16 @@ fn bad_values_name_the_key_the_value_the_origin_and_what_is_allowed() {
         ),
         (
             &[],
+            &[("retention-interval", "0")],
+            "invalid retention.interval = \"0\" (from flag --retention-interval): a whole number from 1 to 604800",
+        ),
+        (
+            &[("PISTA_RETENTION_DAYS", "-5")],
+            &[],
+            "invalid retention.days = \"-5\" (from environment PISTA_RETENTION_DAYS): a whole number from 0 to 36500",
+        ),
+        (
+            &[],
             &[("geocode-language", "de")],
             "invalid geocode.language = \"de\" (from flag --geocode-language): unset with the offline geocoder (its names are in the local language) or off",
         ),
@@ -252,7 +262,7 @@ fn bad_values_name_the_key_the_value_the_origin_and_what_is_allowed() {
 #[test]
 fn config_files_with_unknown_keys_or_bad_toml_are_refused() {
     let unknown = load(Some("[mqtt]\nhost = \"x\"\n"), &[], &[]).unwrap_err();
-    assert!(unknown.ends_with("unknown key \"mqtt.host\"; known keys: data_dir, log, http.listen, http.max_body, broker.listen, broker.max_packet, mqtt.url, mqtt.ca_file, mqtt.client_id, mqtt.base_topics, mqtt.keepalive, ingest.time_floor, ingest.t_ignore, ingest.skip_retained, ingest.tid_map, ingest.rawdata, ingest.rawdata_days, outputs.mqtt, outputs.map_topic, outputs.look_topic, outputs.alert_topic, outputs.job_topic, outputs.alert_keys, outputs.monitor_topic, outputs.plmn, outputs.webhooks, outputs.webhook_attempts, outputs.webhook_timeout, alarm.command, alarm.webhooks, alarm.timeout, fences.margin, fences.dwell, geocode.provider, geocode.url, geocode.key, geocode.language, geocode.rate, geocode.precision, geocode.timeout, redis.url, redis.prefix, database.url, [[fence]]"), "{unknown}");
+    assert!(unknown.ends_with("unknown key \"mqtt.host\"; known keys: data_dir, log, http.listen, http.max_body, broker.listen, broker.max_packet, mqtt.url, mqtt.ca_file, mqtt.client_id, mqtt.base_topics, mqtt.keepalive, ingest.time_floor, ingest.t_ignore, ingest.skip_retained, ingest.tid_map, ingest.rawdata, ingest.rawdata_days, retention.days, retention.interval, retention.chunk, outputs.mqtt, outputs.map_topic, outputs.look_topic, outputs.alert_topic, outputs.job_topic, outputs.alert_keys, outputs.monitor_topic, outputs.plmn, outputs.webhooks, outputs.webhook_attempts, outputs.webhook_timeout, alarm.command, alarm.webhooks, alarm.timeout, fences.margin, fences.dwell, geocode.provider, geocode.url, geocode.key, geocode.language, geocode.rate, geocode.precision, geocode.timeout, redis.url, redis.prefix, database.url, [[fence]]"), "{unknown}");
     let bad = load(Some("[http\n"), &[], &[]).unwrap_err();
     assert!(bad.contains("is not valid TOML"), "{bad}");
     let typed = load(Some("[http]\nlisten = { a = 1 }\n"), &[], &[]).unwrap_err();

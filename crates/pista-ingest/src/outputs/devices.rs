@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use pista_core::{DeviceKey, Message};
 use pista_derive::map::{DeviceState, Fix};
-use pista_store::{Storage, StoreError};
+use pista_store::{Storage, StoreError, StoredLocation};
 use serde_json::Value;
 
 /// A device's state and the id of the stored fix it shows.
@@ -14,6 +14,17 @@ use serde_json::Value;
 pub(crate) struct Device {
     pub state: DeviceState,
     pub fix_id: Option<i64>,
+}
+
+/// What reading a device again after a deletion found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Reloaded {
+    /// It has a fix to show.
+    Shown,
+    /// It is registered but has no fix left.
+    NoFix,
+    /// It is unknown now; it was dropped from the book. Holds its device topic.
+    Gone(String),
 }
 
 /// Every device's state.
@@ -29,11 +40,8 @@ impl DeviceBook {
         let mut book = Self::default();
         for last in store.last(None, None).await? {
             let point = &last.location;
-            let mut fix = Fix::from_json(point.tst, point.lat, point.lon, &point.json);
-            fix.addr = point.addr.clone();
-            fix.cc = point.cc.clone();
             let device = book.entry(&last.key, &point.topic);
-            device.state.fix = Some(fix);
+            device.state.fix = Some(stored_fix(point));
             device.fix_id = Some(point.id);
         }
 
@@ -52,6 +60,29 @@ impl DeviceBook {
             state.vext = stored.vext;
         }
         Ok(book)
+    }
+
+    /// Reads one device's newest fix again (after a deletion); a device the store no longer
+    /// knows is dropped.
+    pub async fn reload(
+        &mut self,
+        store: &dyn Storage,
+        key: &DeviceKey,
+    ) -> Result<Reloaded, StoreError> {
+        let last = store.last(Some(&key.user), Some(&key.device)).await?.into_iter().next();
+        if last.is_none() && store.device_state(key).await?.is_none() {
+            let topic = self.devices.remove(key).map(|d| d.state.topic).unwrap_or_default();
+            return Ok(Reloaded::Gone(topic));
+        }
+        let Some(device) = self.devices.get_mut(key) else { return Ok(Reloaded::NoFix) };
+        let Some(last) = last else {
+            device.state.fix = None;
+            device.fix_id = None;
+            return Ok(Reloaded::NoFix);
+        };
+        device.state.fix = Some(stored_fix(&last.location));
+        device.fix_id = Some(last.location.id);
+        Ok(Reloaded::Shown)
     }
 
     /// The device's entry, created with its topic if new.
@@ -95,4 +126,12 @@ impl DeviceBook {
         }
         true
     }
+}
+
+/// The device object's fix from a stored fix, with its address.
+fn stored_fix(point: &StoredLocation) -> Fix {
+    let mut fix = Fix::from_json(point.tst, point.lat, point.lon, &point.json);
+    fix.addr = point.addr.clone();
+    fix.cc = point.cc.clone();
+    fix
 }

@@ -57,6 +57,11 @@ impl FenceBook {
         Ok(())
     }
 
+    /// Forgets a device's side of every fence (the device was deleted).
+    pub fn forget(&mut self, key: &DeviceKey) {
+        self.states.remove(key);
+    }
+
     /// Reads the fence list again; returns the fences that went away. Every device's side of a
     /// fence whose shape changed is forgotten, so the next fix records it instead of firing.
     pub async fn reload(&mut self, store: &dyn DerivedStore) -> Result<Vec<LiveFence>, StoreError> {

@@ -207,6 +207,29 @@ pub const TABLE: &[Setting] = &[
         "Days wire copies are kept when rawdata is on.",
     ),
     setting(
+        "retention.days",
+        "retention-days",
+        Kind::Number,
+        "0",
+        "Days of history kept, counted from each fix's own time (tst); older locations, \
+         messages, events and alerts are deleted. 0 keeps everything. Per-user and per-device \
+         rules (pista retention set) override it.",
+    ),
+    setting(
+        "retention.interval",
+        "retention-interval",
+        Kind::Number,
+        "3600",
+        "Seconds between retention passes (one also runs at start).",
+    ),
+    setting(
+        "retention.chunk",
+        "retention-chunk",
+        Kind::Number,
+        "1000",
+        "Most rows of one table a deletion removes per transaction, so ingest waits little.",
+    ),
+    setting(
         "outputs.mqtt",
         "outputs-mqtt",
         Kind::Bool,
@@ -442,6 +465,12 @@ pub struct Settings {
     pub tid_map: Vec<(String, String)>,
     pub rawdata: bool,
     pub rawdata_days: u64,
+    /// Days of history kept by default; 0 keeps everything.
+    pub retention_days: u64,
+    /// Seconds between retention passes.
+    pub retention_interval: u64,
+    /// Most rows per table and transaction of a deletion.
+    pub retention_chunk: u64,
     pub outputs_mqtt: bool,
     pub map_topic: String,
     pub look_topic: String,
@@ -506,6 +535,9 @@ impl Settings {
             tid_map: Vec::new(),
             rawdata: false,
             rawdata_days: 7,
+            retention_days: 0,
+            retention_interval: 3600,
+            retention_chunk: 1000,
             outputs_mqtt: true,
             map_topic: "_owntracks/_map".to_owned(),
             look_topic: "_owntracks/_look".to_owned(),

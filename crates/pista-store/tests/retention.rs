@@ -1,0 +1,272 @@
+//! Deletion and retention rules of [`RetentionStore`] on every backend: ranges go by the fix's
+//! own time, the device's last fix moves back, deleting everything takes the registry rows, a
+//! deleted device registers anew, chunks add up, and every deletion is logged.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[macro_use]
+mod common;
+
+use std::collections::BTreeMap;
+
+use pista_core::{Card, DeviceKey, DeviceName, Location, Message, Replay, Source, UserName};
+use pista_store::{
+    DeletedBy, LocationQuery, NewBody, NewMessage, RetentionStore, Selector, Span, SqlStore,
+    Storage,
+};
+use serde_json::{Value, json};
+
+fn key(user: &str, device: &str) -> DeviceKey {
+    DeviceKey::parse(user, device).unwrap()
+}
+
+/// A fix uploaded late: it arrives long after its own time (bug case B08).
+fn fix(key: &DeviceKey, lat: f64, tst: i64) -> NewMessage {
+    let json = json!({"_type": "location", "lat": lat, "lon": 13.4, "tst": tst});
+    let Value::Object(object) = json else { unreachable!() };
+    let location = Location::from_json(object, || key.device.default_tid()).unwrap();
+    let payload = serde_json::to_string(&location.json).unwrap();
+    NewMessage {
+        body: NewBody::Location { location: Box::new(location), payload, original: None },
+        ..envelope(key, None, 1_800_000_000)
+    }
+}
+
+fn message(key: &DeviceKey, subtopic: &str, json: Value, received_at: i64) -> NewMessage {
+    let Value::Object(object) = json else { unreachable!() };
+    let msg_type = object["_type"].as_str().unwrap().to_owned();
+    let typed = Message::from_json(&msg_type, object).unwrap();
+    let payload = serde_json::to_string(&typed.json).unwrap();
+    NewMessage {
+        body: NewBody::Message { message: Box::new(typed), payload, original: None },
+        ..envelope(key, Some(subtopic), received_at)
+    }
+}
+
+fn envelope(key: &DeviceKey, subtopic: Option<&str>, received_at: i64) -> NewMessage {
+    let topic = format!("owntracks/{}/{}", key.user, key.device);
+    NewMessage {
+        key: Some(key.clone()),
+        topic: subtopic.map_or_else(|| topic.clone(), |sub| format!("{topic}/{sub}")),
+        subtopic: subtopic.map(str::to_owned),
+        source: Source::Http,
+        retained: false,
+        replay: Replay::Fresh,
+        received_at,
+        body: NewBody::Empty { payload: bytes::Bytes::new() },
+    }
+}
+
+fn selector(key: &DeviceKey, span: Span) -> Selector {
+    Selector { user: key.user.clone(), device: Some(key.device.clone()), span }
+}
+
+fn counts(pairs: &[(&str, u64)]) -> BTreeMap<String, u64> {
+    pairs.iter().map(|(table, n)| ((*table).to_owned(), *n)).collect()
+}
+
+async fn tsts(store: &SqlStore, key: &DeviceKey) -> Vec<i64> {
+    let query = LocationQuery { key: key.clone(), from: None, to: None, limit: None };
+    store.locations(&query).await.unwrap().iter().map(|p| p.tst).collect()
+}
+
+async fn last_tst(store: &SqlStore, key: &DeviceKey) -> Option<i64> {
+    let last = store.last(Some(&key.user), Some(&key.device)).await.unwrap();
+    last.first().map(|l| l.location.tst)
+}
+
+async fn a_range_goes_by_fix_time_and_the_last_fix_moves_back(store: &SqlStore) {
+    let k = key("jane", "phone");
+    let days = [1_700_000_000, 1_700_086_400, 1_700_172_800];
+    store.write(&days.map(|tst| fix(&k, 52.5, tst))).await.unwrap();
+    let enter = json!({"_type": "transition", "event": "enter", "tst": 1_700_000_100,
+        "desc": "Home", "lat": 52.5, "lon": 13.4, "acc": 10, "t": "c"});
+    let region = json!({"_type": "waypoint", "desc": "Home", "lat": 52.5, "lon": 13.4,
+        "rad": 100, "tst": 1_690_000_000});
+    let batch = [
+        message(&k, "event", enter, 1_800_000_000),
+        // A last will has no time of its own: its arrival counts.
+        message(&k, "lwt", json!({"_type": "lwt"}), 1_700_000_500),
+        message(&k, "waypoint", region, 1_800_000_000),
+    ];
+    store.write(&batch).await.unwrap();
+
+    let early = selector(&k, Span::Range { from: None, to: Some(1_700_100_000) });
+    let deleted = store.delete(&early, DeletedBy::Cli, 1_900_000_000, 1).await.unwrap();
+    // The messages: the event's, the last will, and the region's copy as sent (its `tst` is
+    // the region's creation); the region itself stays.
+    assert_eq!(deleted.counts, counts(&[("locations", 2), ("messages", 3), ("transitions", 1)]));
+    assert_eq!((deleted.devices, deleted.removed), (vec![k.clone()], vec![]));
+    assert_eq!(tsts(store, &k).await, [1_700_172_800]);
+    assert_eq!(last_tst(store, &k).await, Some(1_700_172_800));
+
+    // Deleting the fix the device shows leaves it registered, with no last position.
+    let late = selector(&k, Span::Range { from: Some(1_700_150_000), to: None });
+    let deleted = store.delete(&late, DeletedBy::Api, 1_900_000_100, 1000).await.unwrap();
+    assert_eq!(deleted.counts, counts(&[("locations", 1)]));
+    assert_eq!(last_tst(store, &k).await, None);
+    assert_eq!(store.devices(&k.user).await.unwrap(), std::slice::from_ref(&k.device));
+    assert_eq!(store.waypoints(&k).await.unwrap().len(), 1);
+
+    let log = store.deletions(10).await.unwrap();
+    let shown: Vec<_> = log
+        .iter()
+        .map(|e| (e.at, e.by, e.device.as_deref(), e.everything, e.from, e.to, e.total))
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            (1_900_000_100, DeletedBy::Api, Some("phone"), false, Some(1_700_150_000), None, 1),
+            (1_900_000_000, DeletedBy::Cli, Some("phone"), false, None, Some(1_700_100_000), 6),
+        ]
+    );
+    assert_eq!(log[1].counts, counts(&[("locations", 2), ("messages", 3), ("transitions", 1)]));
+    assert_eq!(log[1].error, None);
+}
+
+async fn chunks_add_up_and_a_fresh_fix_after_a_deletion_is_the_last(store: &SqlStore) {
+    let k = key("bob", "car");
+    let batch: Vec<NewMessage> = (0..5).map(|i| fix(&k, 50.0, 1_700_000_000 + i)).collect();
+    store.write(&batch).await.unwrap();
+    let span = Span::Range { from: Some(1_700_000_001), to: Some(1_700_000_004) };
+    let deleted = store.delete(&selector(&k, span), DeletedBy::Api, 1, 2).await.unwrap();
+    assert_eq!(deleted.counts, counts(&[("locations", 4)]));
+    assert_eq!(tsts(store, &k).await, [1_700_000_000]);
+    assert_eq!(last_tst(store, &k).await, Some(1_700_000_000));
+    store.write(&[fix(&k, 50.0, 1_700_000_003)]).await.unwrap();
+    assert_eq!(last_tst(store, &k).await, Some(1_700_000_003));
+}
+
+async fn everything_of_a_device_goes_with_its_registry_rows(store: &SqlStore) {
+    let phone = key("jane", "phone");
+    let tablet = key("jane", "tablet");
+    let bob = UserName::parse("bob").unwrap();
+    store
+        .write(&[fix(&phone, 52.5, 1_700_000_000), fix(&phone, 52.6, 1_700_000_060)])
+        .await
+        .unwrap();
+    store.write(&[fix(&tablet, 48.1, 1_700_000_000)]).await.unwrap();
+    let region = json!({"_type": "waypoint", "desc": "Home", "lat": 52.5, "lon": 13.4,
+        "rad": 100, "tst": 1_690_000_000});
+    store.write(&[message(&phone, "waypoint", region, 1_700_000_000)]).await.unwrap();
+    let card = Card { name: Some("Jane's phone".into()), face: None, tid: None };
+    store.set_card(&phone.user, Some(&phone.device), &card, 1).await.unwrap();
+    store.set_secret(&phone, Some("s3cret"), 1).await.unwrap();
+    store.add_friend(&bob, &phone.user, Some(&phone.device)).await.unwrap();
+    store.add_friend(&bob, &tablet.user, Some(&tablet.device)).await.unwrap();
+    store.queue_command(&phone, "reportLocation", "{}", 1).await.unwrap();
+    store.set_retention_rule(&phone.user, Some(&phone.device), 30, 1).await.unwrap();
+
+    let deleted =
+        store.delete(&selector(&phone, Span::All), DeletedBy::Cli, 2, 1000).await.unwrap();
+    assert_eq!(
+        deleted.counts,
+        counts(&[
+            ("cards", 1),
+            ("commands", 1),
+            ("devices", 1),
+            ("fences", 1),
+            ("friends", 1),
+            ("locations", 2),
+            ("messages", 1),
+            ("retention_rules", 1),
+            ("secrets", 1),
+            ("waypoints", 1),
+        ])
+    );
+    assert_eq!((deleted.devices, deleted.removed), (vec![phone.clone()], vec![phone.clone()]));
+    assert_eq!(store.devices(&phone.user).await.unwrap(), std::slice::from_ref(&tablet.device));
+    assert_eq!(store.secret(&phone).await.unwrap(), None);
+    assert!(store.cards(None).await.unwrap().is_empty());
+    let tablet_friend = (tablet.user.clone(), Some(tablet.device.clone()));
+    assert_eq!(store.friends(&bob).await.unwrap(), [tablet_friend]);
+    assert!(store.commands(Some(&phone)).await.unwrap().is_empty());
+    assert!(store.retention_rules().await.unwrap().is_empty());
+    assert_eq!(tsts(store, &tablet).await, [1_700_000_000]);
+    let deleted_log = store.deletions(1).await.unwrap();
+    assert_eq!((deleted_log[0].everything, deleted_log[0].total), (true, 11));
+
+    // The next message registers the device again, under a new row.
+    store.write(&[fix(&phone, 52.7, 1_700_000_120)]).await.unwrap();
+    assert_eq!(store.devices(&phone.user).await.unwrap(), [phone.device.clone(), tablet.device]);
+    assert_eq!(last_tst(store, &phone).await, Some(1_700_000_120));
+    assert_eq!(tsts(store, &phone).await, [1_700_000_120]);
+}
+
+async fn everything_of_a_user_goes_with_the_users_own_rows(store: &SqlStore) {
+    let phone = key("jane", "phone");
+    let tablet = key("jane", "tablet");
+    let bob = key("bob", "car");
+    store
+        .write(&[fix(&phone, 1.0, 10_000), fix(&tablet, 2.0, 10_000), fix(&bob, 3.0, 10_000)])
+        .await
+        .unwrap();
+    let card = Card { name: Some("Jane".into()), face: None, tid: None };
+    store.set_card(&phone.user, None, &card, 1).await.unwrap();
+    store.add_friend(&phone.user, &bob.user, None).await.unwrap();
+    store.add_friend(&bob.user, &phone.user, None).await.unwrap();
+    store.set_retention_rule(&phone.user, None, 7, 1).await.unwrap();
+    // A device that never sent anything, known only by its secret.
+    let watch = key("jane", "watch");
+    store.set_secret(&watch, Some("w"), 1).await.unwrap();
+
+    let user = Selector { user: phone.user.clone(), device: None, span: Span::All };
+    let deleted = store.delete(&user, DeletedBy::Api, 2, 1000).await.unwrap();
+    assert_eq!(
+        deleted.counts,
+        counts(&[
+            ("cards", 1),
+            ("devices", 2),
+            ("friends", 2),
+            ("locations", 2),
+            ("retention_rules", 1),
+            ("secrets", 1),
+        ])
+    );
+    assert_eq!(deleted.removed, [phone.clone(), tablet]);
+    assert_eq!(store.users().await.unwrap(), std::slice::from_ref(&bob.user));
+    assert!(store.friends(&bob.user).await.unwrap().is_empty());
+    assert!(store.friends(&phone.user).await.unwrap().is_empty());
+    assert!(store.secrets().await.unwrap().is_empty());
+    assert_eq!(last_tst(store, &bob).await, Some(10_000));
+}
+
+async fn rules_are_set_replaced_listed_and_removed(store: &SqlStore) {
+    let jane = UserName::parse("jane").unwrap();
+    let car = DeviceName::parse("car").unwrap();
+    assert!(!store.set_retention_rule(&jane, None, 30, 1).await.unwrap());
+    assert!(!store.set_retention_rule(&jane, Some(&car), 0, 2).await.unwrap());
+    assert!(store.set_retention_rule(&jane, None, 60, 3).await.unwrap());
+    let rules = store.retention_rules().await.unwrap();
+    let shown: Vec<_> = rules
+        .iter()
+        .map(|r| (r.user.as_str(), r.device.as_ref().map(DeviceName::as_str), r.days, r.updated_at))
+        .collect();
+    assert_eq!(shown, [("jane", None, 60, 3), ("jane", Some("car"), 0, 2)]);
+    assert!(store.remove_retention_rule(&jane, Some(&car)).await.unwrap());
+    assert!(!store.remove_retention_rule(&jane, Some(&car)).await.unwrap());
+    assert_eq!(store.retention_rules().await.unwrap().len(), 1);
+}
+
+async fn a_retention_pass_that_deletes_nothing_is_not_logged(store: &SqlStore) {
+    let k = key("al", "phone");
+    store.write(&[fix(&k, 1.0, 1_700_000_000)]).await.unwrap();
+    let old = selector(&k, Span::Range { from: None, to: Some(1_600_000_000) });
+    let deleted = store.delete(&old, DeletedBy::Retention, 5, 1000).await.unwrap();
+    assert_eq!((deleted.total(), deleted.log_id), (0, None));
+    assert!(store.deletions(10).await.unwrap().is_empty());
+    // Asked for by a person, an empty deletion is logged: it answers "did it run?".
+    let deleted = store.delete(&old, DeletedBy::Cli, 6, 1000).await.unwrap();
+    let log = store.deletions(10).await.unwrap();
+    assert_eq!((log.len(), Some(log[0].id), log[0].total), (1, deleted.log_id, 0));
+    assert_eq!(store.known_devices().await.unwrap(), [k]);
+}
+
+backends!(
+    a_range_goes_by_fix_time_and_the_last_fix_moves_back,
+    chunks_add_up_and_a_fresh_fix_after_a_deletion_is_the_last,
+    everything_of_a_device_goes_with_its_registry_rows,
+    everything_of_a_user_goes_with_the_users_own_rows,
+    rules_are_set_replaced_listed_and_removed,
+    a_retention_pass_that_deletes_nothing_is_not_logged,
+);
