@@ -59,10 +59,14 @@ pub async fn b35(input: Value) -> Check {
 
     let server = start().await;
     let stale = with(&retained, json!({"tst": t - 86400, "lat": 52.0}));
-    eventually("the subscription to mosquitto", || async {
-        publish_mosquitto(&[(&topic, &json_bytes(&stale), false)]).await;
-        (!server.points(&user, "phone").await.is_empty()).then_some(())
-    })
+    crate::common::eventually_within(
+        std::time::Duration::from_secs(30),
+        "the subscription to mosquitto",
+        || async {
+            publish_mosquitto(&[(&topic, &json_bytes(&stale), false)]).await;
+            (!server.points(&user, "phone").await.is_empty()).then_some(())
+        },
+    )
     .await;
     server.stop().await;
 

@@ -443,7 +443,7 @@ pub fn without_isorcv(item: &Value) -> Value {
 /// subscription to `owntracks/<user>/#` is in place.
 pub async fn wait_for_subscription(server: &TestServer, user: &str) {
     let probe = format!("owntracks/{user}/probe");
-    eventually("the subscription to mosquitto", || async {
+    eventually_within(Duration::from_secs(30), "the subscription to mosquitto", || async {
         publish_mosquitto(&[(&probe, b"{\"_type\":\"lwt\"}", false)]).await;
         let messages = server.server.store.messages(None).await.unwrap();
         messages.iter().any(|m| m.topic == probe).then_some(())

@@ -94,16 +94,20 @@ impl Feed {
         if transport == Transport::Mosquitto {
             // Probes published before the subscription is in place are lost; once one is
             // stored, every later publish reaches the server, in order.
-            eventually("the subscription to mosquitto", || async {
-                let tst = feed.next_probe();
-                publish_mosquitto(&[(
-                    &feed.probe_topic(),
-                    feed.probe_payload(tst).as_bytes(),
-                    false,
-                )])
-                .await;
-                feed.probe_stored(tst).await.then_some(())
-            })
+            crate::common::eventually_within(
+                std::time::Duration::from_secs(30),
+                "the subscription to mosquitto",
+                || async {
+                    let tst = feed.next_probe();
+                    publish_mosquitto(&[(
+                        &feed.probe_topic(),
+                        feed.probe_payload(tst).as_bytes(),
+                        false,
+                    )])
+                    .await;
+                    feed.probe_stored(tst).await.then_some(())
+                },
+            )
             .await;
         }
         feed
