@@ -12,6 +12,20 @@ use crate::error::StoreError;
 use crate::read::{get, name, parse};
 use crate::sql::SqlStore;
 
+/// The columns of a logged deletion besides its id, in the order they are written and read.
+const DELETION_COLUMNS: [&str; 10] = [
+    "at",
+    "by_whom",
+    "user_name",
+    "device_name",
+    "everything",
+    "range_from",
+    "range_to",
+    "counts",
+    "total",
+    "error",
+];
+
 #[async_trait]
 impl RetentionStore for SqlStore {
     async fn delete(
@@ -26,19 +40,8 @@ impl RetentionStore for SqlStore {
 
     async fn deletions(&self, limit: u64) -> Result<Vec<StoredDeletion>, StoreError> {
         let select = Query::select()
-            .columns([
-                "id",
-                "at",
-                "by_whom",
-                "user_name",
-                "device_name",
-                "everything",
-                "range_from",
-                "range_to",
-                "counts",
-                "total",
-                "error",
-            ])
+            .column("id")
+            .columns(DELETION_COLUMNS)
             .from("deletions")
             .order_by("at", Order::Desc)
             .order_by("id", Order::Desc)
@@ -153,18 +156,7 @@ impl SqlStore {
         let total = i64::try_from(deleted.total()).unwrap_or(i64::MAX);
         let insert = Query::insert()
             .into_table("deletions")
-            .columns([
-                "at",
-                "by_whom",
-                "user_name",
-                "device_name",
-                "everything",
-                "range_from",
-                "range_to",
-                "counts",
-                "total",
-                "error",
-            ])
+            .columns(DELETION_COLUMNS)
             .values_panic([
                 Expr::val(at),
                 Expr::val(by.as_str()),

@@ -1,0 +1,91 @@
+//! Fence states written by several workers: a side is saved only if the stored side is still
+//! the one the change started from; otherwise nothing of the call is written (no state, no
+//! alert) and the answer is `Stale`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[macro_use]
+mod common;
+
+use pista_core::{DeviceKey, Location, Replay, Source};
+use pista_store::{
+    DerivedStore, FenceRecord, FenceSide, FenceSource, FenceStateChange, FenceStateRow, NewAlert,
+    NewBody, NewFence, NewMessage, SqlStore, Storage,
+};
+use serde_json::{Value, json};
+
+fn row(key: &DeviceKey, fence_id: i64, inside: bool, last_tst: i64) -> FenceStateRow {
+    FenceStateRow { key: key.clone(), fence_id, inside, since: last_tst, pending: None, last_tst }
+}
+
+fn side(inside: bool, last_tst: i64) -> FenceSide {
+    FenceSide { inside, since: last_tst, pending: None, last_tst }
+}
+
+fn alert(key: &DeviceKey, fence_id: i64, tst: i64) -> NewAlert {
+    NewAlert {
+        key: key.clone(),
+        fence_id,
+        entered: true,
+        tst,
+        meters: 0.0,
+        payload: "{}".to_owned(),
+        at: tst,
+        webhooks: Vec::new(),
+    }
+}
+
+async fn a_side_changed_meanwhile_writes_nothing_and_answers_stale(store: &SqlStore) {
+    let key = DeviceKey::parse("two", "phone").unwrap();
+    let Value::Object(fix) = json!({"_type":"location","lat":1.0,"lon":1.0,"tst":1700000000})
+    else {
+        unreachable!()
+    };
+    let location = Location::from_json(fix, || key.device.default_tid()).unwrap();
+    let payload = serde_json::to_string(&location.json).unwrap();
+    store
+        .write(&[NewMessage {
+            key: Some(key.clone()),
+            topic: "owntracks/two/phone".to_owned(),
+            subtopic: None,
+            source: Source::Mqtt,
+            retained: false,
+            replay: Replay::Fresh,
+            received_at: 1700000000,
+            body: NewBody::Location { location: Box::new(location), payload, original: None },
+        }])
+        .await
+        .unwrap();
+    let fence = NewFence {
+        source: FenceSource::Api,
+        user: None,
+        name: "home".to_owned(),
+        lat: 1.0,
+        lon: 1.0,
+        radius: Some(100.0),
+        polygon: None,
+        webhook: None,
+    };
+    let id = store.add_fence(&fence, 1700000000).await.unwrap();
+
+    // Worker one records the first side; worker two, which saw no side either, is stale.
+    let first = FenceStateChange { state: row(&key, id, false, 100), was: None };
+    let recorded = store.record_fence_events(&[first], &[]).await.unwrap();
+    assert_eq!(recorded, FenceRecord::Recorded(Vec::new()));
+    let second = FenceStateChange { state: row(&key, id, true, 101), was: None };
+    let answer = store.record_fence_events(&[second], &[alert(&key, id, 101)]).await.unwrap();
+    assert_eq!(answer, FenceRecord::Stale);
+    assert_eq!(store.fence_states().await.unwrap(), [row(&key, id, false, 100)]);
+    assert!(store.alerts(None).await.unwrap().is_empty(), "a stale call records no alert");
+
+    // From the stored side the change goes through, with its alert; from an old one it does not.
+    let moved = FenceStateChange { state: row(&key, id, true, 102), was: Some(side(false, 100)) };
+    let answer = store.record_fence_events(&[moved], &[alert(&key, id, 102)]).await.unwrap();
+    assert!(matches!(answer, FenceRecord::Recorded(ref alerts) if alerts.len() == 1));
+    let old = FenceStateChange { state: row(&key, id, false, 103), was: Some(side(false, 100)) };
+    assert_eq!(store.record_fence_events(&[old], &[]).await.unwrap(), FenceRecord::Stale);
+    assert_eq!(store.fence_states().await.unwrap(), [row(&key, id, true, 102)]);
+    assert_eq!(store.alerts(None).await.unwrap().len(), 1);
+}
+
+backends!(a_side_changed_meanwhile_writes_nothing_and_answers_stale);
