@@ -15,7 +15,7 @@ mod fences;
 mod jobs;
 mod sink;
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -62,6 +62,10 @@ pub struct OutputOptions {
     pub webhooks: Option<Webhooks>,
     /// What is done with a Greenwich alarm; `None` for nothing beyond storing it.
     pub alarm: Option<AlarmHook>,
+    /// Whether other ingest workers share the subscription (`$share/...`): each device object
+    /// is then read back from storage before it is published, and job names before a batch's
+    /// job events, since this worker sees only part of every device's messages.
+    pub shared: bool,
 }
 
 impl Default for OutputOptions {
@@ -76,6 +80,7 @@ impl Default for OutputOptions {
             plmn: false,
             webhooks: None,
             alarm: None,
+            shared: false,
         }
     }
 }
@@ -202,6 +207,9 @@ pub struct Outputs {
     fence_topics: HashMap<i64, (String, String)>,
     geocode: Option<(GeocodeQueue, GeoCache)>,
     stats: Arc<OutputStats>,
+    /// In a batch of a shared subscription: the devices whose objects are published at its end,
+    /// read back from storage.
+    deferred: Option<BTreeSet<DeviceKey>>,
 }
 
 impl Outputs {
@@ -248,6 +256,7 @@ impl Outputs {
             fence_topics: HashMap::new(),
             geocode,
             stats,
+            deferred: None,
         };
         outputs.publish_all();
         let task = tokio::spawn(outputs.run(batches, controls));
@@ -321,6 +330,7 @@ impl Outputs {
     }
 
     async fn batch(&mut self, committed: Committed) {
+        self.follow_others(&committed).await;
         let mut fences_changed = false;
         let mut events = FenceEvents::default();
         let mut jobs = Vec::new();
@@ -356,6 +366,46 @@ impl Outputs {
         if fences_changed {
             self.reload_fences().await;
         }
+        if let Some(keys) = self.deferred.take() {
+            for key in keys {
+                self.refresh_map(&key).await;
+            }
+        }
+    }
+
+    /// Catches up with what other ingest workers and processes changed: the fence list when its
+    /// stored revision moved; with a shared subscription, job names (before job events) and,
+    /// after the batch, the device objects it touched.
+    async fn follow_others(&mut self, committed: &Committed) {
+        match self.fences.stale(self.derived.as_ref()).await {
+            Ok(true) => self.reload_fences().await,
+            Ok(false) => {}
+            Err(error) => {
+                self.stats.failures.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(%error, "fence revision not read");
+            }
+        }
+        if !self.options.shared {
+            return;
+        }
+        self.deferred = Some(BTreeSet::new());
+        let jobs = committed.batch.iter().any(|message| {
+            matches!(&message.body, NewBody::Message { message, .. } if message.msg_type == "gw-job")
+        });
+        if jobs && let Err(error) = self.jobs.reload_names(self.derived.as_ref()).await {
+            self.stats.failures.fetch_add(1, Ordering::Relaxed);
+            tracing::error!(%error, "job names not read again");
+        }
+    }
+
+    /// Publishes a device's object as stored (shared subscription).
+    async fn refresh_map(&mut self, key: &DeviceKey) {
+        let refreshed = self.devices.refresh(self.store.as_ref(), self.derived.as_ref(), key).await;
+        if let Err(error) = refreshed {
+            self.stats.failures.fetch_add(1, Ordering::Relaxed);
+            tracing::error!(device = %key, %error, "device object not read back; publishing ours");
+        }
+        self.publish_map(key);
     }
 
     fn location(
@@ -599,7 +649,11 @@ impl Outputs {
         self.sinks.mqtt_only(Publication::new(topic, Bytes::new(), true));
     }
 
-    fn publish_map(&self, key: &DeviceKey) {
+    fn publish_map(&mut self, key: &DeviceKey) {
+        if let Some(deferred) = &mut self.deferred {
+            deferred.insert(key.clone());
+            return;
+        }
         let Some(device) = self.devices.devices.get(key) else { return };
         let Some(object) = device.state.object() else { return };
         let topic = format!("{}/{}", self.options.map_topic, device.state.topic);

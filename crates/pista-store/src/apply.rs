@@ -230,7 +230,10 @@ async fn sync_app_fence(
             .and_where(Expr::col("device_id").eq(device_id))
             .and_where(Expr::col("wtst").eq(point.tst))
             .to_owned();
-        txn.execute(&delete).await.map_err(StoreError::query("delete app fence"))?;
+        let result = txn.execute(&delete).await.map_err(StoreError::query("delete app fence"))?;
+        if result.rows_affected() > 0 {
+            crate::derived::bump_fences(txn).await?;
+        }
         return Ok(());
     };
     let insert = Query::insert()
@@ -253,7 +256,7 @@ async fn sync_app_fence(
         )
         .to_owned();
     txn.execute(&insert).await.map_err(StoreError::query("upsert app fence"))?;
-    Ok(())
+    crate::derived::bump_fences(txn).await
 }
 
 /// A card to store; `device` is empty for the card of the user as a whole.

@@ -8,6 +8,8 @@ mod deliveries;
 mod jobs;
 mod sql;
 
+pub(crate) use sql::bump_fences;
+
 use async_trait::async_trait;
 use pista_core::{DeviceKey, UserName};
 
@@ -289,6 +291,10 @@ pub trait DerivedStore: Send + Sync {
 
     /// Deletes fence `id` with every device's state of it; returns whether it existed.
     async fn remove_fence(&self, id: i64) -> Result<bool, StoreError>;
+
+    /// How many times the fence list changed: read before each batch, so a worker sees the
+    /// changes another worker or process made.
+    async fn fence_revision(&self) -> Result<i64, StoreError>;
 
     /// Every device's side of every fence.
     async fn fence_states(&self) -> Result<Vec<FenceStateRow>, StoreError>;

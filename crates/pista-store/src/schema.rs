@@ -13,7 +13,8 @@
 //! `webhook_deliveries` (each POST of an alert to a webhook), `webhook_queue` (deliveries not
 //! ended yet, so a restart resumes them), `job_names` (what an Activo
 //! job box calls its jobs, tasks, places and machines, per device) and `jobs` (job history).
-//! Later migrations: `retention` (retention rules and the deletion log).
+//! Later migrations: `retention` (retention rules and the deletion log), `revisions` (a counter
+//! per shared definition, so ingest workers see each other's fence changes).
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::{
@@ -25,13 +26,14 @@ use sea_orm_migration::schema::{
 const NAME_LEN: u32 = 190;
 
 mod retention;
+pub(crate) mod revisions;
 
 pub struct Migrator;
 
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(Initial), Box::new(retention::Retention)]
+        vec![Box::new(Initial), Box::new(retention::Retention), Box::new(revisions::Revisions)]
     }
 }
 

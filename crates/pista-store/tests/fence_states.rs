@@ -1,6 +1,6 @@
-//! Fence states written by several workers: a side is saved only if the stored side is still
-//! the one the change started from; otherwise nothing of the call is written (no state, no
-//! alert) and the answer is `Stale`.
+//! Fences shared by several workers: a side is saved only if the stored side is still the one the
+//! change started from (otherwise nothing of the call is written, no state and no alert, and the
+//! answer is `Stale`), and every change of the fence list moves its stored revision.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -20,6 +20,20 @@ fn row(key: &DeviceKey, fence_id: i64, inside: bool, last_tst: i64) -> FenceStat
 
 fn side(inside: bool, last_tst: i64) -> FenceSide {
     FenceSide { inside, since: last_tst, pending: None, last_tst }
+}
+
+/// A 100 m circle for everyone's devices.
+fn circle(name: &str) -> NewFence {
+    NewFence {
+        source: FenceSource::Api,
+        user: None,
+        name: name.to_owned(),
+        lat: 1.0,
+        lon: 1.0,
+        radius: Some(100.0),
+        polygon: None,
+        webhook: None,
+    }
 }
 
 fn alert(key: &DeviceKey, fence_id: i64, tst: i64) -> NewAlert {
@@ -56,16 +70,7 @@ async fn a_side_changed_meanwhile_writes_nothing_and_answers_stale(store: &SqlSt
         }])
         .await
         .unwrap();
-    let fence = NewFence {
-        source: FenceSource::Api,
-        user: None,
-        name: "home".to_owned(),
-        lat: 1.0,
-        lon: 1.0,
-        radius: Some(100.0),
-        polygon: None,
-        webhook: None,
-    };
+    let fence = circle("home");
     let id = store.add_fence(&fence, 1700000000).await.unwrap();
 
     // Worker one records the first side; worker two, which saw no side either, is stale.
@@ -88,4 +93,51 @@ async fn a_side_changed_meanwhile_writes_nothing_and_answers_stale(store: &SqlSt
     assert_eq!(store.alerts(None).await.unwrap().len(), 1);
 }
 
-backends!(a_side_changed_meanwhile_writes_nothing_and_answers_stale);
+fn message(key: &DeviceKey, subtopic: &str, json: Value) -> NewMessage {
+    let Value::Object(object) = json else { unreachable!() };
+    let message = pista_core::Message::from_json("waypoint", object).unwrap();
+    let payload = serde_json::to_string(&message.json).unwrap();
+    NewMessage {
+        key: Some(key.clone()),
+        topic: format!("owntracks/{}/{}/{subtopic}", key.user, key.device),
+        subtopic: Some(subtopic.to_owned()),
+        source: Source::Mqtt,
+        retained: false,
+        replay: Replay::Fresh,
+        received_at: 1700000000,
+        body: NewBody::Message { message: Box::new(message), payload, original: None },
+    }
+}
+
+async fn every_change_of_the_fence_list_moves_its_revision(store: &SqlStore) {
+    assert_eq!(store.fence_revision().await.unwrap(), 0);
+    let fence = circle("depot");
+    let id = store.add_fence(&fence, 1700000000).await.unwrap();
+    assert_eq!(store.fence_revision().await.unwrap(), 1);
+    let renamed = NewFence { name: "yard".to_owned(), ..fence.clone() };
+    assert!(store.update_fence(id, &renamed, 1700000001).await.unwrap());
+    assert_eq!(store.fence_revision().await.unwrap(), 2);
+    assert!(!store.update_fence(id + 100, &renamed, 1700000002).await.unwrap());
+    assert_eq!(store.fence_revision().await.unwrap(), 2, "nothing changed");
+
+    // An app's region is a fence too: added, moved, and gone with a zero radius.
+    let key = DeviceKey::parse("rev", "phone").unwrap();
+    let region = |rad: i64| json!({"_type":"waypoint","desc":"Home","lat":52.5,"lon":13.4,"rad":rad,"tst":1690000000});
+    store.write(&[message(&key, "waypoint", region(100))]).await.unwrap();
+    assert_eq!(store.fence_revision().await.unwrap(), 3);
+    store.write(&[message(&key, "waypoint", region(150))]).await.unwrap();
+    assert_eq!(store.fence_revision().await.unwrap(), 4);
+    store.write(&[message(&key, "waypoint", region(0))]).await.unwrap();
+    assert_eq!(store.fence_revision().await.unwrap(), 5);
+    assert_eq!(store.fences().await.unwrap().len(), 1);
+
+    assert!(store.remove_fence(id).await.unwrap());
+    assert_eq!(store.fence_revision().await.unwrap(), 6);
+    assert!(!store.remove_fence(id).await.unwrap());
+    assert_eq!(store.fence_revision().await.unwrap(), 6, "nothing removed");
+}
+
+backends!(
+    a_side_changed_meanwhile_writes_nothing_and_answers_stale,
+    every_change_of_the_fence_list_moves_its_revision
+);

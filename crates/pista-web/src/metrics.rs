@@ -90,6 +90,8 @@ fn outputs(text: &mut Text, stats: &OutputStats) {
     }
     let failures = "Fence changes, alerts and jobs the outputs stage could not read or record.";
     counter(text, "pista_output_failures_total", failures, &stats.failures);
+    let retries = "Fence evaluations done again because another worker had moved a stored side.";
+    counter(text, "pista_fence_retries_total", retries, &stats.fence_retries);
 }
 
 fn geocoder(text: &mut Text, stats: &GeocodeStats) {

@@ -365,6 +365,7 @@ async fn start_outputs(
         plmn: settings.plmn,
         webhooks: Some(webhooks(settings, derived.clone())?),
         alarm,
+        shared: settings.base_topics.iter().any(|topic| topic.starts_with("$share/")),
     };
     let (handle, _task) = Outputs::start(store, derived, options, sinks, geocoding).await?;
     Ok(handle)

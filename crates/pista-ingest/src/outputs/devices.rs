@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use pista_core::{DeviceKey, Message};
 use pista_derive::map::{DeviceState, Fix};
-use pista_store::{Storage, StoreError, StoredLocation};
+use pista_store::{DerivedStore, Storage, StoreError, StoredLocation};
 use serde_json::Value;
 
 /// A device's state and the id of the stored fix it shows.
@@ -83,6 +83,48 @@ impl DeviceBook {
         device.state.fix = Some(stored_fix(&last.location));
         device.fix_id = Some(last.location.id);
         Ok(Reloaded::Shown)
+    }
+
+    /// Reads a device's object from storage again: its newest fix, liveness, Greenwich state and
+    /// running job. With another ingest worker on the same database, what this worker saw of a
+    /// device is only part of what arrived; the stored state is the whole.
+    pub async fn refresh(
+        &mut self,
+        store: &dyn Storage,
+        derived: &dyn DerivedStore,
+        key: &DeviceKey,
+    ) -> Result<(), StoreError> {
+        let last = store.last(Some(&key.user), Some(&key.device)).await?.into_iter().next();
+        let stored = store.device_state(key).await?;
+        let running = derived.jobs(Some(key), true).await?.pop();
+        let Some(device) = self.devices.get_mut(key) else { return Ok(()) };
+        if let Some(last) = last {
+            device.state.fix = Some(stored_fix(&last.location));
+            device.fix_id = Some(last.location.id);
+        }
+        let state = &mut device.state;
+        if let Some(stored) = stored {
+            if stored.imei != state.imei {
+                state.version = None;
+            }
+            state.status = stored.online;
+            state.info = stored.info;
+            state.imei = stored.imei;
+            state.vbatt = stored.vbatt;
+            state.vext = stored.vext;
+        }
+        match running {
+            Some(job) => {
+                state.job = Some(super::jobs::job_value(&job.job));
+                state.jobname = Some(job.jobname);
+            }
+            None if state.job.is_some() => {
+                state.job = Some(0.into());
+                state.jobname = None;
+            }
+            None => {}
+        }
+        Ok(())
     }
 
     /// The device's entry, created with its topic if new.

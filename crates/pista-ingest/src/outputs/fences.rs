@@ -1,5 +1,6 @@
 //! Geofences in the outputs stage: the fence list (reloaded from storage whenever a region, the
-//! API or the configuration changes it), every device's side of every fence (loaded at start,
+//! API or the configuration changes it, and before a batch when the stored list's revision shows
+//! that another worker or process changed it), every device's side of every fence (loaded at start,
 //! saved after each change only if the stored side is still the one evaluated from, read again
 //! when it is not), evaluation of each device's newest fix, and the retained fence objects under
 //! `_map` (published at start and on change, removed when a fence goes).
@@ -30,6 +31,8 @@ pub(crate) struct FenceBook {
     pub fences: Vec<LiveFence>,
     states: HashMap<DeviceKey, HashMap<i64, FenceState>>,
     pub rules: Rules,
+    /// The stored fence list's revision when it was read.
+    revision: i64,
 }
 
 impl FenceBook {
@@ -65,6 +68,8 @@ impl FenceBook {
     /// Reads the fence list again; returns the fences that went away. Every device's side of a
     /// fence whose shape changed is forgotten, so the next fix records it instead of firing.
     pub async fn reload(&mut self, store: &dyn DerivedStore) -> Result<Vec<LiveFence>, StoreError> {
+        // Read first: a change made between the two reads shows as a newer revision later.
+        let revision = store.fence_revision().await?;
         let fresh: Vec<LiveFence> = store.fences().await?.into_iter().filter_map(usable).collect();
         let kept: HashSet<i64> = fresh
             .iter()
@@ -77,10 +82,17 @@ impl FenceBook {
         let ids: HashSet<i64> = fresh.iter().map(|f| f.stored.id).collect();
         let gone = self.fences.drain(..).filter(|f| !ids.contains(&f.stored.id)).collect();
         self.fences = fresh;
+        self.revision = revision;
         for states in self.states.values_mut() {
             states.retain(|id, _| kept.contains(id));
         }
         Ok(gone)
+    }
+
+    /// Whether the stored fence list changed since it was read, here or by another ingest
+    /// worker or process on the same database.
+    pub async fn stale(&self, store: &dyn DerivedStore) -> Result<bool, StoreError> {
+        Ok(store.fence_revision().await? != self.revision)
     }
 
     /// Evaluates a device's newest fix against the fences that apply to it. Returns the

@@ -36,16 +36,23 @@ pub(crate) enum JobChange {
 impl JobBook {
     pub async fn load(derived: &dyn DerivedStore) -> Result<Self, StoreError> {
         let mut book = Self::default();
-        for entry in derived.job_names().await? {
-            book.names
-                .entry(entry.key)
-                .or_default()
-                .insert((entry.kind, entry.job, entry.number), entry.name);
-        }
+        book.reload_names(derived).await?;
         for job in derived.jobs(None, true).await? {
             book.running.insert(job.key.clone(), job);
         }
         Ok(book)
+    }
+
+    /// Reads every device's names again (another ingest worker may have saved some).
+    pub async fn reload_names(&mut self, derived: &dyn DerivedStore) -> Result<(), StoreError> {
+        self.names.clear();
+        for entry in derived.job_names().await? {
+            self.names
+                .entry(entry.key)
+                .or_default()
+                .insert((entry.kind, entry.job, entry.number), entry.name);
+        }
+        Ok(())
     }
 
     /// Reads a `gw-job` object; names take effect at once (a later message in the same batch

@@ -15,6 +15,7 @@ use super::{
 use crate::dialect::{insert_id, insert_new};
 use crate::error::StoreError;
 use crate::read::{get, name, parse};
+use crate::schema::revisions;
 use crate::sql::SqlStore;
 
 /// Writes one changed side of a fence if the stored side is still the one the change started
@@ -172,7 +173,11 @@ impl DerivedStore for SqlStore {
             .columns(FENCE_COLUMNS)
             .values_panic(values.map(Expr::val))
             .to_owned();
-        insert_id(&self.db, insert).await.map_err(StoreError::query("add fence"))
+        let txn = self.db.begin().await.map_err(StoreError::query("begin"))?;
+        let id = insert_id(&txn, insert).await.map_err(StoreError::query("add fence"))?;
+        bump_fences(&txn).await?;
+        txn.commit().await.map_err(StoreError::query("commit"))?;
+        Ok(id)
     }
 
     async fn update_fence(&self, id: i64, fence: &NewFence, at: i64) -> Result<bool, StoreError> {
@@ -214,6 +219,9 @@ impl DerivedStore for SqlStore {
         if result.rows_affected() > 0 && moved {
             txn.execute(&states).await.map_err(StoreError::query("delete fence states"))?;
         }
+        if result.rows_affected() > 0 {
+            bump_fences(&txn).await?;
+        }
         txn.commit().await.map_err(StoreError::query("commit"))?;
         Ok(result.rows_affected() > 0)
     }
@@ -229,8 +237,21 @@ impl DerivedStore for SqlStore {
         let fence =
             Query::delete().from_table("fences").and_where(Expr::col("id").eq(id)).to_owned();
         let result = txn.execute(&fence).await.map_err(StoreError::query("delete fence"))?;
+        if result.rows_affected() > 0 {
+            bump_fences(&txn).await?;
+        }
         txn.commit().await.map_err(StoreError::query("commit"))?;
         Ok(result.rows_affected() > 0)
+    }
+
+    async fn fence_revision(&self) -> Result<i64, StoreError> {
+        let select = Query::select()
+            .column("value")
+            .from("revisions")
+            .and_where(Expr::col("name").eq(revisions::FENCES))
+            .to_owned();
+        let row = self.db.query_one(&select).await.map_err(StoreError::query("read revision"))?;
+        row.map_or(Ok(0), |row| get(&row, 0))
     }
 
     async fn fence_states(&self) -> Result<Vec<FenceStateRow>, StoreError> {
@@ -498,4 +519,16 @@ impl SqlStore {
             detail: format!("{key} has no row"),
         })
     }
+}
+
+/// Counts a change of the fence list (see `schema/revisions`) in the change's transaction, so
+/// every ingest worker reads the list again before its next batch.
+pub(crate) async fn bump_fences(conn: &impl ConnectionTrait) -> Result<(), StoreError> {
+    let update = Query::update()
+        .table("revisions")
+        .value("value", Expr::col("value").add(1))
+        .and_where(Expr::col("name").eq(revisions::FENCES))
+        .to_owned();
+    conn.execute(&update).await.map_err(StoreError::query("count a fence change"))?;
+    Ok(())
 }

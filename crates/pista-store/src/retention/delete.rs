@@ -236,6 +236,9 @@ impl SqlStore {
         for table in ["fences", "waypoints", "job_names", "inventory"] {
             remove(&txn, table, Cond::all().add(Expr::col("device_id").eq(id)), counts).await?;
         }
+        if counts.get("fences").is_some_and(|n| *n > 0) {
+            crate::derived::bump_fences(&txn).await?;
+        }
         let key = &target.key;
         let named = Cond::all()
             .add(Expr::col("user_name").eq(key.user.as_str()))
@@ -289,6 +292,9 @@ impl SqlStore {
             let states = Cond::all().add(Expr::col("fence_id").in_subquery(ids));
             remove(&txn, "fence_states", states, counts).await?;
             remove(&txn, "fences", fences, counts).await?;
+            if counts.get("fences").is_some_and(|n| *n > 0) {
+                crate::derived::bump_fences(&txn).await?;
+            }
         }
         txn.commit().await.map_err(StoreError::query("commit"))?;
         Ok(())
