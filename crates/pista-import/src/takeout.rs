@@ -59,7 +59,7 @@ fn number(value: &Value, key: &str) -> Option<f64> {
 /// Sends a fix, or the reason its time cannot be read.
 fn send(
     (lat, lon): (f64, f64),
-    time: Result<i64, (TimeProblem, String)>,
+    time: Time,
     extras: &[(&str, Option<f64>)],
     at: String,
     topic: &str,
@@ -74,8 +74,11 @@ fn send(
     }
 }
 
+/// A time as read, with the text kept for the message when it cannot be read.
+type Time = Result<i64, (TimeProblem, String)>;
+
 /// A time field, with the text kept for the message if it cannot be read.
-fn time_of(value: &Value, key: &str) -> Option<Result<i64, (TimeProblem, String)>> {
+fn time_of(value: &Value, key: &str) -> Option<Time> {
     let time = value.get(key)?;
     Some(any_seconds(time).map_err(|problem| (problem, time.to_string())))
 }
@@ -128,8 +131,7 @@ fn first_key(element: &Value) -> String {
 fn segment(element: &Value, at: &str, topic: &str, sink: &mut Sink) -> bool {
     let start = time_of(element, "startTime");
     let end = time_of(element, "endTime");
-    let mut fixes: Vec<((f64, f64), Option<Result<i64, (TimeProblem, String)>>, String)> =
-        Vec::new();
+    let mut fixes: Vec<((f64, f64), Option<Time>, String)> = Vec::new();
     let path = element.get("timelinePath").and_then(Value::as_array);
     for (i, point) in path.map(Vec::as_slice).unwrap_or_default().iter().enumerate() {
         let Some(position) = point.get("point").and_then(lat_lng) else { continue };
@@ -155,10 +157,7 @@ fn segment(element: &Value, at: &str, topic: &str, sink: &mut Sink) -> bool {
 }
 
 /// An iOS path point's time: the segment's start plus `durationMinutesOffsetFromStartTime`.
-fn offset(
-    start: Option<Result<i64, (TimeProblem, String)>>,
-    point: &Value,
-) -> Option<Result<i64, (TimeProblem, String)>> {
+fn offset(start: Option<Time>, point: &Value) -> Option<Time> {
     let minutes = number(point, "durationMinutesOffsetFromStartTime")?;
     Some(start?.map(|start| start + (minutes * 60.0).round() as i64))
 }
