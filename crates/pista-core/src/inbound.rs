@@ -14,6 +14,8 @@ pub enum Source {
     Broker,
     /// HTTP mode (`POST /pub`).
     Http,
+    /// `pista import`: history from a file or another back end's database.
+    Import,
 }
 
 impl Source {
@@ -23,6 +25,7 @@ impl Source {
             Source::Mqtt => "mqtt",
             Source::Broker => "broker",
             Source::Http => "http",
+            Source::Import => "import",
         }
     }
 
@@ -32,6 +35,7 @@ impl Source {
             "mqtt" => Some(Source::Mqtt),
             "broker" => Some(Source::Broker),
             "http" => Some(Source::Http),
+            "import" => Some(Source::Import),
             _ => None,
         }
     }

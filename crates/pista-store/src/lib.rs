@@ -3,6 +3,7 @@
 //! embedded in the binary and run at start-up. Writes come in batches, one transaction each, so
 //! the ingest pipeline can acknowledge a batch of messages with a single commit.
 
+mod accounts;
 mod apply;
 mod copies;
 mod derived;
@@ -19,6 +20,7 @@ mod write;
 use async_trait::async_trait;
 use pista_core::{Card, DeviceKey, DeviceName, UserName};
 
+pub use accounts::{Access, Account, AccountError, AccountStore, Acl, PasswordHash};
 pub use derived::{
     DerivedStore, FenceRecord, FenceSide, FenceSource, FenceStateChange, FenceStateRow, GeoCell,
     JobName, NewAlert, NewDelivery, NewFence, NewJob, QueuedDelivery, RecordedAlert, StoredAlert,

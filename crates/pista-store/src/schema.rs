@@ -13,8 +13,9 @@
 //! `webhook_deliveries` (each POST of an alert to a webhook), `webhook_queue` (deliveries not
 //! ended yet, so a restart resumes them), `job_names` (what an Activo
 //! job box calls its jobs, tasks, places and machines, per device) and `jobs` (job history).
-//! Later migrations: `retention` (retention rules and the deletion log), `revisions` (a counter
-//! per shared definition, so ingest workers see each other's fence changes).
+//! Later migrations: `retention` (retention rules and the deletion log), `accounts` (users with
+//! their password hashes, and their ACLs), `revisions` (a counter per shared definition, so
+//! ingest workers see each other's fence changes).
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::{
@@ -25,6 +26,9 @@ use sea_orm_migration::schema::{
 /// Longest user or device name in bytes; matches the limit in `pista_core`.
 const NAME_LEN: u32 = 190;
 
+mod accounts;
+
+pub(crate) use accounts::{HASH_LEN, TOPIC_LEN};
 mod retention;
 pub(crate) mod revisions;
 
@@ -33,7 +37,12 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(Initial), Box::new(retention::Retention), Box::new(revisions::Revisions)]
+        vec![
+            Box::new(Initial),
+            Box::new(retention::Retention),
+            Box::new(accounts::Accounts),
+            Box::new(revisions::Revisions),
+        ]
     }
 }
 

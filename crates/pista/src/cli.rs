@@ -29,6 +29,7 @@ pub fn command() -> Command {
             ),
         )
         .subcommand(replay_command())
+        .subcommand(with_settings(crate::import::command()))
         .subcommand(load_command())
         .subcommand(
             Command::new("secret")

@@ -30,6 +30,10 @@ fn main() -> ExitCode {
             init_logging("warn");
             runtime.block_on(replay::run_cli(args))
         }
+        Some(("import", args)) => {
+            init_logging("warn");
+            runtime.block_on(import(args))
+        }
         Some(("load", args)) => {
             init_logging("warn");
             runtime.block_on(pista::load::run_cli(args))
@@ -64,6 +68,12 @@ async fn admin(name: &str, args: &clap::ArgMatches) -> anyhow::Result<()> {
         _ => pista::admin::cmd(args).await?,
     };
     print!("{out}");
+    Ok(())
+}
+
+async fn import(args: &clap::ArgMatches) -> anyhow::Result<()> {
+    let summary = pista::import::run_cli(args).await?;
+    print!("{summary}");
     Ok(())
 }
 

@@ -1,0 +1,62 @@
+//! The accounts migration: `users` (login name, password hash as given, superuser flag, creation
+//! time) and `acls` (which MQTT topic filters a user may read, or read and write). The hash is
+//! kept exactly as it came, a `PBKDF2$sha256$...` string or the plain text the original back end
+//! also allowed; the auth issue verifies both forms at login. A migration of its own so that
+//! databases created before it gain the tables.
+
+use sea_orm_migration::prelude::*;
+use sea_orm_migration::schema::{big_integer, big_pk_auto, small_integer, string_len};
+
+use super::{NAME_LEN, index};
+
+/// Longest ACL topic filter in bytes. With a 190-byte user name the unique key stays within
+/// MySQL's index limit in utf8mb4.
+pub(crate) const TOPIC_LEN: u32 = 255;
+
+/// Longest stored password hash (or plain-text password) in bytes.
+pub(crate) const HASH_LEN: u32 = 255;
+
+/// Adds `users` and `acls`.
+pub(super) struct Accounts;
+
+impl MigrationName for Accounts {
+    // Named by hand: the derived name is the file's stem, which would not order or date it.
+    fn name(&self) -> &str {
+        "m20261205_000001_accounts"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for Accounts {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager.create_table(users_table()).await?;
+        index(manager, "users_name", "users", &["name"], true).await?;
+        manager.create_table(acls_table()).await?;
+        index(manager, "acls_user_topic", "acls", &["user_name", "topic"], true).await?;
+        Ok(())
+    }
+}
+
+fn users_table() -> TableCreateStatement {
+    Table::create()
+        .table("users")
+        .col(big_pk_auto("id"))
+        .col(string_len("name", NAME_LEN))
+        .col(string_len("password_hash", HASH_LEN))
+        // 1 for a user who sees every device.
+        .col(small_integer("superuser"))
+        .col(big_integer("created_at"))
+        .to_owned()
+}
+
+fn acls_table() -> TableCreateStatement {
+    Table::create()
+        .table("acls")
+        .col(big_pk_auto("id"))
+        .col(string_len("user_name", NAME_LEN))
+        // An MQTT filter; `+`, `#`, `%u` and `%c` keep the meaning mosquitto-auth-plug gives them.
+        .col(string_len("topic", TOPIC_LEN))
+        // 1 read, 2 read and write.
+        .col(small_integer("rw"))
+        .to_owned()
+}
