@@ -1,7 +1,7 @@
 //! The outputs stage: what the original o2s derived from raw traffic, built once per committed
 //! message and sent to every sink. The writer hands each committed batch over (after answering
 //! its submitters, so outputs never delay an acknowledgement); this task keeps the device
-//! objects (`_map`), writes the watcher lines (`_look`), evaluates geofences and records and
+//! objects (`_map`, published once per device per batch, at its end), writes the watcher lines (`_look`), evaluates geofences and records and
 //! publishes their alerts (`_alerts`) and queues them for webhooks, tracks Activo jobs (`_job`),
 //! republishes operator names, and asks the geocoder for addresses. After a deletion it reads
 //! the devices concerned again, and clears the retained object of a device that is gone or has
@@ -207,8 +207,8 @@ pub struct Outputs {
     fence_topics: HashMap<i64, (String, String)>,
     geocode: Option<(GeocodeQueue, GeoCache)>,
     stats: Arc<OutputStats>,
-    /// In a batch of a shared subscription: the devices whose objects are published at its end,
-    /// read back from storage.
+    /// In a batch: the devices whose objects are published at its end, once each (read back
+    /// from storage first with a shared subscription).
     deferred: Option<BTreeSet<DeviceKey>>,
 }
 
@@ -330,6 +330,8 @@ impl Outputs {
     }
 
     async fn batch(&mut self, committed: Committed) {
+        // A device's object goes out once per batch, however many of its messages it holds.
+        self.deferred = Some(BTreeSet::new());
         self.follow_others(&committed).await;
         let mut fences_changed = false;
         let mut events = FenceEvents::default();
@@ -368,7 +370,10 @@ impl Outputs {
         }
         if let Some(keys) = self.deferred.take() {
             for key in keys {
-                self.refresh_map(&key).await;
+                match self.options.shared {
+                    true => self.refresh_map(&key).await,
+                    false => self.publish_map(&key),
+                }
             }
         }
     }
@@ -388,7 +393,6 @@ impl Outputs {
         if !self.options.shared {
             return;
         }
-        self.deferred = Some(BTreeSet::new());
         let jobs = committed.batch.iter().any(|message| {
             matches!(&message.body, NewBody::Message { message, .. } if message.msg_type == "gw-job")
         });
@@ -576,6 +580,8 @@ impl Outputs {
             for job in &jobs {
                 self.publish_job(&device_topic, job);
             }
+            // Each job event shows in `_map` on its own, after the device's state before it.
+            self.flush_map(&key);
             let device = self.devices.entry(&key, &device_topic);
             match jobs.last().filter(|job| job.ended_at.is_none()) {
                 Some(job) => {
@@ -589,7 +595,12 @@ impl Outputs {
                     self.jobs.running.remove(&key);
                 }
             }
-            self.publish_map(&key);
+            self.send_map(&key);
+            if self.options.shared
+                && let Some(deferred) = &mut self.deferred
+            {
+                deferred.insert(key.clone());
+            }
         }
     }
 
@@ -649,11 +660,24 @@ impl Outputs {
         self.sinks.mqtt_only(Publication::new(topic, Bytes::new(), true));
     }
 
+    /// Publishes a device's object, at the end of the batch when in one.
     fn publish_map(&mut self, key: &DeviceKey) {
-        if let Some(deferred) = &mut self.deferred {
-            deferred.insert(key.clone());
-            return;
+        match &mut self.deferred {
+            Some(deferred) => {
+                deferred.insert(key.clone());
+            }
+            None => self.send_map(key),
         }
+    }
+
+    /// Publishes a device's object now if the batch holds it back.
+    fn flush_map(&mut self, key: &DeviceKey) {
+        if self.deferred.as_mut().is_some_and(|deferred| deferred.remove(key)) {
+            self.send_map(key);
+        }
+    }
+
+    fn send_map(&self, key: &DeviceKey) {
         let Some(device) = self.devices.devices.get(key) else { return };
         let Some(object) = device.state.object() else { return };
         let topic = format!("{}/{}", self.options.map_topic, device.state.topic);

@@ -26,6 +26,9 @@ pub struct SqlStore {
     /// instead of waiting when another connection commits in between; taking turns in-process
     /// avoids that between ingest, the geocoder, fences and the API.
     pub(crate) writes: Mutex<()>,
+    /// The `last_seen` each device has at least (committed by this process; the column only
+    /// grows), so a batch skips touching a device whose time has not moved.
+    pub(crate) last_seen: std::sync::Mutex<HashMap<i64, i64>>,
 }
 
 impl SqlStore {
@@ -65,7 +68,12 @@ impl SqlStore {
             .map_err(|source| StoreError::Open { url: url.to_owned(), source })?;
         Migrator::up(&db, None).await.map_err(|source| StoreError::Migrate { source })?;
 
-        Ok(Self { db, device_ids: Mutex::new(HashMap::new()), writes: Mutex::new(()) })
+        Ok(Self {
+            db,
+            device_ids: Mutex::new(HashMap::new()),
+            writes: Mutex::new(()),
+            last_seen: std::sync::Mutex::default(),
+        })
     }
 
     /// Opens a PostgreSQL or MySQL/MariaDB database (which must exist) and migrates it.
@@ -84,7 +92,12 @@ impl SqlStore {
             .await
             .map_err(|source| StoreError::Open { url: masked(&url), source })?;
         Migrator::up(&db, None).await.map_err(|source| StoreError::Migrate { source })?;
-        Ok(Self { db, device_ids: Mutex::new(HashMap::new()), writes: Mutex::new(()) })
+        Ok(Self {
+            db,
+            device_ids: Mutex::new(HashMap::new()),
+            writes: Mutex::new(()),
+            last_seen: std::sync::Mutex::default(),
+        })
     }
 
     /// Closes the connection pool; later operations fail. Used to drill storage outages.

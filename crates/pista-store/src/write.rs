@@ -94,13 +94,20 @@ impl SqlStore {
         // in opposite orders.
         let mut seen: Vec<(i64, i64)> = seen.into_iter().collect();
         seen.sort_unstable();
-        for (id, last_seen) in seen {
-            touch_device(&txn, id, last_seen).await?;
+        let touched = {
+            let known = self.last_seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            seen.retain(|(id, at)| known.get(id).is_none_or(|known| known < at));
+            seen
+        };
+        for (id, last_seen) in &touched {
+            touch_device(&txn, *id, *last_seen).await?;
         }
         txn.commit().await.map_err(StoreError::query("commit"))?;
 
         // Ids become visible to later batches only once their rows are committed.
         ids.extend(fresh_ids);
+        let mut known = self.last_seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        known.extend(touched);
         Ok(outcomes)
     }
 }
@@ -539,6 +546,40 @@ pub(crate) fn shows_alive(message: &NewMessage) -> bool {
 }
 
 /// Marks a device that was offline as online again.
+/// Moves a device's last position to a newer fix and marks it online after a fresh arrival, in
+/// one statement; each change applies only where its own condition holds, exactly as
+/// [`advance_last`] and [`mark_online`] apart.
+pub(crate) async fn update_device(
+    txn: &DatabaseTransaction,
+    device_id: i64,
+    fix: Option<(i64, i64)>,
+    alive: Option<i64>,
+) -> Result<(), StoreError> {
+    let mut update = Query::update();
+    update.table("devices").and_where(Expr::col("id").eq(device_id));
+    // MySQL assigns left to right, a later expression seeing the earlier new values: each
+    // column a condition reads is assigned after the column that depends on it.
+    if let Some((id, tst)) = fix {
+        let newer = Expr::col("last_tst").is_null().or(Expr::col("last_tst").lt(tst));
+        let keep = |column: &'static str| Expr::col(column);
+        update.value(
+            "last_location_id",
+            Expr::case(newer.clone(), Expr::val(id)).finally(keep("last_location_id")),
+        );
+        update.value("last_tst", Expr::case(newer, Expr::val(tst)).finally(keep("last_tst")));
+    }
+    if let Some(at) = alive {
+        let wake = Expr::col("online").ne(1).and(Expr::col("online_at").lte(at));
+        update.value(
+            "online_at",
+            Expr::case(wake.clone(), Expr::val(at)).finally(Expr::col("online_at")),
+        );
+        update.value("online", Expr::case(wake, Expr::val(1)).finally(Expr::col("online")));
+    }
+    txn.execute(&update).await.map_err(StoreError::query("update device"))?;
+    Ok(())
+}
+
 pub(crate) async fn mark_online(
     txn: &DatabaseTransaction,
     device_id: i64,

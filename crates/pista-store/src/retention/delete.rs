@@ -255,6 +255,7 @@ impl SqlStore {
 
         let names = (key.user.as_str().to_owned(), key.device.as_str().to_owned());
         self.device_ids.lock().await.remove(&names);
+        self.last_seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&id);
         Ok(())
     }
 

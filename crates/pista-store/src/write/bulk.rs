@@ -10,8 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
 use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend};
 
-use super::{FIX_KEY, LOCATION_COLUMNS, Stored, advance_last, fix_key, location_row};
-use super::{mark_online, shows_alive};
+use super::{FIX_KEY, LOCATION_COLUMNS, Stored, fix_key, location_row, shows_alive, update_device};
 use crate::error::StoreError;
 use crate::records::{NewBody, NewMessage, WriteOutcome};
 
@@ -81,17 +80,25 @@ impl<'a> Fixes<'a> {
             }
             outcomes[*index] = WriteOutcome::Location { id, newest: is_newest };
         }
-        for (device, (id, tst)) in last {
-            advance_last(txn, device, id, tst).await?;
+        // One statement per device, in id order.
+        let mut changes: BTreeMap<i64, DeviceChange> = BTreeMap::new();
+        for (device, fix) in last {
+            changes.entry(device).or_default().0 = Some(fix);
         }
         for (device, at) in alive {
-            mark_online(txn, device, at).await?;
+            changes.entry(device).or_default().1 = Some(at);
+        }
+        for (device, (fix, alive)) in changes {
+            update_device(txn, device, fix, alive).await?;
         }
         Ok(())
     }
 }
 
 type FixKey = (i64, i64, i64, i64);
+
+/// What a flush changes of one device: its new last fix (id, tst) and its first fresh arrival.
+type DeviceChange = (Option<(i64, i64)>, Option<i64>);
 
 async fn insert_chunk(
     txn: &DatabaseTransaction,
