@@ -96,7 +96,7 @@ impl fmt::Display for Summary {
         }
         let unnamed = self.skipped_total().saturating_sub(NAMED as u64);
         if unnamed > 0 {
-            writeln!(f, "  ... and {unnamed} more skipped records (see pista quarantine)")?;
+            writeln!(f, "  ... and {unnamed} more skipped records, counted above but not listed")?;
         }
         Ok(())
     }

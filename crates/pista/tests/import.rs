@@ -524,3 +524,137 @@ fn what_is_not_the_format_fails_with_a_reason() {
         assert_eq!(outcome(dir.path(), &args), (code, text), "{args:?}");
     }
 }
+
+#[test]
+fn recorder_paths_say_whose_they_are() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = tempfile::tempdir().unwrap();
+    let device = files.path().join("store/rec/alice/phone");
+    std::fs::create_dir_all(&device).unwrap();
+    std::fs::create_dir_all(files.path().join("nothing")).unwrap();
+    let line = "2024-08-30T15:56:41Z\t*\t{\"_type\":\"location\",\"tst\":1725033401,\"lat\":47.1,\"lon\":8.1}\n";
+    std::fs::write(device.join("2024-08.rec"), line).unwrap();
+    let store = files.path().join("store");
+    let store = store.to_str().unwrap();
+    // F6: an override for a whole store is refused, not ignored.
+    assert_eq!(
+        outcome(dir.path(), &["recorder", store, "--user", "x", "--device", "y"]),
+        (
+            1,
+            format!(
+                "error: --user and --device apply to one device's directory or one .rec file, \
+                 not to {store}, which holds several devices\n"
+            )
+        )
+    );
+    // F7: a user's directory brings that user's devices.
+    let alice = format!("{store}/rec/alice");
+    assert_eq!(
+        outcome(dir.path(), &["recorder", &alice]),
+        (0, "read 1, stored 1, already present 0, skipped 0\n".into())
+    );
+    let nothing = files.path().join("nothing");
+    let nothing = nothing.to_str().unwrap();
+    assert_eq!(
+        outcome(dir.path(), &["recorder", nothing]),
+        (1, format!("error: {nothing} holds no .rec files and no device directories\n"))
+    );
+    // One device under another name is fine.
+    let phone = format!("{alice}/phone");
+    assert_eq!(
+        outcome(dir.path(), &["recorder", &phone, "--user", "alice", "--device", "live"]),
+        (0, "read 1, stored 1, already present 0, skipped 0\n".into())
+    );
+}
+
+#[test]
+fn unreadable_points_are_counted_and_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = tempfile::tempdir().unwrap();
+    // F3: path points and a raw signal whose positions cannot be read.
+    let timeline = r#"{"semanticSegments":[{"startTime":"2024-05-01T08:00:00Z","timelinePath":[
+{"point":"48.1°, 11.5°","time":"2024-05-01T08:00:00Z"},{"point":"abc","time":"2024-05-01T08:01:00Z"},
+{"point":"48,1371540°, 11,5761240°","time":"2024-05-01T08:02:00Z"},{"point":"geo:abc","time":"2024-05-01T08:03:00Z"}]}],
+"rawSignals":[{"position":{"LatLng":"zzz","timestamp":"2024-05-01T08:04:00Z"}},{"position":{"timestamp":"2024-05-01T08:05:00Z"}}]}"#;
+    let timeline = write(files.path(), "Timeline.json", timeline.as_bytes());
+    assert_eq!(
+        outcome(dir.path(), &as_device("takeout", &timeline, "t")),
+        (
+            0,
+            "read 6, stored 2, already present 0, skipped 4\n  skipped 1: no coordinates\n  \
+             skipped 3: unreadable coordinates\n  semanticSegments[0] of Timeline.json, line 1, \
+             path point 2: unreadable coordinates: \"abc\"\n  semanticSegments[0] of \
+             Timeline.json, line 1, path point 4: unreadable coordinates: \"geo:abc\"\n  \
+             rawSignals[0] of Timeline.json, line 4: unreadable coordinates: \"zzz\"\n  \
+             rawSignals[1] of Timeline.json, line 4: no coordinates: position without LatLng\n"
+                .into()
+        )
+    );
+
+    // F16: @tmcw/togeojson's times, also per line of a MultiLineString.
+    let geojson = r#"{"type":"FeatureCollection","features":[
+{"type":"Feature","geometry":{"type":"LineString","coordinates":[[8.1,47.1],[8.2,47.2]]},
+ "properties":{"coordinateProperties":{"times":["2024-05-01T08:00:00Z","2024-05-01T08:01:00Z"]}}},
+{"type":"Feature","geometry":{"type":"MultiLineString","coordinates":[[[8.3,47.3]],[[8.4,47.4]]]},
+ "properties":{"coordinateProperties":{"times":[["2024-05-01T08:02:00Z"],["2024-05-01T08:03:00Z"]]}}}]}"#;
+    let geojson = write(files.path(), "togeojson.geojson", geojson.as_bytes());
+    assert_eq!(
+        outcome(dir.path(), &as_device("geojson", &geojson, "g")),
+        (0, "read 4, stored 4, already present 0, skipped 0\n".into())
+    );
+
+    // F13: 25 refused points: no warning a record on stderr, 20 named and the rest counted.
+    let points: String = (0..25)
+        .map(|i| format!("<wpt lat=\"95\" lon=\"8\"><time>2024-05-01T08:{i:02}:00Z</time></wpt>"))
+        .collect();
+    let gpx = write(files.path(), "far.gpx", format!("<gpx>{points}</gpx>").as_bytes());
+    let (code, text) = outcome(dir.path(), &as_device("gpx", &gpx, "f"));
+    assert_eq!(code, 0);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 23, "{text}");
+    assert_eq!(lines[0], "read 25, stored 0, already present 0, skipped 25");
+    assert_eq!(
+        lines[2],
+        "  point 1 of far.gpx (byte 5): invalid_message: location lat 95 is out of range -90..=90"
+    );
+    assert_eq!(lines[22], "  ... and 5 more skipped records, counted above but not listed");
+}
+
+#[tokio::test]
+async fn an_o2s_database_with_only_its_history() {
+    let files = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/o2s.db?mode=rwc", files.path().display());
+    let o2s = Database::connect(url.as_str()).await.unwrap();
+    o2s.execute_unprepared(
+        "CREATE TABLE location (id INTEGER PRIMARY KEY, topic TEXT, tid TEXT, lat REAL, lon REAL, \
+         tst TEXT, vel INTEGER, alt INTEGER, cog INTEGER, trip INTEGER, dist INTEGER, t TEXT)",
+    )
+    .await
+    .unwrap();
+    o2s.execute_unprepared(
+        "INSERT INTO location (topic, tid, lat, lon, tst) VALUES ('owntracks/gw/K2', 'K2', 40.5, \
+         4.5, '2014-09-30 05:59:06')",
+    )
+    .await
+    .unwrap();
+    o2s.close().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (code, text) = outcome(dir.path(), &["o2s", &url]);
+    assert_eq!(code, 0, "{text}");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "read 1, stored 1, already present 0, skipped 0");
+    // F14: every missing table is named and skipped.
+    let skipped: Vec<&str> =
+        lines[1..].iter().map(|line| line.split(" (skipped)").next().unwrap()).collect();
+    assert_eq!(
+        skipped,
+        [
+            "  table user not read",
+            "  table acl not read",
+            "  table geo not read",
+            "  table lastloc not read",
+            "  table waypoint not read",
+            "  table inventory not read",
+        ]
+    );
+}
