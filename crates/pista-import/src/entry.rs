@@ -41,8 +41,11 @@ pub struct Skip {
 pub enum Entry {
     Record(Record),
     Skip(Skip),
-    /// Something about the input as a whole (a file cut off), not a record.
+    /// Something about the input as a whole, not a record.
     Note(String),
+    /// Part of the input was not read (the reading stopped early, the file is not in the
+    /// format, it is cut off): said in the summary, and the import does not count as complete.
+    Stopped(String),
     /// The next record's numbers needed this unambiguous repair (`decimal comma`).
     Repaired(&'static str),
 }
@@ -106,6 +109,11 @@ impl Sink {
 
     pub fn is_closed(&self) -> bool {
         self.closed
+    }
+
+    /// Says that part of the input was not read; see [`Entry::Stopped`].
+    pub fn stopped(&mut self, note: String) -> bool {
+        self.send(Entry::Stopped(note))
     }
 }
 

@@ -3,12 +3,13 @@
 //! property (epoch seconds or milliseconds, or RFC 3339), with `acc`, `alt`, `vel`, `cog`,
 //! `batt` and `vac` taken over when they are numbers (the Recorder's and Pista's own export use
 //! these names). A `LineString` or `MultiLineString` gives one location per position, timed by
-//! the `coordTimes` (or `times`) property that GPS-to-GeoJSON converters write.
+//! the `coordTimes` (or `coordinateProperties.times`, or `times`) property that GPS-to-GeoJSON
+//! converters write.
 
 use serde_json::Value;
 
 use crate::entry::{InputFile, Sink};
-use crate::json_stream::for_each_element;
+use crate::json_stream::read_elements;
 use crate::values::{any_seconds, location, time_skip};
 
 /// Properties that may hold a point's time, in the order they are looked for.
@@ -19,16 +20,23 @@ const EXTRAS: [&str; 6] = ["acc", "alt", "vel", "cog", "batt", "vac"];
 
 pub fn read(file: InputFile, topic: &str, sink: &mut Sink) {
     let name = file.name.clone();
-    let mut count = 0;
-    let result = for_each_element(file.reader, &["features"], &mut |_, index, feature| {
-        count += 1;
-        read_feature(&feature, &format!("feature {} of {name}", index + 1), topic, sink)
-    });
-    if let Err(error) = result {
-        sink.skip("bad JSON", name.clone(), error.to_string());
-    } else if count == 0 {
-        sink.send(crate::Entry::Note(format!("{name} has no features")));
-    }
+    let outline = read_elements(
+        file,
+        &["features"],
+        sink,
+        |_, index| format!("feature {}", index + 1),
+        |_, feature, at, sink| read_feature(&feature, &at, topic, sink),
+    );
+    let Some(outline) = outline.filter(|outline| outline.elements == 0) else { return };
+    let takeout = ["locations", "semanticSegments", "rawSignals"];
+    let hint = if outline.keys.iter().any(|key| takeout.contains(&key.as_str())) {
+        ": it looks like Google location history (import it as takeout)"
+    } else if outline.keys.iter().any(|key| key == "geometry") {
+        ": a lone Feature is not read, only a FeatureCollection"
+    } else {
+        ""
+    };
+    sink.stopped(format!("{name} has no features{hint}"));
 }
 
 fn read_feature(feature: &Value, at: &str, topic: &str, sink: &mut Sink) -> bool {
@@ -36,7 +44,11 @@ fn read_feature(feature: &Value, at: &str, topic: &str, sink: &mut Sink) -> bool
     let properties = feature.get("properties").unwrap_or(&empty);
     let geometry = feature.get("geometry").unwrap_or(&empty);
     let coordinates = geometry.get("coordinates").unwrap_or(&empty);
-    let times = properties.get("coordTimes").or_else(|| properties.get("times"));
+    // `@tmcw/togeojson` writes `coordinateProperties.times`; older converters `coordTimes`.
+    let times = properties
+        .get("coordTimes")
+        .or_else(|| properties.pointer("/coordinateProperties/times"))
+        .or_else(|| properties.get("times"));
     match geometry.get("type").and_then(Value::as_str) {
         Some("Point") => {
             let time = TIME_KEYS.iter().find_map(|key| properties.get(*key));
@@ -50,7 +62,8 @@ fn read_feature(feature: &Value, at: &str, topic: &str, sink: &mut Sink) -> bool
                 line(coordinates, times, &format!("{at}, line {}", i + 1), topic, sink)
             })
         }
-        other => sink.skip("not a point or line", at.to_owned(), format!("geometry {other:?}")),
+        Some(other) => sink.skip("not a point or line", at.to_owned(), format!("geometry {other}")),
+        None => sink.skip("not a point or line", at.to_owned(), "no geometry type"),
     }
 }
 

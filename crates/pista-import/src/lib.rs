@@ -67,6 +67,15 @@ pub enum SourceError {
     NoDevice { format: Format },
     #[error("cannot tell the user and device of {path}; pass --user and --device")]
     RecDevice { path: PathBuf },
+    #[error("{path} is a directory, not a {} file", format.as_str())]
+    Directory { path: PathBuf, format: Format },
+    #[error(
+        "--user and --device apply to one device's directory or one .rec file, not to {path}, \
+         which holds several devices"
+    )]
+    Override { path: PathBuf },
+    #[error("{path} holds no .rec files and no device directories")]
+    NoRecFiles { path: PathBuf },
 }
 
 /// Starts reading `path` as `format` on a blocking thread; the entries arrive on the returned
@@ -80,6 +89,9 @@ pub fn read_file(
         Format::Recorder => rec::start(path, device),
         other => {
             let device = device.ok_or(SourceError::NoDevice { format: other })?;
+            if path.is_dir() {
+                return Err(SourceError::Directory { path: path.to_owned(), format: other });
+            }
             let file = entry::open(path)?;
             let topic = format!("owntracks/{}/{}", device.user, device.device);
             Ok(entry::spawn(file.progress(), move |sink| match other {

@@ -75,20 +75,38 @@ pub async fn import_o2s(
         .await
         .map_err(|source| O2sError::Connect { url: masked(url), source })?;
     let mut total = 0;
+    let mut tables = Vec::new();
     for table in [&USERS, &ACLS, &GEO, &LOCATIONS, &LAST, &WAYPOINTS, &INVENTORY] {
-        total += count(&db, table).await?;
+        match count(&db, table).await {
+            Ok(rows) => {
+                total += rows;
+                tables.push(table.name);
+            }
+            // Only the history is required; a database may lack the rest.
+            Err(O2sError::Read { source, .. }) if table.name != LOCATIONS.name => {
+                let note = format!("table {} not read (skipped): {source}", table.name);
+                summary.notes.push(note);
+            }
+            Err(error) => return Err(error),
+        }
     }
     progress.total.store(total, std::sync::atomic::Ordering::Relaxed);
 
-    users(&db, accounts, summary, &progress).await?;
-    acls(&db, accounts, summary, &progress).await?;
-    geo(&db, derived, summary, &progress).await?;
+    if tables.contains(&USERS.name) {
+        users(&db, accounts, summary, &progress).await?;
+    }
+    if tables.contains(&ACLS.name) {
+        acls(&db, accounts, summary, &progress).await?;
+    }
+    if tables.contains(&GEO.name) {
+        geo(&db, derived, summary, &progress).await?;
+    }
 
     let (out, entries) = mpsc::channel(512);
     // Both run on this task: the reader waits while the channel is full, and stops when the
     // import fails and drops the receiving end.
-    let (read, ran) =
-        tokio::join!(history(db, Sink::new(out), progress), run(pipeline, entries, summary));
+    let history = history(db, tables, Sink::new(out), progress);
+    let (read, ran) = tokio::join!(history, run(pipeline, entries, summary));
     ran?;
     read
 }
@@ -312,10 +330,12 @@ fn skip(
 /// Reads the history tables into `sink` as the messages the devices sent.
 async fn history(
     db: DatabaseConnection,
+    tables: Vec<&'static str>,
     mut sink: Sink,
     progress: Arc<Progress>,
 ) -> Result<(), O2sError> {
-    for table in [&LOCATIONS, &LAST, &WAYPOINTS, &INVENTORY] {
+    let history = [&LOCATIONS, &LAST, &WAYPOINTS, &INVENTORY];
+    for table in history.into_iter().filter(|table| tables.contains(&table.name)) {
         each_row(&db, table, &progress, async |row| {
             let entry = match table.name {
                 "waypoint" => waypoint(&row),

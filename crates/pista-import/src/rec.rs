@@ -7,7 +7,7 @@
 //! they are, so ISO 8601 `tst` strings get the same time rule as live messages (B01).
 
 use std::fs;
-use std::io::BufRead;
+use std::io::{BufRead, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -18,6 +18,7 @@ use tokio::sync::mpsc;
 
 use crate::SourceError;
 use crate::entry::{self, Entry, Progress, Record, Sink};
+use crate::json_stream::MAX_RECORD;
 
 /// What a file of the store holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,6 +77,10 @@ fn inputs(path: &Path, device: Option<&DeviceKey>) -> Result<Vec<Input>, SourceE
             .map_err(|source| SourceError::Open { path: path.to_owned(), source })?;
         return Ok(vec![given(path, Kind::Rec)?]);
     }
+    let several = path.join("rec").is_dir() || path.file_name().is_some_and(|name| name == "rec");
+    if several && device.is_some() {
+        return Err(SourceError::Override { path: path.to_owned() });
+    }
     if path.join("rec").is_dir() {
         return store(path);
     }
@@ -83,8 +88,37 @@ fn inputs(path: &Path, device: Option<&DeviceKey>) -> Result<Vec<Input>, SourceE
         return tree(path, path, Kind::Rec, |_, _| true);
     }
     let mut files = listing(path)?;
-    files.retain(|file| file.extension().is_some_and(|e| e == "rec"));
-    files.iter().map(|file| given(file, Kind::Rec)).collect()
+    files.retain(|file| is_rec(file));
+    if !files.is_empty() {
+        return files.iter().map(|file| given(file, Kind::Rec)).collect();
+    }
+    // One user's directory (`rec/<user>`): the devices in it.
+    let user = user_dir(path)?;
+    if user.is_empty() {
+        return Err(SourceError::NoRecFiles { path: path.to_owned() });
+    }
+    if device.is_some() {
+        return Err(SourceError::Override { path: path.to_owned() });
+    }
+    Ok(user)
+}
+
+fn is_rec(file: &Path) -> bool {
+    file.is_file() && file.extension().is_some_and(|e| e == "rec")
+}
+
+/// The `.rec` files of the device directories in `dir`, named after `dir` and each device.
+fn user_dir(dir: &Path) -> Result<Vec<Input>, SourceError> {
+    let Some(user) = name(dir) else { return Ok(Vec::new()) };
+    let mut inputs = Vec::new();
+    for device in listing(dir)?.iter().filter(|p| p.is_dir()) {
+        let Some(d) = name(device) else { continue };
+        for file in listing(device)?.into_iter().filter(|file| is_rec(file)) {
+            let shown = file.strip_prefix(dir).unwrap_or(&file).display().to_string();
+            inputs.push(Input { path: file, shown, topic: topic(&user, &d), kind: Kind::Rec });
+        }
+    }
+    Ok(inputs)
 }
 
 /// A whole store: `rec/`, then `last/`, `cards/` and `waypoints/`.
@@ -174,31 +208,117 @@ fn read_input(input: &Input, progress: &Arc<Progress>, sink: &mut Sink) -> bool 
     }
 }
 
+/// Lines of a `.rec` file. A line that does not start with a time continues the record
+/// before it while that record's JSON is unfinished (pretty-printed JSON, bug case B11), so a
+/// record spread over several lines comes in as one.
 fn rec_lines(reader: &mut impl BufRead, input: &Input, sink: &mut Sink) -> bool {
     let mut line = Vec::new();
     let mut number = 0;
+    let mut pending: Option<Pending> = None;
     loop {
         line.clear();
-        match reader.read_until(b'\n', &mut line) {
-            Ok(0) => return true,
-            Ok(_) => {}
+        let length = match read_line(reader, &mut line) {
+            Ok(length) => length,
             Err(error) => {
                 let at = format!("line {} of {}", number + 1, input.shown);
-                return sink.skip("unreadable file", at, error.to_string());
+                return flush(pending.take(), input, sink)
+                    && sink.stopped(format!("{at}: cannot be read: {error}"));
             }
+        };
+        if length == 0 {
+            return flush(pending.take(), input, sink);
         }
         number += 1;
-        let text = line.trim_ascii_end();
+        let mut text = line.trim_ascii_end();
+        if number == 1 {
+            text = text.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(text);
+        }
+        if text.len() > MAX_RECORD {
+            let at = format!("line {number} of {}", input.shown);
+            let detail =
+                format!("line {number} is longer than {MAX_RECORD} bytes ({length} bytes)");
+            if !flush(pending.take(), input, sink) || !sink.skip("line too long", at, detail) {
+                return false;
+            }
+            continue;
+        }
         if text.is_empty() {
             continue;
         }
-        let at = format!("line {number} of {}", input.shown);
-        let entry = match rec_line(text, &input.topic) {
-            Ok((topic, payload)) => Entry::Record(Record { topic, payload, at }),
-            Err((reason, detail)) => Entry::Skip(crate::Skip { reason, at, detail }),
-        };
-        if !sink.send(entry) {
+        if let Some(open) = pending.as_mut().filter(|p| !starts_with_time(text) && p.unfinished()) {
+            open.text.push(b'\n');
+            open.text.extend_from_slice(text);
+            open.last = number;
+            continue;
+        }
+        if !flush(pending.take(), input, sink) {
             return false;
+        }
+        pending = Some(Pending { first: number, last: number, text: text.to_vec() });
+    }
+}
+
+/// A record read so far: its lines and text.
+struct Pending {
+    first: u64,
+    last: u64,
+    text: Vec<u8>,
+}
+
+impl Pending {
+    /// Whether it is a JSON record whose JSON has not ended yet.
+    fn unfinished(&self) -> bool {
+        let mut fields = self.text.splitn(3, |b| *b == b'\t');
+        let payload = fields.nth(2).unwrap_or_default();
+        payload.first() == Some(&b'{')
+            && self.text.len() < MAX_RECORD
+            && serde_json::from_slice::<serde::de::IgnoredAny>(payload).is_err()
+    }
+}
+
+fn starts_with_time(line: &[u8]) -> bool {
+    let time = line.split(|b| *b == b'\t').next().unwrap_or_default();
+    line.contains(&b'\t') && pista_core::time::parse_bound(&String::from_utf8_lossy(time)).is_ok()
+}
+
+/// Hands over the record read so far, if any; bytes that are not UTF-8 are replaced.
+fn flush(pending: Option<Pending>, input: &Input, sink: &mut Sink) -> bool {
+    let Some(pending) = pending else { return true };
+    let at = match pending.first == pending.last {
+        true => format!("line {} of {}", pending.first, input.shown),
+        false => format!("lines {}-{} of {}", pending.first, pending.last, input.shown),
+    };
+    let text = String::from_utf8_lossy(&pending.text);
+    if matches!(text, std::borrow::Cow::Owned(_))
+        && !sink.send(Entry::Repaired("invalid UTF-8 replaced"))
+    {
+        return false;
+    }
+    sink.send(match rec_line(text.as_bytes(), &input.topic) {
+        Ok((topic, payload)) => Entry::Record(Record { topic, payload, at }),
+        Err((reason, detail)) => Entry::Skip(crate::Skip { reason, at, detail }),
+    })
+}
+
+/// Reads one line into `line`, keeping at most [`MAX_RECORD`] bytes of it; returns its whole
+/// length (0 at the end of the input). A longer line is read past, never held.
+fn read_line(reader: &mut impl BufRead, line: &mut Vec<u8>) -> std::io::Result<usize> {
+    let mut length = 0;
+    loop {
+        let buf = reader.fill_buf()?;
+        if buf.is_empty() {
+            return Ok(length);
+        }
+        let (taken, done) = match buf.iter().position(|b| *b == b'\n') {
+            Some(end) => (end + 1, true),
+            None => (buf.len(), false),
+        };
+        let room = (MAX_RECORD + 1).saturating_sub(line.len()).min(taken);
+        line.extend_from_slice(&buf[..room]);
+        reader.consume(taken);
+        length += taken;
+        if done {
+            return Ok(length);
         }
     }
 }
@@ -230,7 +350,16 @@ fn rec_line(line: &[u8], base: &str) -> Result<(String, Bytes), (&'static str, S
 /// A file holding one JSON message (`last/`, `cards/`, `waypoints/`).
 fn json_file(reader: &mut impl BufRead, input: &Input, subtopic: &str, sink: &mut Sink) -> bool {
     let at = input.shown.clone();
-    let mut value: Value = match serde_json::from_reader(reader) {
+    let mut bytes = Vec::new();
+    if let Err(error) = reader.take(MAX_RECORD as u64 + 1).read_to_end(&mut bytes) {
+        return sink.skip("unreadable file", at, error.to_string());
+    }
+    if bytes.len() > MAX_RECORD {
+        return sink.skip("file too long", at, format!("longer than {MAX_RECORD} bytes"));
+    }
+    let text = String::from_utf8_lossy(&bytes);
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+    let mut value: Value = match serde_json::from_str(text) {
         Ok(value) => value,
         Err(error) => return sink.skip("bad JSON", at, error.to_string()),
     };
@@ -280,6 +409,73 @@ mod tests {
         assert_eq!(
             rec_line(time, base).unwrap_err(),
             ("not a .rec line", "time \"yesterday\"".into())
+        );
+    }
+
+    /// What the lines of `text` come in as, one string an entry.
+    fn lines(text: &[u8]) -> Vec<String> {
+        let input = Input {
+            path: PathBuf::from("x.rec"),
+            shown: "x.rec".into(),
+            topic: "owntracks/u/d".into(),
+            kind: Kind::Rec,
+        };
+        let (out, mut entries) = mpsc::channel(64);
+        let mut sink = Sink::new(out);
+        assert!(rec_lines(&mut &text[..], &input, &mut sink));
+        drop(sink);
+        std::iter::from_fn(|| entries.try_recv().ok())
+            .map(|entry| match entry {
+                Entry::Record(r) => format!("{}: {}", r.at, String::from_utf8_lossy(&r.payload)),
+                Entry::Skip(skip) => format!("{}: skip {}: {}", skip.at, skip.reason, skip.detail),
+                other => format!("{other:?}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn bom_bad_bytes_and_pretty_json() {
+        // F2: a byte order mark, and a Latin-1 byte that costs nothing but the byte.
+        let text = b"\xEF\xBB\xBF2024-08-30T15:56:41Z\t*\t{\"n\":1}\n\
+                     2024-08-30T15:56:42Z\t*\t{\"desc\":\"Caf\xe9\"}\n";
+        assert_eq!(
+            lines(text),
+            [
+                "line 1 of x.rec: {\"n\":1}",
+                "Repaired(\"invalid UTF-8 replaced\")",
+                "line 2 of x.rec: {\"desc\":\"Caf\u{FFFD}\"}",
+            ]
+        );
+        // F12 (B11): pretty-printed JSON is one record; a stray line after a whole one is not
+        // glued to it.
+        let text = b"2024-08-30T15:56:41Z\t*\t{\n  \"n\": 1,\n  \"m\": 2\n}\nstray\n\
+                     2024-08-30T15:56:43Z\t*\t{\n  \"n\": 3,\n";
+        assert_eq!(
+            lines(text),
+            [
+                "lines 1-4 of x.rec: {\n  \"n\": 1,\n  \"m\": 2\n}",
+                "line 5 of x.rec: skip not a .rec line: \"stray\"",
+                "lines 6-7 of x.rec: skip bad JSON: EOF while parsing a value at line 2 column 9",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_line_over_the_limit_is_read_past() {
+        // F11: never held whole, and the next line still comes in.
+        let mut text = b"2024-08-30T15:56:41Z\t*\t{\"n\":\"".to_vec();
+        text.resize(MAX_RECORD + 100, b'x');
+        text.extend_from_slice(b"\"}\n2024-08-30T15:56:42Z\t*\t{\"n\":2}\n");
+        assert_eq!(
+            lines(&text),
+            [
+                format!(
+                    "line 1 of x.rec: skip line too long: line 1 is longer than {MAX_RECORD} \
+                     bytes ({} bytes)",
+                    MAX_RECORD + 103
+                ),
+                "line 2 of x.rec: {\"n\":2}".into(),
+            ]
         );
     }
 

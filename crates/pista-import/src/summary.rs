@@ -35,16 +35,23 @@ pub struct Summary {
     pub notes: Vec<String>,
     /// Tables written directly, by name.
     pub tables: BTreeMap<&'static str, TableCount>,
+    /// Whether part of the input was not read (see the notes): the command then exits non-zero.
+    pub incomplete: bool,
 }
 
 impl Summary {
     /// Counts a skipped record.
     pub fn skip(&mut self, reason: &str, at: &str, detail: &str) {
         *self.skipped.entry(reason.to_owned()).or_default() += 1;
-        let named = self.skipped.values().sum::<u64>() as usize;
-        if named <= NAMED {
+        if self.skipped_total() <= NAMED as u64 {
             self.notes.push(format!("{at}: {reason}: {detail}"));
         }
+    }
+
+    /// Notes that part of the input was not read.
+    pub fn stop(&mut self, note: String) {
+        self.incomplete = true;
+        self.notes.push(note);
     }
 
     pub fn skipped_total(&self) -> u64 {
@@ -66,7 +73,9 @@ impl fmt::Display for Summary {
             self.duplicates,
             self.skipped_total()
         )?;
-        if self.read > 0 && self.stored == 0 && self.duplicates > 0 {
+        if self.incomplete {
+            writeln!(f, "incomplete: part of the input was not read (see below)")?;
+        } else if self.read > 0 && self.stored == 0 && self.read == self.duplicates {
             writeln!(f, "nothing new: everything read was already stored")?;
         }
         for (reason, count) in &self.skipped {
@@ -84,6 +93,10 @@ impl fmt::Display for Summary {
         }
         for note in &self.notes {
             writeln!(f, "  {note}")?;
+        }
+        let unnamed = self.skipped_total().saturating_sub(NAMED as u64);
+        if unnamed > 0 {
+            writeln!(f, "  ... and {unnamed} more skipped records, counted above but not listed")?;
         }
         Ok(())
     }

@@ -7,7 +7,7 @@
 use bytes::Bytes;
 use pista_core::crypto::{self, Secret};
 use pista_core::{
-    Context, Decoded, Detail, DeviceKey, Inbound, Location, Replay, TopicParts, decode,
+    Context, Decoded, Detail, DeviceKey, Inbound, Location, Replay, Source, TopicParts, decode,
 };
 use pista_store::{NewBody, NewMessage};
 use serde_json::Value;
@@ -283,6 +283,17 @@ async fn open_envelope(
 fn log_quarantined(scope: &Scope<'_>, problem: &Problem) {
     scope.count(|s| &s.quarantined);
     let device = scope.key.as_ref().map(ToString::to_string).unwrap_or_default();
+    // An import lists what it refused in its summary; one warning a record would flood stderr.
+    if scope.inbound.source == Source::Import {
+        tracing::debug!(
+            topic = ?scope.inbound.topic,
+            %device,
+            reason = problem.reason,
+            problem = problem.text,
+            "imported message quarantined"
+        );
+        return;
+    }
     tracing::warn!(
         source = scope.inbound.source.as_str(),
         topic = ?scope.inbound.topic,

@@ -36,7 +36,8 @@ pub fn command() -> Command {
                 .help("A file or directory; for o2s the database URL (mysql://, postgres://, sqlite://)"),
         )
         .arg(Arg::new("user").long("user").value_name("USER").help(
-            "Whose history it is (required for gpx, geojson and takeout; recorder: overrides the path)",
+            "Whose history it is (required for gpx, geojson and takeout; recorder: only for one device \
+             directory or .rec file, and then instead of the names in the path)",
         ))
         .arg(Arg::new("device").long("device").value_name("DEVICE").help("The device, with --user"))
         .arg(
@@ -98,6 +99,9 @@ pub async fn run_cli(args: &ArgMatches) -> anyhow::Result<Summary> {
             let bar = bar(&progress, quiet, "bytes");
             let done = pista_import::run(&pipeline, entries, &mut summary).await;
             bar.abort();
+            if done.is_ok() && summary.read == 0 && !summary.incomplete {
+                summary.stop(format!("{source}: nothing to import was found in it"));
+            }
             done.map_err(anyhow::Error::from)
         }
     };

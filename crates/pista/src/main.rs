@@ -1,5 +1,6 @@
 //! The `pista` binary: parses the command line, sets up logging and runs the chosen command.
-//! Fatal errors are printed to stderr as one readable message and exit with status 1.
+//! Fatal errors are printed to stderr as one readable message and exit with status 1; an
+//! import that read only part of its input exits with status 2 after its summary.
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
@@ -38,7 +39,10 @@ fn main() -> ExitCode {
         }
         Some(("import", args)) => {
             init_logging("warn");
-            runtime.block_on(import(args))
+            return match runtime.block_on(import(args)) {
+                Ok(code) => code,
+                Err(error) => fail(&format!("{error:#}")),
+            };
         }
         Some(("load", args)) => {
             init_logging("warn");
@@ -77,10 +81,11 @@ async fn admin(name: &str, args: &clap::ArgMatches) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn import(args: &clap::ArgMatches) -> anyhow::Result<()> {
+/// Prints the summary; the status is 2 when part of the input was not read (see the README).
+async fn import(args: &clap::ArgMatches) -> anyhow::Result<ExitCode> {
     let summary = pista::import::run_cli(args).await?;
     print!("{summary}");
-    Ok(())
+    Ok(if summary.incomplete { ExitCode::from(2) } else { ExitCode::SUCCESS })
 }
 
 async fn monitor(args: &clap::ArgMatches) -> anyhow::Result<()> {

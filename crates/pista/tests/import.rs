@@ -18,9 +18,16 @@ fn sample(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/import").join(name)
 }
 
-/// Runs `pista import ARGS --quiet` on the database in `dir`; returns stdout, or stderr when it
-/// failed.
+/// Runs `pista import ARGS --quiet` on the database in `dir`; returns its output, as `Err` when
+/// it failed.
 fn import(dir: &Path, args: &[&str]) -> Result<String, String> {
+    let (code, text) = outcome(dir, args);
+    if code == 0 { Ok(text) } else { Err(text) }
+}
+
+/// Runs `pista import ARGS --quiet` on the database in `dir`; returns the exit status and
+/// stdout followed by stderr.
+fn outcome(dir: &Path, args: &[&str]) -> (i32, String) {
     let output = Command::new(PISTA)
         .arg("import")
         .args(args)
@@ -29,8 +36,9 @@ fn import(dir: &Path, args: &[&str]) -> Result<String, String> {
         .arg(dir)
         .output()
         .unwrap();
-    let text = |bytes: Vec<u8>| String::from_utf8(bytes).unwrap();
-    if output.status.success() { Ok(text(output.stdout)) } else { Err(text(output.stderr)) }
+    let text =
+        String::from_utf8(output.stdout).unwrap() + &String::from_utf8(output.stderr).unwrap();
+    (output.status.code().unwrap(), text)
 }
 
 async fn store(dir: &Path) -> SqlStore {
@@ -100,13 +108,13 @@ async fn a_recorder_store_comes_in_once() {
 
     // B34: a second run adds nothing and says so; the line that cannot be read is still named.
     let second = import(dir.path(), &["recorder", source.to_str().unwrap()]).unwrap();
+    // F10: the refused line is still skipped, not "already present".
     assert_eq!(
         second,
-        format!(
-            "read 13, stored 0, already present 12, skipped 1\n{NOTHING_NEW}  skipped 1: bad \
-             JSON\n  line 4 of rec/jane/phone/2024-08.rec: bad JSON: EOF while parsing a value \
-             at line 1 column 59\n"
-        )
+        "read 13, stored 0, already present 11, skipped 2\n  skipped 1: bad JSON\n  skipped 1: \
+         invalid_message\n  line 4 of rec/jane/phone/2024-08.rec: bad JSON: EOF while parsing a \
+         value at line 1 column 59\n  line 7 of rec/jane/phone/2024-08.rec: invalid_message: \
+         location lat 95 is out of range -90..=90 (already in quarantine)\n"
     );
 }
 
@@ -124,9 +132,9 @@ async fn gpx_tracks_stream_in_and_skip_what_has_no_time() {
         import(dir.path(), &args).unwrap(),
         "read 7, stored 4, already present 0, skipped 3\n  skipped 1: no timestamp\n  skipped \
          1: time without zone\n  skipped 1: unreadable coordinates\n  repaired 1: decimal \
-         comma\n  point 4 of track.gpx (byte 701): no timestamp: no <time>\n  point 6 of \
-         track.gpx (byte 864): unreadable coordinates: lat \"north\" lon \"11.504\"\n  point 7 of \
-         track.gpx (byte 944): time without zone: \"2023-05-01 14:38:11\"\n"
+         comma\n  point 4 of track.gpx (byte 646): no timestamp: no <time>\n  point 6 of \
+         track.gpx (byte 791): unreadable coordinates: lat \"north\" lon \"11.504\"\n  point 7 of \
+         track.gpx (byte 871): time without zone: \"2023-05-01 14:38:11\"\n"
     );
     let store = store(dir.path()).await;
     let points = track(&store, "jane", "bike").await;
@@ -144,21 +152,25 @@ async fn gpx_tracks_stream_in_and_skip_what_has_no_time() {
     store.close().await;
     assert_eq!(
         import(dir.path(), &args).unwrap(),
-        "read 7, stored 0, already present 4, skipped 3\nnothing new: everything read was \
-         already stored\n  skipped 1: no timestamp\n  skipped 1: time without zone\n  skipped 1: \
-         unreadable coordinates\n  repaired 1: decimal comma\n  point 4 of track.gpx (byte 701): \
-         no timestamp: no <time>\n  point 6 of track.gpx (byte 864): unreadable coordinates: lat \
-         \"north\" lon \"11.504\"\n  point 7 of track.gpx (byte 944): time without zone: \
+        "read 7, stored 0, already present 4, skipped 3\n  skipped 1: no timestamp\n  skipped 1: time without zone\n  skipped 1: \
+         unreadable coordinates\n  repaired 1: decimal comma\n  point 4 of track.gpx (byte 646): \
+         no timestamp: no <time>\n  point 6 of track.gpx (byte 791): unreadable coordinates: lat \
+         \"north\" lon \"11.504\"\n  point 7 of track.gpx (byte 871): time without zone: \
          \"2023-05-01 14:38:11\"\n"
     );
 
-    // B50: a file cut off keeps the points before the cut and says so.
+    // B50: a file cut off keeps the points before the cut and says so; exit status 2.
     let cut = sample("cut.gpx");
     let args = ["gpx", cut.to_str().unwrap(), "--user", "jane", "--device", "cut"];
     assert_eq!(
-        import(dir.path(), &args).unwrap(),
-        "read 2, stored 2, already present 0, skipped 0\n  cut.gpx ends before its closing tags \
-         (cut off?); the points read are imported\n"
+        outcome(dir.path(), &args),
+        (
+            2,
+            "read 2, stored 2, already present 0, skipped 0\nincomplete: part of the input was \
+             not read (see below)\n  cut.gpx ends before its closing tags (cut off?); the \
+             points read are imported\n"
+                .into()
+        )
     );
 }
 
@@ -170,8 +182,8 @@ async fn geojson_points_and_lines() {
     assert_eq!(
         import(dir.path(), &args).unwrap(),
         "read 6, stored 4, already present 0, skipped 2\n  skipped 1: no timestamp\n  skipped \
-         1: not a point or line\n  feature 4 of track.geojson: no timestamp: no time property\n  \
-         feature 5 of track.geojson: not a point or line: geometry Some(\"Polygon\")\n"
+         1: not a point or line\n  feature 4 of track.geojson, line 5: no timestamp: no time property\n  \
+         feature 5 of track.geojson, line 6: not a point or line: geometry Polygon\n"
     );
     let store = store(dir.path()).await;
     let points = track(&store, "jj", "phone").await;
@@ -188,8 +200,9 @@ async fn geojson_points_and_lines() {
     store.close().await;
     let again = import(dir.path(), &args).unwrap();
     assert!(
-        again
-            .starts_with(&format!("read 6, stored 0, already present 4, skipped 2\n{NOTHING_NEW}")),
+        again.starts_with(
+            "read 6, stored 0, already present 4, skipped 2\n  skipped 1: no timestamp"
+        ),
         "{again}"
     );
 }
@@ -202,8 +215,8 @@ async fn takeout_records_and_both_timeline_exports() {
     assert_eq!(
         import(dir.path(), &args).unwrap(),
         "read 4, stored 2, already present 0, skipped 2\n  skipped 1: no coordinates\n  skipped \
-         1: no timestamp\n  locations[2] of Records.json: no coordinates: no \
-         latitudeE7/longitudeE7\n  locations[3] of Records.json: no timestamp: no timestamp or \
+         1: no timestamp\n  locations[2] of Records.json, line 22: no coordinates: no \
+         latitudeE7/longitudeE7\n  locations[3] of Records.json, line 26: no timestamp: no timestamp or \
          timestampMs\n"
     );
     let store = store(dir.path()).await;
@@ -222,9 +235,9 @@ async fn takeout_records_and_both_timeline_exports() {
     assert_eq!(
         import(dir.path(), &args).unwrap(),
         "read 9, stored 6, already present 0, skipped 3\n  skipped 1: no position in segment\n  \
-         skipped 2: raw signal without position\n  semanticSegments[3] of Timeline.json: no \
-         position in segment: startTime\n  rawSignals[1] of Timeline.json: raw signal without \
-         position: wifiScan\n  rawSignals[2] of Timeline.json: raw signal without position: \
+         skipped 2: raw signal without position\n  semanticSegments[3] of Timeline.json, line \
+         22: no position in segment: startTime\n  rawSignals[1] of Timeline.json, line 30: raw \
+         signal without position: wifiScan\n  rawSignals[2] of Timeline.json, line 31: raw signal without position: \
          activityRecord\n"
     );
     let android: Vec<(i64, f64, f64)> =
@@ -355,11 +368,293 @@ async fn an_o2s_database_on_mariadb() {
 
     let second = import(dir.path(), &["o2s", &url]).unwrap();
     assert!(
-        second.starts_with(&format!(
-            "read 13, stored 0, already present 6, skipped 2\n{NOTHING_NEW}"
-        )),
+        second.starts_with("read 13, stored 0, already present 6, skipped 2\n  skipped 1: bad rw"),
         "{second}"
     );
     assert!(second.contains("users: added 0, already present 2, skipped 1\n"), "{second}");
     server.execute_unprepared(&format!("DROP DATABASE {name}")).await.unwrap();
+}
+
+/// Writes `contents` to `name` in `dir`; returns the path as a string.
+fn write(dir: &Path, name: &str, contents: &[u8]) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, contents).unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
+fn as_device<'a>(format: &'a str, file: &'a str, device: &'a str) -> [&'a str; 6] {
+    [format, file, "--user", "u", "--device", device]
+}
+
+#[test]
+fn a_syntax_error_costs_one_record_and_reading_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = tempfile::tempdir().unwrap();
+    let point = |lat: u32, end: &str| {
+        format!("<trkpt lat=\"{lat}\" lon=\"8\"><time>2023-05-01T14:3{lat}:00Z</{end}></trkpt>\n")
+    };
+    let gpx = format!(
+        "<gpx><trk><trkseg>\n{}{}{}</trkseg></trk></gpx>\n",
+        point(1, "time"),
+        point(2, "tme"),
+        point(3, "time")
+    );
+    let gpx = write(files.path(), "broken.gpx", gpx.as_bytes());
+    assert_eq!(
+        outcome(dir.path(), &as_device("gpx", &gpx, "g")),
+        (
+            0,
+            "read 3, stored 2, already present 0, skipped 1\n  skipped 1: bad XML\n  point 2 of \
+             broken.gpx (byte 84): bad XML: ill-formed document: expected `</time>`, but \
+             `</tme>` was found\n"
+                .into()
+        )
+    );
+
+    // F1, F2: a trailing comma in record 2 and a Latin-1 byte in record 3 of a Takeout file
+    // with a byte order mark; records 3 and 4 still come in.
+    let records = b"\xEF\xBB\xBF{\"locations\":[\n\
+        {\"latitudeE7\":481371540,\"longitudeE7\":115761240,\"timestamp\":\"2024-05-01T08:00:00Z\"},\n\
+        {\"latitudeE7\":481371541,\"longitudeE7\":115761240,\"timestamp\":\"2024-05-01T08:01:00Z\",},\n\
+        {\"latitudeE7\":481371542,\"longitudeE7\":115761240,\"timestamp\":\"2024-05-01T08:02:00Z\",\"source\":\"Caf\xe9\"},\n\
+        {\"latitudeE7\":4294967295,\"longitudeE7\":\"115761240\",\"timestamp\":\"2024-05-01T08:03:00Z\"}\n]}";
+    let records = write(files.path(), "Records.json", records);
+    assert_eq!(
+        outcome(dir.path(), &as_device("takeout", &records, "t")),
+        (
+            0,
+            "read 4, stored 3, already present 0, skipped 1\n  skipped 1: bad JSON\n  \
+             repaired 1: invalid UTF-8 replaced\n  locations[1] of Records.json, line 3: bad \
+             JSON: trailing comma at line 3 column 84\n"
+                .into()
+        )
+    );
+    let lats: Vec<f64> = tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(async { track(&store(dir.path()).await, "u", "t").await })
+        .into_iter()
+        .map(|p| p.1)
+        .collect();
+    // F15: 4294967295 is -1 stored unsigned.
+    assert_eq!(lats, [48.137154, 48.1371542, -1e-7]);
+
+    // A file cut off inside a record says where reading stopped, and exits 2.
+    let cut = write(files.path(), "cut.geojson", b"{\"features\":[\n{\"type\":\"Feature\",");
+    assert_eq!(
+        outcome(dir.path(), &as_device("geojson", &cut, "c")),
+        (
+            2,
+            "read 0, stored 0, already present 0, skipped 0\nincomplete: part of the input was \
+             not read (see below)\n  cut.geojson ends at line 2 (byte 32) inside element 1 of \
+             \"features\" (from line 2): cut off?\n"
+                .into()
+        )
+    );
+}
+
+#[test]
+fn what_is_not_the_format_fails_with_a_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = tempfile::tempdir().unwrap();
+    let empty = write(files.path(), "empty.gpx", b"");
+    let records = write(files.path(), "Records.json", b"{\"locations\":[]}");
+    let geojson =
+        write(files.path(), "t.geojson", b"{\"type\":\"FeatureCollection\",\"features\":[]}");
+    let garbage = write(files.path(), "garbage.bin", b"\x00\x01\xff<\x02\x9c");
+    let readme = write(files.path(), "README.md", b"# Title\n\nSee <b>this</b>.\n");
+    let gpx = sample("track.gpx");
+    let folder = files.path().to_str().unwrap();
+    let incomplete = "incomplete: part of the input was not read (see below)\n";
+    let zero = "read 0, stored 0, already present 0, skipped 0\n";
+    let cases: Vec<([&str; 6], i32, String)> = vec![
+        (as_device("gpx", &empty, "d"), 2, format!("{zero}{incomplete}  empty.gpx is empty\n")),
+        (
+            as_device("gpx", &records, "d"),
+            2,
+            format!(
+                "{zero}{incomplete}  Records.json is not GPX: it looks like JSON (GeoJSON or \
+                 Takeout?)\n"
+            ),
+        ),
+        (
+            as_device("gpx", &garbage, "d"),
+            2,
+            format!(
+                "{zero}{incomplete}  garbage.bin is not GPX: bad XML at byte 3: syntax error: tag not \
+                 closed: `>` not found before end of input\n"
+            ),
+        ),
+        (
+            as_device("gpx", &readme, "d"),
+            2,
+            format!("{zero}{incomplete}  README.md is not GPX: it starts with <b>\n"),
+        ),
+        (
+            as_device("gpx", folder, "d"),
+            1,
+            format!("error: {folder} is a directory, not a gpx file\n"),
+        ),
+        (
+            as_device("takeout", gpx.to_str().unwrap(), "d"),
+            2,
+            format!(
+                "{zero}{incomplete}  track.gpx is not JSON: it starts with '<' (it looks like \
+                 XML: a GPX file?)\n"
+            ),
+        ),
+        (
+            as_device("takeout", &geojson, "d"),
+            2,
+            format!(
+                "{zero}{incomplete}  t.geojson has no locations, segments or signals: it looks \
+                 like GeoJSON (import it as geojson)\n"
+            ),
+        ),
+        (
+            as_device("geojson", &records, "d"),
+            2,
+            format!(
+                "{zero}{incomplete}  Records.json has no features: it looks like Google \
+                 location history (import it as takeout)\n"
+            ),
+        ),
+        (as_device("takeout", "/dev/null", "d"), 2, format!("{zero}{incomplete}  null is empty\n")),
+    ];
+    for (args, code, text) in cases {
+        assert_eq!(outcome(dir.path(), &args), (code, text), "{args:?}");
+    }
+}
+
+#[test]
+fn recorder_paths_say_whose_they_are() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = tempfile::tempdir().unwrap();
+    let device = files.path().join("store/rec/alice/phone");
+    std::fs::create_dir_all(&device).unwrap();
+    std::fs::create_dir_all(files.path().join("nothing")).unwrap();
+    let line = "2024-08-30T15:56:41Z\t*\t{\"_type\":\"location\",\"tst\":1725033401,\"lat\":47.1,\"lon\":8.1}\n";
+    std::fs::write(device.join("2024-08.rec"), line).unwrap();
+    let store = files.path().join("store");
+    let store = store.to_str().unwrap();
+    // F6: an override for a whole store is refused, not ignored.
+    assert_eq!(
+        outcome(dir.path(), &["recorder", store, "--user", "x", "--device", "y"]),
+        (
+            1,
+            format!(
+                "error: --user and --device apply to one device's directory or one .rec file, \
+                 not to {store}, which holds several devices\n"
+            )
+        )
+    );
+    // F7: a user's directory brings that user's devices.
+    let alice = format!("{store}/rec/alice");
+    assert_eq!(
+        outcome(dir.path(), &["recorder", &alice]),
+        (0, "read 1, stored 1, already present 0, skipped 0\n".into())
+    );
+    let nothing = files.path().join("nothing");
+    let nothing = nothing.to_str().unwrap();
+    assert_eq!(
+        outcome(dir.path(), &["recorder", nothing]),
+        (1, format!("error: {nothing} holds no .rec files and no device directories\n"))
+    );
+    // One device under another name is fine.
+    let phone = format!("{alice}/phone");
+    assert_eq!(
+        outcome(dir.path(), &["recorder", &phone, "--user", "alice", "--device", "live"]),
+        (0, "read 1, stored 1, already present 0, skipped 0\n".into())
+    );
+}
+
+#[test]
+fn unreadable_points_are_counted_and_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = tempfile::tempdir().unwrap();
+    // F3: path points and a raw signal whose positions cannot be read.
+    let timeline = r#"{"semanticSegments":[{"startTime":"2024-05-01T08:00:00Z","timelinePath":[
+{"point":"48.1°, 11.5°","time":"2024-05-01T08:00:00Z"},{"point":"abc","time":"2024-05-01T08:01:00Z"},
+{"point":"48,1371540°, 11,5761240°","time":"2024-05-01T08:02:00Z"},{"point":"geo:abc","time":"2024-05-01T08:03:00Z"}]}],
+"rawSignals":[{"position":{"LatLng":"zzz","timestamp":"2024-05-01T08:04:00Z"}},{"position":{"timestamp":"2024-05-01T08:05:00Z"}}]}"#;
+    let timeline = write(files.path(), "Timeline.json", timeline.as_bytes());
+    assert_eq!(
+        outcome(dir.path(), &as_device("takeout", &timeline, "t")),
+        (
+            0,
+            "read 6, stored 2, already present 0, skipped 4\n  skipped 1: no coordinates\n  \
+             skipped 3: unreadable coordinates\n  semanticSegments[0] of Timeline.json, line 1, \
+             path point 2: unreadable coordinates: \"abc\"\n  semanticSegments[0] of \
+             Timeline.json, line 1, path point 4: unreadable coordinates: \"geo:abc\"\n  \
+             rawSignals[0] of Timeline.json, line 4: unreadable coordinates: \"zzz\"\n  \
+             rawSignals[1] of Timeline.json, line 4: no coordinates: position without LatLng\n"
+                .into()
+        )
+    );
+
+    // F16: @tmcw/togeojson's times, also per line of a MultiLineString.
+    let geojson = r#"{"type":"FeatureCollection","features":[
+{"type":"Feature","geometry":{"type":"LineString","coordinates":[[8.1,47.1],[8.2,47.2]]},
+ "properties":{"coordinateProperties":{"times":["2024-05-01T08:00:00Z","2024-05-01T08:01:00Z"]}}},
+{"type":"Feature","geometry":{"type":"MultiLineString","coordinates":[[[8.3,47.3]],[[8.4,47.4]]]},
+ "properties":{"coordinateProperties":{"times":[["2024-05-01T08:02:00Z"],["2024-05-01T08:03:00Z"]]}}}]}"#;
+    let geojson = write(files.path(), "togeojson.geojson", geojson.as_bytes());
+    assert_eq!(
+        outcome(dir.path(), &as_device("geojson", &geojson, "g")),
+        (0, "read 4, stored 4, already present 0, skipped 0\n".into())
+    );
+
+    // F13: 25 refused points: no warning a record on stderr, 20 named and the rest counted.
+    let points: String = (0..25)
+        .map(|i| format!("<wpt lat=\"95\" lon=\"8\"><time>2024-05-01T08:{i:02}:00Z</time></wpt>"))
+        .collect();
+    let gpx = write(files.path(), "far.gpx", format!("<gpx>{points}</gpx>").as_bytes());
+    let (code, text) = outcome(dir.path(), &as_device("gpx", &gpx, "f"));
+    assert_eq!(code, 0);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 23, "{text}");
+    assert_eq!(lines[0], "read 25, stored 0, already present 0, skipped 25");
+    assert_eq!(
+        lines[2],
+        "  point 1 of far.gpx (byte 5): invalid_message: location lat 95 is out of range -90..=90"
+    );
+    assert_eq!(lines[22], "  ... and 5 more skipped records, counted above but not listed");
+}
+
+#[tokio::test]
+async fn an_o2s_database_with_only_its_history() {
+    let files = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/o2s.db?mode=rwc", files.path().display());
+    let o2s = Database::connect(url.as_str()).await.unwrap();
+    o2s.execute_unprepared(
+        "CREATE TABLE location (id INTEGER PRIMARY KEY, topic TEXT, tid TEXT, lat REAL, lon REAL, \
+         tst TEXT, vel INTEGER, alt INTEGER, cog INTEGER, trip INTEGER, dist INTEGER, t TEXT)",
+    )
+    .await
+    .unwrap();
+    o2s.execute_unprepared(
+        "INSERT INTO location (topic, tid, lat, lon, tst) VALUES ('owntracks/gw/K2', 'K2', 40.5, \
+         4.5, '2014-09-30 05:59:06')",
+    )
+    .await
+    .unwrap();
+    o2s.close().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (code, text) = outcome(dir.path(), &["o2s", &url]);
+    assert_eq!(code, 0, "{text}");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "read 1, stored 1, already present 0, skipped 0");
+    // F14: every missing table is named and skipped.
+    let skipped: Vec<&str> =
+        lines[1..].iter().map(|line| line.split(" (skipped)").next().unwrap()).collect();
+    assert_eq!(
+        skipped,
+        [
+            "  table user not read",
+            "  table acl not read",
+            "  table geo not read",
+            "  table lastloc not read",
+            "  table waypoint not read",
+            "  table inventory not read",
+        ]
+    );
 }
