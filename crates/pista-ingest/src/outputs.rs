@@ -18,6 +18,7 @@ mod sink;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use bytes::Bytes;
 use pista_core::{DeviceKey, DeviceName, Location, Message, Source, UserName};
@@ -210,7 +211,14 @@ pub struct Outputs {
     /// In a batch: the devices whose objects are published at its end, once each (read back
     /// from storage first with a shared subscription).
     deferred: Option<BTreeSet<DeviceKey>>,
+    /// With a shared subscription: devices whose objects are published once more when their
+    /// traffic has been quiet for [`SETTLE`], by when they were last touched.
+    settling: HashMap<DeviceKey, tokio::time::Instant>,
 }
+
+/// How long a device's traffic must be quiet before its object is published once more (shared
+/// subscription; see [`Outputs::settle`]).
+const SETTLE: Duration = Duration::from_secs(2);
 
 impl Outputs {
     /// Loads device objects and fences, publishes them (retained) and starts the stage.
@@ -257,6 +265,7 @@ impl Outputs {
             geocode,
             stats,
             deferred: None,
+            settling: HashMap::new(),
         };
         outputs.publish_all();
         let task = tokio::spawn(outputs.run(batches, controls));
@@ -268,6 +277,8 @@ impl Outputs {
         mut batches: mpsc::Receiver<Committed>,
         mut controls: mpsc::UnboundedReceiver<Control>,
     ) {
+        let mut settle = tokio::time::interval(SETTLE);
+        settle.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 batch = batches.recv() => match batch {
@@ -275,6 +286,7 @@ impl Outputs {
                     None => break,
                 },
                 Some(control) = controls.recv() => self.control(control).await,
+                _ = settle.tick(), if !self.settling.is_empty() => self.settle().await,
             }
         }
         tracing::debug!("outputs stopped");
@@ -371,7 +383,10 @@ impl Outputs {
         if let Some(keys) = self.deferred.take() {
             for key in keys {
                 match self.options.shared {
-                    true => self.refresh_map(&key).await,
+                    true => {
+                        self.refresh_map(&key).await;
+                        self.settling.insert(key, tokio::time::Instant::now());
+                    }
                     false => self.publish_map(&key),
                 }
             }
@@ -399,6 +414,20 @@ impl Outputs {
         if jobs && let Err(error) = self.jobs.reload_names(self.derived.as_ref()).await {
             self.stats.failures.fetch_add(1, Ordering::Relaxed);
             tracing::error!(%error, "job names not read again");
+        }
+    }
+
+    /// Publishes again, as stored, the objects of devices last touched at least [`SETTLE`]
+    /// ago (shared subscription). Two workers' publishes of one device can reach the broker in
+    /// either order, so a stale object may end up retained; this later publish, after the
+    /// device's traffic went quiet, leaves the stored state retained.
+    async fn settle(&mut self) {
+        let Some(quiet) = tokio::time::Instant::now().checked_sub(SETTLE) else { return };
+        let due: Vec<DeviceKey> =
+            self.settling.iter().filter(|(_, at)| **at <= quiet).map(|(k, _)| k.clone()).collect();
+        for key in due {
+            self.settling.remove(&key);
+            self.refresh_map(&key).await;
         }
     }
 
