@@ -13,7 +13,8 @@
 //! `webhook_deliveries` (each POST of an alert to a webhook), `webhook_queue` (deliveries not
 //! ended yet, so a restart resumes them), `job_names` (what an Activo
 //! job box calls its jobs, tasks, places and machines, per device) and `jobs` (job history).
-//! Later migrations: `retention` (retention rules and the deletion log).
+//! Later migrations: `retention` (retention rules and the deletion log) and
+//! `m20261205_000002_locations_by_time` (the `(device_id, tst, id)` index of history reads).
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::{
@@ -24,6 +25,7 @@ use sea_orm_migration::schema::{
 /// Longest user or device name in bytes; matches the limit in `pista_core`.
 const NAME_LEN: u32 = 190;
 
+mod m20261205_000002_locations_by_time;
 mod retention;
 
 pub struct Migrator;
@@ -31,7 +33,11 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(Initial), Box::new(retention::Retention)]
+        vec![
+            Box::new(Initial),
+            Box::new(retention::Retention),
+            Box::new(m20261205_000002_locations_by_time::LocationsByTime),
+        ]
     }
 }
 
