@@ -18,7 +18,7 @@ DIR=$(mktemp -d)
 SERVER=
 cleanup() {
     [ -n "$SERVER" ] && kill "$SERVER" 2>/dev/null || true
-    rm -rf "$DIR"
+    [ -n "${KEEP:-}" ] && echo "kept $DIR" || rm -rf "$DIR"
 }
 trap cleanup EXIT
 

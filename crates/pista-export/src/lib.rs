@@ -150,7 +150,7 @@ impl Exporter {
             Format::Rec => Box::new(rec::Rec),
             Format::Gpx => Box::new(gpx::Gpx::new(label)),
             Format::GeoJson => Box::new(geojson::GeoJson::default()),
-            Format::Csv => Box::new(table::Table::default()),
+            Format::Csv => Box::new(table::Table),
             Format::Kml => Box::new(kml::Kml::new(label)),
             Format::Json => Box::new(json::Array::default()),
         };

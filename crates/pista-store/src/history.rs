@@ -136,11 +136,12 @@ impl Range {
     }
 }
 
-/// Rows strictly after `(tst, id)` in `(tst, id)` order.
+/// Rows strictly after `(tst, id)` in `(tst, id)` order. The plain `tst >= ...` is there so
+/// that every database can start its index range at it instead of relying on the planner to
+/// read a range out of the `OR`.
 fn after(tst: i64, id: i64) -> Cond {
-    Cond::any()
-        .add(Expr::col("tst").gt(tst))
-        .add(Cond::all().add(Expr::col("tst").eq(tst)).add(Expr::col("id").gt(id)))
+    let later = Cond::any().add(Expr::col("tst").gt(tst)).add(Expr::col("id").gt(id));
+    Cond::all().add(Expr::col("tst").gte(tst)).add(later)
 }
 
 impl SqlStore {
