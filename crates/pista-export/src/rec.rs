@@ -4,6 +4,10 @@
 //! one line of compact JSON. The Recorder, `pista replay` and Pista's importer read it back.
 //! One record is one line whatever the client sent (bug B11): stored messages are compact JSON,
 //! and one that somehow holds a raw line break is re-serialised first.
+//!
+//! FIXME(#5): this writes one device's lines as one stream; writing the Recorder's whole tree
+//! (`rec/USER/DEVICE/YYYY-MM.rec`, one file per device and month) for a user is not done yet,
+//! so a whole user's `.rec` export is refused.
 
 use std::io;
 
