@@ -16,6 +16,13 @@ pub enum StoreError {
     Migrate { source: sea_orm::DbErr },
     #[error("database {operation} failed")]
     Query { operation: &'static str, source: sea_orm::DbErr },
+    #[error("unknown user {user:?}")]
+    UnknownUser { user: String },
+    #[error("unknown device {device:?} of user {user:?}")]
+    UnknownDevice { user: String, device: String },
+    /// Every heavy-read permit stayed taken for the whole wait: too many exports run at once.
+    #[error("too many history reads are running (at most {permits} at once); retry later")]
+    Busy { permits: usize },
     #[error("stored {what} is corrupt: {detail}")]
     Corrupt { what: &'static str, detail: String },
 }

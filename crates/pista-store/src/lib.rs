@@ -9,6 +9,7 @@ mod copies;
 mod derived;
 mod dialect;
 mod error;
+mod history;
 mod read;
 mod records;
 mod retention;
@@ -27,6 +28,7 @@ pub use derived::{
     StoredDelivery, StoredFence, StoredJob, Ungeocoded,
 };
 pub use error::StoreError;
+pub use history::{History, HistoryPages, HistoryPoint, HistoryQuery, PAGE_ROWS};
 pub use records::{
     DeviceState, InventoryItem, LastLocation, LocationQuery, NewBody, NewMessage, Quarantined,
     StoredCard, StoredCommand, StoredLocation, StoredMessage, StoredTransition, StoredWaypoint,
@@ -36,7 +38,7 @@ pub use retention::{
     Deleted, DeletedBy, RetentionRule, RetentionStore, Selector, Span, StoredDeletion,
     effective_days,
 };
-pub use sql::SqlStore;
+pub use sql::{HEAVY_READ_WAIT, HEAVY_READS, SqlStore};
 
 /// The storage interface. Implementations must make a batch durable before `write` returns.
 #[async_trait]
@@ -60,6 +62,12 @@ pub trait Storage: Send + Sync {
 
     /// Locations of one device in a time range, in time order.
     async fn locations(&self, query: &LocationQuery) -> Result<Vec<StoredLocation>, StoreError>;
+
+    /// A history to stream: one device's fixes, or all of a user's devices' merged, in the
+    /// query's range of fix times, ordered by `tst` then id, read in pages so nothing holds the
+    /// whole result. Fails at once for an unknown user or device, and with
+    /// [`StoreError::Busy`] when too many history reads run already.
+    async fn history(&self, query: &HistoryQuery) -> Result<History, StoreError>;
 
     /// Stored messages other than locations, oldest first; with `key` only that device's.
     async fn messages(&self, key: Option<&DeviceKey>) -> Result<Vec<StoredMessage>, StoreError>;

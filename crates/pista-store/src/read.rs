@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 use crate::Storage;
 use crate::apply::{CardRow, upsert_card};
 use crate::error::StoreError;
+use crate::history::{History, HistoryQuery};
 use crate::records::{
     DeviceState, InventoryItem, LastLocation, LocationQuery, NewMessage, Quarantined, StoredCard,
     StoredCommand, StoredLocation, StoredMessage, StoredTransition, StoredWaypoint, WriteOutcome,
@@ -103,6 +104,10 @@ impl Storage for SqlStore {
             points.reverse();
         }
         Ok(points)
+    }
+
+    async fn history(&self, query: &HistoryQuery) -> Result<History, StoreError> {
+        self.open_history(query).await
     }
 
     async fn messages(&self, key: Option<&DeviceKey>) -> Result<Vec<StoredMessage>, StoreError> {

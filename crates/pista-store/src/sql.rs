@@ -3,18 +3,29 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection};
 use sea_orm_migration::MigratorTrait;
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore};
 
 use crate::error::StoreError;
 use crate::schema::Migrator;
 
 /// How long a PostgreSQL or MySQL operation waits for a connection before it fails.
 const SERVER_WAIT: Duration = Duration::from_secs(3);
+
+/// How many history reads (exports, location answers) may run at once by default. Two cores
+/// serve ingest and the API; more readers than this would only take turns on the CPU and the
+/// connection pool, and slow ingest down.
+pub const HEAVY_READS: usize = 4;
+
+/// How long a history read waits for a free turn before it is refused as busy. Short reads (a
+/// Frontend asking for every device at once) get a turn within it; a queue of long exports does
+/// not grow behind it.
+pub const HEAVY_READ_WAIT: Duration = Duration::from_secs(2);
 
 /// A store on a SQL database reached through sea-orm.
 pub struct SqlStore {
@@ -29,6 +40,10 @@ pub struct SqlStore {
     /// The `last_seen` each device has at least (committed by this process; the column only
     /// grows), so a batch skips touching a device whose time has not moved.
     pub(crate) last_seen: std::sync::Mutex<HashMap<i64, i64>>,
+    /// Turns for history reads; a stream holds its permit until it is dropped.
+    heavy_reads: Arc<Semaphore>,
+    /// The size of `heavy_reads` and how long a read waits for a turn.
+    heavy_limit: (usize, Duration),
 }
 
 impl SqlStore {
@@ -69,12 +84,7 @@ impl SqlStore {
             .map_err(|source| StoreError::Open { url: url.to_owned(), source })?;
         Migrator::up(&db, None).await.map_err(|source| StoreError::Migrate { source })?;
 
-        Ok(Self {
-            db,
-            device_ids: Mutex::new(HashMap::new()),
-            writes: Mutex::new(()),
-            last_seen: std::sync::Mutex::default(),
-        })
+        Ok(Self::with_connection(db))
     }
 
     /// Opens a PostgreSQL or MySQL/MariaDB database (which must exist) and migrates it.
@@ -93,12 +103,39 @@ impl SqlStore {
             .await
             .map_err(|source| StoreError::Open { url: masked(&url), source })?;
         Migrator::up(&db, None).await.map_err(|source| StoreError::Migrate { source })?;
-        Ok(Self {
+        Ok(Self::with_connection(db))
+    }
+
+    fn with_connection(db: DatabaseConnection) -> Self {
+        Self {
             db,
             device_ids: Mutex::new(HashMap::new()),
             writes: Mutex::new(()),
+            heavy_reads: Arc::new(Semaphore::new(HEAVY_READS)),
+            heavy_limit: (HEAVY_READS, HEAVY_READ_WAIT),
             last_seen: std::sync::Mutex::default(),
-        })
+        }
+    }
+
+    /// Sets how many history reads may run at once and how long one waits for a turn.
+    pub fn with_heavy_reads(mut self, permits: usize, wait: Duration) -> Self {
+        self.heavy_reads = Arc::new(Semaphore::new(permits));
+        self.heavy_limit = (permits, wait);
+        self
+    }
+
+    /// A turn for a history read, or [`StoreError::Busy`] when none came free in time.
+    pub(crate) async fn heavy_read_permit(&self) -> Result<OwnedSemaphorePermit, StoreError> {
+        let (permits, wait) = self.heavy_limit;
+        let acquire = Arc::clone(&self.heavy_reads).acquire_owned();
+        match tokio::time::timeout(wait, acquire).await {
+            Ok(Ok(permit)) => Ok(permit),
+            // The semaphore is never closed; a timeout is the only way to get here.
+            _ => {
+                tracing::warn!(permits, wait_ms = wait.as_millis(), "history read refused: busy");
+                Err(StoreError::Busy { permits })
+            }
+        }
     }
 
     /// Closes the connection pool; later operations fail. Used to drill storage outages.

@@ -7,31 +7,10 @@
 mod common;
 
 use bytes::Bytes;
-use pista_core::{
-    Card, Detail, DeviceKey, DeviceName, Location, Message, Replay, Source, UserName,
-};
+use common::{key, location};
+use pista_core::{Card, Detail, DeviceKey, DeviceName, Message, Replay, Source, UserName};
 use pista_store::{LocationQuery, NewBody, NewMessage, SqlStore, Storage, WriteOutcome};
 use serde_json::{Value, json};
-
-fn key(user: &str, device: &str) -> DeviceKey {
-    DeviceKey::parse(user, device).unwrap()
-}
-
-fn location(key: &DeviceKey, json: Value, received_at: i64) -> NewMessage {
-    let Value::Object(object) = json else { panic!("object expected") };
-    let location = Location::from_json(object, || key.device.default_tid()).unwrap();
-    let payload = serde_json::to_string(&location.json).unwrap();
-    NewMessage {
-        key: Some(key.clone()),
-        topic: format!("owntracks/{}/{}", key.user, key.device),
-        subtopic: None,
-        source: Source::Http,
-        retained: false,
-        replay: Replay::Fresh,
-        received_at,
-        body: NewBody::Location { location: Box::new(location), payload, original: None },
-    }
-}
 
 fn fix(key: &DeviceKey, lat: f64, tst: i64) -> NewMessage {
     location(key, json!({"_type":"location","lat":lat,"lon":lat,"tst":tst}), tst + 5)

@@ -5,13 +5,17 @@
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use futures::StreamExt;
 use pista_core::time::{display, iso, parse_bound};
 use pista_core::{DeviceKey, DeviceName, UserName};
-use pista_store::{LocationQuery, StoredLocation};
+use pista_export::Exporter;
+use pista_store::{HistoryQuery, LocationQuery, StoreError, StoredLocation};
 use serde_json::{Map, Value, json};
 
 use crate::AppState;
 use crate::error::ApiError;
+use crate::export::streamed;
 use crate::params::Params;
 
 /// The version reported by `/api/0/version` and in `locations` answers.
@@ -76,25 +80,32 @@ pub async fn last(
 }
 
 /// One device's locations between `from` and `to` (inclusive), oldest first; with `limit`, the
-/// newest `limit` of them.
+/// newest `limit` of them. Streamed page by page: the count is read first, then the points.
 pub async fn locations(
     State(state): State<AppState>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let params = Params::new(query.as_deref())?;
     let query = location_query(&params, &headers, pista_ingest::now())?;
 
-    let points = state.store.locations(&query).await?;
-    let data: Vec<Value> = points
-        .iter()
-        .map(|point| {
-            let mut item = point.json.clone();
-            add_times(&mut item, point);
-            Value::Object(item)
-        })
-        .collect();
-    Ok(Json(json!({"count": data.len(), "data": data, "status": 200, "version": VERSION})))
+    let history = HistoryQuery {
+        from: query.from,
+        to: query.to,
+        limit: query.limit,
+        count: true,
+        ..HistoryQuery::new(query.key.user, Some(query.key.device))
+    };
+    let (count, pages) = match state.store.history(&history).await {
+        Ok(history) => (history.count.unwrap_or(0), history.pages),
+        // The Recorder answers an empty list for a device it never heard of.
+        Err(StoreError::UnknownUser { .. } | StoreError::UnknownDevice { .. }) => {
+            (0, futures::stream::empty().boxed())
+        }
+        Err(error) => return Err(error.into()),
+    };
+    let chunks = pista_export::stream(Exporter::recorder_locations(count, VERSION), pages);
+    Ok(streamed(chunks, "application/json", None))
 }
 
 fn location_query(

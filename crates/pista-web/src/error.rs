@@ -45,8 +45,24 @@ impl ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
-        tracing::error!(%error, cause = ?std::error::Error::source(&error), "storage query failed");
-        Self::unavailable()
+        match error {
+            StoreError::UnknownUser { .. } | StoreError::UnknownDevice { .. } => {
+                Self::new(StatusCode::NOT_FOUND, error.to_string())
+            }
+            StoreError::Busy { .. } => {
+                tracing::warn!(%error, "history read refused");
+                Self {
+                    status: StatusCode::SERVICE_UNAVAILABLE,
+                    message: error.to_string(),
+                    retry_after: Some(10),
+                }
+            }
+            _ => {
+                let cause = std::error::Error::source(&error);
+                tracing::error!(%error, ?cause, "storage query failed");
+                Self::unavailable()
+            }
+        }
     }
 }
 

@@ -9,6 +9,7 @@ mod commands;
 mod deletion;
 mod device_data;
 mod error;
+mod export;
 mod fences;
 mod jobs;
 mod live;
@@ -70,6 +71,7 @@ pub fn router(state: AppState, config: WebConfig) -> Router {
         .route("/api/0/list", get(api::list))
         .route("/api/0/last", get(api::last))
         .route("/api/0/locations", get(api::locations).delete(deletion::delete))
+        .route("/api/0/export", get(export::export))
         .route("/api/0/deletions", get(deletion::log))
         .route(
             "/api/0/retention",

@@ -111,6 +111,7 @@ pub fn command() -> Command {
                     ),
             )),
         )
+        .subcommand(export_command())
         .subcommand(delete_command())
         .subcommand(retention_command())
         .subcommand(with_settings(
@@ -172,6 +173,20 @@ fn owner_args(command: Command) -> Command {
     command.arg(Arg::new("user").long("user").value_name("USER").required(true)).arg(
         Arg::new("device").long("device").value_name("DEVICE").help("One device (default: all)"),
     )
+}
+
+fn export_command() -> Command {
+    let arg = |name: &'static str, value: &'static str, help: &'static str| {
+        Arg::new(name).long(name).value_name(value).help(help)
+    };
+    with_settings(owner_args(Command::new("export").about(
+        "Write a user's or device's history (fix times in a range) as .rec, GPX, GeoJSON, CSV, \
+         KML or JSON",
+    )))
+    .arg(arg("from", "TIME", "First fix time: YYYY-MM-DD[THH:MM:SS], RFC 3339 or epoch"))
+    .arg(arg("to", "TIME", "Last fix time (inclusive), same forms"))
+    .arg(arg("format", "FORMAT", "rec, gpx, geojson, csv, kml or json").required(true))
+    .arg(arg("out", "FILE", "Write to FILE (complete or not at all) instead of stdout"))
 }
 
 fn delete_command() -> Command {

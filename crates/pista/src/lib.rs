@@ -1,9 +1,10 @@
 //! The `pista` program as a library: settings, the server that wires every part together, the
-//! replay tool, the importer, the load generator and the deletion commands. `main.rs` only parses the command line and calls into here, so tests start
+//! replay tool, the importer, the load generator, the deletion commands and `pista export`. `main.rs` only parses the command line and calls into here, so tests start
 //! the real server in-process on port 0.
 
 pub mod admin;
 pub mod cli;
+pub mod export;
 pub mod import;
 pub mod load;
 pub mod replay;

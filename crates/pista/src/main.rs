@@ -53,7 +53,8 @@ fn main() -> ExitCode {
             runtime.block_on(monitor(args))
         }
         Some((
-            name @ ("secret" | "friend" | "card" | "quarantine" | "cmd" | "delete" | "retention"),
+            name @ ("secret" | "friend" | "card" | "quarantine" | "cmd" | "delete" | "retention"
+            | "export"),
             args,
         )) => {
             init_logging("warn");
@@ -74,6 +75,7 @@ async fn admin(name: &str, args: &clap::ArgMatches) -> anyhow::Result<()> {
         "card" => pista::admin::card(args).await?,
         "quarantine" => pista::admin::quarantine(args).await?,
         "delete" => pista::retention::delete(args).await?,
+        "export" => pista::export::export(args).await?,
         "retention" => pista::retention::retention(args).await?,
         _ => pista::admin::cmd(args).await?,
     };

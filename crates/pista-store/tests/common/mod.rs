@@ -8,8 +8,31 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use pista_store::SqlStore;
+use pista_core::{DeviceKey, Location, Replay, Source};
+use pista_store::{NewBody, NewMessage, SqlStore};
 use sea_orm::{ConnectionTrait, Database};
+use serde_json::Value;
+
+pub fn key(user: &str, device: &str) -> DeviceKey {
+    DeviceKey::parse(user, device).expect("a valid device key")
+}
+
+/// A location message of `key` as the decoder hands it to storage.
+pub fn location(key: &DeviceKey, json: Value, received_at: i64) -> NewMessage {
+    let Value::Object(object) = json else { panic!("object expected") };
+    let location = Location::from_json(object, || key.device.default_tid()).expect("a location");
+    let payload = serde_json::to_string(&location.json).expect("JSON");
+    NewMessage {
+        key: Some(key.clone()),
+        topic: format!("owntracks/{}/{}", key.user, key.device),
+        subtopic: None,
+        source: Source::Http,
+        retained: false,
+        replay: Replay::Fresh,
+        received_at,
+        body: NewBody::Location { location: Box::new(location), payload, original: None },
+    }
+}
 
 #[derive(Debug, Clone, Copy)]
 pub enum Backend {

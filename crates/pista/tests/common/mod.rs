@@ -9,14 +9,15 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use futures::StreamExt;
 use pista::serve::Server;
 use pista::settings::Settings;
 use pista_core::{Card, DeviceKey, DeviceName, UserName};
 use pista_ingest::BrokerUrl;
 use pista_store::{
-    DeviceState, InventoryItem, LastLocation, LocationQuery, NewMessage, Quarantined, SqlStore,
-    Storage, StoreError, StoredCard, StoredCommand, StoredLocation, StoredMessage,
-    StoredTransition, StoredWaypoint, WriteOutcome,
+    DeviceState, History, HistoryQuery, InventoryItem, LastLocation, LocationQuery, NewMessage,
+    Quarantined, SqlStore, Storage, StoreError, StoredCard, StoredCommand, StoredLocation,
+    StoredMessage, StoredTransition, StoredWaypoint, WriteOutcome,
 };
 use serde_json::Value;
 
@@ -260,10 +261,12 @@ pub fn use_mosquitto(settings: &mut Settings, client_id: &str, topics: &[String]
 
 /// A store that can fail on purpose: `down` fails every write before it starts, and
 /// `fail_after_commit` makes the next write holding a message on that topic commit and then
-/// report a failure (what a crash between commit and acknowledgement looks like to the sender).
+/// report a failure (what a crash between commit and acknowledgement looks like to the sender);
+/// `break_history` makes every history read fail after its first page.
 pub struct FlakyStore {
     pub inner: SqlStore,
     pub down: AtomicBool,
+    pub break_history: AtomicBool,
     pub fail_after_commit: std::sync::Mutex<Option<String>>,
     pub writes: AtomicU32,
 }
@@ -274,6 +277,7 @@ impl FlakyStore {
         Arc::new(Self {
             inner,
             down: AtomicBool::new(false),
+            break_history: AtomicBool::new(false),
             fail_after_commit: Default::default(),
             writes: AtomicU32::new(0),
         })
@@ -314,6 +318,14 @@ impl Storage for FlakyStore {
     }
     async fn locations(&self, query: &LocationQuery) -> Result<Vec<StoredLocation>, StoreError> {
         self.inner.locations(query).await
+    }
+    async fn history(&self, query: &HistoryQuery) -> Result<History, StoreError> {
+        let mut history = self.inner.history(query).await?;
+        if self.break_history.load(Ordering::SeqCst) {
+            let broken = futures::stream::once(async { Err(outage()) });
+            history.pages = history.pages.take(1).chain(broken).boxed();
+        }
+        Ok(history)
     }
     async fn messages(&self, key: Option<&DeviceKey>) -> Result<Vec<StoredMessage>, StoreError> {
         self.inner.messages(key).await

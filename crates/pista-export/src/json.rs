@@ -1,0 +1,129 @@
+//! JSON: each point is its stored message with the Recorder's derived times added (`isorcv`,
+//! `isotst`, `disptst`), and in exports also `username` and `device`. The export is an array
+//! with one point per line; [`Envelope`] is the Recorder's `/api/0/locations` answer, whose
+//! count is known before the points come.
+//!
+//! The stored message is compact JSON of an object, so the added members are spliced in before
+//! its closing brace without parsing it. A message that already holds one of the added names is
+//! parsed and the name set in place instead, as the Recorder's own output does.
+
+use std::io::{self, Write};
+
+use pista_store::HistoryPoint;
+use serde_json::{Map, Value};
+
+use crate::Encoder;
+use crate::time::{push_display, push_iso};
+
+/// Appends one point as a JSON object; with `identity`, also `username` and `device`.
+pub fn push_item(out: &mut Vec<u8>, point: &HistoryPoint, identity: bool) -> io::Result<()> {
+    let payload = point.payload.as_str();
+    let splice = payload.len() >= 2
+        && payload.starts_with('{')
+        && payload.ends_with('}')
+        && !["\"isorcv\"", "\"isotst\"", "\"disptst\""].iter().any(|n| payload.contains(n))
+        && !(identity && (payload.contains("\"username\"") || payload.contains("\"device\"")));
+    if !splice {
+        return push_parsed(out, point, identity);
+    }
+
+    out.extend_from_slice(&payload.as_bytes()[..payload.len() - 1]);
+    if payload.len() > 2 {
+        out.push(b',');
+    }
+    if identity {
+        out.extend_from_slice(b"\"username\":");
+        serde_json::to_writer(&mut *out, point.key.user.as_str())?;
+        out.extend_from_slice(b",\"device\":");
+        serde_json::to_writer(&mut *out, point.key.device.as_str())?;
+        out.push(b',');
+    }
+    out.extend_from_slice(b"\"isorcv\":\"");
+    push_iso(out, point.received_at);
+    out.extend_from_slice(b"\",\"isotst\":\"");
+    push_iso(out, point.tst);
+    out.extend_from_slice(b"\",\"disptst\":\"");
+    push_display(out, point.tst);
+    out.extend_from_slice(b"\"}");
+    Ok(())
+}
+
+/// The slow path of [`push_item`]: parse, set the members, write again.
+fn push_parsed(out: &mut Vec<u8>, point: &HistoryPoint, identity: bool) -> io::Result<()> {
+    let mut item = match serde_json::from_str::<Value>(&point.payload) {
+        Ok(Value::Object(map)) => map,
+        _ => Map::new(),
+    };
+    if identity {
+        item.insert("username".into(), point.key.user.to_string().into());
+        item.insert("device".into(), point.key.device.to_string().into());
+    }
+    let time = |push: fn(&mut Vec<u8>, i64), seconds: i64| {
+        let mut text = Vec::with_capacity(20);
+        push(&mut text, seconds);
+        Value::String(String::from_utf8_lossy(&text).into_owned())
+    };
+    item.insert("isorcv".into(), time(push_iso, point.received_at));
+    item.insert("isotst".into(), time(push_iso, point.tst));
+    item.insert("disptst".into(), time(push_display, point.tst));
+    serde_json::to_writer(&mut *out, &item)?;
+    Ok(())
+}
+
+/// The export's JSON: an array of points, one per line.
+#[derive(Default)]
+pub(crate) struct Array {
+    items: u64,
+}
+
+impl Encoder for Array {
+    fn begin(&mut self, out: &mut Vec<u8>) -> io::Result<()> {
+        out.push(b'[');
+        Ok(())
+    }
+
+    fn point(&mut self, out: &mut Vec<u8>, point: &HistoryPoint) -> io::Result<()> {
+        out.extend_from_slice(if self.items == 0 { b"\n" } else { b",\n" });
+        self.items += 1;
+        push_item(out, point, true)
+    }
+
+    fn end(&mut self, out: &mut Vec<u8>) -> io::Result<()> {
+        out.extend_from_slice(if self.items == 0 { b"]\n" } else { b"\n]\n" });
+        Ok(())
+    }
+}
+
+/// `{"count":N,"data":[...],"status":200,"version":"..."}`, the points without identity.
+pub(crate) struct Envelope {
+    count: u64,
+    version: String,
+    items: u64,
+}
+
+impl Envelope {
+    pub(crate) fn new(count: u64, version: &str) -> Self {
+        Self { count, version: version.to_owned(), items: 0 }
+    }
+}
+
+impl Encoder for Envelope {
+    fn begin(&mut self, out: &mut Vec<u8>) -> io::Result<()> {
+        write!(out, "{{\"count\":{},\"data\":[", self.count)
+    }
+
+    fn point(&mut self, out: &mut Vec<u8>, point: &HistoryPoint) -> io::Result<()> {
+        if self.items > 0 {
+            out.push(b',');
+        }
+        self.items += 1;
+        push_item(out, point, false)
+    }
+
+    fn end(&mut self, out: &mut Vec<u8>) -> io::Result<()> {
+        out.extend_from_slice(b"],\"status\":200,\"version\":");
+        serde_json::to_writer(&mut *out, &self.version)?;
+        out.push(b'}');
+        Ok(())
+    }
+}

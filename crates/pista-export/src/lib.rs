@@ -1,0 +1,234 @@
+//! History export formats: the OwnTracks Recorder's `.rec` lines, GPX 1.1, GeoJSON, CSV, KML and
+//! JSON. Writers are pure and work page by page: an [`Exporter`] turns the start of a document,
+//! each page of points and its end into bytes, so a whole year streams in constant memory, and
+//! [`stream`] drives one over a store's history pages. An error ends the stream without the
+//! document's end, so whoever sends it can abort the transfer instead of passing off a cut file
+//! as complete. The `pista export` command, `GET /api/0/export` and the Recorder-compatible
+//! `format=` answers share these writers.
+//!
+//! It must not know about HTTP or how the pages are read.
+
+mod geojson;
+mod gpx;
+pub mod json;
+mod kml;
+mod rec;
+mod table;
+mod time;
+mod xml;
+
+use std::fmt;
+use std::str::FromStr;
+
+use bytes::Bytes;
+use futures::stream::{self, BoxStream, StreamExt};
+use pista_core::{DeviceName, UserName};
+use pista_store::{HistoryPages, HistoryPoint, StoreError};
+
+/// An export format, by its name in `--format` and `format=`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Rec,
+    Gpx,
+    GeoJson,
+    Csv,
+    Kml,
+    Json,
+}
+
+impl Format {
+    pub const ALL: [Format; 6] =
+        [Format::Rec, Format::Gpx, Format::GeoJson, Format::Csv, Format::Kml, Format::Json];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Rec => "rec",
+            Format::Gpx => "gpx",
+            Format::GeoJson => "geojson",
+            Format::Csv => "csv",
+            Format::Kml => "kml",
+            Format::Json => "json",
+        }
+    }
+
+    /// The media type of the document.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Rec => "text/plain; charset=utf-8",
+            Format::Gpx => "application/gpx+xml",
+            Format::GeoJson => "application/geo+json",
+            Format::Csv => "text/csv; charset=utf-8; header=present",
+            Format::Kml => "application/vnd.google-earth.kml+xml",
+            Format::Json => "application/json",
+        }
+    }
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Format {
+    type Err = ExportError;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        Format::ALL
+            .into_iter()
+            .find(|format| format.name().eq_ignore_ascii_case(value))
+            .ok_or_else(|| ExportError::UnknownFormat { value: value.to_owned() })
+    }
+}
+
+/// Why an export could not be made or was cut short.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    #[error("unknown format {value:?}; known: rec, gpx, geojson, csv, kml, json")]
+    UnknownFormat { value: String },
+    /// A `.rec` file is one device's history; a user's devices would be mixed up in it.
+    #[error("format rec holds one device's history; name a device of user {user:?}")]
+    RecNeedsDevice { user: String },
+    #[error("reading the history failed")]
+    Store(#[from] StoreError),
+    #[error("writing {format} failed")]
+    Write { format: Format, source: std::io::Error },
+}
+
+/// Whose history is exported: it names the document and, for a user, the tracks inside.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subject {
+    pub user: UserName,
+    pub device: Option<DeviceName>,
+}
+
+impl Subject {
+    /// `user/device`, or `user`: the document's name inside it.
+    pub fn label(&self) -> String {
+        match &self.device {
+            Some(device) => format!("{}/{device}", self.user),
+            None => self.user.to_string(),
+        }
+    }
+
+    /// A file name for the export: `user-device.gpx`, with everything but ASCII letters,
+    /// digits, `.`, `_` and `-` replaced by `_` (names may hold quotes, spaces or non-ASCII).
+    pub fn file_name(&self, format: Format) -> String {
+        let stem = match &self.device {
+            Some(device) => format!("{}-{device}", self.user),
+            None => self.user.to_string(),
+        };
+        let safe: String = stem
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '_' })
+            .collect();
+        format!("{safe}.{}", format.name())
+    }
+}
+
+/// One format's writer: the document's start, its points and its end, each appended to `out`.
+trait Encoder: Send {
+    fn begin(&mut self, out: &mut Vec<u8>) -> std::io::Result<()>;
+    fn point(&mut self, out: &mut Vec<u8>, point: &HistoryPoint) -> std::io::Result<()>;
+    fn end(&mut self, out: &mut Vec<u8>) -> std::io::Result<()>;
+}
+
+/// Writes one export document piece by piece.
+pub struct Exporter {
+    format: Format,
+    encoder: Box<dyn Encoder>,
+}
+
+impl Exporter {
+    /// A writer of `format` for `subject`'s history; `.rec` needs a device.
+    pub fn new(format: Format, subject: &Subject) -> Result<Self, ExportError> {
+        let label = subject.label();
+        let encoder: Box<dyn Encoder> = match format {
+            Format::Rec if subject.device.is_none() => {
+                return Err(ExportError::RecNeedsDevice { user: subject.user.to_string() });
+            }
+            Format::Rec => Box::new(rec::Rec),
+            Format::Gpx => Box::new(gpx::Gpx::new(label)),
+            Format::GeoJson => Box::new(geojson::GeoJson::default()),
+            Format::Csv => Box::new(table::Table),
+            Format::Kml => Box::new(kml::Kml::new(label)),
+            Format::Json => Box::new(json::Array::default()),
+        };
+        Ok(Self { format, encoder })
+    }
+
+    /// The Recorder's `/api/0/locations` answer: `{"count":N,"data":[...],"status":200,...}`.
+    pub fn recorder_locations(count: u64, version: &str) -> Self {
+        Self { format: Format::Json, encoder: Box::new(json::Envelope::new(count, version)) }
+    }
+
+    pub fn format(&self) -> Format {
+        self.format
+    }
+
+    /// The start of the document.
+    pub fn begin(&mut self) -> Result<Vec<u8>, ExportError> {
+        let mut out = Vec::new();
+        self.encoder.begin(&mut out).map_err(self.failed())?;
+        Ok(out)
+    }
+
+    /// The points of one page.
+    pub fn page(&mut self, points: &[HistoryPoint]) -> Result<Vec<u8>, ExportError> {
+        let mut out = Vec::with_capacity(points.len() * 256);
+        for point in points {
+            self.encoder.point(&mut out, point).map_err(self.failed())?;
+        }
+        Ok(out)
+    }
+
+    /// The end of the document.
+    pub fn end(&mut self) -> Result<Vec<u8>, ExportError> {
+        let mut out = Vec::new();
+        self.encoder.end(&mut out).map_err(self.failed())?;
+        Ok(out)
+    }
+
+    /// A whole document of `points` at once (tests, small answers).
+    pub fn document(mut self, points: &[HistoryPoint]) -> Result<Vec<u8>, ExportError> {
+        let mut out = self.begin()?;
+        out.extend(self.page(points)?);
+        out.extend(self.end()?);
+        Ok(out)
+    }
+
+    fn failed(&self) -> impl FnOnce(std::io::Error) -> ExportError + use<> {
+        let format = self.format;
+        move |source| ExportError::Write { format, source }
+    }
+}
+
+/// Where [`stream`] is in the document.
+enum Phase {
+    Begin,
+    Pages,
+    Done,
+}
+
+/// The document of `pages` as chunks: its start, one chunk per page, its end. An error (of the
+/// store or of the writer) is the last item: the end of the document is then never sent.
+pub fn stream(
+    exporter: Exporter,
+    pages: HistoryPages,
+) -> BoxStream<'static, Result<Bytes, ExportError>> {
+    let state = (exporter, pages, Phase::Begin);
+    stream::unfold(state, |(mut exporter, mut pages, phase)| async move {
+        let (chunk, next) = match phase {
+            Phase::Begin => (exporter.begin(), Phase::Pages),
+            Phase::Pages => match pages.next().await {
+                Some(Ok(page)) => (exporter.page(&page), Phase::Pages),
+                Some(Err(error)) => (Err(error.into()), Phase::Done),
+                None => (exporter.end(), Phase::Done),
+            },
+            Phase::Done => return None,
+        };
+        let next = if chunk.is_err() { Phase::Done } else { next };
+        Some((chunk.map(Bytes::from), (exporter, pages, next)))
+    })
+    .boxed()
+}

@@ -1,0 +1,106 @@
+//! Fix times as text, written straight into the output: `2023-11-14T22:13:20Z` (ISO 8601, UTC)
+//! and the Recorder's `2023-11-14 22:13:20`. Exports write two or three of these per point, and
+//! formatting through chrono's pattern interpreter was the largest cost of a month's JSON; the
+//! digits are computed here instead, with chrono's text kept for years outside 0000–9999.
+
+use pista_core::time::{display, iso};
+
+/// The last second of 9999-12-31.
+const LAST_FOUR_DIGIT_YEAR: i64 = 253_402_300_799;
+
+/// Appends `seconds` as `YYYY-MM-DDTHH:MM:SSZ`.
+pub(crate) fn push_iso(out: &mut Vec<u8>, seconds: i64) {
+    if !(0..=LAST_FOUR_DIGIT_YEAR).contains(&seconds) {
+        return out.extend_from_slice(iso(seconds).as_bytes());
+    }
+    push_date_time(out, seconds, b'T');
+    out.push(b'Z');
+}
+
+/// Appends `seconds` as `YYYY-MM-DD HH:MM:SS`.
+pub(crate) fn push_display(out: &mut Vec<u8>, seconds: i64) {
+    if !(0..=LAST_FOUR_DIGIT_YEAR).contains(&seconds) {
+        return out.extend_from_slice(display(seconds).as_bytes());
+    }
+    push_date_time(out, seconds, b' ');
+}
+
+/// `seconds` as `YYYY-MM-DDTHH:MM:SSZ`, in a new string.
+pub(crate) fn iso_string(seconds: i64) -> String {
+    let mut out = Vec::with_capacity(20);
+    push_iso(&mut out, seconds);
+    String::from_utf8(out).unwrap_or_default()
+}
+
+fn push_date_time(out: &mut Vec<u8>, seconds: i64, separator: u8) {
+    let (days, second_of_day) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
+    let (year, month, day) = civil_date(days);
+    push_digits(out, year, 4);
+    out.push(b'-');
+    push_digits(out, month, 2);
+    out.push(b'-');
+    push_digits(out, day, 2);
+    out.push(separator);
+    push_digits(out, second_of_day / 3600, 2);
+    out.push(b':');
+    push_digits(out, second_of_day % 3600 / 60, 2);
+    out.push(b':');
+    push_digits(out, second_of_day % 60, 2);
+}
+
+/// The proleptic Gregorian date of a day count from 1970-01-01, counted in 400-year eras of
+/// 146,097 days whose years start on 1 March (so the leap day falls at the end of a year).
+fn civil_date(days: i64) -> (i64, i64, i64) {
+    let shifted = days + 719_468;
+    let era = shifted.div_euclid(146_097);
+    let day_of_era = shifted.rem_euclid(146_097);
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let march_month = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * march_month + 2) / 5 + 1;
+    let month = if march_month < 10 { march_month + 3 } else { march_month - 9 };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+/// Appends the last `width` decimal digits of a non-negative `value`, zero-padded.
+fn push_digits(out: &mut Vec<u8>, value: i64, width: u32) {
+    for place in (0..width).rev() {
+        let digit = value / 10_i64.pow(place) % 10;
+        out.push(b'0' + digit as u8);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(push: fn(&mut Vec<u8>, i64), seconds: i64) -> String {
+        let mut out = Vec::new();
+        push(&mut out, seconds);
+        String::from_utf8(out).unwrap_or_default()
+    }
+
+    #[test]
+    fn known_instants() {
+        assert_eq!(text(push_iso, 0), "1970-01-01T00:00:00Z");
+        assert_eq!(text(push_iso, 1_700_000_000), "2023-11-14T22:13:20Z");
+        assert_eq!(text(push_display, 1_700_000_000), "2023-11-14 22:13:20");
+        assert_eq!(text(push_iso, 951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(text(push_iso, LAST_FOUR_DIGIT_YEAR), "9999-12-31T23:59:59Z");
+        assert_eq!(text(push_iso, -1), iso(-1));
+        assert_eq!(text(push_display, LAST_FOUR_DIGIT_YEAR + 1), display(LAST_FOUR_DIGIT_YEAR + 1));
+    }
+
+    #[test]
+    fn agrees_with_chrono_across_the_four_digit_years() {
+        // A prime step visits every time of day, month, leap day and century rule.
+        let mut seconds = 0;
+        while seconds <= LAST_FOUR_DIGIT_YEAR {
+            assert_eq!(text(push_iso, seconds), iso(seconds), "{seconds}");
+            assert_eq!(text(push_display, seconds), display(seconds), "{seconds}");
+            seconds += 7_919_993;
+        }
+    }
+}

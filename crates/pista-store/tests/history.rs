@@ -1,0 +1,221 @@
+//! History reads for exports, on every backend: `(tst, id)` order whatever the arrival order
+//! (bug B37), inclusive bounds, empty ranges, a user's devices merged, pages of `PAGE_ROWS`,
+//! `limit`, the snapshot at opening, the typed columns, named errors and the busy bound.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[macro_use]
+mod common;
+
+use std::time::Duration;
+
+use common::{key, location};
+use futures::TryStreamExt;
+use pista_core::{DeviceKey, DeviceName, UserName};
+use pista_store::{
+    HistoryPoint, HistoryQuery, NewMessage, PAGE_ROWS, SqlStore, Storage, StoreError,
+};
+use serde_json::json;
+
+fn fix(key: &DeviceKey, lat: f64, tst: i64) -> NewMessage {
+    location(key, json!({"_type":"location","lat":lat,"lon":-110.0,"tst":tst}), tst + 5)
+}
+
+fn query(user: &str, device: Option<&str>, from: Option<i64>, to: Option<i64>) -> HistoryQuery {
+    HistoryQuery {
+        from,
+        to,
+        ..HistoryQuery::new(
+            UserName::parse(user).unwrap(),
+            device.map(|d| DeviceName::parse(d).unwrap()),
+        )
+    }
+}
+
+async fn read(store: &SqlStore, query: &HistoryQuery) -> Vec<HistoryPoint> {
+    let history = store.history(query).await.unwrap();
+    let pages: Vec<Vec<HistoryPoint>> = history.pages.try_collect().await.unwrap();
+    pages.concat()
+}
+
+fn tsts(points: &[HistoryPoint]) -> Vec<i64> {
+    points.iter().map(|p| p.tst).collect()
+}
+
+async fn late_fixes_come_out_in_fix_time_order(store: &SqlStore) {
+    // B37: the third fix arrives last but belongs in the middle.
+    let k = key("alice", "phone");
+    for (lat, tst) in [(40.3585, 1635796800), (40.36, 1635797400), (40.3592, 1635797100)] {
+        store.write(&[fix(&k, lat, tst)]).await.unwrap();
+    }
+    // Two fixes at one time (different places) keep the order they were stored in.
+    store.write(&[fix(&k, 41.0, 1635797100)]).await.unwrap();
+
+    let points = read(store, &query("alice", Some("phone"), None, None)).await;
+    assert_eq!(tsts(&points), [1635796800, 1635797100, 1635797100, 1635797400]);
+    let lats: Vec<f64> = points.iter().map(|p| p.lat).collect();
+    assert_eq!(lats, [40.3585, 40.3592, 41.0, 40.36]);
+    assert!(points[1].id < points[2].id);
+}
+
+async fn bounds_are_inclusive_and_an_empty_range_is_empty(store: &SqlStore) {
+    let k = key("bob", "car");
+    let batch: Vec<_> = (0..5).map(|n| fix(&k, 10.0 + n as f64, 1_700_000_000 + n * 100)).collect();
+    store.write(&batch).await.unwrap();
+
+    let mut within = query("bob", Some("car"), Some(1_700_000_100), Some(1_700_000_300));
+    within.count = true;
+    let history = store.history(&within).await.unwrap();
+    assert_eq!(history.count, Some(3));
+    let points: Vec<Vec<HistoryPoint>> = history.pages.try_collect().await.unwrap();
+    assert_eq!(tsts(&points.concat()), [1_700_000_100, 1_700_000_200, 1_700_000_300]);
+
+    let mut empty = query("bob", Some("car"), Some(1_800_000_000), Some(1_800_000_100));
+    empty.count = true;
+    let history = store.history(&empty).await.unwrap();
+    assert_eq!(history.count, Some(0));
+    let pages: Vec<Vec<HistoryPoint>> = history.pages.try_collect().await.unwrap();
+    assert!(pages.is_empty(), "no page at all for an empty range: {pages:?}");
+
+    let mut newest = query("bob", Some("car"), None, Some(1_700_000_300));
+    newest.limit = Some(2);
+    newest.count = true;
+    let history = store.history(&newest).await.unwrap();
+    assert_eq!(history.count, Some(2));
+    let points: Vec<Vec<HistoryPoint>> = history.pages.try_collect().await.unwrap();
+    assert_eq!(tsts(&points.concat()), [1_700_000_200, 1_700_000_300]);
+
+    newest.limit = Some(0);
+    assert_eq!(read(store, &newest).await, []);
+    newest.limit = Some(50);
+    assert_eq!(read(store, &newest).await.len(), 4);
+}
+
+async fn a_users_devices_are_merged_in_fix_time_order(store: &SqlStore) {
+    let (phone, watch, other) = (key("carol", "phone"), key("carol", "watch"), key("dave", "x"));
+    let batch = vec![
+        fix(&phone, 1.0, 1_700_000_000),
+        fix(&phone, 2.0, 1_700_000_300),
+        fix(&watch, 3.0, 1_700_000_100),
+        fix(&watch, 4.0, 1_700_000_400),
+        fix(&other, 5.0, 1_700_000_200),
+    ];
+    store.write(&batch).await.unwrap();
+
+    let points = read(store, &query("carol", None, None, None)).await;
+    let seen: Vec<(String, i64)> =
+        points.iter().map(|p| (p.key.device.to_string(), p.tst)).collect();
+    let want = [
+        ("phone", 1_700_000_000),
+        ("watch", 1_700_000_100),
+        ("phone", 1_700_000_300),
+        ("watch", 1_700_000_400),
+    ];
+    assert_eq!(seen, want.map(|(d, t)| (d.to_owned(), t)));
+
+    let mut counted = query("carol", None, Some(1_700_000_100), Some(1_700_000_300));
+    counted.count = true;
+    let history = store.history(&counted).await.unwrap();
+    assert_eq!(history.count, Some(2));
+}
+
+async fn long_histories_come_in_full_pages_and_merge_across_them(store: &SqlStore) {
+    let (a, b) = (key("erin", "a"), key("erin", "b"));
+    let total = PAGE_ROWS as i64 + 500;
+    let mut batch = Vec::new();
+    for n in 0..total {
+        // Device a has the even seconds, b the odd ones, so the merge alternates.
+        batch.push(fix(&a, 1.0 + n as f64 * 1e-5, 1_700_000_000 + 2 * n));
+        batch.push(fix(&b, 2.0 + n as f64 * 1e-5, 1_700_000_001 + 2 * n));
+    }
+    for chunk in batch.chunks(1000) {
+        store.write(chunk).await.unwrap();
+    }
+
+    let history = store.history(&query("erin", None, None, None)).await.unwrap();
+    let pages: Vec<Vec<HistoryPoint>> = history.pages.try_collect().await.unwrap();
+    let sizes: Vec<usize> = pages.iter().map(Vec::len).collect();
+    assert_eq!(sizes, [2000, 2000, 1000]);
+    let points = pages.concat();
+    let want: Vec<i64> = (0..2 * total).map(|n| 1_700_000_000 + n).collect();
+    assert_eq!(tsts(&points), want);
+    assert_eq!(points[1].key.device.as_str(), "b");
+
+    let one = read(store, &query("erin", Some("a"), None, None)).await;
+    assert_eq!(one.len(), total as usize);
+}
+
+async fn a_history_shows_what_was_stored_when_it_opened(store: &SqlStore) {
+    let k = key("fay", "phone");
+    store.write(&[fix(&k, 1.0, 1_700_000_000)]).await.unwrap();
+    let mut counted = query("fay", Some("phone"), None, None);
+    counted.count = true;
+    let history = store.history(&counted).await.unwrap();
+    store.write(&[fix(&k, 2.0, 1_700_000_100)]).await.unwrap();
+
+    let pages: Vec<Vec<HistoryPoint>> = history.pages.try_collect().await.unwrap();
+    assert_eq!((history.count, tsts(&pages.concat())), (Some(1), vec![1_700_000_000]));
+}
+
+async fn points_carry_their_typed_columns_and_stored_json(store: &SqlStore) {
+    let k = key("gus", "van");
+    let json = json!({"_type":"location","lat":48.858334,"lon":2.295134,"tst":1700000000,
+        "acc":10,"alt":35.5,"vel":12,"cog":90,"batt":79,"t":"u","conn":"w","tid":"GV"});
+    store.write(&[location(&k, json, 1_700_000_007)]).await.unwrap();
+
+    let points = read(store, &query("gus", Some("van"), None, None)).await;
+    let p = &points[0];
+    assert_eq!((p.key.user.as_str(), p.key.device.as_str()), ("gus", "van"));
+    assert_eq!((p.tst, p.lat, p.lon, p.received_at), (1700000000, 48.858334, 2.295134, 1700000007));
+    assert_eq!(
+        (p.acc, p.alt, p.vel, p.cog, p.batt),
+        (Some(10.0), Some(35.5), Some(12.0), Some(90.0), Some(79.0))
+    );
+    assert_eq!(
+        (p.tid.as_str(), p.trigger.as_deref(), p.conn.as_deref(), p.addr.as_deref()),
+        ("GV", Some("u"), Some("w"), None)
+    );
+    assert_eq!(
+        p.payload,
+        r#"{"_type":"location","lat":48.858334,"lon":2.295134,"tst":1700000000,"acc":10,"alt":35.5,"vel":12,"cog":90,"batt":79,"t":"u","conn":"w","tid":"GV"}"#
+    );
+}
+
+async fn unknown_users_and_devices_are_named(store: &SqlStore) {
+    store.write(&[fix(&key("hal", "phone"), 1.0, 1_700_000_000)]).await.unwrap();
+    let error = store.history(&query("nobody", None, None, None)).await.unwrap_err();
+    assert_eq!(error.to_string(), r#"unknown user "nobody""#);
+    let error = store.history(&query("hal", Some("tablet"), None, None)).await.unwrap_err();
+    assert_eq!(error.to_string(), r#"unknown device "tablet" of user "hal""#);
+}
+
+backends!(
+    late_fixes_come_out_in_fix_time_order,
+    bounds_are_inclusive_and_an_empty_range_is_empty,
+    a_users_devices_are_merged_in_fix_time_order,
+    long_histories_come_in_full_pages_and_merge_across_them,
+    a_history_shows_what_was_stored_when_it_opened,
+    points_carry_their_typed_columns_and_stored_json,
+    unknown_users_and_devices_are_named,
+);
+
+#[tokio::test]
+async fn too_many_history_reads_at_once_are_refused_as_busy() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/busy.db", dir.path().display());
+    let store = SqlStore::open(&url).await.unwrap().with_heavy_reads(1, Duration::from_millis(50));
+    store.write(&[fix(&key("ivy", "phone"), 1.0, 1_700_000_000)]).await.unwrap();
+    let q = query("ivy", Some("phone"), None, None);
+
+    let running = store.history(&q).await.unwrap();
+    let error = store.history(&q).await.unwrap_err();
+    assert!(matches!(error, StoreError::Busy { permits: 1 }), "{error:?}");
+    assert_eq!(
+        error.to_string(),
+        "too many history reads are running (at most 1 at once); retry later"
+    );
+
+    // The turn comes back when the running read is dropped.
+    drop(running);
+    assert_eq!(read(&store, &q).await.len(), 1);
+}

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Streams one device's month and one device's year (1,051,200 fixes, one every 30 s of 2024) to
+# GPX with `pista export --out`, and prints the time and peak memory (RSS, from /usr/bin/time -v)
+# of each. Memory stays flat: the year needs about what the month needs, since nothing holds the
+# whole result.
+#
+#   tools/bench-export.sh                    # uses target/release/pista
+#   PISTA=target/debug/pista tools/bench-export.sh
+#
+# Needs sqlite3 and /usr/bin/time (Debian: sqlite3, time). Everything lives in a temporary
+# directory; the server it starts once (to create the database) listens on 127.0.0.1 only.
+set -euo pipefail
+
+PISTA=${PISTA:-target/release/pista}
+PORT=${PORT:-18093}
+YEAR_POINTS=1051200
+DIR=$(mktemp -d)
+SERVER=
+cleanup() {
+    [ -n "$SERVER" ] && kill "$SERVER" 2>/dev/null || true
+    [ -n "${KEEP:-}" ] && echo "kept $DIR" || rm -rf "$DIR"
+}
+trap cleanup EXIT
+
+# A server creates the database and the device; its first fix is the year's first.
+"$PISTA" serve --data-dir "$DIR" --http "127.0.0.1:$PORT" --broker off --geocode off --log warn &
+SERVER=$!
+for _ in $(seq 100); do
+    curl -sf "http://127.0.0.1:$PORT/api/0/version" >/dev/null && break
+    sleep 0.1
+done
+curl -sf -X POST "http://127.0.0.1:$PORT/pub?u=bench&d=year" \
+    -d '{"_type":"location","tid":"yr","lat":48.1,"lon":11.5,"tst":1704067200}' >/dev/null
+kill "$SERVER"
+wait "$SERVER" || true
+SERVER=
+
+# The rest of the year straight into the table, as ingest would have stored it.
+sqlite3 "$DIR/pista.db" <<SQL
+WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $YEAR_POINTS - 1),
+fixes AS (
+    SELECT i, 1704067200 + 30 * i AS tst,
+           round(48.1 + 0.05 * sin(i * 0.001), 7) AS lat,
+           round(11.5 + 0.05 * cos(i * 0.001), 7) AS lon
+    FROM n
+)
+INSERT INTO locations (device_id, tst, lat_e7, lon_e7, lat, lon, tid, acc, alt, vel, topic,
+                       source, retained, received_at, payload)
+SELECT d.id, f.tst, CAST(f.lat * 1e7 AS INTEGER), CAST(f.lon * 1e7 AS INTEGER), f.lat, f.lon,
+       'yr', 5, 520, 30, 'owntracks/bench/year', 'mqtt', 0, f.tst + 2,
+       '{"_type":"location","tid":"yr","lat":' || f.lat || ',"lon":' || f.lon || ',"tst":'
+           || f.tst || ',"acc":5,"alt":520,"vel":30}'
+FROM fixes f, devices d WHERE d.user_name = 'bench' AND d.device_name = 'year';
+SQL
+
+measure() {
+    local name=$1
+    shift
+    /usr/bin/time -v "$PISTA" export --data-dir "$DIR" --user bench --device year --format gpx \
+        --out "$DIR/$name.gpx" "$@" >/dev/null 2>"$DIR/$name.time"
+    local points rss elapsed size
+    points=$(grep -c '<trkpt' "$DIR/$name.gpx")
+    rss=$(awk -F': ' '/Maximum resident/ {print $2}' "$DIR/$name.time")
+    elapsed=$(awk -F': ' '/Elapsed/ {print $2}' "$DIR/$name.time")
+    size=$(du -m "$DIR/$name.gpx" | cut -f1)
+    printf '%-6s %8d points  %5d MB GPX  %8s elapsed  peak RSS %6d kB\n' \
+        "$name" "$points" "$size" "$elapsed" "$rss"
+}
+
+measure month --from 2024-03-01 --to 2024-03-31T23:59:59
+measure year
