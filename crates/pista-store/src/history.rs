@@ -1,7 +1,9 @@
 //! Streaming reads of history, for exports and long location answers: one device's fixes, or
-//! all of a user's devices' merged, in a range of fix times, ordered by `tst` then id (never by
-//! arrival). Nothing buffers the whole result: each device is read in keyset pages over the
-//! `(device_id, tst, id)` index, and a user's devices are merged page by page. A connection is
+//! all of a user's devices' merged, in a range of fix times, ordered by `tst`, then position
+//! (never by arrival). Nothing buffers the whole result: each device is read in keyset pages over
+//! the unique fix index `(device_id, tst, lat_e7, lon_e7)` (a fix's key is its place in the
+//! order, so no second index on `locations` slows ingest), and a user's devices are merged page
+//! by page. A connection is
 //! held only while a page is read, so a slow client never pins one; what bounds the work is the
 //! heavy-read semaphore, whose permit a stream holds until it is dropped.
 //!
@@ -71,7 +73,7 @@ pub struct HistoryPoint {
     pub addr: Option<String>,
 }
 
-/// Pages of points in `(tst, id)` order; an error ends the stream.
+/// Pages of points in fix order (`tst`, then position); an error ends the stream.
 pub type HistoryPages = BoxStream<'static, Result<Vec<HistoryPoint>, StoreError>>;
 
 /// An opened history read.
@@ -113,8 +115,8 @@ struct Range {
     to: Option<i64>,
     /// The newest id when the history was opened.
     until_id: i64,
-    /// The first `(tst, id)` of a `limit` read.
-    start: Option<(i64, i64)>,
+    /// The first fix of a `limit` read.
+    start: Option<FixOrder>,
 }
 
 impl Range {
@@ -129,19 +131,32 @@ impl Range {
         if let Some(to) = self.to {
             cond = cond.add(Expr::col("tst").lte(to));
         }
-        if let Some((tst, id)) = self.start {
-            cond = cond.add(after(tst, id - 1));
+        if let Some(start) = self.start {
+            cond = cond.add(after(start, true));
         }
         cond
     }
 }
 
-/// Rows strictly after `(tst, id)` in `(tst, id)` order. The plain `tst >= ...` is there so
-/// that every database can start its index range at it instead of relying on the planner to
-/// read a range out of the `OR`.
-fn after(tst: i64, id: i64) -> Cond {
-    let later = Cond::any().add(Expr::col("tst").gt(tst)).add(Expr::col("id").gt(id));
+/// A fix's place in the order: `tst`, latitude and longitude in 1e-7 degrees, as in the unique
+/// fix index.
+type FixOrder = (i64, i64, i64);
+
+/// Rows after `(tst, lat_e7, lon_e7)` in that order (`at`: or at it). The plain `tst >= ...` is
+/// there so that every database can start its index range at it instead of relying on the
+/// planner to read a range out of the `OR`.
+fn after((tst, lat, lon): FixOrder, at: bool) -> Cond {
+    let lon_after = if at { Expr::col("lon_e7").gte(lon) } else { Expr::col("lon_e7").gt(lon) };
+    let same_lat = Cond::all().add(Expr::col("lat_e7").eq(lat)).add(lon_after);
+    let later_place = Cond::any().add(Expr::col("lat_e7").gt(lat)).add(same_lat);
+    let same_time = Cond::all().add(Expr::col("tst").eq(tst)).add(later_place);
+    let later = Cond::any().add(Expr::col("tst").gt(tst)).add(same_time);
     Cond::all().add(Expr::col("tst").gte(tst)).add(later)
+}
+
+/// A point's place in the order.
+fn order_of(point: &HistoryPoint) -> FixOrder {
+    (point.tst, crate::write::e7(point.lat), crate::write::e7(point.lon))
 }
 
 impl SqlStore {
@@ -218,24 +233,21 @@ impl SqlStore {
         Ok(row.map(|row| get::<Option<i64>>(&row, 0)).transpose()?.flatten().unwrap_or(0))
     }
 
-    /// The `(tst, id)` of the `limit`th newest point, or `None` when there are fewer.
-    async fn limit_start(
-        &self,
-        range: &Range,
-        limit: u64,
-    ) -> Result<Option<(i64, i64)>, StoreError> {
+    /// The place of the `limit`th newest point, or `None` when there are fewer.
+    async fn limit_start(&self, range: &Range, limit: u64) -> Result<Option<FixOrder>, StoreError> {
         let select = Query::select()
-            .columns(["tst", "id"])
+            .columns(["tst", "lat_e7", "lon_e7"])
             .from("locations")
             .cond_where(range.filter(&range.devices))
             .order_by("tst", Order::Desc)
-            .order_by("id", Order::Desc)
+            .order_by("lat_e7", Order::Desc)
+            .order_by("lon_e7", Order::Desc)
             .limit(1)
             .offset(limit - 1)
             .to_owned();
         let row =
             self.db.query_one(&select).await.map_err(StoreError::query("find limit start"))?;
-        row.map(|row| Ok((get(&row, 0)?, get(&row, 1)?))).transpose()
+        row.map(|row| Ok((get(&row, 0)?, get(&row, 1)?, get(&row, 2)?))).transpose()
     }
 
     async fn count_range(&self, range: &Range) -> Result<u64, StoreError> {
@@ -254,8 +266,8 @@ impl SqlStore {
 struct Cursor {
     device_id: i64,
     key: Arc<DeviceKey>,
-    /// The last `(tst, id)` read; `None` before the first page.
-    after: Option<(i64, i64)>,
+    /// The place of the last fix read; `None` before the first page.
+    after: Option<FixOrder>,
     /// Rows read but not handed out yet (merges only).
     rows: VecDeque<HistoryPoint>,
 }
@@ -271,7 +283,7 @@ struct Reader {
 }
 
 impl Reader {
-    /// The next page in `(tst, id)` order; empty at the end.
+    /// The next page in fix order; empty at the end.
     async fn next_page(&mut self) -> Result<Vec<HistoryPoint>, StoreError> {
         // One device left with nothing buffered: its pages are the history's pages.
         if let [cursor] = self.cursors.as_mut_slice()
@@ -286,7 +298,8 @@ impl Reader {
         self.merged_page().await
     }
 
-    /// Merges the devices' pages: always hands out the smallest `(tst, id)` of all heads.
+    /// Merges the devices' pages: always hands out the earliest of all heads (by `tst`, then
+    /// id between devices).
     async fn merged_page(&mut self) -> Result<Vec<HistoryPoint>, StoreError> {
         let mut page = Vec::with_capacity(PAGE_ROWS as usize);
         while (page.len() as u64) < PAGE_ROWS {
@@ -322,14 +335,14 @@ async fn read_page(
     cursor: &mut Cursor,
 ) -> Result<Vec<HistoryPoint>, StoreError> {
     let mut cond = range.filter(&[cursor.device_id]);
-    if let Some((tst, id)) = cursor.after {
-        cond = cond.add(after(tst, id));
+    if let Some(last) = cursor.after {
+        cond = cond.add(after(last, false));
     }
     let select = page_select(cond);
     let rows = db.query_all(&select).await.map_err(StoreError::query("read history page"))?;
     let points = rows.iter().map(|row| point(row, &cursor.key)).collect::<Result<Vec<_>, _>>()?;
     if let Some(last) = points.last() {
-        cursor.after = Some((last.tst, last.id));
+        cursor.after = Some(order_of(last));
     }
     Ok(points)
 }
@@ -340,7 +353,8 @@ fn page_select(cond: Cond) -> SelectStatement {
         .from("locations")
         .cond_where(cond)
         .order_by("tst", Order::Asc)
-        .order_by("id", Order::Asc)
+        .order_by("lat_e7", Order::Asc)
+        .order_by("lon_e7", Order::Asc)
         .limit(PAGE_ROWS)
         .to_owned()
 }

@@ -14,9 +14,8 @@
 //! ended yet, so a restart resumes them), `job_names` (what an Activo
 //! job box calls its jobs, tasks, places and machines, per device) and `jobs` (job history).
 //! Later migrations: `retention` (retention rules and the deletion log), `accounts` (users with
-//! their password hashes, and their ACLs), `m20261205_000002_locations_by_time` (the
-//! `(device_id, tst, id)` index of history reads), `revisions` (a counter per shared
-//! definition, so ingest workers see each other's fence changes).
+//! their password hashes, and their ACLs), `revisions` (a counter per shared definition, so
+//! ingest workers see each other's fence changes).
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::{
@@ -30,7 +29,6 @@ const NAME_LEN: u32 = 190;
 mod accounts;
 
 pub(crate) use accounts::{HASH_LEN, TOPIC_LEN};
-mod m20261205_000002_locations_by_time;
 mod retention;
 pub(crate) mod revisions;
 
@@ -43,7 +41,6 @@ impl MigratorTrait for Migrator {
             Box::new(Initial),
             Box::new(retention::Retention),
             Box::new(accounts::Accounts),
-            Box::new(m20261205_000002_locations_by_time::LocationsByTime),
             Box::new(revisions::Revisions),
         ]
     }

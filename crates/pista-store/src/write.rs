@@ -19,7 +19,7 @@ use crate::records::{NewBody, NewMessage, WriteOutcome};
 use crate::sql::SqlStore;
 
 /// Coordinates are compared at 1e-7 degrees (about 1 cm) to decide whether a fix is a duplicate.
-fn e7(degrees: f64) -> i64 {
+pub(crate) fn e7(degrees: f64) -> i64 {
     (degrees * 1e7).round() as i64
 }
 
