@@ -9,9 +9,10 @@ use bytes::Bytes;
 use pista_core::DeviceKey;
 use pista_derive::alert::{FenceFacts, alert_object};
 use pista_derive::{look, wire};
-use pista_store::{FenceRecord, NewAlert, RecordedAlert};
+use pista_store::{FenceRecord, LocationQuery, NewAlert, RecordedAlert};
 use serde_json::Value;
 
+use super::devices::stored_fix;
 use super::fences::{LiveFence, entered};
 use super::{LiveKind, Outputs, Publication};
 
@@ -113,7 +114,11 @@ impl Outputs {
         for attempt in 1..=ATTEMPTS {
             let mut states = Vec::new();
             let mut pending = Vec::new();
-            for check in &events.checks {
+            let checks = match self.options.shared {
+                true => self.stored_checks(&events.checks).await,
+                false => None,
+            };
+            for check in checks.as_ref().unwrap_or(&events.checks) {
                 let (transitions, changed) =
                     self.fences.check(&check.key, check.lat, check.lon, check.tst);
                 for (transition, fence) in transitions {
@@ -154,6 +159,52 @@ impl Outputs {
         tracing::error!(attempts = ATTEMPTS, "fence events not recorded: states kept changing");
     }
 
+    /// With a shared subscription: each device's stored fixes from the newest one its sides were
+    /// judged at up to its newest fix in the batch, oldest first. Another worker may hold an
+    /// earlier fix of the device that it has not judged yet; judging the stored sequence, and
+    /// not only this worker's share of it, keeps every crossing (the other worker's later turn
+    /// then finds its fix judged already). At most [`CATCH_UP`] fixes per device; `None` (judge
+    /// the batch's own checks) when the store cannot be read.
+    async fn stored_checks(&mut self, checks: &[FenceCheck]) -> Option<Vec<FenceCheck>> {
+        let mut newest: Vec<&FenceCheck> = Vec::new();
+        for check in checks {
+            match newest.iter_mut().find(|seen| seen.key == check.key) {
+                Some(seen) if seen.tst < check.tst => *seen = check,
+                Some(_) => {}
+                None => newest.push(check),
+            }
+        }
+        let mut stored = Vec::new();
+        for check in newest {
+            let query = LocationQuery {
+                key: check.key.clone(),
+                from: self.fences.judged_until(&check.key).map(|tst| tst + 1),
+                to: Some(check.tst),
+                limit: Some(CATCH_UP),
+            };
+            let fixes = match self.store.locations(&query).await {
+                Ok(fixes) => fixes,
+                Err(error) => {
+                    self.stats.failures.fetch_add(1, Ordering::Relaxed);
+                    tracing::error!(device = %check.key, %error, "stored fixes not read for fences");
+                    return None;
+                }
+            };
+            for point in fixes {
+                let fix = stored_fix(&point);
+                stored.push(FenceCheck {
+                    key: check.key.clone(),
+                    keys: fix.keys(&check.device_topic),
+                    device_topic: check.device_topic.clone(),
+                    lat: fix.lat,
+                    lon: fix.lon,
+                    tst: fix.tst,
+                });
+            }
+        }
+        Some(stored)
+    }
+
     /// Publishes recorded alerts (`_alerts`, a watcher line, the live stream) and queues their
     /// webhooks; `recorded` holds each alert's id and queued deliveries, in order.
     fn publish_alerts(&mut self, pending: Vec<PendingAlert>, recorded: &[RecordedAlert]) {
@@ -176,6 +227,9 @@ impl Outputs {
 
 /// How often one batch is evaluated again when other workers keep changing its devices' sides.
 const ATTEMPTS: u32 = 5;
+
+/// Most stored fixes of one device judged in one batch with a shared subscription (the newest).
+const CATCH_UP: u64 = 50;
 
 /// One device's newest fix, to check against the fences once the batch is read.
 pub(super) struct FenceCheck {

@@ -171,7 +171,7 @@ impl DeviceBook {
 }
 
 /// The device object's fix from a stored fix, with its address.
-fn stored_fix(point: &StoredLocation) -> Fix {
+pub(crate) fn stored_fix(point: &StoredLocation) -> Fix {
     let mut fix = Fix::from_json(point.tst, point.lat, point.lon, &point.json);
     fix.addr = point.addr.clone();
     fix.cc = point.cc.clone();

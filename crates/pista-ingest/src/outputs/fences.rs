@@ -60,6 +60,11 @@ impl FenceBook {
         Ok(())
     }
 
+    /// The newest fix time any of the device's sides was judged at; `None` when it has none.
+    pub fn judged_until(&self, key: &DeviceKey) -> Option<i64> {
+        self.states.get(key)?.values().map(|state| state.last_tst).max()
+    }
+
     /// Forgets a device's side of every fence (the device was deleted).
     pub fn forget(&mut self, key: &DeviceKey) {
         self.states.remove(key);
