@@ -214,11 +214,17 @@ pub struct Outputs {
     /// With a shared subscription: devices whose objects are published once more when their
     /// traffic has been quiet for [`SETTLE`], by when they were last touched.
     settling: HashMap<DeviceKey, tokio::time::Instant>,
+    /// The `deletions` revision the device objects were last read against.
+    deletions_seen: i64,
 }
 
 /// How long a device's traffic must be quiet before its object is published once more (shared
 /// subscription; see [`Outputs::settle`]).
 const SETTLE: Duration = Duration::from_secs(2);
+
+/// How often the outputs stage looks for other workers' and processes' changes while no batch
+/// comes (see [`Outputs::follow_revisions`]).
+const FOLLOW: Duration = Duration::from_secs(5);
 
 impl Outputs {
     /// Loads device objects and fences, publishes them (retained) and starts the stage.
@@ -229,6 +235,8 @@ impl Outputs {
         sinks: Sinks,
         geocoding: Option<Geocoding>,
     ) -> Result<(OutputsHandle, JoinHandle<()>), StoreError> {
+        // Read first: a deletion after it shows as a newer revision at the first batch.
+        let deletions_seen = derived.deletion_revision().await?;
         let mut devices = DeviceBook::load(store.as_ref()).await?;
         let fences = FenceBook::load(derived.as_ref(), options.fences).await?;
         let jobs = JobBook::load(derived.as_ref()).await?;
@@ -266,6 +274,7 @@ impl Outputs {
             stats,
             deferred: None,
             settling: HashMap::new(),
+            deletions_seen,
         };
         outputs.publish_all();
         let task = tokio::spawn(outputs.run(batches, controls));
@@ -279,6 +288,8 @@ impl Outputs {
     ) {
         let mut settle = tokio::time::interval(SETTLE);
         settle.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut follow = tokio::time::interval(FOLLOW);
+        follow.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 batch = batches.recv() => match batch {
@@ -287,6 +298,7 @@ impl Outputs {
                 },
                 Some(control) = controls.recv() => self.control(control).await,
                 _ = settle.tick(), if !self.settling.is_empty() => self.settle().await,
+                _ = follow.tick() => self.follow_revisions().await,
             }
         }
         tracing::debug!("outputs stopped");
@@ -397,14 +409,7 @@ impl Outputs {
     /// stored revision moved; with a shared subscription, job names (before job events) and,
     /// after the batch, the device objects it touched.
     async fn follow_others(&mut self, committed: &Committed) {
-        match self.fences.stale(self.derived.as_ref()).await {
-            Ok(true) => self.reload_fences().await,
-            Ok(false) => {}
-            Err(error) => {
-                self.stats.failures.fetch_add(1, Ordering::Relaxed);
-                tracing::error!(%error, "fence revision not read");
-            }
-        }
+        self.follow_revisions().await;
         if !self.options.shared {
             return;
         }
@@ -414,6 +419,36 @@ impl Outputs {
         if jobs && let Err(error) = self.jobs.reload_names(self.derived.as_ref()).await {
             self.stats.failures.fetch_add(1, Ordering::Relaxed);
             tracing::error!(%error, "job names not read again");
+        }
+    }
+
+    /// Reads the fence list again when its stored revision moved, and the device objects when
+    /// the deletions revision did (a deletion by another worker or by `pista delete`). Run
+    /// before each batch and every [`FOLLOW`] when there is no traffic.
+    async fn follow_revisions(&mut self) {
+        match self.fences.stale(self.derived.as_ref()).await {
+            Ok(true) => self.reload_fences().await,
+            Ok(false) => {}
+            Err(error) => {
+                self.stats.failures.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(%error, "fence revision not read");
+            }
+        }
+        match self.derived.deletion_revision().await {
+            Ok(seen) if seen != self.deletions_seen => {
+                self.deletions_seen = seen;
+                tracing::info!(revision = seen, "devices deleted elsewhere; reading devices again");
+                let users: BTreeSet<UserName> =
+                    self.devices.devices.keys().map(|key| key.user.clone()).collect();
+                for user in users {
+                    self.reload_devices(&user, None).await;
+                }
+            }
+            Ok(_) => {}
+            Err(error) => {
+                self.stats.failures.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(%error, "deletion revision not read");
+            }
         }
     }
 

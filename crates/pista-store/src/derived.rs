@@ -296,6 +296,10 @@ pub trait DerivedStore: Send + Sync {
     /// changes another worker or process made.
     async fn fence_revision(&self) -> Result<i64, StoreError>;
 
+    /// How many times a device was deleted with everything it had: read before each batch, so
+    /// a worker reads its device objects again after another worker or process deleted some.
+    async fn deletion_revision(&self) -> Result<i64, StoreError>;
+
     /// Every device's side of every fence.
     async fn fence_states(&self) -> Result<Vec<FenceStateRow>, StoreError>;
 

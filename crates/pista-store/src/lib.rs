@@ -13,6 +13,7 @@ mod history;
 mod read;
 mod records;
 mod retention;
+mod revision;
 mod rows;
 mod schema;
 mod sql;

@@ -40,6 +40,8 @@ pub struct SqlStore {
     /// The `last_seen` each device has at least (committed by this process; the column only
     /// grows), so a batch skips touching a device whose time has not moved.
     pub(crate) last_seen: std::sync::Mutex<HashMap<i64, i64>>,
+    /// The `deletions` revision the caches were last checked against (see `write`).
+    pub(crate) deletions_seen: std::sync::atomic::AtomicI64,
     /// Turns for history reads; a stream holds its permit until it is dropped.
     heavy_reads: Arc<Semaphore>,
     /// The size of `heavy_reads` and how long a read waits for a turn.
@@ -114,6 +116,7 @@ impl SqlStore {
             heavy_reads: Arc::new(Semaphore::new(HEAVY_READS)),
             heavy_limit: (HEAVY_READS, HEAVY_READ_WAIT),
             last_seen: std::sync::Mutex::default(),
+            deletions_seen: std::sync::atomic::AtomicI64::new(0),
         }
     }
 

@@ -30,6 +30,12 @@ impl SqlStore {
     ) -> Result<Vec<WriteOutcome>, StoreError> {
         let txn = self.db.begin().await.map_err(StoreError::query("begin"))?;
         let mut ids = self.device_ids.lock().await;
+        // A device deleted meanwhile (by any process) must not keep its cached id.
+        let deletions = crate::revision::read(&txn, crate::revision::DELETIONS).await?;
+        if self.deletions_seen.swap(deletions, std::sync::atomic::Ordering::Relaxed) != deletions {
+            ids.clear();
+            self.last_seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
+        }
         let mut fresh_ids = HashMap::new();
         let mut outcomes = Vec::with_capacity(batch.len());
         let mut seen: HashMap<i64, i64> = HashMap::new();

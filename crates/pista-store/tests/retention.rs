@@ -1,6 +1,7 @@
 //! Deletion and retention rules of [`RetentionStore`] on every backend: ranges go by the fix's
 //! own time, the device's last fix moves back, deleting everything takes the registry rows, a
-//! deleted device registers anew, chunks add up, and every deletion is logged.
+//! deleted device registers anew (also for another writer on the same database, which kept the
+//! old id), chunks add up, and every deletion is logged.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -270,3 +271,28 @@ backends!(
     rules_are_set_replaced_listed_and_removed,
     a_retention_pass_that_deletes_nothing_is_not_logged,
 );
+
+/// Two stores on one database, as two ingest workers or a server and `pista delete`: the one
+/// that did not delete had the device's id cached, and still stores the device's next fix where
+/// it can be read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_writer_forgets_the_id_of_a_device_deleted_elsewhere() {
+    for backend in [common::Backend::Sqlite, common::Backend::Postgres, common::Backend::Mysql] {
+        let test = common::open(backend).await;
+        let other = SqlStore::open(&test.url).await.unwrap();
+        let k = key("jane", "phone");
+        test.store.write(&[fix(&k, 52.1, 1_700_000_000)]).await.unwrap();
+        let everything = selector(&k, Span::All);
+        let deleted = other.delete(&everything, DeletedBy::Cli, 1_900_000_000, 100).await.unwrap();
+        assert_eq!(deleted.removed, std::slice::from_ref(&k));
+
+        test.store.write(&[fix(&k, 52.2, 1_700_000_100)]).await.unwrap();
+        let last = other.last(Some(&k.user), Some(&k.device)).await.unwrap();
+        let tsts: Vec<i64> = last.iter().map(|l| l.location.tst).collect();
+        assert_eq!(tsts, [1_700_000_100], "{backend:?}");
+        let query = LocationQuery { key: k.clone(), from: None, to: None, limit: None };
+        assert_eq!(other.locations(&query).await.unwrap().len(), 1, "{backend:?}");
+        other.close().await;
+        test.finish().await;
+    }
+}

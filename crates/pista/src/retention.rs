@@ -1,10 +1,8 @@
 //! `pista delete` (a user's or device's history in a time range, or everything of it) and
 //! `pista retention` (set, remove and list the per-user and per-device age limits; read the
-//! deletion log). Both work on the database directly, so they need no running server.
-//!
-//! FIXME(#5): a server that runs while `pista delete` deletes keeps showing the deleted fixes
-//! in its device objects (`_map`, `/api/0/map`) until it restarts; `DELETE /api/0/locations`
-//! on the running server updates them at once.
+//! deletion log). Both work on the database directly, so they need no running server; a server
+//! that runs on the same database reads its device objects again before its next batch (the
+//! deletion moves the `deletions` revision).
 
 use anyhow::{anyhow, bail};
 use clap::ArgMatches;

@@ -1,8 +1,9 @@
 //! Deletion and retention end to end: `DELETE /api/0/locations` for a range and for everything
 //! (with `/api/0/last`, `/api/0/map` and the deletion log following), the `pista delete` and
 //! `pista retention` commands of the real binary, a scheduled retention pass against a server
-//! holding data uploaded late (ages count from `tst`, bug case B08), and the retained `_map`
-//! object cleared on the real Mosquitto when its device is deleted.
+//! holding data uploaded late (ages count from `tst`, bug case B08), a running server following
+//! `pista delete` run beside it on the same database, and the retained `_map` object cleared on
+//! the real Mosquitto when its device is deleted.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -12,8 +13,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::{
-    TestServer, eventually, forget_session, mosquitto_url, publish_mosquitto, unique,
-    use_mosquitto, wait_for_subscription,
+    TestServer, eventually, eventually_within, forget_session, mosquitto_url, publish_mosquitto,
+    unique, use_mosquitto, wait_for_subscription,
 };
 use pista_core::DeviceKey;
 use pista_store::{LocationQuery, SqlStore, Storage};
@@ -218,6 +219,47 @@ async fn the_commands_delete_set_rules_and_read_the_log_on_the_database() {
     let store = SqlStore::open(&format!("sqlite://{}/pista.db", dir.display())).await.unwrap();
     assert!(store.users().await.unwrap().is_empty());
     drop(data);
+}
+
+/// `pista delete` beside a running server on the same database: the server's device objects
+/// follow without any traffic, and the deleted device's next fix is stored and shown (the
+/// server's writer forgot the deleted device's id).
+#[tokio::test]
+async fn a_running_server_follows_pista_delete_beside_it() {
+    let server = TestServer::start(|_| {}).await;
+    let t = 1_700_000_000;
+    post_fix(&server, "jane", "phone", 52.1, t).await;
+    post_fix(&server, "jane", "phone", 52.2, t + DAY).await;
+    post_fix(&server, "jane", "tablet", 52.3, t).await;
+    let both = vec![("phone".to_owned(), t + DAY), ("tablet".to_owned(), t)];
+    assert_eq!(map(&server, "jane").await, both);
+    let dir = server.dir.path().to_owned();
+
+    let range = ["delete", "--user", "jane", "--device", "phone", "--from", "2023-11-15"];
+    let (ok, _, err) = pista(&dir, &range);
+    assert!(ok, "{err}");
+    let older = vec![("phone".to_owned(), t), ("tablet".to_owned(), t)];
+    eventually_within(Duration::from_secs(20), "the map after the range", || async {
+        (map(&server, "jane").await == older).then_some(())
+    })
+    .await;
+
+    let (ok, _, err) = pista(&dir, &["delete", "--user", "jane", "--device", "phone", "--all"]);
+    assert!(ok, "{err}");
+    let tablet = vec![("tablet".to_owned(), t)];
+    eventually_within(Duration::from_secs(20), "the map after everything", || async {
+        (map(&server, "jane").await == tablet).then_some(())
+    })
+    .await;
+
+    post_fix(&server, "jane", "phone", 52.4, t + 2 * DAY).await;
+    let again = vec![("phone".to_owned(), t + 2 * DAY), ("tablet".to_owned(), t)];
+    assert_eq!(last(&server, "jane").await, again);
+    eventually("the map with the new fix", || async {
+        (map(&server, "jane").await == again).then_some(())
+    })
+    .await;
+    server.stop().await;
 }
 
 #[tokio::test]

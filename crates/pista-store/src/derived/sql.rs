@@ -15,7 +15,7 @@ use super::{
 use crate::dialect::{insert_id, insert_new};
 use crate::error::StoreError;
 use crate::read::{get, name, parse};
-use crate::schema::revisions;
+use crate::revision;
 use crate::sql::SqlStore;
 
 /// Writes one changed side of a fence if the stored side is still the one the change started
@@ -245,13 +245,11 @@ impl DerivedStore for SqlStore {
     }
 
     async fn fence_revision(&self) -> Result<i64, StoreError> {
-        let select = Query::select()
-            .column("value")
-            .from("revisions")
-            .and_where(Expr::col("name").eq(revisions::FENCES))
-            .to_owned();
-        let row = self.db.query_one(&select).await.map_err(StoreError::query("read revision"))?;
-        row.map_or(Ok(0), |row| get(&row, 0))
+        revision::read(&self.db, revision::FENCES).await
+    }
+
+    async fn deletion_revision(&self) -> Result<i64, StoreError> {
+        revision::read(&self.db, revision::DELETIONS).await
     }
 
     async fn fence_states(&self) -> Result<Vec<FenceStateRow>, StoreError> {
@@ -524,11 +522,5 @@ impl SqlStore {
 /// Counts a change of the fence list (see `schema/revisions`) in the change's transaction, so
 /// every ingest worker reads the list again before its next batch.
 pub(crate) async fn bump_fences(conn: &impl ConnectionTrait) -> Result<(), StoreError> {
-    let update = Query::update()
-        .table("revisions")
-        .value("value", Expr::col("value").add(1))
-        .and_where(Expr::col("name").eq(revisions::FENCES))
-        .to_owned();
-    conn.execute(&update).await.map_err(StoreError::query("count a fence change"))?;
-    Ok(())
+    revision::bump(conn, revision::FENCES).await
 }

@@ -16,10 +16,16 @@
 //! friend lists both ways and API fences. Kept always: `geo_cells` (shared by everyone),
 //! `rawdata` (pruned by its own age), and alerts other devices raised on a deleted fence.
 //!
-//! FIXME(#5): a deleted device's id is dropped from this process's cache only. Another worker
-//! on the same database keeps it and stores the device's next messages under the deleted id
-//! (invisible until that worker restarts); and fence states or alerts the outputs stage records
-//! for a fix committed just before the deletion can outlive it under the old id.
+//! Deleting a device moves the `deletions` revision in the same transaction: every writer reads
+//! it at the start of each batch and forgets its cached device ids when it moved, so another
+//! worker or process does not store the device's next messages under the deleted id. Any
+//! deletion that removed rows moves it once more at its end, which tells every outputs stage
+//! (of this process, another worker, or a server beside `pista delete`) to read its device
+//! objects again.
+//! FIXME(#5): a batch that read the revision just before the deletion committed can still store
+//! rows under the old id (PostgreSQL and MariaDB, where writers do not take turns); and fence
+//! states or alerts the outputs stage records for a fix committed just before the deletion can
+//! outlive it under the old id.
 
 use std::collections::BTreeMap;
 
@@ -70,6 +76,11 @@ impl SqlStore {
         let error = result.as_ref().err().map(ToString::to_string);
         if by != DeletedBy::Retention || deleted.total() > 0 || error.is_some() {
             deleted.log_id = Some(self.log_deletion(selector, by, at, &deleted, error).await?);
+        }
+        if deleted.total() > 0 {
+            // Every worker, and a server beside `pista delete`, reads its devices again.
+            let _write = self.writes.lock().await;
+            crate::revision::bump(&self.db, crate::revision::DELETIONS).await?;
         }
         result.map(|()| deleted)
     }
@@ -251,6 +262,7 @@ impl SqlStore {
             .add(Expr::col("friend_device").eq(key.device.as_str()));
         remove(&txn, "friends", friends, counts).await?;
         remove(&txn, "devices", Cond::all().add(Expr::col("id").eq(id)), counts).await?;
+        crate::revision::bump(&txn, crate::revision::DELETIONS).await?;
         txn.commit().await.map_err(StoreError::query("commit"))?;
 
         let names = (key.user.as_str().to_owned(), key.device.as_str().to_owned());

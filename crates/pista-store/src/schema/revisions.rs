@@ -1,12 +1,13 @@
-//! The revisions migration: `revisions`, one counter per kind of shared definition that ingest
-//! workers keep in memory (for now `fences`). Every change of a fence bumps the counter in the
-//! change's own transaction, so a worker that reads the counter once per batch knows when
-//! another worker (or the API of another process) changed the fence list.
+//! The revisions migration: `revisions`, one counter per kind of change that ingest workers must
+//! hear of from each other: `fences` (every change of the fence list) and `deletions` (every
+//! device deleted with all its data). A change moves its counter in its own transaction, so a
+//! worker that reads the counters once per batch knows when another worker, or another process
+//! such as `pista delete`, changed what it keeps in memory.
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::{big_integer, string_len};
 
-/// Adds `revisions` with a `fences` row at 0.
+/// Adds `revisions` with a `fences` and a `deletions` row at 0.
 pub(super) struct Revisions;
 
 impl MigrationName for Revisions {
@@ -28,14 +29,18 @@ impl MigrationTrait for Revisions {
                     .to_owned(),
             )
             .await?;
-        let first = Query::insert()
+        let rows = Query::insert()
             .into_table("revisions")
             .columns(["name", "value"])
             .values_panic([Expr::val(FENCES), Expr::val(0_i64)])
+            .values_panic([Expr::val(DELETIONS), Expr::val(0_i64)])
             .to_owned();
-        manager.exec_stmt(first).await
+        manager.exec_stmt(rows).await
     }
 }
 
 /// The revision row of the fence list.
 pub(crate) const FENCES: &str = "fences";
+
+/// The revision row of devices deleted with everything they had.
+pub(crate) const DELETIONS: &str = "deletions";

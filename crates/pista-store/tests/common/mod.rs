@@ -44,6 +44,8 @@ pub enum Backend {
 /// A store for one case, and what to clean up after it.
 pub struct TestStore {
     pub store: SqlStore,
+    /// Where the store is, for opening a second one on it (another worker or process).
+    pub url: String,
     _dir: tempfile::TempDir,
     /// The server database to drop: (admin URL, name).
     server: Option<(String, String)>,
@@ -108,7 +110,7 @@ pub async fn open(backend: Backend) -> TestStore {
         }
     };
     let store = SqlStore::open(&url).await.expect("open the test store");
-    TestStore { store, _dir: dir, server }
+    TestStore { store, url, _dir: dir, server }
 }
 
 /// One test per case and backend: `backends!(case_a, case_b)` runs `case_a(store)` on SQLite,
