@@ -298,7 +298,7 @@ impl Outputs {
                 },
                 Some(control) = controls.recv() => self.control(control).await,
                 _ = settle.tick(), if !self.settling.is_empty() => self.settle().await,
-                _ = follow.tick() => self.follow_revisions().await,
+                _ = follow.tick() => self.follow_revisions(false).await,
             }
         }
         tracing::debug!("outputs stopped");
@@ -409,7 +409,7 @@ impl Outputs {
     /// stored revision moved; with a shared subscription, job names (before job events) and,
     /// after the batch, the device objects it touched.
     async fn follow_others(&mut self, committed: &Committed) {
-        self.follow_revisions().await;
+        self.follow_revisions(true).await;
         if !self.options.shared {
             return;
         }
@@ -424,17 +424,30 @@ impl Outputs {
 
     /// Reads the fence list again when its stored revision moved, and the device objects when
     /// the deletions revision did (a deletion by another worker or by `pista delete`). Run
-    /// before each batch and every [`FOLLOW`] when there is no traffic.
-    async fn follow_revisions(&mut self) {
-        match self.fences.stale(self.derived.as_ref()).await {
-            Ok(true) => self.reload_fences().await,
-            Ok(false) => {}
+    /// before each batch (`after_batch`: the revisions that batch's write read, no query) and
+    /// every [`FOLLOW`] when there is no traffic.
+    async fn follow_revisions(&mut self, after_batch: bool) {
+        let known = match after_batch {
+            true => self.derived.batch_revisions(),
+            false => None,
+        };
+        let fences = match known {
+            Some((fences, _)) => Ok(fences),
+            None => self.derived.fence_revision().await,
+        };
+        match fences {
+            Ok(fences) if self.fences.stale(fences) => self.reload_fences().await,
+            Ok(_) => {}
             Err(error) => {
                 self.stats.failures.fetch_add(1, Ordering::Relaxed);
                 tracing::error!(%error, "fence revision not read");
             }
         }
-        match self.derived.deletion_revision().await {
+        let deletions = match known {
+            Some((_, deletions)) => Ok(deletions),
+            None => self.derived.deletion_revision().await,
+        };
+        match deletions {
             Ok(seen) if seen != self.deletions_seen => {
                 self.deletions_seen = seen;
                 tracing::info!(revision = seen, "devices deleted elsewhere; reading devices again");

@@ -141,8 +141,9 @@ impl FenceStateRow {
 /// What [`DerivedStore::record_fence_events`] did.
 #[derive(Debug, Clone, PartialEq)]
 pub enum FenceRecord {
-    /// Everything was written: each alert's id and queued deliveries.
-    Recorded(Vec<RecordedAlert>),
+    /// Everything was written: each alert's id and queued deliveries, in order; `None` for an
+    /// alert (and nothing for a side) of a device deleted meanwhile, which is not recorded.
+    Recorded(Vec<Option<RecordedAlert>>),
     /// Nothing was written: a stored side was not the one a change started from (another
     /// worker moved it). Read the states again and evaluate anew.
     Stale,
@@ -299,6 +300,13 @@ pub trait DerivedStore: Send + Sync {
     /// How many times a device was deleted with everything it had: read before each batch, so
     /// a worker reads its device objects again after another worker or process deleted some.
     async fn deletion_revision(&self) -> Result<i64, StoreError>;
+
+    /// The fence and deletion revisions the last batch write of this store read (`None`
+    /// before the first), so the outputs stage, which runs after the batch, follows them
+    /// without a query.
+    fn batch_revisions(&self) -> Option<(i64, i64)> {
+        None
+    }
 
     /// Every device's side of every fence.
     async fn fence_states(&self) -> Result<Vec<FenceStateRow>, StoreError>;

@@ -4,6 +4,7 @@
 //! the ingest pipeline can acknowledge a batch of messages with a single commit.
 
 mod accounts;
+mod answers;
 mod apply;
 mod copies;
 mod derived;
@@ -148,6 +149,15 @@ pub trait Storage: Send + Sync {
         &self,
         user: &UserName,
     ) -> Result<Vec<(UserName, Option<DeviceName>)>, StoreError>;
+
+    /// Whom `user` sees, as HTTP-mode answers read it: as of the last batch write at least
+    /// (changes committed before it began are in), so it may be served from memory.
+    async fn answer_friends(
+        &self,
+        user: &UserName,
+    ) -> Result<Vec<(UserName, Option<DeviceName>)>, StoreError> {
+        self.friends(user).await
+    }
 
     /// Records a command for a device; returns its id.
     async fn queue_command(

@@ -226,7 +226,9 @@ impl Storage for SqlStore {
         device: Option<&DeviceName>,
     ) -> Result<bool, StoreError> {
         let _write = self.writes.lock().await;
-        self.write_friend(user, friend, device, true).await
+        let added = self.write_friend(user, friend, device, true).await?;
+        self.friends_changed(added).await?;
+        Ok(added)
     }
 
     async fn remove_friend(
@@ -236,7 +238,9 @@ impl Storage for SqlStore {
         device: Option<&DeviceName>,
     ) -> Result<bool, StoreError> {
         let _write = self.writes.lock().await;
-        self.write_friend(user, friend, device, false).await
+        let removed = self.write_friend(user, friend, device, false).await?;
+        self.friends_changed(removed).await?;
+        Ok(removed)
     }
 
     async fn friends(
@@ -244,6 +248,22 @@ impl Storage for SqlStore {
         user: &UserName,
     ) -> Result<Vec<(UserName, Option<DeviceName>)>, StoreError> {
         self.read_friends(user).await
+    }
+
+    async fn answer_friends(
+        &self,
+        user: &UserName,
+    ) -> Result<Vec<(UserName, Option<DeviceName>)>, StoreError> {
+        let kept = self.answers().friends();
+        let lists = match kept {
+            Some(lists) => lists,
+            None => {
+                let at = self.answers().seen;
+                let lists = self.read_all_friends().await?;
+                self.answers().keep_friends(at, lists)
+            }
+        };
+        Ok(lists.get(user).cloned().unwrap_or_default())
     }
 
     async fn queue_command(
@@ -254,7 +274,10 @@ impl Storage for SqlStore {
         at: i64,
     ) -> Result<i64, StoreError> {
         let _write = self.writes.lock().await;
-        self.insert_command(key, action, payload, at).await
+        let id = self.insert_command(key, action, payload, at).await?;
+        crate::revision::bump(&self.db, crate::revision::COMMANDS).await?;
+        self.answers().queued(key);
+        Ok(id)
     }
 
     async fn command_published(
@@ -276,13 +299,29 @@ impl Storage for SqlStore {
         key: &DeviceKey,
         at: i64,
     ) -> Result<Vec<StoredCommand>, StoreError> {
-        // Nearly every post finds nothing queued: that is answered without waiting for the
-        // write turn, which ingest's commits hold.
-        if self.read_commands(Some(key), true).await?.is_empty() {
+        // Nearly every post finds nothing queued: that is answered from memory, without a
+        // query or waiting for the write turn, which ingest's commits hold.
+        let known = self.answers().may_have_commands(key);
+        let waiting = match known {
+            Some(waiting) => waiting,
+            None => {
+                let seen = self.answers().seen;
+                let pending = self.pending_http_devices().await?;
+                let waiting = pending.contains(key);
+                self.answers().keep_pending(seen, pending);
+                waiting
+            }
+        };
+        if !waiting {
             return Ok(Vec::new());
         }
         let _write = self.writes.lock().await;
-        self.take_commands(key, at).await
+        let taken = self.take_commands(key, at).await?;
+        if !taken.is_empty() {
+            crate::revision::bump(&self.db, crate::revision::COMMANDS).await?;
+        }
+        self.answers().taken(key);
+        Ok(taken)
     }
 
     async fn rawdata(&self) -> Result<Vec<(String, i64, Vec<u8>)>, StoreError> {
@@ -296,16 +335,33 @@ impl Storage for SqlStore {
 }
 
 impl SqlStore {
-    pub(crate) async fn find_device(&self, key: &DeviceKey) -> Result<Option<i64>, StoreError> {
-        let select = Query::select()
-            .column("id")
-            .from("devices")
-            .and_where(Expr::col("user_name").eq(key.user.as_str()))
-            .and_where(Expr::col("device_name").eq(key.device.as_str()))
-            .to_owned();
-        let row = self.db.query_one(&select).await.map_err(StoreError::query("find device"))?;
-        row.map(|row| get::<i64>(&row, 0)).transpose()
+    /// After this process changed a friend list: every worker reads the lists again.
+    async fn friends_changed(&self, changed: bool) -> Result<(), StoreError> {
+        if changed {
+            crate::revision::bump(&self.db, crate::revision::FRIENDS).await?;
+            self.answers().forget_friends();
+        }
+        Ok(())
     }
+
+    pub(crate) async fn find_device(&self, key: &DeviceKey) -> Result<Option<i64>, StoreError> {
+        find_device_on(&self.db, key).await
+    }
+}
+
+/// The id of `key`'s row, read on `conn` (a transaction sees its own view).
+pub(crate) async fn find_device_on(
+    conn: &impl ConnectionTrait,
+    key: &DeviceKey,
+) -> Result<Option<i64>, StoreError> {
+    let select = Query::select()
+        .column("id")
+        .from("devices")
+        .and_where(Expr::col("user_name").eq(key.user.as_str()))
+        .and_where(Expr::col("device_name").eq(key.device.as_str()))
+        .to_owned();
+    let row = conn.query_one(&select).await.map_err(StoreError::query("find device"))?;
+    row.map(|row| get::<i64>(&row, 0)).transpose()
 }
 
 fn location_select() -> SelectStatement {

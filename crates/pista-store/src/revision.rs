@@ -7,7 +7,16 @@ use sea_orm::sea_query::{Expr, ExprTrait, Query};
 
 use crate::error::StoreError;
 use crate::read::get;
-pub(crate) use crate::schema::revisions::{DELETIONS, FENCES};
+pub(crate) use crate::schema::revisions::{COMMANDS, DELETIONS, FENCES, FRIENDS};
+
+/// Every counter at once.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Revisions {
+    pub fences: i64,
+    pub deletions: i64,
+    pub friends: i64,
+    pub commands: i64,
+}
 
 /// The counter `name`; 0 when the row is missing.
 pub(crate) async fn read(conn: &impl ConnectionTrait, name: &str) -> Result<i64, StoreError> {
@@ -18,6 +27,28 @@ pub(crate) async fn read(conn: &impl ConnectionTrait, name: &str) -> Result<i64,
         .to_owned();
     let row = conn.query_one(&select).await.map_err(StoreError::query("read revision"))?;
     row.map_or(Ok(0), |row| get(&row, 0))
+}
+
+/// Every counter, read with a shared lock held until the transaction ends (PostgreSQL
+/// `FOR SHARE`, MySQL `LOCK IN SHARE MODE`; SQLite writers take turns anyway): a change that
+/// moves one waits for the reader to commit, and a reader waits for such a change to commit
+/// and then sees it.
+pub(crate) async fn read_shared(txn: &impl ConnectionTrait) -> Result<Revisions, StoreError> {
+    let select =
+        Query::select().columns(["name", "value"]).from("revisions").lock_shared().to_owned();
+    let rows = txn.query_all(&select).await.map_err(StoreError::query("read revisions"))?;
+    let mut revisions = Revisions::default();
+    for row in rows {
+        let value = get(&row, 1)?;
+        match get::<String>(&row, 0)?.as_str() {
+            FENCES => revisions.fences = value,
+            DELETIONS => revisions.deletions = value,
+            FRIENDS => revisions.friends = value,
+            COMMANDS => revisions.commands = value,
+            _ => {}
+        }
+    }
+    Ok(revisions)
 }
 
 /// Moves the counter `name` on by one.

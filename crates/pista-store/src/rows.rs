@@ -3,10 +3,13 @@
 //! commands and wire copies. Each is one short statement; none is on the ingest hot path except
 //! the secret lookup of an encrypted message.
 
+use std::collections::HashSet;
+
 use pista_core::{DeviceKey, DeviceName, UserName};
 use sea_orm::sea_query::{Expr, ExprTrait, JoinType, Order, Query};
 use sea_orm::{ConnectionTrait, QueryResult, TransactionTrait};
 
+use crate::answers::FriendLists;
 use crate::error::StoreError;
 use crate::read::{get, name, optional_key, parse, source};
 use crate::records::{
@@ -378,6 +381,40 @@ impl SqlStore {
                 Ok((friend, device))
             })
             .collect()
+    }
+
+    /// Every user's friend list (see `answers`).
+    pub(crate) async fn read_all_friends(&self) -> Result<FriendLists, StoreError> {
+        let select = Query::select()
+            .columns(["user_name", "friend_user", "friend_device"])
+            .from("friends")
+            .order_by("user_name", Order::Asc)
+            .order_by("friend_user", Order::Asc)
+            .order_by("friend_device", Order::Asc)
+            .to_owned();
+        let rows = self.db.query_all(&select).await.map_err(StoreError::query("read friends"))?;
+        let mut lists = FriendLists::new();
+        for row in &rows {
+            let user = parse(UserName::parse(&name(row, 0)?))?;
+            let friend = parse(UserName::parse(&name(row, 1)?))?;
+            let device = name(row, 2)?;
+            let device =
+                if device.is_empty() { None } else { Some(parse(DeviceName::parse(&device))?) };
+            lists.entry(user).or_default().push((friend, device));
+        }
+        Ok(lists)
+    }
+
+    /// The devices with commands not yet taken over HTTP (see `answers`).
+    pub(crate) async fn pending_http_devices(&self) -> Result<HashSet<DeviceKey>, StoreError> {
+        let select = Query::select()
+            .distinct()
+            .columns(["user_name", "device_name"])
+            .from("commands")
+            .and_where(Expr::col("http_at").is_null())
+            .to_owned();
+        let rows = self.db.query_all(&select).await.map_err(StoreError::query("read commands"))?;
+        rows.iter().map(|row| parse(DeviceKey::parse(&name(row, 0)?, &name(row, 1)?))).collect()
     }
 
     pub(crate) async fn insert_command(

@@ -42,6 +42,7 @@ impl MigratorTrait for Migrator {
             Box::new(retention::Retention),
             Box::new(accounts::Accounts),
             Box::new(revisions::Revisions),
+            Box::new(revisions::AnswerRevisions),
         ]
     }
 }

@@ -11,6 +11,7 @@ use sea_orm::{ConnectOptions, Database, DatabaseConnection};
 use sea_orm_migration::MigratorTrait;
 use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore};
 
+use crate::answers::Answers;
 use crate::error::StoreError;
 use crate::schema::Migrator;
 
@@ -40,8 +41,8 @@ pub struct SqlStore {
     /// The `last_seen` each device has at least (committed by this process; the column only
     /// grows), so a batch skips touching a device whose time has not moved.
     pub(crate) last_seen: std::sync::Mutex<HashMap<i64, i64>>,
-    /// The `deletions` revision the caches were last checked against (see `write`).
-    pub(crate) deletions_seen: std::sync::atomic::AtomicI64,
+    /// The revisions the last batch read, and what HTTP-mode answers read kept in memory.
+    answers: std::sync::Mutex<Answers>,
     /// Turns for history reads; a stream holds its permit until it is dropped.
     heavy_reads: Arc<Semaphore>,
     /// The size of `heavy_reads` and how long a read waits for a turn.
@@ -116,8 +117,13 @@ impl SqlStore {
             heavy_reads: Arc::new(Semaphore::new(HEAVY_READS)),
             heavy_limit: (HEAVY_READS, HEAVY_READ_WAIT),
             last_seen: std::sync::Mutex::default(),
-            deletions_seen: std::sync::atomic::AtomicI64::new(0),
+            answers: std::sync::Mutex::default(),
         }
+    }
+
+    /// The revisions seen last and the answers' copies.
+    pub(crate) fn answers(&self) -> std::sync::MutexGuard<'_, Answers> {
+        self.answers.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Sets how many history reads may run at once and how long one waits for a turn.

@@ -4,11 +4,11 @@
 
 mod bulk;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use bytes::Bytes;
 use pista_core::{Detail, DeviceKey, Location, Message, Replay, Transition};
-use sea_orm::sea_query::{Expr, ExprTrait, InsertStatement, Query};
+use sea_orm::sea_query::{Expr, ExprTrait, InsertStatement, Query, UpdateStatement};
 use sea_orm::{ConnectionTrait, DatabaseTransaction, TransactionTrait};
 use serde_json::Value;
 
@@ -30,9 +30,16 @@ impl SqlStore {
     ) -> Result<Vec<WriteOutcome>, StoreError> {
         let txn = self.db.begin().await.map_err(StoreError::query("begin"))?;
         let mut ids = self.device_ids.lock().await;
-        // A device deleted meanwhile (by any process) must not keep its cached id.
-        let deletions = crate::revision::read(&txn, crate::revision::DELETIONS).await?;
-        if self.deletions_seen.swap(deletions, std::sync::atomic::Ordering::Relaxed) != deletions {
+        // A device deleted meanwhile (by any process) must not keep its cached id. The shared
+        // lock orders this batch with a deletion in another process: one commits first (see
+        // `retention::delete`).
+        let revisions = crate::revision::read_shared(&txn).await?;
+        let seen = {
+            let mut answers = self.answers();
+            answers.written = true;
+            std::mem::replace(&mut answers.seen, revisions)
+        };
+        if seen.deletions != revisions.deletions {
             ids.clear();
             self.last_seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
         }
@@ -105,9 +112,11 @@ impl SqlStore {
             seen.retain(|(id, at)| known.get(id).is_none_or(|known| known < at));
             seen
         };
-        for (id, last_seen) in &touched {
-            touch_device(&txn, *id, *last_seen).await?;
-        }
+        let seen_changes = touched
+            .iter()
+            .map(|(id, at)| (*id, DeviceChange { seen: Some(*at), ..DeviceChange::default() }))
+            .collect();
+        update_devices(&txn, &seen_changes).await?;
         txn.commit().await.map_err(StoreError::query("commit"))?;
 
         // Ids become visible to later batches only once their rows are committed.
@@ -551,39 +560,81 @@ pub(crate) fn shows_alive(message: &NewMessage) -> bool {
     }
 }
 
-/// Marks a device that was offline as online again.
-/// Moves a device's last position to a newer fix and marks it online after a fresh arrival, in
-/// one statement; each change applies only where its own condition holds, exactly as
-/// [`advance_last`] and [`mark_online`] apart.
-pub(crate) async fn update_device(
+/// Devices changed by one `UPDATE` (see [`update_devices`]): each brings a few bound values to
+/// every `CASE`, and each row walks the branches, so a chunk stays small.
+const DEVICES_PER_UPDATE: usize = 64;
+
+/// What a batch changes of one device: its new last fix (id, tst), its first fresh arrival
+/// (marks it online), its newest arrival (`last_seen`).
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct DeviceChange {
+    pub fix: Option<(i64, i64)>,
+    pub alive: Option<i64>,
+    pub seen: Option<i64>,
+}
+
+/// Applies `changes` (device id to change), in id order, one statement per
+/// [`DEVICES_PER_UPDATE`] devices instead of one per device. Each column is a `CASE` with a
+/// branch per device that changes it, and each branch applies only where its own condition
+/// holds, exactly as [`advance_last`], [`mark_online`] and one device's `last_seen` update apart.
+pub(crate) async fn update_devices(
     txn: &DatabaseTransaction,
-    device_id: i64,
-    fix: Option<(i64, i64)>,
-    alive: Option<i64>,
+    changes: &BTreeMap<i64, DeviceChange>,
 ) -> Result<(), StoreError> {
+    let changes: Vec<(i64, DeviceChange)> = changes.iter().map(|(id, c)| (*id, *c)).collect();
+    for chunk in changes.chunks(DEVICES_PER_UPDATE) {
+        if let Some(update) = devices_update(chunk) {
+            txn.execute(&update).await.map_err(StoreError::query("update devices"))?;
+        }
+    }
+    Ok(())
+}
+
+/// The statement for one chunk; `None` when it changes nothing.
+fn devices_update(chunk: &[(i64, DeviceChange)]) -> Option<UpdateStatement> {
+    type Branches = Vec<(Expr, Expr)>;
+    let (mut last_id, mut last_tst, mut online_at, mut online, mut seen) =
+        (Branches::new(), Branches::new(), Branches::new(), Branches::new(), Branches::new());
+    for (device, change) in chunk {
+        let this = || Expr::col("id").eq(*device);
+        if let Some((id, tst)) = change.fix {
+            let newer =
+                || this().and(Expr::col("last_tst").is_null().or(Expr::col("last_tst").lt(tst)));
+            last_id.push((newer(), Expr::val(id)));
+            last_tst.push((newer(), Expr::val(tst)));
+        }
+        if let Some(at) = change.alive {
+            let wake = || this().and(Expr::col("online").ne(1)).and(Expr::col("online_at").lte(at));
+            online_at.push((wake(), Expr::val(at)));
+            online.push((wake(), Expr::val(1)));
+        }
+        if let Some(at) = change.seen {
+            seen.push((this().and(Expr::col("last_seen").lt(at)), Expr::val(at)));
+        }
+    }
     let mut update = Query::update();
-    update.table("devices").and_where(Expr::col("id").eq(device_id));
+    update
+        .table("devices")
+        .and_where(Expr::col("id").is_in(chunk.iter().map(|(device, _)| *device)));
     // MySQL assigns left to right, a later expression seeing the earlier new values: each
     // column a condition reads is assigned after the column that depends on it.
-    if let Some((id, tst)) = fix {
-        let newer = Expr::col("last_tst").is_null().or(Expr::col("last_tst").lt(tst));
-        let keep = |column: &'static str| Expr::col(column);
-        update.value(
-            "last_location_id",
-            Expr::case(newer.clone(), Expr::val(id)).finally(keep("last_location_id")),
-        );
-        update.value("last_tst", Expr::case(newer, Expr::val(tst)).finally(keep("last_tst")));
+    let columns = [
+        ("last_location_id", last_id),
+        ("last_tst", last_tst),
+        ("online_at", online_at),
+        ("online", online),
+        ("last_seen", seen),
+    ];
+    let mut changed = false;
+    for (column, branches) in columns {
+        let mut branches = branches.into_iter();
+        let Some((cond, then)) = branches.next() else { continue };
+        let case =
+            branches.fold(Expr::case(cond, then), |case, (cond, then)| case.case(cond, then));
+        update.value(column, case.finally(Expr::col(column)));
+        changed = true;
     }
-    if let Some(at) = alive {
-        let wake = Expr::col("online").ne(1).and(Expr::col("online_at").lte(at));
-        update.value(
-            "online_at",
-            Expr::case(wake.clone(), Expr::val(at)).finally(Expr::col("online_at")),
-        );
-        update.value("online", Expr::case(wake, Expr::val(1)).finally(Expr::col("online")));
-    }
-    txn.execute(&update).await.map_err(StoreError::query("update device"))?;
-    Ok(())
+    changed.then_some(update)
 }
 
 pub(crate) async fn mark_online(
@@ -600,20 +651,5 @@ pub(crate) async fn mark_online(
         .and_where(Expr::col("online_at").lte(at))
         .to_owned();
     txn.execute(&update).await.map_err(StoreError::query("update device online"))?;
-    Ok(())
-}
-
-async fn touch_device(
-    txn: &DatabaseTransaction,
-    device_id: i64,
-    seen: i64,
-) -> Result<(), StoreError> {
-    let update = Query::update()
-        .table("devices")
-        .value("last_seen", seen)
-        .and_where(Expr::col("id").eq(device_id))
-        .and_where(Expr::col("last_seen").lt(seen))
-        .to_owned();
-    txn.execute(&update).await.map_err(StoreError::query("update device last seen"))?;
     Ok(())
 }

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use pista_core::{Card, DeviceKey, DeviceName, Location, Message, Replay, Source, UserName};
 use pista_store::{
     DeletedBy, LocationQuery, NewBody, NewMessage, RetentionStore, Selector, Span, SqlStore,
-    Storage,
+    Storage, WriteOutcome,
 };
 use serde_json::{Value, json};
 
@@ -292,6 +292,63 @@ async fn another_writer_forgets_the_id_of_a_device_deleted_elsewhere() {
         assert_eq!(tsts, [1_700_000_100], "{backend:?}");
         let query = LocationQuery { key: k.clone(), from: None, to: None, limit: None };
         assert_eq!(other.locations(&query).await.unwrap().len(), 1, "{backend:?}");
+        other.close().await;
+        test.finish().await;
+    }
+}
+
+/// A batch in flight in one process while another deletes its device (PostgreSQL and MariaDB,
+/// where writers of two processes do not take turns). The batch is held after its insert by a
+/// lock on the device row; the deletion goes through the device's history meanwhile, without
+/// the held fix, which is not committed yet. The deletion's last step waits for the batch and
+/// takes its fix too: nothing is left under the deleted id, and the device's next fix
+/// registers it anew.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_batch_in_flight_during_a_deletion_leaves_no_row_behind() {
+    use sea_orm::{ConnectionTrait, Database, Statement, TransactionTrait};
+
+    for backend in [common::Backend::Postgres, common::Backend::Mysql] {
+        let test = common::open(backend).await;
+        let other = SqlStore::open(&test.url).await.unwrap();
+        let k = key("jane", "phone");
+        test.store.write(&[fix(&k, 52.1, 1_700_000_000)]).await.unwrap();
+
+        let raw = Database::connect(test.url.as_str()).await.unwrap();
+        let held = raw.begin().await.unwrap();
+        let lock = "SELECT id FROM devices FOR UPDATE";
+        held.query_all_raw(Statement::from_string(raw.get_database_backend(), lock)).await.unwrap();
+        let pause = |ms| tokio::time::sleep(std::time::Duration::from_millis(ms));
+        let everything = selector(&k, Span::All);
+        let batch = [fix(&k, 52.2, 1_700_000_100)];
+        let (written, deleted, ()) = tokio::join!(
+            test.store.write(&batch),
+            async {
+                pause(300).await;
+                other.delete(&everything, DeletedBy::Cli, 1_900_000_000, 100).await
+            },
+            async {
+                pause(900).await;
+                held.commit().await.unwrap();
+            },
+        );
+        assert!(matches!(written.unwrap()[..], [WriteOutcome::Location { .. }]), "{backend:?}");
+        let deleted = deleted.unwrap();
+        assert_eq!(deleted.removed, std::slice::from_ref(&k), "{backend:?}");
+        assert_eq!(deleted.counts.get("locations"), Some(&2), "{backend:?}");
+        let orphans =
+            "SELECT COUNT(*) FROM locations WHERE device_id NOT IN (SELECT id FROM devices)";
+        let row = raw
+            .query_one_raw(Statement::from_string(raw.get_database_backend(), orphans))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(row.try_get_by_index::<i64>(0).unwrap(), 0, "{backend:?}");
+
+        test.store.write(&[fix(&k, 52.3, 1_700_000_200)]).await.unwrap();
+        let query = LocationQuery { key: k.clone(), from: None, to: None, limit: None };
+        let tsts: Vec<i64> = other.locations(&query).await.unwrap().iter().map(|l| l.tst).collect();
+        assert_eq!(tsts, [1_700_000_200], "{backend:?}");
+        raw.close().await.unwrap();
         other.close().await;
         test.finish().await;
     }

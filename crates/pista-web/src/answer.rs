@@ -37,7 +37,7 @@ pub async fn friends_and_commands(
     let mut shown = BTreeSet::new();
     // Only the cards of the users this device sees, each user's read once.
     let mut cards: BTreeMap<UserName, Vec<StoredCard>> = BTreeMap::new();
-    for (friend, device) in store.friends(&key.user).await? {
+    for (friend, device) in store.answer_friends(&key.user).await? {
         if !cards.contains_key(&friend) {
             cards.insert(friend.clone(), store.cards(Some(&friend)).await?);
         }

@@ -206,9 +206,14 @@ impl Outputs {
     }
 
     /// Publishes recorded alerts (`_alerts`, a watcher line, the live stream) and queues their
-    /// webhooks; `recorded` holds each alert's id and queued deliveries, in order.
-    fn publish_alerts(&mut self, pending: Vec<PendingAlert>, recorded: &[RecordedAlert]) {
+    /// webhooks; `recorded` holds each alert's id and queued deliveries, in order (none for a
+    /// device deleted meanwhile: its alert is dropped).
+    fn publish_alerts(&mut self, pending: Vec<PendingAlert>, recorded: &[Option<RecordedAlert>]) {
         for (index, pending) in pending.into_iter().enumerate() {
+            let Some(Some(recorded)) = recorded.get(index) else {
+                tracing::debug!(device = %pending.alert.key, "alert of a deleted device dropped");
+                continue;
+            };
             self.stats.alerts.fetch_add(1, Ordering::Relaxed);
             let key = &pending.alert.key;
             let topic = self.options.alert_topic.clone();
@@ -216,10 +221,10 @@ impl Outputs {
             self.sinks.send(LiveKind::Alert, Some(key), alert);
             self.look(key, &pending.device_topic, Some("_alert"), pending.line);
             // Queued, never awaited: a slow receiver must not hold up the outputs.
-            if let (Some(webhooks), Some(alert)) = (&self.options.webhooks, recorded.get(index)) {
+            if let Some(webhooks) = &self.options.webhooks {
                 let targets: Vec<(Option<i64>, String)> =
-                    alert.queued.iter().map(|(id, url)| (Some(*id), url.clone())).collect();
-                webhooks.deliver(alert.id, &pending.alert.payload, &targets);
+                    recorded.queued.iter().map(|(id, url)| (Some(*id), url.clone())).collect();
+                webhooks.deliver(recorded.id, &pending.alert.payload, &targets);
             }
         }
     }

@@ -94,10 +94,10 @@ impl FenceBook {
         Ok(gone)
     }
 
-    /// Whether the stored fence list changed since it was read, here or by another ingest
-    /// worker or process on the same database.
-    pub async fn stale(&self, store: &dyn DerivedStore) -> Result<bool, StoreError> {
-        Ok(store.fence_revision().await? != self.revision)
+    /// Whether the stored fence list changed since it was read (its revision is now
+    /// `revision`), here or by another ingest worker or process on the same database.
+    pub fn stale(&self, revision: i64) -> bool {
+        revision != self.revision
     }
 
     /// Evaluates a device's newest fix against the fences that apply to it. Returns the

@@ -2,6 +2,8 @@
 //! `fence_states`, `alerts` and the address columns of `locations` (the webhook delivery log is
 //! in `deliveries`).
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use pista_core::{DeviceKey, UserName};
 use sea_orm::sea_query::{Expr, ExprTrait, JoinType, OnConflict, Order, Query};
@@ -252,6 +254,11 @@ impl DerivedStore for SqlStore {
         revision::read(&self.db, revision::DELETIONS).await
     }
 
+    fn batch_revisions(&self) -> Option<(i64, i64)> {
+        let answers = self.answers();
+        answers.written.then_some((answers.seen.fences, answers.seen.deletions))
+    }
+
     async fn fence_states(&self) -> Result<Vec<FenceStateRow>, StoreError> {
         let select = Query::select()
             .columns(["fence_id", "inside", "since", "pending", "last_tst"].map(|c| ("s", c)))
@@ -288,12 +295,21 @@ impl DerivedStore for SqlStore {
         alerts: &[NewAlert],
     ) -> Result<FenceRecord, StoreError> {
         let _write = self.writes.lock().await;
-        // Looked up before the transaction: a lookup on another pooled connection while this one
-        // holds the write lock could wait for a connection that is itself waiting for the lock.
-        let state_devices = self.device_ids(states.iter().map(|change| &change.state.key)).await?;
-        let alert_devices = self.device_ids(alerts.iter().map(|alert| &alert.key)).await?;
         let txn = self.db.begin().await.map_err(StoreError::query("begin"))?;
+        // Held shared until the commit: a deletion in another process either committed before
+        // (its device is not found below, and what it raised goes with it) or waits for this.
+        revision::read_shared(&txn).await?;
+        let mut found = HashMap::new();
+        let mut state_devices = Vec::with_capacity(states.len());
+        for change in states {
+            state_devices.push(known_device(&txn, &mut found, &change.state.key).await?);
+        }
+        let mut alert_devices = Vec::with_capacity(alerts.len());
+        for alert in alerts {
+            alert_devices.push(known_device(&txn, &mut found, &alert.key).await?);
+        }
         for (change, device) in states.iter().zip(state_devices) {
+            let Some(device) = device else { continue };
             if !write_side(&txn, device, change).await? {
                 txn.rollback().await.map_err(StoreError::query("rollback"))?;
                 tracing::debug!(device = %change.state.key, fence = change.state.fence_id,
@@ -303,6 +319,10 @@ impl DerivedStore for SqlStore {
         }
         let mut ids = Vec::with_capacity(alerts.len());
         for (alert, device) in alerts.iter().zip(alert_devices) {
+            let Some(device) = device else {
+                ids.push(None);
+                continue;
+            };
             let insert = Query::insert()
                 .into_table("alerts")
                 .columns([
@@ -326,7 +346,7 @@ impl DerivedStore for SqlStore {
                 .to_owned();
             let id = insert_id(&txn, insert).await.map_err(StoreError::query("write alert"))?;
             let queued = self.queue_deliveries(&txn, id, &alert.webhooks, alert.at).await?;
-            ids.push(RecordedAlert { id, queued });
+            ids.push(Some(RecordedAlert { id, queued }));
         }
         txn.commit().await.map_err(StoreError::query("commit"))?;
         Ok(FenceRecord::Recorded(ids))
@@ -500,17 +520,6 @@ fn fence(row: &QueryResult) -> Result<StoredFence, StoreError> {
 }
 
 impl SqlStore {
-    async fn device_ids(
-        &self,
-        keys: impl Iterator<Item = &DeviceKey>,
-    ) -> Result<Vec<i64>, StoreError> {
-        let mut ids = Vec::new();
-        for key in keys {
-            ids.push(self.device_id(key).await?);
-        }
-        Ok(ids)
-    }
-
     pub(super) async fn device_id(&self, key: &DeviceKey) -> Result<i64, StoreError> {
         self.find_device(key).await?.ok_or_else(|| StoreError::Corrupt {
             what: "device",
@@ -523,4 +532,22 @@ impl SqlStore {
 /// every ingest worker reads the list again before its next batch.
 pub(crate) async fn bump_fences(conn: &impl ConnectionTrait) -> Result<(), StoreError> {
     revision::bump(conn, revision::FENCES).await
+}
+
+/// `key`'s device id as `txn` sees it, each key looked up once; `None` when it has no row (it
+/// was deleted after the fix was stored).
+async fn known_device(
+    txn: &DatabaseTransaction,
+    found: &mut HashMap<DeviceKey, Option<i64>>,
+    key: &DeviceKey,
+) -> Result<Option<i64>, StoreError> {
+    if let Some(id) = found.get(key) {
+        return Ok(*id);
+    }
+    let id = crate::read::find_device_on(txn, key).await?;
+    if id.is_none() {
+        tracing::debug!(device = %key, "device deleted meanwhile; its fence events are dropped");
+    }
+    found.insert(key.clone(), id);
+    Ok(id)
 }

@@ -22,10 +22,12 @@
 //! deletion that removed rows moves it once more at its end, which tells every outputs stage
 //! (of this process, another worker, or a server beside `pista delete`) to read its device
 //! objects again.
-//! FIXME(#5): a batch that read the revision just before the deletion committed can still store
-//! rows under the old id (PostgreSQL and MariaDB, where writers do not take turns); and fence
-//! states or alerts the outputs stage records for a fix committed just before the deletion can
-//! outlive it under the old id.
+//!
+//! Writers in other processes read the revision under a shared lock and the device's last
+//! transaction moves it first, so the two are ordered: a batch in flight commits before the
+//! deletion goes on, and the deletion's last transaction takes what that batch (or anything
+//! since the history went chunk by chunk) stored for the device; a batch that starts meanwhile
+//! waits for the deletion to commit and registers the device anew.
 
 use std::collections::BTreeMap;
 
@@ -234,7 +236,25 @@ impl SqlStore {
     ) -> Result<(), StoreError> {
         let _write = self.writes.lock().await;
         let txn = self.db.begin().await.map_err(StoreError::query("begin"))?;
+        // First, so that a batch another process is writing commits before this goes on (it
+        // holds the revision shared), and a batch that starts now waits for this commit and
+        // then forgets the id.
+        crate::revision::bump(&txn, crate::revision::DELETIONS).await?;
         let id = target.id;
+        // What arrived since the history was deleted chunk by chunk goes with the device, so no
+        // row is left under an id that no longer exists.
+        let alerts = Query::select()
+            .column("id")
+            .from("alerts")
+            .and_where(Expr::col("device_id").eq(id))
+            .to_owned();
+        for child in ["webhook_deliveries", "webhook_queue"] {
+            let cond = Cond::all().add(Expr::col("alert_id").in_subquery(alerts.clone()));
+            remove(&txn, child, cond, counts).await?;
+        }
+        for table in ["locations", "messages", "quarantine", "transitions", "alerts", "jobs"] {
+            remove(&txn, table, Cond::all().add(Expr::col("device_id").eq(id)), counts).await?;
+        }
         let fences = Query::select()
             .column("id")
             .from("fences")
@@ -262,7 +282,6 @@ impl SqlStore {
             .add(Expr::col("friend_device").eq(key.device.as_str()));
         remove(&txn, "friends", friends, counts).await?;
         remove(&txn, "devices", Cond::all().add(Expr::col("id").eq(id)), counts).await?;
-        crate::revision::bump(&txn, crate::revision::DELETIONS).await?;
         txn.commit().await.map_err(StoreError::query("commit"))?;
 
         let names = (key.user.as_str().to_owned(), key.device.as_str().to_owned());

@@ -10,7 +10,10 @@ use std::collections::{BTreeMap, HashMap};
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
 use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend};
 
-use super::{FIX_KEY, LOCATION_COLUMNS, Stored, fix_key, location_row, shows_alive, update_device};
+use super::{
+    DeviceChange, FIX_KEY, LOCATION_COLUMNS, Stored, fix_key, location_row, shows_alive,
+    update_devices,
+};
 use crate::error::StoreError;
 use crate::records::{NewBody, NewMessage, WriteOutcome};
 
@@ -80,25 +83,19 @@ impl<'a> Fixes<'a> {
             }
             outcomes[*index] = WriteOutcome::Location { id, newest: is_newest };
         }
-        // One statement per device, in id order.
+        // In id order, many devices per statement.
         let mut changes: BTreeMap<i64, DeviceChange> = BTreeMap::new();
         for (device, fix) in last {
-            changes.entry(device).or_default().0 = Some(fix);
+            changes.entry(device).or_default().fix = Some(fix);
         }
         for (device, at) in alive {
-            changes.entry(device).or_default().1 = Some(at);
+            changes.entry(device).or_default().alive = Some(at);
         }
-        for (device, (fix, alive)) in changes {
-            update_device(txn, device, fix, alive).await?;
-        }
-        Ok(())
+        update_devices(txn, &changes).await
     }
 }
 
 type FixKey = (i64, i64, i64, i64);
-
-/// What a flush changes of one device: its new last fix (id, tst) and its first fresh arrival.
-type DeviceChange = (Option<(i64, i64)>, Option<i64>);
 
 async fn insert_chunk(
     txn: &DatabaseTransaction,

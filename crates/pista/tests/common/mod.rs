@@ -403,6 +403,12 @@ impl Storage for FlakyStore {
     ) -> Result<Vec<(UserName, Option<DeviceName>)>, StoreError> {
         self.inner.friends(user).await
     }
+    async fn answer_friends(
+        &self,
+        user: &UserName,
+    ) -> Result<Vec<(UserName, Option<DeviceName>)>, StoreError> {
+        self.inner.answer_friends(user).await
+    }
     async fn queue_command(
         &self,
         key: &DeviceKey,
