@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Streams one device's month and one device's year (1,051,200 fixes, one every 30 s of 2024) to
-# GPX with `pista export --out`, and prints the time and peak memory (RSS, from /usr/bin/time -v)
-# of each. Memory stays flat: the year needs about what the month needs, since nothing holds the
-# whole result.
+# GPX (or FORMAT) with `pista export --out`, and prints the time and peak memory (RSS, from
+# /usr/bin/time -v) of each. Memory stays flat: the year needs about what the month needs, since
+# nothing holds the whole result.
 #
 #   tools/bench-export.sh                    # uses target/release/pista
-#   PISTA=target/debug/pista tools/bench-export.sh
+#   PISTA=target/debug/pista FORMAT=json tools/bench-export.sh
 #
 # Needs sqlite3 and /usr/bin/time (Debian: sqlite3, time). Everything lives in a temporary
 # directory; the server it starts once (to create the database) listens on 127.0.0.1 only.
@@ -13,6 +13,7 @@ set -euo pipefail
 
 PISTA=${PISTA:-target/release/pista}
 PORT=${PORT:-18093}
+FORMAT=${FORMAT:-gpx}
 YEAR_POINTS=1051200
 DIR=$(mktemp -d)
 SERVER=
@@ -56,15 +57,24 @@ SQL
 measure() {
     local name=$1
     shift
-    /usr/bin/time -v "$PISTA" export --data-dir "$DIR" --user bench --device year --format gpx \
-        --out "$DIR/$name.gpx" "$@" >/dev/null 2>"$DIR/$name.time"
+    local out="$DIR/$name.$FORMAT"
+    /usr/bin/time -v "$PISTA" export --data-dir "$DIR" --user bench --device year \
+        --format "$FORMAT" --out "$out" "$@" >/dev/null 2>"$DIR/$name.time"
     local points rss elapsed size
-    points=$(grep -c '<trkpt' "$DIR/$name.gpx")
+    case $FORMAT in
+        gpx) points=$(grep -c '<trkpt' "$out") ;;
+        kml) points=$(grep -c '<Placemark' "$out") ;;
+        json) points=$(grep -c '"tst"' "$out") ;;
+        rec) points=$(grep -c '^[0-9]' "$out") ;;
+        csv) points=$(($(wc -l <"$out") - 1)) ;;
+        geojson) points=$(grep -o '"type":"Feature"' "$out" | wc -l) ;;
+        *) echo "unknown FORMAT $FORMAT" >&2 && exit 2 ;;
+    esac
     rss=$(awk -F': ' '/Maximum resident/ {print $2}' "$DIR/$name.time")
     elapsed=$(awk -F': ' '/Elapsed/ {print $2}' "$DIR/$name.time")
-    size=$(du -m "$DIR/$name.gpx" | cut -f1)
-    printf '%-6s %8d points  %5d MB GPX  %8s elapsed  peak RSS %6d kB\n' \
-        "$name" "$points" "$size" "$elapsed" "$rss"
+    size=$(du -m "$out" | cut -f1)
+    printf '%-6s %8d points  %5d MB %-7s  %8s elapsed  peak RSS %6d kB\n' \
+        "$name" "$points" "$size" "$FORMAT" "$elapsed" "$rss"
 }
 
 measure month --from 2024-03-01 --to 2024-03-31T23:59:59

@@ -4,16 +4,19 @@
 //! count is known before the points come.
 //!
 //! The stored message is compact JSON of an object, so the added members are spliced in before
-//! its closing brace without parsing it. A message that already holds one of the added names is
-//! parsed and the name set in place instead, as the Recorder's own output does.
+//! its closing brace without parsing it. A message that already holds one of the added names is parsed and the name set
+//! in place instead, as the Recorder's own output does.
 
 use std::io::{self, Write};
+use std::sync::LazyLock;
+
+use memchr::memmem::Finder;
 
 use pista_store::HistoryPoint;
 use serde_json::{Map, Value};
 
 use crate::Encoder;
-use crate::time::{push_display, push_iso};
+use crate::time::{push_display, push_iso, push_iso_and_display};
 
 /// Appends one point as a JSON object; with `identity`, also `username` and `device`.
 pub fn push_item(out: &mut Vec<u8>, point: &HistoryPoint, identity: bool) -> io::Result<()> {
@@ -21,8 +24,7 @@ pub fn push_item(out: &mut Vec<u8>, point: &HistoryPoint, identity: bool) -> io:
     let splice = payload.len() >= 2
         && payload.starts_with('{')
         && payload.ends_with('}')
-        && !["\"isorcv\"", "\"isotst\"", "\"disptst\""].iter().any(|n| payload.contains(n))
-        && !(identity && (payload.contains("\"username\"") || payload.contains("\"device\"")));
+        && !holds_added_name(payload.as_bytes(), identity);
     if !splice {
         return push_parsed(out, point, identity);
     }
@@ -41,11 +43,23 @@ pub fn push_item(out: &mut Vec<u8>, point: &HistoryPoint, identity: bool) -> io:
     out.extend_from_slice(b"\"isorcv\":\"");
     push_iso(out, point.received_at);
     out.extend_from_slice(b"\",\"isotst\":\"");
-    push_iso(out, point.tst);
-    out.extend_from_slice(b"\",\"disptst\":\"");
-    push_display(out, point.tst);
+    push_iso_and_display(out, point.tst, b"\",\"disptst\":\"");
     out.extend_from_slice(b"\"}");
     Ok(())
+}
+
+/// The names the writer adds, quoted: the Recorder's times, then the identity. The searchers
+/// are built once; building one per search (as `str::contains` does) was a twentieth of a
+/// month's JSON.
+static ADDED_NAMES: LazyLock<[Finder<'static>; 5]> = LazyLock::new(|| {
+    ["\"isorcv\"", "\"isotst\"", "\"disptst\"", "\"username\"", "\"device\""].map(Finder::new)
+});
+
+/// Whether `payload` holds `"isorcv"`, `"isotst"` or `"disptst"` (with `identity`, also
+/// `"username"` or `"device"`) anywhere, as a key or inside a string.
+fn holds_added_name(payload: &[u8], identity: bool) -> bool {
+    let names = if identity { &ADDED_NAMES[..] } else { &ADDED_NAMES[..3] };
+    names.iter().any(|name| name.find(payload).is_some())
 }
 
 /// The slow path of [`push_item`]: parse, set the members, write again.
@@ -125,5 +139,30 @@ impl Encoder for Envelope {
         serde_json::to_writer(&mut *out, &self.version)?;
         out.push(b'}');
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::holds_added_name;
+
+    #[test]
+    fn added_names_are_found_as_keys_and_as_whole_strings() {
+        let cases: [(&str, bool, bool); 9] = [
+            (r#"{"_type":"location","tst":1}"#, true, false),
+            (r#"{"isotst":"x"}"#, false, true),
+            (r#"{"a":1,"isorcv":2}"#, false, true),
+            (r#"{"disptst":""}"#, false, true),
+            (r#"{"device":"d"}"#, false, false),
+            (r#"{"device":"d"}"#, true, true),
+            // A string that is one of the names is a false alarm: the slow path, same output.
+            (r#"{"desc":"username"}"#, true, true),
+            (r#"{"desc":"say \"username\""}"#, true, false),
+            (r#"{"isotstx":1,"xdevice":2,"username_":3,"isorcv":4}"#, true, true),
+        ];
+        for (payload, identity, want) in cases {
+            assert_eq!(holds_added_name(payload.as_bytes(), identity), want, "{payload}");
+        }
+        assert!(!holds_added_name(br#"{"isotstx":1,"xdevice":2,"username_":3}"#, true));
     }
 }

@@ -23,7 +23,7 @@ use std::str::FromStr;
 use bytes::Bytes;
 use futures::stream::{self, BoxStream, StreamExt};
 use pista_core::{DeviceName, UserName};
-use pista_store::{HistoryPages, HistoryPoint, StoreError};
+use pista_store::{HistoryColumns, HistoryPages, HistoryPoint, StoreError};
 
 /// An export format, by its name in `--format` and `format=`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,6 +48,15 @@ impl Format {
             Format::Csv => "csv",
             Format::Kml => "kml",
             Format::Json => "json",
+        }
+    }
+
+    /// The columns of a history the format writes: JSON and `.rec` write the stored message,
+    /// the others its typed columns. Reading no more than that is what makes a long export fast.
+    pub fn columns(self) -> HistoryColumns {
+        match self {
+            Format::Rec | Format::Json => HistoryColumns::Message,
+            Format::Gpx | Format::GeoJson | Format::Csv | Format::Kml => HistoryColumns::All,
         }
     }
 
@@ -137,6 +146,9 @@ trait Encoder: Send {
 pub struct Exporter {
     format: Format,
     encoder: Box<dyn Encoder>,
+    /// The size of the last page's bytes: the next page's buffer starts that large, so a page
+    /// is written without growing (and copying) its buffer on the way.
+    page_bytes: usize,
 }
 
 impl Exporter {
@@ -154,12 +166,14 @@ impl Exporter {
             Format::Kml => Box::new(kml::Kml::new(label)),
             Format::Json => Box::new(json::Array::default()),
         };
-        Ok(Self { format, encoder })
+        Ok(Self { format, encoder, page_bytes: 0 })
     }
 
     /// The Recorder's `/api/0/locations` answer: `{"count":N,"data":[...],"status":200,...}`.
+    /// It writes the stored messages: read its history with [`HistoryColumns::Message`].
     pub fn recorder_locations(count: u64, version: &str) -> Self {
-        Self { format: Format::Json, encoder: Box::new(json::Envelope::new(count, version)) }
+        let encoder = Box::new(json::Envelope::new(count, version));
+        Self { format: Format::Json, encoder, page_bytes: 0 }
     }
 
     pub fn format(&self) -> Format {
@@ -175,10 +189,11 @@ impl Exporter {
 
     /// The points of one page.
     pub fn page(&mut self, points: &[HistoryPoint]) -> Result<Vec<u8>, ExportError> {
-        let mut out = Vec::with_capacity(points.len() * 256);
+        let mut out = Vec::with_capacity((points.len() * 256).max(self.page_bytes));
         for point in points {
             self.encoder.point(&mut out, point).map_err(self.failed())?;
         }
+        self.page_bytes = out.len() + out.len() / 16;
         Ok(out)
     }
 

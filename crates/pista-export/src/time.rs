@@ -1,7 +1,8 @@
 //! Fix times as text, written straight into the output: `2023-11-14T22:13:20Z` (ISO 8601, UTC)
 //! and the Recorder's `2023-11-14 22:13:20`. Exports write two or three of these per point, and
 //! formatting through chrono's pattern interpreter was the largest cost of a month's JSON; the
-//! digits are computed here instead, with chrono's text kept for years outside 0000–9999.
+//! digits are computed here instead, with chrono's text kept for years outside 0000–9999. A
+//! time written in both forms is computed once ([`push_iso_and_display`]).
 
 use pista_core::time::{display, iso};
 
@@ -13,8 +14,24 @@ pub(crate) fn push_iso(out: &mut Vec<u8>, seconds: i64) {
     if !(0..=LAST_FOUR_DIGIT_YEAR).contains(&seconds) {
         return out.extend_from_slice(iso(seconds).as_bytes());
     }
-    push_date_time(out, seconds, b'T');
+    out.extend_from_slice(&date_time(seconds, b'T'));
     out.push(b'Z');
+}
+
+/// Appends `seconds` as ISO, then `between`, then as the display form: the JSON writer's
+/// `isotst` and `disptst`, which share their digits.
+pub(crate) fn push_iso_and_display(out: &mut Vec<u8>, seconds: i64, between: &[u8]) {
+    if !(0..=LAST_FOUR_DIGIT_YEAR).contains(&seconds) {
+        push_iso(out, seconds);
+        out.extend_from_slice(between);
+        return push_display(out, seconds);
+    }
+    let mut text = date_time(seconds, b'T');
+    out.extend_from_slice(&text);
+    out.push(b'Z');
+    out.extend_from_slice(between);
+    text[10] = b' ';
+    out.extend_from_slice(&text);
 }
 
 /// Appends `seconds` as `YYYY-MM-DD HH:MM:SS`.
@@ -22,7 +39,7 @@ pub(crate) fn push_display(out: &mut Vec<u8>, seconds: i64) {
     if !(0..=LAST_FOUR_DIGIT_YEAR).contains(&seconds) {
         return out.extend_from_slice(display(seconds).as_bytes());
     }
-    push_date_time(out, seconds, b' ');
+    out.extend_from_slice(&date_time(seconds, b' '));
 }
 
 /// `seconds` as `YYYY-MM-DDTHH:MM:SSZ`, in a new string.
@@ -32,20 +49,19 @@ pub(crate) fn iso_string(seconds: i64) -> String {
     String::from_utf8(out).unwrap_or_default()
 }
 
-fn push_date_time(out: &mut Vec<u8>, seconds: i64, separator: u8) {
+/// `YYYY-MM-DD?HH:MM:SS` with `separator` between date and time, for a four-digit year.
+fn date_time(seconds: i64, separator: u8) -> [u8; 19] {
     let (days, second_of_day) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
     let (year, month, day) = civil_date(days);
-    push_digits(out, year, 4);
-    out.push(b'-');
-    push_digits(out, month, 2);
-    out.push(b'-');
-    push_digits(out, day, 2);
-    out.push(separator);
-    push_digits(out, second_of_day / 3600, 2);
-    out.push(b':');
-    push_digits(out, second_of_day % 3600 / 60, 2);
-    out.push(b':');
-    push_digits(out, second_of_day % 60, 2);
+    let mut text = *b"0000-00-00T00:00:00";
+    text[10] = separator;
+    put_digits(&mut text[0..4], year);
+    put_digits(&mut text[5..7], month);
+    put_digits(&mut text[8..10], day);
+    put_digits(&mut text[11..13], second_of_day / 3600);
+    put_digits(&mut text[14..16], second_of_day % 3600 / 60);
+    put_digits(&mut text[17..19], second_of_day % 60);
+    text
 }
 
 /// The proleptic Gregorian date of a day count from 1970-01-01, counted in 400-year eras of
@@ -64,11 +80,11 @@ fn civil_date(days: i64) -> (i64, i64, i64) {
     (year, month, day)
 }
 
-/// Appends the last `width` decimal digits of a non-negative `value`, zero-padded.
-fn push_digits(out: &mut Vec<u8>, value: i64, width: u32) {
-    for place in (0..width).rev() {
-        let digit = value / 10_i64.pow(place) % 10;
-        out.push(b'0' + digit as u8);
+/// Writes the last `digits.len()` decimal digits of a non-negative `value`, zero-padded.
+fn put_digits(digits: &mut [u8], mut value: i64) {
+    for digit in digits.iter_mut().rev() {
+        *digit = b'0' + (value % 10) as u8;
+        value /= 10;
     }
 }
 
@@ -91,6 +107,9 @@ mod tests {
         assert_eq!(text(push_iso, LAST_FOUR_DIGIT_YEAR), "9999-12-31T23:59:59Z");
         assert_eq!(text(push_iso, -1), iso(-1));
         assert_eq!(text(push_display, LAST_FOUR_DIGIT_YEAR + 1), display(LAST_FOUR_DIGIT_YEAR + 1));
+        let both = |seconds| text(|out, s| push_iso_and_display(out, s, b"|"), seconds);
+        assert_eq!(both(1_700_000_000), "2023-11-14T22:13:20Z|2023-11-14 22:13:20");
+        assert_eq!(both(-1), format!("{}|{}", iso(-1), display(-1)));
     }
 
     #[test]
@@ -100,6 +119,8 @@ mod tests {
         while seconds <= LAST_FOUR_DIGIT_YEAR {
             assert_eq!(text(push_iso, seconds), iso(seconds), "{seconds}");
             assert_eq!(text(push_display, seconds), display(seconds), "{seconds}");
+            let both = text(|out, s| push_iso_and_display(out, s, b"|"), seconds);
+            assert_eq!(both, format!("{}|{}", iso(seconds), display(seconds)), "{seconds}");
             seconds += 7_919_993;
         }
     }

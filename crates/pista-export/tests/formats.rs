@@ -220,6 +220,33 @@ fn json_adds_identity_and_the_recorders_times_to_each_stored_message() {
 }
 
 #[test]
+fn json_writes_unicode_escapes_and_nested_objects_of_the_stored_message_unchanged() {
+    let mut points = points();
+    points.truncate(1);
+    // "device" inside a nested object sends the export's item through the parser (it looks for
+    // the name anywhere), the Recorder's answer splices: both write the message as stored.
+    let stored = r#"{"_type":"location","desc":"Zürich \"Hb\"\n\\ 🚲 \u0007","inregions":["a,b"],"x":{"device":"n","y":[{}]},"tst":1700000000}"#;
+    points[0].payload = stored.into();
+    let stored = &stored[..stored.len() - 1];
+    let times = concat!(
+        r#""isorcv":"2023-11-14T22:13:25Z","isotst":"2023-11-14T22:13:20Z","#,
+        r#""disptst":"2023-11-14 22:13:20"}"#
+    );
+
+    let identity = r#""username":"jane","device":"a<b&\"c'","#;
+    let want = format!(
+        "[
+{stored},{identity}{times}
+]
+"
+    );
+    assert_eq!(document(Format::Json, None, &points), want);
+    let answer = Exporter::recorder_locations(1, "0.1.0").document(&points).unwrap();
+    let want = format!(r#"{{"count":1,"data":[{stored},{times}],"status":200,"version":"0.1.0"}}"#);
+    assert_eq!(String::from_utf8(answer).unwrap(), want);
+}
+
+#[test]
 fn the_recorder_envelope_counts_first_and_closes_with_status_and_version() {
     let exporter = Exporter::recorder_locations(1, "0.1.0");
     let text = String::from_utf8(exporter.document(&points()[1..]).unwrap()).unwrap();

@@ -16,6 +16,11 @@ pub enum StoreError {
     Migrate { source: sea_orm::DbErr },
     #[error("database {operation} failed")]
     Query { operation: &'static str, source: sea_orm::DbErr },
+    #[error("database {operation} failed on {path}")]
+    Sqlite { operation: &'static str, path: String, source: rusqlite::Error },
+    /// The store was closed ([`crate::SqlStore::close`]); only history reads say so by name.
+    #[error("database {path} is closed")]
+    Closed { path: String },
     #[error("unknown user {user:?}")]
     UnknownUser { user: String },
     #[error("unknown device {device:?} of user {user:?}")]

@@ -3,25 +3,31 @@
 //! (never by arrival). Nothing buffers the whole result: each device is read in keyset pages over
 //! the unique fix index `(device_id, tst, lat_e7, lon_e7)` (a fix's key is its place in the
 //! order, so no second index on `locations` slows ingest), and a user's devices are merged page
-//! by page. A connection is
-//! held only while a page is read, so a slow client never pins one; what bounds the work is the
-//! heavy-read semaphore, whose permit a stream holds until it is dropped.
+//! by page (`merge`). A query names the columns it needs ([`HistoryColumns`]), and only those
+//! are read. The pages of a SQLite file come through `lean` (rusqlite on a blocking thread,
+//! a page read ahead); PostgreSQL, MariaDB and in-memory SQLite through `pool` (sea-orm, a
+//! pooled connection held only while a page is read). What bounds the work is the heavy-read
+//! semaphore, whose permit a stream holds until it is dropped.
 //!
 //! A history shows what was stored when it was opened: rows added later (higher ids) are left
 //! out, so the optional count matches the rows unless a deletion runs meanwhile.
 
-use std::collections::VecDeque;
+mod lean;
+mod merge;
+mod pool;
+
 use std::sync::Arc;
 
 use futures::stream::{self, BoxStream, StreamExt};
 use pista_core::{DeviceKey, DeviceName, UserName};
-use sea_orm::sea_query::{Cond, Expr, ExprTrait, Order, Query, SelectStatement};
-use sea_orm::{ConnectionTrait, DatabaseConnection, QueryResult};
-use tokio::sync::OwnedSemaphorePermit;
+use sea_orm::ConnectionTrait;
+use sea_orm::sea_query::{Cond, Expr, ExprTrait, Order, Query};
 
 use crate::error::StoreError;
 use crate::read::{get, name, parse};
 use crate::sql::SqlStore;
+
+pub(crate) use lean::LeanReads;
 
 /// Rows read per query. Large enough that the per-query cost disappears in a month, small
 /// enough that one page of a slow export is a few hundred kilobytes in memory.
@@ -39,13 +45,29 @@ pub struct HistoryQuery {
     pub limit: Option<u64>,
     /// Count the points before streaming them (one more query); see [`History::count`].
     pub count: bool,
+    /// Which columns the points carry.
+    pub columns: HistoryColumns,
 }
 
 impl HistoryQuery {
-    /// All of one device's (or user's) history, uncounted.
+    /// All of one device's (or user's) history, uncounted, with every column.
     pub fn new(user: UserName, device: Option<DeviceName>) -> Self {
-        Self { user, device, from: None, to: None, limit: None, count: false }
+        let columns = HistoryColumns::All;
+        Self { user, device, from: None, to: None, limit: None, count: false, columns }
     }
+}
+
+/// Which columns a history read fills in. Reading fewer is most of what makes a long read fast:
+/// every column of every row is a value to copy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HistoryColumns {
+    /// Every field of [`HistoryPoint`].
+    #[default]
+    All,
+    /// The stored message and its times only (what JSON and `.rec` write): `id`, `tst`, `lat`,
+    /// `lon`, `received_at` and `payload`. The typed fields are left empty: `tid` is `""`, the
+    /// others `None`.
+    Message,
 }
 
 /// One stored fix as exports need it: the typed columns, and the stored message as compact JSON.
@@ -89,12 +111,15 @@ impl std::fmt::Debug for History {
     }
 }
 
+/// The columns read, in this order; [`HistoryColumns::Message`] reads the first
+/// [`MESSAGE_COLUMNS`].
 const COLUMNS: [&str; 15] = [
     "id",
     "tst",
     "lat",
     "lon",
     "received_at",
+    "payload",
     "tid",
     "trig",
     "acc",
@@ -103,9 +128,20 @@ const COLUMNS: [&str; 15] = [
     "cog",
     "batt",
     "conn",
-    "payload",
     "addr",
 ];
+
+const MESSAGE_COLUMNS: usize = 6;
+
+impl HistoryColumns {
+    /// The names of the columns read.
+    fn names(self) -> &'static [&'static str] {
+        match self {
+            HistoryColumns::All => &COLUMNS,
+            HistoryColumns::Message => &COLUMNS[..MESSAGE_COLUMNS],
+        }
+    }
+}
 
 /// What every query of one history shares: the devices, the range and the snapshot.
 #[derive(Clone)]
@@ -181,17 +217,17 @@ impl SqlStore {
         }
 
         let count = if query.count { Some(self.count_range(&range).await?) } else { None };
-        let cursors = devices
-            .into_iter()
-            .map(|(id, key)| Cursor { device_id: id, key, after: None, rows: VecDeque::new() })
-            .collect();
-        let reader = Reader { db: self.db.clone(), range, cursors, _permit: permit };
-        let pages = stream::try_unfold(reader, |mut reader| async move {
-            let page = reader.next_page().await?;
-            Ok(if page.is_empty() { None } else { Some((page, reader)) })
-        });
-        tracing::debug!(user = %query.user, device = ?query.device, ?count, "history opened");
-        Ok(History { count, pages: pages.boxed() })
+        let merge = merge::Merge::new(devices);
+        let pages = match &self.lean {
+            Some(lean) => lean::pages(Arc::clone(lean), range, merge, query.columns, permit),
+            None => pool::pages(self.db.clone(), range, merge, query.columns, permit),
+        };
+        let lean = self.lean.is_some();
+        tracing::debug!(
+            user = %query.user, device = ?query.device, ?count, columns = ?query.columns, lean,
+            "history opened"
+        );
+        Ok(History { count, pages })
     }
 
     /// The device ids of the query, with their keys; an unknown user or device is an error.
@@ -262,120 +298,50 @@ impl SqlStore {
     }
 }
 
-/// One device's place in a history read.
-struct Cursor {
-    device_id: i64,
-    key: Arc<DeviceKey>,
-    /// The place of the last fix read; `None` before the first page.
-    after: Option<FixOrder>,
-    /// Rows read but not handed out yet (merges only).
-    rows: VecDeque<HistoryPoint>,
+/// A row of either driver, read by column index in the order of [`COLUMNS`].
+trait Columns {
+    type Error;
+    fn int(&self, index: usize) -> Result<i64, Self::Error>;
+    fn real(&self, index: usize) -> Result<f64, Self::Error>;
+    fn text(&self, index: usize) -> Result<String, Self::Error>;
+    fn real_or_null(&self, index: usize) -> Result<Option<f64>, Self::Error>;
+    fn text_or_null(&self, index: usize) -> Result<Option<String>, Self::Error>;
 }
 
-/// The state of an open history stream.
-struct Reader {
-    db: DatabaseConnection,
-    range: Range,
-    /// Devices with rows left; a device is removed when its last page came back short.
-    cursors: Vec<Cursor>,
-    /// Held while the stream lives: the heavy-read bound.
-    _permit: OwnedSemaphorePermit,
-}
-
-impl Reader {
-    /// The next page in fix order; empty at the end.
-    async fn next_page(&mut self) -> Result<Vec<HistoryPoint>, StoreError> {
-        // One device left with nothing buffered: its pages are the history's pages.
-        if let [cursor] = self.cursors.as_mut_slice()
-            && cursor.rows.is_empty()
-        {
-            let page = read_page(&self.db, &self.range, cursor).await?;
-            if (page.len() as u64) < PAGE_ROWS {
-                self.cursors.clear();
-            }
-            return Ok(page);
-        }
-        self.merged_page().await
-    }
-
-    /// Merges the devices' pages: always hands out the earliest of all heads (by `tst`, then
-    /// id between devices).
-    async fn merged_page(&mut self) -> Result<Vec<HistoryPoint>, StoreError> {
-        let mut page = Vec::with_capacity(PAGE_ROWS as usize);
-        while (page.len() as u64) < PAGE_ROWS {
-            let mut index = 0;
-            while index < self.cursors.len() {
-                let cursor = &mut self.cursors[index];
-                if cursor.rows.is_empty() {
-                    let rows = read_page(&self.db, &self.range, cursor).await?;
-                    if rows.is_empty() {
-                        self.cursors.swap_remove(index);
-                        continue;
-                    }
-                    cursor.rows.extend(rows);
-                }
-                index += 1;
-            }
-            let next = (0..self.cursors.len())
-                .filter_map(|i| self.cursors[i].rows.front().map(|p| ((p.tst, p.id), i)))
-                .min_by_key(|(order, _)| *order);
-            match next.and_then(|(_, i)| self.cursors[i].rows.pop_front()) {
-                Some(point) => page.push(point),
-                None => break,
-            }
-        }
-        Ok(page)
-    }
-}
-
-/// Reads one device's next page and moves its cursor past it.
-async fn read_page(
-    db: &DatabaseConnection,
-    range: &Range,
-    cursor: &mut Cursor,
-) -> Result<Vec<HistoryPoint>, StoreError> {
-    let mut cond = range.filter(&[cursor.device_id]);
-    if let Some(last) = cursor.after {
-        cond = cond.add(after(last, false));
-    }
-    let select = page_select(cond);
-    let rows = db.query_all(&select).await.map_err(StoreError::query("read history page"))?;
-    let points = rows.iter().map(|row| point(row, &cursor.key)).collect::<Result<Vec<_>, _>>()?;
-    if let Some(last) = points.last() {
-        cursor.after = Some(order_of(last));
-    }
-    Ok(points)
-}
-
-fn page_select(cond: Cond) -> SelectStatement {
-    Query::select()
-        .columns(COLUMNS)
-        .from("locations")
-        .cond_where(cond)
-        .order_by("tst", Order::Asc)
-        .order_by("lat_e7", Order::Asc)
-        .order_by("lon_e7", Order::Asc)
-        .limit(PAGE_ROWS)
-        .to_owned()
-}
-
-fn point(row: &QueryResult, key: &Arc<DeviceKey>) -> Result<HistoryPoint, StoreError> {
-    Ok(HistoryPoint {
+/// The point of a row that holds `columns`.
+fn point<R: Columns>(
+    row: &R,
+    key: &Arc<DeviceKey>,
+    columns: HistoryColumns,
+) -> Result<HistoryPoint, R::Error> {
+    let mut point = HistoryPoint {
         key: Arc::clone(key),
-        id: get(row, 0)?,
-        tst: get(row, 1)?,
-        lat: get(row, 2)?,
-        lon: get(row, 3)?,
-        received_at: get(row, 4)?,
-        tid: get(row, 5)?,
-        trigger: get(row, 6)?,
-        acc: get(row, 7)?,
-        alt: get(row, 8)?,
-        vel: get(row, 9)?,
-        cog: get(row, 10)?,
-        batt: get(row, 11)?,
-        conn: get(row, 12)?,
-        payload: get(row, 13)?,
-        addr: get(row, 14)?,
-    })
+        id: row.int(0)?,
+        tst: row.int(1)?,
+        lat: row.real(2)?,
+        lon: row.real(3)?,
+        received_at: row.int(4)?,
+        payload: row.text(5)?,
+        tid: String::new(),
+        trigger: None,
+        acc: None,
+        alt: None,
+        vel: None,
+        cog: None,
+        batt: None,
+        conn: None,
+        addr: None,
+    };
+    if columns == HistoryColumns::All {
+        point.tid = row.text(6)?;
+        point.trigger = row.text_or_null(7)?;
+        point.acc = row.real_or_null(8)?;
+        point.alt = row.real_or_null(9)?;
+        point.vel = row.real_or_null(10)?;
+        point.cog = row.real_or_null(11)?;
+        point.batt = row.real_or_null(12)?;
+        point.conn = row.text_or_null(13)?;
+        point.addr = row.text_or_null(14)?;
+    }
+    Ok(point)
 }

@@ -30,7 +30,7 @@ pub use derived::{
     StoredDelivery, StoredFence, StoredJob, Ungeocoded,
 };
 pub use error::StoreError;
-pub use history::{History, HistoryPages, HistoryPoint, HistoryQuery, PAGE_ROWS};
+pub use history::{History, HistoryColumns, HistoryPages, HistoryPoint, HistoryQuery, PAGE_ROWS};
 pub use records::{
     DeviceState, InventoryItem, LastLocation, LocationQuery, NewBody, NewMessage, Quarantined,
     StoredCard, StoredCommand, StoredLocation, StoredMessage, StoredTransition, StoredWaypoint,

@@ -13,6 +13,7 @@ use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore};
 
 use crate::answers::Answers;
 use crate::error::StoreError;
+use crate::history::LeanReads;
 use crate::schema::Migrator;
 
 /// How long a PostgreSQL or MySQL operation waits for a connection before it fails.
@@ -47,6 +48,8 @@ pub struct SqlStore {
     heavy_reads: Arc<Semaphore>,
     /// The size of `heavy_reads` and how long a read waits for a turn.
     heavy_limit: (usize, Duration),
+    /// History pages of a SQLite file are read through these instead of the pool.
+    pub(crate) lean: Option<Arc<LeanReads>>,
 }
 
 impl SqlStore {
@@ -87,7 +90,12 @@ impl SqlStore {
             .map_err(|source| StoreError::Open { url: url.to_owned(), source })?;
         Migrator::up(&db, None).await.map_err(|source| StoreError::Migrate { source })?;
 
-        Ok(Self::with_connection(db))
+        let mut store = Self::with_connection(db);
+        if path != ":memory:" {
+            let file = Path::new(path.split('?').next().unwrap_or(path));
+            store.lean = Some(Arc::new(LeanReads::new(file)));
+        }
+        Ok(store)
     }
 
     /// Opens a PostgreSQL or MySQL/MariaDB database (which must exist) and migrates it.
@@ -118,6 +126,7 @@ impl SqlStore {
             heavy_limit: (HEAVY_READS, HEAVY_READ_WAIT),
             last_seen: std::sync::Mutex::default(),
             answers: std::sync::Mutex::default(),
+            lean: None,
         }
     }
 
@@ -149,6 +158,9 @@ impl SqlStore {
 
     /// Closes the connection pool; later operations fail. Used to drill storage outages.
     pub async fn close(&self) {
+        if let Some(lean) = &self.lean {
+            lean.close();
+        }
         let _ = self.db.clone().close().await;
     }
 }

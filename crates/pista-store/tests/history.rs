@@ -10,10 +10,11 @@ mod common;
 use std::time::Duration;
 
 use common::{key, location};
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 use pista_core::{DeviceKey, DeviceName, UserName};
 use pista_store::{
-    HistoryPoint, HistoryQuery, NewMessage, PAGE_ROWS, SqlStore, Storage, StoreError,
+    HistoryColumns, HistoryPoint, HistoryQuery, NewMessage, PAGE_ROWS, SqlStore, Storage,
+    StoreError,
 };
 use serde_json::json;
 
@@ -182,6 +183,59 @@ async fn points_carry_their_typed_columns_and_stored_json(store: &SqlStore) {
     );
 }
 
+async fn message_columns_leave_the_typed_fields_empty(store: &SqlStore) {
+    let k = key("gus", "van");
+    let json = json!({"_type":"location","lat":48.858334,"lon":2.295134,"tst":1700000000,
+        "acc":10,"alt":35.5,"t":"u","conn":"w","tid":"GV","desc":"Zürich \"Hb\"\n"});
+    store.write(&[location(&k, json, 1_700_000_007)]).await.unwrap();
+    store.write(&[fix(&k, 1.5, 1_700_000_100)]).await.unwrap();
+
+    let mut q = query("gus", Some("van"), None, None);
+    q.columns = HistoryColumns::Message;
+    let points = read(store, &q).await;
+    let bare = |p: &HistoryPoint| {
+        (p.tid.clone(), p.trigger.clone(), p.acc, p.alt, p.vel, p.cog, p.batt, p.conn.clone())
+    };
+    let empty = (String::new(), None, None, None, None, None, None, None);
+    assert_eq!(bare(&points[0]), empty);
+    assert_eq!(bare(&points[1]), empty);
+    assert_eq!(points[0].addr, None);
+    let times: Vec<_> = points.iter().map(|p| (p.tst, p.lat, p.lon, p.received_at)).collect();
+    assert_eq!(
+        times,
+        [(1700000000, 48.858334, 2.295134, 1700000007), (1700000100, 1.5, -110.0, 1700000105)]
+    );
+    assert_eq!(
+        points[0].payload,
+        r#"{"_type":"location","lat":48.858334,"lon":2.295134,"tst":1700000000,"acc":10,"alt":35.5,"t":"u","conn":"w","tid":"GV","desc":"Zürich \"Hb\"\n"}"#
+    );
+    assert_eq!(
+        points[1].payload,
+        r#"{"_type":"location","lat":1.5,"lon":-110.0,"tst":1700000100,"tid":"an"}"#
+    );
+    assert!(points[0].id < points[1].id);
+}
+
+async fn a_closed_store_ends_a_long_history_with_an_error(store: &SqlStore) {
+    let k = key("ida", "phone");
+    let total = 5 * PAGE_ROWS as i64;
+    let batch: Vec<_> = (0..total).map(|n| fix(&k, n as f64 * 1e-5, 1_700_000_000 + n)).collect();
+    for chunk in batch.chunks(1000) {
+        store.write(chunk).await.unwrap();
+    }
+
+    let mut pages = store.history(&query("ida", Some("phone"), None, None)).await.unwrap().pages;
+    assert_eq!(pages.next().await.unwrap().unwrap().len() as u64, PAGE_ROWS);
+    store.close().await;
+    let rest: Vec<Result<Vec<HistoryPoint>, StoreError>> = pages.collect().await;
+    // Up to two pages may have been read ahead before the close; the next read fails, and
+    // nothing comes after the error.
+    let (last, read_ahead) = rest.split_last().unwrap();
+    assert!(last.is_err(), "the history must end with the error: {last:?}");
+    assert!(read_ahead.len() <= 2, "{} pages after the close", read_ahead.len());
+    assert!(read_ahead.iter().all(|page| page.as_ref().is_ok_and(|p| p.len() as u64 == PAGE_ROWS)));
+}
+
 async fn unknown_users_and_devices_are_named(store: &SqlStore) {
     store.write(&[fix(&key("hal", "phone"), 1.0, 1_700_000_000)]).await.unwrap();
     let error = store.history(&query("nobody", None, None, None)).await.unwrap_err();
@@ -197,6 +251,8 @@ backends!(
     long_histories_come_in_full_pages_and_merge_across_them,
     a_history_shows_what_was_stored_when_it_opened,
     points_carry_their_typed_columns_and_stored_json,
+    message_columns_leave_the_typed_fields_empty,
+    a_closed_store_ends_a_long_history_with_an_error,
     unknown_users_and_devices_are_named,
 );
 

@@ -10,7 +10,7 @@ use futures::StreamExt;
 use pista_core::time::{display, iso, parse_bound};
 use pista_core::{DeviceKey, DeviceName, UserName};
 use pista_export::Exporter;
-use pista_store::{HistoryQuery, LocationQuery, StoreError, StoredLocation};
+use pista_store::{HistoryColumns, HistoryQuery, LocationQuery, StoreError, StoredLocation};
 use serde_json::{Map, Value, json};
 
 use crate::AppState;
@@ -94,6 +94,7 @@ pub async fn locations(
         to: query.to,
         limit: query.limit,
         count: true,
+        columns: HistoryColumns::Message,
         ..HistoryQuery::new(query.key.user, Some(query.key.device))
     };
     let (count, pages) = match state.store.history(&history).await {

@@ -82,7 +82,8 @@ fn export_query(params: &Params, headers: &HeaderMap) -> Result<(HistoryQuery, F
         let message = format!("impossible range: from {} is after to {}", iso(from), iso(to));
         return Err(ApiError::bad_request(message));
     }
-    let query = HistoryQuery { from, to, ..HistoryQuery::new(user, device) };
+    let columns = format.columns();
+    let query = HistoryQuery { from, to, columns, ..HistoryQuery::new(user, device) };
     Ok((query, format))
 }
 

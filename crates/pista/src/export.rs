@@ -60,7 +60,8 @@ fn request(args: &ArgMatches) -> anyhow::Result<(HistoryQuery, Format)> {
     {
         bail!("impossible range: --from {} is after --to {}", iso(from), iso(to));
     }
-    Ok((HistoryQuery { from, to, ..HistoryQuery::new(user, device) }, format))
+    let columns = format.columns();
+    Ok((HistoryQuery { from, to, columns, ..HistoryQuery::new(user, device) }, format))
 }
 
 type Chunks = futures::stream::BoxStream<'static, Result<bytes::Bytes, pista_export::ExportError>>;
