@@ -561,8 +561,11 @@ pub(crate) fn shows_alive(message: &NewMessage) -> bool {
 }
 
 /// Devices changed by one `UPDATE` (see [`update_devices`]): each brings a few bound values to
-/// every `CASE`, and each row walks the branches, so a chunk stays small.
-const DEVICES_PER_UPDATE: usize = 64;
+/// every `CASE`, and SQLite compares each bound value with every one before it while it
+/// prepares the statement, so a chunk stays small. Through Mosquitto (100,000 fixes, 200
+/// devices) one device per statement stored 11,300-12,700/s, 8 per statement 13,100-15,800/s,
+/// 64 per statement 13,800-15,000/s.
+const DEVICES_PER_UPDATE: usize = 8;
 
 /// What a batch changes of one device: its new last fix (id, tst), its first fresh arrival
 /// (marks it online), its newest arrival (`last_seen`).
