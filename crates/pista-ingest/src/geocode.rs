@@ -6,7 +6,9 @@
 //! [`FLUSH_EVERY`]), so that its writes take turns with ingest's commits instead of adding one
 //! commit per fix, then tells the outputs stage, which republishes the device objects. A
 //! backfill pass at start and every few minutes finds fixes still without an address (dropped
-//! requests, provider outages).
+//! requests, provider outages). It leaves alone fixes whose requests may still be queued: at
+//! start it takes those stored before the worker started, later those older than
+//! [`QUEUED_GRACE`], so no fix is looked up twice because the backfill read it first.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -22,6 +24,8 @@ use crate::outputs::Control;
 
 /// Most cells kept in memory; the cache starts over when it is full.
 const MEMORY_CELLS: usize = 100_000;
+/// How long a fix's request may wait in the queue; the backfill looks up older fixes only.
+const QUEUED_GRACE: i64 = 60;
 /// Fixes read per backfill query.
 const BACKFILL_PAGE: u64 = 500;
 /// Results written in one transaction, at most.
@@ -120,7 +124,15 @@ pub(crate) fn spawn(
     let (requests, queue) = mpsc::channel(geocoding.queue.max(1));
     let stats = Arc::new(GeocodeStats::default());
     let cache = GeoCache { cells: Arc::default(), precision: geocoding.precision };
-    let worker = Worker { geocoding, derived, control, cache: cache.clone(), stats: stats.clone() };
+    let started_at = crate::now();
+    let worker = Worker {
+        geocoding,
+        derived,
+        control,
+        cache: cache.clone(),
+        stats: stats.clone(),
+        started_at,
+    };
     tokio::spawn(worker.run(queue));
     (GeocodeQueue { requests, stats }, cache)
 }
@@ -131,6 +143,8 @@ struct Worker {
     control: mpsc::UnboundedSender<Control>,
     cache: GeoCache,
     stats: Arc<GeocodeStats>,
+    /// When this worker started: every fix that arrived since had a request queued.
+    started_at: i64,
 }
 
 /// Results not written yet.
@@ -192,8 +206,9 @@ impl Worker {
 
     async fn backfill(&self, batch: &mut Batch) {
         let mut after = 0;
+        let before = Ord::max(self.started_at, crate::now() - QUEUED_GRACE);
         loop {
-            let page = match self.derived.ungeocoded(after, BACKFILL_PAGE).await {
+            let page = match self.derived.ungeocoded(after, before, BACKFILL_PAGE).await {
                 Ok(page) => page,
                 Err(error) => {
                     tracing::warn!(%error, "geocoding backfill stopped");

@@ -19,10 +19,8 @@ pub(crate) type FriendLists = HashMap<UserName, Vec<(UserName, Option<DeviceName
 /// The copies and the revisions they were read at.
 #[derive(Default)]
 pub(crate) struct Answers {
-    /// Revisions of the last batch write (zero before the first).
-    pub seen: Revisions,
-    /// Whether a batch was written (`seen` was read).
-    pub written: bool,
+    /// Revisions of the last batch write (`None` before the first: nothing is kept until then).
+    pub seen: Option<Revisions>,
     friends: Option<(Revisions, Arc<FriendLists>)>,
     pending: Option<(Revisions, HashSet<DeviceKey>)>,
 }
@@ -31,14 +29,14 @@ impl Answers {
     /// The friend lists, if read at the revisions seen last.
     pub fn friends(&self) -> Option<Arc<FriendLists>> {
         let (at, lists) = self.friends.as_ref()?;
-        (at.friends == self.seen.friends && at.deletions == self.seen.deletions)
-            .then(|| Arc::clone(lists))
+        let seen = self.seen?;
+        (at.friends == seen.friends && at.deletions == seen.deletions).then(|| Arc::clone(lists))
     }
 
-    /// Keeps `lists`, read when the revisions seen were `at`.
-    pub fn keep_friends(&mut self, at: Revisions, lists: FriendLists) -> Arc<FriendLists> {
+    /// Keeps `lists`, read when the revisions seen were `at` (not kept before any batch).
+    pub fn keep_friends(&mut self, at: Option<Revisions>, lists: FriendLists) -> Arc<FriendLists> {
         let lists = Arc::new(lists);
-        self.friends = Some((at, Arc::clone(&lists)));
+        self.friends = at.map(|at| (at, Arc::clone(&lists)));
         lists
     }
 
@@ -51,13 +49,15 @@ impl Answers {
     /// seen last.
     pub fn may_have_commands(&self, key: &DeviceKey) -> Option<bool> {
         let (at, pending) = self.pending.as_ref()?;
-        (at.commands == self.seen.commands && at.deletions == self.seen.deletions)
+        let seen = self.seen?;
+        (at.commands == seen.commands && at.deletions == seen.deletions)
             .then(|| pending.contains(key))
     }
 
-    /// Keeps the devices with waiting commands, read when the revisions seen were `at`.
-    pub fn keep_pending(&mut self, at: Revisions, pending: HashSet<DeviceKey>) {
-        self.pending = Some((at, pending));
+    /// Keeps the devices with waiting commands, read when the revisions seen were `at` (not
+    /// kept before any batch).
+    pub fn keep_pending(&mut self, at: Option<Revisions>, pending: HashSet<DeviceKey>) {
+        self.pending = at.map(|at| (at, pending));
     }
 
     /// Notes a command queued for `key` by this process.
@@ -86,13 +86,17 @@ mod tests {
     #[test]
     fn copies_count_only_at_the_revisions_they_were_read_at() {
         let mut answers = Answers::default();
+        let lists = || FriendLists::from([(UserName::parse("jane").unwrap(), Vec::new())]);
+        answers.keep_friends(answers.seen, lists());
+        assert!(answers.friends().is_none(), "nothing is kept before the first batch");
+        answers.seen = Some(Revisions::default());
         assert!(answers.friends().is_none());
-        let lists = FriendLists::from([(UserName::parse("jane").unwrap(), Vec::new())]);
-        answers.keep_friends(answers.seen, lists);
+        answers.keep_friends(answers.seen, lists());
         assert_eq!(answers.friends().unwrap().len(), 1);
-        answers.seen.commands += 1;
+        let seen = answers.seen.as_mut().unwrap();
+        seen.commands += 1;
         assert_eq!(answers.friends().unwrap().len(), 1, "commands do not touch friends");
-        answers.seen.friends += 1;
+        answers.seen.as_mut().unwrap().friends += 1;
         assert!(answers.friends().is_none());
 
         answers.keep_pending(answers.seen, HashSet::from([key("jane", "phone")]));
@@ -102,7 +106,7 @@ mod tests {
         answers.taken(&key("jane", "phone"));
         assert_eq!(answers.may_have_commands(&key("jane", "phone")), Some(false));
         assert_eq!(answers.may_have_commands(&key("jane", "car")), Some(true));
-        answers.seen.deletions += 1;
+        answers.seen.as_mut().unwrap().deletions += 1;
         assert_eq!(answers.may_have_commands(&key("jane", "car")), None);
     }
 }

@@ -278,8 +278,14 @@ pub trait DerivedStore: Send + Sync {
         at: i64,
     ) -> Result<(), StoreError>;
 
-    /// Fixes not yet looked up, with ids above `after`, oldest first.
-    async fn ungeocoded(&self, after: i64, limit: u64) -> Result<Vec<Ungeocoded>, StoreError>;
+    /// Fixes not yet looked up that arrived before `before`, with ids above `after`, oldest
+    /// first.
+    async fn ungeocoded(
+        &self,
+        after: i64,
+        before: i64,
+        limit: u64,
+    ) -> Result<Vec<Ungeocoded>, StoreError>;
 
     /// Every fence, by id.
     async fn fences(&self) -> Result<Vec<StoredFence>, StoreError>;

@@ -18,7 +18,8 @@ pub enum StoreError {
     Query { operation: &'static str, source: sea_orm::DbErr },
     #[error("database {operation} failed on {path}")]
     Sqlite { operation: &'static str, path: String, source: rusqlite::Error },
-    /// The store was closed ([`crate::SqlStore::close`]); only history reads say so by name.
+    /// The store was closed ([`crate::SqlStore::close`]); history reads and batches of
+    /// locations into a SQLite file say so by name.
     #[error("database {path} is closed")]
     Closed { path: String },
     #[error("unknown user {user:?}")]

@@ -39,16 +39,22 @@ pub(crate) async fn read_shared(txn: &impl ConnectionTrait) -> Result<Revisions,
     let rows = txn.query_all(&select).await.map_err(StoreError::query("read revisions"))?;
     let mut revisions = Revisions::default();
     for row in rows {
-        let value = get(&row, 1)?;
-        match get::<String>(&row, 0)?.as_str() {
-            FENCES => revisions.fences = value,
-            DELETIONS => revisions.deletions = value,
-            FRIENDS => revisions.friends = value,
-            COMMANDS => revisions.commands = value,
+        revisions.set(&get::<String>(&row, 0)?, get(&row, 1)?);
+    }
+    Ok(revisions)
+}
+
+impl Revisions {
+    /// Takes the value of the counter `name` (unknown names are for later versions).
+    pub(crate) fn set(&mut self, name: &str, value: i64) {
+        match name {
+            FENCES => self.fences = value,
+            DELETIONS => self.deletions = value,
+            FRIENDS => self.friends = value,
+            COMMANDS => self.commands = value,
             _ => {}
         }
     }
-    Ok(revisions)
 }
 
 /// Moves the counter `name` on by one.

@@ -372,15 +372,7 @@ impl SqlStore {
             .order_by("friend_device", Order::Asc)
             .to_owned();
         let rows = self.db.query_all(&select).await.map_err(StoreError::query("read friends"))?;
-        rows.iter()
-            .map(|row| {
-                let friend = parse(UserName::parse(&name(row, 0)?))?;
-                let device = name(row, 1)?;
-                let device =
-                    if device.is_empty() { None } else { Some(parse(DeviceName::parse(&device))?) };
-                Ok((friend, device))
-            })
-            .collect()
+        rows.iter().map(|row| friend_entry(row, 0)).collect()
     }
 
     /// Every user's friend list (see `answers`).
@@ -396,11 +388,7 @@ impl SqlStore {
         let mut lists = FriendLists::new();
         for row in &rows {
             let user = parse(UserName::parse(&name(row, 0)?))?;
-            let friend = parse(UserName::parse(&name(row, 1)?))?;
-            let device = name(row, 2)?;
-            let device =
-                if device.is_empty() { None } else { Some(parse(DeviceName::parse(&device))?) };
-            lists.entry(user).or_default().push((friend, device));
+            lists.entry(user).or_default().push(friend_entry(row, 1)?);
         }
         Ok(lists)
     }
@@ -493,22 +481,25 @@ impl SqlStore {
         key: &DeviceKey,
         at: i64,
     ) -> Result<Vec<StoredCommand>, StoreError> {
-        let mut pending = self.read_commands(Some(key), true).await?;
-        if pending.is_empty() {
-            return Ok(pending);
+        let pending = self.read_commands(Some(key), true).await?;
+        // Each command is claimed on its own: another worker answering the same device at the
+        // same moment claims the rest, and no command is handed out twice.
+        let mut taken = Vec::with_capacity(pending.len());
+        for mut command in pending {
+            let update = Query::update()
+                .table("commands")
+                .value("http_at", at)
+                .and_where(Expr::col("id").eq(command.id))
+                .and_where(Expr::col("http_at").is_null())
+                .to_owned();
+            let claimed =
+                self.db.execute(&update).await.map_err(StoreError::query("deliver commands"))?;
+            if claimed.rows_affected() == 1 {
+                command.http_at = Some(at);
+                taken.push(command);
+            }
         }
-        let ids: Vec<i64> = pending.iter().map(|c| c.id).collect();
-        let update = Query::update()
-            .table("commands")
-            .value("http_at", at)
-            .and_where(Expr::col("id").is_in(ids))
-            .and_where(Expr::col("http_at").is_null())
-            .to_owned();
-        self.db.execute(&update).await.map_err(StoreError::query("deliver commands"))?;
-        for command in &mut pending {
-            command.http_at = Some(at);
-        }
-        Ok(pending)
+        Ok(taken)
     }
 
     pub(crate) async fn read_rawdata(&self) -> Result<Vec<(String, i64, Vec<u8>)>, StoreError> {
@@ -542,4 +533,16 @@ fn command(row: &QueryResult) -> Result<StoredCommand, StoreError> {
         mqtt_error: get(row, 7)?,
         http_at: get(row, 8)?,
     })
+}
+
+/// One friend-list entry from `row`, its friend user at `first` and device (empty for every
+/// device of the user) after it.
+fn friend_entry(
+    row: &sea_orm::QueryResult,
+    first: usize,
+) -> Result<(UserName, Option<DeviceName>), StoreError> {
+    let friend = parse(UserName::parse(&name(row, first)?))?;
+    let device = name(row, first + 1)?;
+    let device = if device.is_empty() { None } else { Some(parse(DeviceName::parse(&device))?) };
+    Ok((friend, device))
 }

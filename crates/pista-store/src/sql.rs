@@ -15,6 +15,7 @@ use crate::answers::Answers;
 use crate::error::StoreError;
 use crate::history::LeanReads;
 use crate::schema::Migrator;
+use crate::write::LeanWrites;
 
 /// How long a PostgreSQL or MySQL operation waits for a connection before it fails.
 const SERVER_WAIT: Duration = Duration::from_secs(3);
@@ -50,6 +51,8 @@ pub struct SqlStore {
     heavy_limit: (usize, Duration),
     /// History pages of a SQLite file are read through these instead of the pool.
     pub(crate) lean: Option<Arc<LeanReads>>,
+    /// Batches of locations into a SQLite file are written through this instead of the pool.
+    pub(crate) lean_writes: Option<LeanWrites>,
 }
 
 impl SqlStore {
@@ -94,6 +97,7 @@ impl SqlStore {
         if path != ":memory:" {
             let file = Path::new(path.split('?').next().unwrap_or(path));
             store.lean = Some(Arc::new(LeanReads::new(file)));
+            store.lean_writes = Some(LeanWrites::new(file));
         }
         Ok(store)
     }
@@ -127,6 +131,7 @@ impl SqlStore {
             last_seen: std::sync::Mutex::default(),
             answers: std::sync::Mutex::default(),
             lean: None,
+            lean_writes: None,
         }
     }
 
@@ -159,6 +164,9 @@ impl SqlStore {
     /// Closes the connection pool; later operations fail. Used to drill storage outages.
     pub async fn close(&self) {
         if let Some(lean) = &self.lean {
+            lean.close();
+        }
+        if let Some(lean) = &self.lean_writes {
             lean.close();
         }
         let _ = self.db.clone().close().await;

@@ -3,6 +3,9 @@
 //! arrives (late points never replace it), and keeps every other message raw.
 
 mod bulk;
+mod lean;
+
+pub(crate) use lean::LeanWrites;
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -28,18 +31,21 @@ impl SqlStore {
         &self,
         batch: &[NewMessage],
     ) -> Result<Vec<WriteOutcome>, StoreError> {
+        // A closed store fails on the pool's path, as on every backend.
+        if let Some(lean) = &self.lean_writes
+            && !lean.is_closed()
+            && lean::is_lean(batch)
+        {
+            return self.write_lean(lean, batch).await;
+        }
         let txn = self.db.begin().await.map_err(StoreError::query("begin"))?;
         let mut ids = self.device_ids.lock().await;
         // A device deleted meanwhile (by any process) must not keep its cached id. The shared
         // lock orders this batch with a deletion in another process: one commits first (see
         // `retention::delete`).
         let revisions = crate::revision::read_shared(&txn).await?;
-        let seen = {
-            let mut answers = self.answers();
-            answers.written = true;
-            std::mem::replace(&mut answers.seen, revisions)
-        };
-        if seen.deletions != revisions.deletions {
+        let seen = self.answers().seen.replace(revisions);
+        if seen.is_none_or(|seen| seen.deletions != revisions.deletions) {
             ids.clear();
             self.last_seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
         }
@@ -103,8 +109,10 @@ impl SqlStore {
             outcomes.push(outcome);
         }
         pending.flush(&txn, &mut outcomes).await?;
-        // Devices in id order, so two writers on one server database never wait on each other
-        // in opposite orders.
+        // Devices in id order, a few per statement. Two writers on one server database can
+        // still wait on each other in opposite orders (this is the batch's second pass over its
+        // devices, and PostgreSQL locks one statement's rows in its plan's order); the database
+        // then aborts one of them, whose batch is not acknowledged and comes again.
         let mut seen: Vec<(i64, i64)> = seen.into_iter().collect();
         seen.sort_unstable();
         let touched = {
@@ -124,6 +132,57 @@ impl SqlStore {
         let mut known = self.last_seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         known.extend(touched);
         Ok(outcomes)
+    }
+}
+
+impl SqlStore {
+    /// Writes a batch of locations through `lean` (see `write::lean`), keeping the same caches
+    /// as [`SqlStore::write_batch`].
+    async fn write_lean(
+        &self,
+        lean: &LeanWrites,
+        batch: &[NewMessage],
+    ) -> Result<Vec<WriteOutcome>, StoreError> {
+        let mut ids = self.device_ids.lock().await;
+        let seen = self.answers().seen;
+        let devices = {
+            let last_seen =
+                self.last_seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            batch
+                .iter()
+                .map(|message| {
+                    let key = message.key.as_ref()?;
+                    let names = (key.user.as_str().to_owned(), key.device.as_str().to_owned());
+                    let id = *ids.get(&names)?;
+                    Some((id, last_seen.get(&id).copied()))
+                })
+                .collect()
+        };
+        let known = lean::Known { devices, seen };
+        let written = run_blocking(|| lean.write(batch, known))?;
+
+        let mut last_seen =
+            self.last_seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if seen.is_none_or(|seen| seen.deletions != written.revisions.deletions) {
+            ids.clear();
+            last_seen.clear();
+        }
+        self.answers().seen = Some(written.revisions);
+        ids.extend(written.fresh_ids);
+        last_seen.extend(written.touched);
+        Ok(written.outcomes)
+    }
+}
+
+/// Runs `work`, which blocks on file I/O, where it does not hold up other tasks: on a blocking
+/// turn of a multi-threaded runtime's worker, else (a single-threaded runtime, whose one task
+/// waits for it anyway) directly.
+fn run_blocking<T>(work: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(work)
+        }
+        _ => work(),
     }
 }
 
@@ -327,7 +386,7 @@ struct StoredText<'a> {
     original: Option<&'a Bytes>,
 }
 
-fn text_list(items: &[String]) -> Option<String> {
+pub(crate) fn text_list(items: &[String]) -> Option<String> {
     (!items.is_empty()).then(|| serde_json::to_string(items).unwrap_or_default())
 }
 

@@ -574,6 +574,75 @@ async fn a_big_mixed_batch_has_the_outcomes_of_one_message_at_a_time(store: &Sql
     assert_eq!((state.online, state.online_at), (Some(1), Some(1700009000)));
 }
 
+/// Batches of locations only and batches with other messages in turn (on a SQLite file the
+/// first kind is written by the store's own rusqlite writer, the second through the pool): each
+/// sees what the other stored, and devices, last positions, liveness and `last_seen` come out
+/// the same as on the other databases.
+async fn location_batches_and_mixed_batches_follow_each_other(store: &SqlStore) {
+    let (a, b) = (key("turns", "a"), key("turns", "b"));
+    let at = |message: NewMessage, received_at: i64| NewMessage { received_at, ..message };
+    let newest = |outcomes: Vec<WriteOutcome>| -> Vec<Option<bool>> {
+        outcomes
+            .iter()
+            .map(|o| match o {
+                WriteOutcome::Location { newest, .. } => Some(*newest),
+                _ => None,
+            })
+            .collect()
+    };
+    // Locations only: a new device, a duplicate within the batch, a late fix.
+    let first = store
+        .write(&[
+            at(fix(&a, 1.0, 1700000100), 1700000200),
+            at(fix(&a, 1.0, 1700000100), 1700000201),
+            at(fix(&a, 1.5, 1700000050), 1700000202),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(newest(first), [Some(true), None, Some(false)]);
+    // A fix of a again, its last will, and a new device b: the pool's path.
+    let lwt = message(Some(a.clone()), "owntracks/turns/a", None, json!({"_type":"lwt"}));
+    let second = store
+        .write(&[
+            at(fix(&a, 1.0, 1700000100), 1700000300),
+            at(lwt, 1700000301),
+            at(fix(&b, 2.0, 1700000400), 1700000302),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(newest(second), [None, None, Some(true)]);
+    assert_eq!(online(store, &a).await, Some(0));
+    // Locations only again: a is back (online again), b's cached id is reused, an older fix of
+    // b does not move its last position, a fix of b already stored is a duplicate.
+    let third = store
+        .write(&[
+            at(fix(&a, 3.0, 1700000500), 1700000600),
+            at(fix(&b, 2.5, 1700000390), 1700000601),
+            at(fix(&b, 2.0, 1700000400), 1700000602),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(newest(third), [Some(true), Some(false), None]);
+
+    let state = store.device_state(&a).await.unwrap().unwrap();
+    assert_eq!(
+        (state.first_seen, state.last_seen, state.online, state.online_at),
+        (1700000200, 1700000600, Some(1), Some(1700000600))
+    );
+    let state = store.device_state(&b).await.unwrap().unwrap();
+    assert_eq!((state.first_seen, state.last_seen, state.online), (1700000302, 1700000602, None));
+    let last = store.last(None, None).await.unwrap();
+    let tsts: Vec<(String, i64)> =
+        last.iter().map(|l| (l.key.device.to_string(), l.location.tst)).collect();
+    assert_eq!(tsts, [("a".to_owned(), 1700000500), ("b".to_owned(), 1700000400)]);
+    assert_eq!(tsts_of(store, &a).await, [1700000050, 1700000100, 1700000500]);
+    assert_eq!(tsts_of(store, &b).await, [1700000390, 1700000400]);
+}
+
+async fn tsts_of(store: &SqlStore, key: &DeviceKey) -> Vec<i64> {
+    tsts(&store.locations(&query(key, None, None, None)).await.unwrap())
+}
+
 async fn online(store: &SqlStore, key: &DeviceKey) -> Option<i64> {
     store.device_state(key).await.unwrap().unwrap().online
 }
@@ -643,4 +712,5 @@ backends!(
     a_device_offline_after_its_last_will_is_online_again_when_it_reports,
     batches_and_address_updates_take_turns,
     a_big_mixed_batch_has_the_outcomes_of_one_message_at_a_time,
+    location_batches_and_mixed_batches_follow_each_other,
 );

@@ -109,7 +109,12 @@ impl DerivedStore for SqlStore {
         Ok(())
     }
 
-    async fn ungeocoded(&self, after: i64, limit: u64) -> Result<Vec<Ungeocoded>, StoreError> {
+    async fn ungeocoded(
+        &self,
+        after: i64,
+        before: i64,
+        limit: u64,
+    ) -> Result<Vec<Ungeocoded>, StoreError> {
         let select = Query::select()
             .columns([("l", "id"), ("l", "lat"), ("l", "lon")])
             .columns([("d", "user_name"), ("d", "device_name")])
@@ -122,6 +127,7 @@ impl DerivedStore for SqlStore {
             )
             .and_where(Expr::col(("l", "geo_at")).is_null())
             .and_where(Expr::col(("l", "id")).gt(after))
+            .and_where(Expr::col(("l", "received_at")).lt(before))
             .order_by(("l", "id"), Order::Asc)
             .limit(limit)
             .to_owned();
@@ -255,8 +261,7 @@ impl DerivedStore for SqlStore {
     }
 
     fn batch_revisions(&self) -> Option<(i64, i64)> {
-        let answers = self.answers();
-        answers.written.then_some((answers.seen.fences, answers.seen.deletions))
+        self.answers().seen.map(|seen| (seen.fences, seen.deletions))
     }
 
     async fn fence_states(&self) -> Result<Vec<FenceStateRow>, StoreError> {

@@ -1,6 +1,7 @@
 //! Vehicle and device values as watcher lines (OBD-II, FMS, voltages), operator names
 //! republished, the live stream of outputs, and addresses from the embedded geocoder.
 
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use crate::common::{TestServer, eventually, publish_v311};
@@ -125,5 +126,38 @@ async fn addresses_from_the_embedded_geocoder() {
     let stats = server.server.outputs.as_ref().unwrap().geocode_stats().unwrap();
     assert_eq!(stats.misses.load(std::sync::atomic::Ordering::Relaxed), 1);
     listener.stop().await;
+    server.stop().await;
+}
+
+/// A fix stored while geocoding was off gets its address from the backfill when the server
+/// starts again with a geocoder; fixes of the new run are looked up through the queue only, so
+/// each cell is asked once.
+#[tokio::test]
+async fn the_backfill_at_start_finds_fixes_stored_without_an_address() {
+    let server = TestServer::start(|s| s.geocode = "off".to_owned()).await;
+    let port = server.broker_port();
+    let berlin = r#"{"_type":"location","lat":52.52,"lon":13.405,"tst":1700000000,"tid":"JP"}"#;
+    publish_v311(port, &[("owntracks/jane/phone", berlin.as_bytes(), false)]).await;
+    let stored = server.points("jane", "phone").await;
+    assert_eq!((stored.len(), stored[0].addr.as_deref()), (1, None));
+    // The backfill takes fixes that arrived before the second the worker started in.
+    while pista_ingest::now() <= stored[0].received_at {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let server = server.restart_with(|s| s.geocode = "offline".to_owned()).await;
+    let port = server.broker_port();
+    let paris = r#"{"_type":"location","lat":48.8566,"lon":2.3522,"tst":1700000100,"tid":"JP"}"#;
+    publish_v311(port, &[("owntracks/jane/phone", paris.as_bytes(), false)]).await;
+    let points = eventually("both addresses", || async {
+        let points = server.points("jane", "phone").await;
+        points.iter().all(|p| p.addr.is_some()).then_some(points)
+    })
+    .await;
+    let addresses: Vec<Option<&str>> = points.iter().map(|p| p.addr.as_deref()).collect();
+    assert_eq!(addresses, [Some("Mitte, Berlin"), Some("Paris, Ile-de-France")]);
+    let stats = server.server.outputs.as_ref().unwrap().geocode_stats().unwrap();
+    let count = |counter: &std::sync::atomic::AtomicU64| counter.load(Ordering::Relaxed);
+    assert_eq!((count(&stats.misses), count(&stats.hits)), (2, 0));
     server.stop().await;
 }
