@@ -5,9 +5,9 @@
 //! One record is one line whatever the client sent (bug B11): stored messages are compact JSON,
 //! and one that somehow holds a raw line break is re-serialised first.
 //!
-//! FIXME(#5): this writes one device's lines as one stream; writing the Recorder's whole tree
-//! (`rec/USER/DEVICE/YYYY-MM.rec`, one file per device and month) for a user is not done yet,
-//! so a whole user's `.rec` export is refused.
+//! This writes one device's lines as one stream; `pista export` splits a whole user's history
+//! into the Recorder's tree (`rec/USER/DEVICE/YYYY-MM.rec`) with it. Over HTTP a whole user's
+//! `.rec` is refused: one response is one file.
 
 use std::io;
 

@@ -1,13 +1,17 @@
 //! `pista export`: a user's or device's history in a range of fix times, as `.rec`, GPX,
 //! GeoJSON, CSV, KML or JSON, streamed page by page to standard output or to a file. A file is
 //! written under a temporary name beside it and renamed only when the document is complete, so
-//! a failed export never leaves a cut file under the name asked for. Like `pista delete` it
-//! reads the database directly and needs no running server.
+//! a failed export never leaves a cut file under the name asked for. A whole user's `.rec`
+//! export is the OwnTracks Recorder's tree, `OUT/rec/USER/DEVICE/YYYY-MM.rec` (UTC months of the
+//! fix time), which `pista import recorder` and the Recorder read back; it is written under
+//! `OUT/rec/.USER.partial` and renamed into place when every file is complete. Like
+//! `pista delete` it reads the database directly and needs no running server.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, anyhow, bail};
+use chrono::Datelike;
 use clap::ArgMatches;
 use futures::StreamExt;
 use pista_core::time::{iso, parse_bound};
@@ -21,8 +25,28 @@ use crate::admin::open;
 pub async fn export(args: &ArgMatches) -> anyhow::Result<String> {
     let (query, format) = request(args)?;
     let subject = Subject { user: query.user.clone(), device: query.device.clone() };
-    let exporter = Exporter::new(format, &subject)?;
     let out = args.get_one::<String>("out").map(PathBuf::from);
+    if format == Format::Rec && subject.device.is_none() {
+        let Some(out) = out else {
+            bail!(
+                "format rec of a whole user is a tree of files (rec/USER/DEVICE/YYYY-MM.rec): \
+                 give --out DIRECTORY, or name a --device of user {:?}",
+                subject.user.as_str()
+            );
+        };
+        let (_settings, store) = open(args).await?;
+        let tree = export_tree(&store, &query, &out).await?;
+        return Ok(format!(
+            "exported {} as rec to {}: {} points of {} devices in {} files ({} bytes)\n",
+            subject.label(),
+            tree.root.display(),
+            tree.points,
+            tree.devices,
+            tree.files,
+            tree.bytes
+        ));
+    }
+    let exporter = Exporter::new(format, &subject)?;
 
     let (_settings, store) = open(args).await?;
     let history = store.history(&query).await?;
@@ -100,4 +124,115 @@ async fn write_file(chunks: Chunks, path: &Path) -> anyhow::Result<u64> {
             Err(error.context(format!("nothing was written to {}", path.display())))
         }
     }
+}
+
+/// What [`export_tree`] wrote.
+struct Tree {
+    /// `OUT/rec/USER`.
+    root: PathBuf,
+    points: u64,
+    devices: usize,
+    files: usize,
+    bytes: u64,
+}
+
+/// Writes every device of `query`'s user (in its range) as `OUT/rec/USER/DEVICE/YYYY-MM.rec`.
+/// An existing `OUT/rec/USER` is never touched: the export refuses to start.
+async fn export_tree(
+    store: &dyn Storage,
+    query: &HistoryQuery,
+    out: &Path,
+) -> anyhow::Result<Tree> {
+    let user = &query.user;
+    let devices = store.devices(user).await?;
+    if devices.is_empty() {
+        bail!("unknown user {:?}", user.as_str());
+    }
+    let rec = out.join("rec");
+    let root = rec.join(path_name(user.as_str())?);
+    if root.exists() {
+        bail!("{} exists already; export into another directory or move it away", root.display());
+    }
+    let staging = rec.join(format!(".{user}.partial"));
+    if staging.exists() {
+        std::fs::remove_dir_all(&staging)
+            .with_context(|| format!("cannot remove {} of an earlier export", staging.display()))?;
+    }
+    std::fs::create_dir_all(&staging)
+        .with_context(|| format!("cannot create {}", staging.display()))?;
+    let mut tree = Tree { root, points: 0, devices: 0, files: 0, bytes: 0 };
+    let written = async {
+        for device in devices {
+            let query = HistoryQuery { device: Some(device.clone()), ..query.clone() };
+            let dir = staging.join(path_name(device.as_str())?);
+            let files = write_months(store, &query, &dir, &mut tree).await?;
+            tree.devices += usize::from(files > 0);
+            tree.files += files;
+        }
+        std::fs::rename(&staging, &tree.root).with_context(|| {
+            format!("cannot rename {} to {}", staging.display(), tree.root.display())
+        })
+    }
+    .await;
+    if let Err(error) = written {
+        let _ = std::fs::remove_dir_all(&staging);
+        return Err(error.context(format!("nothing was written to {}", tree.root.display())));
+    }
+    Ok(tree)
+}
+
+/// Writes one device's history in `dir` as a `.rec` file per UTC month of the fix time;
+/// returns how many files it wrote (none, and no directory, for a device without points).
+async fn write_months(
+    store: &dyn Storage,
+    query: &HistoryQuery,
+    dir: &Path,
+    tree: &mut Tree,
+) -> anyhow::Result<usize> {
+    let subject = Subject { user: query.user.clone(), device: query.device.clone() };
+    let mut exporter = Exporter::new(Format::Rec, &subject)?;
+    let mut pages = store.history(query).await?.pages;
+    let mut file: Option<(String, std::io::BufWriter<std::fs::File>)> = None;
+    let mut files = 0;
+    while let Some(page) = pages.next().await {
+        let page = page.context("the export stopped part way")?;
+        for run in page.chunk_by(|a, b| month(a.tst) == month(b.tst)) {
+            let month = format!("{:04}-{:02}", month(run[0].tst).0, month(run[0].tst).1);
+            if file.as_ref().is_none_or(|(open, _)| *open != month) {
+                if let Some((_, mut done)) = file.take() {
+                    done.flush().context("cannot write the export")?;
+                }
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("cannot create {}", dir.display()))?;
+                let path = dir.join(format!("{month}.rec"));
+                let created = std::fs::File::create_new(&path)
+                    .with_context(|| format!("cannot create {}", path.display()))?;
+                file = Some((month, std::io::BufWriter::new(created)));
+                files += 1;
+            }
+            let bytes = exporter.page(run)?;
+            if let Some((_, writer)) = &mut file {
+                writer.write_all(&bytes).context("cannot write the export")?;
+            }
+            tree.points += run.len() as u64;
+            tree.bytes += bytes.len() as u64;
+        }
+    }
+    if let Some((_, mut done)) = file {
+        done.flush().context("cannot write the export")?;
+    }
+    Ok(files)
+}
+
+/// The UTC year and month of a fix time, which name the Recorder's files (`YYYY-MM.rec`).
+fn month(tst: i64) -> (i32, u32) {
+    chrono::DateTime::from_timestamp(tst, 0).map_or((0, 0), |at| (at.year(), at.month()))
+}
+
+/// A user or device name as a directory name: refused when it would leave the tree.
+fn path_name(name: &str) -> anyhow::Result<&str> {
+    if name == "." || name == ".." {
+        bail!("name {name:?} cannot be a directory of the rec tree");
+    }
+    Ok(name)
 }

@@ -303,7 +303,7 @@ async fn pista_export_writes_stdout_or_a_whole_file_and_its_rec_replays() {
         (vec!["--format", "shp"], "error: --format: unknown format \"shp\"; known: rec, gpx, geojson, csv, kml, json\n".to_owned()),
         (vec!["--format", "gpx", "--device", "tablet"], format!("error: unknown device \"tablet\" of user \"{user}\"\n")),
         (vec!["--format", "gpx", "--from", "soon"], "error: --from: \"soon\" is not a time; use YYYY-MM-DDTHH:MM:SS (UTC), YYYY-MM-DD, YYYY-MM, an RFC 3339 time with offset, or epoch seconds\n".to_owned()),
-        (vec!["--format", "rec"], format!("error: format rec holds one device's history; name a device of user \"{user}\"\n")),
+        (vec!["--format", "rec"], format!("error: format rec of a whole user is a tree of files (rec/USER/DEVICE/YYYY-MM.rec): give --out DIRECTORY, or name a --device of user \"{user}\"\n")),
     ];
     for (args, want) in bad {
         let (ok, stdout, stderr) = pista(&[&base[..], &args[..]].concat());
@@ -327,4 +327,125 @@ async fn pista_export_writes_stdout_or_a_whole_file_and_its_rec_replays() {
     };
     assert_eq!(json_of("copy"), json_of("phone"));
     server.stop().await;
+}
+
+/// A whole user's `.rec` export is the Recorder's tree, a file per device and UTC month; it
+/// never overwrites an earlier tree, and `pista import recorder` reads it back into the same
+/// history.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_users_rec_export_is_the_recorders_tree_and_imports_back() {
+    let server = TestServer::start(|_| {}).await;
+    let user = unique("tree");
+    post_arrivals(&server, &user, "phone").await;
+    // The car: two fixes on either side of the turn of the month (UTC), one of them late.
+    for tst in [1635724800, 1635724799, 1635811200] {
+        let fix = json!({"_type": "location", "lat": 52.1, "lon": 13.2, "tst": tst, "tid": "CR"});
+        let path = format!("/pub?u={user}&d=car");
+        assert_eq!(server.post(&path, &[], fix.to_string()).await.status(), 200);
+    }
+    let data = server.dir.path().to_str().unwrap().to_owned();
+    let out = server.dir.path().join("backup");
+    let out_text = out.to_str().unwrap();
+    let export =
+        ["export", "--data-dir", &data, "--user", &user, "--format", "rec", "--out", out_text];
+
+    let (ok, stdout, stderr) = pista(&export);
+    assert!(ok, "{stderr}");
+    let root = out.join("rec").join(&user);
+    let read = |device: &str, month: &str| {
+        std::fs::read_to_string(root.join(device).join(format!("{month}.rec"))).unwrap()
+    };
+    let car_october = read("car", "2021-10");
+    let car_november = read("car", "2021-11");
+    let phone = read("phone", "2021-11");
+    let bytes = car_october.len() + car_november.len() + phone.len();
+    assert_eq!(
+        stdout,
+        format!(
+            "exported {user} as rec to {}: 6 points of 2 devices in 3 files ({bytes} bytes)\n",
+            root.display()
+        )
+    );
+    let mut files: Vec<String> = walk(&out);
+    files.sort();
+    assert_eq!(
+        files,
+        [
+            format!("rec/{user}/car/2021-10.rec"),
+            format!("rec/{user}/car/2021-11.rec"),
+            format!("rec/{user}/phone/2021-11.rec"),
+        ]
+    );
+    let times = |text: &str| text.lines().map(|l| l[..20].to_owned()).collect::<Vec<_>>();
+    assert_eq!(times(&car_october), ["2021-10-31T23:59:59Z"]);
+    assert_eq!(times(&car_november), ["2021-11-01T00:00:00Z", "2021-11-02T00:00:00Z"]);
+    assert_eq!(phone.lines().count(), 3);
+    assert!(
+        car_october
+            .starts_with("2021-10-31T23:59:59Z\t*                 \t{\"_type\":\"location\"")
+    );
+
+    // A second export into the same directory changes nothing.
+    let (ok, stdout, stderr) = pista(&export);
+    assert_eq!(
+        (ok, stdout.as_str(), stderr),
+        (
+            false,
+            "",
+            format!(
+                "error: {} exists already; export into another directory or move it away\n",
+                root.display()
+            )
+        )
+    );
+    assert_eq!(read("car", "2021-10"), car_october);
+
+    // Imported into an empty database, the tree gives each device the same history.
+    let copy = tempfile::tempdir().unwrap();
+    let copy_data = copy.path().to_str().unwrap();
+    let rec = out.join("rec");
+    let (ok, _, stderr) =
+        pista(&["import", "recorder", rec.to_str().unwrap(), "--data-dir", copy_data, "--quiet"]);
+    assert!(ok, "{stderr}");
+    for device in ["car", "phone"] {
+        let json_of = |data: &str| {
+            let args = [
+                "export",
+                "--data-dir",
+                data,
+                "--user",
+                &user,
+                "--device",
+                device,
+                "--format",
+                "json",
+            ];
+            let (ok, stdout, stderr) = pista(&args);
+            assert!(ok, "{stderr}");
+            let items: Vec<Value> = serde_json::from_str(&stdout).unwrap();
+            items
+                .iter()
+                .map(|i| json!([i["tst"], i["lat"], i["lon"], i["alt"], i["tid"]]))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(json_of(copy_data), json_of(&data), "{device}");
+    }
+    server.stop().await;
+}
+
+/// Every file under `dir`, relative to it.
+fn walk(dir: &std::path::Path) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut pending = vec![dir.to_owned()];
+    while let Some(next) = pending.pop() {
+        for entry in std::fs::read_dir(&next).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                found.push(path.strip_prefix(dir).unwrap().to_str().unwrap().to_owned());
+            }
+        }
+    }
+    found
 }
