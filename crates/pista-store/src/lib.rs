@@ -32,9 +32,9 @@ pub use derived::{
 pub use error::StoreError;
 pub use history::{History, HistoryColumns, HistoryPages, HistoryPoint, HistoryQuery, PAGE_ROWS};
 pub use records::{
-    DeviceState, InventoryItem, LastLocation, LocationQuery, NewBody, NewMessage, Quarantined,
-    StoredCard, StoredCommand, StoredLocation, StoredMessage, StoredTransition, StoredWaypoint,
-    WriteOutcome,
+    DeviceState, InventoryItem, LastLocation, LocationQuery, MessageQuery, NewBody, NewMessage,
+    Quarantined, StoredCard, StoredCommand, StoredLocation, StoredMessage, StoredTransition,
+    StoredWaypoint, WriteOutcome,
 };
 pub use retention::{
     Deleted, DeletedBy, RetentionRule, RetentionStore, Selector, Span, StoredDeletion,
@@ -73,6 +73,12 @@ pub trait Storage: Send + Sync {
 
     /// Stored messages other than locations, oldest first; with `key` only that device's.
     async fn messages(&self, key: Option<&DeviceKey>) -> Result<Vec<StoredMessage>, StoreError>;
+
+    /// One device's messages other than locations that `query` asks for, in the order of their
+    /// own time (their arrival when they have none), then of storing; none for an unknown
+    /// device. Read through the index on device, type and time.
+    async fn device_messages(&self, query: &MessageQuery)
+    -> Result<Vec<StoredMessage>, StoreError>;
 
     /// Quarantined messages (released ones included), oldest first; with `key` only that
     /// device's.

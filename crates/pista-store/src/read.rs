@@ -4,7 +4,7 @@
 
 use async_trait::async_trait;
 use pista_core::{Card, DeviceKey, DeviceName, Source, UserName};
-use sea_orm::sea_query::{Expr, ExprTrait, JoinType, Order, Query, SelectStatement};
+use sea_orm::sea_query::{Expr, ExprTrait, Func, JoinType, Order, Query, SelectStatement};
 use sea_orm::{ConnectionTrait, QueryResult};
 use serde_json::{Map, Value};
 
@@ -13,8 +13,9 @@ use crate::apply::{CardRow, upsert_card};
 use crate::error::StoreError;
 use crate::history::{History, HistoryQuery};
 use crate::records::{
-    DeviceState, InventoryItem, LastLocation, LocationQuery, NewMessage, Quarantined, StoredCard,
-    StoredCommand, StoredLocation, StoredMessage, StoredTransition, StoredWaypoint, WriteOutcome,
+    DeviceState, InventoryItem, LastLocation, LocationQuery, MessageQuery, NewMessage, Quarantined,
+    StoredCard, StoredCommand, StoredLocation, StoredMessage, StoredTransition, StoredWaypoint,
+    WriteOutcome,
 };
 use crate::sql::SqlStore;
 
@@ -111,36 +112,39 @@ impl Storage for SqlStore {
     }
 
     async fn messages(&self, key: Option<&DeviceKey>) -> Result<Vec<StoredMessage>, StoreError> {
-        let mut select = Query::select()
-            .columns([
-                ("m", "id"),
-                ("m", "topic"),
-                ("m", "subtopic"),
-                ("m", "msg_type"),
-                ("m", "tst"),
-                ("m", "source"),
-                ("m", "retained"),
-                ("m", "received_at"),
-                ("m", "payload"),
-                ("m", "original"),
-                ("m", "repairs"),
-            ])
-            .columns([("d", "user_name"), ("d", "device_name")])
-            .from_as("messages", "m")
-            .join_as(
-                JoinType::LeftJoin,
-                "devices",
-                "d",
-                Expr::col(("d", "id")).equals(("m", "device_id")),
-            )
-            .order_by(("m", "id"), Order::Asc)
-            .to_owned();
-
+        let mut select = message_select();
+        select.order_by(("m", "id"), Order::Asc);
         if let Some(key) = key {
             select
                 .and_where(Expr::col(("d", "user_name")).eq(key.user.as_str()))
                 .and_where(Expr::col(("d", "device_name")).eq(key.device.as_str()));
         }
+        let rows = self.db.query_all(&select).await.map_err(StoreError::query("read messages"))?;
+        rows.iter().map(message).collect()
+    }
+
+    async fn device_messages(
+        &self,
+        query: &MessageQuery,
+    ) -> Result<Vec<StoredMessage>, StoreError> {
+        let Some(device_id) = self.find_device(&query.key).await? else {
+            return Ok(Vec::new());
+        };
+        let time = || {
+            Expr::expr(Func::coalesce([Expr::col(("m", "tst")), Expr::col(("m", "received_at"))]))
+        };
+        let mut select = message_select();
+        select.and_where(Expr::col(("m", "device_id")).eq(device_id));
+        if let Some(msg_type) = &query.msg_type {
+            select.and_where(Expr::col(("m", "msg_type")).eq(msg_type.as_str()));
+        }
+        if let Some(from) = query.from {
+            select.and_where(time().gte(from));
+        }
+        if let Some(to) = query.to {
+            select.and_where(time().lte(to));
+        }
+        select.order_by_expr(time(), Order::Asc).order_by(("m", "id"), Order::Asc);
         let rows = self.db.query_all(&select).await.map_err(StoreError::query("read messages"))?;
         rows.iter().map(message).collect()
     }
@@ -402,6 +406,33 @@ fn location(row: &QueryResult) -> Result<StoredLocation, StoreError> {
         addr: get(row, 8)?,
         cc: get(row, 9)?,
     })
+}
+
+/// The columns [`message`] reads, of `messages` as `m` with its device as `d`.
+fn message_select() -> SelectStatement {
+    Query::select()
+        .columns([
+            ("m", "id"),
+            ("m", "topic"),
+            ("m", "subtopic"),
+            ("m", "msg_type"),
+            ("m", "tst"),
+            ("m", "source"),
+            ("m", "retained"),
+            ("m", "received_at"),
+            ("m", "payload"),
+            ("m", "original"),
+            ("m", "repairs"),
+        ])
+        .columns([("d", "user_name"), ("d", "device_name")])
+        .from_as("messages", "m")
+        .join_as(
+            JoinType::LeftJoin,
+            "devices",
+            "d",
+            Expr::col(("d", "id")).equals(("m", "device_id")),
+        )
+        .to_owned()
 }
 
 fn message(row: &QueryResult) -> Result<StoredMessage, StoreError> {

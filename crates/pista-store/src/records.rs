@@ -212,3 +212,14 @@ pub struct StoredCommand {
     /// When it was handed to the device in an HTTP-mode answer.
     pub http_at: Option<i64>,
 }
+
+/// Which of a device's messages [`crate::Storage::device_messages`] reads. Bounds are inclusive
+/// UNIX seconds of the message's own time (`tst`), or of its arrival when it has none.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageQuery {
+    pub key: DeviceKey,
+    /// Only messages of this `_type` (`card`, `transition`, `gw-voltage`, ...).
+    pub msg_type: Option<String>,
+    pub from: Option<i64>,
+    pub to: Option<i64>,
+}

@@ -43,6 +43,7 @@ impl MigratorTrait for Migrator {
             Box::new(accounts::Accounts),
             Box::new(revisions::Revisions),
             Box::new(revisions::AnswerRevisions),
+            Box::new(MessageTypes),
         ]
     }
 }
@@ -123,6 +124,24 @@ impl MigrationTrait for Initial {
         manager.create_table(jobs_table()).await?;
         index(manager, "jobs_device", "jobs", &["device_id", "started_at"], false).await?;
         Ok(())
+    }
+}
+
+/// Indexes messages by device, type and time, so that a device's messages of one type are read
+/// without reading its others (`Storage::device_messages`).
+struct MessageTypes;
+
+impl MigrationName for MessageTypes {
+    fn name(&self) -> &str {
+        "m20261207_000001_message_types"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for MessageTypes {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let columns = ["device_id", "msg_type", "tst"];
+        index(manager, "messages_device_type", "messages", &columns, false).await
     }
 }
 

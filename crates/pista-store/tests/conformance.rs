@@ -639,6 +639,64 @@ async fn location_batches_and_mixed_batches_follow_each_other(store: &SqlStore) 
     assert_eq!(tsts_of(store, &b).await, [1700000390, 1700000400]);
 }
 
+/// A device's messages by type and by their own time (their arrival when they have none), both
+/// bounds inclusive, in time order then storing order; another device's are never among them.
+async fn a_devices_messages_are_read_by_type_and_time(store: &SqlStore) {
+    use pista_store::MessageQuery;
+    let (k, other) = (key("msgs", "phone"), key("msgs", "tablet"));
+    let topic = "owntracks/msgs/phone";
+    let at = |message: NewMessage, received_at: i64| NewMessage { received_at, ..message };
+    let steps = |tst: i64| json!({"_type":"steps","steps":10,"from":tst - 60,"to":tst,"tst":tst});
+    let event = |tst: i64| json!({"_type":"transition","event":"enter","tst":tst,"desc":"Home"});
+    let batch = [
+        at(message(Some(k.clone()), topic, Some("step"), steps(1700000300)), 1700000900),
+        // No time of its own: its arrival counts.
+        at(
+            message(Some(k.clone()), topic, Some("info"), json!({"_type":"card","name":"J"})),
+            1700000200,
+        ),
+        at(message(Some(k.clone()), topic, Some("event"), event(1700000100)), 1700000901),
+        at(message(Some(k.clone()), topic, Some("step"), steps(1700000500)), 1700000902),
+        at(
+            message(Some(other.clone()), "owntracks/msgs/tablet", Some("step"), steps(1700000400)),
+            1700000903,
+        ),
+    ];
+    store.write(&batch).await.unwrap();
+    let read = |msg_type: Option<&str>, from: Option<i64>, to: Option<i64>| {
+        let query =
+            MessageQuery { key: k.clone(), msg_type: msg_type.map(str::to_owned), from, to };
+        async move {
+            let found = store.device_messages(&query).await.unwrap();
+            found
+                .iter()
+                .map(|m| (m.msg_type.clone().unwrap_or_default(), m.tst.unwrap_or(m.received_at)))
+                .collect::<Vec<_>>()
+        }
+    };
+    let pair = |t: &str, at: i64| (t.to_owned(), at);
+    assert_eq!(
+        read(None, None, None).await,
+        [
+            pair("transition", 1700000100),
+            pair("card", 1700000200),
+            pair("steps", 1700000300),
+            pair("steps", 1700000500)
+        ]
+    );
+    assert_eq!(
+        read(Some("steps"), None, None).await,
+        [pair("steps", 1700000300), pair("steps", 1700000500)]
+    );
+    assert_eq!(
+        read(None, Some(1700000200), Some(1700000300)).await,
+        [pair("card", 1700000200), pair("steps", 1700000300)]
+    );
+    assert_eq!(read(Some("steps"), Some(1700000301), Some(1700000499)).await, []);
+    let unknown = MessageQuery { key: key("msgs", "watch"), msg_type: None, from: None, to: None };
+    assert_eq!(store.device_messages(&unknown).await.unwrap().len(), 0);
+}
+
 async fn tsts_of(store: &SqlStore, key: &DeviceKey) -> Vec<i64> {
     tsts(&store.locations(&query(key, None, None, None)).await.unwrap())
 }
@@ -713,4 +771,5 @@ backends!(
     batches_and_address_updates_take_turns,
     a_big_mixed_batch_has_the_outcomes_of_one_message_at_a_time,
     location_batches_and_mixed_batches_follow_each_other,
+    a_devices_messages_are_read_by_type_and_time,
 );

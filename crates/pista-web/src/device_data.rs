@@ -10,7 +10,7 @@ use axum::Json;
 use axum::extract::{RawQuery, State};
 use pista_core::DeviceKey;
 use pista_core::time::{iso, parse_bound};
-use pista_store::{Storage, StoredMessage};
+use pista_store::{MessageQuery, Storage, StoredMessage};
 use serde_json::{Value, json};
 
 use crate::AppState;
@@ -40,20 +40,9 @@ pub async fn messages(
     let params = Params::new(query.as_deref())?;
     let key = device(&params)?;
     let (from, to) = (bound(&params, "from")?, bound(&params, "to")?);
-    let wanted = params.query("type");
-    // FIXME(#5): filter in SQL with an index on type and time once the storage issue adds
-    // message queries; a device's messages other than locations are few, so this stays small.
-    let mut items: Vec<&StoredMessage> = Vec::new();
-    let stored = state.store.messages(Some(&key)).await?;
-    for message in &stored {
-        let time = message.tst.unwrap_or(message.received_at);
-        let type_ok = wanted.is_none_or(|t| message.msg_type.as_deref() == Some(t));
-        if type_ok && from.is_none_or(|f| time >= f) && to.is_none_or(|t| time <= t) {
-            items.push(message);
-        }
-    }
-    items.sort_by_key(|m| (m.tst.unwrap_or(m.received_at), m.id));
-    Ok(Json(Value::Array(items.into_iter().map(describe).collect())))
+    let msg_type = params.query("type").map(str::to_owned);
+    let stored = state.store.device_messages(&MessageQuery { key, msg_type, from, to }).await?;
+    Ok(Json(Value::Array(stored.iter().map(describe).collect())))
 }
 
 fn describe(message: &StoredMessage) -> Value {

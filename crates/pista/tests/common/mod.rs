@@ -330,6 +330,12 @@ impl Storage for FlakyStore {
     async fn messages(&self, key: Option<&DeviceKey>) -> Result<Vec<StoredMessage>, StoreError> {
         self.inner.messages(key).await
     }
+    async fn device_messages(
+        &self,
+        query: &pista_store::MessageQuery,
+    ) -> Result<Vec<StoredMessage>, StoreError> {
+        self.inner.device_messages(query).await
+    }
     async fn quarantined(&self, key: Option<&DeviceKey>) -> Result<Vec<Quarantined>, StoreError> {
         self.inner.quarantined(key).await
     }
