@@ -24,6 +24,9 @@ pub struct Record {
     pub payload: Bytes,
     /// Where it came from, for messages about it (`line 12 of 2024-08.rec`).
     pub at: String,
+    /// When the system it comes from received it (a `.rec` line's leading time), if it says;
+    /// otherwise the import's own time counts as its arrival.
+    pub received_at: Option<i64>,
 }
 
 /// A record of the input that is not imported.
@@ -100,7 +103,7 @@ impl Sink {
     /// A JSON message for `topic`.
     pub fn record(&mut self, topic: &str, json: &Value, at: String) -> bool {
         let payload = Bytes::from(json.to_string());
-        self.send(Entry::Record(Record { topic: topic.to_owned(), payload, at }))
+        self.send(Entry::Record(Record { topic: topic.to_owned(), payload, at, received_at: None }))
     }
 
     pub fn skip(&mut self, reason: &'static str, at: String, detail: impl Into<String>) -> bool {

@@ -14,7 +14,9 @@ use pista_ingest::Pipeline;
 use pista_store::{
     Access, Account, AccountStore, Acl, DerivedStore, GeoCell, PasswordHash, StoreError,
 };
-use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement,
+};
 use serde_json::{Map, Value, json};
 use tokio::sync::mpsc;
 
@@ -22,6 +24,8 @@ use crate::entry::{Entry, Progress, Record, Sink};
 use crate::run::{ImportError, run};
 use crate::summary::Summary;
 
+/// How long connecting to the o2s database may take.
+const CONNECT_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 /// Rows read per query.
 const PAGE: i64 = 1000;
 
@@ -71,7 +75,15 @@ pub async fn import_o2s(
     summary: &mut Summary,
     progress: Arc<Progress>,
 ) -> Result<(), O2sError> {
-    let db = Database::connect(url)
+    // A server that refuses or does not answer is reported within seconds, not after the
+    // pool's default wait of 30 s.
+    let mut options = ConnectOptions::new(url.to_owned());
+    options
+        .max_connections(2)
+        .connect_timeout(CONNECT_WAIT)
+        .acquire_timeout(CONNECT_WAIT)
+        .sqlx_logging(false);
+    let db = Database::connect(options)
         .await
         .map_err(|source| O2sError::Connect { url: masked(url), source })?;
     let mut total = 0;
@@ -344,7 +356,7 @@ async fn history(
             };
             let entry = match entry {
                 Ok((topic, payload)) => {
-                    Entry::Record(Record { topic, payload, at: at(table, &row) })
+                    Entry::Record(Record { topic, payload, at: at(table, &row), received_at: None })
                 }
                 Err((reason, detail)) => {
                     Entry::Skip(crate::Skip { reason, at: at(table, &row), detail })

@@ -295,7 +295,9 @@ fn flush(pending: Option<Pending>, input: &Input, sink: &mut Sink) -> bool {
         return false;
     }
     sink.send(match rec_line(text.as_bytes(), &input.topic) {
-        Ok((topic, payload)) => Entry::Record(Record { topic, payload, at }),
+        Ok((topic, payload, received_at)) => {
+            Entry::Record(Record { topic, payload, at, received_at: Some(received_at) })
+        }
         Err((reason, detail)) => Entry::Skip(crate::Skip { reason, at, detail }),
     })
 }
@@ -323,17 +325,18 @@ fn read_line(reader: &mut impl BufRead, line: &mut Vec<u8>) -> std::io::Result<u
     }
 }
 
-/// One `.rec` line as the topic and payload the device sent.
-fn rec_line(line: &[u8], base: &str) -> Result<(String, Bytes), (&'static str, String)> {
+/// One `.rec` line as the topic and payload the device sent, and the line's time (when the
+/// Recorder received it).
+fn rec_line(line: &[u8], base: &str) -> Result<(String, Bytes, i64), (&'static str, String)> {
     let mut fields = line.splitn(3, |b| *b == b'\t');
     let (Some(time), Some(subtopic), Some(payload)) = (fields.next(), fields.next(), fields.next())
     else {
         let shown = String::from_utf8_lossy(&line[..line.len().min(60)]).into_owned();
         return Err(("not a .rec line", format!("{shown:?}")));
     };
-    if pista_core::time::parse_bound(&String::from_utf8_lossy(time)).is_err() {
+    let Ok(received_at) = pista_core::time::parse_bound(&String::from_utf8_lossy(time)) else {
         return Err(("not a .rec line", format!("time {:?}", String::from_utf8_lossy(time))));
-    }
+    };
     let subtopic = String::from_utf8_lossy(subtopic).trim().to_owned();
     let json = subtopic == "*" || payload.first() == Some(&b'{');
     if json && let Err(error) = serde_json::from_slice::<Value>(payload) {
@@ -344,7 +347,7 @@ fn rec_line(line: &[u8], base: &str) -> Result<(String, Bytes), (&'static str, S
         "*" | "lwt" => base.to_owned(),
         sub => format!("{base}/{sub}"),
     };
-    Ok((topic, Bytes::copy_from_slice(payload)))
+    Ok((topic, Bytes::copy_from_slice(payload), received_at))
 }
 
 /// A file holding one JSON message (`last/`, `cards/`, `waypoints/`).
@@ -392,7 +395,7 @@ mod tests {
         let line = b"2024-08-30T15:56:41Z\tstatus            \t1";
         assert_eq!(
             rec_line(line, base).unwrap(),
-            ("owntracks/jane/phone/status".into(), Bytes::from_static(b"1"))
+            ("owntracks/jane/phone/status".into(), Bytes::from_static(b"1"), 1725033401)
         );
     }
 

@@ -71,6 +71,9 @@ pub async fn run(
 }
 
 fn inbound(record: Record) -> Inbound {
+    // A time the source recorded counts as the arrival, but never one after now: the time rule
+    // measures a message's own time against its arrival, and must still catch a file's future.
+    let now = now();
     Inbound {
         source: Source::Import,
         topic: record.topic,
@@ -81,7 +84,7 @@ fn inbound(record: Record) -> Inbound {
         // any message already stored on its topic (a card, which has no time of its own) is
         // not stored again. Fixes are matched by their fix key whatever this says.
         replay: Replay::Redelivered,
-        received_at: now(),
+        received_at: record.received_at.map_or(now, |at| at.min(now)),
     }
 }
 

@@ -203,10 +203,8 @@ impl AccountStore for SqlStore {
     }
 
     async fn remove_user(&self, name: &UserName) -> Result<bool, StoreError> {
-        use sea_orm::TransactionTrait;
-
         let _write = self.writes.lock().await;
-        let txn = self.db.begin().await.map_err(StoreError::query("begin"))?;
+        let txn = self.begin_write().await?;
         let acls = Query::delete()
             .from_table("acls")
             .and_where(Expr::col("user_name").eq(name.as_str()))

@@ -7,7 +7,7 @@ use std::collections::HashSet;
 
 use pista_core::{DeviceKey, DeviceName, UserName};
 use sea_orm::sea_query::{Expr, ExprTrait, JoinType, Order, Query};
-use sea_orm::{ConnectionTrait, QueryResult, TransactionTrait};
+use sea_orm::{ConnectionTrait, QueryResult};
 
 use crate::answers::FriendLists;
 use crate::error::StoreError;
@@ -290,7 +290,7 @@ impl SqlStore {
         secret: Option<&str>,
         at: i64,
     ) -> Result<bool, StoreError> {
-        let txn = self.db.begin().await.map_err(StoreError::query("begin"))?;
+        let txn = self.begin_write().await?;
         let delete = Query::delete()
             .from_table("secrets")
             .and_where(Expr::col("user_name").eq(key.user.as_str()))

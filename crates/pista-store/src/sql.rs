@@ -7,7 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
-use sea_orm::{ConnectOptions, Database, DatabaseConnection};
+use sea_orm::{
+    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, SqliteTransactionMode,
+    TransactionOptions, TransactionTrait,
+};
 use sea_orm_migration::MigratorTrait;
 use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore};
 
@@ -133,6 +136,19 @@ impl SqlStore {
             lean: None,
             lean_writes: None,
         }
+    }
+
+    /// Begins a transaction that writes. On SQLite it takes the write lock at once
+    /// (`BEGIN IMMEDIATE`), waiting up to the busy timeout while another process (a
+    /// `pista delete` beside the server, or the server beside it) writes: a transaction that
+    /// reads first and writes later would instead fail at once ("database is locked") whenever
+    /// another process committed in between. PostgreSQL and MySQL ignore the mode.
+    pub(crate) async fn begin_write(&self) -> Result<DatabaseTransaction, StoreError> {
+        let options = TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            ..TransactionOptions::default()
+        };
+        self.db.begin_with_options(options).await.map_err(StoreError::query("begin"))
     }
 
     /// The revisions seen last and the answers' copies.

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashMap};
 use bytes::Bytes;
 use pista_core::{Detail, DeviceKey, Location, Message, Replay, Transition};
 use sea_orm::sea_query::{Expr, ExprTrait, InsertStatement, Query, UpdateStatement};
-use sea_orm::{ConnectionTrait, DatabaseTransaction, TransactionTrait};
+use sea_orm::{ConnectionTrait, DatabaseTransaction};
 use serde_json::Value;
 
 use crate::apply;
@@ -38,7 +38,7 @@ impl SqlStore {
         {
             return self.write_lean(lean, batch).await;
         }
-        let txn = self.db.begin().await.map_err(StoreError::query("begin"))?;
+        let txn = self.begin_write().await?;
         let mut ids = self.device_ids.lock().await;
         // A device deleted meanwhile (by any process) must not keep its cached id. The shared
         // lock orders this batch with a deletion in another process: one commits first (see

@@ -353,3 +353,49 @@ async fn a_batch_in_flight_during_a_deletion_leaves_no_row_behind() {
         test.finish().await;
     }
 }
+
+/// Two processes on one SQLite file (a server taking in points, `pista delete` beside it):
+/// neither fails with "database is locked". Every write transaction takes the file's write
+/// lock when it begins and waits its turn, instead of reading first and failing when the other
+/// committed in between.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_process_on_a_sqlite_file_deletes_while_the_first_writes() {
+    let test = common::open(common::Backend::Sqlite).await;
+    // Each "process" in a task of its own, as two processes run independently.
+    let server = std::sync::Arc::new(SqlStore::open(&test.url).await.unwrap());
+    let other = std::sync::Arc::new(SqlStore::open(&test.url).await.unwrap());
+    let (w, x) = (key("busy", "writer"), key("busy", "deleted"));
+    let writer = tokio::spawn({
+        let (server, w) = (server.clone(), w.clone());
+        async move {
+            for round in 0..40 {
+                let start = 1_700_000_000 + round * 100;
+                let batch: Vec<NewMessage> = (0..20).map(|n| fix(&w, 52.0, start + n)).collect();
+                server.write(&batch).await.unwrap();
+                // Mixed with a message: the pool's path.
+                let card = message(&w, "info", json!({"_type":"card","name":"W"}), 1_800_000_000);
+                server.write(&[fix(&w, 52.5, start + 50), card]).await.unwrap();
+            }
+        }
+    });
+    let deleter = tokio::spawn({
+        let (other, x) = (other.clone(), x.clone());
+        async move {
+            for round in 0..20 {
+                let batch: Vec<NewMessage> =
+                    (0..30).map(|n| fix(&x, 51.0, 1_700_000_000 + round * 100 + n)).collect();
+                other.write(&batch).await.unwrap();
+                let everything = selector(&x, Span::All);
+                let deleted = other.delete(&everything, DeletedBy::Cli, 1_900_000_000, 10).await;
+                assert_eq!(deleted.unwrap().removed, std::slice::from_ref(&x));
+            }
+        }
+    });
+    writer.await.unwrap();
+    deleter.await.unwrap();
+    assert_eq!(tsts(&test.store, &w).await.len(), 40 * 21);
+    assert_eq!(tsts(&test.store, &x).await, Vec::<i64>::new());
+    server.close().await;
+    other.close().await;
+    test.finish().await;
+}

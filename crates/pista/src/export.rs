@@ -4,7 +4,7 @@
 //! a failed export never leaves a cut file under the name asked for. A whole user's `.rec`
 //! export is the OwnTracks Recorder's tree, `OUT/rec/USER/DEVICE/YYYY-MM.rec` (UTC months of the
 //! fix time), which `pista import recorder` and the Recorder read back; it is written under
-//! `OUT/rec/.USER.partial` and renamed into place when every file is complete. Like
+//! `OUT/.pista-export-USER.partial` and renamed into place when every file is complete. Like
 //! `pista delete` it reads the database directly and needs no running server.
 
 use std::io::Write;
@@ -36,15 +36,28 @@ pub async fn export(args: &ArgMatches) -> anyhow::Result<String> {
         };
         let (_settings, store) = open(args).await?;
         let tree = export_tree(&store, &query, &out).await?;
-        return Ok(format!(
-            "exported {} as rec to {}: {} points of {} devices in {} files ({} bytes)\n",
-            subject.label(),
-            tree.root.display(),
-            tree.points,
-            tree.devices,
-            tree.files,
-            tree.bytes
-        ));
+        let mut said = if tree.files == 0 {
+            format!("nothing to export: {} has no points in the range\n", subject.label())
+        } else {
+            format!(
+                "exported {} as rec to {}: {} points of {} devices in {} files ({} bytes)\n",
+                subject.label(),
+                tree.root.display(),
+                tree.points,
+                tree.devices,
+                tree.files,
+                tree.bytes
+            )
+        };
+        for device in &tree.skipped {
+            said.push_str(&format!(
+                "  left out device {:?}: its name cannot be a directory (export it with \
+                 --device {:?} --out FILE)\n",
+                device.as_str(),
+                device.as_str()
+            ));
+        }
+        return Ok(said);
     }
     let exporter = Exporter::new(format, &subject)?;
 
@@ -134,6 +147,8 @@ struct Tree {
     devices: usize,
     files: usize,
     bytes: u64,
+    /// Devices whose names cannot be directories, left out.
+    skipped: Vec<DeviceName>,
 }
 
 /// Writes every device of `query`'s user (in its range) as `OUT/rec/USER/DEVICE/YYYY-MM.rec`.
@@ -148,27 +163,43 @@ async fn export_tree(
     if devices.is_empty() {
         bail!("unknown user {:?}", user.as_str());
     }
+    if !is_path_name(user.as_str()) {
+        bail!("user name {:?} cannot be a directory of the rec tree", user.as_str());
+    }
     let rec = out.join("rec");
-    let root = rec.join(path_name(user.as_str())?);
+    let root = rec.join(user.as_str());
     if root.exists() {
         bail!("{} exists already; export into another directory or move it away", root.display());
     }
-    let staging = rec.join(format!(".{user}.partial"));
+    // Beside `rec/`, not in it: no user's directory can have its name, and an import of
+    // `rec/` never sees a cut export.
+    let staging = out.join(format!(".pista-export-{user}.partial"));
     if staging.exists() {
         std::fs::remove_dir_all(&staging)
             .with_context(|| format!("cannot remove {} of an earlier export", staging.display()))?;
     }
     std::fs::create_dir_all(&staging)
         .with_context(|| format!("cannot create {}", staging.display()))?;
-    let mut tree = Tree { root, points: 0, devices: 0, files: 0, bytes: 0 };
+    let mut tree = Tree { root, points: 0, devices: 0, files: 0, bytes: 0, skipped: Vec::new() };
     let written = async {
         for device in devices {
+            if !is_path_name(device.as_str()) {
+                tree.skipped.push(device);
+                continue;
+            }
             let query = HistoryQuery { device: Some(device.clone()), ..query.clone() };
-            let dir = staging.join(path_name(device.as_str())?);
+            let dir = staging.join(device.as_str());
             let files = write_months(store, &query, &dir, &mut tree).await?;
             tree.devices += usize::from(files > 0);
             tree.files += files;
         }
+        if tree.files == 0 {
+            // Nothing in the range: no empty directory that a later export would stop at.
+            return std::fs::remove_dir_all(&staging)
+                .with_context(|| format!("cannot remove {}", staging.display()));
+        }
+        std::fs::create_dir_all(&rec)
+            .with_context(|| format!("cannot create {}", rec.display()))?;
         std::fs::rename(&staging, &tree.root).with_context(|| {
             format!("cannot rename {} to {}", staging.display(), tree.root.display())
         })
@@ -229,10 +260,7 @@ fn month(tst: i64) -> (i32, u32) {
     chrono::DateTime::from_timestamp(tst, 0).map_or((0, 0), |at| (at.year(), at.month()))
 }
 
-/// A user or device name as a directory name: refused when it would leave the tree.
-fn path_name(name: &str) -> anyhow::Result<&str> {
-    if name == "." || name == ".." {
-        bail!("name {name:?} cannot be a directory of the rec tree");
-    }
-    Ok(name)
+/// Whether a user or device name can be a directory of the tree (`.` and `..` cannot).
+fn is_path_name(name: &str) -> bool {
+    name != "." && name != ".."
 }

@@ -17,3 +17,51 @@ pub mod settings;
 pub fn install_crypto_provider() {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
 }
+
+/// An error and its causes as one line, `outer: cause: cause`, for the command line. A cause
+/// whose text its outer error already ends with (database errors repeat their driver's
+/// message) is left out, so no reason is printed twice.
+pub fn error_text(error: &anyhow::Error) -> String {
+    let mut text = String::new();
+    let mut shown = String::new();
+    for cause in error.chain() {
+        let part = cause.to_string();
+        if shown == part || shown.ends_with(&format!(": {part}")) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&part);
+        shown = part;
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::error_text;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("Connection Error: {0}")]
+    struct Wrapper(#[source] Inner);
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("pool timed out while waiting for an open connection")]
+    struct Inner;
+
+    #[test]
+    fn a_cause_the_outer_error_already_shows_is_printed_once() {
+        let error = anyhow::Error::new(Wrapper(Inner)).context("cannot connect to x");
+        assert_eq!(
+            error_text(&error),
+            "cannot connect to x: Connection Error: pool timed out while waiting for an open \
+             connection"
+        );
+        let plain = anyhow::Error::new(Inner).context("outer").context("outermost");
+        assert_eq!(
+            error_text(&plain),
+            "outermost: outer: pool timed out while waiting for an open connection"
+        );
+    }
+}

@@ -41,7 +41,7 @@ fn main() -> ExitCode {
             init_logging("warn");
             return match runtime.block_on(import(args)) {
                 Ok(code) => code,
-                Err(error) => fail(&format!("{error:#}")),
+                Err(error) => fail(&pista::error_text(&error)),
             };
         }
         Some(("load", args)) => {
@@ -64,7 +64,7 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(error) => fail(&format!("{error:#}")),
+        Err(error) => fail(&pista::error_text(&error)),
     }
 }
 

@@ -343,6 +343,10 @@ async fn a_users_rec_export_is_the_recorders_tree_and_imports_back() {
         let path = format!("/pub?u={user}&d=car");
         assert_eq!(server.post(&path, &[], fix.to_string()).await.status(), 200);
     }
+    // A device whose name cannot be a directory is left out, and said so.
+    let fix = json!({"_type": "location", "lat": 52.1, "lon": 13.2, "tst": 1635724800});
+    let path = format!("/pub?u={user}&d=..");
+    assert_eq!(server.post(&path, &[], fix.to_string()).await.status(), 200);
     let data = server.dir.path().to_str().unwrap().to_owned();
     let out = server.dir.path().join("backup");
     let out_text = out.to_str().unwrap();
@@ -362,7 +366,9 @@ async fn a_users_rec_export_is_the_recorders_tree_and_imports_back() {
     assert_eq!(
         stdout,
         format!(
-            "exported {user} as rec to {}: 6 points of 2 devices in 3 files ({bytes} bytes)\n",
+            "exported {user} as rec to {}: 6 points of 2 devices in 3 files ({bytes} bytes)\n  \
+             left out device \"..\": its name cannot be a directory (export it with --device \
+             \"..\" --out FILE)\n",
             root.display()
         )
     );
@@ -399,6 +405,23 @@ async fn a_users_rec_export_is_the_recorders_tree_and_imports_back() {
         )
     );
     assert_eq!(read("car", "2021-10"), car_october);
+    // A range without points writes nothing, not even the user's directory.
+    let empty = server.dir.path().join("empty");
+    let range = ["--from", "2030-01-01", "--out", empty.to_str().unwrap()];
+    let (ok, stdout, stderr) = pista(&[&export[..7], &range[..]].concat());
+    assert_eq!(
+        (ok, stdout, stderr),
+        (
+            true,
+            format!(
+                "nothing to export: {user} has no points in the range\n  left out device \
+                 \"..\": its name cannot be a directory (export it with --device \"..\" --out \
+                 FILE)\n"
+            ),
+            String::new()
+        )
+    );
+    assert_eq!(walk(&empty), Vec::<String>::new());
 
     // Imported into an empty database, the tree gives each device the same history.
     let copy = tempfile::tempdir().unwrap();

@@ -658,3 +658,63 @@ async fn an_o2s_database_with_only_its_history() {
         ]
     );
 }
+
+/// An o2s server that refuses connections is reported within the connection wait (5 s, not the
+/// pool's 30 s), with each reason once.
+#[test]
+fn an_o2s_server_that_refuses_is_reported_with_each_reason_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let url = format!("mysql://root@127.0.0.1:{port}/o2s");
+    assert_eq!(
+        outcome(dir.path(), &["o2s", &url]),
+        (
+            1,
+            format!(
+                "error: import stopped; so far: read 0, stored 0, already present 0, skipped 0: \
+                 cannot connect to the o2s database {url}: Connection Error: pool timed out \
+                 while waiting for an open connection\n"
+            )
+        )
+    );
+}
+
+/// A `.rec` line's time is when the Recorder received the message: it is kept as the arrival
+/// (the Recorder API's `isorcv`, the device's last-seen time), except that a time after now
+/// counts as now, so a line dated in the future is still caught by the time rule.
+#[tokio::test]
+async fn recorder_lines_keep_their_arrival_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = tempfile::tempdir().unwrap();
+    let device = files.path().join("rec/alice/phone");
+    std::fs::create_dir_all(&device).unwrap();
+    let lines = [
+        "2024-08-30T15:56:41Z\t*                 \t{\"_type\":\"location\",\"tst\":1725033401,\"lat\":47.1,\"lon\":8.1}",
+        "2024-08-30T16:00:00Z\tinfo              \t{\"_type\":\"card\",\"name\":\"Alice\"}",
+    ];
+    std::fs::write(device.join("2024-08.rec"), lines.join("\n") + "\n").unwrap();
+    // Another device's line from the future (its arrival is now; it would make the phone's
+    // last-seen time now as well).
+    let watch = files.path().join("rec/alice/watch");
+    std::fs::create_dir_all(&watch).unwrap();
+    let future = "2090-01-01T00:00:00Z\t*                 \t{\"_type\":\"location\",\"tst\":3786912000,\"lat\":47.2,\"lon\":8.2}\n";
+    std::fs::write(watch.join("2090-01.rec"), future).unwrap();
+    let (status, summary) = outcome(dir.path(), &["recorder", files.path().to_str().unwrap()]);
+    assert_eq!(status, 0, "{summary}");
+    assert!(summary.starts_with("read 3, stored 2, already present 0, skipped 1\n"), "{summary}");
+    assert!(summary.contains("  skipped 1: tst_in_future\n"), "{summary}");
+
+    let store = store(dir.path()).await;
+    let phone = key("alice", "phone");
+    let query =
+        pista_store::LocationQuery { key: phone.clone(), from: None, to: None, limit: None };
+    let points = store.locations(&query).await.unwrap();
+    let arrivals: Vec<(i64, i64)> = points.iter().map(|p| (p.tst, p.received_at)).collect();
+    assert_eq!(arrivals, [(1725033401, 1725033401)]);
+    let messages = store.messages(Some(&phone)).await.unwrap();
+    let arrivals: Vec<(Option<String>, i64)> =
+        messages.iter().map(|m| (m.msg_type.clone(), m.received_at)).collect();
+    assert_eq!(arrivals, [(Some("card".to_owned()), 1725033600)]);
+    let state = store.device_state(&phone).await.unwrap().unwrap();
+    assert_eq!((state.first_seen, state.last_seen), (1725033401, 1725033600));
+}

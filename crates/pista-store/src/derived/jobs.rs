@@ -5,7 +5,7 @@
 
 use pista_core::DeviceKey;
 use sea_orm::sea_query::{Expr, ExprTrait, JoinType, OnConflict, Order, Query};
-use sea_orm::{ConnectionTrait, QueryResult, TransactionTrait};
+use sea_orm::{ConnectionTrait, QueryResult};
 
 use super::{JobName, NewJob, StoredJob};
 use crate::dialect::insert_id;
@@ -53,7 +53,7 @@ impl SqlStore {
         for entry in names {
             devices.push(self.device_id(&entry.key).await?);
         }
-        let txn = self.db.begin().await.map_err(StoreError::query("begin"))?;
+        let txn = self.begin_write().await?;
         for (entry, device) in names.iter().zip(devices) {
             let insert = Query::insert()
                 .into_table("job_names")
@@ -85,7 +85,7 @@ impl SqlStore {
         start: Option<&NewJob>,
     ) -> Result<Vec<StoredJob>, StoreError> {
         let device = self.device_id(key).await?;
-        let txn = self.db.begin().await.map_err(StoreError::query("begin"))?;
+        let txn = self.begin_write().await?;
         let running = Query::select()
             .columns(JOB_COLUMNS)
             .from("jobs")

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use pista_core::{DeviceKey, UserName};
 use sea_orm::sea_query::{Expr, ExprTrait, JoinType, OnConflict, Order, Query};
-use sea_orm::{ConnectionTrait, DatabaseTransaction, QueryResult, TransactionTrait};
+use sea_orm::{ConnectionTrait, DatabaseTransaction, QueryResult};
 
 use super::{
     DerivedStore, FenceRecord, FenceSource, FenceStateChange, FenceStateRow, GeoCell, JobName,
@@ -89,7 +89,7 @@ impl DerivedStore for SqlStore {
         at: i64,
     ) -> Result<(), StoreError> {
         let _write = self.writes.lock().await;
-        let txn = self.db.begin().await.map_err(StoreError::query("begin"))?;
+        let txn = self.begin_write().await?;
         for (cell, value) in cells {
             txn.execute(&geo_cell_upsert(cell, value, at))
                 .await
@@ -181,7 +181,7 @@ impl DerivedStore for SqlStore {
             .columns(FENCE_COLUMNS)
             .values_panic(values.map(Expr::val))
             .to_owned();
-        let txn = self.db.begin().await.map_err(StoreError::query("begin"))?;
+        let txn = self.begin_write().await?;
         let id = insert_id(&txn, insert).await.map_err(StoreError::query("add fence"))?;
         bump_fences(&txn).await?;
         txn.commit().await.map_err(StoreError::query("commit"))?;
@@ -213,7 +213,7 @@ impl DerivedStore for SqlStore {
             .from_table("fence_states")
             .and_where(Expr::col("fence_id").eq(id))
             .to_owned();
-        let txn = self.db.begin().await.map_err(StoreError::query("begin"))?;
+        let txn = self.begin_write().await?;
         let old = txn.query_one(&shape).await.map_err(StoreError::query("read fence"))?;
         let old: Option<(f64, f64, Option<f64>, Option<String>)> = old
             .map(|row| {
@@ -236,7 +236,7 @@ impl DerivedStore for SqlStore {
 
     async fn remove_fence(&self, id: i64) -> Result<bool, StoreError> {
         let _write = self.writes.lock().await;
-        let txn = self.db.begin().await.map_err(StoreError::query("begin"))?;
+        let txn = self.begin_write().await?;
         let states = Query::delete()
             .from_table("fence_states")
             .and_where(Expr::col("fence_id").eq(id))
@@ -300,7 +300,7 @@ impl DerivedStore for SqlStore {
         alerts: &[NewAlert],
     ) -> Result<FenceRecord, StoreError> {
         let _write = self.writes.lock().await;
-        let txn = self.db.begin().await.map_err(StoreError::query("begin"))?;
+        let txn = self.begin_write().await?;
         // Held shared until the commit: a deletion in another process either committed before
         // (its device is not found below, and what it raised goes with it) or waits for this.
         revision::read_shared(&txn).await?;

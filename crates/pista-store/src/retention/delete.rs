@@ -33,7 +33,7 @@ use std::collections::BTreeMap;
 
 use pista_core::DeviceKey;
 use sea_orm::sea_query::{Cond, Expr, ExprTrait, Order, Query, SelectStatement};
-use sea_orm::{ConnectionTrait, DatabaseTransaction, TransactionTrait};
+use sea_orm::{ConnectionTrait, DatabaseTransaction};
 
 use super::{Deleted, DeletedBy, Selector, Span};
 use crate::error::StoreError;
@@ -205,7 +205,7 @@ impl SqlStore {
         counts: &mut Counts,
     ) -> Result<u64, StoreError> {
         let _write = self.writes.lock().await;
-        let txn = self.db.begin().await.map_err(StoreError::query("begin"))?;
+        let txn = self.begin_write().await?;
         let rows =
             txn.query_all(&select).await.map_err(StoreError::query("select rows to delete"))?;
         let ids = rows.iter().map(|row| get::<i64>(row, 0)).collect::<Result<Vec<_>, _>>()?;
@@ -235,7 +235,7 @@ impl SqlStore {
         counts: &mut Counts,
     ) -> Result<(), StoreError> {
         let _write = self.writes.lock().await;
-        let txn = self.db.begin().await.map_err(StoreError::query("begin"))?;
+        let txn = self.begin_write().await?;
         // First, so that a batch another process is writing commits before this goes on (it
         // holds the revision shared), and a batch that starts now waits for this commit and
         // then forgets the id.
@@ -299,7 +299,7 @@ impl SqlStore {
         counts: &mut Counts,
     ) -> Result<(), StoreError> {
         let _write = self.writes.lock().await;
-        let txn = self.db.begin().await.map_err(StoreError::query("begin"))?;
+        let txn = self.begin_write().await?;
         let named = by_names(selector, "user_name", "device_name");
         for table in ["cards", "secrets", "retention_rules", "commands"] {
             remove(&txn, table, named.clone(), counts).await?;

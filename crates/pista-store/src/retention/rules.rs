@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use pista_core::{DeviceKey, DeviceName, UserName};
 use sea_orm::sea_query::{Expr, ExprTrait, Order, Query};
-use sea_orm::{ConnectionTrait, QueryResult, TransactionTrait};
+use sea_orm::{ConnectionTrait, QueryResult};
 
 use super::{Deleted, DeletedBy, RetentionRule, RetentionStore, Selector, Span, StoredDeletion};
 use crate::error::StoreError;
@@ -89,7 +89,7 @@ impl RetentionStore for SqlStore {
         let days = i64::try_from(days).unwrap_or(i64::MAX);
         let device = device.map_or("", DeviceName::as_str);
         let _write = self.writes.lock().await;
-        let txn = self.db.begin().await.map_err(StoreError::query("begin"))?;
+        let txn = self.begin_write().await?;
         let delete = Query::delete()
             .from_table("retention_rules")
             .and_where(Expr::col("user_name").eq(user.as_str()))
