@@ -58,9 +58,43 @@ pub fn topic_matches(filter: &str, topic: &str) -> bool {
     topic_levels.next().is_none()
 }
 
+/// Why `filter` is not an MQTT topic filter, if it is not: `#` must be a whole level and the
+/// last one, `+` a whole level, and no level holds a NUL character.
+pub fn filter_problem(filter: &str) -> Option<&'static str> {
+    let mut levels = filter.split('/').peekable();
+    while let Some(level) = levels.next() {
+        if level.contains('\0') {
+            return Some("holds a NUL character");
+        }
+        if level.contains('#') && (level != "#" || levels.peek().is_some()) {
+            return Some("has '#' that is not a whole level at the end");
+        }
+        if level.contains('+') && level != "+" {
+            return Some("has '+' that is not a whole level");
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn filters_put_wildcards_only_where_mqtt_allows_them() {
+        for good in ["owntracks/#", "owntracks/%u/+", "#", "+/+/#", "owntracks/jane/phone"] {
+            assert_eq!(filter_problem(good), None, "{good}");
+        }
+        let bad = [
+            ("owntracks/#/x", "has '#' that is not a whole level at the end"),
+            ("owntracks/ja#", "has '#' that is not a whole level at the end"),
+            ("owntracks/j+/phone", "has '+' that is not a whole level"),
+            ("owntracks/\0", "holds a NUL character"),
+        ];
+        for (filter, problem) in bad {
+            assert_eq!(filter_problem(filter), Some(problem), "{filter}");
+        }
+    }
 
     fn parts(topic: &str) -> (String, String, Option<String>) {
         let p = TopicParts::parse(topic).unwrap();

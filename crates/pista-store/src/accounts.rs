@@ -13,6 +13,10 @@ use sea_orm::{ConnectionTrait, QueryResult};
 use crate::error::StoreError;
 use crate::read::{get, name, parse};
 use crate::schema::{HASH_LEN, TOPIC_LEN};
+
+/// What an ACL topic outside the column's size is told (the size is the schema's).
+const TOPIC_SIZE: &str = "is empty or longer than 255 bytes";
+const _: () = assert!(TOPIC_LEN == 255, "TOPIC_SIZE names the column's size");
 use crate::sql::SqlStore;
 
 /// A stored password: a `PBKDF2$<hash>$<iterations>$<salt>$<key>` string or a plain-text
@@ -86,8 +90,8 @@ pub enum AccountError {
     PasswordTooLong { len: usize },
     #[error("acl rw {code} is neither 1 (read) nor 2 (read and write)")]
     Access { code: i64 },
-    #[error("acl topic {topic:?} is empty or longer than {TOPIC_LEN} bytes")]
-    Topic { topic: String },
+    #[error("acl topic {topic:?} {problem}")]
+    Topic { topic: String, problem: &'static str },
 }
 
 /// A user account.
@@ -113,8 +117,13 @@ pub struct Acl {
 impl Acl {
     /// An entry with a checked topic filter.
     pub fn new(user: UserName, topic: &str, access: Access) -> Result<Self, AccountError> {
-        if topic.is_empty() || topic.len() > TOPIC_LEN as usize {
-            return Err(AccountError::Topic { topic: topic.to_owned() });
+        let problem = if topic.is_empty() || topic.len() > TOPIC_LEN as usize {
+            Some(TOPIC_SIZE)
+        } else {
+            pista_core::filter_problem(topic)
+        };
+        if let Some(problem) = problem {
+            return Err(AccountError::Topic { topic: topic.to_owned(), problem });
         }
         Ok(Self { user, topic: topic.to_owned(), access })
     }

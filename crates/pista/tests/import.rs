@@ -285,7 +285,7 @@ const O2S_SCHEMA: &[&str] = &[
 
 const O2S_ROWS: &[&str] = &[
     "INSERT INTO `user` (username, pwhash, superuser, tstamp) VALUES ('jane', 'PBKDF2$sha256$10000$c2FsdHNhbHRzYWx0$nOH9hDiBEAIOcpfyWKR8cpV1WbvXvMJ0', 1, '2015-05-04 10:00:00'), ('bob', 'secret', 0, '2015-05-05 10:00:00'), ('bad/name', 'x', 0, '2015-05-05 10:00:00')",
-    "INSERT INTO acl (username, topic, rw, tstamp) VALUES ('jane', 'owntracks/#', 2, '2015-05-04 10:00:00'), ('bob', 'owntracks/bob/#', 1, '2015-05-04 10:00:00'), ('bob', 'owntracks/%u/+', 7, '2015-05-04 10:00:00')",
+    "INSERT INTO acl (username, topic, rw, tstamp) VALUES ('jane', 'owntracks/#', 2, '2015-05-04 10:00:00'), ('bob', 'owntracks/bob/#', 1, '2015-05-04 10:00:00'), ('bob', 'owntracks/%u/+', 7, '2015-05-04 10:00:00'), ('bob', 'owntracks/#/x', 1, '2015-05-04 10:00:00')",
     "INSERT INTO geo (ghash, src, cc, addr) VALUES ('sp3e9', 2, 'ES', 'Calle Mayor, Madrid')",
     "INSERT INTO location (topic, tid, lat, lon, tst, vel, alt, cog, trip, dist, t) VALUES ('owntracks/gw/K2', 'K2', 40.3658540, 4.5757690, '2014-09-30 05:59:06', 4, 70, 260, 8000, 5, 'k'), ('owntracks/gw/K2', 'K2', 40.3660000, 4.5760000, '2014-09-30 06:04:06', NULL, NULL, NULL, NULL, NULL, NULL), ('owntracks/jane/phone', 'JP', 48.8583340, 2.2951340, '2015-05-04 10:00:00', 0, 35, 0, NULL, NULL, 'u')",
     "INSERT INTO lastloc (topic, tid, lat, lon, tst) VALUES ('owntracks/gw/K2', 'K2', 40.3660000, 4.5760000, '2014-09-30 06:04:06')",
@@ -316,12 +316,13 @@ async fn an_o2s_database_on_mariadb() {
     let first = import(dir.path(), &["o2s", &url]).unwrap();
     assert_eq!(
         first,
-        "read 13, stored 5, already present 1, skipped 2\n  skipped 1: bad rw\n  skipped 1: bad \
-         user name\n  acls: added 2, already present 0, skipped 1\n  geo cache: added 1, already \
-         present 0, skipped 0\n  users: added 2, already present 0, skipped 1\n  user row id 3: \
-         bad user name: user name \"bad/name\" contains '/', which is not \
-         allowed in names\n  acl row id 3: bad rw: acl rw 7 is \
-         neither 1 (read) nor 2 (read and write)\n"
+        "read 14, stored 5, already present 1, skipped 3\n  skipped 1: bad rw\n  skipped 1: bad \
+         topic\n  skipped 1: bad user name\n  acls: added 2, already present 0, skipped 2\n  geo \
+         cache: added 1, already present 0, skipped 0\n  users: added 2, already present 0, \
+         skipped 1\n  user row id 3: bad user name: user name \"bad/name\" contains '/', which \
+         is not allowed in names\n  acl row id 3: bad rw: acl rw 7 is neither 1 (read) nor 2 \
+         (read and write)\n  acl row id 4: bad topic: acl topic \"owntracks/#/x\" has '#' that \
+         is not a whole level at the end\n"
     );
 
     let store = store(dir.path()).await;
@@ -368,7 +369,7 @@ async fn an_o2s_database_on_mariadb() {
 
     let second = import(dir.path(), &["o2s", &url]).unwrap();
     assert!(
-        second.starts_with("read 13, stored 0, already present 6, skipped 2\n  skipped 1: bad rw"),
+        second.starts_with("read 14, stored 0, already present 6, skipped 3\n  skipped 1: bad rw"),
         "{second}"
     );
     assert!(second.contains("users: added 0, already present 2, skipped 1\n"), "{second}");
