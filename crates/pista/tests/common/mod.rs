@@ -467,12 +467,29 @@ pub fn without_isorcv(item: &Value) -> Value {
 /// subscription to `owntracks/<user>/#` is in place.
 pub async fn wait_for_subscription(server: &TestServer, user: &str) {
     let probe = format!("owntracks/{user}/probe");
-    eventually_within(Duration::from_secs(30), "the subscription to mosquitto", || async {
-        publish_mosquitto(&[(&probe, b"{\"_type\":\"lwt\"}", false)]).await;
+    let probe = probe.as_str();
+    let sent = std::sync::atomic::AtomicI64::new(1_700_000_000);
+    // Each probe differs (its time), so that each is stored; those sent before the
+    // subscription took effect are lost.
+    let publish = || async {
+        let tst = sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let payload = format!("{{\"_type\":\"lwt\",\"tst\":{tst}}}");
+        publish_mosquitto(&[(probe, payload.as_bytes(), false)]).await;
+        tst
+    };
+    let stored = |tst: Option<i64>| async move {
         let messages = server.server.store.messages(None).await.unwrap();
-        messages.iter().any(|m| m.topic == probe).then_some(())
+        messages.iter().any(|m| m.topic == probe && tst.is_none_or(|tst| m.tst == Some(tst)))
+    };
+    eventually_within(Duration::from_secs(30), "the subscription to mosquitto", || async {
+        publish().await;
+        stored(None).await.then_some(())
     })
     .await;
+    // One more, stored after every probe before it (one subscription delivers in order): no
+    // probe is still in flight, to come again after a test's own reconnection.
+    let last = publish().await;
+    eventually("the last probe stored", || async { stored(Some(last)).await.then_some(()) }).await;
 }
 
 /// A server on a `FlakyStore`, subscribed to the test Mosquitto for a user of its own.
