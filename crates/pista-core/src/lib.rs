@@ -13,6 +13,7 @@ mod ids;
 mod inbound;
 mod location;
 mod message;
+pub mod password;
 pub mod secrets;
 pub mod time;
 mod topic;

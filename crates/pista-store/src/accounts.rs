@@ -13,11 +13,11 @@ use sea_orm::{ConnectionTrait, QueryResult};
 use crate::error::StoreError;
 use crate::read::{get, name, parse};
 use crate::schema::{HASH_LEN, TOPIC_LEN};
+use crate::sql::SqlStore;
 
 /// What an ACL topic outside the column's size is told (the size is the schema's).
 const TOPIC_SIZE: &str = "is empty or longer than 255 bytes";
 const _: () = assert!(TOPIC_LEN == 255, "TOPIC_SIZE names the column's size");
-use crate::sql::SqlStore;
 
 /// A stored password: a `PBKDF2$<hash>$<iterations>$<salt>$<key>` string or a plain-text
 /// password, exactly as it was given. Its `Debug` form never shows it.

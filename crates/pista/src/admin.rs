@@ -93,6 +93,82 @@ pub async fn friend(args: &ArgMatches) -> anyhow::Result<String> {
     }
 }
 
+/// Runs `pista user add|passwd|del|list`. Passwords come from standard input and are stored
+/// as Argon2id hashes; a generated one is printed once. No password or hash is ever printed.
+pub async fn account(args: &ArgMatches) -> anyhow::Result<String> {
+    use pista_core::password;
+    use pista_store::{Account, AccountStore, PasswordHash};
+
+    let (verb, args) = args.subcommand().ok_or_else(|| anyhow!("missing subcommand"))?;
+    let (_, store) = open(args).await?;
+    if verb == "list" {
+        let accounts = store.accounts().await?;
+        return Ok(accounts
+            .iter()
+            .map(|account| {
+                format!(
+                    "{}\t{}\tcreated {}\t{} password\n",
+                    account.name,
+                    if account.superuser { "admin" } else { "user" },
+                    pista_core::time::iso(account.created_at),
+                    password::form(account.password.as_str())
+                )
+            })
+            .collect());
+    }
+    let name = user(args, "user")?;
+    match verb {
+        "add" => {
+            let typed = stdin_line()?;
+            let generated = typed.is_empty();
+            let clear = if generated { password::generate()? } else { typed };
+            let hash = PasswordHash::new(&password::hash(&clear)?)?;
+            let superuser = args.get_flag("admin");
+            let account =
+                Account { name: name.clone(), password: hash, superuser, created_at: now() };
+            if !store.add_user(&account).await? {
+                bail!("user {name} exists already; pista user passwd {name} sets a new password");
+            }
+            let role = if superuser { "administrator" } else { "user" };
+            let mut said = format!("{role} {name} added\n");
+            if generated {
+                said.push_str(&format!(
+                    "password: {clear}\n(shown only now; pista user passwd {name} changes it)\n"
+                ));
+            }
+            Ok(said)
+        }
+        "passwd" => {
+            let typed = stdin_line()?;
+            if typed.is_empty() {
+                bail!("the password is empty; type it on standard input");
+            }
+            let hash = PasswordHash::new(&password::hash(&typed)?)?;
+            if !store.set_password(&name, &hash).await? {
+                bail!("unknown user {:?}", name.as_str());
+            }
+            Ok(format!("password of {name} changed\n"))
+        }
+        _ => {
+            if !store.remove_user(&name).await? {
+                bail!("unknown user {:?}", name.as_str());
+            }
+            Ok(format!("user {name} removed with its ACL entries; its history stays\n"))
+        }
+    }
+}
+
+/// One line of standard input without its line break (empty at the end of input).
+fn stdin_line() -> anyhow::Result<String> {
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line).context("cannot read standard input")?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+}
+
+fn now() -> i64 {
+    pista_ingest::now()
+}
+
 /// Runs `pista card set|list`.
 pub async fn card(args: &ArgMatches) -> anyhow::Result<String> {
     let (verb, args) = args.subcommand().ok_or_else(|| anyhow!("missing subcommand"))?;

@@ -47,6 +47,36 @@ pub fn command() -> Command {
                 )),
         )
         .subcommand(
+            Command::new("user")
+                .about("Add, change, remove or list accounts (passwords read from stdin)")
+                .subcommand_required(true)
+                .subcommand(with_settings(
+                    Command::new("add")
+                        .about(
+                            "Add USER with the password typed on standard input (one line); \
+                             with none, a generated one is printed once",
+                        )
+                        .arg(positional("user"))
+                        .arg(
+                            Arg::new("admin")
+                                .long("admin")
+                                .action(ArgAction::SetTrue)
+                                .help("An administrator: sees and manages everything"),
+                        ),
+                ))
+                .subcommand(with_settings(
+                    Command::new("passwd")
+                        .about("Set USER's password, typed on standard input (one line)")
+                        .arg(positional("user")),
+                ))
+                .subcommand(with_settings(
+                    Command::new("del")
+                        .about("Remove USER and its ACL entries (not its history)")
+                        .arg(positional("user")),
+                ))
+                .subcommand(with_settings(Command::new("list").about("List the accounts"))),
+        )
+        .subcommand(
             Command::new("friend")
                 .about("Who sees whom in HTTP-mode answers")
                 .subcommand_required(true)

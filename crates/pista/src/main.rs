@@ -53,8 +53,8 @@ fn main() -> ExitCode {
             runtime.block_on(monitor(args))
         }
         Some((
-            name @ ("secret" | "friend" | "card" | "quarantine" | "cmd" | "delete" | "retention"
-            | "export"),
+            name @ ("secret" | "user" | "friend" | "card" | "quarantine" | "cmd" | "delete"
+            | "retention" | "export"),
             args,
         )) => {
             init_logging("warn");
@@ -72,6 +72,7 @@ async fn admin(name: &str, args: &clap::ArgMatches) -> anyhow::Result<()> {
     let out = match name {
         "secret" => pista::admin::secret(args).await?,
         "friend" => pista::admin::friend(args).await?,
+        "user" => pista::admin::account(args).await?,
         "card" => pista::admin::card(args).await?,
         "quarantine" => pista::admin::quarantine(args).await?,
         "delete" => pista::retention::delete(args).await?,

@@ -209,3 +209,95 @@ async fn commands_and_the_quarantine_go_through_the_running_server() {
     Command::new("kill").args(["-TERM", &server.id().to_string()]).status().unwrap();
     server.wait().unwrap();
 }
+
+/// `pista user`: passwords from standard input, stored as Argon2id hashes and never printed; a
+/// generated password printed once; the original's PBKDF2 hashes (imported) listed by form.
+#[tokio::test]
+async fn accounts_are_added_changed_listed_and_removed() {
+    use pista_core::password::{Verified, verify};
+    use pista_store::AccountStore;
+
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/pista.db", dir.path().display());
+    pista_store::SqlStore::open(&url).await.unwrap().close().await;
+
+    let (ok, out, err) =
+        text(&pista(dir.path(), &["user", "add", "Jane", "--admin"], Some("s3cr3t pw\n")));
+    assert_eq!((ok, out.as_str(), err.as_str()), (true, "administrator jane added\n", ""));
+    let (ok, out, _) = text(&pista(dir.path(), &["user", "add", "bob"], None));
+    assert!(ok);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "user bob added");
+    let generated = lines[1].strip_prefix("password: ").unwrap().to_owned();
+    assert_eq!(generated.len(), 24);
+    assert_eq!(lines[2], "(shown only now; pista user passwd bob changes it)");
+
+    let (ok, _, err) = text(&pista(dir.path(), &["user", "add", "jane"], Some("other\n")));
+    assert_eq!(
+        (ok, err.as_str()),
+        (false, "error: user jane exists already; pista user passwd jane sets a new password\n")
+    );
+    let (ok, out, err) = text(&pista(dir.path(), &["user", "passwd", "jane"], Some("new pw\n")));
+    assert_eq!((ok, out.as_str(), err.as_str()), (true, "password of jane changed\n", ""));
+    for (args, input, want) in [
+        (&["user", "passwd", "nobody"][..], "x\n", "error: unknown user \"nobody\"\n"),
+        (
+            &["user", "passwd", "jane"][..],
+            "\n",
+            "error: the password is empty; type it on standard input\n",
+        ),
+        (&["user", "del", "nobody"][..], "", "error: unknown user \"nobody\"\n"),
+        (
+            &["user", "add", "a/b"][..],
+            "x\n",
+            "error: user name \"a/b\" contains '/', which is not allowed in names\n",
+        ),
+    ] {
+        let (ok, out, err) = text(&pista(dir.path(), args, Some(input)));
+        assert_eq!((ok, out.as_str(), err.as_str()), (false, "", want), "{args:?}");
+    }
+
+    let store = pista_store::SqlStore::open(&url).await.unwrap();
+    let accounts = store.accounts().await.unwrap();
+    let stored = |name: &str| {
+        accounts.iter().find(|a| a.name.as_str() == name).unwrap().password.as_str().to_owned()
+    };
+    assert_eq!(verify(&stored("jane"), "new pw"), Ok(Verified::Yes { rehash: false }));
+    assert_eq!(verify(&stored("jane"), "s3cr3t pw"), Ok(Verified::No));
+    assert_eq!(verify(&stored("bob"), &generated), Ok(Verified::Yes { rehash: false }));
+    // An account as the o2s import brings it: the original's hash, kept as it was.
+    let old = pista_store::Account {
+        name: pista_core::UserName::parse("old").unwrap(),
+        password: pista_store::PasswordHash::new(
+            "PBKDF2$sha256$10000$c2FsdHNhbHRzYWx0$nOH9hDiBEAIOcpfyWKR8cpV1WbvXvMJ0",
+        )
+        .unwrap(),
+        superuser: false,
+        created_at: 1_430_733_600,
+    };
+    assert!(store.add_user(&old).await.unwrap());
+    store.close().await;
+
+    let (ok, out, err) = text(&pista(dir.path(), &["user", "list"], None));
+    assert!(ok, "{err}");
+    let lines: Vec<Vec<&str>> = out.lines().map(|l| l.split('\t').collect()).collect();
+    let shown: Vec<(&str, &str, &str)> = lines.iter().map(|l| (l[0], l[1], l[3])).collect();
+    assert_eq!(
+        shown,
+        [
+            ("bob", "user", "argon2id password"),
+            ("jane", "admin", "argon2id password"),
+            ("old", "user", "PBKDF2 password")
+        ]
+    );
+    assert_eq!(lines[2][2], "created 2015-05-04T10:00:00Z");
+    assert!(!out.contains("new pw") && !out.contains('$'), "{out}");
+
+    let (ok, out, _) = text(&pista(dir.path(), &["user", "del", "bob"], None));
+    assert_eq!(
+        (ok, out.as_str()),
+        (true, "user bob removed with its ACL entries; its history stays\n")
+    );
+    let (_, out, _) = text(&pista(dir.path(), &["user", "list"], None));
+    assert_eq!(out.lines().count(), 2);
+}
