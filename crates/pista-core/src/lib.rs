@@ -25,4 +25,4 @@ pub use ids::{DeviceKey, DeviceName, NameError, UserName};
 pub use inbound::{Inbound, Replay, Source};
 pub use location::{Location, LocationError};
 pub use message::{Card, Detail, Message, Transition, Waypoint};
-pub use topic::{TopicError, TopicParts, filter_problem, topic_matches};
+pub use topic::{TopicError, TopicParts, acl_matches, filter_problem, topic_matches};

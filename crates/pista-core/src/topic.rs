@@ -58,6 +58,30 @@ pub fn topic_matches(filter: &str, topic: &str) -> bool {
     topic_levels.next().is_none()
 }
 
+/// Whether the ACL topic `filter` allows `topic` to `user`, connected as `client_id` (`None`
+/// where there is no MQTT client: HTTP and the API). As in mosquitto and the original back end,
+/// `%u` stands for the user name and `%c` for the client id, each as a whole level; a filter
+/// that names the client matches nothing without one, or for a client id that holds `/`, `+`
+/// or `#` (it would reach other topics than its own).
+pub fn acl_matches(filter: &str, user: &str, client_id: Option<&str>, topic: &str) -> bool {
+    if !filter.contains('%') {
+        return topic_matches(filter, topic);
+    }
+    let client = client_id.filter(|id| !id.is_empty() && !id.contains(['/', '+', '#']));
+    let mut levels = Vec::new();
+    for level in filter.split('/') {
+        levels.push(match level {
+            "%u" => user,
+            "%c" => match client {
+                Some(client) => client,
+                None => return false,
+            },
+            other => other,
+        });
+    }
+    topic_matches(&levels.join("/"), topic)
+}
+
 /// Why `filter` is not an MQTT topic filter, if it is not: `#` must be a whole level and the
 /// last one, `+` a whole level, and no level holds a NUL character.
 pub fn filter_problem(filter: &str) -> Option<&'static str> {
@@ -79,6 +103,27 @@ pub fn filter_problem(filter: &str) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn acl_filters_stand_for_the_user_and_the_client_as_whole_levels() {
+        let cases = [
+            ("owntracks/%u/#", "jane", None, "owntracks/jane/phone", true),
+            ("owntracks/%u/#", "jane", None, "owntracks/bob/phone", false),
+            ("owntracks/%u/+", "jane", None, "owntracks/jane/phone/event", false),
+            ("owntracks/%u/%c", "jane", Some("phone"), "owntracks/jane/phone", true),
+            ("owntracks/%u/%c", "jane", Some("tablet"), "owntracks/jane/phone", false),
+            ("owntracks/%u/%c", "jane", None, "owntracks/jane/phone", false),
+            ("owntracks/%u/%c/#", "jane", Some("a/b"), "owntracks/jane/a/b", false),
+            ("owntracks/%u/%c", "jane", Some("#"), "owntracks/jane/phone", false),
+            // Only a whole level stands for a name.
+            ("owntracks/x%u/#", "jane", None, "owntracks/xjane/phone", false),
+            ("owntracks/#", "jane", None, "owntracks/bob/phone", true),
+            ("owntracks/bob/phone", "jane", None, "owntracks/bob/phone", true),
+        ];
+        for (filter, user, client, topic, allowed) in cases {
+            assert_eq!(acl_matches(filter, user, client, topic), allowed, "{filter} {topic}");
+        }
+    }
 
     #[test]
     fn filters_put_wildcards_only_where_mqtt_allows_them() {

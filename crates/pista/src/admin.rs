@@ -158,6 +158,45 @@ pub async fn account(args: &ArgMatches) -> anyhow::Result<String> {
     }
 }
 
+/// Runs `pista acl add|del|list`.
+pub async fn acl(args: &ArgMatches) -> anyhow::Result<String> {
+    use pista_store::{Access, AccountStore, Acl};
+
+    let (verb, args) = args.subcommand().ok_or_else(|| anyhow!("missing subcommand"))?;
+    let (_, store) = open(args).await?;
+    let shown = |acl: &Acl| {
+        let access = match acl.access {
+            Access::Read => "read",
+            Access::ReadWrite => "read and write",
+        };
+        format!("{}\t{}\t{access}\n", acl.user, acl.topic)
+    };
+    if verb == "list" {
+        let user = args.get_one::<String>("user").map(|_| user(args, "user")).transpose()?;
+        let acls = store.acls(user.as_ref()).await?;
+        return Ok(acls.iter().map(shown).collect());
+    }
+    let name = user(args, "user")?;
+    let filter = args.get_one::<String>("filter").map_or("", String::as_str);
+    if verb == "del" {
+        if !store.remove_acl(&name, filter).await? {
+            bail!("{name} has no acl entry {filter:?}");
+        }
+        return Ok(format!("{name} no longer has {filter}\n"));
+    }
+    if store.user(&name).await?.is_none() {
+        bail!("unknown user {:?}; add it first with pista user add {name}", name.as_str());
+    }
+    let access = if args.get_flag("write") { Access::ReadWrite } else { Access::Read };
+    let acl = Acl::new(name.clone(), filter, access)?;
+    if !store.add_acl(&acl).await? {
+        let existing = store.acls(Some(&name)).await?;
+        let old = existing.iter().find(|a| a.topic == acl.topic).map_or(String::new(), shown);
+        bail!("{name} has an entry for {filter} already: {}", old.trim_end());
+    }
+    Ok(shown(&acl))
+}
+
 /// One line of standard input without its line break (empty at the end of input).
 fn stdin_line() -> anyhow::Result<String> {
     let mut line = String::new();

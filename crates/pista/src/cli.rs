@@ -77,6 +77,34 @@ pub fn command() -> Command {
                 .subcommand(with_settings(Command::new("list").about("List the accounts"))),
         )
         .subcommand(
+            Command::new("acl")
+                .about("Which topics each user may read or write (MQTT filters with %u and %c)")
+                .subcommand_required(true)
+                .subcommand(with_settings(
+                    Command::new("add")
+                        .about("Let USER read (or with --write also write) topics matching FILTER")
+                        .arg(positional("user"))
+                        .arg(positional("filter"))
+                        .arg(
+                            Arg::new("write")
+                                .long("write")
+                                .action(ArgAction::SetTrue)
+                                .help("Read and write, not only read"),
+                        ),
+                ))
+                .subcommand(with_settings(
+                    Command::new("del")
+                        .about("Remove USER's entry for FILTER")
+                        .arg(positional("user"))
+                        .arg(positional("filter")),
+                ))
+                .subcommand(with_settings(
+                    Command::new("list")
+                        .about("List the entries, of every user or of USER")
+                        .arg(Arg::new("user").value_name("USER")),
+                )),
+        )
+        .subcommand(
             Command::new("friend")
                 .about("Who sees whom in HTTP-mode answers")
                 .subcommand_required(true)

@@ -53,7 +53,7 @@ fn main() -> ExitCode {
             runtime.block_on(monitor(args))
         }
         Some((
-            name @ ("secret" | "user" | "friend" | "card" | "quarantine" | "cmd" | "delete"
+            name @ ("secret" | "user" | "acl" | "friend" | "card" | "quarantine" | "cmd" | "delete"
             | "retention" | "export"),
             args,
         )) => {
@@ -73,6 +73,7 @@ async fn admin(name: &str, args: &clap::ArgMatches) -> anyhow::Result<()> {
         "secret" => pista::admin::secret(args).await?,
         "friend" => pista::admin::friend(args).await?,
         "user" => pista::admin::account(args).await?,
+        "acl" => pista::admin::acl(args).await?,
         "card" => pista::admin::card(args).await?,
         "quarantine" => pista::admin::quarantine(args).await?,
         "delete" => pista::retention::delete(args).await?,

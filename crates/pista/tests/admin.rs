@@ -301,3 +301,61 @@ async fn accounts_are_added_changed_listed_and_removed() {
     let (_, out, _) = text(&pista(dir.path(), &["user", "list"], None));
     assert_eq!(out.lines().count(), 2);
 }
+
+/// `pista acl`: entries of existing users, checked as MQTT filters (with `%u` and `%c`),
+/// listed per user, removed.
+#[tokio::test]
+async fn acl_entries_are_added_listed_and_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/pista.db", dir.path().display());
+    pista_store::SqlStore::open(&url).await.unwrap().close().await;
+    let run = |args: &[&str]| text(&pista(dir.path(), args, Some("pw\n")));
+    assert!(run(&["user", "add", "jane"]).0);
+    assert!(run(&["user", "add", "bob"]).0);
+
+    let added = [
+        (
+            &["acl", "add", "jane", "owntracks/%u/#", "--write"][..],
+            "jane\towntracks/%u/#\tread and write\n",
+        ),
+        (&["acl", "add", "jane", "owntracks/bob/+"][..], "jane\towntracks/bob/+\tread\n"),
+        (&["acl", "add", "bob", "owntracks/bob/%c"][..], "bob\towntracks/bob/%c\tread\n"),
+    ];
+    for (args, want) in added {
+        assert_eq!(run(args), (true, want.to_owned(), String::new()), "{args:?}");
+    }
+    let refused = [
+        (
+            &["acl", "add", "jane", "owntracks/#/x"][..],
+            "error: acl topic \"owntracks/#/x\" has '#' that is not a whole level at the end\n",
+        ),
+        (
+            &["acl", "add", "nobody", "owntracks/#"][..],
+            "error: unknown user \"nobody\"; add it first with pista user add nobody\n",
+        ),
+        (
+            &["acl", "add", "jane", "owntracks/bob/+", "--write"][..],
+            "error: jane has an entry for owntracks/bob/+ already: jane\towntracks/bob/+\tread\n",
+        ),
+        (
+            &["acl", "del", "jane", "owntracks/none"][..],
+            "error: jane has no acl entry \"owntracks/none\"\n",
+        ),
+    ];
+    for (args, want) in refused {
+        assert_eq!(run(args), (false, String::new(), want.to_owned()), "{args:?}");
+    }
+    let (_, all, _) = run(&["acl", "list"]);
+    assert_eq!(
+        all,
+        "bob\towntracks/bob/%c\tread\njane\towntracks/%u/#\tread and write\njane\towntracks/bob/+\tread\n"
+    );
+    assert_eq!(
+        run(&["acl", "del", "jane", "owntracks/bob/+"]).1,
+        "jane no longer has owntracks/bob/+\n"
+    );
+    assert_eq!(run(&["acl", "list", "jane"]).1, "jane\towntracks/%u/#\tread and write\n");
+    // Removing a user takes its entries.
+    assert!(run(&["user", "del", "jane"]).0);
+    assert_eq!(run(&["acl", "list"]).1, "bob\towntracks/bob/%c\tread\n");
+}
