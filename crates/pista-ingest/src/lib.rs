@@ -8,6 +8,7 @@ mod alarm;
 mod broker_input;
 mod commands;
 mod geocode;
+mod login;
 mod monitor;
 mod mqtt_input;
 mod outputs;
@@ -23,6 +24,7 @@ pub use alarm::{ALARM_HEADER, AlarmHook, AlarmOptions, AlarmStats};
 pub use broker_input::BrokerGate;
 pub use commands::CommandPublisher;
 pub use geocode::{GeoCache, GeocodeStats, Geocoding};
+pub use login::{Login, LoginError, LoginLimits, Logins};
 pub use monitor::{LogControl, Monitor, MonitorMqtt, run_monitor};
 pub use mqtt_input::{BrokerUrl, SubscriberConfig, UrlError, run_subscriber};
 pub use outputs::{
