@@ -1,6 +1,8 @@
 //! Writing a batch: one transaction that resolves device ids, inserts locations (skipping fixes
 //! the device already has), moves each device's last position forward only when a newer fix
-//! arrives (late points never replace it), and keeps every other message raw.
+//! arrives (late points never replace it), and keeps every other message raw. On a SQLite file a
+//! batch of locations only goes to `lean` (the store's own rusqlite connection) instead of the
+//! pool; both write the same rows.
 
 mod bulk;
 mod lean;
@@ -175,8 +177,10 @@ impl SqlStore {
 }
 
 /// Runs `work`, which blocks on file I/O, where it does not hold up other tasks: on a blocking
-/// turn of a multi-threaded runtime's worker, else (a single-threaded runtime, whose one task
-/// waits for it anyway) directly.
+/// turn of a multi-threaded runtime's worker (the server and every command), else directly (a
+/// single-threaded runtime, as in tests, waits for it). Either way the calling task waits, and
+/// with it whatever else that task polls (`join!`): it must not hold another connection's
+/// write transaction on the same file, or both wait out the busy timeout.
 fn run_blocking<T>(work: impl FnOnce() -> T) -> T {
     match tokio::runtime::Handle::try_current() {
         Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {

@@ -36,28 +36,7 @@ pub async fn export(args: &ArgMatches) -> anyhow::Result<String> {
         };
         let (_settings, store) = open(args).await?;
         let tree = export_tree(&store, &query, &out).await?;
-        let mut said = if tree.files == 0 {
-            format!("nothing to export: {} has no points in the range\n", subject.label())
-        } else {
-            format!(
-                "exported {} as rec to {}: {} points of {} devices in {} files ({} bytes)\n",
-                subject.label(),
-                tree.root.display(),
-                tree.points,
-                tree.devices,
-                tree.files,
-                tree.bytes
-            )
-        };
-        for device in &tree.skipped {
-            said.push_str(&format!(
-                "  left out device {:?}: its name cannot be a directory (export it with \
-                 --device {:?} --out FILE)\n",
-                device.as_str(),
-                device.as_str()
-            ));
-        }
-        return Ok(said);
+        return Ok(tree.summary(&subject.label()));
     }
     let exporter = Exporter::new(format, &subject)?;
 
@@ -149,6 +128,33 @@ struct Tree {
     bytes: u64,
     /// Devices whose names cannot be directories, left out.
     skipped: Vec<DeviceName>,
+}
+
+impl Tree {
+    /// What `pista export` prints about the tree of `label`.
+    fn summary(&self, label: &str) -> String {
+        let mut said = if self.files == 0 {
+            format!("nothing to export: {label} has no points in the range\n")
+        } else {
+            format!(
+                "exported {label} as rec to {}: {} points of {} devices in {} files ({} bytes)\n",
+                self.root.display(),
+                self.points,
+                self.devices,
+                self.files,
+                self.bytes
+            )
+        };
+        for device in &self.skipped {
+            said.push_str(&format!(
+                "  left out device {:?}: its name cannot be a directory (export it with \
+                 --device {:?} --out FILE)\n",
+                device.as_str(),
+                device.as_str()
+            ));
+        }
+        said
+    }
 }
 
 /// Writes every device of `query`'s user (in its range) as `OUT/rec/USER/DEVICE/YYYY-MM.rec`.

@@ -9,7 +9,9 @@
 //! created as the pool creates it, a fix already stored is skipped by the same unique key, and
 //! the device's last fix, liveness and `last_seen` move under the same conditions (see
 //! `super::update_devices`). The connection is the store's second writer on the file; the
-//! store's write turn keeps it and the pool from writing at once.
+//! store's write turn keeps it and the pool from writing at once, and its transactions take the
+//! file's write lock when they begin (as the pool's do), so a writer in another process waits
+//! its turn instead of failing.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
