@@ -200,7 +200,8 @@ fn copy_rule(message: &NewMessage, has_identity: bool) -> Replay {
     }
 }
 
-type Names = (String, String);
+/// A device's user and device names, as the id cache keys them.
+pub(super) type Names = (String, String);
 
 async fn device_id(
     txn: &DatabaseTransaction,
@@ -228,18 +229,9 @@ async fn device_id(
         .await
         .map_err(StoreError::query("insert device"))?;
 
-    let select = Query::select()
-        .column("id")
-        .from("devices")
-        .and_where(Expr::col("user_name").eq(names.0.clone()))
-        .and_where(Expr::col("device_name").eq(names.1.clone()))
-        .to_owned();
-
-    let row = txn.query_one(&select).await.map_err(StoreError::query("select device"))?;
-    let id = row
-        .ok_or_else(|| StoreError::Corrupt { what: "device", detail: format!("{key} vanished") })?
-        .try_get_by_index::<i64>(0)
-        .map_err(StoreError::query("read device id"))?;
+    let id = crate::read::find_device_on(txn, key)
+        .await?
+        .ok_or_else(|| StoreError::Corrupt { what: "device", detail: format!("{key} vanished") })?;
     fresh.insert(names, id);
     Ok(id)
 }

@@ -21,16 +21,13 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-use super::{LOCATION_COLUMNS, e7, shows_alive, text_list};
+use super::{LOCATION_COLUMNS, Names, e7, shows_alive, text_list};
 use crate::error::StoreError;
 use crate::records::{NewBody, NewMessage, WriteOutcome};
 use crate::revision::Revisions;
 
 /// How long a write waits for another process's write, as the pool does.
 const BUSY_WAIT: Duration = Duration::from_secs(10);
-
-/// Device names to id.
-pub(crate) type Names = (String, String);
 
 /// What a lean batch did, for the store's caches once it committed.
 pub(crate) struct Written {
