@@ -3,19 +3,25 @@
 //! it only through this crate's interface: [`EmbeddedBroker::start`] and a [`PublishGate`] that
 //! decides, before the broker acknowledges a client's publish, whether to admit it. The ingest
 //! pipeline implements the gate and admits a message only once it is committed, so a PUBACK from
-//! this broker means the point is stored. Nothing here knows about OwnTracks.
+//! this broker means the point is stored. A [`Gatekeeper`], when given, decides who may connect
+//! (anonymous clients are then refused) and what each client may publish, subscribe to and
+//! receive; each delivered message is checked for its receiver, so a right that ends stops the
+//! flow without a reconnect. Nothing here knows about OwnTracks.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use rmqtt::codec::v5::SubscribeAckReason;
 use rmqtt::context::ServerContext;
 use rmqtt::hook::{Handler, HookResult, Parameter, ReturnType, Type};
 use rmqtt::net::{Builder, Listener};
 use rmqtt::server::MqttServer;
 use rmqtt::session::Session;
-use rmqtt::types::{From, FromType, Id, Publish, PublishAclResult, PublishResult};
+use rmqtt::types::{
+    AuthResult, From, FromType, Id, Publish, PublishAclResult, PublishResult, SubscribeAclResult,
+};
 use tokio::task::JoinHandle;
 
 /// A publish a client sent to the embedded broker.
@@ -54,6 +60,32 @@ pub trait PublishGate: Send + Sync + 'static {
     async fn admit(&self, publish: InboundPublish) -> Result<Admission, Refusal>;
 }
 
+/// A connected client as the gatekeeper sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct Client<'a> {
+    pub client_id: &'a str,
+    pub username: Option<&'a str>,
+}
+
+/// Decides who may connect and what each client may do. The checks after the connection are
+/// made for every packet and every delivery, so they must answer from memory.
+#[async_trait]
+pub trait Gatekeeper: Send + Sync + 'static {
+    /// Whether a CONNECT with these credentials, from `from`, is let in.
+    async fn connect(
+        &self,
+        client: Client<'_>,
+        password: Option<&[u8]>,
+        from: Option<SocketAddr>,
+    ) -> bool;
+    /// Whether the client may publish on `topic` (its will included).
+    fn may_publish(&self, client: Client<'_>, topic: &str) -> bool;
+    /// Whether the client may subscribe with `filter`.
+    fn may_subscribe(&self, client: Client<'_>, filter: &str) -> bool;
+    /// Whether a message on `topic` may be delivered to the client.
+    fn may_receive(&self, client: Client<'_>, topic: &str) -> bool;
+}
+
 /// How the embedded broker listens.
 #[derive(Debug, Clone)]
 pub struct BrokerConfig {
@@ -61,6 +93,8 @@ pub struct BrokerConfig {
     pub listen: SocketAddr,
     /// Largest accepted packet in bytes.
     pub max_packet_size: u32,
+    /// Whether clients without a user name may connect (only without a gatekeeper).
+    pub anonymous: bool,
 }
 
 /// Why the broker could not start.
@@ -105,6 +139,7 @@ impl EmbeddedBroker {
             .laddr(config.listen)
             .reuseaddr(Some(true))
             .max_packet_size(config.max_packet_size)
+            .allow_anonymous(config.anonymous)
             .max_mqueue_len(100_000)
             // iOS on MQTT 5 uses topic aliases 1 to 8 when the broker allows them.
             .max_topic_aliases(32)
@@ -120,8 +155,9 @@ impl EmbeddedBroker {
     pub async fn start(
         config: BrokerConfig,
         gate: Arc<dyn PublishGate>,
+        gatekeeper: Option<Arc<dyn Gatekeeper>>,
     ) -> Result<Self, BrokerError> {
-        Self::bind(&config)?.serve(gate).await
+        Self::bind(&config)?.serve(gate, gatekeeper).await
     }
 
     /// The address the broker listens on (useful when started on port 0).
@@ -142,8 +178,13 @@ impl BoundBroker {
         self.local_addr
     }
 
-    /// Starts serving, asking `gate` before acknowledging each publish.
-    pub async fn serve(self, gate: Arc<dyn PublishGate>) -> Result<EmbeddedBroker, BrokerError> {
+    /// Starts serving, asking `gatekeeper` (when given) who may do what and `gate` before
+    /// acknowledging each publish.
+    pub async fn serve(
+        self,
+        gate: Arc<dyn PublishGate>,
+        gatekeeper: Option<Arc<dyn Gatekeeper>>,
+    ) -> Result<EmbeddedBroker, BrokerError> {
         let BoundBroker { listener, local_addr } = self;
 
         // Retained messages live in memory; the plugin wants its config even for the defaults.
@@ -156,8 +197,14 @@ impl BoundBroker {
             .await;
         rmqtt_retainer::register(&scx, true, false).await.map_err(|e| start_error(&e))?;
         let register = scx.extends.hook_mgr().register();
-        register.add(Type::MessagePublishCheckAcl, Box::new(GateHook { gate: gate.clone() })).await;
-        register.add(Type::MessagePublish, Box::new(GateHook { gate })).await;
+        let hook = || Box::new(GateHook { gate: gate.clone(), gatekeeper: gatekeeper.clone() });
+        register.add(Type::MessagePublishCheckAcl, hook()).await;
+        register.add(Type::MessagePublish, hook()).await;
+        if gatekeeper.is_some() {
+            register.add(Type::ClientAuthenticate, hook()).await;
+            register.add(Type::ClientSubscribeCheckAcl, hook()).await;
+            register.add(Type::MessageExpiryCheck, hook()).await;
+        }
         register.start().await;
 
         let server = MqttServer::new(scx).listener_by_id(listener, 1).build();
@@ -191,12 +238,20 @@ fn inbound(id: &Id, publish: &Publish) -> InboundPublish {
     }
 }
 
-/// The rmqtt hook that runs the gate. It sits on the publish ACL check because that check runs
-/// before the acknowledgement and can refuse with a disconnect. Last-will messages, which the
-/// broker publishes itself when a client vanishes, skip that check; they are caught on the
-/// publish hook instead.
+/// The rmqtt hook that runs the gatekeeper and the gate. The gate sits on the publish ACL check
+/// because that check runs before the acknowledgement and can refuse with a disconnect.
+/// Last-will messages, which the broker publishes itself when a client vanishes, skip that
+/// check; they are caught on the publish hook instead. The gatekeeper also answers the
+/// authentication and subscription checks, and the expiry check made before each delivery
+/// (a message the receiver may not read is dropped there as expired). rmqtt's own superuser
+/// flag is never set: it would skip the publish check, and with it the gate.
 struct GateHook {
     gate: Arc<dyn PublishGate>,
+    gatekeeper: Option<Arc<dyn Gatekeeper>>,
+}
+
+fn client(id: &Id) -> Client<'_> {
+    Client { client_id: &id.client_id, username: id.username.as_deref() }
 }
 
 #[async_trait]
@@ -212,6 +267,36 @@ impl Handler for GateHook {
                 self.last_will(from, publish).await;
                 (true, acc)
             }
+            Parameter::ClientAuthenticate(info) => {
+                let Some(gatekeeper) = &self.gatekeeper else { return (true, acc) };
+                let password = info.password().map(|p| p.as_ref());
+                let allowed =
+                    gatekeeper.connect(client(info.id()), password, info.ipaddress()).await;
+                let result = match allowed {
+                    true => AuthResult::Allow(false, None),
+                    false => AuthResult::BadUsernameOrPassword,
+                };
+                (false, Some(HookResult::AuthResult(result)))
+            }
+            Parameter::ClientSubscribeCheckAcl(session, subscribe) => {
+                let Some(gatekeeper) = &self.gatekeeper else { return (true, acc) };
+                let filter = &subscribe.topic_filter;
+                let result = match gatekeeper.may_subscribe(client(&session.id), filter) {
+                    true => SubscribeAclResult::new_success(subscribe.opts.qos(), None),
+                    false => {
+                        tracing::info!(client = %session.id.client_id, %filter, "subscription refused");
+                        SubscribeAclResult::new_failure(SubscribeAckReason::NotAuthorized)
+                    }
+                };
+                (false, Some(HookResult::SubscribeAclResult(result)))
+            }
+            Parameter::MessageExpiryCheck(session, _, publish) => {
+                let Some(gatekeeper) = &self.gatekeeper else { return (true, acc) };
+                match gatekeeper.may_receive(client(&session.id), &publish.topic) {
+                    true => (true, acc),
+                    false => (false, Some(HookResult::MessageExpiry)),
+                }
+            }
             _ => (true, acc),
         }
     }
@@ -220,6 +305,16 @@ impl Handler for GateHook {
 impl GateHook {
     /// Nobody is waiting for a will's acknowledgement, so a refusal can only be logged.
     async fn last_will(&self, from: &From, publish: &Publish) {
+        if let Some(gatekeeper) = &self.gatekeeper
+            && !gatekeeper.may_publish(client(&from.id), &publish.topic)
+        {
+            tracing::warn!(
+                client = %from.id.client_id,
+                topic = ?publish.topic,
+                "last-will message on a topic the client may not publish to; not stored"
+            );
+            return;
+        }
         if let Err(refusal) = self.gate.admit(inbound(&from.id, publish)).await {
             tracing::error!(
                 client = %from.id.client_id,
@@ -231,6 +326,19 @@ impl GateHook {
     }
 
     async fn check(&self, session: &Session, publish: &Publish) -> PublishAclResult {
+        if let Some(gatekeeper) = &self.gatekeeper
+            && !gatekeeper.may_publish(client(&session.id), &publish.topic)
+        {
+            tracing::warn!(
+                client = %session.id.client_id,
+                user = ?session.id.username,
+                topic = ?publish.topic,
+                "publish refused: not allowed on this topic"
+            );
+            // Acknowledged (MQTT 5: with "not authorized") and dropped, as Mosquitto does, so
+            // that a client does not resend it forever.
+            return PublishAclResult::rejected(false, Some("not authorized".into()));
+        }
         match self.gate.admit(inbound(&session.id, publish)).await {
             Ok(Admission::Forward) => PublishAclResult::allow(),
             Ok(Admission::Withhold { reason }) => {

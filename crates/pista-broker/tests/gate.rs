@@ -1,6 +1,9 @@
 //! The embedded broker through real sockets: the gate runs before the acknowledgement, a refusal
 //! closes the connection without one, a withheld publish is acknowledged but reaches nobody,
-//! retained messages reach later subscribers, and a taken port is reported as such.
+//! retained messages reach later subscribers, and a taken port is reported as such. With a
+//! gatekeeper: anonymous and wrong credentials are refused at CONNECT, a publish outside the
+//! client's topics is acknowledged but neither stored nor passed on, a refused subscription is
+//! answered as such, and a message (retained too) reaches only receivers allowed to read it.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -8,7 +11,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use pista_broker::{Admission, BrokerConfig, EmbeddedBroker, InboundPublish, PublishGate, Refusal};
+use pista_broker::{
+    Admission, BrokerConfig, Client, EmbeddedBroker, Gatekeeper, InboundPublish, PublishGate,
+    Refusal,
+};
 use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS};
 
 #[derive(Default)]
@@ -33,8 +39,132 @@ impl PublishGate for Recorder {
 
 async fn start() -> (EmbeddedBroker, Arc<Recorder>) {
     let gate = Arc::new(Recorder::default());
-    let config = BrokerConfig { listen: "127.0.0.1:0".parse().unwrap(), max_packet_size: 1 << 20 };
-    (EmbeddedBroker::start(config, gate.clone()).await.unwrap(), gate)
+    let config = BrokerConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        max_packet_size: 1 << 20,
+        anonymous: true,
+    };
+    (EmbeddedBroker::start(config, gate.clone(), None).await.unwrap(), gate)
+}
+
+/// Users `a` and `b` (password: the name twice), each publishing under `<name>/`; `b` may
+/// subscribe to anything but receives only `b/...`; nobody may subscribe to `secret/#`.
+struct TwoUsers;
+
+#[async_trait]
+impl Gatekeeper for TwoUsers {
+    async fn connect(
+        &self,
+        client: Client<'_>,
+        password: Option<&[u8]>,
+        _from: Option<std::net::SocketAddr>,
+    ) -> bool {
+        match (client.username, password) {
+            (Some(user @ ("a" | "b")), Some(password)) => password == user.repeat(2).as_bytes(),
+            _ => false,
+        }
+    }
+
+    fn may_publish(&self, client: Client<'_>, topic: &str) -> bool {
+        client.username.is_some_and(|user| topic.starts_with(&format!("{user}/")))
+    }
+
+    fn may_subscribe(&self, _client: Client<'_>, filter: &str) -> bool {
+        !filter.starts_with("secret/")
+    }
+
+    fn may_receive(&self, client: Client<'_>, topic: &str) -> bool {
+        client.username.is_some_and(|user| topic.starts_with(&format!("{user}/")))
+    }
+}
+
+async fn start_guarded() -> (EmbeddedBroker, Arc<Recorder>) {
+    let gate = Arc::new(Recorder::default());
+    let config = BrokerConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        max_packet_size: 1 << 20,
+        anonymous: false,
+    };
+    let broker = EmbeddedBroker::start(config, gate.clone(), Some(Arc::new(TwoUsers)));
+    (broker.await.unwrap(), gate)
+}
+
+fn login(
+    broker: &EmbeddedBroker,
+    id: &str,
+    user: &str,
+    password: &str,
+) -> (AsyncClient, EventLoop) {
+    let mut options = MqttOptions::new(id, "127.0.0.1", broker.local_addr().port());
+    options.set_credentials(user, password);
+    AsyncClient::new(options, 10)
+}
+
+/// The CONNACK code a connection gets.
+async fn connack(events: &mut EventLoop) -> String {
+    until(events, |e| match e {
+        Ok(Event::Incoming(Packet::ConnAck(ack))) => Some(format!("{:?}", ack.code)),
+        Err(rumqttc::ConnectionError::ConnectionRefused(code)) => Some(format!("{code:?}")),
+        _ => None,
+    })
+    .await
+}
+
+#[tokio::test]
+async fn the_gatekeeper_decides_who_connects_and_who_publishes_subscribes_and_receives() {
+    let (broker, gate) = start_guarded().await;
+    let (_anon, mut anon_events) = connect(&broker, "anon");
+    assert_eq!(connack(&mut anon_events).await, "BadUserNamePassword");
+    let (_wrong, mut wrong_events) = login(&broker, "wrong", "a", "nope");
+    assert_eq!(connack(&mut wrong_events).await, "BadUserNamePassword");
+
+    let (b, mut b_events) = login(&broker, "b1", "b", "bb");
+    assert_eq!(connack(&mut b_events).await, "Success");
+    b.subscribe("#", QoS::AtLeastOnce).await.unwrap();
+    b.subscribe("secret/#", QoS::AtLeastOnce).await.unwrap();
+    let codes = until(&mut b_events, |e| match e {
+        Ok(Event::Incoming(Packet::SubAck(ack))) => Some(format!("{:?}", ack.return_codes)),
+        _ => None,
+    })
+    .await;
+    assert_eq!(codes, "[Success(AtLeastOnce)]");
+    let codes = until(&mut b_events, |e| match e {
+        Ok(Event::Incoming(Packet::SubAck(ack))) => Some(format!("{:?}", ack.return_codes)),
+        _ => None,
+    })
+    .await;
+    assert_eq!(codes, "[Failure]");
+
+    let (a, mut a_events) = login(&broker, "a1", "a", "aa");
+    assert_eq!(connack(&mut a_events).await, "Success");
+    // Outside a's topics: acknowledged, but not through the gate and not delivered.
+    a.publish("b/phone", QoS::AtLeastOnce, true, "forged").await.unwrap();
+    until(&mut a_events, |e| matches!(e, Ok(Event::Incoming(Packet::PubAck(_)))).then_some(()))
+        .await;
+    a.publish("a/phone", QoS::AtLeastOnce, true, "own").await.unwrap();
+    until(&mut a_events, |e| matches!(e, Ok(Event::Incoming(Packet::PubAck(_)))).then_some(()))
+        .await;
+    assert_eq!(*gate.seen.lock().unwrap(), [("a/phone".to_owned(), b"own".to_vec(), true)]);
+
+    // b publishes its own, and gets only that: a's message is not b's to read.
+    b.publish("b/tablet", QoS::AtLeastOnce, false, "mine").await.unwrap();
+    let got = until(&mut b_events, |e| match e {
+        Ok(Event::Incoming(Packet::Publish(p))) => Some((p.topic.clone(), p.payload.to_vec())),
+        _ => None,
+    })
+    .await;
+    assert_eq!(got, ("b/tablet".to_owned(), b"mine".to_vec()));
+
+    // A new subscriber of a's: the retained own message arrives, b's forged one never existed.
+    let (a2, mut a2_events) = login(&broker, "a2", "a", "aa");
+    a2.subscribe("#", QoS::AtLeastOnce).await.unwrap();
+    let got = until(&mut a2_events, |e| match e {
+        Ok(Event::Incoming(Packet::Publish(p))) => Some((p.topic.clone(), p.payload.to_vec())),
+        _ => None,
+    })
+    .await;
+    assert_eq!(got, ("a/phone".to_owned(), b"own".to_vec()));
+    broker.shutdown().await;
 }
 
 fn connect(broker: &EmbeddedBroker, id: &str) -> (AsyncClient, EventLoop) {
@@ -149,8 +279,10 @@ async fn a_withheld_publish_is_acknowledged_but_reaches_no_subscriber_and_is_not
 #[tokio::test]
 async fn a_taken_address_is_reported_as_in_use() {
     let (broker, _gate) = start().await;
-    let config = BrokerConfig { listen: broker.local_addr(), max_packet_size: 1 << 20 };
-    let error = EmbeddedBroker::start(config, Arc::new(Recorder::default())).await.err().unwrap();
+    let config =
+        BrokerConfig { listen: broker.local_addr(), max_packet_size: 1 << 20, anonymous: true };
+    let error =
+        EmbeddedBroker::start(config, Arc::new(Recorder::default()), None).await.err().unwrap();
     assert!(error.is_addr_in_use(), "{error}");
     assert_eq!(error.to_string(), format!("cannot listen on {}", broker.local_addr()));
     let cause = std::error::Error::source(&error).map(ToString::to_string);

@@ -42,6 +42,28 @@ pub struct UserName(String);
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct DeviceName(String);
 
+/// A group of users that devices can be shared with, named by the rules of user names.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct GroupName(String);
+
+impl GroupName {
+    /// Validates and case-folds a group name.
+    pub fn parse(raw: &str) -> Result<Self, NameError> {
+        normalise("group", raw).map(Self)
+    }
+
+    /// The case-folded name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for GroupName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 impl UserName {
     /// Validates and case-folds a user name as a client sent it.
     pub fn parse(raw: &str) -> Result<Self, NameError> {

@@ -4,6 +4,7 @@
 //! its reason). Every input of the server hands its bytes to [`decode`], so the rules written here
 //! hold the same for MQTT, the embedded broker, HTTP mode and replays.
 
+pub mod access;
 pub mod crypto;
 mod decode;
 mod fields;
@@ -21,7 +22,7 @@ mod topic;
 pub use decode::{Context, Decoded, MAX_ARRAY, decode};
 pub use fields::FieldError;
 pub use greenwich::{CsvError, parse_csv_location};
-pub use ids::{DeviceKey, DeviceName, NameError, UserName};
+pub use ids::{DeviceKey, DeviceName, GroupName, NameError, UserName};
 pub use inbound::{Inbound, Replay, Source};
 pub use location::{Location, LocationError};
 pub use message::{Card, Detail, Message, Transition, Waypoint};

@@ -8,6 +8,7 @@ mod alarm;
 mod broker_input;
 mod commands;
 mod geocode;
+mod guard;
 mod login;
 mod monitor;
 mod mqtt_input;
@@ -24,6 +25,10 @@ pub use alarm::{ALARM_HEADER, AlarmHook, AlarmOptions, AlarmStats};
 pub use broker_input::BrokerGate;
 pub use commands::CommandPublisher;
 pub use geocode::{GeoCache, GeocodeStats, Geocoding};
+pub use guard::{
+    BrokerAccess, Guard, INTERNAL_USER, NewTokenError, RELOAD_EVERY, TOKEN_PREFIX, digest,
+    make_token,
+};
 pub use login::{Login, LoginError, LoginLimits, Logins};
 pub use monitor::{LogControl, Monitor, MonitorMqtt, run_monitor};
 pub use mqtt_input::{BrokerUrl, SubscriberConfig, UrlError, run_subscriber};

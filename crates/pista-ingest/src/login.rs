@@ -135,6 +135,21 @@ impl Logins {
         Ok(Login { user: account.name, superuser: account.superuser })
     }
 
+    /// Refuses at once when `name` from `from` is throttled (also used before a remembered
+    /// login is taken, so that a guess is never answered sooner than by the check).
+    pub fn check_throttle(&self, name: &str, from: IpAddr) -> Result<(), LoginError> {
+        let folded = name.to_lowercase();
+        let keys = [
+            (Key::UserAt(folded.clone(), from), self.limits.per_user_and_address),
+            (Key::Address(from), self.limits.per_address),
+            (Key::User(folded), self.limits.per_user),
+        ];
+        match self.throttled(&keys) {
+            Some(retry_after) => Err(LoginError::Throttled { retry_after }),
+            None => Ok(()),
+        }
+    }
+
     /// Seconds until the first key over its limit lets an attempt through again.
     fn throttled(&self, keys: &[(Key, usize)]) -> Option<u64> {
         let now = (self.clock)();

@@ -14,8 +14,8 @@
 //! Anything else is answered `NAK` (`NAK: unknown dump subcommand` for another dump). A
 //! command that fails answers `Tell: cmd <command> with val <argument> failed: <error>`.
 //!
-//! FIXME(#6): anyone who may publish on the monitor topic, or reach the HTTP API, may use these
-//! commands; they become admin-only with users and access rules.
+//! Over HTTP only superusers reach them; on MQTT, whoever may publish on the monitor topic (on
+//! the embedded broker: superusers and write ACL entries for it).
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -1,18 +1,20 @@
 //! Accounts: the [`AccountStore`] trait (users with their password hashes and superuser flag,
-//! and each user's ACL entries), its records, and its implementation for [`SqlStore`]. A trait
-//! of its own beside [`crate::Storage`], because only the import and, later, login and access
-//! checks use it. Hashes are stored and returned as given; this module never looks inside them.
+//! each user's ACL entries, groups, shares, and API tokens and browser sessions), its records,
+//! and its implementation for [`SqlStore`]. A trait of its own beside [`crate::Storage`],
+//! because only the CLI, the import, logins and the access rules use it. Hashes are stored and
+//! returned as given; this module never looks inside them. Tokens are stored only as digests.
 
 use std::fmt;
 
 use async_trait::async_trait;
-use pista_core::UserName;
+use pista_core::access::{Grantee, Share};
+use pista_core::{DeviceName, GroupName, UserName};
 use sea_orm::sea_query::{Expr, ExprTrait, Order, Query, SelectStatement};
 use sea_orm::{ConnectionTrait, QueryResult};
 
 use crate::error::StoreError;
 use crate::read::{get, name, parse};
-use crate::schema::{HASH_LEN, TOPIC_LEN};
+use crate::schema::{DIGEST_LEN, HASH_LEN, TOPIC_LEN};
 use crate::sql::SqlStore;
 
 /// What an ACL topic outside the column's size is told (the size is the schema's).
@@ -92,6 +94,71 @@ pub enum AccountError {
     Access { code: i64 },
     #[error("acl topic {topic:?} {problem}")]
     Topic { topic: String, problem: &'static str },
+    #[error("a token digest must be {DIGEST_LEN} hex digits, not {len} characters")]
+    Digest { len: usize },
+    #[error("token label {label:?} is longer than 100 bytes")]
+    Label { label: String },
+}
+
+/// What a token is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenKind {
+    /// Made by a user for scripts and apps; lives until revoked or its expiry.
+    Api,
+    /// A browser's login; ends at its expiry or logout.
+    Session,
+}
+
+impl TokenKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Api => "api",
+            Self::Session => "session",
+        }
+    }
+}
+
+/// A token as stored: its SHA-256 digest, never the token. `Debug` leaves the digest out.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Token {
+    /// The store's id (0 before it is stored).
+    pub id: i64,
+    pub user: UserName,
+    pub kind: TokenKind,
+    /// The user's name for it ("phone script"); empty for sessions.
+    pub label: String,
+    /// SHA-256 of the token, lower-case hex.
+    pub digest: String,
+    pub created_at: i64,
+    /// The token stops working at this time (UNIX seconds); `None` never.
+    pub expires_at: Option<i64>,
+}
+
+impl fmt::Debug for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Token")
+            .field("id", &self.id)
+            .field("user", &self.user)
+            .field("kind", &self.kind)
+            .field("label", &self.label)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Token {
+    /// Checks the digest's form and the label's size.
+    pub fn check(&self) -> Result<(), AccountError> {
+        if self.digest.len() != DIGEST_LEN as usize
+            || !self.digest.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
+            return Err(AccountError::Digest { len: self.digest.len() });
+        }
+        if self.label.len() > 100 {
+            return Err(AccountError::Label { label: self.label.clone() });
+        }
+        Ok(())
+    }
 }
 
 /// A user account.
@@ -149,7 +216,8 @@ pub trait AccountStore: Send + Sync {
         password: &PasswordHash,
     ) -> Result<bool, StoreError>;
 
-    /// Removes a user and the user's ACL entries; returns whether the user existed.
+    /// Removes a user with the user's ACL entries, group memberships, tokens, and shares made
+    /// by or to the user; returns whether the user existed.
     async fn remove_user(&self, name: &UserName) -> Result<bool, StoreError>;
 
     /// Adds an ACL entry unless the user has one for that topic filter; returns whether it was
@@ -161,6 +229,46 @@ pub trait AccountStore: Send + Sync {
 
     /// Removes one ACL entry; returns whether it existed.
     async fn remove_acl(&self, user: &UserName, topic: &str) -> Result<bool, StoreError>;
+
+    /// Makes a user the superuser or not; returns whether the user exists.
+    async fn set_superuser(&self, name: &UserName, superuser: bool) -> Result<bool, StoreError>;
+
+    /// Puts `user` into `group`; returns whether it was not in it before.
+    async fn add_member(&self, group: &GroupName, user: &UserName) -> Result<bool, StoreError>;
+
+    /// Takes `user` out of `group`, or everyone when `user` is `None`; returns how many left.
+    async fn remove_members(
+        &self,
+        group: &GroupName,
+        user: Option<&UserName>,
+    ) -> Result<u64, StoreError>;
+
+    /// Every group membership, sorted by group and user.
+    async fn members(&self) -> Result<Vec<(GroupName, UserName)>, StoreError>;
+
+    /// Stores a share and returns its id.
+    async fn add_share(&self, share: &Share) -> Result<i64, StoreError>;
+
+    /// Shares, of one owner or everyone's, oldest first.
+    async fn shares(&self, owner: Option<&UserName>) -> Result<Vec<Share>, StoreError>;
+
+    /// Removes one share; returns whether it existed.
+    async fn remove_share(&self, id: i64) -> Result<bool, StoreError>;
+
+    /// Stores a token and returns its id.
+    async fn add_token(&self, token: &Token) -> Result<i64, StoreError>;
+
+    /// The token with this digest, if there is one (expired or not).
+    async fn token(&self, digest: &str) -> Result<Option<Token>, StoreError>;
+
+    /// One user's tokens of a kind, oldest first.
+    async fn tokens(&self, user: &UserName, kind: TokenKind) -> Result<Vec<Token>, StoreError>;
+
+    /// Removes one token; returns whether it existed.
+    async fn remove_token(&self, id: i64) -> Result<bool, StoreError>;
+
+    /// Removes every token that expired before `now`; returns how many.
+    async fn prune_tokens(&self, now: i64) -> Result<u64, StoreError>;
 }
 
 const USER_COLUMNS: [&str; 4] = ["name", "password_hash", "superuser", "created_at"];
@@ -219,6 +327,18 @@ impl AccountStore for SqlStore {
             .and_where(Expr::col("user_name").eq(name.as_str()))
             .to_owned();
         txn.execute(&acls).await.map_err(StoreError::query("remove acls"))?;
+        for (table, column) in [
+            ("group_members", "user_name"),
+            ("shares", "owner"),
+            ("shares", "to_user"),
+            ("tokens", "user_name"),
+        ] {
+            let delete = Query::delete()
+                .from_table(table)
+                .and_where(Expr::col(column).eq(name.as_str()))
+                .to_owned();
+            txn.execute(&delete).await.map_err(StoreError::query("remove user's entries"))?;
+        }
         let user = Query::delete()
             .from_table("users")
             .and_where(Expr::col("name").eq(name.as_str()))
@@ -269,6 +389,214 @@ impl AccountStore for SqlStore {
         let result = self.db.execute(&delete).await.map_err(StoreError::query("remove acl"))?;
         Ok(result.rows_affected() > 0)
     }
+
+    async fn set_superuser(&self, name: &UserName, superuser: bool) -> Result<bool, StoreError> {
+        let update = Query::update()
+            .table("users")
+            .value("superuser", i16::from(superuser))
+            .and_where(Expr::col("name").eq(name.as_str()))
+            .to_owned();
+        self.change(&update, "set superuser").await.map(|n| n > 0)
+    }
+
+    async fn add_member(&self, group: &GroupName, user: &UserName) -> Result<bool, StoreError> {
+        let insert = Query::insert()
+            .into_table("group_members")
+            .columns(["group_name", "user_name"])
+            .values_panic([
+                Expr::val(group.as_str().to_owned()),
+                Expr::val(user.as_str().to_owned()),
+            ])
+            .to_owned();
+        let _write = self.writes.lock().await;
+        let id = crate::dialect::insert_new(&self.db, insert, &["group_name", "user_name"])
+            .await
+            .map_err(StoreError::query("add group member"))?;
+        Ok(id.is_some())
+    }
+
+    async fn remove_members(
+        &self,
+        group: &GroupName,
+        user: Option<&UserName>,
+    ) -> Result<u64, StoreError> {
+        let mut delete = Query::delete()
+            .from_table("group_members")
+            .and_where(Expr::col("group_name").eq(group.as_str()))
+            .to_owned();
+        if let Some(user) = user {
+            delete.and_where(Expr::col("user_name").eq(user.as_str()));
+        }
+        self.change(&delete, "remove group members").await
+    }
+
+    async fn members(&self) -> Result<Vec<(GroupName, UserName)>, StoreError> {
+        let select = Query::select()
+            .columns(["group_name", "user_name"])
+            .from("group_members")
+            .order_by("group_name", Order::Asc)
+            .order_by("user_name", Order::Asc)
+            .to_owned();
+        let rows = self.db.query_all(&select).await.map_err(StoreError::query("read groups"))?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    parse(GroupName::parse(&name(row, 0)?))?,
+                    parse(UserName::parse(&name(row, 1)?))?,
+                ))
+            })
+            .collect()
+    }
+
+    async fn add_share(&self, share: &Share) -> Result<i64, StoreError> {
+        let (to_user, to_group) = match &share.to {
+            Grantee::User(user) => (Some(user.as_str().to_owned()), None),
+            Grantee::Group(group) => (None, Some(group.as_str().to_owned())),
+        };
+        let insert = Query::insert()
+            .into_table("shares")
+            .columns(["owner", "device_name", "to_user", "to_group", "until", "created_at"])
+            .values_panic([
+                Expr::val(share.owner.as_str().to_owned()),
+                Expr::val(share.device.as_ref().map(|d| d.as_str().to_owned())),
+                Expr::val(to_user),
+                Expr::val(to_group),
+                Expr::val(share.until),
+                Expr::val(share.created_at),
+            ])
+            .to_owned();
+        let _write = self.writes.lock().await;
+        crate::dialect::insert_id(&self.db, insert).await.map_err(StoreError::query("add share"))
+    }
+
+    async fn shares(&self, owner: Option<&UserName>) -> Result<Vec<Share>, StoreError> {
+        let mut select = Query::select()
+            .columns(["id", "owner", "device_name", "to_user", "to_group", "until", "created_at"])
+            .from("shares")
+            .order_by("id", Order::Asc)
+            .to_owned();
+        if let Some(owner) = owner {
+            select.and_where(Expr::col("owner").eq(owner.as_str()));
+        }
+        let rows = self.db.query_all(&select).await.map_err(StoreError::query("read shares"))?;
+        rows.iter().map(share).collect()
+    }
+
+    async fn remove_share(&self, id: i64) -> Result<bool, StoreError> {
+        let delete =
+            Query::delete().from_table("shares").and_where(Expr::col("id").eq(id)).to_owned();
+        self.change(&delete, "remove share").await.map(|n| n > 0)
+    }
+
+    async fn add_token(&self, token: &Token) -> Result<i64, StoreError> {
+        token.check().map_err(|e| StoreError::Corrupt { what: "token", detail: e.to_string() })?;
+        let insert = Query::insert()
+            .into_table("tokens")
+            .columns(["user_name", "kind", "label", "digest", "created_at", "expires_at"])
+            .values_panic([
+                Expr::val(token.user.as_str().to_owned()),
+                Expr::val(token.kind.as_str()),
+                Expr::val(token.label.clone()),
+                Expr::val(token.digest.clone()),
+                Expr::val(token.created_at),
+                Expr::val(token.expires_at),
+            ])
+            .to_owned();
+        let _write = self.writes.lock().await;
+        crate::dialect::insert_id(&self.db, insert).await.map_err(StoreError::query("add token"))
+    }
+
+    async fn token(&self, digest: &str) -> Result<Option<Token>, StoreError> {
+        let select = tokens().and_where(Expr::col("digest").eq(digest)).to_owned();
+        let row = self.db.query_one(&select).await.map_err(StoreError::query("read token"))?;
+        row.as_ref().map(token).transpose()
+    }
+
+    async fn tokens(&self, user: &UserName, kind: TokenKind) -> Result<Vec<Token>, StoreError> {
+        let select = tokens()
+            .and_where(Expr::col("user_name").eq(user.as_str()))
+            .and_where(Expr::col("kind").eq(kind.as_str()))
+            .to_owned();
+        let rows = self.db.query_all(&select).await.map_err(StoreError::query("read tokens"))?;
+        rows.iter().map(token).collect()
+    }
+
+    async fn remove_token(&self, id: i64) -> Result<bool, StoreError> {
+        let delete =
+            Query::delete().from_table("tokens").and_where(Expr::col("id").eq(id)).to_owned();
+        self.change(&delete, "remove token").await.map(|n| n > 0)
+    }
+
+    async fn prune_tokens(&self, now: i64) -> Result<u64, StoreError> {
+        let delete = Query::delete()
+            .from_table("tokens")
+            .and_where(Expr::col("expires_at").lt(now))
+            .to_owned();
+        self.change(&delete, "prune tokens").await
+    }
+}
+
+impl SqlStore {
+    /// Runs one changing statement under the write lock; returns the rows it touched.
+    async fn change<S: sea_orm::StatementBuilder + Sync>(
+        &self,
+        statement: &S,
+        what: &'static str,
+    ) -> Result<u64, StoreError> {
+        let _write = self.writes.lock().await;
+        let result = self.db.execute(statement).await.map_err(StoreError::query(what))?;
+        Ok(result.rows_affected())
+    }
+}
+
+fn tokens() -> SelectStatement {
+    Query::select()
+        .columns(["id", "user_name", "kind", "label", "digest", "created_at", "expires_at"])
+        .from("tokens")
+        .order_by("id", Order::Asc)
+        .to_owned()
+}
+
+fn token(row: &QueryResult) -> Result<Token, StoreError> {
+    let kind: String = get(row, 2)?;
+    let kind = match kind.as_str() {
+        "api" => TokenKind::Api,
+        "session" => TokenKind::Session,
+        other => {
+            return Err(StoreError::Corrupt { what: "token", detail: format!("kind {other:?}") });
+        }
+    };
+    Ok(Token {
+        id: get(row, 0)?,
+        user: parse(UserName::parse(&name(row, 1)?))?,
+        kind,
+        label: get(row, 3)?,
+        digest: get(row, 4)?,
+        created_at: get(row, 5)?,
+        expires_at: get(row, 6)?,
+    })
+}
+
+fn share(row: &QueryResult) -> Result<Share, StoreError> {
+    let device: Option<String> = get(row, 2)?;
+    let to_user: Option<String> = get(row, 3)?;
+    let to_group: Option<String> = get(row, 4)?;
+    let to = match (to_user, to_group) {
+        (Some(user), None) => Grantee::User(parse(UserName::parse(&user))?),
+        (None, Some(group)) => Grantee::Group(parse(GroupName::parse(&group))?),
+        _ => {
+            let detail = "neither or both of to_user and to_group".to_owned();
+            return Err(StoreError::Corrupt { what: "share", detail });
+        }
+    };
+    Ok(Share {
+        id: get(row, 0)?,
+        owner: parse(UserName::parse(&name(row, 1)?))?,
+        device: device.map(|d| parse(DeviceName::parse(&d))).transpose()?,
+        to,
+        until: get(row, 5)?,
+        created_at: get(row, 6)?,
+    })
 }
 
 fn users() -> SelectStatement {

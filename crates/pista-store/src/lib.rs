@@ -23,7 +23,9 @@ mod write;
 use async_trait::async_trait;
 use pista_core::{Card, DeviceKey, DeviceName, UserName};
 
-pub use accounts::{Access, Account, AccountError, AccountStore, Acl, PasswordHash};
+pub use accounts::{
+    Access, Account, AccountError, AccountStore, Acl, PasswordHash, Token, TokenKind,
+};
 pub use derived::{
     DerivedStore, FenceRecord, FenceSide, FenceSource, FenceStateChange, FenceStateRow, GeoCell,
     JobName, NewAlert, NewDelivery, NewFence, NewJob, QueuedDelivery, RecordedAlert, StoredAlert,

@@ -15,7 +15,8 @@
 //! job box calls its jobs, tasks, places and machines, per device) and `jobs` (job history).
 //! Later migrations: `retention` (retention rules and the deletion log), `accounts` (users with
 //! their password hashes, and their ACLs), `revisions` (a counter per shared definition, so
-//! ingest workers see each other's fence changes).
+//! ingest workers see each other's fence changes), `sharing` (groups, shares, API tokens and
+//! browser sessions).
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::{
@@ -28,7 +29,7 @@ const NAME_LEN: u32 = 190;
 
 mod accounts;
 
-pub(crate) use accounts::{HASH_LEN, TOPIC_LEN};
+pub(crate) use accounts::{DIGEST_LEN, HASH_LEN, TOPIC_LEN};
 mod retention;
 pub(crate) mod revisions;
 
@@ -44,6 +45,7 @@ impl MigratorTrait for Migrator {
             Box::new(revisions::Revisions),
             Box::new(revisions::AnswerRevisions),
             Box::new(MessageTypes),
+            Box::new(accounts::Sharing),
         ]
     }
 }

@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use pista_core::crypto::{self, Secret};
-use pista_core::{DeviceKey, UserName};
+use pista_core::{DeviceKey, DeviceName, UserName};
 use pista_store::{LastLocation, Storage, StoreError, StoredCard};
 use serde_json::{Map, Value, json};
 
@@ -27,23 +27,30 @@ pub const ACTIONS: &[&str] = &[
 /// Location fields copied into a friend's location when they hold numbers.
 const NUMBERS: &[&str] = &["acc", "alt", "vac", "vel", "cog", "batt", "bs"];
 
-/// Builds the answer array for `key`, taking its queued commands as delivered at `now`.
+/// Builds the answer array for `key`, taking its queued commands as delivered at `now`. The
+/// friends are those configured for the user and those in `shared` (devices shared with the
+/// user: an owner with one device or all), each shown only if `visible` says the user may see
+/// it.
 pub async fn friends_and_commands(
     store: &dyn Storage,
     key: &DeviceKey,
     now: i64,
+    shared: Vec<(UserName, Option<DeviceName>)>,
+    visible: impl Fn(&DeviceKey) -> bool,
 ) -> Result<Vec<Value>, StoreError> {
     let mut answer = Vec::new();
     let mut shown = BTreeSet::new();
     // Only the cards of the users this device sees, each user's read once.
     let mut cards: BTreeMap<UserName, Vec<StoredCard>> = BTreeMap::new();
-    for (friend, device) in store.answer_friends(&key.user).await? {
+    let mut friends = store.answer_friends(&key.user).await?;
+    friends.extend(shared);
+    for (friend, device) in friends {
         if !cards.contains_key(&friend) {
             cards.insert(friend.clone(), store.cards(Some(&friend)).await?);
         }
         let cards = cards.get(&friend).map(Vec::as_slice).unwrap_or_default();
         for last in store.last(Some(&friend), device.as_ref()).await? {
-            if !shown.insert(last.key.clone()) {
+            if !visible(&last.key) || !shown.insert(last.key.clone()) {
                 continue;
             }
             let Some(location) = friend_location(&last) else { continue };

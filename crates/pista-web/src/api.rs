@@ -14,6 +14,7 @@ use pista_store::{HistoryColumns, HistoryQuery, LocationQuery, StoreError, Store
 use serde_json::{Map, Value, json};
 
 use crate::AppState;
+use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::export::streamed;
 use crate::params::Params;
@@ -29,17 +30,43 @@ pub async fn version() -> Json<Value> {
 }
 
 /// Users; with `user`, that user's devices; with `device` too, that device if it exists.
+/// Only what the caller may see is listed: a user appears when one of their devices may be seen.
 pub async fn list(
     State(state): State<AppState>,
+    caller: Caller,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
     let params = Params::new(query.as_deref())?;
+    let now = pista_ingest::now();
     let results: Vec<String> = match params.limited(&headers, "user")? {
-        None => state.store.users().await?.iter().map(ToString::to_string).collect(),
+        None if caller.is_admin() => {
+            state.store.users().await?.iter().map(ToString::to_string).collect()
+        }
+        None => {
+            let mut visible = Vec::new();
+            for user in state.store.users().await? {
+                let devices = state.store.devices(&user).await?;
+                if devices
+                    .into_iter()
+                    .any(|device| caller.reads(&DeviceKey { user: user.clone(), device }, now))
+                {
+                    visible.push(user.to_string());
+                }
+            }
+            visible
+        }
         Some(user) => {
             let user = parse_user(user)?;
-            let devices = state.store.devices(&user).await?.into_iter().map(|d| d.to_string());
+            let devices = state
+                .store
+                .devices(&user)
+                .await?
+                .into_iter()
+                .filter(|device| {
+                    caller.reads(&DeviceKey { user: user.clone(), device: device.clone() }, now)
+                })
+                .map(|d| d.to_string());
             match params.limited(&headers, "device")? {
                 Some(device) => {
                     let device = parse_device(device)?.to_string();
@@ -56,6 +83,7 @@ pub async fn list(
 /// The newest location of every device, or of one user's devices, or of one device.
 pub async fn last(
     State(state): State<AppState>,
+    caller: Caller,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
@@ -64,8 +92,10 @@ pub async fn last(
     let device = params.limited(&headers, "device")?.map(parse_device).transpose()?;
 
     let last = state.store.last(user.as_ref(), device.as_ref()).await?;
+    let now = pista_ingest::now();
     let items = last
         .into_iter()
+        .filter(|entry| caller.reads(&entry.key, now))
         .map(|entry| {
             let mut item = entry.location.json.clone();
             item.insert("topic".into(), entry.location.topic.clone().into());
@@ -81,13 +111,23 @@ pub async fn last(
 
 /// One device's locations between `from` and `to` (inclusive), oldest first; with `limit`, the
 /// newest `limit` of them. Streamed page by page: the count is read first, then the points.
+/// A device the caller may not see answers as one that does not exist: empty.
 pub async fn locations(
     State(state): State<AppState>,
+    caller: Caller,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
     let params = Params::new(query.as_deref())?;
-    let query = location_query(&params, &headers, pista_ingest::now())?;
+    let now = pista_ingest::now();
+    let query = location_query(&params, &headers, now)?;
+    if !caller.reads(&query.key, now) {
+        let chunks = pista_export::stream(
+            Exporter::recorder_locations(0, VERSION),
+            futures::stream::empty().boxed(),
+        );
+        return Ok(streamed(chunks, "application/json", None));
+    }
 
     let history = HistoryQuery {
         from: query.from,

@@ -2,7 +2,9 @@
 //! `…/cmd` topic; `GET /api/0/cmd?user=U&device=D` lists commands with their delivery (when the
 //! broker accepted them, why not, and when HTTP mode handed them over). The same endpoint backs
 //! `pista cmd`. Credentials in a command (a `setConfiguration` carries the device's passwords)
-//! are stored for delivery but never shown.
+//! are stored for delivery but never shown. Sending needs the right to command the device (its
+//! owner, a superuser, or an ACL entry that lets the caller write its `cmd` topic); the list
+//! holds the commands of devices the caller may see.
 
 use axum::Json;
 use axum::extract::{RawQuery, State};
@@ -11,13 +13,18 @@ use pista_core::DeviceKey;
 use pista_store::StoredCommand;
 use serde_json::{Map, Value, json};
 
+use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::params::Params;
 use crate::{AppState, answer};
 
 /// Queues and publishes a command. Body: `{"user":..,"device":..,"action":..,...}`; members
 /// other than `user` and `device` become the command.
-pub async fn send(State(state): State<AppState>, body: Bytes) -> Result<Json<Value>, ApiError> {
+pub async fn send(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
     let Ok(Value::Object(mut object)) = serde_json::from_slice::<Value>(&body) else {
         return Err(ApiError::bad_request(
             "body must be a JSON object with user, device and action",
@@ -32,6 +39,7 @@ pub async fn send(State(state): State<AppState>, body: Bytes) -> Result<Json<Val
     let action = text(&mut object, "action")?;
     let key = DeviceKey::parse(&user, &device)
         .map_err(|error| ApiError::bad_request(error.to_string()))?;
+    caller.require_command(&key)?;
     let command = answer::command(&action, Some(object)).map_err(ApiError::bad_request)?;
     let payload = command.to_string();
 
@@ -67,12 +75,18 @@ fn masked(mut command: Value) -> Value {
 /// Lists commands, optionally of one device.
 pub async fn list(
     State(state): State<AppState>,
+    caller: Caller,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
     let params = Params::new(query.as_deref())?;
     let key = params.device_key()?;
+    let now = pista_ingest::now();
+    if let Some(key) = &key {
+        caller.require_read(key, now)?;
+    }
     let commands = state.store.commands(key.as_ref()).await?;
-    Ok(Json(Value::Array(commands.iter().map(describe).collect())))
+    let visible = commands.iter().filter(|c| caller.reads(&c.key, now)).map(describe).collect();
+    Ok(Json(Value::Array(visible)))
 }
 
 fn describe(command: &StoredCommand) -> Value {

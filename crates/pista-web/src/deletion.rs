@@ -6,8 +6,8 @@
 //! `GET /api/0/retention` lists the default and the rules with every device's effective days;
 //! `PUT /api/0/retention` (`{"user", "device"?, "days"}`) sets a rule and
 //! `DELETE /api/0/retention?user=U[&device=D]` removes one.
-//!
-//! FIXME(#6): anyone who reaches the API may delete anyone's data; access control comes with #6.
+//! Users delete and set rules for their own data only (superusers for anyone's), and see the log
+//! entries and rules of their own data.
 
 use axum::Json;
 use axum::extract::{RawQuery, State};
@@ -19,6 +19,7 @@ use pista_store::{DeletedBy, Selector, Span, StoredDeletion, effective_days};
 use serde_json::{Map, Value, json};
 
 use crate::AppState;
+use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::params::Params;
 
@@ -30,11 +31,13 @@ const DEFAULT_LOG: u64 = 100;
 
 pub async fn delete(
     State(state): State<AppState>,
+    caller: Caller,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
     let params = Params::new(query.as_deref())?;
     let selector = selector(&params, &headers)?;
+    caller.require_manage(&selector.user)?;
     let deleted = retention(&state)?.delete(&selector, DeletedBy::Api).await?;
     let keys = |keys: &[pista_core::DeviceKey]| keys.iter().map(ToString::to_string).collect();
     let devices: Vec<String> = keys(&deleted.devices);
@@ -90,6 +93,7 @@ fn selector(params: &Params, headers: &HeaderMap) -> Result<Selector, ApiError> 
 
 pub async fn log(
     State(state): State<AppState>,
+    caller: Caller,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
     let params = Params::new(query.as_deref())?;
@@ -105,7 +109,10 @@ pub async fn log(
         },
     };
     let entries = retention(&state)?.store.deletions(limit).await?;
-    Ok(Json(Value::Array(entries.iter().map(deletion_json).collect())))
+    let own = |entry: &&StoredDeletion| {
+        caller.is_admin() || UserName::parse(&entry.user).is_ok_and(|user| caller.manages(&user))
+    };
+    Ok(Json(Value::Array(entries.iter().filter(own).map(deletion_json).collect())))
 }
 
 /// A deletion log entry as the API shows it.
@@ -133,13 +140,14 @@ pub fn deletion_json(entry: &StoredDeletion) -> Value {
     Value::Object(item)
 }
 
-pub async fn rules(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+pub async fn rules(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
     let retention = retention(&state)?;
     let default = retention.options.default_days;
     let rules = retention.store.retention_rules().await?;
     let devices = retention.store.known_devices().await?;
     let rules_json: Vec<Value> = rules
         .iter()
+        .filter(|rule| caller.manages(&rule.user))
         .map(|rule| {
             let mut item = json!({"user": rule.user.to_string(), "days": rule.days,
                 "updated": iso(rule.updated_at)});
@@ -151,6 +159,7 @@ pub async fn rules(State(state): State<AppState>) -> Result<Json<Value>, ApiErro
         .collect();
     let devices: Vec<Value> = devices
         .iter()
+        .filter(|key| caller.manages(&key.user))
         .map(|key| {
             json!({"user": key.user.to_string(), "device": key.device.to_string(),
                 "days": effective_days(&rules, key, default)})
@@ -161,6 +170,7 @@ pub async fn rules(State(state): State<AppState>) -> Result<Json<Value>, ApiErro
 
 pub async fn set_rule(
     State(state): State<AppState>,
+    caller: Caller,
     body: axum::body::Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let object: Map<String, Value> = serde_json::from_slice(&body)
@@ -172,6 +182,7 @@ pub async fn set_rule(
         .map(DeviceName::parse)
         .transpose()
         .map_err(|e| ApiError::bad_request(format!("device: {e}")))?;
+    caller.require_manage(&user)?;
     let days = match object.get("days").and_then(Value::as_u64) {
         Some(days) if days <= MAX_DAYS => days,
         _ => {
@@ -189,11 +200,13 @@ pub async fn set_rule(
 
 pub async fn remove_rule(
     State(state): State<AppState>,
+    caller: Caller,
     RawQuery(query): RawQuery,
 ) -> Result<StatusCode, ApiError> {
     let params = Params::new(query.as_deref())?;
     let (user, device) = params.user_device()?;
     let user = user.ok_or_else(|| ApiError::bad_request("user is required"))?;
+    caller.require_manage(&user)?;
     if retention(&state)?.store.remove_retention_rule(&user, device.as_ref()).await? {
         return Ok(StatusCode::NO_CONTENT);
     }

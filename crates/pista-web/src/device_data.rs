@@ -5,25 +5,29 @@
 //! `/api/0/waypoints`, `/api/0/state` (liveness and Greenwich values), and, without parameters,
 //! `/api/0/cards` and `/api/0/inventory` (Greenwich devices by IMEI). `from`/`to` take the same
 //! forms as the Recorder API and bound the message's own time, or its arrival when it has none.
+//! A device the caller may not see is refused (`403`); the lists hold only what they may see.
 
 use axum::Json;
 use axum::extract::{RawQuery, State};
-use pista_core::DeviceKey;
 use pista_core::time::{iso, parse_bound};
+use pista_core::{DeviceKey, DeviceName, UserName};
 use pista_store::{MessageQuery, Storage, StoredMessage};
 use serde_json::{Value, json};
 
 use crate::AppState;
+use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::params::Params;
 
-fn device(params: &Params) -> Result<DeviceKey, ApiError> {
-    match (params.query("user"), params.query("device")) {
-        (Some(user), Some(device)) => {
-            DeviceKey::parse(user, device).map_err(|error| ApiError::bad_request(error.to_string()))
-        }
-        _ => Err(ApiError::bad_request("user and device are required")),
-    }
+/// The device asked for, if the caller may see it.
+fn device(params: &Params, caller: &Caller) -> Result<DeviceKey, ApiError> {
+    let key = match (params.query("user"), params.query("device")) {
+        (Some(user), Some(device)) => DeviceKey::parse(user, device)
+            .map_err(|error| ApiError::bad_request(error.to_string()))?,
+        _ => return Err(ApiError::bad_request("user and device are required")),
+    };
+    caller.require_read(&key, pista_ingest::now())?;
+    Ok(key)
 }
 
 fn bound(params: &Params, name: &str) -> Result<Option<i64>, ApiError> {
@@ -35,10 +39,11 @@ fn bound(params: &Params, name: &str) -> Result<Option<i64>, ApiError> {
 
 pub async fn messages(
     State(state): State<AppState>,
+    caller: Caller,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
     let params = Params::new(query.as_deref())?;
-    let key = device(&params)?;
+    let key = device(&params, &caller)?;
     let (from, to) = (bound(&params, "from")?, bound(&params, "to")?);
     let msg_type = params.query("type").map(str::to_owned);
     let stored = state.store.device_messages(&MessageQuery { key, msg_type, from, to }).await?;
@@ -65,10 +70,11 @@ fn describe(message: &StoredMessage) -> Value {
 
 pub async fn transitions(
     State(state): State<AppState>,
+    caller: Caller,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
     let params = Params::new(query.as_deref())?;
-    let key = device(&params)?;
+    let key = device(&params, &caller)?;
     let (from, to) = (bound(&params, "from")?, bound(&params, "to")?);
     let items = state.store.transitions(&key).await?;
     Ok(Json(json!(
@@ -84,9 +90,10 @@ pub async fn transitions(
 
 pub async fn waypoints(
     State(state): State<AppState>,
+    caller: Caller,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
-    let key = device(&Params::new(query.as_deref())?)?;
+    let key = device(&Params::new(query.as_deref())?, &caller)?;
     let items = state.store.waypoints(&key).await?;
     Ok(Json(json!(
         items
@@ -99,9 +106,10 @@ pub async fn waypoints(
 
 pub async fn state(
     State(state): State<AppState>,
+    caller: Caller,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
-    let key = device(&Params::new(query.as_deref())?)?;
+    let key = device(&Params::new(query.as_deref())?, &caller)?;
     let Some(s) = state.store.device_state(&key).await? else {
         return Err(ApiError::new(
             axum::http::StatusCode::NOT_FOUND,
@@ -115,10 +123,30 @@ pub async fn state(
     })))
 }
 
-pub async fn cards(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+pub async fn cards(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
     let items = state.store.cards(None).await?;
+    let now = pista_ingest::now();
+    let mut visible = Vec::new();
+    for card in items {
+        let Ok(user) = UserName::parse(&card.user) else { continue };
+        let shown =
+            match &card.device {
+                Some(device) => DeviceName::parse(device)
+                    .is_ok_and(|device| caller.reads(&DeviceKey { user, device }, now)),
+                // A user's card goes with any device of theirs the caller may see.
+                None => {
+                    caller.is_admin()
+                        || state.store.devices(&user).await?.into_iter().any(|device| {
+                            caller.reads(&DeviceKey { user: user.clone(), device }, now)
+                        })
+                }
+            };
+        if shown {
+            visible.push(card);
+        }
+    }
     Ok(Json(json!(
-        items
+        visible
             .iter()
             .map(|c| json!({"user": c.user, "device": c.device, "name": c.name, "face": c.face,
                 "tid": c.tid, "updated": iso(c.updated_at)}))
@@ -126,12 +154,17 @@ pub async fn cards(State(state): State<AppState>) -> Result<Json<Value>, ApiErro
     )))
 }
 
-pub async fn inventory(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+pub async fn inventory(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Value>, ApiError> {
     let store: &dyn Storage = state.store.as_ref();
     let items = store.inventory().await?;
+    let now = pista_ingest::now();
     Ok(Json(json!(
         items
             .iter()
+            .filter(|i| caller.reads(&i.key, now))
             .map(|i| json!({"imei": i.imei, "user": i.key.user.as_str(),
                 "device": i.key.device.as_str(), "version": i.version, "startup": i.startup,
                 "vbatt": i.vbatt, "vext": i.vext, "updated": iso(i.updated_at)}))

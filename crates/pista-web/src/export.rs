@@ -3,7 +3,8 @@
 //! a year costs the memory of a page. The status and headers go out before the first page is
 //! read; a storage error after that aborts the transfer (the chunked body never ends), so a
 //! client never takes a cut file for a whole one. Also [`streamed`], the response every
-//! streamed answer uses (`/api/0/locations` too).
+//! streamed answer uses (`/api/0/locations` too). A device's export needs the right to see it;
+//! a whole user's, the right to see every one of their devices.
 
 use axum::body::Body;
 use axum::extract::{RawQuery, State};
@@ -12,22 +13,39 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures::stream::{BoxStream, StreamExt};
 use pista_core::time::{iso, parse_bound};
-use pista_core::{DeviceName, UserName};
+use pista_core::{DeviceKey, DeviceName, UserName};
 use pista_export::{ExportError, Exporter, Format, Subject};
 use pista_store::HistoryQuery;
 
 use crate::AppState;
+use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::params::Params;
 
 /// The export of one user's or device's history in one format.
 pub async fn export(
     State(state): State<AppState>,
+    caller: Caller,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
     let params = Params::new(query.as_deref())?;
     let (query, format) = export_query(&params, &headers)?;
+    let now = pista_ingest::now();
+    match &query.device {
+        Some(device) => {
+            caller.require_read(
+                &DeviceKey { user: query.user.clone(), device: device.clone() },
+                now,
+            )?;
+        }
+        None if caller.manages(&query.user) => {}
+        None => {
+            for device in state.store.devices(&query.user).await? {
+                caller.require_read(&DeviceKey { user: query.user.clone(), device }, now)?;
+            }
+        }
+    }
     let subject = Subject { user: query.user.clone(), device: query.device.clone() };
     let exporter =
         Exporter::new(format, &subject).map_err(|e| ApiError::bad_request(e.to_string()))?;

@@ -4,7 +4,9 @@
 //! optionally only for one user's devices (`"user"`) and with a `"webhook"`;
 //! `PUT /api/0/fences/{id}` replaces one and `DELETE /api/0/fences/{id}` removes it (its retained
 //! object too). `GET /api/0/alerts[?user=U&device=D]` lists the enter and leave events.
-//! Every change reaches the outputs stage at once.
+//! Every change reaches the outputs stage at once. A user sees the fences that apply to their
+//! devices only and the regions of devices they may see; they create, change and remove fences
+//! for their own devices (`"user"` set to themselves), superusers any fence.
 
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
@@ -15,20 +17,46 @@ use pista_store::{FenceSource, NewFence, StoredAlert, StoredFence};
 use serde_json::{Map, Value, json};
 
 use crate::AppState;
+use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::params::Params;
 
-pub async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
     let derived = derived(&state)?;
     let fences = derived.fences().await?;
-    Ok(Json(Value::Array(fences.iter().map(fence_json).collect())))
+    let now = pista_ingest::now();
+    let shown = fences.iter().filter(|f| visible(&caller, f, now)).map(fence_json).collect();
+    Ok(Json(Value::Array(shown)))
+}
+
+/// Whether the caller may see a fence: their own, a region of a device they may see, or any as
+/// a superuser.
+fn visible(caller: &Caller, fence: &StoredFence, now: i64) -> bool {
+    if caller.is_admin() {
+        return true;
+    }
+    match (&fence.owner, &fence.user) {
+        (Some(device), _) => caller.reads(device, now),
+        (None, Some(user)) => caller.manages(user),
+        (None, None) => false,
+    }
+}
+
+/// Refuses a fence the caller may not change: one for everyone's devices needs a superuser.
+fn may_change(caller: &Caller, user: Option<&UserName>) -> Result<(), ApiError> {
+    match user {
+        Some(user) => caller.require_manage(user),
+        None => caller.require_admin("change fences that apply to everyone's devices"),
+    }
 }
 
 pub async fn create(
     State(state): State<AppState>,
+    caller: Caller,
     body: axum::body::Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let fence = read_fence(&body)?;
+    may_change(&caller, fence.user.as_ref())?;
     let id = derived(&state)?.add_fence(&fence, pista_ingest::now()).await?;
     changed(&state);
     Ok((StatusCode::CREATED, Json(json!({"id": id}))))
@@ -36,16 +64,22 @@ pub async fn create(
 
 pub async fn replace(
     State(state): State<AppState>,
+    caller: Caller,
     Path(id): Path<i64>,
     body: axum::body::Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let fence = read_fence(&body)?;
     let derived = derived(&state)?;
     let existing = derived.fences().await?.into_iter().find(|f| f.id == id);
+    let now = pista_ingest::now();
     match existing {
-        None => return Err(not_found(id)),
-        Some(stored) => editable(&stored)?,
+        Some(stored) if visible(&caller, &stored, now) => {
+            may_change(&caller, stored.user.as_ref())?;
+            editable(&stored)?;
+        }
+        _ => return Err(not_found(id)),
     }
+    may_change(&caller, fence.user.as_ref())?;
     derived.update_fence(id, &fence, pista_ingest::now()).await?;
     changed(&state);
     Ok(Json(json!({"id": id})))
@@ -53,15 +87,21 @@ pub async fn replace(
 
 pub async fn remove(
     State(state): State<AppState>,
+    caller: Caller,
     Path(id): Path<i64>,
 ) -> Result<StatusCode, ApiError> {
     let derived = derived(&state)?;
+    let now = pista_ingest::now();
     // An app's region may be dropped here (until the app sends it again); a configured fence
     // would come back at the next start.
     match derived.fences().await?.into_iter().find(|f| f.id == id) {
-        None => return Err(not_found(id)),
-        Some(stored) if stored.source == FenceSource::Config => editable(&stored)?,
-        Some(_) => {}
+        Some(stored) if visible(&caller, &stored, now) => {
+            may_change(&caller, stored.user.as_ref())?;
+            if stored.source == FenceSource::Config {
+                editable(&stored)?;
+            }
+        }
+        _ => return Err(not_found(id)),
     }
     if !derived.remove_fence(id).await? {
         return Err(not_found(id));
@@ -72,12 +112,15 @@ pub async fn remove(
 
 pub async fn alerts(
     State(state): State<AppState>,
+    caller: Caller,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
     let params = Params::new(query.as_deref())?;
     let key = params.device_key()?;
     let alerts = derived(&state)?.alerts(key.as_ref()).await?;
-    Ok(Json(Value::Array(alerts.iter().map(alert_json).collect())))
+    let now = pista_ingest::now();
+    let shown = alerts.iter().filter(|a| caller.reads(&a.key, now)).map(alert_json).collect();
+    Ok(Json(Value::Array(shown)))
 }
 
 fn derived(state: &AppState) -> Result<&dyn pista_store::DerivedStore, ApiError> {

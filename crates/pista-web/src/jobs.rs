@@ -9,15 +9,18 @@ use pista_store::StoredJob;
 use serde_json::{Value, json};
 
 use crate::AppState;
+use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::params::Params;
 
 pub async fn list(
     State(state): State<AppState>,
+    caller: Caller,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
     let params = Params::new(query.as_deref())?;
     let key = params.device_key()?;
+    let now = pista_ingest::now();
     let running = match params.query("running") {
         None | Some("false") => false,
         Some("true") => true,
@@ -30,7 +33,8 @@ pub async fn list(
         .as_deref()
         .ok_or_else(|| ApiError::new(StatusCode::NOT_IMPLEMENTED, "jobs are not available"))?;
     let jobs = derived.jobs(key.as_ref(), running).await?;
-    Ok(Json(Value::Array(jobs.iter().map(job_json).collect())))
+    let visible = jobs.iter().filter(|job| caller.reads(&job.key, now)).map(job_json).collect();
+    Ok(Json(Value::Array(visible)))
 }
 
 fn job_json(job: &StoredJob) -> Value {

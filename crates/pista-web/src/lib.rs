@@ -3,8 +3,10 @@
 //! against Pista. Handlers are thin: ingest goes through the shared pipeline, reads through the
 //! storage interface, and every error leaves through one mapping (`error`).
 
+mod accounts;
 pub mod answer;
 mod api;
+pub mod auth;
 mod commands;
 mod deletion;
 mod device_data;
@@ -26,8 +28,10 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{any, get, post, put};
-use pista_ingest::{CommandPublisher, Monitor, OutputsHandle, Pipeline, RedisCounters, Retention};
+use axum::routing::{any, delete, get, post, put};
+use pista_ingest::{
+    CommandPublisher, Guard, Monitor, OutputsHandle, Pipeline, RedisCounters, Retention,
+};
 use pista_store::{DerivedStore, Storage};
 use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -53,6 +57,8 @@ pub struct AppState {
     pub monitor: Option<Monitor>,
     /// Deletion, the deletion log and retention rules; `None` when the server runs without.
     pub retention: Option<Retention>,
+    /// Logins and the access rules; `None` only when authentication is turned off.
+    pub guard: Option<Arc<Guard>>,
 }
 
 /// HTTP settings.
@@ -94,8 +100,27 @@ pub fn router(state: AppState, config: WebConfig) -> Router {
         .route("/api/0/map", get(map::list))
         .route("/api/0/monitor", post(monitor::command))
         .route("/api/0/live", get(live::stream))
+        .route("/api/0/login", post(accounts::login))
+        .route("/api/0/logout", post(accounts::logout))
+        .route("/api/0/me", get(accounts::me))
+        .route("/api/0/tokens", get(accounts::tokens).post(accounts::create_token))
+        .route("/api/0/tokens/{id}", delete(accounts::revoke_token))
+        .route("/api/0/users", get(accounts::users).post(accounts::create_user))
+        .route("/api/0/users/{name}", delete(accounts::remove_user))
+        .route("/api/0/users/{name}/password", put(accounts::set_password))
+        .route(
+            "/api/0/acls",
+            get(accounts::acls).post(accounts::add_acl).delete(accounts::remove_acl),
+        )
+        .route(
+            "/api/0/groups",
+            get(accounts::groups).post(accounts::add_member).delete(accounts::remove_member),
+        )
+        .route("/api/0/shares", get(accounts::shares).post(accounts::add_share))
+        .route("/api/0/shares/{id}", delete(accounts::remove_share))
         .route("/api/0/{*verb}", any(api::unknown))
         .fallback(error::not_found)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), auth::authenticate))
         .layer(DefaultBodyLimit::max(config.max_body))
         .layer(CatchPanicLayer::custom(error::panicked))
         .with_state(state);
@@ -113,5 +138,7 @@ pub async fn serve(
     router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router).with_graceful_shutdown(shutdown).await
+    // The peer's address is the key that failed logins are throttled by.
+    let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, service).with_graceful_shutdown(shutdown).await
 }

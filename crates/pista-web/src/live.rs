@@ -4,7 +4,8 @@
 //! kinds and
 //! `user=U[&device=D]` one user's or one device's outputs. A listener that falls behind is told
 //! how many events it missed (`lagged`) instead of slowing ingest. Streams end when the server
-//! stops.
+//! stops. A listener gets only the events of devices it may see at the time of each event (an
+//! expired share stops the flow mid-stream); events of no device go to superusers only.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -17,6 +18,7 @@ use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 
 use crate::AppState;
+use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::params::Params;
 
@@ -61,6 +63,7 @@ impl Filter {
 
 pub async fn stream(
     State(state): State<AppState>,
+    caller: Caller,
     RawQuery(query): RawQuery,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let params = Params::new(query.as_deref())?;
@@ -72,7 +75,9 @@ pub async fn stream(
     let mut next_id = 0u64;
     let events = BroadcastStream::new(outputs.subscribe()).filter_map(move |item| {
         let event = match item {
-            Ok(event) => filter.wants(&event).then(|| sse_event(&event)),
+            Ok(event) => {
+                (filter.wants(&event) && allowed(&caller, &event)).then(|| sse_event(&event))
+            }
             Err(BroadcastStreamRecvError::Lagged(missed)) => {
                 Some(Event::default().event("lagged").data(missed.to_string()))
             }
@@ -88,6 +93,13 @@ pub async fn stream(
         async move { outputs.stopped().await }
     };
     Ok(Sse::new(events.take_until(stopped)).keep_alive(KeepAlive::default()))
+}
+
+fn allowed(caller: &Caller, event: &LiveEvent) -> bool {
+    match &event.device {
+        Some(key) => caller.reads(key, pista_ingest::now()),
+        None => caller.is_admin(),
+    }
 }
 
 fn sse_event(event: &Arc<LiveEvent>) -> Event {

@@ -8,11 +8,13 @@ use axum::http::StatusCode;
 use serde_json::Value;
 
 use crate::AppState;
+use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::params::Params;
 
 pub async fn list(
     State(state): State<AppState>,
+    caller: Caller,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
     let params = Params::new(query.as_deref())?;
@@ -24,8 +26,10 @@ pub async fn list(
         .device_objects()
         .await
         .map_err(|error| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, error))?;
+    let now = pista_ingest::now();
     let shown = objects
         .into_iter()
+        .filter(|o| caller.reads(&o.key, now))
         .filter(|o| user.as_ref().is_none_or(|user| o.key.user == *user))
         .filter(|o| device.as_ref().is_none_or(|device| o.key.device == *device))
         .map(|o| {

@@ -14,12 +14,19 @@ use axum::response::IntoResponse;
 use pista_ingest::{AlarmStats, GeocodeStats, OutputStats, RedisCounters, Stats, WebhookStats};
 
 use crate::AppState;
+use crate::auth::Caller;
 
 /// The content type of the Prometheus text format.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// The handler.
-pub async fn scrape(State(state): State<AppState>) -> impl IntoResponse {
+pub async fn scrape(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<impl IntoResponse, crate::ApiError> {
+    // Per-device series name users and devices: superusers only (Prometheus can send an API
+    // token of one as a bearer token).
+    caller.require_admin("read the metrics")?;
     let stats = state.pipeline.stats();
     seed_last_seen(&state, stats).await;
     let mut text = Text::default();
@@ -40,7 +47,7 @@ pub async fn scrape(State(state): State<AppState>) -> impl IntoResponse {
         redis(&mut text, counters);
     }
     devices(&mut text, stats);
-    ([(header::CONTENT_TYPE, CONTENT_TYPE)], text.out)
+    Ok(([(header::CONTENT_TYPE, CONTENT_TYPE)], text.out))
 }
 
 /// Reads the devices' last locations at the first scrape (tried again while it fails).

@@ -8,12 +8,15 @@ use axum::http::StatusCode;
 use serde_json::{Value, json};
 
 use crate::AppState;
+use crate::auth::Caller;
 use crate::error::ApiError;
 
 pub async fn command(
     State(state): State<AppState>,
+    caller: Caller,
     body: axum::body::Bytes,
 ) -> Result<Json<Value>, ApiError> {
+    caller.require_admin("send monitor commands")?;
     let object = match serde_json::from_slice::<Value>(&body) {
         Ok(Value::Object(object)) => object,
         Ok(_) => return Err(ApiError::bad_request("a monitor command is a JSON object")),

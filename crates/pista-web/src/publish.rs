@@ -8,7 +8,10 @@
 //! device (see `answer`), sealed with the device's secret when the request was encrypted. An
 //! envelope that cannot be opened (no secret, wrong secret, not base64) is quarantined and
 //! answered `403`, never as if it had worked. Storage down is `503` with `Retry-After`, so the
-//! apps keep the point and retry.
+//! apps keep the point and retry. With authentication on, the caller must be allowed to write
+//! the device's topic (their own, unless a superuser): anything else is `403` and nothing is
+//! stored; without `X-Limit-U` or `u` the logged-in user is the sender, and the friends shown are
+//! only those the caller may see.
 
 use axum::Json;
 use axum::extract::{RawQuery, State};
@@ -18,6 +21,7 @@ use bytes::Bytes;
 use pista_core::{DeviceKey, Inbound, Replay, Source};
 use serde_json::Value;
 
+use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::params::{Params, header};
 use crate::{AppState, answer};
@@ -27,14 +31,24 @@ const DEFAULT_DEVICE: &str = "phone";
 
 pub async fn publish(
     State(state): State<AppState>,
+    caller: Caller,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let key = identity(&headers, &Params::new(query.as_deref())?)?;
+    let logged_in = caller.user().map(|user| user.as_str());
+    let key = identity(&headers, &Params::new(query.as_deref())?, logged_in)?;
+    let topic = format!("owntracks/{}/{}", key.user, key.device);
+    if !caller.writes_topic(&topic) {
+        let who = logged_in.unwrap_or("nobody");
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!("user {who} may not publish as {key}"),
+        ));
+    }
     let inbound = Inbound {
         source: Source::Http,
-        topic: format!("owntracks/{}/{}", key.user, key.device),
+        topic,
         identity: Some(key.clone()),
         payload: body,
         retained: false,
@@ -47,7 +61,10 @@ pub async fn publish(
         return Err(ApiError::new(StatusCode::FORBIDDEN, message));
     }
     let now = pista_ingest::now();
-    let answer = answer::friends_and_commands(state.store.as_ref(), &key, now).await?;
+    let shared = caller.shared_with_me(now);
+    let visible = |friend: &DeviceKey| caller.reads(friend, now);
+    let answer =
+        answer::friends_and_commands(state.store.as_ref(), &key, now, shared, visible).await?;
     let secret = match receipt.decrypted {
         true => state.store.secret(&key).await?,
         false => None,
@@ -58,10 +75,15 @@ pub async fn publish(
     Ok(Json(Value::Array(answer)))
 }
 
-fn identity(headers: &HeaderMap, params: &Params) -> Result<DeviceKey, ApiError> {
+fn identity(
+    headers: &HeaderMap,
+    params: &Params,
+    logged_in: Option<&str>,
+) -> Result<DeviceKey, ApiError> {
     let basic = header(headers, "authorization")?.map(basic_user).transpose()?.flatten();
     let user = header(headers, "x-limit-u")?
         .or_else(|| params.query("u"))
+        .or(logged_in)
         .or(basic.as_deref())
         .unwrap_or(DEFAULT_USER);
     let device =
@@ -99,7 +121,7 @@ mod tests {
             headers.insert(*name, HeaderValue::from_bytes(value.as_bytes()).unwrap());
         }
         let params = Params::new(query).map_err(|e| e.message)?;
-        identity(&headers, &params).map(|k| k.to_string()).map_err(|e| e.message)
+        identity(&headers, &params, None).map(|k| k.to_string()).map_err(|e| e.message)
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! `POST /api/0/quarantine/replay`: feeds quarantined messages through the ingest pipeline again,
 //! after the cause was fixed (a device secret added, a wrong clock understood). Each message keeps
 //! its topic, source and arrival time; one that now goes through is marked released, one that
-//! still cannot be used stays where it is. `GET /api/0/quarantine` lists them.
+//! still cannot be used stays where it is. `GET /api/0/quarantine` lists them: a user sees what
+//! was quarantined of their own devices, a superuser everything; only superusers replay.
 
 use axum::Json;
 use axum::extract::{RawQuery, State};
@@ -11,11 +12,17 @@ use pista_store::Quarantined;
 use serde_json::{Value, json};
 
 use crate::AppState;
+use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::params::Params;
 
 /// Replays what matches the optional `user`, `device` and `reason` members of the JSON body.
-pub async fn replay(State(state): State<AppState>, body: Bytes) -> Result<Json<Value>, ApiError> {
+pub async fn replay(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    caller.require_admin("replay quarantined messages")?;
     let filter = match serde_json::from_slice::<Value>(&body) {
         Ok(Value::Object(object)) => object,
         _ if body.is_empty() => serde_json::Map::new(),
@@ -56,13 +63,18 @@ pub async fn replay(State(state): State<AppState>, body: Bytes) -> Result<Json<V
 /// Lists quarantined messages (`user` and `device` optional, `all=1` includes released ones).
 pub async fn list(
     State(state): State<AppState>,
+    caller: Caller,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
     let params = Params::new(query.as_deref())?;
     let key = params.device_key()?;
     let all = params.query("all").is_some_and(|v| v == "1" || v == "true");
     let items = state.store.quarantined(key.as_ref()).await?;
-    let shown = items.iter().filter(|i| all || i.released_at.is_none()).map(describe).collect();
+    let own = |item: &&Quarantined| {
+        caller.is_admin() || item.key.as_ref().is_some_and(|key| caller.manages(&key.user))
+    };
+    let shown =
+        items.iter().filter(|i| all || i.released_at.is_none()).filter(own).map(describe).collect();
     Ok(Json(Value::Array(shown)))
 }
 

@@ -10,14 +10,18 @@ use pista_store::StoredDelivery;
 use serde_json::{Value, json};
 
 use crate::AppState;
+use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::params::Params;
 
 /// `GET /api/0/webhooks[?alert=ID]`: the delivery log, oldest first.
 pub async fn list(
     State(state): State<AppState>,
+    caller: Caller,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
+    // Webhook addresses may hold credentials.
+    caller.require_admin("list webhook deliveries")?;
     let params = Params::new(query.as_deref())?;
     let alert = match params.query("alert") {
         Some(text) => Some(text.parse::<i64>().map_err(|_| {

@@ -197,6 +197,179 @@ pub async fn acl(args: &ArgMatches) -> anyhow::Result<String> {
     Ok(shown(&acl))
 }
 
+/// Runs `pista group add|del|list`.
+pub async fn group(args: &ArgMatches) -> anyhow::Result<String> {
+    use pista_core::GroupName;
+    use pista_store::AccountStore;
+
+    let (verb, args) = args.subcommand().ok_or_else(|| anyhow!("missing subcommand"))?;
+    let (_, store) = open(args).await?;
+    if verb == "list" {
+        let mut out = String::new();
+        let members = store.members().await?;
+        for (group, users) in
+            &members.iter().fold(Vec::<(&GroupName, Vec<&str>)>::new(), |mut acc, (g, u)| {
+                match acc.last_mut() {
+                    Some((last, users)) if *last == g => users.push(u.as_str()),
+                    _ => acc.push((g, vec![u.as_str()])),
+                }
+                acc
+            })
+        {
+            out.push_str(&format!("{group}\t{}\n", users.join(" ")));
+        }
+        return Ok(out);
+    }
+    let text = args.get_one::<String>("group").map_or("", String::as_str);
+    let group = GroupName::parse(text).map_err(|e| anyhow!("{e}"))?;
+    let users = args
+        .get_many::<String>("user")
+        .into_iter()
+        .flatten()
+        .map(|u| UserName::parse(u).map_err(|e| anyhow!("{e}")))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    if verb == "add" {
+        for user in &users {
+            if store.user(user).await?.is_none() {
+                bail!("unknown user {:?}; add it first with pista user add {user}", user.as_str());
+            }
+            store.add_member(&group, user).await?;
+        }
+        let names: Vec<&str> = users.iter().map(UserName::as_str).collect();
+        return Ok(format!("{group}: {} added\n", names.join(" ")));
+    }
+    if users.is_empty() {
+        let removed = store.remove_members(&group, None).await?;
+        if removed == 0 {
+            bail!("there is no group {group}");
+        }
+        return Ok(format!("group {group} removed ({removed} members)\n"));
+    }
+    for user in &users {
+        if store.remove_members(&group, Some(user)).await? == 0 {
+            bail!("{user} is not in group {group}");
+        }
+    }
+    Ok(format!("{} members left {group}\n", users.len()))
+}
+
+/// Runs `pista share add|del|list`.
+pub async fn share(args: &ArgMatches) -> anyhow::Result<String> {
+    use pista_core::GroupName;
+    use pista_core::access::{Grantee, Share};
+    use pista_store::AccountStore;
+
+    let (verb, args) = args.subcommand().ok_or_else(|| anyhow!("missing subcommand"))?;
+    let (_, store) = open(args).await?;
+    let shown = |share: &Share| {
+        let device = share.device.as_ref().map_or("(all devices)".to_owned(), ToString::to_string);
+        let until = share
+            .until
+            .map_or("no end".to_owned(), |t| format!("until {}", pista_core::time::iso(t)));
+        format!("{}\t{}\t{device}\tto {}\t{until}\n", share.id, share.owner, share.to)
+    };
+    match verb {
+        "list" => {
+            let owner = args.get_one::<String>("owner").map(|_| user(args, "owner")).transpose()?;
+            Ok(store.shares(owner.as_ref()).await?.iter().map(shown).collect())
+        }
+        "del" => {
+            let text = args.get_one::<String>("id").map_or("", String::as_str);
+            let id: i64 = text.parse().map_err(|_| anyhow!("share id {text:?} is not a number"))?;
+            if !store.remove_share(id).await? {
+                bail!("there is no share {id}");
+            }
+            Ok(format!("share {id} removed\n"))
+        }
+        _ => {
+            let owner = user(args, "owner")?;
+            if store.user(&owner).await?.is_none() {
+                bail!("unknown user {:?}", owner.as_str());
+            }
+            let device = args
+                .get_one::<String>("device")
+                .map(|d| pista_core::DeviceName::parse(d).map_err(|e| anyhow!("{e}")))
+                .transpose()?;
+            let to = match (args.get_one::<String>("to"), args.get_one::<String>("group")) {
+                (Some(_), _) => {
+                    let to = user(args, "to")?;
+                    if store.user(&to).await?.is_none() {
+                        bail!("unknown user {:?}", to.as_str());
+                    }
+                    if to == owner {
+                        bail!("{owner} sees their own devices already");
+                    }
+                    Grantee::User(to)
+                }
+                (None, Some(group)) => {
+                    Grantee::Group(GroupName::parse(group).map_err(|e| anyhow!("{e}"))?)
+                }
+                (None, None) => bail!("give --to USER or --group GROUP"),
+            };
+            let until = match args.get_one::<String>("until") {
+                Some(text) => {
+                    Some(pista_core::time::parse_bound(text).map_err(|e| anyhow!("--until: {e}"))?)
+                }
+                None => None,
+            };
+            if until.is_some_and(|until| until <= now()) {
+                bail!("--until is in the past");
+            }
+            let mut share = Share { id: 0, owner, device, to, until, created_at: now() };
+            share.id = store.add_share(&share).await?;
+            Ok(shown(&share))
+        }
+    }
+}
+
+/// Runs `pista token add|del|list`. A new token is printed once; only its digest is kept.
+pub async fn token(args: &ArgMatches) -> anyhow::Result<String> {
+    use pista_store::{AccountStore, TokenKind};
+
+    let (verb, args) = args.subcommand().ok_or_else(|| anyhow!("missing subcommand"))?;
+    let (_, store) = open(args).await?;
+    let name = user(args, "user")?;
+    if store.user(&name).await?.is_none() {
+        bail!("unknown user {:?}", name.as_str());
+    }
+    match verb {
+        "list" => {
+            let tokens = store.tokens(&name, TokenKind::Api).await?;
+            Ok(tokens
+                .iter()
+                .map(|t| {
+                    let expires = t.expires_at.map_or("never".to_owned(), pista_core::time::iso);
+                    format!(
+                        "{}\t{}\tcreated {}\texpires {expires}\n",
+                        t.id,
+                        t.label,
+                        pista_core::time::iso(t.created_at)
+                    )
+                })
+                .collect())
+        }
+        "del" => {
+            let text = args.get_one::<String>("id").map_or("", String::as_str);
+            let id: i64 = text.parse().map_err(|_| anyhow!("token id {text:?} is not a number"))?;
+            let own = store.tokens(&name, TokenKind::Api).await?.iter().any(|t| t.id == id);
+            if !own || !store.remove_token(id).await? {
+                bail!("{name} has no token {id}");
+            }
+            Ok(format!("token {id} of {name} revoked\n"))
+        }
+        _ => {
+            let label = args.get_one::<String>("label").map_or("", String::as_str);
+            let lifetime = args
+                .get_one::<u64>("days")
+                .map(|days| std::time::Duration::from_secs(days * 86_400));
+            let (raw, token) =
+                pista_ingest::make_token(&name, TokenKind::Api, label, lifetime, now())?;
+            let id = store.add_token(&token).await?;
+            Ok(format!("token {id} for {name}: {raw}\n(shown only now)\n"))
+        }
+    }
+}
+
 /// One line of standard input without its line break (empty at the end of input).
 fn stdin_line() -> anyhow::Result<String> {
     let mut line = String::new();
@@ -346,14 +519,13 @@ pub async fn monitor(settings: &Settings, command: &str, argument: &str) -> anyh
 pub(crate) async fn open(args: &ArgMatches) -> anyhow::Result<(Settings, SqlStore)> {
     let settings = cli::raw_settings(args)?.validate()?;
     let url = &settings.database;
-    if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
-        let path = path.split('?').next().unwrap_or(path);
-        if path != ":memory:" && !std::path::Path::new(path).exists() {
-            bail!(
-                "there is no database at {path}; give the --data-dir or --config that \
-                 pista serve uses (and start it once to create the database)"
-            );
-        }
+    if let Some(path) = sqlite_path(url)
+        && !std::path::Path::new(path).exists()
+    {
+        bail!(
+            "there is no database at {path}; give the --data-dir or --config that \
+             pista serve uses (and start it once to create the database)"
+        );
     }
     let store = SqlStore::open(url).await?;
     Ok((settings, store))
@@ -370,7 +542,37 @@ fn device_key(args: &ArgMatches) -> anyhow::Result<DeviceKey> {
     DeviceKey::parse(user, device).map_err(|e| anyhow!("{e}"))
 }
 
-/// POSTs `body` to the running server's API and returns its JSON answer.
+/// A token for the first superuser that lives five minutes, stored in the server's database,
+/// with the store and its id (to remove it after the call). `None` when the database does not
+/// exist yet or has no superuser: the call then goes without, and the server says why not.
+async fn mint(settings: &Settings) -> anyhow::Result<Option<(SqlStore, String, i64)>> {
+    use pista_store::{AccountStore, TokenKind};
+    if let Some(path) = sqlite_path(&settings.database)
+        && !std::path::Path::new(path).exists()
+    {
+        return Ok(None);
+    }
+    let store = SqlStore::open(&settings.database).await?;
+    let Some(admin) = store.accounts().await?.into_iter().find(|a| a.superuser) else {
+        return Ok(None);
+    };
+    let lifetime = Some(std::time::Duration::from_secs(300));
+    let (raw, token) =
+        pista_ingest::make_token(&admin.name, TokenKind::Api, "pista cli", lifetime, now())?;
+    let id = store.add_token(&token).await?;
+    Ok(Some((store, raw, id)))
+}
+
+/// The file of an SQLite URL; `None` for other databases and in-memory ones.
+fn sqlite_path(url: &str) -> Option<&str> {
+    let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = path.split('?').next().unwrap_or(path);
+    (path != ":memory:").then_some(path)
+}
+
+/// POSTs `body` to the running server's API and returns its JSON answer. With authentication
+/// on, the call is made as the first superuser with a token that lives for the call only
+/// (whoever can open the database is an administrator anyway).
 async fn call_api(settings: &Settings, path: &str, body: Value) -> anyhow::Result<Value> {
     let mut addr = settings.http;
     if addr.ip().is_unspecified() {
@@ -378,10 +580,23 @@ async fn call_api(settings: &Settings, path: &str, body: Value) -> anyhow::Resul
     }
     let url = format!("http://{addr}{path}");
     let client = reqwest::Client::new();
-    let response =
-        client.post(&url).json(&body).send().await.with_context(|| {
-            format!("cannot reach {url}; is pista serve running with this config?")
-        })?;
+    let mut request = client.post(&url).json(&body);
+    let minted = match settings.auth {
+        true => mint(settings).await?,
+        false => None,
+    };
+    if let Some((_, raw, _)) = &minted {
+        request = request.bearer_auth(raw);
+    }
+    let sent = request.send().await;
+    if let Some((store, _, id)) = minted {
+        use pista_store::AccountStore;
+        if let Err(error) = store.remove_token(id).await {
+            tracing::warn!(%error, "the call's token was not removed; it expires in 5 minutes");
+        }
+    }
+    let response = sent
+        .with_context(|| format!("cannot reach {url}; is pista serve running with this config?"))?;
     let status = response.status();
     let answer: Value =
         response.json().await.with_context(|| format!("{url} answered {status}"))?;

@@ -71,7 +71,10 @@ pub fn command() -> Command {
                 ))
                 .subcommand(with_settings(
                     Command::new("del")
-                        .about("Remove USER and its ACL entries (not its history)")
+                        .about(
+                            "Remove USER with its ACL entries, groups, tokens and shares \
+                             (not its history)",
+                        )
                         .arg(positional("user")),
                 ))
                 .subcommand(with_settings(Command::new("list").about("List the accounts"))),
@@ -102,6 +105,84 @@ pub fn command() -> Command {
                     Command::new("list")
                         .about("List the entries, of every user or of USER")
                         .arg(Arg::new("user").value_name("USER")),
+                )),
+        )
+        .subcommand(
+            Command::new("group")
+                .about("Groups of users that devices can be shared with")
+                .subcommand_required(true)
+                .subcommand(with_settings(
+                    Command::new("add")
+                        .about("Put USER(s) into GROUP (a group exists while it has members)")
+                        .arg(positional("group"))
+                        .arg(positional("user").num_args(1..)),
+                ))
+                .subcommand(with_settings(
+                    Command::new("del")
+                        .about("Take USER(s) out of GROUP, or with none remove the whole group")
+                        .arg(positional("group"))
+                        .arg(Arg::new("user").value_name("USER").num_args(0..)),
+                ))
+                .subcommand(with_settings(Command::new("list").about("List groups and members"))),
+        )
+        .subcommand(
+            Command::new("share")
+                .about("Show a user's device (or all of them) to another user or a group")
+                .subcommand_required(true)
+                .subcommand(with_settings(
+                    Command::new("add")
+                        .about("Share OWNER's DEVICE (or, without DEVICE, all of OWNER's devices)")
+                        .arg(positional("owner"))
+                        .arg(Arg::new("device").value_name("DEVICE"))
+                        .arg(Arg::new("to").long("to").value_name("USER").help("Share with USER"))
+                        .arg(
+                            Arg::new("group")
+                                .long("group")
+                                .value_name("GROUP")
+                                .conflicts_with("to")
+                                .help("Share with every member of GROUP"),
+                        )
+                        .arg(
+                            Arg::new("until")
+                                .long("until")
+                                .value_name("TIME")
+                                .help("End of the share: 2026-12-24, 2026-12-24T18:00 (UTC), or epoch seconds"),
+                        ),
+                ))
+                .subcommand(with_settings(
+                    Command::new("del").about("Remove share ID").arg(positional("id")),
+                ))
+                .subcommand(with_settings(
+                    Command::new("list")
+                        .about("List shares, of every owner or of OWNER")
+                        .arg(Arg::new("owner").value_name("OWNER")),
+                )),
+        )
+        .subcommand(
+            Command::new("token")
+                .about("API tokens (for scripts and apps; shown once)")
+                .subcommand_required(true)
+                .subcommand(with_settings(
+                    Command::new("add")
+                        .about("Make a token for USER")
+                        .arg(positional("user"))
+                        .arg(Arg::new("label").long("label").value_name("TEXT"))
+                        .arg(
+                            Arg::new("days")
+                                .long("days")
+                                .value_name("N")
+                                .value_parser(clap::value_parser!(u64).range(1..=3650))
+                                .help("Days until it expires (default: never)"),
+                        ),
+                ))
+                .subcommand(with_settings(
+                    Command::new("del")
+                        .about("Revoke USER's token ID")
+                        .arg(positional("user"))
+                        .arg(positional("id")),
+                ))
+                .subcommand(with_settings(
+                    Command::new("list").about("List USER's tokens").arg(positional("user")),
                 )),
         )
         .subcommand(

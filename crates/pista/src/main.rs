@@ -53,8 +53,8 @@ fn main() -> ExitCode {
             runtime.block_on(monitor(args))
         }
         Some((
-            name @ ("secret" | "user" | "acl" | "friend" | "card" | "quarantine" | "cmd" | "delete"
-            | "retention" | "export"),
+            name @ ("secret" | "user" | "acl" | "group" | "share" | "token" | "friend" | "card"
+            | "quarantine" | "cmd" | "delete" | "retention" | "export"),
             args,
         )) => {
             init_logging("warn");
@@ -74,6 +74,9 @@ async fn admin(name: &str, args: &clap::ArgMatches) -> anyhow::Result<()> {
         "friend" => pista::admin::friend(args).await?,
         "user" => pista::admin::account(args).await?,
         "acl" => pista::admin::acl(args).await?,
+        "group" => pista::admin::group(args).await?,
+        "share" => pista::admin::share(args).await?,
+        "token" => pista::admin::token(args).await?,
         "card" => pista::admin::card(args).await?,
         "quarantine" => pista::admin::quarantine(args).await?,
         "delete" => pista::retention::delete(args).await?,

@@ -7,15 +7,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pista_broker::{BoundBroker, BrokerConfig, BrokerError, EmbeddedBroker};
+use pista_core::UserName;
 use pista_core::time::TimeRule;
 use pista_derive::fence::Rules;
 use pista_ingest::{
-    AlarmHook, AlarmOptions, BrokerGate, BrokerUrl, CommandPublisher, FenceSync, Geocoding,
-    Monitor, MonitorMqtt, MqttSink, OutputOptions, Outputs, OutputsHandle, Pipeline,
-    PipelineOptions, RedisStats, Retention, RetentionOptions, Sinks, SubscriberConfig,
-    WebhookOptions, Webhooks, run_monitor, run_subscriber,
+    AlarmHook, AlarmOptions, BrokerAccess, BrokerGate, BrokerUrl, CommandPublisher, FenceSync,
+    Geocoding, Guard, INTERNAL_USER, LoginLimits, Monitor, MonitorMqtt, MqttSink, OutputOptions,
+    Outputs, OutputsHandle, Pipeline, PipelineOptions, RedisStats, Retention, RetentionOptions,
+    Sinks, SubscriberConfig, WebhookOptions, Webhooks, run_monitor, run_subscriber,
 };
-use pista_store::{DerivedStore, RetentionStore, SqlStore, Storage, StoreError};
+use pista_store::{
+    Account, AccountStore, DerivedStore, PasswordHash, RetentionStore, SqlStore, Storage,
+    StoreError,
+};
 use pista_web::{AppState, WebConfig};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -51,6 +55,10 @@ pub enum ServeError {
     CaNotPem { path: String },
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("authentication is on but this store keeps no accounts")]
+    NoAccounts,
+    #[error("cannot make a secret: {0}")]
+    Secret(String),
     #[error("geocode settings: {0}")]
     Geocode(#[from] pista_geo::GeoError),
     #[error(transparent)]
@@ -79,6 +87,7 @@ pub struct Server {
 struct Stores {
     derived: Option<Arc<dyn DerivedStore>>,
     retention: Option<Arc<dyn RetentionStore>>,
+    accounts: Option<Arc<dyn AccountStore>>,
 }
 
 /// What must be in place before the database is opened.
@@ -95,17 +104,23 @@ impl Server {
         let store = Arc::new(SqlStore::open(&settings.database).await?);
         let database = crate::settings::masked_url(&settings.database);
         tracing::info!(%database, "database ready");
-        let stores = Stores { derived: Some(store.clone()), retention: Some(store.clone()) };
+        let stores = Stores {
+            derived: Some(store.clone()),
+            retention: Some(store.clone()),
+            accounts: Some(store.clone()),
+        };
         Self::launch(settings, store, stores, prepared).await
     }
 
-    /// Starts on a given store (tests use this to inject storage faults).
+    /// Starts on a given store (tests use this to inject storage faults), with authentication
+    /// off: the store has no accounts.
     pub async fn start_with_store(
         settings: &Settings,
         store: Arc<dyn Storage>,
     ) -> Result<Self, ServeError> {
         let prepared = prepare(settings).await?;
-        Self::launch(settings, store, Stores { derived: None, retention: None }, prepared).await
+        let stores = Stores { derived: None, retention: None, accounts: None };
+        Self::launch(settings, store, stores, prepared).await
     }
 
     async fn launch(
@@ -115,7 +130,7 @@ impl Server {
         prepared: Prepared,
     ) -> Result<Self, ServeError> {
         let Prepared { http: http_listener, broker, ca_pem } = prepared;
-        let Stores { derived, retention } = stores;
+        let Stores { derived, retention, accounts } = stores;
         let http_addr = http_listener
             .local_addr()
             .map_err(|source| ServeError::Http { addr: settings.http, source })?;
@@ -128,9 +143,27 @@ impl Server {
             ..PipelineOptions::default()
         };
         let (shutdown, stop) = watch::channel(false);
+        let guard = match (settings.auth, accounts) {
+            (false, _) => {
+                warn_auth_off(settings);
+                None
+            }
+            (true, Some(accounts)) => Some(start_guard(settings, accounts, stop.clone()).await?),
+            (true, None) => return Err(ServeError::NoAccounts),
+        };
+        let access = match &guard {
+            Some(guard) => Some(Arc::new(
+                BrokerAccess::new(guard.clone()).map_err(|e| ServeError::Secret(e.to_string()))?,
+            )),
+            None => None,
+        };
+        // Pista's own clients of the embedded broker log in with the process's secret.
+        let internal = access.as_ref().map(|access| access.internal_password().to_owned());
+        let loopback = |addr: SocketAddr| self::loopback(addr, internal.as_deref());
         let embedded = broker.as_ref().map(BoundBroker::local_addr);
         let outputs = match &derived {
             Some(derived) => {
+                let embedded = embedded.map(loopback);
                 let sinks = sinks(settings, ca_pem.clone(), embedded, stop.clone());
                 Some(start_outputs(settings, store.clone(), derived.clone(), sinks).await?)
             }
@@ -151,7 +184,8 @@ impl Server {
             Some(bound) => {
                 let gate =
                     Arc::new(BrokerGate::new(pipeline.clone(), settings.base_topics.clone()));
-                Some(bound.serve(gate).await.map_err(ServeError::Broker)?)
+                let gatekeeper = access.clone().map(|a| a as Arc<dyn pista_broker::Gatekeeper>);
+                Some(bound.serve(gate, gatekeeper).await.map_err(ServeError::Broker)?)
             }
             None => None,
         };
@@ -230,6 +264,7 @@ impl Server {
             redis,
             monitor,
             retention: retention.clone(),
+            guard,
         };
         let router = pista_web::router(state, WebConfig { max_body: settings.http_max_body });
         let mut http_stop = stop.clone();
@@ -272,23 +307,87 @@ impl Server {
     }
 }
 
-/// The embedded broker as a client reaches it.
-fn loopback(addr: SocketAddr) -> BrokerUrl {
+/// The embedded broker as Pista's own clients reach it (with the process's secret when the
+/// broker checks logins).
+fn loopback(addr: SocketAddr, internal: Option<&str>) -> BrokerUrl {
     BrokerUrl {
         tls: false,
         host: "127.0.0.1".to_owned(),
         port: addr.port(),
-        username: None,
-        password: None,
+        username: internal.map(|_| INTERNAL_USER.to_owned()),
+        password: internal.map(str::to_owned),
     }
 }
+
+/// Says, loudly, that anyone may do anything.
+fn warn_auth_off(settings: &Settings) {
+    let http = settings.http;
+    tracing::warn!(
+        %http,
+        "AUTHENTICATION IS OFF (auth.enabled = false): anyone who reaches this server can read, \
+         change and delete every user's data"
+    );
+    if !settings.http.ip().is_loopback() || settings.broker.is_some_and(|b| !b.ip().is_loopback()) {
+        tracing::warn!("authentication is off and a listener is not on loopback");
+    }
+}
+
+/// Loads the accounts and rules; with no account at all, makes the first admin and says its
+/// password once, on the terminal rather than in the log.
+#[allow(clippy::print_stderr)] // The password must not reach the log; the terminal shows it once.
+async fn start_guard(
+    settings: &Settings,
+    accounts: Arc<dyn AccountStore>,
+    stop: watch::Receiver<bool>,
+) -> Result<Arc<Guard>, ServeError> {
+    if accounts.accounts().await?.is_empty() {
+        let (password, generated) = match &settings.admin_password {
+            Some(given) => (given.0.clone(), false),
+            None => {
+                let made = pista_core::password::generate()
+                    .map_err(|e| ServeError::Secret(e.to_string()))?;
+                (made, true)
+            }
+        };
+        let hashed = tokio::task::spawn_blocking(move || {
+            pista_core::password::hash(&password).map(|hash| (hash, password))
+        })
+        .await
+        .map_err(|e| ServeError::Secret(e.to_string()))?
+        .map_err(|e| ServeError::Secret(e.to_string()))?;
+        let (hash, password) = hashed;
+        let account = Account {
+            name: UserName::parse(FIRST_ADMIN).map_err(|e| ServeError::Secret(e.to_string()))?,
+            password: PasswordHash::new(&hash).map_err(|e| ServeError::Secret(e.to_string()))?,
+            superuser: true,
+            created_at: pista_ingest::now(),
+        };
+        // Another worker starting at the same moment may have made it first.
+        if accounts.add_user(&account).await? {
+            tracing::info!(user = FIRST_ADMIN, generated, "first admin account created");
+            if generated {
+                eprintln!(
+                    "\n  Pista made the admin account. Log in as {FIRST_ADMIN} with password:\n\n    \
+                     {password}\n\n  It is shown only now. Change it with: pista user passwd \
+                     {FIRST_ADMIN}\n"
+                );
+            }
+        }
+    }
+    let guard = Guard::load(accounts, LoginLimits::default()).await?;
+    guard.spawn_reloads(stop);
+    Ok(guard)
+}
+
+/// The name of the account made at the first start.
+pub const FIRST_ADMIN: &str = "admin";
 
 /// Where outputs go: the live stream always; MQTT when on, to the external broker, else to the
 /// embedded one over loopback.
 fn sinks(
     settings: &Settings,
     ca_pem: Option<Vec<u8>>,
-    embedded: Option<SocketAddr>,
+    embedded: Option<BrokerUrl>,
     stop: watch::Receiver<bool>,
 ) -> Sinks {
     let mut sinks = Sinks::live_only();
@@ -300,8 +399,7 @@ fn sinks(
     sinks.mqtt = match (&settings.mqtt, embedded) {
         // An external broker's own limit is unknown here: MQTT's largest packet.
         (Some(url), _) => Some(MqttSink::start(url, ca_pem, client_id, MQTT_MAX_PACKET, stop)),
-        (None, Some(addr)) => {
-            let url = loopback(addr);
+        (None, Some(url)) => {
             Some(MqttSink::start(&url, None, client_id, settings.broker_max_packet, stop))
         }
         (None, None) => None,
@@ -400,8 +498,11 @@ async fn prepare(settings: &Settings) -> Result<Prepared, ServeError> {
 
     let broker = match settings.broker {
         Some(listen) => {
-            let config =
-                BrokerConfig { listen, max_packet_size: settings.broker_max_packet as u32 };
+            let config = BrokerConfig {
+                listen,
+                max_packet_size: settings.broker_max_packet as u32,
+                anonymous: !settings.auth,
+            };
             Some(EmbeddedBroker::bind(&config).map_err(|error| {
                 if error.is_addr_in_use() {
                     ServeError::BrokerInUse { addr: listen, next: next_port(listen) }

@@ -47,6 +47,7 @@ fn serve(dir: &Path, http: &str) -> Child {
         .args(["serve", "--http", http, "--broker", "127.0.0.1:0", "--data-dir"])
         .arg(dir)
         .env_remove("PISTA_CONFIG")
+        .env("PISTA_ADMIN_PASSWORD", "admin-test-pw")
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
@@ -188,6 +189,7 @@ async fn commands_and_the_quarantine_go_through_the_running_server() {
     let client = reqwest::Client::new();
     let response = client
         .post(format!("http://{http}/pub?u=jane&d=phone"))
+        .basic_auth("admin", Some("admin-test-pw"))
         .body(r#"{"_type":"encrypted","data":"AAAA"}"#)
         .send()
         .await

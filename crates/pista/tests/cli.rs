@@ -23,7 +23,8 @@ async fn serve_logs_its_listeners_takes_a_point_and_stops_on_sigterm() {
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let (mut http, mut broker) = (None, None);
+    let (mut http, mut broker, mut password) = (None, None, None);
+    let mut password_next = false;
     while http.is_none() || broker.is_none() {
         let line = lines.next().expect("pista exited early").unwrap();
         if line.contains("http listening") {
@@ -32,14 +33,27 @@ async fn serve_logs_its_listeners_takes_a_point_and_stops_on_sigterm() {
         if line.contains("embedded mqtt broker listening") {
             broker = field(&line, "addr=").map(str::to_owned);
         }
+        // The first start makes the admin and shows its generated password once.
+        if password_next && !line.trim().is_empty() {
+            password = Some(line.trim().to_owned());
+            password_next = false;
+        }
+        if line.contains("Log in as admin with password:") {
+            password_next = true;
+        }
     }
+    let password = password.expect("the generated admin password");
+    assert_eq!(password.len(), 24, "{password}");
     let (http, broker) = (http.unwrap(), broker.unwrap());
     assert!(broker.starts_with("127.0.0.1:") && broker != "127.0.0.1:0", "{broker}");
 
     let client = reqwest::Client::new();
     let body = r#"{"_type":"location","lat":52.1,"lon":5.1,"tst":1758260278,"tid":"JD"}"#;
+    let anonymous = client.get(format!("http://{http}/api/0/last")).send().await.unwrap();
+    assert_eq!(anonymous.status().as_u16(), 401, "logins are on by default");
     let response = client
         .post(format!("http://{http}/pub"))
+        .basic_auth("admin", Some(&password))
         .header("X-Limit-U", "jane@example.org")
         .header("X-Limit-D", "iphone")
         .body(body)
@@ -47,8 +61,15 @@ async fn serve_logs_its_listeners_takes_a_point_and_stops_on_sigterm() {
         .await
         .unwrap();
     assert_eq!(response.status().as_u16(), 200);
-    let last: serde_json::Value =
-        client.get(format!("http://{http}/api/0/last")).send().await.unwrap().json().await.unwrap();
+    let last: serde_json::Value = client
+        .get(format!("http://{http}/api/0/last"))
+        .basic_auth("admin", Some(&password))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(
         (&last[0]["username"], &last[0]["device"], &last[0]["lat"]),
         (&"jane@example.org".into(), &"iphone".into(), &52.1.into())

@@ -18,11 +18,13 @@ use pista_store::{LocationQuery, SqlStore, Storage};
 
 const PISTA: &str = env!("CARGO_BIN_EXE_pista");
 const DEVICES: usize = 10;
+/// The first start's admin, who posts the HTTP burst (as a superuser, for user `drill`).
+const ADMIN_PW: &str = "drill-admin-pw";
 
 /// The server binary, subscribed to `broker` if given; its embedded broker is off.
 fn serve(data: &std::path::Path, http: u16, broker: Option<&str>) -> Child {
     let mut command = Command::new(PISTA);
-    command.args(["serve", "--data-dir"]).arg(data);
+    command.args(["serve", "--data-dir"]).arg(data).env("PISTA_ADMIN_PASSWORD", ADMIN_PW);
     command.args(["--http", &format!("127.0.0.1:{http}"), "--broker", "off"]);
     if let Some(broker) = broker {
         command.args(["--mqtt", broker, "--mqtt-client-id", "pista-drill"]);
@@ -150,6 +152,7 @@ async fn http_posts_around_a_kill_are_stored_once() {
         loop {
             let answer = client
                 .post(&url)
+                .basic_auth("admin", Some(ADMIN_PW))
                 .body(body.to_string())
                 .timeout(Duration::from_secs(10))
                 .send()

@@ -5,7 +5,9 @@
 //! databases created before it gain the tables.
 
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::schema::{big_integer, big_pk_auto, small_integer, string_len};
+use sea_orm_migration::schema::{
+    big_integer, big_integer_null, big_pk_auto, small_integer, string_len, string_len_null,
+};
 
 use super::{NAME_LEN, index};
 
@@ -59,4 +61,68 @@ fn acls_table() -> TableCreateStatement {
         // 1 read, 2 read and write.
         .col(small_integer("rw"))
         .to_owned()
+}
+
+/// Adds `group_members` (which users are in which group; a group exists while it has
+/// members), `shares` (an owner's device, or all of them, shown to a user or a group, possibly
+/// until a time) and `tokens` (API tokens and browser sessions, kept as SHA-256 digests only).
+pub(super) struct Sharing;
+
+impl MigrationName for Sharing {
+    fn name(&self) -> &str {
+        "m20261208_000001_sharing"
+    }
+}
+
+/// Length of a token digest: SHA-256 in hex.
+pub(crate) const DIGEST_LEN: u32 = 64;
+
+#[async_trait::async_trait]
+impl MigrationTrait for Sharing {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let members = Table::create()
+            .table("group_members")
+            .col(big_pk_auto("id"))
+            .col(string_len("group_name", NAME_LEN))
+            .col(string_len("user_name", NAME_LEN))
+            .to_owned();
+        manager.create_table(members).await?;
+        index(
+            manager,
+            "group_members_group_user",
+            "group_members",
+            &["group_name", "user_name"],
+            true,
+        )
+        .await?;
+        let shares = Table::create()
+            .table("shares")
+            .col(big_pk_auto("id"))
+            .col(string_len("owner", NAME_LEN))
+            // NULL shares every device of the owner.
+            .col(string_len_null("device_name", NAME_LEN))
+            // Exactly one of the two is set.
+            .col(string_len_null("to_user", NAME_LEN))
+            .col(string_len_null("to_group", NAME_LEN))
+            .col(big_integer_null("until"))
+            .col(big_integer("created_at"))
+            .to_owned();
+        manager.create_table(shares).await?;
+        index(manager, "shares_owner", "shares", &["owner"], false).await?;
+        let tokens = Table::create()
+            .table("tokens")
+            .col(big_pk_auto("id"))
+            .col(string_len("user_name", NAME_LEN))
+            // "api" for tokens a user made, "session" for browser logins.
+            .col(string_len("kind", 16))
+            .col(string_len("label", 100))
+            .col(string_len("digest", DIGEST_LEN))
+            .col(big_integer("created_at"))
+            .col(big_integer_null("expires_at"))
+            .to_owned();
+        manager.create_table(tokens).await?;
+        index(manager, "tokens_digest", "tokens", &["digest"], true).await?;
+        index(manager, "tokens_user", "tokens", &["user_name"], false).await?;
+        Ok(())
+    }
 }

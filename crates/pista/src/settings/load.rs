@@ -142,6 +142,10 @@ impl RawSettings {
             )?,
             http,
             http_max_body: self.number("http.max_body", MAX_BODY)? as usize,
+            auth: self.boolean("auth.enabled")?,
+            admin_password: Some(self.get("auth.admin_password").0.to_owned())
+                .filter(|v| !v.is_empty())
+                .map(super::Hidden),
             broker,
             broker_max_packet: self.number("broker.max_packet", MAX_PACKET)? as usize,
             mqtt,

@@ -109,6 +109,25 @@ pub const TABLE: &[Setting] = &[
         "Largest accepted HTTP request body in bytes (cards and POI images can be large).",
     ),
     setting(
+        "auth.enabled",
+        "auth",
+        Kind::Bool,
+        "true",
+        "Require a login on every door: HTTP, the embedded broker, ctrld (true or false). \
+         Turning it off lets anyone who reaches Pista read and change everything.",
+    ),
+    Setting {
+        secret: true,
+        ..setting(
+            "auth.admin_password",
+            "admin-password",
+            Kind::Text,
+            "",
+            "Password of the admin account made at the first start when there are no users \
+             (best given as PISTA_ADMIN_PASSWORD; unset: one is generated and printed once).",
+        )
+    },
+    setting(
         "broker.listen",
         "broker",
         Kind::AddrOrOff,
@@ -440,6 +459,16 @@ pub const TABLE: &[Setting] = &[
     },
 ];
 
+/// A secret setting's value; its `Debug` form does not show it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Hidden(pub String);
+
+impl std::fmt::Debug for Hidden {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Hidden(***)")
+    }
+}
+
 /// The validated settings `pista serve` runs with.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -447,6 +476,10 @@ pub struct Settings {
     pub log: String,
     pub http: SocketAddr,
     pub http_max_body: usize,
+    /// Logins required everywhere.
+    pub auth: bool,
+    /// The first admin's password; `None` generates one.
+    pub admin_password: Option<Hidden>,
     /// `None` when the embedded broker is off.
     pub broker: Option<SocketAddr>,
     pub broker_max_packet: usize,
@@ -514,7 +547,9 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// Settings for tests and embedding: defaults with everything on loopback port 0.
+    /// Settings for tests and embedding: defaults with everything on loopback port 0, and
+    /// authentication off (tests of logins and access turn it on; every other test is about
+    /// something else).
     pub fn for_tests(data_dir: PathBuf) -> Self {
         Self {
             database: format!("sqlite://{}/pista.db", data_dir.display()),
@@ -522,6 +557,8 @@ impl Settings {
             log: "info".to_owned(),
             http: SocketAddr::from(([127, 0, 0, 1], 0)),
             http_max_body: 4 << 20,
+            auth: false,
+            admin_password: None,
             broker: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
             broker_max_packet: 4 << 20,
             mqtt: None,
