@@ -221,6 +221,49 @@ impl Viewer<'_> {
         found
     }
 
+    /// The topic filters OwnTracksCTRL subscribes to for this user, each `<root>/<user>/<device>`
+    /// deep (the app splits every topic by the depth of the first): all devices for a superuser;
+    /// else the user's own, what is shared with them, and their ACL entries, where `%u` is
+    /// the user, an entry naming the client (`%c`) or starting with `_` is left out, a trailing
+    /// `/#` below the device level is dropped, and a `#` at the device level stands for `+`.
+    pub fn ctrl_topics(&self, now: i64) -> Vec<String> {
+        if self.member.superuser {
+            return vec!["owntracks/+/+".to_owned()];
+        }
+        let mut topics = vec![format!("owntracks/{}/+", self.user)];
+        for (owner, device) in self.shared_with_me(now) {
+            let device = device.as_ref().map_or("+", DeviceName::as_str);
+            topics.push(format!("owntracks/{owner}/{device}"));
+        }
+        for rule in &self.member.acls {
+            let filter = rule.filter.as_str();
+            if filter.starts_with('_') || filter.split('/').any(|level| level == "%c") {
+                continue;
+            }
+            let (slash, body) = match filter.strip_prefix('/') {
+                Some(body) => ("/", body),
+                None => ("", filter),
+            };
+            let mut levels: Vec<&str> = body
+                .split('/')
+                .map(|level| if level == "%u" { self.user.as_str() } else { level })
+                .collect();
+            if levels.len() > 3 && levels.last() == Some(&"#") {
+                levels.pop();
+            }
+            if levels.len() == 3 && levels[2] == "#" {
+                levels[2] = "+";
+            }
+            if levels.len() != 3 || levels[..2].contains(&"#") {
+                continue;
+            }
+            topics.push(format!("{slash}{}", levels.join("/")));
+        }
+        let mut seen = std::collections::HashSet::new();
+        topics.retain(|topic| seen.insert(topic.clone()));
+        topics
+    }
+
     /// Whether the user may see a device's data.
     pub fn reads_device(&self, key: &DeviceKey, now: i64) -> bool {
         self.reads_topic(&device_topic(key), now)
@@ -366,6 +409,39 @@ mod tests {
         let viewer = book.viewer(&jane, None).unwrap();
         assert!(viewer.commands_device(&DeviceKey::parse("kid", "watch").unwrap()));
         assert!(!viewer.commands_device(&DeviceKey::parse("bob", "watch").unwrap()));
+    }
+
+    #[test]
+    fn ctrl_topics_are_device_deep_filters_of_own_shared_and_acl_topics() {
+        let mut book = book();
+        let bob = user("bob");
+        for filter in [
+            "owntracks/%u/#",
+            "/owntracks/gw/#",
+            "owntracks/+/+/#",
+            "_owntracks/_map/#",
+            "owntracks/%c/+",
+            "owntracks/fleet",
+            "owntracks/a/b/c/#",
+            "owntracks/bob/+",
+        ] {
+            book.add_acl(&bob, AclRule { filter: filter.into(), write: false });
+        }
+        let topics = book.viewer(&bob, None).unwrap().ctrl_topics(999);
+        assert_eq!(
+            topics,
+            [
+                "owntracks/bob/+",
+                "owntracks/jane/phone",
+                "owntracks/kid/+",
+                "/owntracks/gw/+",
+                "owntracks/+/+",
+            ]
+        );
+        // The share of jane's phone has ended by 1000.
+        let later = book.viewer(&bob, None).unwrap().ctrl_topics(1000);
+        assert!(!later.contains(&"owntracks/jane/phone".to_owned()));
+        assert_eq!(book.viewer(&user("root"), None).unwrap().ctrl_topics(0), ["owntracks/+/+"]);
     }
 
     #[test]

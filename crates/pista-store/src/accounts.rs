@@ -269,6 +269,33 @@ pub trait AccountStore: Send + Sync {
 
     /// Removes every token that expired before `now`; returns how many.
     async fn prune_tokens(&self, now: i64) -> Result<u64, StoreError>;
+
+    /// What ctrld tells OwnTracksCTRL, for everyone (`user` `None`) and per user.
+    async fn ctrl_settings(&self) -> Result<Vec<CtrlSettings>, StoreError>;
+
+    /// Replaces the ctrld settings of `settings.user` (or everyone's).
+    async fn set_ctrl_settings(&self, settings: &CtrlSettings) -> Result<(), StoreError>;
+
+    /// Removes a user's (or everyone's) ctrld settings; returns whether there were any.
+    async fn remove_ctrl_settings(&self, user: Option<&UserName>) -> Result<bool, StoreError>;
+}
+
+/// What ctrld answers OwnTracksCTRL, for everyone or one user; each value unset falls back to
+/// everyone's, then to what the server knows of itself.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CtrlSettings {
+    /// `None` for everyone.
+    pub user: Option<UserName>,
+    /// The MQTT broker's host name as the phones reach it.
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    pub tls: Option<bool>,
+    /// Whether the app sends the user name and password to the broker.
+    pub auth: Option<bool>,
+    /// Where the app offers to fetch the CA certificate.
+    pub certurl: Option<String>,
+    /// Where the app asks for tracks; `%u` stands for the user.
+    pub trackurl: Option<String>,
 }
 
 const USER_COLUMNS: [&str; 4] = ["name", "password_hash", "superuser", "created_at"];
@@ -533,6 +560,72 @@ impl AccountStore for SqlStore {
             .and_where(Expr::col("expires_at").lt(now))
             .to_owned();
         self.change(&delete, "prune tokens").await
+    }
+
+    async fn ctrl_settings(&self) -> Result<Vec<CtrlSettings>, StoreError> {
+        let select = Query::select()
+            .columns(["user_name", "host", "port", "tls", "auth", "certurl", "trackurl"])
+            .from("ctrl_settings")
+            .order_by("user_name", Order::Asc)
+            .to_owned();
+        let rows =
+            self.db.query_all(&select).await.map_err(StoreError::query("read ctrld settings"))?;
+        rows.iter()
+            .map(|row| {
+                let user: String = get(row, 0)?;
+                let port: Option<i32> = get(row, 2)?;
+                let tls: Option<i16> = get(row, 3)?;
+                let auth: Option<i16> = get(row, 4)?;
+                Ok(CtrlSettings {
+                    user: match user.as_str() {
+                        "" => None,
+                        name => Some(parse(UserName::parse(name))?),
+                    },
+                    host: get(row, 1)?,
+                    port: port.and_then(|p| u16::try_from(p).ok()),
+                    tls: tls.map(|v| v != 0),
+                    auth: auth.map(|v| v != 0),
+                    certurl: get(row, 5)?,
+                    trackurl: get(row, 6)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn set_ctrl_settings(&self, settings: &CtrlSettings) -> Result<(), StoreError> {
+        let user = settings.user.as_ref().map_or("", UserName::as_str).to_owned();
+        let _write = self.writes.lock().await;
+        let txn = self.begin_write().await?;
+        let delete = Query::delete()
+            .from_table("ctrl_settings")
+            .and_where(Expr::col("user_name").eq(user.clone()))
+            .to_owned();
+        txn.execute(&delete).await.map_err(StoreError::query("replace ctrld settings"))?;
+        let insert = Query::insert()
+            .into_table("ctrl_settings")
+            .columns(["user_name", "host", "port", "tls", "auth", "certurl", "trackurl"])
+            .values_panic([
+                Expr::val(user),
+                Expr::val(settings.host.clone()),
+                Expr::val(settings.port.map(i32::from)),
+                Expr::val(settings.tls.map(i16::from)),
+                Expr::val(settings.auth.map(i16::from)),
+                Expr::val(settings.certurl.clone()),
+                Expr::val(settings.trackurl.clone()),
+            ])
+            .to_owned();
+        txn.execute(&insert).await.map_err(StoreError::query("set ctrld settings"))?;
+        txn.commit().await.map_err(StoreError::query("commit"))?;
+        Ok(())
+    }
+
+    async fn remove_ctrl_settings(&self, user: Option<&UserName>) -> Result<bool, StoreError> {
+        let user = user.map_or("", UserName::as_str).to_owned();
+        let delete = Query::delete()
+            .from_table("ctrl_settings")
+            .and_where(Expr::col("user_name").eq(user))
+            .to_owned();
+        self.change(&delete, "remove ctrld settings").await.map(|n| n > 0)
     }
 }
 

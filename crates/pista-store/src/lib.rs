@@ -24,7 +24,7 @@ use async_trait::async_trait;
 use pista_core::{Card, DeviceKey, DeviceName, UserName};
 
 pub use accounts::{
-    Access, Account, AccountError, AccountStore, Acl, PasswordHash, Token, TokenKind,
+    Access, Account, AccountError, AccountStore, Acl, CtrlSettings, PasswordHash, Token, TokenKind,
 };
 pub use derived::{
     DerivedStore, FenceRecord, FenceSide, FenceSource, FenceStateChange, FenceStateRow, GeoCell,

@@ -6,7 +6,8 @@
 //! `401` too (the same answer for an unknown user), too many failures `429` with
 //! `Retry-After`. A request made with the session cookie that changes anything must carry the
 //! session's CSRF value in `X-CSRF-Token` (the cookie is also `SameSite=Strict`). Only
-//! `/api/0/version` and the login itself are open. With authentication off (an explicit
+//! `/api/0/version`, the login itself and ctrld (whose app sends its credentials in the form;
+//! ctrld checks them itself) are open. With authentication off (an explicit
 //! setting) every caller may do everything.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -196,12 +197,15 @@ pub async fn authenticate(
         request.extensions_mut().insert(Caller::anyone());
         return next.run(request).await;
     };
-    let open = OPEN.contains(&request.uri().path());
+    let path = request.uri().path();
+    let open = OPEN.contains(&path);
+    // ctrld takes credentials in its form too; Basic ones, when given, must be right.
+    let form_login = path.starts_with("/ctrld/");
     let caller = match identify(&guard, request.headers(), request.method(), from).await {
         Ok(Some((login, session))) => {
             Caller { who: Who::User { login, guard: guard.clone(), session } }
         }
-        Ok(None) if open => Caller { who: Who::Nobody },
+        Ok(None) if open || form_login => Caller { who: Who::Nobody },
         Ok(None) => {
             return challenge("log in: give a user name and password (HTTP Basic) or a token");
         }

@@ -8,6 +8,7 @@ pub mod answer;
 mod api;
 pub mod auth;
 mod commands;
+pub mod ctrld;
 mod deletion;
 mod device_data;
 mod error;
@@ -59,6 +60,10 @@ pub struct AppState {
     pub retention: Option<Retention>,
     /// Logins and the access rules; `None` only when authentication is turned off.
     pub guard: Option<Arc<Guard>>,
+    /// What ctrld says about this server (broker ports, CA certificate).
+    pub ctrld: Option<ctrld::CtrldConfig>,
+    /// Whether this router answers on HTTPS (for the addresses ctrld hands out).
+    pub https: bool,
 }
 
 /// HTTP settings.
@@ -118,6 +123,9 @@ pub fn router(state: AppState, config: WebConfig) -> Router {
         )
         .route("/api/0/shares", get(accounts::shares).post(accounts::add_share))
         .route("/api/0/shares/{id}", delete(accounts::remove_share))
+        .route("/ctrld/conf", post(ctrld::conf).get(ctrld::conf))
+        .route("/ctrld/cacert.pem", get(ctrld::cacert))
+        .route("/ctrld/tracks/{user}", post(ctrld::tracks))
         .route("/api/0/{*verb}", any(api::unknown))
         .fallback(error::not_found)
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth::authenticate))

@@ -116,6 +116,8 @@ fn app() -> &'static App {
                 retention: None,
                 // The fuzzing is about the body and headers, not about logins.
                 guard: None,
+                ctrld: None,
+                https: false,
             };
             pista_web::router(state, WebConfig { max_body: MAX_BODY })
         });

@@ -370,6 +370,60 @@ pub async fn token(args: &ArgMatches) -> anyhow::Result<String> {
     }
 }
 
+/// Runs `pista ctrld set|del|list`.
+pub async fn ctrld(args: &ArgMatches) -> anyhow::Result<String> {
+    use pista_store::{AccountStore, CtrlSettings};
+
+    let (verb, args) = args.subcommand().ok_or_else(|| anyhow!("missing subcommand"))?;
+    let (_, store) = open(args).await?;
+    let shown = |row: &CtrlSettings| {
+        let who = row.user.as_ref().map_or("(everyone)".to_owned(), ToString::to_string);
+        let mut parts = vec![who];
+        let mut add = |name: &str, value: Option<String>| {
+            if let Some(value) = value {
+                parts.push(format!("{name}={value}"));
+            }
+        };
+        add("host", row.host.clone());
+        add("port", row.port.map(|p| p.to_string()));
+        add("tls", row.tls.map(|t| t.to_string()));
+        add("auth", row.auth.map(|a| a.to_string()));
+        add("certurl", row.certurl.clone());
+        add("trackurl", row.trackurl.clone());
+        format!("{}\n", parts.join("\t"))
+    };
+    if verb == "list" {
+        return Ok(store.ctrl_settings().await?.iter().map(shown).collect());
+    }
+    let user = args.get_one::<String>("user").map(|_| user(args, "user")).transpose()?;
+    if let Some(user) = &user
+        && store.user(user).await?.is_none()
+    {
+        bail!("unknown user {:?}", user.as_str());
+    }
+    if verb == "del" {
+        if !store.remove_ctrl_settings(user.as_ref()).await? {
+            bail!("there are no such ctrld settings");
+        }
+        return Ok("ctrld settings removed\n".to_owned());
+    }
+    let mut row = store
+        .ctrl_settings()
+        .await?
+        .into_iter()
+        .find(|row| row.user == user)
+        .unwrap_or(CtrlSettings { user, ..CtrlSettings::default() });
+    let text = |name: &str| args.get_one::<String>(name).cloned();
+    row.host = text("host").or(row.host);
+    row.port = args.get_one::<u16>("port").copied().or(row.port);
+    row.tls = args.get_one::<bool>("tls").copied().or(row.tls);
+    row.auth = args.get_one::<bool>("auth").copied().or(row.auth);
+    row.certurl = text("certurl").or(row.certurl);
+    row.trackurl = text("trackurl").or(row.trackurl);
+    store.set_ctrl_settings(&row).await?;
+    Ok(shown(&row))
+}
+
 /// One line of standard input without its line break (empty at the end of input).
 fn stdin_line() -> anyhow::Result<String> {
     let mut line = String::new();

@@ -186,6 +186,48 @@ pub fn command() -> Command {
                 )),
         )
         .subcommand(
+            Command::new("ctrld")
+                .about("What ctrld tells the OwnTracksCTRL app (for everyone, or one --user)")
+                .subcommand_required(true)
+                .subcommand(with_settings(
+                    Command::new("set")
+                        .about("Set values (others keep theirs); unset ones come from the server")
+                        .arg(Arg::new("user").long("user").value_name("USER"))
+                        .arg(Arg::new("host").long("host").value_name("HOST"))
+                        .arg(
+                            Arg::new("port")
+                                .long("port")
+                                .value_name("PORT")
+                                .value_parser(clap::value_parser!(u16).range(1..)),
+                        )
+                        .arg(
+                            Arg::new("tls")
+                                .long("tls")
+                                .value_name("BOOL")
+                                .value_parser(clap::value_parser!(bool)),
+                        )
+                        .arg(
+                            Arg::new("auth")
+                                .long("auth")
+                                .value_name("BOOL")
+                                .value_parser(clap::value_parser!(bool)),
+                        )
+                        .arg(Arg::new("certurl").long("certurl").value_name("URL"))
+                        .arg(
+                            Arg::new("trackurl")
+                                .long("trackurl")
+                                .value_name("URL")
+                                .help("%u stands for the user"),
+                        ),
+                ))
+                .subcommand(with_settings(
+                    Command::new("del")
+                        .about("Remove everyone's settings, or one --user's")
+                        .arg(Arg::new("user").long("user").value_name("USER")),
+                ))
+                .subcommand(with_settings(Command::new("list").about("List the settings"))),
+        )
+        .subcommand(
             Command::new("friend")
                 .about("Who sees whom in HTTP-mode answers")
                 .subcommand_required(true)

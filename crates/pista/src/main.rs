@@ -53,8 +53,8 @@ fn main() -> ExitCode {
             runtime.block_on(monitor(args))
         }
         Some((
-            name @ ("secret" | "user" | "acl" | "group" | "share" | "token" | "friend" | "card"
-            | "quarantine" | "cmd" | "delete" | "retention" | "export"),
+            name @ ("secret" | "user" | "acl" | "group" | "share" | "token" | "ctrld" | "friend"
+            | "card" | "quarantine" | "cmd" | "delete" | "retention" | "export"),
             args,
         )) => {
             init_logging("warn");
@@ -77,6 +77,7 @@ async fn admin(name: &str, args: &clap::ArgMatches) -> anyhow::Result<()> {
         "group" => pista::admin::group(args).await?,
         "share" => pista::admin::share(args).await?,
         "token" => pista::admin::token(args).await?,
+        "ctrld" => pista::admin::ctrld(args).await?,
         "card" => pista::admin::card(args).await?,
         "quarantine" => pista::admin::quarantine(args).await?,
         "delete" => pista::retention::delete(args).await?,

@@ -265,6 +265,12 @@ impl Server {
             monitor,
             retention: retention.clone(),
             guard,
+            ctrld: Some(pista_web::ctrld::CtrldConfig {
+                mqtt_port: broker_addr.map(|addr| addr.port()),
+                mqtts_port: None,
+                ca_pem: None,
+            }),
+            https: false,
         };
         let router = pista_web::router(state, WebConfig { max_body: settings.http_max_body });
         let mut http_stop = stop.clone();

@@ -6,7 +6,8 @@
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::{
-    big_integer, big_integer_null, big_pk_auto, small_integer, string_len, string_len_null,
+    big_integer, big_integer_null, big_pk_auto, integer_null, small_integer, small_integer_null,
+    string_len, string_len_null, text_null,
 };
 
 use super::{NAME_LEN, index};
@@ -65,7 +66,8 @@ fn acls_table() -> TableCreateStatement {
 
 /// Adds `group_members` (which users are in which group; a group exists while it has
 /// members), `shares` (an owner's device, or all of them, shown to a user or a group, possibly
-/// until a time) and `tokens` (API tokens and browser sessions, kept as SHA-256 digests only).
+/// until a time), `tokens` (API tokens and browser sessions, kept as SHA-256 digests only) and
+/// `ctrl_settings` (what ctrld tells OwnTracksCTRL, for everyone or per user).
 pub(super) struct Sharing;
 
 impl MigrationName for Sharing {
@@ -123,6 +125,20 @@ impl MigrationTrait for Sharing {
         manager.create_table(tokens).await?;
         index(manager, "tokens_digest", "tokens", &["digest"], true).await?;
         index(manager, "tokens_user", "tokens", &["user_name"], false).await?;
+        let ctrl = Table::create()
+            .table("ctrl_settings")
+            .col(big_pk_auto("id"))
+            // "" for everyone's.
+            .col(string_len("user_name", NAME_LEN))
+            .col(string_len_null("host", 255))
+            .col(integer_null("port"))
+            .col(small_integer_null("tls"))
+            .col(small_integer_null("auth"))
+            .col(text_null("certurl"))
+            .col(text_null("trackurl"))
+            .to_owned();
+        manager.create_table(ctrl).await?;
+        index(manager, "ctrl_settings_user", "ctrl_settings", &["user_name"], true).await?;
         Ok(())
     }
 }
