@@ -95,6 +95,16 @@ pub struct BrokerConfig {
     pub max_packet_size: u32,
     /// Whether clients without a user name may connect (only without a gatekeeper).
     pub anonymous: bool,
+    /// An MQTTS listener beside the plain one.
+    pub tls: Option<BrokerTls>,
+}
+
+/// The embedded broker's MQTTS listener: its address and PEM files.
+#[derive(Debug, Clone)]
+pub struct BrokerTls {
+    pub listen: SocketAddr,
+    pub cert: std::path::PathBuf,
+    pub key: std::path::PathBuf,
 }
 
 /// Why the broker could not start.
@@ -119,6 +129,7 @@ impl BrokerError {
 /// A running embedded broker. Dropping it does not stop it; call [`EmbeddedBroker::shutdown`].
 pub struct EmbeddedBroker {
     local_addr: SocketAddr,
+    tls_addr: Option<SocketAddr>,
     /// The broker's accept loop; aborted on shutdown.
     task: JoinHandle<()>,
 }
@@ -128,6 +139,7 @@ pub struct EmbeddedBroker {
 pub struct BoundBroker {
     listener: Listener,
     local_addr: SocketAddr,
+    tls: Option<(Listener, SocketAddr)>,
 }
 
 impl EmbeddedBroker {
@@ -148,7 +160,29 @@ impl EmbeddedBroker {
             .map_err(|error| bind_error(config.listen, error))?;
         let local_addr = listener.local_addr().map_err(|e| start_error(&e))?;
         let listener = listener.tcp().map_err(|e| start_error(&e))?;
-        Ok(BoundBroker { listener, local_addr })
+        let tls = match &config.tls {
+            Some(tls) => {
+                let bound = Builder::new()
+                    .name("mqtts")
+                    .laddr(tls.listen)
+                    .reuseaddr(Some(true))
+                    .max_packet_size(config.max_packet_size)
+                    .allow_anonymous(config.anonymous)
+                    .max_mqueue_len(100_000)
+                    .max_topic_aliases(32)
+                    .max_inflight(
+                        std::num::NonZeroU16::new(1000).unwrap_or(std::num::NonZeroU16::MIN),
+                    )
+                    .tls_cert(Some(tls.cert.display().to_string()))
+                    .tls_key(Some(tls.key.display().to_string()))
+                    .bind()
+                    .map_err(|error| bind_error(tls.listen, error))?;
+                let addr = bound.local_addr().map_err(|e| start_error(&e))?;
+                Some((bound.tls().map_err(|e| start_error(&e))?, addr))
+            }
+            None => None,
+        };
+        Ok(BoundBroker { listener, local_addr, tls })
     }
 
     /// Binds and starts serving. Fails at once if the address is taken.
@@ -163,6 +197,11 @@ impl EmbeddedBroker {
     /// The address the broker listens on (useful when started on port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The MQTTS listener's address, when there is one.
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.tls_addr
     }
 
     /// Stops accepting connections.
@@ -185,7 +224,7 @@ impl BoundBroker {
         gate: Arc<dyn PublishGate>,
         gatekeeper: Option<Arc<dyn Gatekeeper>>,
     ) -> Result<EmbeddedBroker, BrokerError> {
-        let BoundBroker { listener, local_addr } = self;
+        let BoundBroker { listener, local_addr, tls } = self;
 
         // Retained messages live in memory; the plugin wants its config even for the defaults.
         let scx = ServerContext::new()
@@ -207,13 +246,18 @@ impl BoundBroker {
         }
         register.start().await;
 
-        let server = MqttServer::new(scx).listener_by_id(listener, 1).build();
+        let mut server = MqttServer::new(scx).listener_by_id(listener, 1);
+        let tls_addr = tls.as_ref().map(|(_, addr)| *addr);
+        if let Some((tls, _)) = tls {
+            server = server.listener_by_id(tls, 2);
+        }
+        let server = server.build();
         let task = tokio::spawn(async move {
             if let Err(error) = server.run().await {
                 tracing::error!(%error, "embedded broker stopped");
             }
         });
-        Ok(EmbeddedBroker { local_addr, task })
+        Ok(EmbeddedBroker { local_addr, tls_addr, task })
     }
 }
 

@@ -43,6 +43,7 @@ async fn start() -> (EmbeddedBroker, Arc<Recorder>) {
         listen: "127.0.0.1:0".parse().unwrap(),
         max_packet_size: 1 << 20,
         anonymous: true,
+        tls: None,
     };
     (EmbeddedBroker::start(config, gate.clone(), None).await.unwrap(), gate)
 }
@@ -84,6 +85,7 @@ async fn start_guarded() -> (EmbeddedBroker, Arc<Recorder>) {
         listen: "127.0.0.1:0".parse().unwrap(),
         max_packet_size: 1 << 20,
         anonymous: false,
+        tls: None,
     };
     let broker = EmbeddedBroker::start(config, gate.clone(), Some(Arc::new(TwoUsers)));
     (broker.await.unwrap(), gate)
@@ -279,8 +281,12 @@ async fn a_withheld_publish_is_acknowledged_but_reaches_no_subscriber_and_is_not
 #[tokio::test]
 async fn a_taken_address_is_reported_as_in_use() {
     let (broker, _gate) = start().await;
-    let config =
-        BrokerConfig { listen: broker.local_addr(), max_packet_size: 1 << 20, anonymous: true };
+    let config = BrokerConfig {
+        listen: broker.local_addr(),
+        max_packet_size: 1 << 20,
+        anonymous: true,
+        tls: None,
+    };
     let error =
         EmbeddedBroker::start(config, Arc::new(Recorder::default()), None).await.err().unwrap();
     assert!(error.is_addr_in_use(), "{error}");

@@ -10,7 +10,7 @@
 //! ctrld checks them itself) are open. With authentication off (an explicit
 //! setting) every caller may do everything.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
@@ -190,8 +190,8 @@ pub async fn authenticate(
 ) -> Response {
     let from = request
         .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |info| info.0.ip());
+        .get::<ConnectInfo<crate::tls::Peer>>()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |info| info.0.0.ip());
     request.extensions_mut().insert(ClientAddr(from));
     let Some(guard) = state.guard.clone() else {
         request.extensions_mut().insert(Caller::anyone());

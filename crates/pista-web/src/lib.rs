@@ -22,6 +22,7 @@ mod monitor;
 mod params;
 mod publish;
 mod quarantine;
+pub mod tls;
 mod webhooks;
 
 use std::future::Future;
@@ -147,6 +148,16 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     // The peer's address is the key that failed logins are throttled by.
-    let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let service = router.into_make_service_with_connect_info::<tls::Peer>();
+    axum::serve(listener, service).with_graceful_shutdown(shutdown).await
+}
+
+/// Serves `router` over TLS on `listener` until `shutdown` completes.
+pub async fn serve_tls(
+    listener: tls::TlsListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let service = router.into_make_service_with_connect_info::<tls::Peer>();
     axum::serve(listener, service).with_graceful_shutdown(shutdown).await
 }

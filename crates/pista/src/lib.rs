@@ -11,6 +11,7 @@ pub mod replay;
 pub mod retention;
 pub mod serve;
 pub mod settings;
+pub mod tls;
 
 /// Installs the process-wide rustls crypto provider. Several dependencies compile more than one
 /// provider in, and rustls then refuses to pick one by itself.

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use pista_broker::{BoundBroker, BrokerConfig, BrokerError, EmbeddedBroker};
+use pista_broker::{BoundBroker, BrokerConfig, BrokerError, BrokerTls, EmbeddedBroker};
 use pista_core::UserName;
 use pista_core::time::TimeRule;
 use pista_derive::fence::Rules;
@@ -26,6 +26,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::settings::Settings;
+use crate::tls::TlsFiles;
 
 /// The largest packet MQTT can carry (256 MiB).
 const MQTT_MAX_PACKET: usize = 268_435_455;
@@ -55,6 +56,8 @@ pub enum ServeError {
     CaNotPem { path: String },
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
     #[error("authentication is on but this store keeps no accounts")]
     NoAccounts,
     #[error("cannot make a secret: {0}")]
@@ -68,6 +71,10 @@ pub enum ServeError {
 /// A running server.
 pub struct Server {
     pub http_addr: SocketAddr,
+    /// The HTTPS listener's address, when it runs.
+    pub https_addr: Option<SocketAddr>,
+    /// The embedded broker's MQTTS address, when it runs.
+    pub broker_tls_addr: Option<SocketAddr>,
     /// The embedded broker's address, when it runs.
     pub broker_addr: Option<SocketAddr>,
     pub pipeline: Pipeline,
@@ -93,6 +100,9 @@ struct Stores {
 /// What must be in place before the database is opened.
 struct Prepared {
     http: TcpListener,
+    /// The HTTPS listener, with the certificates of both TLS listeners.
+    https: Option<TcpListener>,
+    tls: Option<TlsFiles>,
     broker: Option<BoundBroker>,
     ca_pem: Option<Vec<u8>>,
 }
@@ -129,7 +139,7 @@ impl Server {
         stores: Stores,
         prepared: Prepared,
     ) -> Result<Self, ServeError> {
-        let Prepared { http: http_listener, broker, ca_pem } = prepared;
+        let Prepared { http: http_listener, https: https_listener, tls, broker, ca_pem } = prepared;
         let Stores { derived, retention, accounts } = stores;
         let http_addr = http_listener
             .local_addr()
@@ -267,12 +277,36 @@ impl Server {
             guard,
             ctrld: Some(pista_web::ctrld::CtrldConfig {
                 mqtt_port: broker_addr.map(|addr| addr.port()),
-                mqtts_port: None,
-                ca_pem: None,
+                mqtts_port: broker.as_ref().and_then(EmbeddedBroker::tls_addr).map(|a| a.port()),
+                ca_pem: tls.as_ref().and_then(|tls| tls.ca_pem.clone()),
             }),
             https: false,
         };
-        let router = pista_web::router(state, WebConfig { max_body: settings.http_max_body });
+        let web = WebConfig { max_body: settings.http_max_body };
+        let mut https_addr = None;
+        if let (Some(listener), Some(tls)) = (https_listener, &tls) {
+            let addr = listener
+                .local_addr()
+                .map_err(|source| ServeError::Http { addr: settings.http, source })?;
+            let listener = pista_web::tls::TlsListener::new(listener, tls.server.clone())
+                .map_err(|source| ServeError::Http { addr, source })?;
+            let router = pista_web::router(AppState { https: true, ..state.clone() }, web);
+            let mut https_stop = stop.clone();
+            tokio::spawn(async move {
+                let stopped = async move {
+                    let _ = https_stop.wait_for(|stop| *stop).await;
+                };
+                if let Err(error) = pista_web::serve_tls(listener, router, stopped).await {
+                    tracing::error!(%error, "https server failed");
+                }
+            });
+            tracing::info!(%addr, "https listening");
+            https_addr = Some(addr);
+        }
+        if let Some(addr) = broker.as_ref().and_then(EmbeddedBroker::tls_addr) {
+            tracing::info!(%addr, "embedded mqtts listening");
+        }
+        let router = pista_web::router(state, web);
         let mut http_stop = stop.clone();
         let http = tokio::spawn(async move {
             let stopped = async move {
@@ -286,6 +320,8 @@ impl Server {
 
         Ok(Self {
             http_addr,
+            https_addr,
+            broker_tls_addr: broker.as_ref().and_then(EmbeddedBroker::tls_addr),
             broker_addr,
             pipeline,
             store,
@@ -502,12 +538,41 @@ async fn prepare(settings: &Settings) -> Result<Prepared, ServeError> {
         _ => ServeError::Http { addr, source },
     })?;
 
+    let tls = match (settings.https.is_some() || settings.broker_tls.is_some(), &settings.tls_cert)
+    {
+        (false, _) => None,
+        (true, Some(cert)) => {
+            let key = settings.tls_key.as_deref().unwrap_or(cert);
+            Some(crate::tls::given(cert, key, settings.tls_ca_file.as_deref())?)
+        }
+        (true, None) => {
+            Some(crate::tls::local_ca(&settings.data_dir.join("tls"), &settings.tls_names)?)
+        }
+    };
+    let https = match settings.https {
+        Some(addr) => {
+            Some(TcpListener::bind(addr).await.map_err(|source| match source.kind() {
+                std::io::ErrorKind::AddrInUse => {
+                    ServeError::HttpInUse { addr, next: next_port(addr) }
+                }
+                _ => ServeError::Http { addr, source },
+            })?)
+        }
+        None => None,
+    };
+    let broker_tls = match (settings.broker_tls, &tls) {
+        (Some(listen), Some(files)) => {
+            Some(BrokerTls { listen, cert: files.cert.clone(), key: files.key.clone() })
+        }
+        _ => None,
+    };
     let broker = match settings.broker {
         Some(listen) => {
             let config = BrokerConfig {
                 listen,
                 max_packet_size: settings.broker_max_packet as u32,
                 anonymous: !settings.auth,
+                tls: broker_tls,
             };
             Some(EmbeddedBroker::bind(&config).map_err(|error| {
                 if error.is_addr_in_use() {
@@ -524,7 +589,7 @@ async fn prepare(settings: &Settings) -> Result<Prepared, ServeError> {
         Some(path) => Some(read_ca(path)?),
         None => None,
     };
-    Ok(Prepared { http, broker, ca_pem })
+    Ok(Prepared { http, https, tls, broker, ca_pem })
 }
 
 fn read_ca(path: &std::path::Path) -> Result<Vec<u8>, ServeError> {

@@ -133,7 +133,38 @@ impl RawSettings {
             return Err(self.invalid("broker.listen", "an address other than http.listen"));
         }
 
+        let path = |key: &str| Some(self.get(key).0).filter(|v| !v.is_empty()).map(PathBuf::from);
+        let https = self.addr_or_off("http.tls_listen")?;
+        let broker_tls = self.addr_or_off("broker.tls_listen")?;
+        let (tls_cert, tls_key) = (path("tls.cert"), path("tls.key"));
+        let tls_local_ca = self.boolean("tls.local_ca")?;
+        if tls_cert.is_some() != tls_key.is_some() {
+            let key = if tls_cert.is_some() { "tls.key" } else { "tls.cert" };
+            return Err(self.invalid(key, "set together with the other of tls.cert and tls.key"));
+        }
+        if tls_local_ca && tls_cert.is_some() {
+            return Err(self.invalid("tls.local_ca", "false when tls.cert is given"));
+        }
+        for key in ["http.tls_listen", "broker.tls_listen"] {
+            if self.addr_or_off(key)?.is_some() && !tls_local_ca && tls_cert.is_none() {
+                return Err(self.invalid(
+                    key,
+                    "off, unless tls.cert and tls.key are given or tls.local_ca is true",
+                ));
+            }
+        }
+        let tls_names = self.list("tls.names");
+        if tls_local_ca && tls_names.is_empty() {
+            return Err(self.invalid("tls.names", "one or more host names or addresses"));
+        }
         let settings = Settings {
+            https,
+            broker_tls,
+            tls_cert,
+            tls_key,
+            tls_ca_file: path("tls.ca_file"),
+            tls_local_ca,
+            tls_names,
             log: self.text(
                 "log",
                 valid_filter,

@@ -109,6 +109,14 @@ pub const TABLE: &[Setting] = &[
         "Largest accepted HTTP request body in bytes (cards and POI images can be large).",
     ),
     setting(
+        "http.tls_listen",
+        "https",
+        Kind::AddrOrOff,
+        "off",
+        "Address of an HTTPS server beside the HTTP one (the same routes), or off; needs \
+         tls.cert and tls.key, or tls.local_ca.",
+    ),
+    setting(
         "auth.enabled",
         "auth",
         Kind::Bool,
@@ -133,6 +141,45 @@ pub const TABLE: &[Setting] = &[
         Kind::AddrOrOff,
         "127.0.0.1:1883",
         "Address of the embedded MQTT broker, or off. Off by default when [mqtt] url is set.",
+    ),
+    setting(
+        "broker.tls_listen",
+        "broker-tls",
+        Kind::AddrOrOff,
+        "off",
+        "Address of the embedded broker's MQTTS listener, or off (e.g. 127.0.0.1:8883); needs \
+         tls.cert and tls.key, or tls.local_ca.",
+    ),
+    setting(
+        "tls.cert",
+        "tls-cert",
+        Kind::Path,
+        "",
+        "PEM certificate (chain) of the HTTPS and MQTTS listeners.",
+    ),
+    setting("tls.key", "tls-key", Kind::Path, "", "PEM private key of tls.cert."),
+    setting(
+        "tls.ca_file",
+        "tls-ca-file",
+        Kind::Path,
+        "",
+        "PEM certificate of the CA that signed tls.cert, served to phones at /ctrld/cacert.pem.",
+    ),
+    setting(
+        "tls.local_ca",
+        "tls-local-ca",
+        Kind::Bool,
+        "false",
+        "Make a certificate authority of Pista's own (kept in <data_dir>/tls/) and sign the \
+         listeners' certificate with it, instead of tls.cert and tls.key (true or false).",
+    ),
+    setting(
+        "tls.names",
+        "tls-names",
+        Kind::List,
+        "localhost,127.0.0.1",
+        "Host names and addresses the local CA's server certificate is for (comma-separated); \
+         give the name phones use to reach this server.",
     ),
     setting(
         "broker.max_packet",
@@ -476,6 +523,15 @@ pub struct Settings {
     pub log: String,
     pub http: SocketAddr,
     pub http_max_body: usize,
+    /// The HTTPS listener, when on.
+    pub https: Option<SocketAddr>,
+    /// The embedded broker's MQTTS listener, when on.
+    pub broker_tls: Option<SocketAddr>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub tls_ca_file: Option<PathBuf>,
+    pub tls_local_ca: bool,
+    pub tls_names: Vec<String>,
     /// Logins required everywhere.
     pub auth: bool,
     /// The first admin's password; `None` generates one.
@@ -557,6 +613,13 @@ impl Settings {
             log: "info".to_owned(),
             http: SocketAddr::from(([127, 0, 0, 1], 0)),
             http_max_body: 4 << 20,
+            https: None,
+            broker_tls: None,
+            tls_cert: None,
+            tls_key: None,
+            tls_ca_file: None,
+            tls_local_ca: false,
+            tls_names: vec!["localhost".to_owned(), "127.0.0.1".to_owned()],
             auth: false,
             admin_password: None,
             broker: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
