@@ -24,13 +24,14 @@ cleanup() {
 trap cleanup EXIT
 
 # A server creates the database and the device; its first fix is the year's first.
+export PISTA_ADMIN_PASSWORD="bench-admin-$RANDOM"
 "$PISTA" serve --data-dir "$DIR" --http "127.0.0.1:$PORT" --broker off --geocode off --log warn &
 SERVER=$!
 for _ in $(seq 100); do
     curl -sf "http://127.0.0.1:$PORT/api/0/version" >/dev/null && break
     sleep 0.1
 done
-curl -sf -X POST "http://127.0.0.1:$PORT/pub?u=bench&d=year" \
+curl -sf -u "admin:$PISTA_ADMIN_PASSWORD" -X POST "http://127.0.0.1:$PORT/pub?u=bench&d=year" \
     -d '{"_type":"location","tid":"yr","lat":48.1,"lon":11.5,"tst":1704067200}' >/dev/null
 kill "$SERVER"
 wait "$SERVER" || true

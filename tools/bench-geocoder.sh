@@ -50,8 +50,11 @@ wait_for_http() {
   exit 1
 }
 
+# Each run's first start makes the admin with this password; /metrics is read as the admin.
+export PISTA_ADMIN_PASSWORD="bench-admin-$RANDOM"
+
 stored() {
-  curl -fs "http://$HTTP/metrics" | awk '$1 == "pista_locations_total" { print $2 }'
+  curl -fs -u "admin:$PISTA_ADMIN_PASSWORD" "http://$HTTP/metrics" | awk '$1 == "pista_locations_total" { print $2 }'
 }
 
 run() {
@@ -65,11 +68,12 @@ run() {
   wait_for_http
   local started ended
   started=$(date +%s.%N)
-  "$pista" replay "$work/burst.jsonl" --fast --to "mqtt://$BROKER" > "$work/replay-$mode.txt"
+  "$pista" replay "$work/burst.jsonl" --fast --to "mqtt://admin:$PISTA_ADMIN_PASSWORD@$BROKER" \
+    > "$work/replay-$mode.txt"
   ended=$(date +%s.%N)
   local count lookups
   count=$(stored)
-  lookups=$(curl -fs "http://$HTTP/metrics" | awk '$1 == "pista_geocode_misses_total" { print $2 }')
+  lookups=$(curl -fs -u "admin:$PISTA_ADMIN_PASSWORD" "http://$HTTP/metrics" | awk '$1 == "pista_geocode_misses_total" { print $2 }')
   kill "$server"
   wait "$server" 2> /dev/null || true
   awk -v mode="$mode" -v s="$started" -v e="$ended" -v n="$N" -v c="$count" -v l="${lookups:-0}" \

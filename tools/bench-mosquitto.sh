@@ -23,6 +23,8 @@ sleep 1
 
 user="bench$RANDOM"
 database=${DATABASE:-sqlite://$work/pista.db}
+# The first start makes the admin with this password; /metrics is read as the admin.
+export PISTA_ADMIN_PASSWORD="bench-admin-$RANDOM"
 "$PISTA" serve --data-dir "$work" --database "$database" --http "127.0.0.1:$HTTP" --broker off \
   --mqtt "mqtt://127.0.0.1:$PORT" --mqtt-client-id "$user" --mqtt-base-topics "owntracks/$user/#" \
   --geocode off --log warn ${PISTA_ARGS:-} > "$work/pista.log" 2>&1 &
@@ -31,7 +33,7 @@ for _ in $(seq 1 100); do
   sleep 0.1
 done
 
-stored() { curl -s "http://127.0.0.1:$HTTP/metrics" | awk '/^pista_locations_total/ {print $2}'; }
+stored() { curl -s -u "admin:$PISTA_ADMIN_PASSWORD" "http://127.0.0.1:$HTTP/metrics" | awk '/^pista_locations_total/ {print $2}'; }
 start=$(date +%s.%N)
 "$PISTA" load --to "mqtt://127.0.0.1:$PORT" --devices 200 --messages "$N" --connections 200 \
   --user "$user" | tail -n 1

@@ -151,6 +151,13 @@ pub const TABLE: &[Setting] = &[
          tls.cert and tls.key, or tls.local_ca.",
     ),
     setting(
+        "broker.max_packet",
+        "broker-max-packet",
+        Kind::Number,
+        "4194304",
+        "Largest MQTT packet the embedded broker accepts, in bytes.",
+    ),
+    setting(
         "tls.cert",
         "tls-cert",
         Kind::Path,
@@ -180,13 +187,6 @@ pub const TABLE: &[Setting] = &[
         "localhost,127.0.0.1",
         "Host names and addresses the local CA's server certificate is for (comma-separated); \
          give the name phones use to reach this server.",
-    ),
-    setting(
-        "broker.max_packet",
-        "broker-max-packet",
-        Kind::Number,
-        "4194304",
-        "Largest MQTT packet the embedded broker accepts, in bytes.",
     ),
     Setting {
         secret: true,
