@@ -20,7 +20,8 @@ use rmqtt::net::{Builder, Listener};
 use rmqtt::server::MqttServer;
 use rmqtt::session::Session;
 use rmqtt::types::{
-    AuthResult, From, FromType, Id, Publish, PublishAclResult, PublishResult, SubscribeAclResult,
+    AuthResult, From, FromType, Id, LastWill, Publish, PublishAclResult, PublishResult,
+    SubscribeAclResult,
 };
 use tokio::task::JoinHandle;
 
@@ -71,7 +72,8 @@ pub struct Client<'a> {
 /// made for every packet and every delivery, so they must answer from memory.
 #[async_trait]
 pub trait Gatekeeper: Send + Sync + 'static {
-    /// Whether a CONNECT with these credentials, from `from`, is let in.
+    /// Whether a CONNECT with these credentials, from `from`, is let in (its last will, if any,
+    /// is then checked with [`Gatekeeper::may_publish`]).
     async fn connect(
         &self,
         client: Client<'_>,
@@ -314,11 +316,26 @@ impl Handler for GateHook {
             Parameter::ClientAuthenticate(info) => {
                 let Some(gatekeeper) = &self.gatekeeper else { return (true, acc) };
                 let password = info.password().map(|p| p.as_ref());
-                let allowed =
-                    gatekeeper.connect(client(info.id()), password, info.ipaddress()).await;
-                let result = match allowed {
-                    true => AuthResult::Allow(false, None),
-                    false => AuthResult::BadUsernameOrPassword,
+                let who = client(info.id());
+                let allowed = gatekeeper.connect(who, password, info.ipaddress()).await;
+                // A will on a topic the client may not publish to would be sent (and retained)
+                // by the broker itself when the client vanishes: refuse the connection instead.
+                let will = info.last_will().map(|will| match will {
+                    LastWill::V3(will) => will.topic.to_string(),
+                    LastWill::V5(will) => will.topic.to_string(),
+                });
+                let result = match (allowed, will) {
+                    (false, _) => AuthResult::BadUsernameOrPassword,
+                    (true, Some(topic)) if !gatekeeper.may_publish(who, &topic) => {
+                        tracing::warn!(
+                            client = who.client_id,
+                            user = ?who.username,
+                            topic,
+                            "connection refused: its last will is on a topic it may not publish to"
+                        );
+                        AuthResult::NotAuthorized
+                    }
+                    (true, _) => AuthResult::Allow(false, None),
                 };
                 (false, Some(HookResult::AuthResult(result)))
             }

@@ -1,11 +1,13 @@
 //! The guard: who is asking, and the rules that say what they may do. It holds the
 //! [`RuleBook`] loaded from the accounts (users, ACL entries, groups, shares), reloaded every
 //! few seconds so that changes made by the CLI or another worker apply without a restart, and
-//! at once after a change made through this process. It answers three questions for every door:
-//! a user name and password ([`Guard::login`], through [`Logins`], with successful checks kept
-//! for a minute so that an app sending Basic credentials with every point costs one Argon2
-//! check, not one per point), a token ([`Guard::token`]: API tokens and browser sessions, kept
-//! in the store as SHA-256 digests only) and the rules themselves ([`Guard::book`]).
+//! at once after a change made through this process, and when a user logs in whom the rules do
+//! not know yet (made by the CLI a moment ago). It answers three questions for every door: a
+//! user name and password ([`Guard::login`], through [`Logins`], with successful checks kept for
+//! a minute, while the user's stored hash stays the same, so that an app sending Basic
+//! credentials with every point costs one Argon2 check a minute, not one per point), a token
+//! ([`Guard::token`]: API tokens and browser sessions, kept in the store as SHA-256 digests
+//! only) and the rules themselves ([`Guard::book`]).
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -41,9 +43,21 @@ pub struct Guard {
     accounts: Arc<dyn AccountStore>,
     logins: Logins,
     book: RwLock<Arc<RuleBook>>,
-    /// SHA-256 of "user NUL password" of recent successful logins.
-    remembered: Mutex<HashMap<[u8; 32], (Login, Instant)>>,
+    /// Each user's stored password hash as last loaded: a remembered login holds while it stays.
+    hashes: RwLock<Arc<HashMap<UserName, String>>>,
+    /// SHA-256 of "user NUL password" of recent successful logins, with the hash they matched.
+    remembered: Mutex<HashMap<[u8; 32], Remembered>>,
 }
+
+#[derive(Clone)]
+struct Remembered {
+    login: Login,
+    hash: Option<String>,
+    at: Instant,
+}
+
+/// Most remembered logins; beyond it the stale ones are dropped.
+const REMEMBER_MOST: usize = 10_000;
 
 impl Guard {
     /// Loads the rules from `accounts`.
@@ -51,11 +65,12 @@ impl Guard {
         accounts: Arc<dyn AccountStore>,
         limits: LoginLimits,
     ) -> Result<Arc<Self>, StoreError> {
-        let book = read_book(accounts.as_ref()).await?;
+        let (book, hashes) = read_book(accounts.as_ref()).await?;
         Ok(Arc::new(Self {
             logins: Logins::new(accounts.clone(), limits),
             accounts,
             book: RwLock::new(Arc::new(book)),
+            hashes: RwLock::new(Arc::new(hashes)),
             remembered: Mutex::default(),
         }))
     }
@@ -70,12 +85,16 @@ impl Guard {
         &self.accounts
     }
 
-    /// Reads the rules again, and forgets remembered logins (a password may have changed).
+    /// Reads the rules again (a remembered login whose user's hash changed no longer counts).
     pub async fn reload(&self) -> Result<(), StoreError> {
-        let book = read_book(self.accounts.as_ref()).await?;
+        let (book, hashes) = read_book(self.accounts.as_ref()).await?;
         *self.book.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(book);
-        self.remembered.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        *self.hashes.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(hashes);
         Ok(())
+    }
+
+    fn stored_hash(&self, user: &UserName) -> Option<String> {
+        self.hashes.read().unwrap_or_else(|e| e.into_inner()).get(user).cloned()
     }
 
     /// Reloads every [`RELOAD_EVERY`] until `stop` turns true.
@@ -121,17 +140,31 @@ impl Guard {
         }
         self.logins.check_throttle(name, from)?;
         let key = remember_key(name, password);
-        if let Some((login, at)) =
-            self.remembered.lock().unwrap_or_else(|e| e.into_inner()).get(&key).cloned()
-            && at.elapsed() < REMEMBER
+        let remembered =
+            self.remembered.lock().unwrap_or_else(|e| e.into_inner()).get(&key).cloned();
+        if let Some(entry) = remembered
+            && entry.at.elapsed() < REMEMBER
+            && entry.hash.is_some()
+            && self.stored_hash(&entry.login.user) == entry.hash
         {
-            return Ok(login);
+            return Ok(entry.login);
         }
         let login = self.logins.login(name, password, from).await?;
-        self.remembered
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(key, (login.clone(), Instant::now()));
+        if self.book().viewer(&login.user, None).is_none() {
+            // A user made a moment ago elsewhere (the CLI, another worker): the rules learn of
+            // them now, or their first points would be refused until the next reload.
+            self.reload().await?;
+        }
+        let entry = Remembered {
+            login: login.clone(),
+            hash: self.stored_hash(&login.user),
+            at: Instant::now(),
+        };
+        let mut remembered = self.remembered.lock().unwrap_or_else(|e| e.into_inner());
+        if remembered.len() >= REMEMBER_MOST {
+            remembered.retain(|_, entry| entry.at.elapsed() < REMEMBER);
+        }
+        remembered.insert(key, entry);
         Ok(login)
     }
 
@@ -141,12 +174,15 @@ impl Guard {
         if !kinds.contains(&token.kind) || token.expires_at.is_some_and(|at| at <= crate::now()) {
             return Ok(None);
         }
-        let book = self.book();
-        let superuser = match book.viewer(&token.user, None) {
-            Some(viewer) => viewer.superuser(),
+        let known = self.book().viewer(&token.user, None).map(|viewer| viewer.superuser());
+        let superuser = match known {
+            Some(superuser) => superuser,
             // The user may have been made by another process since the last reload.
             None => match self.accounts.user(&token.user).await? {
-                Some(account) => account.superuser,
+                Some(account) => {
+                    self.reload().await?;
+                    account.superuser
+                }
                 None => return Ok(None),
             },
         };
@@ -217,9 +253,14 @@ fn remember_key(name: &str, password: &str) -> [u8; 32] {
     hasher.finalize().into()
 }
 
-async fn read_book(accounts: &dyn AccountStore) -> Result<RuleBook, StoreError> {
+/// The rules, and each user's stored password hash.
+async fn read_book(
+    accounts: &dyn AccountStore,
+) -> Result<(RuleBook, HashMap<UserName, String>), StoreError> {
     let mut book = RuleBook::new();
+    let mut hashes = HashMap::new();
     for account in accounts.accounts().await? {
+        hashes.insert(account.name.clone(), account.password.as_str().to_owned());
         book.add_user(account.name, account.superuser);
     }
     for acl in accounts.acls(None).await? {
@@ -232,7 +273,7 @@ async fn read_book(accounts: &dyn AccountStore) -> Result<RuleBook, StoreError> 
     for share in accounts.shares(None).await? {
         book.add_share(share);
     }
-    Ok(book)
+    Ok((book, hashes))
 }
 
 /// The user name Pista's own clients (outputs, commands, the monitor) use at the embedded
@@ -245,6 +286,9 @@ pub const INTERNAL_USER: &str = "#pista";
 pub struct BrokerAccess {
     guard: Arc<Guard>,
     internal: String,
+    /// Which user each client id was last used by: another user may not take it over (that
+    /// would end the first one's connection and throw away its queued messages).
+    owners: Mutex<HashMap<String, String>>,
 }
 
 impl BrokerAccess {
@@ -252,7 +296,7 @@ impl BrokerAccess {
     pub fn new(guard: Arc<Guard>) -> Result<Self, NewTokenError> {
         let mut bytes = [0u8; 32];
         getrandom::fill(&mut bytes).map_err(|e| NewTokenError::Random(e.to_string()))?;
-        Ok(Self { guard, internal: URL_SAFE_NO_PAD.encode(bytes) })
+        Ok(Self { guard, internal: URL_SAFE_NO_PAD.encode(bytes), owners: Mutex::default() })
     }
 
     /// The password of [`INTERNAL_USER`].
@@ -285,7 +329,8 @@ impl Gatekeeper for BrokerAccess {
         from: Option<SocketAddr>,
     ) -> bool {
         let (Some(name), Some(password)) = (client.username, password) else {
-            tracing::info!(client = client.client_id, "mqtt connect without credentials refused");
+            let missing = if client.username.is_none() { "user name" } else { "password" };
+            tracing::info!(client = client.client_id, missing, "mqtt connect refused");
             return false;
         };
         let Ok(password) = std::str::from_utf8(password) else { return false };
@@ -297,7 +342,22 @@ impl Gatekeeper for BrokerAccess {
         }
         let from = from.map_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), |addr| addr.ip());
         match self.guard.login(name, password, from).await {
-            Ok(_) => true,
+            Ok(login) => {
+                let mut owners = self.owners.lock().unwrap_or_else(|e| e.into_inner());
+                let owner = owners
+                    .entry(client.client_id.to_owned())
+                    .or_insert_with(|| login.user.to_string());
+                if *owner != login.user.as_str() {
+                    tracing::warn!(
+                        client = client.client_id,
+                        user = %login.user,
+                        owner = %owner,
+                        "mqtt connect refused: the client id is another user's"
+                    );
+                    return false;
+                }
+                true
+            }
             Err(error) => {
                 tracing::info!(client = client.client_id, user = name, %error, "mqtt login refused");
                 false
@@ -392,6 +452,22 @@ mod tests {
             .unwrap();
         assert_eq!(guard.token(&expired, &[TokenKind::Session]).await.unwrap(), None);
         assert_eq!(guard.token("pista_nothing", &[TokenKind::Api]).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn a_user_made_after_the_last_reload_is_known_at_their_first_login() {
+        let (guard, store) = guard().await;
+        let account = Account {
+            name: user("new"),
+            password: PasswordHash::new("new-pw").unwrap(),
+            superuser: false,
+            created_at: 0,
+        };
+        store.add_user(&account).await.unwrap();
+        assert!(guard.book().viewer(&user("new"), None).is_none());
+        guard.login("new", "new-pw", IpAddr::from([127, 0, 0, 1])).await.unwrap();
+        let book = guard.book();
+        assert!(book.viewer(&user("new"), None).unwrap().writes_topic("owntracks/new/phone"));
     }
 
     #[tokio::test]

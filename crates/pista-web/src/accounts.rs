@@ -37,21 +37,37 @@ fn guard(state: &AppState) -> Result<&Guard, ApiError> {
     })
 }
 
-/// The fields of a JSON object body, or of a form body.
-fn fields(headers: &HeaderMap, body: &[u8]) -> Result<Map<String, Value>, ApiError> {
+/// The fields of a JSON object body (whatever its content type says: `curl -d` calls JSON a
+/// form), or of a form body; a field not in `known` is refused by name.
+fn fields(
+    headers: &HeaderMap,
+    body: &[u8],
+    known: &[&str],
+) -> Result<Map<String, Value>, ApiError> {
+    let json = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
     let form = headers
         .get(header::CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes().starts_with(b"application/x-www-form-urlencoded"));
-    if form {
-        return Ok(url::form_urlencoded::parse(body)
+    let fields = if form && !json {
+        url::form_urlencoded::parse(body)
             .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
-            .collect());
+            .collect()
+    } else {
+        match serde_json::from_slice::<Value>(body) {
+            Ok(Value::Object(object)) => object,
+            Ok(_) => return Err(ApiError::bad_request("the body must be a JSON object")),
+            Err(error) => {
+                return Err(ApiError::bad_request(format!("the body is not JSON: {error}")));
+            }
+        }
+    };
+    if let Some(unknown) = fields.keys().find(|k| !known.contains(&k.as_str())) {
+        return Err(ApiError::bad_request(format!(
+            "unknown field {unknown:?}; known: {}",
+            known.join(", ")
+        )));
     }
-    match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Object(object)) => Ok(object),
-        Ok(_) => Err(ApiError::bad_request("the body must be a JSON object")),
-        Err(error) => Err(ApiError::bad_request(format!("the body is not JSON: {error}"))),
-    }
+    Ok(fields)
 }
 
 fn text<'a>(fields: &'a Map<String, Value>, name: &str) -> Result<Option<&'a str>, ApiError> {
@@ -78,6 +94,14 @@ fn flag(fields: &Map<String, Value>, name: &str) -> Result<bool, ApiError> {
     }
 }
 
+/// A whole number given as a number or as text (a form's fields are text).
+fn number(value: &Value) -> Option<u64> {
+    match value {
+        Value::String(text) => text.trim().parse().ok(),
+        other => other.as_u64(),
+    }
+}
+
 fn user_name(raw: &str) -> Result<UserName, ApiError> {
     UserName::parse(raw).map_err(|e| ApiError::bad_request(e.to_string()))
 }
@@ -97,7 +121,7 @@ pub async fn login(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let guard = guard(&state)?;
-    let fields = fields(&headers, &body)?;
+    let fields = fields(&headers, &body, &["user", "password"])?;
     let name = required(&fields, "user")?;
     let password = required(&fields, "password")?;
     let login = guard.login(name, password, from).await.map_err(|error| match error {
@@ -189,11 +213,11 @@ pub async fn create_token(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let guard = guard(&state)?;
     let user = me_or_refused(&caller)?;
-    let fields = fields(&headers, &body)?;
+    let fields = fields(&headers, &body, &["label", "days"])?;
     let label = text(&fields, "label")?.unwrap_or_default();
     let lifetime = match fields.get("days") {
         None | Some(Value::Null) => None,
-        Some(days) => match days.as_u64().filter(|d| (1..=3650).contains(d)) {
+        Some(days) => match number(days).filter(|d| (1..=3650).contains(d)) {
             Some(days) => Some(Duration::from_secs(days * 86_400)),
             None => {
                 return Err(ApiError::bad_request(format!(
@@ -252,7 +276,7 @@ pub async fn create_user(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let guard = guard(&state)?;
     caller.require_admin("add users")?;
-    let fields = fields(&headers, &body)?;
+    let fields = fields(&headers, &body, &["name", "password", "superuser"])?;
     let name = user_name(required(&fields, "name")?)?;
     let superuser = flag(&fields, "superuser")?;
     let (plain, generated) = match text(&fields, "password")? {
@@ -319,7 +343,7 @@ pub async fn set_password(
 ) -> Result<StatusCode, ApiError> {
     let guard = guard(&state)?;
     let name = user_name(&name)?;
-    let fields = fields(&headers, &body)?;
+    let fields = fields(&headers, &body, &["current", "password"])?;
     let new = required(&fields, "password")?;
     if caller.user() == Some(&name) && !caller.is_admin() {
         // A stolen session alone must not be enough to take the account over.
@@ -366,7 +390,7 @@ pub async fn add_acl(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let guard = guard(&state)?;
     caller.require_admin("add acl entries")?;
-    let fields = fields(&headers, &body)?;
+    let fields = fields(&headers, &body, &["user", "topic", "write"])?;
     let user = user_name(required(&fields, "user")?)?;
     let access = if flag(&fields, "write")? { Access::ReadWrite } else { Access::Read };
     let acl = Acl::new(user.clone(), required(&fields, "topic")?, access)
@@ -431,7 +455,7 @@ pub async fn add_member(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let guard = guard(&state)?;
     caller.require_admin("change groups")?;
-    let fields = fields(&headers, &body)?;
+    let fields = fields(&headers, &body, &["group", "user"])?;
     let group = group_name(required(&fields, "group")?)?;
     let user = user_name(required(&fields, "user")?)?;
     if guard.accounts().user(&user).await?.is_none() {
@@ -497,7 +521,7 @@ pub async fn add_share(
     body: Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let guard = guard(&state)?;
-    let fields = fields(&headers, &body)?;
+    let fields = fields(&headers, &body, &["owner", "device", "user", "group", "until"])?;
     let owner = match text(&fields, "owner")? {
         Some(owner) => user_name(owner)?,
         None => me_or_refused(&caller)?,
@@ -514,7 +538,17 @@ pub async fn add_share(
             }
             Grantee::User(user)
         }
-        (None, Some(group)) => Grantee::Group(group_name(group)?),
+        (None, Some(group)) => {
+            let group = group_name(group)?;
+            let members = guard.accounts().members().await?;
+            if !members.iter().any(|(g, _)| *g == group) {
+                return Err(ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    format!("there is no group {group} (a group exists while it has members)"),
+                ));
+            }
+            Grantee::Group(group)
+        }
         _ => return Err(ApiError::bad_request("give either user or group to share with")),
     };
     if to == Grantee::User(owner.clone()) {

@@ -228,9 +228,10 @@ pub async fn unknown(Path(verb): Path<String>) -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
         format!(
-            "unknown API call {verb:?}; known: version, list, last, locations, messages, \
-             transitions, waypoints, state, cards, inventory, quarantine, cmd, deletions, \
-             retention"
+            "unknown API call {verb:?}; known: version, list, last, locations, export, \
+             messages, transitions, waypoints, state, cards, inventory, map, jobs, fences, \
+             alerts, live, webhooks, quarantine, cmd, monitor, deletions, retention, login, \
+             logout, me, tokens, users, acls, groups, shares"
         ),
     )
 }

@@ -258,12 +258,15 @@ async fn identify(
     let safe = matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
     if !safe {
         let sent = headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());
-        if sent != Some(csrf(&session).as_str()) {
-            let error = ApiError::new(
-                StatusCode::FORBIDDEN,
-                "a change made with the session cookie needs its X-CSRF-Token header",
-            );
-            return Err(error.into_response());
+        let problem = match sent {
+            None => Some("a change made with the session cookie needs its X-CSRF-Token header"),
+            Some(value) if value != csrf(&session) => {
+                Some("the X-CSRF-Token header is not this session's (see /api/0/me)")
+            }
+            Some(_) => None,
+        };
+        if let Some(problem) = problem {
+            return Err(ApiError::new(StatusCode::FORBIDDEN, problem).into_response());
         }
     }
     Ok(Some((login, Some(session))))

@@ -38,6 +38,9 @@ const FIELDS: &[&str] =
 const DEFAULT_NRECS: u64 = 50;
 const MAX_NRECS: u64 = 10_000;
 
+/// Longest client id taken (the app sends its 32-character device id).
+const MAX_CLIENT_ID: usize = 64;
+
 /// What this server tells ctrld about itself.
 #[derive(Debug, Clone, Default)]
 pub struct CtrldConfig {
@@ -147,6 +150,11 @@ pub async fn conf(
         Ok(found) => found,
         Err(refusal) => return refusal,
     };
+    let client = fields.get("clientid").map(|c| decoded(c)).unwrap_or_default();
+    if client.chars().count() > MAX_CLIENT_ID {
+        let text = format!("clientid is longer than {MAX_CLIENT_ID} characters");
+        return message(StatusCode::BAD_REQUEST, &text);
+    }
     let Some(guard) = state.guard.as_deref() else {
         return message(StatusCode::NOT_FOUND, "ctrld needs logins");
     };
@@ -203,7 +211,7 @@ async fn configuration(
         .map(|url| json!(url.as_str().unwrap_or_default().replace("%u", user.as_str())))
         .unwrap_or_else(|| json!(format!("{base}/tracks/{user}")));
     // A token of its own for this app and client id, in place of the one it had.
-    let label = format!("OwnTracksCTRL {client}");
+    let label = format!("OwnTracksCTRL {client}").trim_end().to_owned();
     for old in guard.accounts().tokens(user, TokenKind::Api).await? {
         if old.label == label {
             guard.accounts().remove_token(old.id).await?;

@@ -41,8 +41,24 @@ pub async fn export(
         }
         None if caller.manages(&query.user) => {}
         None => {
-            for device in state.store.devices(&query.user).await? {
-                caller.require_read(&DeviceKey { user: query.user.clone(), device }, now)?;
+            // Every device of the user, and the user's existence, stay unsaid to whoever may
+            // not see them all.
+            let devices = match state.store.devices(&query.user).await {
+                Ok(devices) => devices,
+                Err(pista_store::StoreError::UnknownUser { .. }) => Vec::new(),
+                Err(error) => return Err(error.into()),
+            };
+            let all = !devices.is_empty()
+                && devices.into_iter().all(|device| {
+                    caller.reads(&DeviceKey { user: query.user.clone(), device }, now)
+                });
+            if !all {
+                let who = caller.user().map_or_else(|| "nobody".to_owned(), ToString::to_string);
+                let user = &query.user;
+                return Err(ApiError::new(
+                    axum::http::StatusCode::FORBIDDEN,
+                    format!("user {who} may not export every device of user {user}"),
+                ));
             }
         }
     }

@@ -153,7 +153,10 @@ pub async fn account(args: &ArgMatches) -> anyhow::Result<String> {
             if !store.remove_user(&name).await? {
                 bail!("unknown user {:?}", name.as_str());
             }
-            Ok(format!("user {name} removed with its ACL entries; its history stays\n"))
+            Ok(format!(
+                "user {name} removed with its ACL entries, groups, tokens and shares; its \
+                 history stays\n"
+            ))
         }
     }
 }
@@ -302,7 +305,14 @@ pub async fn share(args: &ArgMatches) -> anyhow::Result<String> {
                     Grantee::User(to)
                 }
                 (None, Some(group)) => {
-                    Grantee::Group(GroupName::parse(group).map_err(|e| anyhow!("{e}"))?)
+                    let group = GroupName::parse(group).map_err(|e| anyhow!("{e}"))?;
+                    if !store.members().await?.iter().any(|(g, _)| *g == group) {
+                        bail!(
+                            "there is no group {group} (a group exists while it has members: \
+                             pista group add {group} USER)"
+                        );
+                    }
+                    Grantee::Group(group)
                 }
                 (None, None) => bail!("give --to USER or --group GROUP"),
             };

@@ -374,9 +374,8 @@ fn warn_auth_off(settings: &Settings) {
     }
 }
 
-/// Loads the accounts and rules; with no account at all, makes the first admin and says its
-/// password once, on the terminal rather than in the log.
-#[allow(clippy::print_stderr)] // The password must not reach the log; the terminal shows it once.
+/// Loads the accounts and rules; with no account at all, makes the first admin (a generated
+/// password goes to a private file and the terminal, never the log).
 async fn start_guard(
     settings: &Settings,
     accounts: Arc<dyn AccountStore>,
@@ -408,11 +407,7 @@ async fn start_guard(
         if accounts.add_user(&account).await? {
             tracing::info!(user = FIRST_ADMIN, generated, "first admin account created");
             if generated {
-                eprintln!(
-                    "\n  Pista made the admin account. Log in as {FIRST_ADMIN} with password:\n\n    \
-                     {password}\n\n  It is shown only now. Change it with: pista user passwd \
-                     {FIRST_ADMIN}\n"
-                );
+                tell_first_password(settings, &password)?;
             }
         }
     }
@@ -423,6 +418,34 @@ async fn start_guard(
 
 /// The name of the account made at the first start.
 pub const FIRST_ADMIN: &str = "admin";
+
+/// The file the generated first password is written to, in the data directory.
+pub const FIRST_PASSWORD_FILE: &str = "admin-password";
+
+/// Writes the generated password to a file only its owner can read, and shows it on the
+/// terminal when there is one; it never goes into the log (which may be shipped elsewhere).
+#[allow(clippy::print_stderr)] // Only to a terminal, which is not the log.
+fn tell_first_password(settings: &Settings, password: &str) -> Result<(), ServeError> {
+    use std::io::IsTerminal;
+    let dir = &settings.data_dir;
+    crate::tls::private_dir(dir)
+        .map_err(|source| crate::tls::TlsError::Write { path: dir.clone(), source })?;
+    let path = dir.join(FIRST_PASSWORD_FILE);
+    crate::tls::write_private(&path, format!("{password}\n").as_bytes())?;
+    tracing::info!(
+        path = %path.display(),
+        "the admin's generated password is in this file (readable by its owner only); \
+         delete it once noted"
+    );
+    if std::io::stderr().is_terminal() {
+        eprintln!(
+            "\n  Pista made the admin account. Log in as {FIRST_ADMIN} with password:\n\n    \
+             {password}\n\n  (also in {}; change it with: pista user passwd {FIRST_ADMIN})\n",
+            path.display()
+        );
+    }
+    Ok(())
+}
 
 /// Where outputs go: the live stream always; MQTT when on, to the external broker, else to the
 /// embedded one over loopback.

@@ -65,8 +65,7 @@ pub fn given(cert: &Path, key: &Path, ca_file: Option<&Path>) -> Result<TlsFiles
 
 /// Makes (or reuses) the local CA in `dir` and a new server certificate for `names`.
 pub fn local_ca(dir: &Path, names: &[String]) -> Result<TlsFiles, TlsError> {
-    std::fs::create_dir_all(dir)
-        .map_err(|source| TlsError::Write { path: dir.to_owned(), source })?;
+    private_dir(dir).map_err(|source| TlsError::Write { path: dir.to_owned(), source })?;
     let (ca_cert, ca_key) = (dir.join("ca.pem"), dir.join("ca.key"));
     let make = |e: rcgen::Error| TlsError::Make { reason: e.to_string() };
     let key = if ca_key.exists() && ca_cert.exists() {
@@ -155,4 +154,19 @@ fn write(path: &Path, bytes: &[u8], private: bool) -> Result<(), TlsError> {
     let mut file = options.open(path).map_err(error)?;
     file.write_all(bytes).map_err(error)?;
     file.sync_all().map_err(error)
+}
+
+/// Creates `dir` (and missing parents) readable by its owner only; an existing one is left as
+/// it is.
+pub fn private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
+/// Writes a file readable by its owner only.
+pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), TlsError> {
+    write(path, bytes, true)
 }

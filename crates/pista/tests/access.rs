@@ -82,8 +82,14 @@ impl World {
             )
             .await;
         assert_eq!(status, StatusCode::CREATED);
+        // A group exists while it has members: carl joins before bob shares with it.
         let (status, _) = world
-            .call("bob", Method::POST, "/api/0/shares", Some(json!({"group": "family"})))
+            .call(
+                "admin",
+                Method::POST,
+                "/api/0/groups",
+                Some(json!({"group": "family", "user": "carl"})),
+            )
             .await;
         assert_eq!(status, StatusCode::CREATED);
         // A share that has ended: the API refuses to make one, so it goes into the database
@@ -98,14 +104,9 @@ impl World {
             created_at: pista_ingest::now() - 3600,
         };
         store.add_share(&ended).await.unwrap();
-        // Adding carl to the group reloads the rules, the ended share with them.
+        // bob's share to the group reloads the rules, the ended share with them.
         let (status, _) = world
-            .call(
-                "admin",
-                Method::POST,
-                "/api/0/groups",
-                Some(json!({"group": "family", "user": "carl"})),
-            )
+            .call("bob", Method::POST, "/api/0/shares", Some(json!({"group": "family"})))
             .await;
         assert_eq!(status, StatusCode::CREATED);
         for (index, (user, device)) in DEVICES.iter().enumerate() {
@@ -377,6 +378,7 @@ async fn tokens_work_until_revoked_and_sessions_need_their_csrf_value() {
     // The token is not listed, only its label.
     let (_, listed) = world.get("jane", "/api/0/tokens").await;
     assert_eq!(listed[0]["label"], "script");
+    assert_eq!(listed.as_array().unwrap().len(), 1);
     assert!(!listed.to_string().contains(&token));
     // bob cannot revoke jane's token; jane can.
     let id = made["id"].as_i64().unwrap();
@@ -386,6 +388,25 @@ async fn tokens_work_until_revoked_and_sessions_need_their_csrf_value() {
         world.call("jane", Method::DELETE, &format!("/api/0/tokens/{id}"), None).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     assert_eq!(with_token("/api/0/last").await.unwrap().status(), StatusCode::UNAUTHORIZED);
+
+    // What `curl -d` sends (JSON labelled as a form) and a real form both set the expiry;
+    // a misspelt field is named.
+    for (body, form) in [(r#"{"label":"t1","days":1}"#, true), ("label=t2&days=1", true)] {
+        let mut request =
+            world.http.post(world.url("/api/0/tokens")).basic_auth("jane", Some(password("jane")));
+        if form {
+            request = request.header("content-type", "application/x-www-form-urlencoded");
+        }
+        let made: Value = request.body(body).send().await.unwrap().json().await.unwrap();
+        let expires = made["expires_at"].as_i64().unwrap();
+        assert!((expires - pista_ingest::now() - 86_400).abs() < 60, "{body}: {made}");
+    }
+    let (status, answer) =
+        world.call("jane", Method::POST, "/api/0/tokens", Some(json!({"lable": "x"}))).await;
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("unknown field \"lable\"; known: label, days"))
+    );
 
     // The browser: a form login sets an HttpOnly, SameSite cookie and answers the CSRF value.
     let response = world
@@ -484,9 +505,24 @@ struct Mqtt {
 impl Mqtt {
     /// Logs in as `user`; returns the client and the CONNACK's code.
     async fn login(port: u16, user: &str, password: &str) -> (Self, String) {
-        use rumqttc::{AsyncClient, Event, MqttOptions, Packet};
-        let mut options = MqttOptions::new(common::unique("acc"), "127.0.0.1", port);
+        Self::login_with(port, &common::unique("acc"), user, password, None).await
+    }
+
+    /// Logs in with a given client id and, optionally, a last will on a topic.
+    async fn login_with(
+        port: u16,
+        id: &str,
+        user: &str,
+        password: &str,
+        will: Option<&str>,
+    ) -> (Self, String) {
+        use rumqttc::{AsyncClient, Event, LastWill, MqttOptions, Packet, QoS};
+        let mut options = MqttOptions::new(id, "127.0.0.1", port);
         options.set_credentials(user, password);
+        if let Some(topic) = will {
+            let payload = r#"{"_type":"location","tid":"xx","lat":0.5,"lon":0.5,"tst":1733000999}"#;
+            options.set_last_will(LastWill::new(topic, payload, QoS::AtLeastOnce, true));
+        }
         let (client, mut events) = AsyncClient::new(options, 100);
         let code = loop {
             let event = tokio::time::timeout(Duration::from_secs(10), events.poll()).await;
@@ -569,6 +605,23 @@ async fn the_embedded_broker_follows_the_same_rules() {
 
     // carl publishing as jane's phone is acknowledged and dropped: nothing stored.
     carl.publish("owntracks/jane/phone", &fix(TST + 200)).await;
+    // A last will on jane's topic would be published by the broker itself: such a connection is
+    // refused. So is another user taking a client id in use (it would end that session).
+    let (_, code) = Mqtt::login_with(
+        port,
+        "carl-will",
+        "carl",
+        &password("carl"),
+        Some("owntracks/jane/phone"),
+    )
+    .await;
+    assert_eq!(code, "NotAuthorized");
+    let (_, code) =
+        Mqtt::login_with(port, "carl-own", "carl", &password("carl"), Some("owntracks/carl/watch"))
+            .await;
+    assert_eq!(code, "Success");
+    let (_, code) = Mqtt::login_with(port, "carl-own", "eve", &password("eve"), None).await;
+    assert_eq!(code, "BadUserNamePassword");
     let points = world.server.wait_points("jane", "phone", 2).await;
     let times: Vec<i64> = points.iter().map(|p| p.tst).collect();
     assert_eq!(times, [TST, TST + 101]);

@@ -298,7 +298,10 @@ async fn accounts_are_added_changed_listed_and_removed() {
     let (ok, out, _) = text(&pista(dir.path(), &["user", "del", "bob"], None));
     assert_eq!(
         (ok, out.as_str()),
-        (true, "user bob removed with its ACL entries; its history stays\n")
+        (
+            true,
+            "user bob removed with its ACL entries, groups, tokens and shares; its history stays\n"
+        )
     );
     let (_, out, _) = text(&pista(dir.path(), &["user", "list"], None));
     assert_eq!(out.lines().count(), 2);

@@ -148,6 +148,13 @@ async fn ctrl_1_logs_in_with_its_unencoded_form_and_gets_its_configuration() {
         (status, text.as_str()),
         (StatusCode::FORBIDDEN, "{\n  \"message\": \"Not authenticated\"\n}")
     );
+    // A client id no app sends is a clear 400, not a storage error.
+    let body = format!("username=jane&password={JANE_PW}&clientid={}", "A".repeat(65));
+    let (status, text) = ctrl.form("/ctrld/conf", &body).await;
+    assert_eq!(
+        (status, text.as_str()),
+        (StatusCode::BAD_REQUEST, "{\n  \"message\": \"clientid is longer than 64 characters\"\n}")
+    );
     // Missing fields are a clear answer, not a server error.
     let (status, text) = ctrl.form("/ctrld/conf", "clientid=0A1B").await;
     assert_eq!(
