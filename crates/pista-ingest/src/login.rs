@@ -95,14 +95,7 @@ impl Logins {
         password: &str,
         from: IpAddr,
     ) -> Result<Login, LoginError> {
-        // The name as typed decides the throttling keys, so an unknown or invalid name is
-        // throttled like any other.
-        let folded = name.to_lowercase();
-        let keys = [
-            (Key::UserAt(folded.clone(), from), self.limits.per_user_and_address),
-            (Key::Address(from), self.limits.per_address),
-            (Key::User(folded), self.limits.per_user),
-        ];
+        let keys = self.keys(name, from);
         if let Some(retry_after) = self.throttled(&keys) {
             tracing::info!(user = name, %from, retry_after, "login throttled");
             return Err(LoginError::Throttled { retry_after });
@@ -138,16 +131,21 @@ impl Logins {
     /// Refuses at once when `name` from `from` is throttled (also used before a remembered
     /// login is taken, so that a guess is never answered sooner than by the check).
     pub fn check_throttle(&self, name: &str, from: IpAddr) -> Result<(), LoginError> {
-        let folded = name.to_lowercase();
-        let keys = [
-            (Key::UserAt(folded.clone(), from), self.limits.per_user_and_address),
-            (Key::Address(from), self.limits.per_address),
-            (Key::User(folded), self.limits.per_user),
-        ];
-        match self.throttled(&keys) {
+        match self.throttled(&self.keys(name, from)) {
             Some(retry_after) => Err(LoginError::Throttled { retry_after }),
             None => Ok(()),
         }
+    }
+
+    /// The throttling keys of an attempt with their limits. The name as typed decides them, so
+    /// an unknown or invalid name is throttled like any other.
+    fn keys(&self, name: &str, from: IpAddr) -> [(Key, usize); 3] {
+        let folded = name.to_lowercase();
+        [
+            (Key::UserAt(folded.clone(), from), self.limits.per_user_and_address),
+            (Key::Address(from), self.limits.per_address),
+            (Key::User(folded), self.limits.per_user),
+        ]
     }
 
     /// Seconds until the first key over its limit lets an attempt through again.

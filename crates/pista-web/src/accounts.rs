@@ -110,6 +110,14 @@ fn group_name(raw: &str) -> Result<GroupName, ApiError> {
     GroupName::parse(raw).map_err(|e| ApiError::bad_request(e.to_string()))
 }
 
+/// Refuses a user name no account has.
+async fn existing(guard: &Guard, user: &UserName) -> Result<(), ApiError> {
+    match guard.accounts().user(user).await? {
+        Some(_) => Ok(()),
+        None => Err(ApiError::new(StatusCode::NOT_FOUND, format!("no user {user}"))),
+    }
+}
+
 async fn reload(guard: &Guard) -> Result<(), ApiError> {
     guard.reload().await.map_err(ApiError::from)
 }
@@ -395,9 +403,7 @@ pub async fn add_acl(
     let access = if flag(&fields, "write")? { Access::ReadWrite } else { Access::Read };
     let acl = Acl::new(user.clone(), required(&fields, "topic")?, access)
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    if guard.accounts().user(&user).await?.is_none() {
-        return Err(ApiError::new(StatusCode::NOT_FOUND, format!("no user {user}")));
-    }
+    existing(guard, &user).await?;
     if !guard.accounts().add_acl(&acl).await? {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -458,9 +464,7 @@ pub async fn add_member(
     let fields = fields(&headers, &body, &["group", "user"])?;
     let group = group_name(required(&fields, "group")?)?;
     let user = user_name(required(&fields, "user")?)?;
-    if guard.accounts().user(&user).await?.is_none() {
-        return Err(ApiError::new(StatusCode::NOT_FOUND, format!("no user {user}")));
-    }
+    existing(guard, &user).await?;
     guard.accounts().add_member(&group, &user).await?;
     reload(guard).await?;
     Ok((StatusCode::CREATED, Json(json!({"group": group.as_str(), "user": user.as_str()}))))
@@ -533,9 +537,7 @@ pub async fn add_share(
     let to = match (text(&fields, "user")?, text(&fields, "group")?) {
         (Some(user), None) => {
             let user = user_name(user)?;
-            if guard.accounts().user(&user).await?.is_none() {
-                return Err(ApiError::new(StatusCode::NOT_FOUND, format!("no user {user}")));
-            }
+            existing(guard, &user).await?;
             Grantee::User(user)
         }
         (None, Some(group)) => {

@@ -233,7 +233,7 @@ async fn identify(
         let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
         let login = if scheme.eq_ignore_ascii_case("basic") {
             let (name, password) = basic(rest.trim()).ok_or_else(|| {
-                challenge("the Basic credentials are not Base64 of user:password")
+                challenge("the Basic credentials are not Base64 of UTF-8 user:password")
             })?;
             guard.login(&name, &password, from).await
         } else if scheme.eq_ignore_ascii_case("bearer") {

@@ -103,7 +103,7 @@ async fn who(
     caller: &Caller,
     from: std::net::IpAddr,
     fields: &BTreeMap<String, String>,
-) -> Result<(Login, Option<String>), Response> {
+) -> Result<Login, Response> {
     let Some(guard) = state.guard.as_deref() else {
         return Err(message(
             StatusCode::NOT_FOUND,
@@ -111,7 +111,7 @@ async fn who(
         ));
     };
     if let Some(user) = caller.user() {
-        return Ok((Login { user: user.clone(), superuser: caller.is_admin() }, None));
+        return Ok(Login { user: user.clone(), superuser: caller.is_admin() });
     }
     let (Some(name), Some(raw)) = (fields.get("username"), fields.get("password")) else {
         return Err(message(StatusCode::FORBIDDEN, "Not authenticated"));
@@ -124,7 +124,7 @@ async fn who(
         result = guard.login(&name, &encoded, from).await;
     }
     match result {
-        Ok(login) => Ok((login, Some(raw.clone()))),
+        Ok(login) => Ok(login),
         Err(LoginError::Throttled { retry_after }) => Err(message(
             StatusCode::TOO_MANY_REQUESTS,
             &format!("too many failed logins; try again in {retry_after} s"),
@@ -146,7 +146,7 @@ pub async fn conf(
     body: Bytes,
 ) -> Response {
     let fields = form(&body);
-    let (login, _) = match who(&state, &caller, from, &fields).await {
+    let login = match who(&state, &caller, from, &fields).await {
         Ok(found) => found,
         Err(refusal) => return refusal,
     };
@@ -294,7 +294,7 @@ pub async fn tracks(
     body: Bytes,
 ) -> Response {
     let fields = form(&body);
-    let (login, _) = match who(&state, &caller, from, &fields).await {
+    let login = match who(&state, &caller, from, &fields).await {
         Ok(found) => found,
         Err(refusal) => return refusal,
     };
