@@ -99,9 +99,14 @@ pub struct BrokerConfig {
     pub anonymous: bool,
     /// An MQTTS listener beside the plain one.
     pub tls: Option<BrokerTls>,
+    /// A listener for MQTT over WebSocket (subprotocol `mqtt`, any path), for apps and pages
+    /// that reach the broker through a web proxy.
+    pub ws: Option<SocketAddr>,
+    /// A listener for MQTT over WebSocket over TLS.
+    pub wss: Option<BrokerTls>,
 }
 
-/// The embedded broker's MQTTS listener: its address and PEM files.
+/// A TLS listener of the embedded broker (MQTTS or WSS): its address and PEM files.
 #[derive(Debug, Clone)]
 pub struct BrokerTls {
     pub listen: SocketAddr,
@@ -119,6 +124,14 @@ pub enum BrokerError {
 }
 
 impl BrokerError {
+    /// The address that could not be bound, when that was the failure.
+    pub fn addr(&self) -> Option<SocketAddr> {
+        match self {
+            BrokerError::Bind { addr, .. } => Some(*addr),
+            BrokerError::Start { .. } => None,
+        }
+    }
+
     /// True when the listen address is already taken by another program.
     pub fn is_addr_in_use(&self) -> bool {
         matches!(
@@ -132,6 +145,8 @@ impl BrokerError {
 pub struct EmbeddedBroker {
     local_addr: SocketAddr,
     tls_addr: Option<SocketAddr>,
+    ws_addr: Option<SocketAddr>,
+    wss_addr: Option<SocketAddr>,
     /// The broker's accept loop; aborted on shutdown.
     task: JoinHandle<()>,
 }
@@ -142,49 +157,37 @@ pub struct BoundBroker {
     listener: Listener,
     local_addr: SocketAddr,
     tls: Option<(Listener, SocketAddr)>,
+    ws: Option<(Listener, SocketAddr)>,
+    wss: Option<(Listener, SocketAddr)>,
+}
+
+/// The kinds of listener the embedded broker has.
+#[derive(Clone, Copy)]
+enum Transport {
+    Tcp,
+    Tls,
+    Ws,
+    Wss,
 }
 
 impl EmbeddedBroker {
-    /// Binds the listener (with `SO_REUSEADDR`, so a restart is not blocked by connections of
+    /// Binds the listeners (with `SO_REUSEADDR`, so a restart is not blocked by connections of
     /// the previous run that are still closing).
     pub fn bind(config: &BrokerConfig) -> Result<BoundBroker, BrokerError> {
-        let listener = Builder::new()
-            .name("mqtt")
-            .laddr(config.listen)
-            .reuseaddr(Some(true))
-            .max_packet_size(config.max_packet_size)
-            .allow_anonymous(config.anonymous)
-            .max_mqueue_len(100_000)
-            // iOS on MQTT 5 uses topic aliases 1 to 8 when the broker allows them.
-            .max_topic_aliases(32)
-            .max_inflight(std::num::NonZeroU16::new(1000).unwrap_or(std::num::NonZeroU16::MIN))
-            .bind()
-            .map_err(|error| bind_error(config.listen, error))?;
-        let local_addr = listener.local_addr().map_err(|e| start_error(&e))?;
-        let listener = listener.tcp().map_err(|e| start_error(&e))?;
-        let tls = match &config.tls {
-            Some(tls) => {
-                let bound = Builder::new()
-                    .name("mqtts")
-                    .laddr(tls.listen)
-                    .reuseaddr(Some(true))
-                    .max_packet_size(config.max_packet_size)
-                    .allow_anonymous(config.anonymous)
-                    .max_mqueue_len(100_000)
-                    .max_topic_aliases(32)
-                    .max_inflight(
-                        std::num::NonZeroU16::new(1000).unwrap_or(std::num::NonZeroU16::MIN),
-                    )
-                    .tls_cert(Some(tls.cert.display().to_string()))
-                    .tls_key(Some(tls.key.display().to_string()))
-                    .bind()
-                    .map_err(|error| bind_error(tls.listen, error))?;
-                let addr = bound.local_addr().map_err(|e| start_error(&e))?;
-                Some((bound.tls().map_err(|e| start_error(&e))?, addr))
-            }
-            None => None,
-        };
-        Ok(BoundBroker { listener, local_addr, tls })
+        let (listener, local_addr) = bind_one(config, "mqtt", config.listen, None, Transport::Tcp)?;
+        let tls = config
+            .tls
+            .as_ref()
+            .map(|tls| bind_one(config, "mqtts", tls.listen, Some(tls), Transport::Tls))
+            .transpose()?;
+        let ws =
+            config.ws.map(|addr| bind_one(config, "ws", addr, None, Transport::Ws)).transpose()?;
+        let wss = config
+            .wss
+            .as_ref()
+            .map(|tls| bind_one(config, "wss", tls.listen, Some(tls), Transport::Wss))
+            .transpose()?;
+        Ok(BoundBroker { listener, local_addr, tls, ws, wss })
     }
 
     /// Binds and starts serving. Fails at once if the address is taken.
@@ -204,6 +207,16 @@ impl EmbeddedBroker {
     /// The MQTTS listener's address, when there is one.
     pub fn tls_addr(&self) -> Option<SocketAddr> {
         self.tls_addr
+    }
+
+    /// The MQTT-over-WebSocket listener's address, when there is one.
+    pub fn ws_addr(&self) -> Option<SocketAddr> {
+        self.ws_addr
+    }
+
+    /// The MQTT-over-secure-WebSocket listener's address, when there is one.
+    pub fn wss_addr(&self) -> Option<SocketAddr> {
+        self.wss_addr
     }
 
     /// Stops accepting connections.
@@ -226,7 +239,7 @@ impl BoundBroker {
         gate: Arc<dyn PublishGate>,
         gatekeeper: Option<Arc<dyn Gatekeeper>>,
     ) -> Result<EmbeddedBroker, BrokerError> {
-        let BoundBroker { listener, local_addr, tls } = self;
+        let BoundBroker { listener, local_addr, tls, ws, wss } = self;
 
         // Retained messages live in memory; the plugin wants its config even for the defaults.
         let scx = ServerContext::new()
@@ -249,9 +262,13 @@ impl BoundBroker {
         register.start().await;
 
         let mut server = MqttServer::new(scx).listener_by_id(listener, 1);
-        let tls_addr = tls.as_ref().map(|(_, addr)| *addr);
-        if let Some((tls, _)) = tls {
-            server = server.listener_by_id(tls, 2);
+        let addr = |bound: &Option<(Listener, SocketAddr)>| bound.as_ref().map(|(_, addr)| *addr);
+        let (tls_addr, ws_addr, wss_addr) = (addr(&tls), addr(&ws), addr(&wss));
+        for (id, (listener, _)) in [(2, tls), (3, ws), (4, wss)]
+            .into_iter()
+            .filter_map(|(id, bound)| bound.map(|bound| (id, bound)))
+        {
+            server = server.listener_by_id(listener, id);
         }
         let server = server.build();
         let task = tokio::spawn(async move {
@@ -259,8 +276,43 @@ impl BoundBroker {
                 tracing::error!(%error, "embedded broker stopped");
             }
         });
-        Ok(EmbeddedBroker { local_addr, tls_addr, task })
+        Ok(EmbeddedBroker { local_addr, tls_addr, ws_addr, wss_addr, task })
     }
+}
+
+/// Binds one listener with the broker's limits, and TLS files for the TLS transports.
+fn bind_one(
+    config: &BrokerConfig,
+    name: &str,
+    addr: SocketAddr,
+    tls: Option<&BrokerTls>,
+    transport: Transport,
+) -> Result<(Listener, SocketAddr), BrokerError> {
+    let mut builder = Builder::new()
+        .name(name)
+        .laddr(addr)
+        .reuseaddr(Some(true))
+        .max_packet_size(config.max_packet_size)
+        .allow_anonymous(config.anonymous)
+        .max_mqueue_len(100_000)
+        // iOS on MQTT 5 uses topic aliases 1 to 8 when the broker allows them.
+        .max_topic_aliases(32)
+        .max_inflight(std::num::NonZeroU16::new(1000).unwrap_or(std::num::NonZeroU16::MIN));
+    if let Some(tls) = tls {
+        builder = builder
+            .tls_cert(Some(tls.cert.display().to_string()))
+            .tls_key(Some(tls.key.display().to_string()));
+    }
+    let bound = builder.bind().map_err(|error| bind_error(addr, error))?;
+    let local = bound.local_addr().map_err(|e| start_error(&e))?;
+    let listener = match transport {
+        Transport::Tcp => bound.tcp(),
+        Transport::Tls => bound.tls(),
+        Transport::Ws => bound.ws(),
+        Transport::Wss => bound.wss(),
+    }
+    .map_err(|e| start_error(&e))?;
+    Ok((listener, local))
 }
 
 fn bind_error(addr: SocketAddr, error: rmqtt::net::Error) -> BrokerError {

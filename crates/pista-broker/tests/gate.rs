@@ -44,6 +44,8 @@ async fn start() -> (EmbeddedBroker, Arc<Recorder>) {
         max_packet_size: 1 << 20,
         anonymous: true,
         tls: None,
+        ws: None,
+        wss: None,
     };
     (EmbeddedBroker::start(config, gate.clone(), None).await.unwrap(), gate)
 }
@@ -86,6 +88,8 @@ async fn start_guarded() -> (EmbeddedBroker, Arc<Recorder>) {
         max_packet_size: 1 << 20,
         anonymous: false,
         tls: None,
+        ws: None,
+        wss: None,
     };
     let broker = EmbeddedBroker::start(config, gate.clone(), Some(Arc::new(TwoUsers)));
     (broker.await.unwrap(), gate)
@@ -286,6 +290,8 @@ async fn a_taken_address_is_reported_as_in_use() {
         max_packet_size: 1 << 20,
         anonymous: true,
         tls: None,
+        ws: None,
+        wss: None,
     };
     let error =
         EmbeddedBroker::start(config, Arc::new(Recorder::default()), None).await.err().unwrap();

@@ -11,6 +11,7 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -47,6 +48,12 @@ pub struct Guard {
     hashes: RwLock<Arc<HashMap<UserName, String>>>,
     /// SHA-256 of "user NUL password" of recent successful logins, with the hash they matched.
     remembered: Mutex<HashMap<[u8; 32], Remembered>>,
+    /// Password checks under way, by the same key: a second login with the same credentials
+    /// waits for the first check instead of running its own (50 connections of one fleet
+    /// logging in at once cost one Argon2 check, not 50).
+    checking: Mutex<HashMap<[u8; 32], Arc<tokio::sync::Mutex<()>>>>,
+    /// Password checks run (Argon2 and the original's hashes), for tests and statistics.
+    checks: AtomicU64,
 }
 
 #[derive(Clone)]
@@ -72,6 +79,8 @@ impl Guard {
             book: RwLock::new(Arc::new(book)),
             hashes: RwLock::new(Arc::new(hashes)),
             remembered: Mutex::default(),
+            checking: Mutex::default(),
+            checks: AtomicU64::new(0),
         }))
     }
 
@@ -140,15 +149,40 @@ impl Guard {
         }
         self.logins.check_throttle(name, from)?;
         let key = remember_key(name, password);
-        let remembered =
-            self.remembered.lock().unwrap_or_else(|e| e.into_inner()).get(&key).cloned();
-        if let Some(entry) = remembered
-            && entry.at.elapsed() < REMEMBER
-            && entry.hash.is_some()
-            && self.stored_hash(&entry.login.user) == entry.hash
-        {
-            return Ok(entry.login);
+        if let Some(login) = self.remembered_login(&key) {
+            return Ok(login);
         }
+        let check =
+            self.checking.lock().unwrap_or_else(|e| e.into_inner()).entry(key).or_default().clone();
+        let _turn = check.lock().await;
+        // Another login with the same credentials may have been checked while this one waited.
+        if let Some(login) = self.remembered_login(&key) {
+            return Ok(login);
+        }
+        let checked = self.check_password(key, name, password, from).await;
+        self.checking.lock().unwrap_or_else(|e| e.into_inner()).remove(&key);
+        checked
+    }
+
+    /// A successful login with these credentials from the last minute, while the user's stored
+    /// hash is the one it matched.
+    fn remembered_login(&self, key: &[u8; 32]) -> Option<Login> {
+        let entry = self.remembered.lock().unwrap_or_else(|e| e.into_inner()).get(key).cloned()?;
+        (entry.at.elapsed() < REMEMBER
+            && entry.hash.is_some()
+            && self.stored_hash(&entry.login.user) == entry.hash)
+            .then_some(entry.login)
+    }
+
+    /// Checks the password against the store and remembers a success under `key`.
+    async fn check_password(
+        &self,
+        key: [u8; 32],
+        name: &str,
+        password: &str,
+        from: IpAddr,
+    ) -> Result<Login, LoginError> {
+        self.checks.fetch_add(1, Ordering::Relaxed);
         let login = self.logins.login(name, password, from).await?;
         if self.book().viewer(&login.user, None).is_none() {
             // A user made a moment ago elsewhere (the CLI, another worker): the rules learn of
@@ -166,6 +200,11 @@ impl Guard {
         }
         remembered.insert(key, entry);
         Ok(login)
+    }
+
+    /// How many password checks this guard ran (remembered and coalesced logins not counted).
+    pub fn password_checks(&self) -> u64 {
+        self.checks.load(Ordering::Relaxed)
     }
 
     /// The user a token belongs to, if it is one of `kinds`, not expired, and its user exists.
@@ -480,5 +519,27 @@ mod tests {
         guard.reload().await.unwrap();
         assert!(matches!(guard.login("bob", "bob-pw", from).await, Err(LoginError::Refused)));
         assert!(guard.login("bob", "changed", from).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn logins_with_the_same_credentials_at_once_share_one_password_check() {
+        let (guard, _store) = guard().await;
+        let from = IpAddr::from([127, 0, 0, 1]);
+        let at_once = |name: &'static str, password: &'static str, n: usize| {
+            let mut logins = tokio::task::JoinSet::new();
+            for _ in 0..n {
+                let guard = guard.clone();
+                logins.spawn(async move { guard.login(name, password, from).await });
+            }
+            logins.join_all()
+        };
+        let results = at_once("bob", "bob-pw", 20).await;
+        let bob = Login { user: user("bob"), superuser: false };
+        assert!(results.iter().all(|r| r.as_ref().ok() == Some(&bob)), "{results:?}");
+        assert_eq!(guard.password_checks(), 1);
+        // Other credentials are checked on their own, and a wrong password each time.
+        let results = at_once("jane", "wrong", 3).await;
+        assert!(results.iter().all(|r| matches!(r, Err(LoginError::Refused))), "{results:?}");
+        assert_eq!(guard.password_checks(), 4);
     }
 }

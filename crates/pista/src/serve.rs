@@ -75,6 +75,9 @@ pub struct Server {
     pub https_addr: Option<SocketAddr>,
     /// The embedded broker's MQTTS address, when it runs.
     pub broker_tls_addr: Option<SocketAddr>,
+    /// The embedded broker's WebSocket and secure WebSocket addresses, when they run.
+    pub broker_ws_addr: Option<SocketAddr>,
+    pub broker_wss_addr: Option<SocketAddr>,
     /// The embedded broker's address, when it runs.
     pub broker_addr: Option<SocketAddr>,
     pub pipeline: Pipeline,
@@ -306,6 +309,12 @@ impl Server {
         if let Some(addr) = broker.as_ref().and_then(EmbeddedBroker::tls_addr) {
             tracing::info!(%addr, "embedded mqtts listening");
         }
+        if let Some(addr) = broker.as_ref().and_then(EmbeddedBroker::ws_addr) {
+            tracing::info!(%addr, "embedded mqtt over websocket listening");
+        }
+        if let Some(addr) = broker.as_ref().and_then(EmbeddedBroker::wss_addr) {
+            tracing::info!(%addr, "embedded mqtt over secure websocket listening");
+        }
         let router = pista_web::router(state, web);
         let mut http_stop = stop.clone();
         let http = tokio::spawn(async move {
@@ -322,6 +331,8 @@ impl Server {
             http_addr,
             https_addr,
             broker_tls_addr: broker.as_ref().and_then(EmbeddedBroker::tls_addr),
+            broker_ws_addr: broker.as_ref().and_then(EmbeddedBroker::ws_addr),
+            broker_wss_addr: broker.as_ref().and_then(EmbeddedBroker::wss_addr),
             broker_addr,
             pipeline,
             store,
@@ -561,8 +572,9 @@ async fn prepare(settings: &Settings) -> Result<Prepared, ServeError> {
         _ => ServeError::Http { addr, source },
     })?;
 
-    let tls = match (settings.https.is_some() || settings.broker_tls.is_some(), &settings.tls_cert)
-    {
+    let wants_tls =
+        settings.https.is_some() || settings.broker_tls.is_some() || settings.broker_wss.is_some();
+    let tls = match (wants_tls, &settings.tls_cert) {
         (false, _) => None,
         (true, Some(cert)) => {
             let key = settings.tls_key.as_deref().unwrap_or(cert);
@@ -583,7 +595,7 @@ async fn prepare(settings: &Settings) -> Result<Prepared, ServeError> {
         }
         None => None,
     };
-    let broker_tls = match (settings.broker_tls, &tls) {
+    let broker_tls = |listen: Option<SocketAddr>| match (listen, &tls) {
         (Some(listen), Some(files)) => {
             Some(BrokerTls { listen, cert: files.cert.clone(), key: files.key.clone() })
         }
@@ -595,10 +607,12 @@ async fn prepare(settings: &Settings) -> Result<Prepared, ServeError> {
                 listen,
                 max_packet_size: settings.broker_max_packet as u32,
                 anonymous: !settings.auth,
-                tls: broker_tls,
+                tls: broker_tls(settings.broker_tls),
+                ws: settings.broker_ws,
+                wss: broker_tls(settings.broker_wss),
             };
             Some(EmbeddedBroker::bind(&config).map_err(|error| {
-                if error.is_addr_in_use() {
+                if error.is_addr_in_use() && error.addr() == Some(listen) {
                     ServeError::BrokerInUse { addr: listen, next: next_port(listen) }
                 } else {
                     ServeError::Broker(error)

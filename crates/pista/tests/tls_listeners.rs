@@ -1,5 +1,6 @@
 //! Pista's own TLS listeners with the local CA it makes: HTTPS to reqwest (rustls) and curl
-//! (OpenSSL), MQTTS to rumqttc (rustls) and `mosquitto_pub` (OpenSSL), ctrld handing out the
+//! (OpenSSL), MQTTS to rumqttc (rustls) and `mosquitto_pub` (OpenSSL), MQTT over WebSocket and
+//! secure WebSocket to rumqttc, ctrld handing out the
 //! MQTTS settings and the CA certificate, and the CA kept across restarts. A client that does
 //! not trust the CA is refused at the handshake. The command-line clients run as child
 //! processes awaited on the test's runtime (blocking on them would stall the server in it).
@@ -25,6 +26,8 @@ async fn start() -> TestServer {
         s.admin_password = Some(Hidden(ADMIN_PW.to_owned()));
         s.https = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
         s.broker_tls = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
+        s.broker_ws = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
+        s.broker_wss = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
         s.tls_local_ca = true;
     })
     .await
@@ -114,28 +117,28 @@ async fn https_and_mqtts_work_with_the_local_ca_for_rustls_and_openssl_clients()
     assert!(status.success());
     server.wait_points("admin", "phone", 1).await;
 
-    // rumqttc (rustls) over MQTTS.
-    use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS, TlsConfiguration, Transport};
-    let mut options = MqttOptions::new(common::unique("tls"), "127.0.0.1", mqtts.port());
-    options.set_credentials("admin", ADMIN_PW);
-    options.set_transport(Transport::Tls(TlsConfiguration::Simple {
-        ca: ca.clone(),
-        alpn: None,
-        client_auth: None,
-    }));
-    let (client, mut events) = AsyncClient::new(options, 10);
-    let fix = r#"{"_type":"location","tid":"ap","lat":1.5,"lon":2.5,"tst":1733000001}"#;
-    client.publish("owntracks/admin/phone", QoS::AtLeastOnce, false, fix).await.unwrap();
-    loop {
-        let event = tokio::time::timeout(Duration::from_secs(10), events.poll()).await.unwrap();
-        match event {
-            Ok(Event::Incoming(Packet::PubAck(_))) => break,
-            Ok(_) => {}
-            Err(error) => panic!("mqtts failed: {error}"),
-        }
+    // rumqttc (rustls) over MQTTS, MQTT over WebSocket, and over secure WebSocket.
+    let tls = || TlsConfiguration::Simple { ca: ca.clone(), alpn: None, client_auth: None };
+    let ws = server.server.broker_ws_addr.unwrap();
+    let wss = server.server.broker_wss_addr.unwrap();
+    let ways = [
+        ("127.0.0.1".to_owned(), mqtts.port(), Transport::Tls(tls())),
+        (format!("ws://127.0.0.1:{}/mqtt", ws.port()), ws.port(), Transport::Ws),
+        (format!("wss://localhost:{}/mqtt", wss.port()), wss.port(), Transport::Wss(tls())),
+    ];
+    for (tst, (host, port, transport)) in (1_733_000_001..).zip(ways) {
+        let fix = format!(r#"{{"_type":"location","tid":"ap","lat":1.5,"lon":2.5,"tst":{tst}}}"#);
+        let acked = publish(&host, port, transport.clone(), ADMIN_PW, &fix).await;
+        assert_eq!(acked, Ok(()), "{host}");
+        // A wrong password is refused on every listener.
+        let refused = publish(&host, port, transport, "wrong", &fix).await;
+        assert_eq!(refused, Err("refused".to_owned()), "{host}");
     }
-    let points = server.wait_points("admin", "phone", 2).await;
-    assert_eq!(points.iter().map(|p| p.tst).collect::<Vec<_>>(), [1_733_000_000, 1_733_000_001]);
+    let points = server.wait_points("admin", "phone", 4).await;
+    assert_eq!(
+        points.iter().map(|p| p.tst).collect::<Vec<_>>(),
+        [1_733_000_000, 1_733_000_001, 1_733_000_002, 1_733_000_003]
+    );
 
     // The CA is kept: after a restart the same CA signs a new server certificate.
     let server = server.restart().await;
@@ -147,6 +150,38 @@ async fn https_and_mqtts_work_with_the_local_ca_for_rustls_and_openssl_clients()
     server.stop().await;
 }
 
+use rumqttc::{
+    AsyncClient, ConnectReturnCode, ConnectionError, Event, MqttOptions, Packet, QoS,
+    TlsConfiguration, Transport,
+};
+
+/// Publishes one message as admin at QoS 1 and waits for the acknowledgement, or for the
+/// broker refusing the login (`Err("refused")`).
+async fn publish(
+    host: &str,
+    port: u16,
+    transport: Transport,
+    password: &str,
+    payload: &str,
+) -> Result<(), String> {
+    let mut options = MqttOptions::new(common::unique("tls"), host, port);
+    options.set_credentials("admin", password);
+    options.set_transport(transport);
+    let (client, mut events) = AsyncClient::new(options, 10);
+    client.publish("owntracks/admin/phone", QoS::AtLeastOnce, false, payload).await.unwrap();
+    loop {
+        let event = tokio::time::timeout(Duration::from_secs(10), events.poll()).await.unwrap();
+        match event {
+            Ok(Event::Incoming(Packet::PubAck(_))) => return Ok(()),
+            Ok(_) => {}
+            Err(ConnectionError::ConnectionRefused(
+                ConnectReturnCode::BadUserNamePassword | ConnectReturnCode::NotAuthorized,
+            )) => return Err("refused".to_owned()),
+            Err(error) => return Err(error.to_string()),
+        }
+    }
+}
+
 #[test]
 fn a_tls_listener_without_certificates_is_refused_at_start() {
     let flags = [("https", "127.0.0.1:8443".to_owned())];
@@ -156,4 +191,30 @@ fn a_tls_listener_without_certificates_is_refused_at_start() {
         "invalid http.tls_listen = \"127.0.0.1:8443\" (from flag --https): off, unless tls.cert \
          and tls.key are given or tls.local_ca is true"
     );
+}
+
+#[test]
+fn broker_websocket_listeners_need_the_broker_and_wss_needs_certificates() {
+    let cases: [(&[(&str, &str)], &str); 3] = [
+        (
+            &[("broker-wss", "127.0.0.1:8084")],
+            "invalid broker.wss_listen = \"127.0.0.1:8084\" (from flag --broker-wss): off, unless \
+             tls.cert and tls.key are given or tls.local_ca is true",
+        ),
+        (
+            &[("broker", "off"), ("broker-ws", "127.0.0.1:8080")],
+            "invalid broker.ws_listen = \"127.0.0.1:8080\" (from flag --broker-ws): off while the \
+             embedded broker is off",
+        ),
+        (
+            &[("broker", "off"), ("broker-tls", "127.0.0.1:8883")],
+            "invalid broker.tls_listen = \"127.0.0.1:8883\" (from flag --broker-tls): off while \
+             the embedded broker is off",
+        ),
+    ];
+    for (flags, expected) in cases {
+        let flags: Vec<(&str, String)> = flags.iter().map(|(k, v)| (*k, (*v).to_owned())).collect();
+        let raw = pista::settings::RawSettings::load(None, |_| None, &flags).unwrap();
+        assert_eq!(raw.validate().unwrap_err().to_string(), expected);
+    }
 }

@@ -136,6 +136,16 @@ impl RawSettings {
         let path = |key: &str| Some(self.get(key).0).filter(|v| !v.is_empty()).map(PathBuf::from);
         let https = self.addr_or_off("http.tls_listen")?;
         let broker_tls = self.addr_or_off("broker.tls_listen")?;
+        let broker_ws = self.addr_or_off("broker.ws_listen")?;
+        let broker_wss = self.addr_or_off("broker.wss_listen")?;
+        if broker.is_none() {
+            let extra = [("broker.tls_listen", broker_tls), ("broker.ws_listen", broker_ws)];
+            for (key, addr) in extra.into_iter().chain([("broker.wss_listen", broker_wss)]) {
+                if addr.is_some() {
+                    return Err(self.invalid(key, "off while the embedded broker is off"));
+                }
+            }
+        }
         let (tls_cert, tls_key) = (path("tls.cert"), path("tls.key"));
         let tls_local_ca = self.boolean("tls.local_ca")?;
         if tls_cert.is_some() != tls_key.is_some() {
@@ -145,7 +155,7 @@ impl RawSettings {
         if tls_local_ca && tls_cert.is_some() {
             return Err(self.invalid("tls.local_ca", "false when tls.cert is given"));
         }
-        for key in ["http.tls_listen", "broker.tls_listen"] {
+        for key in ["http.tls_listen", "broker.tls_listen", "broker.wss_listen"] {
             if self.addr_or_off(key)?.is_some() && !tls_local_ca && tls_cert.is_none() {
                 return Err(self.invalid(
                     key,
@@ -160,6 +170,8 @@ impl RawSettings {
         let settings = Settings {
             https,
             broker_tls,
+            broker_ws,
+            broker_wss,
             tls_cert,
             tls_key,
             tls_ca_file: path("tls.ca_file"),

@@ -151,6 +151,22 @@ pub const TABLE: &[Setting] = &[
          tls.cert and tls.key, or tls.local_ca.",
     ),
     setting(
+        "broker.ws_listen",
+        "broker-ws",
+        Kind::AddrOrOff,
+        "off",
+        "Address of the embedded broker's MQTT-over-WebSocket listener (subprotocol mqtt, any \
+         path), or off (e.g. 127.0.0.1:8080), for a TLS proxy in front or a local page.",
+    ),
+    setting(
+        "broker.wss_listen",
+        "broker-wss",
+        Kind::AddrOrOff,
+        "off",
+        "Address of the embedded broker's MQTT-over-secure-WebSocket listener, or off (e.g. \
+         127.0.0.1:8084); needs tls.cert and tls.key, or tls.local_ca.",
+    ),
+    setting(
         "broker.max_packet",
         "broker-max-packet",
         Kind::Number,
@@ -527,6 +543,10 @@ pub struct Settings {
     pub https: Option<SocketAddr>,
     /// The embedded broker's MQTTS listener, when on.
     pub broker_tls: Option<SocketAddr>,
+    /// The embedded broker's WebSocket listener, when on.
+    pub broker_ws: Option<SocketAddr>,
+    /// The embedded broker's secure WebSocket listener, when on.
+    pub broker_wss: Option<SocketAddr>,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
     pub tls_ca_file: Option<PathBuf>,
@@ -615,6 +635,8 @@ impl Settings {
             http_max_body: 4 << 20,
             https: None,
             broker_tls: None,
+            broker_ws: None,
+            broker_wss: None,
             tls_cert: None,
             tls_key: None,
             tls_ca_file: None,
