@@ -12,7 +12,7 @@
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use futures::StreamExt;
 use pista_core::{DeviceKey, Location, Replay, Source, UserName};
-use pista_export::{Exporter, Format, Subject};
+use pista_export::{Exporter, Format, RecorderFormat, Subject};
 use pista_store::{HistoryColumns, HistoryQuery, NewBody, NewMessage, SqlStore, Storage};
 use serde_json::{Value, json};
 
@@ -52,7 +52,7 @@ fn message(key: &DeviceKey, n: i64) -> NewMessage {
 /// written.
 async fn encode(store: &SqlStore, exporter: Exporter, count: bool) -> usize {
     let key = DeviceKey::parse("bench", "phone").unwrap();
-    let columns = exporter.format().columns();
+    let columns = exporter.columns();
     let query = HistoryQuery { count, columns, ..HistoryQuery::new(key.user, Some(key.device)) };
     let history = store.history(&query).await.unwrap();
     let mut chunks = pista_export::stream(exporter, history.pages);
@@ -99,8 +99,9 @@ fn month(c: &mut Criterion) {
         })
     });
     group.bench_function("recorder_locations_json", |b| {
-        b.to_async(&runtime)
-            .iter(|| async { encode(&store, Exporter::recorder_locations(0, "0.1.0"), true).await })
+        b.to_async(&runtime).iter(|| async {
+            encode(&store, Exporter::recorder(RecorderFormat::Json, 0, "0.1.0", None), true).await
+        })
     });
     group.bench_function("export_gpx", |b| {
         b.to_async(&runtime).iter(|| async {

@@ -1,13 +1,13 @@
 //! JSON: each point is its stored message with the Recorder's derived times added (`isorcv`,
 //! `isotst`, `disptst`), and in exports also `username` and `device`. The export is an array
-//! with one point per line; [`Envelope`] is the Recorder's `/api/0/locations` answer, whose
-//! count is known before the points come.
+//! with one point per line; the Recorder's `/api/0/locations` answer (`recorder`) writes its
+//! points with [`push_item`] too, with their addresses.
 //!
 //! The stored message is compact JSON of an object, so the added members are spliced in before
 //! its closing brace without parsing it. A message that already holds one of the added names is parsed and the name set
 //! in place instead, as the Recorder's own output does.
 
-use std::io::{self, Write};
+use std::io;
 use std::sync::LazyLock;
 
 use memchr::memmem::Finder;
@@ -18,15 +18,23 @@ use serde_json::{Map, Value};
 use crate::Encoder;
 use crate::time::{push_display, push_iso, push_iso_and_display};
 
-/// Appends one point as a JSON object; with `identity`, also `username` and `device`.
-pub fn push_item(out: &mut Vec<u8>, point: &HistoryPoint, identity: bool) -> io::Result<()> {
+/// Appends one point as a JSON object; with `identity`, also `username` and `device`; with
+/// `address`, the point's address as `addr` when it has one and the message has none.
+pub fn push_item(
+    out: &mut Vec<u8>,
+    point: &HistoryPoint,
+    identity: bool,
+    address: bool,
+) -> io::Result<()> {
     let payload = point.payload.as_str();
+    let addr = point.addr.as_deref().filter(|_| address);
     let splice = payload.len() >= 2
         && payload.starts_with('{')
         && payload.ends_with('}')
-        && !holds_added_name(payload.as_bytes(), identity);
+        && !holds_added_name(payload.as_bytes(), identity)
+        && !(addr.is_some() && ADDR.find(payload.as_bytes()).is_some());
     if !splice {
-        return push_parsed(out, point, identity);
+        return push_parsed(out, point, identity, addr);
     }
 
     out.extend_from_slice(&payload.as_bytes()[..payload.len() - 1]);
@@ -38,6 +46,11 @@ pub fn push_item(out: &mut Vec<u8>, point: &HistoryPoint, identity: bool) -> io:
         serde_json::to_writer(&mut *out, point.key.user.as_str())?;
         out.extend_from_slice(b",\"device\":");
         serde_json::to_writer(&mut *out, point.key.device.as_str())?;
+        out.push(b',');
+    }
+    if let Some(addr) = addr {
+        out.extend_from_slice(b"\"addr\":");
+        serde_json::to_writer(&mut *out, addr)?;
         out.push(b',');
     }
     out.extend_from_slice(b"\"isorcv\":\"");
@@ -55,6 +68,9 @@ static ADDED_NAMES: LazyLock<[Finder<'static>; 5]> = LazyLock::new(|| {
     ["\"isorcv\"", "\"isotst\"", "\"disptst\"", "\"username\"", "\"device\""].map(Finder::new)
 });
 
+/// `"addr"`: a message holding it keeps its own address.
+static ADDR: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new("\"addr\""));
+
 /// Whether `payload` holds `"isorcv"`, `"isotst"` or `"disptst"` (with `identity`, also
 /// `"username"` or `"device"`) anywhere, as a key or inside a string.
 fn holds_added_name(payload: &[u8], identity: bool) -> bool {
@@ -63,7 +79,23 @@ fn holds_added_name(payload: &[u8], identity: bool) -> bool {
 }
 
 /// The slow path of [`push_item`]: parse, set the members, write again.
-fn push_parsed(out: &mut Vec<u8>, point: &HistoryPoint, identity: bool) -> io::Result<()> {
+fn push_parsed(
+    out: &mut Vec<u8>,
+    point: &HistoryPoint,
+    identity: bool,
+    addr: Option<&str>,
+) -> io::Result<()> {
+    serde_json::to_writer(&mut *out, &parsed_item(point, identity, addr))?;
+    Ok(())
+}
+
+/// The point's stored message as an object (an empty one when it is not one) with the members
+/// [`push_item`] adds: the identity, `addr` when the message has none, the derived times.
+pub(crate) fn parsed_item(
+    point: &HistoryPoint,
+    identity: bool,
+    addr: Option<&str>,
+) -> Map<String, Value> {
     let mut item = match serde_json::from_str::<Value>(&point.payload) {
         Ok(Value::Object(map)) => map,
         _ => Map::new(),
@@ -71,6 +103,9 @@ fn push_parsed(out: &mut Vec<u8>, point: &HistoryPoint, identity: bool) -> io::R
     if identity {
         item.insert("username".into(), point.key.user.to_string().into());
         item.insert("device".into(), point.key.device.to_string().into());
+    }
+    if let Some(addr) = addr {
+        item.entry("addr").or_insert_with(|| addr.into());
     }
     let time = |push: fn(&mut Vec<u8>, i64), seconds: i64| {
         let mut text = Vec::with_capacity(20);
@@ -80,8 +115,7 @@ fn push_parsed(out: &mut Vec<u8>, point: &HistoryPoint, identity: bool) -> io::R
     item.insert("isorcv".into(), time(push_iso, point.received_at));
     item.insert("isotst".into(), time(push_iso, point.tst));
     item.insert("disptst".into(), time(push_display, point.tst));
-    serde_json::to_writer(&mut *out, &item)?;
-    Ok(())
+    item
 }
 
 /// The export's JSON: an array of points, one per line.
@@ -99,45 +133,11 @@ impl Encoder for Array {
     fn point(&mut self, out: &mut Vec<u8>, point: &HistoryPoint) -> io::Result<()> {
         out.extend_from_slice(if self.items == 0 { b"\n" } else { b",\n" });
         self.items += 1;
-        push_item(out, point, true)
+        push_item(out, point, true, false)
     }
 
     fn end(&mut self, out: &mut Vec<u8>) -> io::Result<()> {
         out.extend_from_slice(if self.items == 0 { b"]\n" } else { b"\n]\n" });
-        Ok(())
-    }
-}
-
-/// `{"count":N,"data":[...],"status":200,"version":"..."}`, the points without identity.
-pub(crate) struct Envelope {
-    count: u64,
-    version: String,
-    items: u64,
-}
-
-impl Envelope {
-    pub(crate) fn new(count: u64, version: &str) -> Self {
-        Self { count, version: version.to_owned(), items: 0 }
-    }
-}
-
-impl Encoder for Envelope {
-    fn begin(&mut self, out: &mut Vec<u8>) -> io::Result<()> {
-        write!(out, "{{\"count\":{},\"data\":[", self.count)
-    }
-
-    fn point(&mut self, out: &mut Vec<u8>, point: &HistoryPoint) -> io::Result<()> {
-        if self.items > 0 {
-            out.push(b',');
-        }
-        self.items += 1;
-        push_item(out, point, false)
-    }
-
-    fn end(&mut self, out: &mut Vec<u8>) -> io::Result<()> {
-        out.extend_from_slice(b"],\"status\":200,\"version\":");
-        serde_json::to_writer(&mut *out, &self.version)?;
-        out.push(b'}');
         Ok(())
     }
 }

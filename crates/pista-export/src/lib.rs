@@ -13,6 +13,7 @@ mod gpx;
 pub mod json;
 mod kml;
 mod rec;
+pub mod recorder;
 mod table;
 mod time;
 mod xml;
@@ -24,6 +25,8 @@ use bytes::Bytes;
 use futures::stream::{self, BoxStream, StreamExt};
 use pista_core::{DeviceName, UserName};
 use pista_store::{HistoryColumns, HistoryPages, HistoryPoint, StoreError};
+
+pub use recorder::{RecorderFormat, UnknownRecorderFormat};
 
 /// An export format, by its name in `--format` and `format=`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,7 +104,7 @@ pub enum ExportError {
     #[error("reading the history failed")]
     Store(#[from] StoreError),
     #[error("writing {format} failed")]
-    Write { format: Format, source: std::io::Error },
+    Write { format: &'static str, source: std::io::Error },
 }
 
 /// Whose history is exported: it names the document and, for a user, the tracks inside.
@@ -144,7 +147,9 @@ trait Encoder: Send {
 
 /// Writes one export document piece by piece.
 pub struct Exporter {
-    format: Format,
+    /// The format's name, for errors.
+    name: &'static str,
+    columns: HistoryColumns,
     encoder: Box<dyn Encoder>,
     /// The size of the last page's bytes: the next page's buffer starts that large, so a page
     /// is written without growing (and copying) its buffer on the way.
@@ -166,18 +171,25 @@ impl Exporter {
             Format::Kml => Box::new(kml::Kml::new(label)),
             Format::Json => Box::new(json::Array::default()),
         };
-        Ok(Self { format, encoder, page_bytes: 0 })
+        Ok(Self { name: format.name(), columns: format.columns(), encoder, page_bytes: 0 })
     }
 
-    /// The Recorder's `/api/0/locations` answer: `{"count":N,"data":[...],"status":200,...}`.
-    /// It writes the stored messages: read its history with [`HistoryColumns::Message`].
-    pub fn recorder_locations(count: u64, version: &str) -> Self {
-        let encoder = Box::new(json::Envelope::new(count, version));
-        Self { format: Format::Json, encoder, page_bytes: 0 }
+    /// The Recorder's `/api/0/locations` answer in `format`: for JSON the envelope
+    /// `{"count":N,"data":[...],"status":200,"version":...}`; `fields` keeps those members of
+    /// each point in JSON, CSV and XML.
+    pub fn recorder(
+        format: RecorderFormat,
+        count: u64,
+        version: &str,
+        fields: Option<Vec<String>>,
+    ) -> Self {
+        let encoder = recorder::encoder(format, count, version, fields);
+        Self { name: format.name(), columns: format.columns(), encoder, page_bytes: 0 }
     }
 
-    pub fn format(&self) -> Format {
-        self.format
+    /// The history columns the document needs: read no more.
+    pub fn columns(&self) -> HistoryColumns {
+        self.columns
     }
 
     /// The start of the document.
@@ -213,7 +225,7 @@ impl Exporter {
     }
 
     fn failed(&self) -> impl FnOnce(std::io::Error) -> ExportError + use<> {
-        let format = self.format;
+        let format = self.name;
         move |source| ExportError::Write { format, source }
     }
 }

@@ -68,6 +68,8 @@ pub enum HistoryColumns {
     /// `lon`, `received_at` and `payload`. The typed fields are left empty: `tid` is `""`, the
     /// others `None`.
     Message,
+    /// [`HistoryColumns::Message`] and the address (the Recorder's JSON answers).
+    MessageAndAddress,
 }
 
 /// One stored fix as exports need it: the typed columns, and the stored message as compact JSON.
@@ -112,7 +114,7 @@ impl std::fmt::Debug for History {
 }
 
 /// The columns read, in this order; [`HistoryColumns::Message`] reads the first
-/// [`MESSAGE_COLUMNS`].
+/// [`MESSAGE_COLUMNS`], [`HistoryColumns::MessageAndAddress`] one more.
 const COLUMNS: [&str; 15] = [
     "id",
     "tst",
@@ -120,6 +122,7 @@ const COLUMNS: [&str; 15] = [
     "lon",
     "received_at",
     "payload",
+    "addr",
     "tid",
     "trig",
     "acc",
@@ -128,7 +131,6 @@ const COLUMNS: [&str; 15] = [
     "cog",
     "batt",
     "conn",
-    "addr",
 ];
 
 const MESSAGE_COLUMNS: usize = 6;
@@ -139,6 +141,7 @@ impl HistoryColumns {
         match self {
             HistoryColumns::All => &COLUMNS,
             HistoryColumns::Message => &COLUMNS[..MESSAGE_COLUMNS],
+            HistoryColumns::MessageAndAddress => &COLUMNS[..=MESSAGE_COLUMNS],
         }
     }
 }
@@ -332,16 +335,18 @@ fn point<R: Columns>(
         conn: None,
         addr: None,
     };
+    if columns != HistoryColumns::Message {
+        point.addr = row.text_or_null(6)?;
+    }
     if columns == HistoryColumns::All {
-        point.tid = row.text(6)?;
-        point.trigger = row.text_or_null(7)?;
-        point.acc = row.real_or_null(8)?;
-        point.alt = row.real_or_null(9)?;
-        point.vel = row.real_or_null(10)?;
-        point.cog = row.real_or_null(11)?;
-        point.batt = row.real_or_null(12)?;
-        point.conn = row.text_or_null(13)?;
-        point.addr = row.text_or_null(14)?;
+        point.tid = row.text(7)?;
+        point.trigger = row.text_or_null(8)?;
+        point.acc = row.real_or_null(9)?;
+        point.alt = row.real_or_null(10)?;
+        point.vel = row.real_or_null(11)?;
+        point.cog = row.real_or_null(12)?;
+        point.batt = row.real_or_null(13)?;
+        point.conn = row.text_or_null(14)?;
     }
     Ok(point)
 }

@@ -13,8 +13,8 @@ use common::{key, location};
 use futures::{StreamExt, TryStreamExt};
 use pista_core::{DeviceKey, DeviceName, UserName};
 use pista_store::{
-    HistoryColumns, HistoryPoint, HistoryQuery, NewMessage, PAGE_ROWS, SqlStore, Storage,
-    StoreError,
+    DerivedStore, HistoryColumns, HistoryPoint, HistoryQuery, NewMessage, PAGE_ROWS, SqlStore,
+    Storage, StoreError,
 };
 use serde_json::json;
 
@@ -214,6 +214,16 @@ async fn message_columns_leave_the_typed_fields_empty(store: &SqlStore) {
         r#"{"_type":"location","lat":1.5,"lon":-110.0,"tst":1700000100,"tid":"an"}"#
     );
     assert!(points[0].id < points[1].id);
+
+    // With the address: the same, and the address the geocoder set.
+    let fix = [(points[0].id, Some("CH".to_owned()), Some("Zürich".to_owned()))];
+    store.record_addresses(&[], &fix, 1_700_000_200).await.unwrap();
+    q.columns = HistoryColumns::MessageAndAddress;
+    let addressed = read(store, &q).await;
+    assert_eq!(bare(&addressed[0]), empty);
+    let addrs: Vec<_> = addressed.iter().map(|p| p.addr.as_deref()).collect();
+    assert_eq!(addrs, [Some("Zürich"), None]);
+    assert_eq!(addressed[0].payload, points[0].payload);
 }
 
 async fn a_closed_store_ends_a_long_history_with_an_error(store: &SqlStore) {

@@ -1,6 +1,7 @@
 //! The OwnTracks Recorder's read API (`/api/0/...`) with its response shapes: `version`,
 //! `list` (`results` always present), `last` (an array, always) and `locations` (`count` and
-//! `data` always present, points in time order, both bounds inclusive).
+//! `data` always present, points in time order, both bounds inclusive; every `format=` of the
+//! Recorder and `fields=`, written by `pista_export::recorder`).
 
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
@@ -9,8 +10,8 @@ use axum::response::Response;
 use futures::StreamExt;
 use pista_core::time::{display, iso, parse_bound};
 use pista_core::{DeviceKey, DeviceName, UserName};
-use pista_export::Exporter;
-use pista_store::{HistoryColumns, HistoryQuery, LocationQuery, StoreError, StoredLocation};
+use pista_export::{Exporter, RecorderFormat, UnknownRecorderFormat};
+use pista_store::{HistoryQuery, LocationQuery, StoreError, StoredLocation};
 use serde_json::{Map, Value, json};
 
 use crate::AppState;
@@ -121,12 +122,18 @@ pub async fn locations(
     let params = Params::new(query.as_deref())?;
     let now = pista_ingest::now();
     let query = location_query(&params, &headers, now)?;
+    let format = match params.query("format") {
+        Some(name) => {
+            name.parse().map_err(|e: UnknownRecorderFormat| ApiError::bad_request(e.to_string()))?
+        }
+        None => RecorderFormat::Json,
+    };
+    let fields = fields(&params, &headers)?;
+    let content_type = format.content_type();
     if !caller.reads(&query.key, now) {
-        let chunks = pista_export::stream(
-            Exporter::recorder_locations(0, VERSION),
-            futures::stream::empty().boxed(),
-        );
-        return Ok(streamed(chunks, "application/json", None));
+        let exporter = Exporter::recorder(format, 0, VERSION, fields);
+        let chunks = pista_export::stream(exporter, futures::stream::empty().boxed());
+        return Ok(streamed(chunks, content_type, None));
     }
 
     let history = HistoryQuery {
@@ -134,7 +141,7 @@ pub async fn locations(
         to: query.to,
         limit: query.limit,
         count: true,
-        columns: HistoryColumns::Message,
+        columns: format.columns(),
         ..HistoryQuery::new(query.key.user, Some(query.key.device))
     };
     let (count, pages) = match state.store.history(&history).await {
@@ -145,8 +152,16 @@ pub async fn locations(
         }
         Err(error) => return Err(error.into()),
     };
-    let chunks = pista_export::stream(Exporter::recorder_locations(count, VERSION), pages);
-    Ok(streamed(chunks, "application/json", None))
+    let chunks = pista_export::stream(Exporter::recorder(format, count, VERSION, fields), pages);
+    Ok(streamed(chunks, content_type, None))
+}
+
+/// `fields=a,b`: the members to keep, in that order, names as given (case kept).
+fn fields(params: &Params, headers: &HeaderMap) -> Result<Option<Vec<String>>, ApiError> {
+    let Some(list) = params.limited(headers, "fields")? else { return Ok(None) };
+    let names: Vec<String> =
+        list.split(',').map(str::trim).filter(|n| !n.is_empty()).map(str::to_owned).collect();
+    Ok(Some(names).filter(|names| !names.is_empty()))
 }
 
 fn location_query(
@@ -161,12 +176,6 @@ fn location_query(
     };
     let key = DeviceKey { user: parse_user(user)?, device: parse_device(device)? };
 
-    if let Some(format) = params.query("format").filter(|f| !f.eq_ignore_ascii_case("json")) {
-        // FIXME(#7): geojson, geojsonpoi, linestring, csv, xml and gpx.
-        return Err(ApiError::bad_request(format!(
-            "format {format:?} is not supported yet; allowed: json"
-        )));
-    }
     let limit = params.query("limit").map(parse_limit).transpose()?;
 
     let bound = |name: &str| -> Result<Option<i64>, ApiError> {
@@ -274,7 +283,6 @@ mod tests {
                 "user=jane&device=p&limit=-1",
                 "limit \"-1\" is not a whole number from 0 to 9223372036854775807",
             ),
-            ("user=jane&device=p&format=gpx", "format \"gpx\" is not supported yet; allowed: json"),
             (
                 "user=jane&device=p&from=2023-11-15&to=2023-11-14",
                 "impossible date/time range: from 2023-11-15T00:00:00Z is after to 2023-11-14T00:00:00Z",
