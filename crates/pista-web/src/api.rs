@@ -11,7 +11,7 @@ use futures::StreamExt;
 use pista_core::time::{display, iso, parse_bound};
 use pista_core::{DeviceKey, DeviceName, UserName};
 use pista_export::{Exporter, RecorderFormat, UnknownRecorderFormat};
-use pista_store::{HistoryQuery, LocationQuery, StoreError, StoredLocation};
+use pista_store::{HistoryQuery, LocationQuery, StoreError};
 use serde_json::{Map, Value, json};
 
 use crate::AppState;
@@ -89,25 +89,66 @@ pub async fn last(
     RawQuery(query): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
     let params = Params::new(query.as_deref())?;
-    let user = params.limited(&headers, "user")?.map(parse_user).transpose()?;
-    let device = params.limited(&headers, "device")?.map(parse_device).transpose()?;
+    let (user, device) = user_and_device(&params, &headers)?;
+    let items = last_items(&state, &caller, user.as_ref(), device.as_ref()).await?;
+    Ok(Json(Value::Array(items)))
+}
 
-    let last = state.store.last(user.as_ref(), device.as_ref()).await?;
+/// The `user` and `device` filter of `last` and the live socket (`X-Limit-*` headers first).
+pub(crate) fn user_and_device(
+    params: &Params,
+    headers: &HeaderMap,
+) -> Result<(Option<UserName>, Option<DeviceName>), ApiError> {
+    let user = params.limited(headers, "user")?.map(parse_user).transpose()?;
+    let device = params.limited(headers, "device")?.map(parse_device).transpose()?;
+    Ok((user, device))
+}
+
+/// The newest location of each device the caller may see (of `user`, of `device`), as `last`
+/// answers them.
+pub(crate) async fn last_items(
+    state: &AppState,
+    caller: &Caller,
+    user: Option<&UserName>,
+    device: Option<&DeviceName>,
+) -> Result<Vec<Value>, ApiError> {
+    let last = state.store.last(user, device).await?;
     let now = pista_ingest::now();
-    let items = last
+    Ok(last
         .into_iter()
         .filter(|entry| caller.reads(&entry.key, now))
         .map(|entry| {
-            let mut item = entry.location.json.clone();
-            item.insert("topic".into(), entry.location.topic.clone().into());
-            item.insert("username".into(), entry.key.user.to_string().into());
-            item.insert("device".into(), entry.key.device.to_string().into());
-            add_times(&mut item, &entry.location);
-            Value::Object(item)
+            let location = entry.location;
+            let mut item =
+                live_item(location.json, &location.topic, &entry.key, location.received_at);
+            let geo = [("addr", location.addr), ("cc", location.cc)];
+            if let Value::Object(map) = &mut item {
+                for (name, value) in geo.into_iter().filter_map(|(n, v)| Some((n, v?))) {
+                    map.entry(name).or_insert_with(|| value.into());
+                }
+            }
+            item
         })
-        .collect();
+        .collect())
+}
 
-    Ok(Json(Value::Array(items)))
+/// A location as `last` and the live socket show it: the stored message, `topic`, `username`,
+/// `device`, and the times `isorcv` (arrival), `isotst` and `disptst` (fix, from its `tst`).
+pub(crate) fn live_item(
+    mut item: Map<String, Value>,
+    topic: &str,
+    key: &DeviceKey,
+    received_at: i64,
+) -> Value {
+    item.insert("topic".into(), topic.into());
+    item.insert("username".into(), key.user.to_string().into());
+    item.insert("device".into(), key.device.to_string().into());
+    item.insert("isorcv".into(), iso(received_at).into());
+    if let Some(tst) = item.get("tst").and_then(Value::as_i64) {
+        item.insert("isotst".into(), iso(tst).into());
+        item.insert("disptst".into(), display(tst).into());
+    }
+    Value::Object(item)
 }
 
 /// One device's locations between `from` and `to` (inclusive), oldest first; with `limit`, the
@@ -214,13 +255,6 @@ fn parse_limit(text: &str) -> Result<u64, ApiError> {
             i64::MAX
         ))),
     }
-}
-
-/// Adds the Recorder's derived time fields: `isorcv` (arrival), `isotst` and `disptst` (fix).
-fn add_times(item: &mut Map<String, Value>, point: &StoredLocation) {
-    item.insert("isorcv".into(), iso(point.received_at).into());
-    item.insert("isotst".into(), iso(point.tst).into());
-    item.insert("disptst".into(), display(point.tst).into());
 }
 
 fn parse_user(text: &str) -> Result<UserName, ApiError> {

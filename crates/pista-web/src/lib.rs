@@ -24,12 +24,14 @@ mod publish;
 mod quarantine;
 pub mod tls;
 mod webhooks;
+mod ws;
 
 use std::future::Future;
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::http::header;
 use axum::routing::{any, delete, get, post, put};
 use pista_ingest::{
     CommandPublisher, Guard, Monitor, OutputsHandle, Pipeline, RedisCounters, Retention,
@@ -37,6 +39,8 @@ use pista_ingest::{
 use pista_store::{DerivedStore, Storage};
 use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowHeaders, AllowMethods, AllowOrigin, CorsLayer};
+use tower_http::services::ServeDir;
 use tower_http::trace::TraceLayer;
 
 pub use error::ApiError;
@@ -68,10 +72,34 @@ pub struct AppState {
 }
 
 /// HTTP settings.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Default)]
 pub struct WebConfig {
     /// Largest accepted request body in bytes.
     pub max_body: usize,
+    /// Which other origins' pages may call the API from a browser.
+    pub cors: Cors,
+    /// A directory of static files (such as the OwnTracks Frontend) and the path it is served at.
+    pub static_files: Option<StaticFiles>,
+}
+
+/// Cross-origin requests from browsers (CORS).
+#[derive(Debug, Clone, Default)]
+pub enum Cors {
+    /// None: pages of other origins cannot read answers (the default).
+    #[default]
+    Off,
+    /// Pages of any origin, without credentials (no cookies, no stored Basic logins).
+    AnyOrigin,
+    /// Pages of these origins (`https://map.example.org`), with credentials.
+    Origins(Vec<axum::http::HeaderValue>),
+}
+
+/// Static files served without a login: they hold no data, and the data they ask for does.
+#[derive(Debug, Clone)]
+pub struct StaticFiles {
+    /// The URL path they are served at: `/`, or a prefix such as `/frontend`.
+    pub path: String,
+    pub dir: std::path::PathBuf,
 }
 
 /// The route table.
@@ -127,18 +155,49 @@ pub fn router(state: AppState, config: WebConfig) -> Router {
         .route("/ctrld/conf", post(ctrld::conf).get(ctrld::conf))
         .route("/ctrld/cacert.pem", get(ctrld::cacert))
         .route("/ctrld/tracks/{user}", post(ctrld::tracks))
+        .route("/ws/last", get(ws::last))
+        .route("/ws", get(ws::last))
         .route("/api/0/{*verb}", any(api::unknown))
         .fallback(error::not_found)
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth::authenticate))
         .layer(DefaultBodyLimit::max(config.max_body))
         .layer(CatchPanicLayer::custom(error::panicked))
         .with_state(state);
+    // Static files are looked for first at `/` (a missing file falls through to the routes),
+    // or under their prefix.
+    let app = match config.static_files {
+        None => Router::new().fallback_service(routes),
+        Some(files) if files.path == "/" => Router::new().fallback_service(
+            ServeDir::new(files.dir).call_fallback_on_method_not_allowed(true).fallback(routes),
+        ),
+        Some(files) => Router::new()
+            .nest_service(&files.path, ServeDir::new(files.dir))
+            .fallback_service(routes),
+    };
     // The error shaping wraps the whole router so that it also sees the `Allow` header axum
-    // adds to its own 405 answers.
-    Router::new()
-        .fallback_service(routes)
-        .layer(axum::middleware::from_fn(error::json_errors))
-        .layer(TraceLayer::new_for_http())
+    // adds to its own 405 answers; CORS answers preflights before any login is asked for.
+    let app = app.layer(axum::middleware::from_fn(error::json_errors));
+    let app = match config.cors {
+        Cors::Off => app,
+        cors => app.layer(cors_layer(cors)),
+    };
+    app.layer(TraceLayer::new_for_http())
+}
+
+/// The CORS answers: the origin echoed (never `*` with credentials), preflights answered with
+/// the asked methods and headers, for ten minutes.
+fn cors_layer(cors: Cors) -> CorsLayer {
+    let layer = CorsLayer::new()
+        .allow_methods(AllowMethods::mirror_request())
+        .allow_headers(AllowHeaders::mirror_request())
+        .expose_headers([header::CONTENT_DISPOSITION, header::RETRY_AFTER])
+        .max_age(std::time::Duration::from_secs(600));
+    match cors {
+        Cors::Origins(origins) => {
+            layer.allow_origin(AllowOrigin::list(origins)).allow_credentials(true)
+        }
+        Cors::AnyOrigin | Cors::Off => layer.allow_origin(AllowOrigin::any()),
+    }
 }
 
 /// Serves `router` on `listener` until `shutdown` completes, then finishes open requests.

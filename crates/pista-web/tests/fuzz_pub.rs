@@ -119,7 +119,7 @@ fn app() -> &'static App {
                 ctrld: None,
                 https: false,
             };
-            pista_web::router(state, WebConfig { max_body: MAX_BODY })
+            pista_web::router(state, WebConfig { max_body: MAX_BODY, ..WebConfig::default() })
         });
         App { runtime, router }
     })

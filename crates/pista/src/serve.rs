@@ -285,7 +285,19 @@ impl Server {
             }),
             https: false,
         };
-        let web = WebConfig { max_body: settings.http_max_body };
+        let cors = match settings.cors_origins.as_slice() {
+            [] => pista_web::Cors::Off,
+            [any] if any == "*" => pista_web::Cors::AnyOrigin,
+            origins => pista_web::Cors::Origins(
+                // Checked by the settings: ASCII without control characters.
+                origins.iter().filter_map(|o| o.parse().ok()).collect(),
+            ),
+        };
+        let static_files = settings
+            .static_dir
+            .clone()
+            .map(|dir| pista_web::StaticFiles { path: settings.static_path.clone(), dir });
+        let web = WebConfig { max_body: settings.http_max_body, cors, static_files };
         let mut https_addr = None;
         if let (Some(listener), Some(tls)) = (https_listener, &tls) {
             let addr = listener
@@ -293,7 +305,7 @@ impl Server {
                 .map_err(|source| ServeError::Http { addr: settings.http, source })?;
             let listener = pista_web::tls::TlsListener::new(listener, tls.server.clone())
                 .map_err(|source| ServeError::Http { addr, source })?;
-            let router = pista_web::router(AppState { https: true, ..state.clone() }, web);
+            let router = pista_web::router(AppState { https: true, ..state.clone() }, web.clone());
             let mut https_stop = stop.clone();
             tokio::spawn(async move {
                 let stopped = async move {

@@ -167,8 +167,35 @@ impl RawSettings {
         if tls_local_ca && tls_names.is_empty() {
             return Err(self.invalid("tls.names", "one or more host names or addresses"));
         }
+        let cors_origins = self.list("http.cors_origins");
+        if let Some(bad) = cors_origins.iter().find(|o| !valid_origin(o))
+            && !(bad == "*" && cors_origins.len() == 1)
+        {
+            let want = "* alone, or origins like https://map.example.org (scheme, host, \
+                        optional port; no path)";
+            return Err(self.invalid("http.cors_origins", want));
+        }
+        let static_dir = path("http.static_dir");
+        if let Some(dir) = &static_dir
+            && !dir.is_dir()
+        {
+            return Err(self.invalid("http.static_dir", "an existing directory"));
+        }
+        let static_path = self.text(
+            "http.static_path",
+            |v| {
+                v == "/"
+                    || (v.starts_with('/')
+                        && !v.ends_with('/')
+                        && !v.contains(['{', '}', '*', '?', '#']))
+            },
+            "/ or a path like /map (no trailing slash)",
+        )?;
         let settings = Settings {
             https,
+            cors_origins,
+            static_dir,
+            static_path,
             broker_tls,
             broker_ws,
             broker_wss,
@@ -613,6 +640,14 @@ fn valid_filter(value: &str) -> bool {
 }
 
 /// Whether two listen addresses would clash (port 0 asks for any free port, so never does).
+/// A browser origin: `http` or `https`, `://`, a host and maybe a port; nothing after.
+fn valid_origin(origin: &str) -> bool {
+    let Some((scheme, host)) = origin.split_once("://") else { return false };
+    matches!(scheme, "http" | "https")
+        && !host.is_empty()
+        && host.chars().all(|c| c.is_ascii_graphic() && !"/?#@\\".contains(c))
+}
+
 fn same_port(a: SocketAddr, b: SocketAddr) -> bool {
     let same_ip = a.ip() == b.ip() || a.ip().is_unspecified() || b.ip().is_unspecified();
     a.port() != 0 && a.port() == b.port() && same_ip

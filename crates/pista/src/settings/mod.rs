@@ -109,6 +109,30 @@ pub const TABLE: &[Setting] = &[
         "Largest accepted HTTP request body in bytes (cards and POI images can be large).",
     ),
     setting(
+        "http.cors_origins",
+        "cors-origins",
+        Kind::List,
+        "",
+        "Origins of web pages on other servers that may call the API with the user's login \
+         (comma-separated, e.g. https://map.example.org), or * for any page without logins; \
+         unset: none (pages Pista serves itself need none).",
+    ),
+    setting(
+        "http.static_dir",
+        "static-dir",
+        Kind::Text,
+        "",
+        "A directory of static files to serve without a login, such as the OwnTracks \
+         Frontend's dist/ (unset: none).",
+    ),
+    setting(
+        "http.static_path",
+        "static-path",
+        Kind::Text,
+        "/",
+        "URL path of http.static_dir: / (files first, then the API) or a prefix like /map.",
+    ),
+    setting(
         "http.tls_listen",
         "https",
         Kind::AddrOrOff,
@@ -541,6 +565,11 @@ pub struct Settings {
     pub http_max_body: usize,
     /// The HTTPS listener, when on.
     pub https: Option<SocketAddr>,
+    /// Origins allowed to call the API from browsers; `["*"]` for any, without credentials.
+    pub cors_origins: Vec<String>,
+    /// Static files and their URL path.
+    pub static_dir: Option<PathBuf>,
+    pub static_path: String,
     /// The embedded broker's MQTTS listener, when on.
     pub broker_tls: Option<SocketAddr>,
     /// The embedded broker's WebSocket listener, when on.
@@ -634,6 +663,9 @@ impl Settings {
             http: SocketAddr::from(([127, 0, 0, 1], 0)),
             http_max_body: 4 << 20,
             https: None,
+            cors_origins: Vec::new(),
+            static_dir: None,
+            static_path: "/".to_owned(),
             broker_tls: None,
             broker_ws: None,
             broker_wss: None,
