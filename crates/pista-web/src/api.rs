@@ -257,21 +257,21 @@ fn parse_limit(text: &str) -> Result<u64, ApiError> {
     }
 }
 
-fn parse_user(text: &str) -> Result<UserName, ApiError> {
+pub(crate) fn parse_user(text: &str) -> Result<UserName, ApiError> {
     UserName::parse(text).map_err(|e| ApiError::bad_request(e.to_string()))
 }
 
-fn parse_device(text: &str) -> Result<DeviceName, ApiError> {
+pub(crate) fn parse_device(text: &str) -> Result<DeviceName, ApiError> {
     DeviceName::parse(text).map_err(|e| ApiError::bad_request(e.to_string()))
 }
 
 /// Any other `/api/0/...` verb.
 pub async fn unknown(Path(verb): Path<String>) -> ApiError {
-    // FIXME(#7): q, photo, monitor, kill and views.
+    // FIXME(#7): the Recorder's views (/view/<name>) are not served.
     ApiError::new(
         StatusCode::NOT_FOUND,
         format!(
-            "unknown API call {verb:?}; known: version, list, last, locations, export, \
+            "unknown API call {verb:?}; known: version, list, last, locations, q, photo, kill, export, \
              messages, transitions, waypoints, state, cards, inventory, map, jobs, fences, \
              alerts, live, webhooks, quarantine, cmd, monitor, deletions, retention, login, \
              logout, me, tokens, users, acls, groups, shares"

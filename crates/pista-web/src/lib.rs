@@ -22,6 +22,7 @@ mod monitor;
 mod params;
 mod publish;
 mod quarantine;
+mod recorder_extras;
 pub mod tls;
 mod webhooks;
 mod ws;
@@ -69,6 +70,8 @@ pub struct AppState {
     pub ctrld: Option<ctrld::CtrldConfig>,
     /// Whether this router answers on HTTPS (for the addresses ctrld hands out).
     pub https: bool,
+    /// Geohash length of the address cache's cells (for `/api/0/q`).
+    pub geo_precision: usize,
 }
 
 /// HTTP settings.
@@ -155,6 +158,13 @@ pub fn router(state: AppState, config: WebConfig) -> Router {
         .route("/ctrld/conf", post(ctrld::conf).get(ctrld::conf))
         .route("/ctrld/cacert.pem", get(ctrld::cacert))
         .route("/ctrld/tracks/{user}", post(ctrld::tracks))
+        .route("/api/0/q", get(recorder_extras::q))
+        .route("/api/0/photo", get(recorder_extras::photo))
+        .route("/api/0/photo/", get(recorder_extras::photo))
+        .route(
+            "/api/0/kill",
+            get(recorder_extras::kill).post(recorder_extras::kill).delete(recorder_extras::kill),
+        )
         .route("/ws/last", get(ws::last))
         .route("/ws", get(ws::last))
         .route("/api/0/{*verb}", any(api::unknown))
@@ -176,7 +186,9 @@ pub fn router(state: AppState, config: WebConfig) -> Router {
     };
     // The error shaping wraps the whole router so that it also sees the `Allow` header axum
     // adds to its own 405 answers; CORS answers preflights before any login is asked for.
-    let app = app.layer(axum::middleware::from_fn(error::json_errors));
+    let app = app
+        .layer(axum::middleware::from_fn(recorder_extras::form_as_query))
+        .layer(axum::middleware::from_fn(error::json_errors));
     let app = match config.cors {
         Cors::Off => app,
         cors => app.layer(cors_layer(cors)),

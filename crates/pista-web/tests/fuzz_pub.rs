@@ -106,6 +106,7 @@ fn app() -> &'static App {
             }
             let (pipeline, _writer) = Pipeline::start(store.clone(), PipelineOptions::default());
             let state = AppState {
+                geo_precision: 7,
                 pipeline,
                 store,
                 commands: None,

@@ -269,6 +269,7 @@ impl Server {
         }
 
         let state = AppState {
+            geo_precision: settings.geocode_precision,
             pipeline: pipeline.clone(),
             store: store.clone(),
             commands,

@@ -392,3 +392,128 @@ fn bad_cors_origins_and_static_settings_are_refused_by_name() {
         assert_eq!(raw.validate().unwrap_err().to_string(), expected);
     }
 }
+
+#[tokio::test]
+async fn q_photo_kill_and_form_bodies_follow_the_rules() {
+    let server = start(|s| s.geocode = "offline".to_owned()).await;
+    let jane = Authed { user: "jane", password: "jane-pw", ..admin(&server) };
+    let bob = Authed { user: "bob", password: "bob-pw", ..admin(&server) };
+    let admin = admin(&server);
+    // T7: a card with a picture, as the app sends it for its device.
+    let picture = b"\x89PNG\r\n\x1a\nnot really a picture";
+    let face = base64::engine::general_purpose::STANDARD.encode(picture);
+    let card = format!(r#"{{"_type":"card","name":"Jane","face":"{face}","tid":"JP"}}"#);
+    let response = jane
+        .post(format!("{}/pub", server.http))
+        .header("X-Limit-U", "jane")
+        .header("X-Limit-D", "phone")
+        .body(card)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let eiffel = r#"{"_type":"location","lat":48.858334,"lon":2.295134,"tst":1733000000}"#;
+    let response = jane
+        .post(format!("{}/pub", server.http))
+        .header("X-Limit-U", "jane")
+        .header("X-Limit-D", "phone")
+        .body(eiffel)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+
+    // photo: the card's picture for those who may see the device, else the placeholder.
+    for (who, path, want) in [
+        (&jane, "/api/0/photo/?user=jane", &picture[..]),
+        (&admin, "/api/0/photo?user=jane&device=phone", &picture[..]),
+        (&bob, "/api/0/photo/?user=jane", &[][..]),
+    ] {
+        let response = who.get(path).send().await.unwrap();
+        assert_eq!(response.headers()["content-type"], "image/png");
+        let body = response.bytes().await.unwrap();
+        if want.is_empty() {
+            assert_eq!(body.len(), 115, "the placeholder for {}", who.user);
+            assert!(body.starts_with(b"\x89PNG"));
+        } else {
+            assert_eq!(body.as_ref(), want, "{}", who.user);
+        }
+    }
+    let response = jane.get("/api/0/photo/").send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 416);
+
+    // q: the cached address of the cell, for superusers.
+    let path = "/api/0/q?lat=48.858334&lon=2.295134";
+    let found = common::eventually("the cached address", || async {
+        let body = admin.json(path).await;
+        body.get("addr").is_some().then_some(body)
+    })
+    .await;
+    assert_eq!(
+        found,
+        json!({"ghash":"u09tunr","cc":"FR","addr":"Neuilly-sur-Seine, Ile-de-France"})
+    );
+    assert_eq!(admin.json("/api/0/q?lat=-45&lon=-45").await, json!({}));
+    assert_eq!(bob.get(path).send().await.unwrap().status().as_u16(), 403);
+
+    // Parameters from a form body, as the Recorder takes them; the query wins.
+    let response = admin
+        .post(format!("{}/api/0/last?user=jane", server.http))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("user=bob&fields=lat")
+        .send()
+        .await
+        .unwrap();
+    let last: Value = response.json().await.unwrap();
+    assert_eq!(
+        last.as_array().unwrap().iter().map(|i| &i["username"]).collect::<Vec<_>>(),
+        [&json!("jane")]
+    );
+    let response = admin
+        .post(format!("{}/api/0/locations", server.http))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("user=jane&device=phone&from=2024-11-30&fields=tst")
+        .send()
+        .await
+        .unwrap();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["data"], json!([{"tst": 1733000000}]));
+
+    // kill: not another user's device; names checked; the owner deletes everything of it.
+    let response = bob.get("/api/0/kill?user=jane&device=phone").send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 403);
+    let response = jane.get("/api/0/kill?user=jane").send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 416);
+    // T14: names are names in a database, never paths; ".." is just not jane.
+    let response = jane.get("/api/0/kill?user=..&device=x").send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 403);
+    let response = jane.get("/api/0/kill?user=jane&device=a%2Fb").send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 400);
+    // A browser session may not delete with GET (a link or an image could).
+    let login = reqwest::Client::new()
+        .post(format!("{}/api/0/login", server.http))
+        .json(&json!({"user": "jane", "password": "jane-pw"}))
+        .send()
+        .await
+        .unwrap();
+    let cookie =
+        login.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let response = reqwest::Client::new()
+        .get(format!("{}/api/0/kill?user=jane&device=phone", server.http))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 405);
+    let response = jane.get("/api/0/kill?user=jane&device=phone").send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        (&body["status"], &body["user"], &body["device"], &body["deleted"]["locations"]),
+        (&json!("OK"), &json!("jane"), &json!("phone"), &json!(1))
+    );
+    assert_eq!(jane.json("/api/0/list?user=jane").await, json!({"results": []}));
+    let response = jane.get("/api/0/photo/?user=jane").send().await.unwrap();
+    assert_eq!(response.bytes().await.unwrap().len(), 115, "the card went with the device");
+    server.stop().await;
+}
