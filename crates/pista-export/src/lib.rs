@@ -183,8 +183,21 @@ impl Exporter {
         version: &str,
         fields: Option<Vec<String>>,
     ) -> Self {
-        let encoder = recorder::encoder(format, count, version, fields);
+        let encoder = recorder::encoder(format, count, Some(version), fields);
         Self { name: format.name(), columns: format.columns(), encoder, page_bytes: 0 }
+    }
+
+    /// `ocat`'s answer in `format`: as [`Exporter::recorder`], but JSON is
+    /// `{"count":N,"locations":[...]}`.
+    pub fn ocat(format: RecorderFormat, count: u64, fields: Option<Vec<String>>) -> Self {
+        let encoder = recorder::encoder(format, count, None, fields);
+        Self { name: format.name(), columns: format.columns(), encoder, page_bytes: 0 }
+    }
+
+    /// `ocat`'s `payload`: each stored message on a line of its own.
+    pub fn payloads() -> Self {
+        let encoder = Box::new(recorder::Payloads);
+        Self { name: "payload", columns: HistoryColumns::Message, encoder, page_bytes: 0 }
     }
 
     /// The history columns the document needs: read no more.

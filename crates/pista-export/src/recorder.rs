@@ -95,16 +95,18 @@ impl FromStr for RecorderFormat {
     }
 }
 
-/// The writer of one Recorder format; `fields` (when given) applies to JSON, CSV and XML.
+/// The writer of one Recorder format; `fields` (when given) applies to JSON, CSV and XML. The
+/// JSON envelope is the API's with a `version`, `ocat`'s (`{"count":N,"locations":[...]}`)
+/// without.
 pub(crate) fn encoder(
     format: RecorderFormat,
     count: u64,
-    version: &str,
+    version: Option<&str>,
     fields: Option<Vec<String>>,
 ) -> Box<dyn Encoder> {
     match format {
         RecorderFormat::Json => {
-            Box::new(Envelope { count, version: version.to_owned(), fields, items: 0 })
+            Box::new(Envelope { count, version: version.map(str::to_owned), fields, items: 0 })
         }
         RecorderFormat::GeoJson => Box::new(Points { poi: false, items: 0 }),
         RecorderFormat::GeoJsonPoi => Box::new(Points { poi: true, items: 0 }),
@@ -131,18 +133,19 @@ fn picked<'a>(
     fields.iter().map(|name| (name.as_str(), item.get(name)))
 }
 
-/// `{"count":N,"data":[...],"status":200,"version":"..."}`; the count is known before the
-/// points come.
+/// `{"count":N,"data":[...],"status":200,"version":"..."}`, or `ocat`'s
+/// `{"count":N,"locations":[...]}` without a version; the count is known before the points come.
 struct Envelope {
     count: u64,
-    version: String,
+    version: Option<String>,
     fields: Option<Vec<String>>,
     items: u64,
 }
 
 impl Encoder for Envelope {
     fn begin(&mut self, out: &mut Vec<u8>) -> io::Result<()> {
-        write!(out, "{{\"count\":{},\"data\":[", self.count)
+        let list = if self.version.is_some() { "data" } else { "locations" };
+        write!(out, "{{\"count\":{},\"{list}\":[", self.count)
     }
 
     fn point(&mut self, out: &mut Vec<u8>, point: &HistoryPoint) -> io::Result<()> {
@@ -163,8 +166,12 @@ impl Encoder for Envelope {
     }
 
     fn end(&mut self, out: &mut Vec<u8>) -> io::Result<()> {
+        let Some(version) = &self.version else {
+            out.extend_from_slice(b"]}");
+            return Ok(());
+        };
         out.extend_from_slice(b"],\"status\":200,\"version\":");
-        serde_json::to_writer(&mut *out, &self.version)?;
+        serde_json::to_writer(&mut *out, version)?;
         out.push(b'}');
         Ok(())
     }
@@ -410,6 +417,26 @@ impl Encoder for Xml {
 
     fn end(&mut self, out: &mut Vec<u8>) -> io::Result<()> {
         out.extend_from_slice(b"</owntracks>\n");
+        Ok(())
+    }
+}
+
+/// `ocat`'s `payload`: each stored message on a line of its own.
+pub(crate) struct Payloads;
+
+impl Encoder for Payloads {
+    fn begin(&mut self, _out: &mut Vec<u8>) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn point(&mut self, out: &mut Vec<u8>, point: &HistoryPoint) -> io::Result<()> {
+        // Stored messages are compact JSON; a line break inside one would split it.
+        out.extend_from_slice(point.payload.replace(['\r', '\n'], " ").as_bytes());
+        out.push(b'\n');
+        Ok(())
+    }
+
+    fn end(&mut self, _out: &mut Vec<u8>) -> io::Result<()> {
         Ok(())
     }
 }

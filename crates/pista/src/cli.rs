@@ -293,6 +293,7 @@ pub fn command() -> Command {
             )),
         )
         .subcommand(export_command())
+        .subcommand(ocat_command())
         .subcommand(delete_command())
         .subcommand(retention_command())
         .subcommand(with_settings(
@@ -368,6 +369,37 @@ fn export_command() -> Command {
     .arg(arg("to", "TIME", "Last fix time (inclusive), same forms"))
     .arg(arg("format", "FORMAT", "rec, gpx, geojson, csv, kml or json").required(true))
     .arg(arg("out", "FILE", "Write to FILE (complete or not at all) instead of stdout"))
+}
+
+fn ocat_command() -> Command {
+    let arg = |name: &'static str, short: char, value: &'static str, help: &'static str| {
+        Arg::new(name).long(name).short(short).value_name(value).help(help)
+    };
+    let flag = |name: &'static str, short: char, help: &'static str| {
+        Arg::new(name).long(name).short(short).action(ArgAction::SetTrue).help(help)
+    };
+    with_settings(Command::new("ocat").about(
+        "Read the history as the Recorder's ocat does: --list, --last, or a device's locations \
+         in the Recorder's formats",
+    ))
+    .arg(flag("list", 'l', "Users; with --user, that user's devices"))
+    .arg(flag("last", 'L', "The newest location of each device (of --user, of --device)"))
+    .arg(arg("user", 'u', "USER", "The user").env("OCAT_USERNAME"))
+    .arg(arg("device", 'd', "DEVICE", "The device").env("OCAT_DEVICE"))
+    .arg(arg("from", 'F', "TIME", "First fix time (default: six hours ago, or none with --limit)"))
+    .arg(arg("to", 'T', "TIME", "Last fix time (inclusive)"))
+    .arg(arg("limit", 'N', "N", "Only the newest N points of the range"))
+    .arg(
+        arg(
+            "format",
+            'f',
+            "FORMAT",
+            "json, csv, geojson, geojsonpoi, linestring, gpx, xml, raw or payload",
+        )
+        .env("OCAT_FORMAT"),
+    )
+    .arg(Arg::new("fields").long("fields").value_name("A,B").help("Keep these members (ALL: all)"))
+    .group(clap::ArgGroup::new("what").args(["list", "last"]).multiple(false))
 }
 
 fn delete_command() -> Command {

@@ -83,7 +83,7 @@ fn request(args: &ArgMatches) -> anyhow::Result<(HistoryQuery, Format)> {
 type Chunks = futures::stream::BoxStream<'static, Result<bytes::Bytes, pista_export::ExportError>>;
 
 /// Writes every chunk to `out`; returns the bytes written.
-async fn write_all(mut chunks: Chunks, out: &mut impl Write) -> anyhow::Result<u64> {
+pub(crate) async fn write_all(mut chunks: Chunks, out: &mut impl Write) -> anyhow::Result<u64> {
     let mut written = 0;
     while let Some(chunk) = chunks.next().await {
         let chunk = chunk.context("the export stopped part way")?;

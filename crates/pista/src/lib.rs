@@ -7,6 +7,7 @@ pub mod cli;
 pub mod export;
 pub mod import;
 pub mod load;
+pub mod ocat;
 pub mod replay;
 pub mod retention;
 pub mod serve;

@@ -54,7 +54,7 @@ fn main() -> ExitCode {
         }
         Some((
             name @ ("secret" | "user" | "acl" | "group" | "share" | "token" | "ctrld" | "friend"
-            | "card" | "quarantine" | "cmd" | "delete" | "retention" | "export"),
+            | "card" | "quarantine" | "cmd" | "delete" | "retention" | "export" | "ocat"),
             args,
         )) => {
             init_logging("warn");
@@ -82,6 +82,7 @@ async fn admin(name: &str, args: &clap::ArgMatches) -> anyhow::Result<()> {
         "quarantine" => pista::admin::quarantine(args).await?,
         "delete" => pista::retention::delete(args).await?,
         "export" => pista::export::export(args).await?,
+        "ocat" => pista::ocat::ocat(args).await?,
         "retention" => pista::retention::retention(args).await?,
         _ => pista::admin::cmd(args).await?,
     };

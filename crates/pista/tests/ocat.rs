@@ -1,0 +1,144 @@
+//! `pista ocat` as scripts call the Recorder's `ocat`: list, last, and a device's locations in
+//! each format, with `OCAT_*` variables, read from the database of a running server. The
+//! command runs as a child process awaited on the test's runtime.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::TestServer;
+use serde_json::{Value, json};
+use tokio::process::Command;
+
+const PISTA: &str = env!("CARGO_BIN_EXE_pista");
+
+async fn post(server: &TestServer, device: &str, body: &str) {
+    let headers = [("X-Limit-U", "jane"), ("X-Limit-D", device)];
+    let response = server.post("/pub", &headers, body.to_owned()).await;
+    assert_eq!(response.status().as_u16(), 200);
+}
+
+/// Runs `pista ocat ARGS` on the server's data directory; its standard output, or the error.
+async fn ocat(server: &TestServer, args: &[&str], env: &[(&str, &str)]) -> Result<String, String> {
+    let output = Command::new(PISTA)
+        .arg("ocat")
+        .arg("--data-dir")
+        .arg(server.dir.path())
+        .args(args)
+        .env_remove("OCAT_USERNAME")
+        .env_remove("OCAT_DEVICE")
+        .env_remove("OCAT_FORMAT")
+        .envs(env.iter().copied())
+        .output()
+        .await
+        .unwrap();
+    if output.status.success() {
+        Ok(String::from_utf8(output.stdout).unwrap())
+    } else {
+        Err(String::from_utf8(output.stderr).unwrap())
+    }
+}
+
+#[tokio::test]
+async fn ocat_lists_and_reads_every_format() {
+    let server = TestServer::start(|_| {}).await;
+    // T1: two points in October, one in November 2023, posted out of order.
+    post(
+        &server,
+        "phone",
+        r#"{"_type":"location","lat":3.5,"lon":3.5,"tst":1700000000,"tid":"jp"}"#,
+    )
+    .await;
+    post(
+        &server,
+        "phone",
+        r#"{"_type":"location","lat":1.5,"lon":1.5,"tst":1697000000,"tid":"jp"}"#,
+    )
+    .await;
+    post(
+        &server,
+        "phone",
+        r#"{"_type":"location","lat":2.5,"lon":2.5,"tst":1697003600,"tid":"jp","alt":12}"#,
+    )
+    .await;
+    post(&server, "tablet", r#"{"_type":"location","lat":9.5,"lon":9.5,"tst":1697000000}"#).await;
+
+    let list: Value =
+        serde_json::from_str(&ocat(&server, &["--list"], &[]).await.unwrap()).unwrap();
+    assert_eq!(list, json!({"results": ["jane"]}));
+    let list = ocat(&server, &["-l", "-u", "jane"], &[]).await.unwrap();
+    assert_eq!(list, "{\"results\":[\"phone\",\"tablet\"]}\n");
+    let last: Value =
+        serde_json::from_str(&ocat(&server, &["--last", "--user", "jane"], &[]).await.unwrap())
+            .unwrap();
+    let picked: Vec<Value> = last
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| json!([i["device"], i["tst"], i["topic"]]))
+        .collect();
+    assert_eq!(
+        picked,
+        [
+            json!(["phone", 1700000000, "owntracks/jane/phone"]),
+            json!(["tablet", 1697000000, "owntracks/jane/tablet"])
+        ]
+    );
+
+    // --limit across months, no --from needed; the user and device from OCAT_*.
+    let env = [("OCAT_USERNAME", "jane"), ("OCAT_DEVICE", "phone")];
+    let json = ocat(&server, &["-N", "3", "--fields", "tst,lat"], &env).await.unwrap();
+    assert_eq!(
+        json,
+        r#"{"count":3,"locations":[{"tst":1697000000,"lat":1.5},{"tst":1697003600,"lat":2.5},{"tst":1700000000,"lat":3.5}]}"#
+    );
+    let range = ["-F", "2023-10-01", "-T", "2023-10-31"];
+    let csv = ocat(&server, &[&range[..], &["-f", "csv", "--fields", "tst,alt"]].concat(), &env)
+        .await
+        .unwrap();
+    assert_eq!(csv, "tst,alt\n1697000000,\n1697003600,12\n");
+    // OCAT_FORMAT by first letter, as ocat reads it.
+    let line = ocat(&server, &range, &[env[0], env[1], ("OCAT_FORMAT", "l")]).await.unwrap();
+    assert_eq!(
+        line,
+        r#"{"type":"Feature","properties":{},"geometry":{"coordinates":[[1.5,1.5],[2.5,2.5]],"type":"LineString"}}"#
+    );
+    let raw = ocat(&server, &[&range[..], &["-f", "raw"]].concat(), &env).await.unwrap();
+    let raw: Vec<&str> = raw.lines().collect();
+    assert_eq!(
+        raw,
+        [
+            "2023-10-11T04:53:20Z\t*                 \t{\"_type\":\"location\",\"lat\":1.5,\"lon\":1.5,\"tst\":1697000000,\"tid\":\"jp\"}",
+            "2023-10-11T05:53:20Z\t*                 \t{\"_type\":\"location\",\"lat\":2.5,\"lon\":2.5,\"tst\":1697003600,\"tid\":\"jp\",\"alt\":12}"
+        ]
+    );
+    let payload = ocat(&server, &[&range[..], &["-f", "payload"]].concat(), &env).await.unwrap();
+    let tsts: Vec<Value> =
+        payload.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()["tst"].clone()).collect();
+    assert_eq!(tsts, [json!(1697000000), json!(1697003600)]);
+    let gpx = ocat(&server, &[&range[..], &["--format", "gpx"]].concat(), &env).await.unwrap();
+    assert_eq!(gpx.matches("<trkpt ").count(), 2);
+    assert!(gpx.contains("\t<ele>12.00</ele>\n"), "{gpx}");
+
+    // Bad input names what is wrong.
+    let error = ocat(&server, &["-f", "kml"], &env).await.unwrap_err();
+    assert!(
+        error.contains(
+            "--format \"kml\" is not one of json, csv, geojson, geojsonpoi, linestring, gpx, \
+             xml, raw, payload"
+        ),
+        "{error}"
+    );
+    let error = ocat(&server, &[], &[]).await.unwrap_err();
+    assert!(error.contains("give --user and --device"), "{error}");
+    let error = ocat(&server, &["-F", "2023-11", "-T", "2023-10"], &env).await.unwrap_err();
+    assert!(
+        error.contains(
+            "impossible range: --from 2023-11-01T00:00:00Z is after --to 2023-10-01T00:00:00Z"
+        ),
+        "{error}"
+    );
+    let error = ocat(&server, &["--list", "--last"], &[]).await.unwrap_err();
+    assert!(error.contains("cannot be used with"), "{error}");
+    server.stop().await;
+}
