@@ -342,6 +342,16 @@ fn with_settings(command: Command) -> Command {
             .env("PISTA_CONFIG")
             .help("TOML config file (see pista config --example)"),
     );
+    let command = command.arg(
+        Arg::new("recorder-config")
+            .long("recorder-config")
+            .value_name("FILE")
+            .env("PISTA_RECORDER_CONFIG")
+            .help(
+                "The OwnTracks Recorder's configuration file (/etc/default/ot-recorder): its \
+                 OTR_* settings are read as Pista's, below OTR_* variables",
+            ),
+    );
     TABLE.iter().fold(command, |command, setting| {
         command.arg(Arg::new(setting.flag).long(setting.flag).value_name("VALUE").help(format!(
             "{} [env {}]",
@@ -521,5 +531,15 @@ pub fn raw_settings(matches: &ArgMatches) -> Result<RawSettings, SettingsError> 
         .iter()
         .filter_map(|s| matches.get_one::<String>(s.flag).map(|v| (s.flag, v.clone())))
         .collect();
-    RawSettings::load(config.as_deref(), |var| std::env::var(var).ok(), &flags)
+    // The Recorder's file counts below its environment variables, as in the Recorder.
+    let recorder = match matches.get_one::<String>("recorder-config") {
+        Some(path) => crate::settings::recorder::read_config(std::path::Path::new(path))?,
+        None => Default::default(),
+    };
+    let env = |var: &str| {
+        std::env::var(var)
+            .ok()
+            .or_else(|| var.starts_with("OTR_").then(|| recorder.get(var).cloned()).flatten())
+    };
+    RawSettings::load(config.as_deref(), env, &flags)
 }

@@ -126,8 +126,12 @@ fn init_logging(filter: &str) -> LogControl {
 }
 
 async fn serve(args: &clap::ArgMatches) -> anyhow::Result<()> {
-    let mut settings = cli::raw_settings(args)?.validate()?;
+    let raw = cli::raw_settings(args)?;
+    let mut settings = raw.validate()?;
     settings.log_control = Some(init_logging(&settings.log));
+    for note in raw.recorder_unused() {
+        tracing::warn!(%note, "a setting of the OwnTracks Recorder is not used");
+    }
     let server = Server::start(&settings).await?;
     wait_for_signal().await;
     tracing::info!("shutting down");

@@ -351,3 +351,45 @@ fn ingest_switches_validate_and_print_as_toml() {
         assert!(error.to_string().ends_with(allowed), "{error}");
     }
 }
+
+#[test]
+fn the_recorders_settings_carry_over_below_pistas_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("ot-recorder");
+    std::fs::write(
+        &file,
+        "# /etc/default/ot-recorder\nOTR_HOST = \"broker.lan\";\nOTR_PORT = 1883;\n\
+         OTR_TOPICS = \"owntracks/# fleet/#\";\nOTR_HTTPPORT = 8090;\nOTR_LUASCRIPT = \"x.lua\";\n",
+    )
+    .unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_pista"))
+        .args(["config", "--recorder-config"])
+        .arg(&file)
+        .env_clear()
+        .env("OTR_PORT", "8883")
+        .env("OTR_CAFILE", "/etc/ssl/ca.pem")
+        .env("OTR_USER", "rec")
+        .env("OTR_PASS", "s3cret")
+        .env("PISTA_MQTT_CLIENT_ID", "pista-1")
+        .env("OTR_CLIENTID", "recorder-1")
+        .output()
+        .unwrap();
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| ["Recorder", "PISTA_", "# OTR_", "because"].iter().any(|p| l.contains(p)))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "listen = \"127.0.0.1:8090\"  # the Recorder's OTR_HTTPHOST+OTR_HTTPPORT",
+            "listen = \"off\"  # default: off because mqtt.url is set",
+            "url = \"mqtts://rec:***@broker.lan:8883\"  # the Recorder's OTR_HOST+OTR_PORT",
+            "ca_file = \"/etc/ssl/ca.pem\"  # the Recorder's OTR_CAFILE",
+            "client_id = \"pista-1\"  # environment PISTA_MQTT_CLIENT_ID",
+            "base_topics = [\"owntracks/#\", \"fleet/#\"]  # the Recorder's OTR_TOPICS",
+            "# OTR_LUASCRIPT is not used: there are no Lua hooks; see webhooks",
+        ]
+    );
+}

@@ -19,6 +19,8 @@ pub enum Origin {
     Default,
     File(PathBuf),
     Env(String),
+    /// The OwnTracks Recorder's variables (or its configuration file) this value was made of.
+    Recorder(String),
     Flag(String),
 }
 
@@ -28,6 +30,7 @@ impl fmt::Display for Origin {
             Origin::Default => f.write_str("default"),
             Origin::File(path) => write!(f, "config file {}", path.display()),
             Origin::Env(var) => write!(f, "environment {var}"),
+            Origin::Recorder(vars) => write!(f, "the Recorder's {vars}"),
             Origin::Flag(flag) => write!(f, "flag --{flag}"),
         }
     }
@@ -48,6 +51,8 @@ pub enum SettingsError {
     Invalid { key: &'static str, value: String, origin: Origin, allowed: String },
     #[error("config file {path}: [[fence]] number {number}{name}: {reason}")]
     Fence { path: PathBuf, number: usize, name: String, reason: String },
+    #[error(transparent)]
+    RecorderConfig(#[from] super::recorder::RecorderConfigError),
 }
 
 /// Setting values as text, with their origins, before validation.
@@ -56,11 +61,14 @@ pub struct RawSettings {
     values: BTreeMap<&'static str, (String, Origin)>,
     /// The `[[fence]]` tables of the config file, unchecked.
     fences: Vec<(PathBuf, toml::Table)>,
+    /// The Recorder's variables that are set but not used, each saying why.
+    recorder_unused: Vec<String>,
 }
 
 impl RawSettings {
-    /// Layers the sources. `env` looks up an environment variable; `flags` are (flag, value)
-    /// pairs given on the command line.
+    /// Layers the sources. `env` looks up an environment variable (the Recorder's `OTR_*`
+    /// ones too, which count below `PISTA_*`); `flags` are (flag, value) pairs given on the
+    /// command line.
     pub fn load(
         config_file: Option<&Path>,
         env: impl Fn(&str) -> Option<String>,
@@ -78,6 +86,11 @@ impl RawSettings {
             fences.extend(file.fences.into_iter().map(|fence| (path.to_owned(), fence)));
         }
 
+        let recorder = super::recorder::aliases(&env);
+        for alias in recorder.aliases {
+            values.insert(alias.key, (alias.value, Origin::Recorder(alias.from)));
+        }
+
         for setting in TABLE {
             let var = setting.env_var();
             if let Some(value) = env(&var) {
@@ -91,7 +104,12 @@ impl RawSettings {
             }
         }
 
-        Ok(Self { values, fences })
+        Ok(Self { values, fences, recorder_unused: recorder.unused })
+    }
+
+    /// The Recorder's variables that are set but mean nothing to Pista, each saying why.
+    pub fn recorder_unused(&self) -> &[String] {
+        &self.recorder_unused
     }
 
     /// The `[[fence]]` tables as read, for `pista config`.

@@ -5,6 +5,7 @@
 //! key, the value, where it came from and what is allowed.
 
 mod load;
+pub mod recorder;
 mod render;
 
 use std::net::SocketAddr;

@@ -74,6 +74,12 @@ pub fn effective_toml(raw: &RawSettings) -> String {
         }
         let _ = write!(out, "\n[[fence]]\n{table}");
     }
+    for note in raw.recorder_unused() {
+        let _ = write!(out, "\n# {note}");
+    }
+    if !raw.recorder_unused().is_empty() {
+        out.push('\n');
+    }
     out
 }
 
