@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# The OwnTracks Frontend's start-up burst against Pista, and /api/0/version's answer times while
+# a year-long /api/0/locations streams. Data: 10 devices with 90,000 fixes each (one every 30 s
+# from 2026-11-01, a month), and one device with a year (1,051,200 fixes of 2024), written
+# straight into the SQLite table as ingest would have stored them.
+#
+#   tools/bench-frontend.sh                   # uses target/release/pista
+#   PISTA=target/debug/pista POINTS=2000 YEAR_POINTS=20000 ROUNDS=2 tools/bench-frontend.sh
+#
+# The burst is what the Frontend sends when it opens (see the README): version, list, the
+# user's devices, last, then one month of locations (format=json) for every device at once; each
+# round is timed from its first request to the last byte of the last answer, with curl, logged
+# in with Basic as the Frontend behind a login would be. Needs curl and sqlite3. Everything
+# lives in a temporary directory; the server listens on 127.0.0.1 only.
+set -euo pipefail
+
+PISTA=${PISTA:-target/release/pista}
+PORT=${PORT:-18095}
+DEVICES=${DEVICES:-10}
+POINTS=${POINTS:-90000}
+YEAR_POINTS=${YEAR_POINTS:-1051200}
+ROUNDS=${ROUNDS:-5}
+PROBES=${PROBES:-200}
+DIR=$(mktemp -d)
+SERVER=
+cleanup() {
+    [ -n "$SERVER" ] && kill "$SERVER" 2>/dev/null || true
+    [ -n "${KEEP:-}" ] && echo "kept $DIR" || rm -rf "$DIR"
+}
+trap cleanup EXIT
+
+export PISTA_ADMIN_PASSWORD="bench-admin-$RANDOM"
+AUTH="admin:$PISTA_ADMIN_PASSWORD"
+URL="http://127.0.0.1:$PORT"
+start() {
+    "$PISTA" serve --data-dir "$DIR" --http "127.0.0.1:$PORT" --broker off --geocode off \
+        --log warn &
+    SERVER=$!
+    for _ in $(seq 100); do
+        curl -sf "$URL/api/0/version" >/dev/null && return
+        sleep 0.1
+    done
+    echo "the server did not start" >&2
+    exit 1
+}
+stop() {
+    kill "$SERVER"
+    wait "$SERVER" || true
+    SERVER=
+}
+
+# A server creates the database and the devices; each device's first fix.
+start
+MONTH=1793491200 # 2026-11-01T00:00:00Z
+YEAR=1704067200  # 2024-01-01T00:00:00Z
+for d in $(seq 0 $((DEVICES - 1))); do
+    curl -sf -u "$AUTH" -X POST "$URL/pub?u=bench&d=d$d" \
+        -d "{\"_type\":\"location\",\"tid\":\"d$d\",\"lat\":48.1,\"lon\":11.5,\"tst\":$MONTH}" >/dev/null
+done
+curl -sf -u "$AUTH" -X POST "$URL/pub?u=bench&d=year" \
+    -d "{\"_type\":\"location\",\"tid\":\"yr\",\"lat\":48.1,\"lon\":11.5,\"tst\":$YEAR}" >/dev/null
+stop
+
+# The rest straight into the table.
+fill() { # device first-tst count
+    sqlite3 "$DIR/pista.db" <<SQL
+WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $3 - 1),
+fixes AS (
+    SELECT i, $2 + 30 * i AS tst,
+           round(48.1 + 0.05 * sin(i * 0.001), 7) AS lat,
+           round(11.5 + 0.05 * cos(i * 0.001), 7) AS lon
+    FROM n
+)
+INSERT INTO locations (device_id, tst, lat_e7, lon_e7, lat, lon, tid, acc, alt, vel, topic,
+                       source, retained, received_at, payload)
+SELECT d.id, f.tst, CAST(f.lat * 1e7 AS INTEGER), CAST(f.lon * 1e7 AS INTEGER), f.lat, f.lon,
+       'bb', 5, 520, 30, 'owntracks/bench/$1', 'mqtt', 0, f.tst + 2,
+       '{"_type":"location","tid":"bb","lat":' || f.lat || ',"lon":' || f.lon || ',"tst":'
+           || f.tst || ',"acc":5,"alt":520,"vel":30,"batt":80,"conn":"m"}'
+FROM fixes f, devices d WHERE d.user_name = 'bench' AND d.device_name = '$1';
+SQL
+}
+for d in $(seq 0 $((DEVICES - 1))); do
+    fill "d$d" "$MONTH" "$POINTS"
+done
+fill year "$YEAR" "$YEAR_POINTS"
+start
+
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+burst() {
+    local t0 t1
+    t0=$(now_ms)
+    curl -sf -u "$AUTH" "$URL/api/0/version" >/dev/null
+    curl -sf -u "$AUTH" "$URL/api/0/list" >/dev/null
+    curl -sf -u "$AUTH" "$URL/api/0/list?user=bench" >/dev/null
+    curl -sf -u "$AUTH" "$URL/api/0/last" >/dev/null
+    for d in $(seq 0 $((DEVICES - 1))); do
+        curl -sf -u "$AUTH" -o /dev/null -w '%{size_download}\n' \
+            "$URL/api/0/locations?from=2026-11-01T00:00:00&to=2026-12-31T23:59:59&user=bench&device=d$d&format=json" \
+            >"$DIR/size.$d" &
+    done
+    wait
+    t1=$(now_ms)
+    echo "$((t1 - t0)) ms, $(cat "$DIR"/size.* | paste -sd+ | bc) bytes"
+}
+echo "Frontend burst: $DEVICES devices x $POINTS points, a month each"
+for round in $(seq "$ROUNDS"); do
+    echo "  round $round: $(burst)"
+done
+
+# /api/0/last alone.
+for _ in 1 2 3; do curl -sf -u "$AUTH" "$URL/api/0/last" >/dev/null; done
+LAST=$(for _ in $(seq 100); do
+    curl -sf -u "$AUTH" -o /dev/null -w '%{time_total}\n' "$URL/api/0/last"
+done | sort -n | awk '{a[NR]=$1} END {printf "p50 %.1f ms, p99 %.1f ms", a[int(NR*0.5)]*1000, a[int(NR*0.99)]*1000}')
+echo "/api/0/last ($DEVICES + 1 devices), 100 sequential: $LAST"
+
+# version while the year streams.
+YEAR_START=$(now_ms)
+curl -sf -u "$AUTH" -o /dev/null -w '%{size_download}' \
+    "$URL/api/0/locations?from=2024-01-01&to=2024-12-31T23:59:59&user=bench&device=year&format=json" \
+    >"$DIR/year.size" &
+YEAR_PID=$!
+: >"$DIR/probes"
+for _ in $(seq "$PROBES"); do
+    kill -0 "$YEAR_PID" 2>/dev/null || break
+    curl -sf -o /dev/null -w '%{time_total}\n' "$URL/api/0/version" >>"$DIR/probes"
+    sleep 0.01
+done
+wait "$YEAR_PID"
+YEAR_MS=$(($(now_ms) - YEAR_START))
+echo "year of $YEAR_POINTS points as JSON: $YEAR_MS ms, $(cat "$DIR/year.size") bytes"
+sort -n "$DIR/probes" | awk '{a[NR]=$1} END {printf "/api/0/version meanwhile: %d answers, p50 %.1f ms, p99 %.1f ms, max %.1f ms\n", NR, a[int(NR*0.5)+1]*1000, a[int(NR*0.99)+1]*1000, a[NR]*1000}'
