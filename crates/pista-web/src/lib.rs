@@ -135,7 +135,7 @@ pub fn router(state: AppState, config: WebConfig) -> Router {
         .route("/api/0/webhooks", get(webhooks::list))
         .route("/api/0/jobs", get(jobs::list))
         .route("/api/0/map", get(map::list))
-        .route("/api/0/monitor", post(monitor::command))
+        .route("/api/0/monitor", get(monitor::last_received).post(monitor::command))
         .route("/api/0/live", get(live::stream))
         .route("/api/0/login", post(accounts::login))
         .route("/api/0/logout", post(accounts::logout))

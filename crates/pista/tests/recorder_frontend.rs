@@ -334,6 +334,15 @@ async fn a_static_directory_is_served_beside_the_api_without_listings_or_escapes
     assert_eq!(get("/api/0/last").await.unwrap().status().as_u16(), 401);
     let response = client.get(format!("{}/api/0/version", server.http)).send().await.unwrap();
     assert_eq!(response.status().as_u16(), 200);
+    // HTTP mode still takes points.
+    let response = client
+        .post(format!("{}/pub", server.http))
+        .basic_auth("admin", Some(ADMIN_PW))
+        .body(r#"{"_type":"location","lat":1.5,"lon":2.5,"tst":1733000000}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
     let response = get("/config/config.js").await.unwrap();
     assert_eq!(response.status().as_u16(), 401, "unknown paths go to the API, which wants a login");
     // No directory listing, no way out of the directory.
@@ -422,6 +431,18 @@ async fn q_photo_kill_and_form_bodies_follow_the_rules() {
         .await
         .unwrap();
     assert_eq!(response.status().as_u16(), 200);
+
+    // monitor: the newest location each may see.
+    let monitor = |who: &Authed<'_>| {
+        let request = who.get("/api/0/monitor");
+        async move { request.send().await.unwrap().text().await.unwrap() }
+    };
+    let line = monitor(&jane).await;
+    let (epoch, topic) = line.split_once(' ').unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+    assert!(now.as_secs().abs_diff(epoch.parse().unwrap()) < 60, "{line}");
+    assert_eq!(topic, "owntracks/jane/phone\n");
+    assert_eq!(monitor(&bob).await, "not available\n");
 
     // photo: the card's picture for those who may see the device, else the placeholder.
     for (who, path, want) in [
