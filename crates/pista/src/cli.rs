@@ -409,7 +409,19 @@ fn ocat_command() -> Command {
         .env("OCAT_FORMAT"),
     )
     .arg(Arg::new("fields").long("fields").value_name("A,B").help("Keep these members (ALL: all)"))
-    .group(clap::ArgGroup::new("what").args(["list", "last"]).multiple(false))
+    .arg(
+        Arg::new("dump")
+            .long("dump")
+            .value_name("WHAT")
+            .help("friends or keys, as ocat's `user-device VALUE` lines (keys masked)"),
+    )
+    .arg(
+        Arg::new("load")
+            .long("load")
+            .value_name("WHAT")
+            .help("friends or keys, from ocat's `user-device VALUE` lines on standard input"),
+    )
+    .group(clap::ArgGroup::new("what").args(["list", "last", "dump", "load"]).multiple(false))
 }
 
 fn delete_command() -> Command {

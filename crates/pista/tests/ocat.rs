@@ -20,7 +20,17 @@ async fn post(server: &TestServer, device: &str, body: &str) {
 
 /// Runs `pista ocat ARGS` on the server's data directory; its standard output, or the error.
 async fn ocat(server: &TestServer, args: &[&str], env: &[(&str, &str)]) -> Result<String, String> {
-    let output = Command::new(PISTA)
+    ocat_with_input(server, args, env, "").await
+}
+
+async fn ocat_with_input(
+    server: &TestServer,
+    args: &[&str],
+    env: &[(&str, &str)],
+    input: &str,
+) -> Result<String, String> {
+    use tokio::io::AsyncWriteExt;
+    let mut child = Command::new(PISTA)
         .arg("ocat")
         .arg("--data-dir")
         .arg(server.dir.path())
@@ -29,9 +39,15 @@ async fn ocat(server: &TestServer, args: &[&str], env: &[(&str, &str)]) -> Resul
         .env_remove("OCAT_DEVICE")
         .env_remove("OCAT_FORMAT")
         .envs(env.iter().copied())
-        .output()
-        .await
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(input.as_bytes()).await.unwrap();
+    drop(stdin);
+    let output = child.wait_with_output().await.unwrap();
     if output.status.success() {
         Ok(String::from_utf8(output.stdout).unwrap())
     } else {
@@ -140,5 +156,56 @@ async fn ocat_lists_and_reads_every_format() {
     );
     let error = ocat(&server, &["--list", "--last"], &[]).await.unwrap_err();
     assert!(error.contains("cannot be used with"), "{error}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn ocat_dumps_and_loads_friends_and_keys_in_its_lines() {
+    let server = TestServer::start(|_| {}).await;
+    post(&server, "phone", r#"{"_type":"location","lat":1.5,"lon":1.5,"tst":1700000000}"#).await;
+    post(&server, "my-tablet", r#"{"_type":"location","lat":1.5,"lon":1.5,"tst":1700000000}"#)
+        .await;
+    let headers = [("X-Limit-U", "john"), ("X-Limit-D", "android")];
+    let body = r#"{"_type":"location","lat":2.5,"lon":2.5,"tst":1700000000}"#;
+    assert_eq!(server.post("/pub", &headers, body).await.status().as_u16(), 200);
+
+    // T8: what the Recorder's ocat --load=friends took; a device's own entry is left out.
+    let friends = "# from the Recorder\njane-phone [\"john/android\",\"jane/phone\"]\n\n";
+    let loaded = ocat_with_input(&server, &["--load", "friends"], &[], friends).await.unwrap();
+    assert_eq!(loaded, "loaded 1 friends from 1 lines\n");
+    let dumped = ocat(&server, &["--dump", "friends"], &[]).await.unwrap();
+    assert_eq!(dumped, "jane-my-tablet [\"john/android\"]\njane-phone [\"john/android\"]\n");
+    let keys = "john-android s3cr3t with spaces\njane-my-tablet other\n";
+    let loaded = ocat_with_input(&server, &["--load", "keys"], &[], keys).await.unwrap();
+    assert_eq!(loaded, "loaded 2 keys from 2 lines\n");
+    let dumped = ocat(&server, &["--dump", "keys"], &[]).await.unwrap();
+    assert_eq!(dumped, "jane-my-tablet ********\njohn-android ********\n");
+    let secret = server
+        .server
+        .store
+        .secret(&pista_core::DeviceKey::parse("john", "android").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(secret.as_deref(), Some("s3cr3t with spaces"));
+
+    // Bad lines are named, and nothing of the input is stored.
+    for (input, error) in [
+        ("nobody-x [\"john/android\"]\n", "line 1: \"nobody-x\" names no user Pista knows"),
+        (
+            "jane-phone [\"jane/x\"]\njane-phone [\"john/web\"]\njane-phone [\"john\"]\n",
+            "line 3: jane/phone: \"john\" is not \"user/device\"",
+        ),
+        ("jane-phone\n", "line 1: \"jane-phone\" is not `user-device VALUE`"),
+        ("jane-phone [\"john\"]\n", "jane/phone: \"john\" is not \"user/device\""),
+        ("jane-phone {}\n", "jane/phone: \"{}\" is not a JSON list of \"user/device\""),
+    ] {
+        let refused = ocat_with_input(&server, &["--load", "friends"], &[], input).await;
+        let refused = refused.unwrap_err();
+        assert!(refused.contains(error), "{input}: {refused}");
+    }
+    let dumped = ocat(&server, &["--dump", "friends"], &[]).await.unwrap();
+    assert_eq!(dumped, "jane-my-tablet [\"john/android\"]\njane-phone [\"john/android\"]\n");
+    let error = ocat(&server, &["--dump", "cards"], &[]).await.unwrap_err();
+    assert!(error.contains("--dump \"cards\" is not friends or keys"), "{error}");
     server.stop().await;
 }
