@@ -198,7 +198,8 @@ pub async fn authenticate(
         return next.run(request).await;
     };
     let path = request.uri().path();
-    let open = OPEN.contains(&path);
+    // A view asks for its own login, when it has one.
+    let open = OPEN.contains(&path) || path.starts_with("/view/");
     // ctrld takes credentials in its form too; Basic ones, when given, must be right.
     let form_login = path.starts_with("/ctrld/");
     let caller = match identify(&guard, request.headers(), request.method(), from).await {

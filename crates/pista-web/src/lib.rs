@@ -24,6 +24,7 @@ mod publish;
 mod quarantine;
 mod recorder_extras;
 pub mod tls;
+mod views;
 mod webhooks;
 mod ws;
 
@@ -72,6 +73,8 @@ pub struct AppState {
     pub https: bool,
     /// Geohash length of the address cache's cells (for `/api/0/q`).
     pub geo_precision: usize,
+    /// Where the Recorder's view definitions are, when views are on.
+    pub views_dir: Option<std::path::PathBuf>,
 }
 
 /// HTTP settings.
@@ -165,6 +168,7 @@ pub fn router(state: AppState, config: WebConfig) -> Router {
             "/api/0/kill",
             get(recorder_extras::kill).post(recorder_extras::kill).delete(recorder_extras::kill),
         )
+        .route("/view/{name}", get(views::view))
         .route("/ws/last", get(ws::last))
         .route("/ws", get(ws::last))
         .route("/api/0/{*verb}", any(api::unknown))

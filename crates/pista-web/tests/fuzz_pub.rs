@@ -107,6 +107,7 @@ fn app() -> &'static App {
             let (pipeline, _writer) = Pipeline::start(store.clone(), PipelineOptions::default());
             let state = AppState {
                 geo_precision: 7,
+                views_dir: None,
                 pipeline,
                 store,
                 commands: None,

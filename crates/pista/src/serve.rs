@@ -270,6 +270,7 @@ impl Server {
 
         let state = AppState {
             geo_precision: settings.geocode_precision,
+            views_dir: settings.views_dir.clone(),
             pipeline: pipeline.clone(),
             store: store.clone(),
             commands,

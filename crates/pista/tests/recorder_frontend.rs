@@ -538,3 +538,105 @@ async fn q_photo_kill_and_form_bodies_follow_the_rules() {
     assert_eq!(response.bytes().await.unwrap().len(), 115, "the card went with the device");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn views_share_a_window_of_a_track_with_their_own_digest_login() {
+    let views = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| std::fs::write(views.path().join(name), text).unwrap();
+    write(
+        "trip.json",
+        r#"{"user":"jane","device":"phone","page":"map.html","from":"2024-11-30","to":"2024-12-01","label":"Jane's <trip>","zoom":9,"extra":{"color":"red"}}"#,
+    );
+    // HA1 of viewer:owntracks-recorder:view-pw, as htdigest writes it.
+    write(
+        "locked.json",
+        r#"{"user":"jane","device":"phone","page":"map.html","hours":1000000,"auth":["2d318f5405979aa65c353b872405da96"]}"#,
+    );
+    write("escape.json", r#"{"user":"jane","device":"phone","page":"../pista.db"}"#);
+    write(
+        "map.html",
+        "<title>@@@LABEL@@@</title>\n<a href='@@@GEO@@@'>@@@GEO@@@</a>\n@@@LASTPOS@@@\n",
+    );
+    let dir = views.path().to_owned();
+    let server = start(|s| s.views_dir = Some(dir)).await;
+    let jane = Authed { user: "jane", password: "jane-pw", ..admin(&server) };
+    jane.publish("phone", 1.5, 1_733_000_000).await; // 2024-11-30T20:53:20Z, inside
+    jane.publish("phone", 2.5, 1_733_100_000).await; // 2024-12-02, outside
+    let client = reqwest::Client::new();
+    let get = |path: &str| client.get(format!("{}{path}", server.http)).send();
+
+    // Open views need no login.
+    let response = get("/view/trip").await.unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(response.headers()["content-type"], "text/html; charset=utf-8");
+    assert_eq!(
+        response.text().await.unwrap(),
+        "<title>Jane's &lt;trip&gt;</title>\n<a href='trip?geodata=1'>@@@GEO@@@</a>\ntrip?lastpos=1\n"
+    );
+    let line = get("/view/trip?geodata=1").await.unwrap().text().await.unwrap();
+    assert_eq!(
+        line,
+        r#"{"type":"Feature","properties":{},"geometry":{"coordinates":[[1.5,1.5]],"type":"LineString"}}"#
+    );
+    let last: Value = get("/view/trip?lastpos=1").await.unwrap().json().await.unwrap();
+    let item = &last["data"][0];
+    assert_eq!(
+        (
+            &item["lat"],
+            &item["tst"],
+            &item["label"],
+            &item["zoom"],
+            &item["color"],
+            &item.get("auth")
+        ),
+        (
+            &json!(1.5),
+            &json!(1_733_000_000),
+            &json!("Jane's <trip>"),
+            &json!(9),
+            &json!("red"),
+            &None
+        )
+    );
+    // The definition itself is never served, and names cannot leave the directory.
+    let page = get("/view/trip.json").await.unwrap().text().await.unwrap();
+    assert!(page.starts_with("<title>"), "{page}");
+    assert_eq!(get("/view/nothing").await.unwrap().status().as_u16(), 404);
+    assert_eq!(get("/view/..%2Fpista").await.unwrap().status().as_u16(), 404);
+    assert_eq!(get("/view/escape").await.unwrap().status().as_u16(), 500);
+
+    // A view with `auth` asks for HTTP Digest; curl answers it.
+    let response = get("/view/locked?geodata=1").await.unwrap();
+    assert_eq!(response.status().as_u16(), 401);
+    let challenge = response.headers()["www-authenticate"].to_str().unwrap().to_owned();
+    assert!(
+        challenge.starts_with("Digest realm=\"owntracks-recorder\", qop=\"auth\""),
+        "{challenge}"
+    );
+    let curl = |password: &'static str| {
+        let url = format!("{}/view/locked?geodata=1", server.http);
+        async move {
+            let output = tokio::process::Command::new("curl")
+                .args([
+                    "-s",
+                    "--digest",
+                    "-u",
+                    &format!("viewer:{password}"),
+                    "-w",
+                    "\n%{http_code}",
+                ])
+                .arg(url)
+                .output()
+                .await
+                .unwrap();
+            String::from_utf8(output.stdout).unwrap()
+        }
+    };
+    let answer = curl("view-pw").await;
+    assert_eq!(
+        answer,
+        "{\"type\":\"Feature\",\"properties\":{},\"geometry\":{\"coordinates\":[[1.5,1.5],[1.5,2.5]],\"type\":\"LineString\"}}\n200"
+    );
+    assert!(curl("wrong").await.ends_with("\n401"));
+    server.stop().await;
+}

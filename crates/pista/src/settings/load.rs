@@ -199,6 +199,12 @@ impl RawSettings {
         {
             return Err(self.invalid("http.static_dir", "an existing directory"));
         }
+        let views_dir = path("http.views_dir");
+        if let Some(dir) = &views_dir
+            && !dir.is_dir()
+        {
+            return Err(self.invalid("http.views_dir", "an existing directory"));
+        }
         let static_path = self.text(
             "http.static_path",
             |v| {
@@ -214,6 +220,7 @@ impl RawSettings {
             cors_origins,
             static_dir,
             static_path,
+            views_dir,
             broker_tls,
             broker_ws,
             broker_wss,

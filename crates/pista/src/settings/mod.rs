@@ -134,6 +134,14 @@ pub const TABLE: &[Setting] = &[
         "URL path of http.static_dir: / (files first, then the API) or a prefix like /map.",
     ),
     setting(
+        "http.views_dir",
+        "views-dir",
+        Kind::Text,
+        "",
+        "A directory of the Recorder's view definitions (NAME.json and their pages), served at \
+         /view/NAME (unset: no views).",
+    ),
+    setting(
         "http.tls_listen",
         "https",
         Kind::AddrOrOff,
@@ -571,6 +579,8 @@ pub struct Settings {
     /// Static files and their URL path.
     pub static_dir: Option<PathBuf>,
     pub static_path: String,
+    /// The Recorder's view definitions, when views are on.
+    pub views_dir: Option<PathBuf>,
     /// The embedded broker's MQTTS listener, when on.
     pub broker_tls: Option<SocketAddr>,
     /// The embedded broker's WebSocket listener, when on.
@@ -667,6 +677,7 @@ impl Settings {
             cors_origins: Vec::new(),
             static_dir: None,
             static_path: "/".to_owned(),
+            views_dir: None,
             broker_tls: None,
             broker_ws: None,
             broker_wss: None,
