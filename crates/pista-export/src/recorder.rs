@@ -167,7 +167,7 @@ impl Encoder for Envelope {
 
     fn end(&mut self, out: &mut Vec<u8>) -> io::Result<()> {
         let Some(version) = &self.version else {
-            out.extend_from_slice(b"]}");
+            out.extend_from_slice(b"]}\n");
             return Ok(());
         };
         out.extend_from_slice(b"],\"status\":200,\"version\":");
@@ -177,10 +177,16 @@ impl Encoder for Envelope {
     }
 }
 
-/// A number the Recorder writes as a whole number: it truncates toward zero.
-fn whole(value: Option<&Value>) -> i64 {
-    // `as` saturates; a truncated coordinate-free number is what the layout asks for.
-    value.and_then(Value::as_f64).map_or(0, |v| v.trunc() as i64)
+/// A number the Recorder writes as a whole number: it truncates toward zero; one too large for
+/// that is written as it is (truncating would change it).
+fn whole(value: Option<&Value>) -> Value {
+    /// 2^53: whole numbers up to it are exact in a double.
+    const EXACT: f64 = 9_007_199_254_740_992.0;
+    match value.and_then(Value::as_f64) {
+        None => Value::from(0),
+        Some(v) if v.abs() < EXACT => Value::from(v.trunc() as i64),
+        Some(v) => Value::from(v),
+    }
 }
 
 fn text(value: Option<&Value>) -> &str {
@@ -204,7 +210,10 @@ impl Encoder for Points {
     fn point(&mut self, out: &mut Vec<u8>, point: &HistoryPoint) -> io::Result<()> {
         let item = item(point);
         let properties = if self.poi {
-            let Some(poi) = item.get("poi").and_then(Value::as_str) else { return Ok(()) };
+            let Some(poi) = item.get("poi").and_then(Value::as_str).filter(|p| !p.is_empty())
+            else {
+                return Ok(());
+            };
             serde_json::json!({
                 "name": poi,
                 "address": text(item.get("addr")),
@@ -363,6 +372,12 @@ fn xml_name(name: &str) -> bool {
         && !name.to_ascii_lowercase().starts_with("xml")
 }
 
+/// A character XML 1.0 documents may hold.
+fn xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}')
+        || c >= '\u{10000}'
+}
+
 fn escape_xml(text: &str) -> String {
     let mut escaped = String::with_capacity(text.len());
     for c in text.chars() {
@@ -372,8 +387,10 @@ fn escape_xml(text: &str) -> String {
             '>' => escaped.push_str("&gt;"),
             '"' => escaped.push_str("&quot;"),
             '\'' => escaped.push_str("&apos;"),
-            // Control characters other than tab and line breaks cannot appear in XML 1.0.
-            c if c.is_control() && !"\t\n\r".contains(c) => {}
+            // A parser would turn a raw CR into a line feed.
+            '\r' => escaped.push_str("&#13;"),
+            // What XML 1.0 cannot hold at all: control characters, U+FFFE and U+FFFF.
+            c if !xml_char(c) => {}
             c => escaped.push(c),
         }
     }
@@ -402,8 +419,9 @@ impl Encoder for Xml {
             Some(fields) => picked(&item, fields).collect(),
             None => item.iter().map(|(name, value)| (name.as_str(), Some(value))).collect(),
         };
+        let asked = self.fields.is_some();
         for (name, value) in members {
-            if name == "_type" || !xml_name(name) {
+            if (name == "_type" && !asked) || !xml_name(name) {
                 continue;
             }
             match value.and_then(|value| cell(name, value)) {

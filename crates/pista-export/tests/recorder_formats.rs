@@ -235,3 +235,26 @@ fn formats_are_named_case_insensitively_with_their_media_types() {
         ]
     );
 }
+
+#[test]
+fn odd_values_stay_valid_and_exact() {
+    let mut points = points();
+    points.truncate(1);
+    // U+FFFF and a control character cannot be in XML; a CR would be read as a line feed.
+    points[0].payload = "{\"_type\":\"location\",\"SSID\":\"a\u{ffff}b\\u0001c\\r\\nd\",\"alt\":1e20,\"acc\":-12.9,\"poi\":\"\",\"tst\":1700000000}".into();
+    let xml = answer(RecorderFormat::Xml, Some("_type,SSID"), &points);
+    assert!(
+        xml.contains(
+            " <point>\n  <_type>location</_type>\n  <SSID>abc&#13;\nd</SSID>\n </point>\n"
+        ),
+        "{xml}"
+    );
+    // Whole numbers too large to truncate exactly stay as they are.
+    let geojson = answer(RecorderFormat::GeoJson, None, &points);
+    assert!(geojson.contains(r#""vel":0,"tst":1700000000,"acc":-12,"alt":1e+20,"#), "{geojson}");
+    // An empty `poi` is no point of interest.
+    assert_eq!(
+        answer(RecorderFormat::GeoJsonPoi, None, &points),
+        r#"{"type":"FeatureCollection","features":[]}"#
+    );
+}

@@ -75,6 +75,8 @@ pub struct AppState {
     pub geo_precision: usize,
     /// Where the Recorder's view definitions are, when views are on.
     pub views_dir: Option<std::path::PathBuf>,
+    /// Other origins whose pages may open the live socket (`http.cors_origins`, listed ones).
+    pub socket_origins: Arc<Vec<String>>,
 }
 
 /// HTTP settings.
@@ -181,12 +183,22 @@ pub fn router(state: AppState, config: WebConfig) -> Router {
     // or under their prefix.
     let app = match config.static_files {
         None => Router::new().fallback_service(routes),
-        Some(files) if files.path == "/" => Router::new().fallback_service(
-            ServeDir::new(files.dir).call_fallback_on_method_not_allowed(true).fallback(routes),
-        ),
-        Some(files) => Router::new()
-            .nest_service(&files.path, ServeDir::new(files.dir))
-            .fallback_service(routes),
+        Some(files) => {
+            // What the files may not lead to is checked against the directory's real path.
+            let root = std::fs::canonicalize(&files.dir).unwrap_or_else(|_| files.dir.clone());
+            let prefix = files.path.trim_end_matches('/').to_owned();
+            let app = if files.path == "/" {
+                Router::new().fallback_service(
+                    ServeDir::new(&root).call_fallback_on_method_not_allowed(true).fallback(routes),
+                )
+            } else {
+                Router::new().nest_service(&prefix, ServeDir::new(&root)).fallback_service(routes)
+            };
+            app.layer(axum::middleware::from_fn(move |request, next| {
+                let (root, prefix) = (root.clone(), prefix.clone());
+                async move { static_guard(&root, &prefix, request, next).await }
+            }))
+        }
     };
     // The error shaping wraps the whole router so that it also sees the `Allow` header axum
     // adds to its own 405 answers; CORS answers preflights before any login is asked for.
@@ -198,6 +210,38 @@ pub fn router(state: AppState, config: WebConfig) -> Router {
         cors => app.layer(cors_layer(cors)),
     };
     app.layer(TraceLayer::new_for_http())
+}
+
+/// Refuses static paths with a hidden part (`.git`, `.env`) or that lead outside the
+/// directory through a symbolic link; everything else goes on.
+async fn static_guard(
+    root: &std::path::Path,
+    prefix: &str,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let safe = matches!(*request.method(), axum::http::Method::GET | axum::http::Method::HEAD);
+    let path = request.uri().path();
+    // `/map` itself goes to `/map/`, so that the page's relative links work.
+    if safe && !prefix.is_empty() && path == prefix {
+        return axum::response::Redirect::permanent(&format!("{prefix}/")).into_response();
+    }
+    let Some(relative) = path.strip_prefix(prefix).filter(|_| safe) else {
+        return next.run(request).await;
+    };
+    let decoded = percent_encoding::percent_decode_str(relative).decode_utf8_lossy();
+    let parts: Vec<&str> = decoded.split('/').filter(|p| !p.is_empty()).collect();
+    let hidden = parts.iter().any(|part| part.starts_with('.'));
+    let outside =
+        match tokio::fs::canonicalize(parts.iter().fold(root.to_owned(), |p, s| p.join(s))).await {
+            Ok(real) => !real.starts_with(root),
+            Err(_) => false,
+        };
+    if hidden || outside {
+        return error::not_found(request.uri().clone()).await.into_response();
+    }
+    next.run(request).await
 }
 
 /// The CORS answers: the origin echoed (never `*` with credentials), preflights answered with

@@ -173,6 +173,13 @@ pub async fn kill(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
+    // HEAD is for link checkers and prefetchers: it never deletes.
+    if method == Method::HEAD {
+        return Err(ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "kill deletes: use POST or DELETE",
+        ));
+    }
     if method == Method::GET && caller.session().is_some() {
         return Err(ApiError::new(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -187,6 +194,9 @@ pub async fn kill(
     };
     let key = DeviceKey::parse(user, device).map_err(|e| ApiError::bad_request(e.to_string()))?;
     caller.require_manage(&key.user)?;
+    if !state.store.devices(&key.user).await?.contains(&key.device) {
+        return Err(ApiError::new(StatusCode::NOT_FOUND, format!("unknown device {key}")));
+    }
     let retention = state
         .retention
         .as_ref()

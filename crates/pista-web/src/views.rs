@@ -79,9 +79,10 @@ pub async fn view(
     let view = read_view(dir, name, pista_ingest::now())?;
     if !view.auth.is_empty() {
         let uri = request.uri().path_and_query().map_or("", |p| p.as_str());
-        if let Err(refusal) = check_digest(request.headers(), request.method().as_str(), uri, &view)
+        if let Err(Stale(stale)) =
+            check_digest(request.headers(), request.method().as_str(), uri, &view)
         {
-            return Ok(refusal);
+            return Ok(challenge(stale));
         }
     }
     let params = Params::new(query.as_deref())?;
@@ -224,28 +225,34 @@ async fn lastpos(state: &AppState, view: &View) -> Result<Response, ApiError> {
     Ok(axum::Json(json!({"data": [item]})).into_response())
 }
 
-/// Checks the request's Digest credentials against the view's HA1 digests; the refusal is a
-/// `401` with a new challenge.
+/// A refused Digest login; `true` when only its nonce was too old (the browser then asks again
+/// without bothering the user).
+struct Stale(bool);
+
+/// A `401` with a new Digest challenge.
+fn challenge(stale: bool) -> Response {
+    let nonce = make_nonce(pista_ingest::now());
+    let value = format!(
+        "Digest realm=\"{REALM}\", qop=\"auth\", algorithm=MD5, nonce=\"{nonce}\"{}",
+        if stale { ", stale=true" } else { "" }
+    );
+    let mut response =
+        ApiError::new(StatusCode::UNAUTHORIZED, "this view needs its login").into_response();
+    if let Ok(value) = HeaderValue::from_str(&value) {
+        response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
+    }
+    response
+}
+
+/// Checks the request's Digest credentials against the view's HA1 digests.
 fn check_digest(
     headers: &axum::http::HeaderMap,
     method: &str,
     uri: &str,
     view: &View,
-) -> Result<(), Response> {
+) -> Result<(), Stale> {
     let now = pista_ingest::now();
-    let challenge = |stale: bool| {
-        let nonce = make_nonce(now);
-        let value = format!(
-            "Digest realm=\"{REALM}\", qop=\"auth\", algorithm=MD5, nonce=\"{nonce}\"{}",
-            if stale { ", stale=true" } else { "" }
-        );
-        let mut response =
-            ApiError::new(StatusCode::UNAUTHORIZED, "this view needs its login").into_response();
-        if let Ok(value) = HeaderValue::from_str(&value) {
-            response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
-        }
-        response
-    };
+    let challenge = Stale;
     let Some(given) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) else {
         return Err(challenge(false));
     };

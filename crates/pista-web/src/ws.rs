@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{RawQuery, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use pista_core::{DeviceName, UserName};
 use pista_ingest::StoredEvent;
@@ -37,6 +37,7 @@ pub async fn last(
     RawQuery(query): RawQuery,
     upgrade: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
+    check_origin(&headers, &state.socket_origins)?;
     let params = Params::new(query.as_deref())?;
     let (user, device) = user_and_device(&params, &headers)?;
     // Subscribed before the upgrade, so that nothing stored after the request is missed.
@@ -46,6 +47,23 @@ pub async fn last(
         .max_message_size(MAX_FRAME)
         .max_frame_size(MAX_FRAME)
         .on_upgrade(move |ws| socket.run(ws, events)))
+}
+
+/// A browser says which page opens a socket, and sends the user's cookie or stored login with
+/// it whatever the page: only this server's own pages and the listed origins may open one.
+/// Clients that are not browsers send no `Origin`.
+fn check_origin(headers: &HeaderMap, listed: &[String]) -> Result<(), ApiError> {
+    let Some(origin) = headers.get(header::ORIGIN) else { return Ok(()) };
+    let origin = origin.to_str().unwrap_or_default();
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or_default();
+    let same = origin.split_once("://").is_some_and(|(_, authority)| authority == host);
+    if same || listed.iter().any(|o| o == origin) {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::FORBIDDEN,
+        format!("pages of {origin:?} may not open the live socket (see http.cors_origins)"),
+    ))
 }
 
 /// One connected socket and what it may see.

@@ -108,6 +108,7 @@ fn app() -> &'static App {
             let state = AppState {
                 geo_precision: 7,
                 views_dir: None,
+                socket_origins: Default::default(),
                 pipeline,
                 store,
                 commands: None,

@@ -64,7 +64,9 @@ impl OcatFormat {
 
 /// Runs `pista ocat`; its output goes to standard output as it is made.
 pub async fn ocat(args: &ArgMatches) -> anyhow::Result<String> {
-    let text = |name: &str| args.get_one::<String>(name).map(String::as_str);
+    // An empty value (`OCAT_USERNAME=`) counts as none.
+    let text =
+        |name: &str| args.get_one::<String>(name).map(String::as_str).filter(|v| !v.is_empty());
     let user = text("user").map(UserName::parse).transpose().context("--user")?;
     let device = text("device").map(DeviceName::parse).transpose().context("--device")?;
     let (_settings, store) = open(args).await?;
@@ -92,6 +94,10 @@ pub async fn ocat(args: &ArgMatches) -> anyhow::Result<String> {
         return Ok(format!("{}\n", json!({ "results": results })));
     }
     if args.get_flag("last") {
+        if let Some(format) = text("format").filter(|f| !matches!(*f, "json" | "j")) {
+            // FIXME(#7): ocat writes --last as CSV and XML too.
+            bail!("--last writes json only, not --format {format:?}");
+        }
         let last = store.last(user.as_ref(), device.as_ref()).await?;
         let items: Vec<Value> = last
             .into_iter()
@@ -127,9 +133,12 @@ pub async fn ocat(args: &ArgMatches) -> anyhow::Result<String> {
     {
         bail!("impossible range: --from {} is after --to {}", iso(from), iso(to));
     }
-    let fields = text("fields").filter(|f| *f != "ALL").map(|list| {
-        list.split(',').map(str::trim).filter(|n| !n.is_empty()).map(str::to_owned).collect()
-    });
+    let fields = text("fields")
+        .filter(|f| *f != "ALL")
+        .map(|list| -> Vec<String> {
+            list.split(',').map(str::trim).filter(|n| !n.is_empty()).map(str::to_owned).collect()
+        })
+        .filter(|fields| !fields.is_empty());
 
     let subject = Subject { user: user.clone(), device: Some(device.clone()) };
     let mut query =

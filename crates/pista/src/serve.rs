@@ -48,6 +48,11 @@ pub enum ServeError {
          \x20 to use another address, add: --http {next}"
     )]
     HttpInUse { addr: SocketAddr, next: SocketAddr },
+    #[error(
+        "the HTTPS server cannot listen on {addr}: the address is in use\n\
+         \x20 to use another address, add: --https {next}"
+    )]
+    HttpsInUse { addr: SocketAddr, next: SocketAddr },
     #[error("the HTTP server cannot listen on {addr}")]
     Http { addr: SocketAddr, source: std::io::Error },
     #[error("cannot read mqtt.ca_file {path}")]
@@ -271,6 +276,9 @@ impl Server {
         let state = AppState {
             geo_precision: settings.geocode_precision,
             views_dir: settings.views_dir.clone(),
+            socket_origins: Arc::new(
+                settings.cors_origins.iter().filter(|o| *o != "*").cloned().collect(),
+            ),
             pipeline: pipeline.clone(),
             store: store.clone(),
             commands,
@@ -602,7 +610,7 @@ async fn prepare(settings: &Settings) -> Result<Prepared, ServeError> {
         Some(addr) => {
             Some(TcpListener::bind(addr).await.map_err(|source| match source.kind() {
                 std::io::ErrorKind::AddrInUse => {
-                    ServeError::HttpInUse { addr, next: next_port(addr) }
+                    ServeError::HttpsInUse { addr, next: next_port(addr) }
                 }
                 _ => ServeError::Http { addr, source },
             })?)

@@ -262,7 +262,7 @@ fn bad_values_name_the_key_the_value_the_origin_and_what_is_allowed() {
 #[test]
 fn config_files_with_unknown_keys_or_bad_toml_are_refused() {
     let unknown = load(Some("[mqtt]\nhost = \"x\"\n"), &[], &[]).unwrap_err();
-    assert!(unknown.ends_with("unknown key \"mqtt.host\"; known keys: data_dir, log, http.listen, http.max_body, http.cors_origins, http.static_dir, http.static_path, http.tls_listen, auth.enabled, auth.admin_password, broker.listen, broker.tls_listen, broker.ws_listen, broker.wss_listen, broker.max_packet, tls.cert, tls.key, tls.ca_file, tls.local_ca, tls.names, mqtt.url, mqtt.ca_file, mqtt.client_id, mqtt.base_topics, mqtt.keepalive, ingest.time_floor, ingest.t_ignore, ingest.skip_retained, ingest.tid_map, ingest.rawdata, ingest.rawdata_days, retention.days, retention.interval, retention.chunk, outputs.mqtt, outputs.map_topic, outputs.look_topic, outputs.alert_topic, outputs.job_topic, outputs.alert_keys, outputs.monitor_topic, outputs.plmn, outputs.webhooks, outputs.webhook_attempts, outputs.webhook_timeout, alarm.command, alarm.webhooks, alarm.timeout, fences.margin, fences.dwell, geocode.provider, geocode.url, geocode.key, geocode.language, geocode.rate, geocode.precision, geocode.timeout, redis.url, redis.prefix, database.url, [[fence]]"), "{unknown}");
+    assert!(unknown.ends_with("unknown key \"mqtt.host\"; known keys: data_dir, log, http.listen, http.max_body, http.cors_origins, http.static_dir, http.static_path, http.views_dir, http.tls_listen, auth.enabled, auth.admin_password, broker.listen, broker.tls_listen, broker.ws_listen, broker.wss_listen, broker.max_packet, tls.cert, tls.key, tls.ca_file, tls.local_ca, tls.names, mqtt.url, mqtt.ca_file, mqtt.client_id, mqtt.base_topics, mqtt.keepalive, ingest.time_floor, ingest.t_ignore, ingest.skip_retained, ingest.tid_map, ingest.rawdata, ingest.rawdata_days, retention.days, retention.interval, retention.chunk, outputs.mqtt, outputs.map_topic, outputs.look_topic, outputs.alert_topic, outputs.job_topic, outputs.alert_keys, outputs.monitor_topic, outputs.plmn, outputs.webhooks, outputs.webhook_attempts, outputs.webhook_timeout, alarm.command, alarm.webhooks, alarm.timeout, fences.margin, fences.dwell, geocode.provider, geocode.url, geocode.key, geocode.language, geocode.rate, geocode.precision, geocode.timeout, redis.url, redis.prefix, database.url, [[fence]]"), "{unknown}");
     let bad = load(Some("[http\n"), &[], &[]).unwrap_err();
     assert!(bad.contains("is not valid TOML"), "{bad}");
     let typed = load(Some("[http]\nlisten = { a = 1 }\n"), &[], &[]).unwrap_err();
@@ -391,5 +391,41 @@ fn the_recorders_settings_carry_over_below_pistas_own() {
             "base_topics = [\"owntracks/#\", \"fleet/#\"]  # the Recorder's OTR_TOPICS",
             "# OTR_LUASCRIPT is not used: there are no Lua hooks; see webhooks",
         ]
+    );
+}
+
+#[test]
+fn pistas_config_file_beats_the_recorders_settings_and_listeners_do_not_clash() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("pista.toml");
+    std::fs::write(&file, "[http]\nlisten = \"127.0.0.1:6666\"\n").unwrap();
+    let env = |var: &str| match var {
+        "OTR_HTTPPORT" => Some("9999".to_owned()),
+        "OTR_HOST" => Some("broker.lan".to_owned()),
+        _ => None,
+    };
+    let raw = pista::settings::RawSettings::load(Some(&file), env, &[]).unwrap();
+    let settings = raw.validate().unwrap();
+    assert_eq!(settings.http.to_string(), "127.0.0.1:6666");
+    assert_eq!(raw.get("mqtt.url").0, "mqtt://broker.lan:1883");
+    // The Recorder's HTTP off is not Pista's: it says so and keeps its own listener.
+    let env = |var: &str| (var == "OTR_HTTPPORT").then(|| "0".to_owned());
+    let raw = pista::settings::RawSettings::load(None, env, &[]).unwrap();
+    assert_eq!(raw.get("http.listen").0, "127.0.0.1:8083");
+    assert_eq!(
+        raw.recorder_unused(),
+        ["OTR_HTTPPORT=0 is not used: Pista always serves HTTP (http.listen, loopback by default)"]
+    );
+    // Two listeners on one address are refused by name before anything binds.
+    let flags = [
+        ("broker-ws", "127.0.0.1:8080".to_owned()),
+        ("broker-wss", "127.0.0.1:8080".to_owned()),
+        ("tls-local-ca", "true".to_owned()),
+    ];
+    let raw = pista::settings::RawSettings::load(None, |_| None, &flags).unwrap();
+    assert_eq!(
+        raw.validate().unwrap_err().to_string(),
+        "invalid broker.wss_listen = \"127.0.0.1:8080\" (from flag --broker-wss): an address \
+         other than broker.ws_listen's"
     );
 }

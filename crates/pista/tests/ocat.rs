@@ -106,7 +106,11 @@ async fn ocat_lists_and_reads_every_format() {
     let json = ocat(&server, &["-N", "3", "--fields", "tst,lat"], &env).await.unwrap();
     assert_eq!(
         json,
-        r#"{"count":3,"locations":[{"tst":1697000000,"lat":1.5},{"tst":1697003600,"lat":2.5},{"tst":1700000000,"lat":3.5}]}"#
+        concat!(
+            r#"{"count":3,"locations":[{"tst":1697000000,"lat":1.5},{"tst":1697003600,"lat":2.5},"#,
+            r#"{"tst":1700000000,"lat":3.5}]}"#,
+            "\n"
+        )
     );
     let range = ["-F", "2023-10-01", "-T", "2023-10-31"];
     let csv = ocat(&server, &[&range[..], &["-f", "csv", "--fields", "tst,alt"]].concat(), &env)
@@ -154,6 +158,12 @@ async fn ocat_lists_and_reads_every_format() {
         ),
         "{error}"
     );
+    let error = ocat(&server, &["--last", "-f", "csv"], &[]).await.unwrap_err();
+    assert!(error.contains("--last writes json only, not --format \"csv\""), "{error}");
+    // Empty values count as none.
+    let empty = [("OCAT_USERNAME", ""), ("OCAT_DEVICE", "")];
+    let error = ocat(&server, &["-N", "1"], &empty).await.unwrap_err();
+    assert!(error.contains("give --user and --device"), "{error}");
     let error = ocat(&server, &["--list", "--last"], &[]).await.unwrap_err();
     assert!(error.contains("cannot be used with"), "{error}");
     server.stop().await;

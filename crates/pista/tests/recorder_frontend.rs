@@ -238,6 +238,26 @@ async fn the_socket_sends_only_what_its_user_may_see_and_its_filter_asks_for() {
     assert_eq!(pick(&item), json!(["jane", "phone", 1.5, 1_733_000_500]));
     assert!(quiet(&mut janes).await);
 
+    // A page of another origin may not open one with the user's login; this server's may.
+    let refused = tokio_tungstenite::connect_async({
+        let url = format!("{}/ws/last", server.http.replace("http://", "ws://"));
+        let mut request = url.into_client_request().unwrap();
+        let basic = base64::engine::general_purpose::STANDARD.encode("jane:jane-pw");
+        let headers = request.headers_mut();
+        headers.insert("authorization", HeaderValue::from_str(&format!("Basic {basic}")).unwrap());
+        headers.insert("origin", HeaderValue::from_static("https://evil.example"));
+        request
+    })
+    .await
+    .unwrap_err();
+    let tokio_tungstenite::tungstenite::Error::Http(response) = refused else {
+        panic!("expected an HTTP refusal, got {refused:?}")
+    };
+    assert_eq!(response.status().as_u16(), 403);
+    let mut same = socket(&server, "jane", "jane-pw", "", &[("origin", &server.http)]).await;
+    same.send(Message::text("LAST")).await.unwrap();
+    assert_eq!(next_text(&mut same).await.as_deref(), Some("LAST"));
+
     // Without a login there is no socket.
     let url = format!("{}/ws/last", server.http.replace("http://", "ws://"));
     let refused = tokio_tungstenite::connect_async(url).await.unwrap_err();
@@ -317,7 +337,14 @@ async fn a_static_directory_is_served_beside_the_api_without_listings_or_escapes
     std::fs::write(files.path().join("index.html"), "<html>frontend</html>").unwrap();
     std::fs::create_dir(files.path().join("assets")).unwrap();
     std::fs::write(files.path().join("assets/app.js"), "console.log(1)").unwrap();
-    std::fs::write(files.path().parent().unwrap().join("secret.txt"), "no").ok();
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("secret.txt"), "no").unwrap();
+    std::os::unix::fs::symlink(outside.path().join("secret.txt"), files.path().join("link.txt"))
+        .unwrap();
+    std::os::unix::fs::symlink(outside.path(), files.path().join("linkdir")).unwrap();
+    std::fs::create_dir(files.path().join(".git")).unwrap();
+    std::fs::write(files.path().join(".git/config"), "[core]").unwrap();
+    std::fs::write(files.path().join(".env"), "SECRET=1").unwrap();
     let dir = files.path().to_owned();
     let server = start(|s| s.static_dir = Some(dir)).await;
     let client = reqwest::Client::new();
@@ -360,6 +387,16 @@ async fn a_static_directory_is_served_beside_the_api_without_listings_or_escapes
         .await
         .unwrap();
     assert_eq!(response.status().as_u16(), 404);
+    // Hidden files and symbolic links out of the directory are not served, logged in or not.
+    for path in ["/link.txt", "/linkdir/secret.txt", "/.git/config", "/.env", "/assets/../.env"] {
+        let response = client
+            .get(format!("{}{path}", server.http))
+            .basic_auth("admin", Some(ADMIN_PW))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 404, "{path}");
+    }
     server.stop().await;
 
     // Under a prefix.
@@ -373,6 +410,11 @@ async fn a_static_directory_is_served_beside_the_api_without_listings_or_escapes
     assert_eq!(response.text().await.unwrap(), "console.log(1)");
     let response = client.get(format!("{}/map/", server.http)).send().await.unwrap();
     assert_eq!(response.text().await.unwrap(), "<html>frontend</html>");
+    // `/map` goes to `/map/`, so that the page's relative links work.
+    let plain = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build();
+    let response = plain.unwrap().get(format!("{}/map", server.http)).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 308);
+    assert_eq!(response.headers()["location"], "/map/");
     server.stop().await;
 }
 
@@ -392,7 +434,8 @@ fn bad_cors_origins_and_static_settings_are_refused_by_name() {
         (
             &[("static-path", "/map/")],
             "invalid http.static_path = \"/map/\" (from flag --static-path): / or a path like /map \
-             (no trailing slash)",
+             (letters, digits, - _ . ~; no trailing slash; not one of Pista's own: /api, /ws, \
+             /pub, /ctrld, /view, /metrics)",
         ),
     ];
     for (flags, expected) in cases {
@@ -503,6 +546,12 @@ async fn q_photo_kill_and_form_bodies_follow_the_rules() {
     // kill: not another user's device; names checked; the owner deletes everything of it.
     let response = bob.get("/api/0/kill?user=jane&device=phone").send().await.unwrap();
     assert_eq!(response.status().as_u16(), 403);
+    // HEAD (link checkers, prefetchers) never deletes; an unknown device is named.
+    let head = jane.client.head(format!("{}/api/0/kill?user=jane&device=phone", server.http));
+    let response = head.basic_auth("jane", Some("jane-pw")).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 405);
+    let response = jane.get("/api/0/kill?user=jane&device=tablet").send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 404);
     let response = jane.get("/api/0/kill?user=jane").send().await.unwrap();
     assert_eq!(response.status().as_u16(), 416);
     // T14: names are names in a database, never paths; ".." is just not jane.

@@ -1,5 +1,6 @@
-//! Layering and validation: defaults, then the config file, then `PISTA_*` environment
-//! variables, then flags; each value remembers where it came from so errors can say so.
+//! Layering and validation: defaults, then the OwnTracks Recorder's `OTR_*` settings, then the
+//! config file, then `PISTA_*` environment variables, then flags; each value remembers where it
+//! came from so errors can say so.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -77,6 +78,12 @@ impl RawSettings {
         let mut values: BTreeMap<_, _> =
             TABLE.iter().map(|s| (s.key, (s.default.to_owned(), Origin::Default))).collect();
 
+        // The Recorder's settings stand below all of Pista's own.
+        let recorder = super::recorder::aliases(&env);
+        for alias in recorder.aliases {
+            values.insert(alias.key, (alias.value, Origin::Recorder(alias.from)));
+        }
+
         let mut fences = Vec::new();
         if let Some(path) = config_file {
             let file = read_file(path)?;
@@ -84,11 +91,6 @@ impl RawSettings {
                 values.insert(key, (value, Origin::File(path.to_owned())));
             }
             fences.extend(file.fences.into_iter().map(|fence| (path.to_owned(), fence)));
-        }
-
-        let recorder = super::recorder::aliases(&env);
-        for alias in recorder.aliases {
-            values.insert(alias.key, (alias.value, Origin::Recorder(alias.from)));
         }
 
         for setting in TABLE {
@@ -185,6 +187,24 @@ impl RawSettings {
         if tls_local_ca && tls_names.is_empty() {
             return Err(self.invalid("tls.names", "one or more host names or addresses"));
         }
+        // Two listeners on one address: the second would fail at start with less to go on.
+        let listeners = [
+            ("http.listen", Some(http)),
+            ("http.tls_listen", https),
+            ("broker.listen", broker),
+            ("broker.tls_listen", broker_tls),
+            ("broker.ws_listen", broker_ws),
+            ("broker.wss_listen", broker_wss),
+        ];
+        for (index, (key, addr)) in listeners.iter().enumerate() {
+            let Some(addr) = addr else { continue };
+            let taken = listeners[..index]
+                .iter()
+                .find(|(_, other)| other.is_some_and(|other| same_port(other, *addr)));
+            if let Some((other, _)) = taken {
+                return Err(self.invalid(key, &format!("an address other than {other}'s")));
+            }
+        }
         let cors_origins = self.list("http.cors_origins");
         if let Some(bad) = cors_origins.iter().find(|o| !valid_origin(o))
             && !(bad == "*" && cors_origins.len() == 1)
@@ -208,12 +228,23 @@ impl RawSettings {
         let static_path = self.text(
             "http.static_path",
             |v| {
+                let ours = ["/api", "/ws", "/pub", "/ctrld", "/view", "/metrics"]
+                    .iter()
+                    .any(|route| v == *route || v.starts_with(&format!("{route}/")));
                 v == "/"
                     || (v.starts_with('/')
                         && !v.ends_with('/')
-                        && !v.contains(['{', '}', '*', '?', '#']))
+                        && !ours
+                        && v.split('/').skip(1).all(|part| {
+                            !part.is_empty()
+                                && !part.starts_with('.')
+                                && part
+                                    .chars()
+                                    .all(|c| c.is_ascii_alphanumeric() || "-_.~".contains(c))
+                        }))
             },
-            "/ or a path like /map (no trailing slash)",
+            "/ or a path like /map (letters, digits, - _ . ~; no trailing slash; not one of \
+             Pista's own: /api, /ws, /pub, /ctrld, /view, /metrics)",
         )?;
         let settings = Settings {
             https,

@@ -1,9 +1,8 @@
 //! The OwnTracks Recorder's settings, read as aliases of Pista's so that an existing
 //! deployment's configuration carries over: its `OTR_*` environment variables, and its
 //! configuration file (`/etc/default/ot-recorder`, libconfig's `NAME = "value";` lines) when
-//! given with `--recorder-config`. As in the Recorder, a variable beats the file. An alias
-//! counts as an environment value of the Pista setting it stands for, so `PISTA_*` variables
-//! and flags still beat it.
+//! given with `--recorder-config`. As in the Recorder, a variable beats the file. Aliases stand
+//! below all of Pista's own settings: its config file, `PISTA_*` variables and flags beat them.
 //!
 //! The Recorder's variables Pista has no use for (its LMDB size, Lua script, views, ...) are
 //! named in [`Aliases::unused`], for a warning, rather than silently dropped.
@@ -147,7 +146,8 @@ pub fn aliases(lookup: &dyn Fn(&str) -> Option<String>) -> Aliases {
         );
     }
     let (http_host, http_port) = (get("OTR_HTTPHOST"), get("OTR_HTTPPORT"));
-    if http_host.is_some() || http_port.is_some() {
+    let http_off = http_port.as_deref() == Some("0");
+    if (http_host.is_some() || http_port.is_some()) && !http_off {
         // Unset, the Recorder listened on every address (its bug T19); Pista stays on loopback.
         let host = match http_host.as_deref() {
             None | Some("localhost") => "127.0.0.1".to_owned(),
@@ -179,11 +179,21 @@ pub fn aliases(lookup: &dyn Fn(&str) -> Option<String>) -> Aliases {
         .filter(|(name, _)| get(name).is_some())
         .map(|(name, instead)| format!("{name} is not used: {instead}"))
         .collect();
+    if http_off {
+        unused.push(
+            "OTR_HTTPPORT=0 is not used: Pista always serves HTTP (http.listen, loopback by \
+             default)"
+                .to_owned(),
+        );
+    }
     if get("OTR_GEOKEY").is_some_and(|k| k.starts_with("revgeod:")) {
         unused.push("OTR_GEOKEY revgeod:... is not used: there is no revgeod client".to_owned());
     }
-    if !broker && (get("OTR_USER").is_some() || get("OTR_PASS").is_some()) {
+    let (user, pass) = (get("OTR_USER").is_some(), get("OTR_PASS").is_some());
+    if !broker && (user || pass) {
         unused.push("OTR_USER and OTR_PASS are used only with OTR_HOST or OTR_PORT".to_owned());
+    } else if user != pass {
+        unused.push("OTR_USER and OTR_PASS are used only together".to_owned());
     }
     Aliases { aliases, unused }
 }
