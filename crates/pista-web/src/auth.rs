@@ -24,7 +24,6 @@ use pista_core::{DeviceKey, DeviceName, UserName};
 use pista_ingest::{Guard, Login, LoginError};
 use pista_store::TokenKind;
 
-use crate::AppState;
 use crate::error::ApiError;
 
 /// The browser session's cookie.
@@ -183,8 +182,9 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
 }
 
 /// The middleware: authenticates the request and puts its [`Caller`] into it.
+/// It is given the guard alone: the whole [`crate::AppState`] would be copied for every request.
 pub async fn authenticate(
-    State(state): State<AppState>,
+    State(guard): State<Option<Arc<Guard>>>,
     mut request: Request,
     next: Next,
 ) -> Response {
@@ -193,7 +193,7 @@ pub async fn authenticate(
         .get::<ConnectInfo<crate::tls::Peer>>()
         .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |info| info.0.0.ip());
     request.extensions_mut().insert(ClientAddr(from));
-    let Some(guard) = state.guard.clone() else {
+    let Some(guard) = guard else {
         request.extensions_mut().insert(Caller::anyone());
         return next.run(request).await;
     };

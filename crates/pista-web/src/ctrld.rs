@@ -176,7 +176,7 @@ async fn configuration(
 ) -> Result<BTreeMap<&'static str, Value>, pista_store::StoreError> {
     let user = &login.user;
     let client = fields.get("clientid").map(|c| decoded(c)).unwrap_or_default();
-    let config = state.ctrld.clone().unwrap_or_default();
+    let config = state.ctrld.as_deref().cloned().unwrap_or_default();
     let rows = guard.accounts().ctrl_settings().await?;
     let everyone = rows.iter().find(|row| row.user.is_none());
     let own = rows.iter().find(|row| row.user.as_ref() == Some(user));

@@ -48,7 +48,8 @@ use tower_http::trace::TraceLayer;
 pub use error::ApiError;
 pub use fences::fence_from_object;
 
-/// What every handler can reach.
+/// What every handler can reach. Handlers get a copy per request, so every member is cheap to
+/// copy: a flag, a number, or shared (`Arc`).
 #[derive(Clone)]
 pub struct AppState {
     pub pipeline: Pipeline,
@@ -68,13 +69,13 @@ pub struct AppState {
     /// Logins and the access rules; `None` only when authentication is turned off.
     pub guard: Option<Arc<Guard>>,
     /// What ctrld says about this server (broker ports, CA certificate).
-    pub ctrld: Option<ctrld::CtrldConfig>,
+    pub ctrld: Option<Arc<ctrld::CtrldConfig>>,
     /// Whether this router answers on HTTPS (for the addresses ctrld hands out).
     pub https: bool,
     /// Geohash length of the address cache's cells (for `/api/0/q`).
     pub geo_precision: usize,
     /// Where the Recorder's view definitions are, when views are on.
-    pub views_dir: Option<std::path::PathBuf>,
+    pub views_dir: Option<Arc<std::path::Path>>,
     /// Other origins whose pages may open the live socket (`http.cors_origins`, listed ones).
     pub socket_origins: Arc<Vec<String>>,
 }
@@ -175,7 +176,7 @@ pub fn router(state: AppState, config: WebConfig) -> Router {
         .route("/ws", get(ws::last))
         .route("/api/0/{*verb}", any(api::unknown))
         .fallback(error::not_found)
-        .layer(axum::middleware::from_fn_with_state(state.clone(), auth::authenticate))
+        .layer(axum::middleware::from_fn_with_state(state.guard.clone(), auth::authenticate))
         .layer(DefaultBodyLimit::max(config.max_body))
         .layer(CatchPanicLayer::custom(error::panicked))
         .with_state(state);

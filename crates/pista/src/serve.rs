@@ -275,7 +275,7 @@ impl Server {
 
         let state = AppState {
             geo_precision: settings.geocode_precision,
-            views_dir: settings.views_dir.clone(),
+            views_dir: settings.views_dir.as_deref().map(Arc::from),
             socket_origins: Arc::new(
                 settings.cors_origins.iter().filter(|o| *o != "*").cloned().collect(),
             ),
@@ -288,11 +288,11 @@ impl Server {
             monitor,
             retention: retention.clone(),
             guard,
-            ctrld: Some(pista_web::ctrld::CtrldConfig {
+            ctrld: Some(Arc::new(pista_web::ctrld::CtrldConfig {
                 mqtt_port: broker_addr.map(|addr| addr.port()),
                 mqtts_port: broker.as_ref().and_then(EmbeddedBroker::tls_addr).map(|a| a.port()),
                 ca_pem: tls.as_ref().and_then(|tls| tls.ca_pem.clone()),
-            }),
+            })),
             https: false,
         };
         let cors = match settings.cors_origins.as_slice() {
