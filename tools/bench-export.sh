@@ -38,22 +38,8 @@ wait "$SERVER" || true
 SERVER=
 
 # The rest of the year straight into the table, as ingest would have stored it.
-sqlite3 "$DIR/pista.db" <<SQL
-WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $YEAR_POINTS - 1),
-fixes AS (
-    SELECT i, 1704067200 + 30 * i AS tst,
-           round(48.1 + 0.05 * sin(i * 0.001), 7) AS lat,
-           round(11.5 + 0.05 * cos(i * 0.001), 7) AS lon
-    FROM n
-)
-INSERT INTO locations (device_id, tst, lat_e7, lon_e7, lat, lon, tid, acc, alt, vel, topic,
-                       source, retained, received_at, payload)
-SELECT d.id, f.tst, CAST(f.lat * 1e7 AS INTEGER), CAST(f.lon * 1e7 AS INTEGER), f.lat, f.lon,
-       'yr', 5, 520, 30, 'owntracks/bench/year', 'mqtt', 0, f.tst + 2,
-       '{"_type":"location","tid":"yr","lat":' || f.lat || ',"lon":' || f.lon || ',"tst":'
-           || f.tst || ',"acc":5,"alt":520,"vel":30}'
-FROM fixes f, devices d WHERE d.user_name = 'bench' AND d.device_name = 'year';
-SQL
+. "$(dirname "$0")/fill-fixes.sh"
+fill_fixes "$DIR/pista.db" bench year 1704067200 "$YEAR_POINTS" yr
 
 measure() {
     local name=$1

@@ -62,28 +62,11 @@ curl -sf -u "$AUTH" -X POST "$URL/pub?u=bench&d=year" \
 stop
 
 # The rest straight into the table.
-fill() { # device first-tst count
-    sqlite3 "$DIR/pista.db" <<SQL
-WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $3 - 1),
-fixes AS (
-    SELECT i, $2 + 30 * i AS tst,
-           round(48.1 + 0.05 * sin(i * 0.001), 7) AS lat,
-           round(11.5 + 0.05 * cos(i * 0.001), 7) AS lon
-    FROM n
-)
-INSERT INTO locations (device_id, tst, lat_e7, lon_e7, lat, lon, tid, acc, alt, vel, topic,
-                       source, retained, received_at, payload)
-SELECT d.id, f.tst, CAST(f.lat * 1e7 AS INTEGER), CAST(f.lon * 1e7 AS INTEGER), f.lat, f.lon,
-       'bb', 5, 520, 30, 'owntracks/bench/$1', 'mqtt', 0, f.tst + 2,
-       '{"_type":"location","tid":"bb","lat":' || f.lat || ',"lon":' || f.lon || ',"tst":'
-           || f.tst || ',"acc":5,"alt":520,"vel":30,"batt":80,"conn":"m"}'
-FROM fixes f, devices d WHERE d.user_name = 'bench' AND d.device_name = '$1';
-SQL
-}
+. "$(dirname "$0")/fill-fixes.sh"
 for d in $(seq 0 $((DEVICES - 1))); do
-    fill "d$d" "$MONTH" "$POINTS"
+    fill_fixes "$DIR/pista.db" bench "d$d" "$MONTH" "$POINTS" bb ',"batt":80,"conn":"m"'
 done
-fill year "$YEAR" "$YEAR_POINTS"
+fill_fixes "$DIR/pista.db" bench year "$YEAR" "$YEAR_POINTS" bb ',"batt":80,"conn":"m"'
 start
 
 now_ms() { echo $(($(date +%s%N) / 1000000)); }

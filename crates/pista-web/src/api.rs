@@ -134,7 +134,7 @@ pub(crate) async fn last_items(
 
 /// A location as `last` and the live socket show it: the stored message, `topic`, `username`,
 /// `device`, and the times `isorcv` (arrival), `isotst` and `disptst` (fix, from its `tst`).
-pub(crate) fn live_item(
+pub fn live_item(
     mut item: Map<String, Value>,
     topic: &str,
     key: &DeviceKey,

@@ -45,6 +45,7 @@ use tower_http::cors::{AllowHeaders, AllowMethods, AllowOrigin, CorsLayer};
 use tower_http::services::ServeDir;
 use tower_http::trace::TraceLayer;
 
+pub use api::live_item;
 pub use error::ApiError;
 pub use fences::fence_from_object;
 

@@ -76,7 +76,7 @@ pub async fn view(
     {
         return Err(ApiError::new(StatusCode::NOT_FOUND, "View not found"));
     }
-    let view = read_view(dir, name, pista_ingest::now())?;
+    let view = read_view(dir, name, pista_ingest::now()).await?;
     if !view.auth.is_empty() {
         let uri = request.uri().path_and_query().map_or("", |p| p.as_str());
         if let Err(Stale(stale)) =
@@ -92,7 +92,8 @@ pub async fn view(
     if params.query("lastpos").is_some_and(|v| v == "1") {
         return lastpos(&state, &view).await;
     }
-    let page = std::fs::read_to_string(dir.join(&view.page))
+    let page = tokio::fs::read_to_string(dir.join(&view.page))
+        .await
         .map_err(|_| ApiError::new(StatusCode::NOT_FOUND, "Cannot open view page"))?;
     let html: String = page
         .lines()
@@ -106,8 +107,9 @@ pub async fn view(
     Ok(([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response())
 }
 
-fn read_view(dir: &Path, name: &str, now: i64) -> Result<View, ApiError> {
-    let text = std::fs::read_to_string(dir.join(format!("{name}.json")))
+async fn read_view(dir: &Path, name: &str, now: i64) -> Result<View, ApiError> {
+    let text = tokio::fs::read_to_string(dir.join(format!("{name}.json")))
+        .await
         .map_err(|_| ApiError::new(StatusCode::NOT_FOUND, "View not found"))?;
     let broken = |what: &str| {
         tracing::warn!(view = name, what, "view definition not usable");

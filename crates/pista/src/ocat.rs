@@ -99,14 +99,17 @@ pub async fn ocat(args: &ArgMatches) -> anyhow::Result<String> {
             bail!("--last writes json only, not --format {format:?}");
         }
         let last = store.last(user.as_ref(), device.as_ref()).await?;
+        // The items `/api/0/last` shows.
         let items: Vec<Value> = last
             .into_iter()
             .map(|entry| {
-                let mut item = entry.location.json;
-                item.insert("topic".into(), entry.location.topic.into());
-                item.insert("username".into(), entry.key.user.to_string().into());
-                item.insert("device".into(), entry.key.device.to_string().into());
-                Value::Object(item)
+                let location = entry.location;
+                pista_web::live_item(
+                    location.json,
+                    &location.topic,
+                    &entry.key,
+                    location.received_at,
+                )
             })
             .collect();
         return Ok(format!("{}\n", Value::Array(items)));
@@ -190,6 +193,7 @@ async fn dump(store: &pista_store::SqlStore, what: &str) -> anyhow::Result<Strin
                         }
                     }
                 }
+                seen.sort();
                 seen.dedup();
                 for device in store.devices(&user).await? {
                     out.push_str(&format!("{user}-{device} {}\n", json!(seen)));
@@ -213,6 +217,7 @@ async fn load(store: &pista_store::SqlStore, what: &str, input: &str) -> anyhow:
         bail!("--load {what:?} is not friends or keys");
     }
     // Every line is read and checked first: a mistake anywhere stores nothing.
+    let users = store.users().await?;
     let mut entries = Vec::new();
     for (index, line) in input.lines().enumerate() {
         let line = line.trim();
@@ -223,7 +228,7 @@ async fn load(store: &pista_store::SqlStore, what: &str, input: &str) -> anyhow:
         let (name, value) = line
             .split_once(char::is_whitespace)
             .ok_or_else(|| at(format!("{line:?} is not `user-device VALUE`")))?;
-        let key = device_of(store, name).await.map_err(|e| at(e.to_string()))?;
+        let key = device_of(store, &users, name).await.map_err(|e| at(e.to_string()))?;
         let value = value.trim();
         let entry = if what == "keys" {
             pista_core::crypto::Secret::new(value)
@@ -286,11 +291,11 @@ fn friends_of(
 /// is tried: a device Pista knows wins; else the one split whose user exists.
 async fn device_of(
     store: &pista_store::SqlStore,
+    users: &[UserName],
     name: &str,
 ) -> anyhow::Result<pista_core::DeviceKey> {
     let splits: Vec<(&str, &str)> =
         name.match_indices('-').map(|(at, _)| (&name[..at], &name[at + 1..])).collect();
-    let users = store.users().await?;
     let mut known_user = Vec::new();
     for (user, device) in &splits {
         let (Ok(user), Ok(device)) = (UserName::parse(user), DeviceName::parse(device)) else {

@@ -185,6 +185,14 @@ async fn ocat_dumps_and_loads_friends_and_keys_in_its_lines() {
     assert_eq!(loaded, "loaded 1 friends from 1 lines\n");
     let dumped = ocat(&server, &["--dump", "friends"], &[]).await.unwrap();
     assert_eq!(dumped, "jane-my-tablet [\"john/android\"]\njane-phone [\"john/android\"]\n");
+    // A friend entry for all of john's devices names each once, beside the device's own entry.
+    let headers = [("X-Limit-U", "john"), ("X-Limit-D", "web")];
+    assert_eq!(server.post("/pub", &headers, body).await.status().as_u16(), 200);
+    let (jane, john) = (pista_core::UserName::parse("jane"), pista_core::UserName::parse("john"));
+    server.server.store.add_friend(&jane.unwrap(), &john.unwrap(), None).await.unwrap();
+    let dumped = ocat(&server, &["--dump", "friends"], &[]).await.unwrap();
+    let both = "[\"john/android\",\"john/web\"]";
+    assert_eq!(dumped, format!("jane-my-tablet {both}\njane-phone {both}\n"));
     let keys = "john-android s3cr3t with spaces\njane-my-tablet other\n";
     let loaded = ocat_with_input(&server, &["--load", "keys"], &[], keys).await.unwrap();
     assert_eq!(loaded, "loaded 2 keys from 2 lines\n");
@@ -214,7 +222,8 @@ async fn ocat_dumps_and_loads_friends_and_keys_in_its_lines() {
         assert!(refused.contains(error), "{input}: {refused}");
     }
     let dumped = ocat(&server, &["--dump", "friends"], &[]).await.unwrap();
-    assert_eq!(dumped, "jane-my-tablet [\"john/android\"]\njane-phone [\"john/android\"]\n");
+    let both = "[\"john/android\",\"john/web\"]";
+    assert_eq!(dumped, format!("jane-my-tablet {both}\njane-phone {both}\n"));
     let error = ocat(&server, &["--dump", "cards"], &[]).await.unwrap_err();
     assert!(error.contains("--dump \"cards\" is not friends or keys"), "{error}");
     server.stop().await;
