@@ -10,11 +10,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::time::Duration;
 
-use common::{TestServer, eventually};
+use crate::common::{TestServer, eventually};
 use pista::settings::Hidden;
 use pista_core::access::{Grantee, Share};
 use pista_core::{DeviceName, UserName};
@@ -505,7 +503,7 @@ struct Mqtt {
 impl Mqtt {
     /// Logs in as `user`; returns the client and the CONNACK's code.
     async fn login(port: u16, user: &str, password: &str) -> (Self, String) {
-        Self::login_with(port, &common::unique("acc"), user, password, None).await
+        Self::login_with(port, &crate::common::unique("acc"), user, password, None).await
     }
 
     /// Logs in with a given client id and, optionally, a last will on a topic.

@@ -5,12 +5,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use sea_orm::{ConnectionTrait, Database};
 use serde_json::{Value, json};
 
-use common::{TestServer, eventually, publish_v311, unique};
+use crate::common::{TestServer, eventually, publish_v311, unique};
 
 /// Creates a database on the server of `admin`; returns the URL of the new database.
 async fn create(admin: &str, name: &str, options: &str) -> String {

@@ -5,13 +5,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{OwnMosquitto, eventually, eventually_within};
+use crate::common::{OwnMosquitto, eventually, eventually_within};
 use pista::serve::Server;
 use pista::settings::Settings;
 use pista_core::DeviceKey;

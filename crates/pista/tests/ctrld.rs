@@ -5,9 +5,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
-use common::TestServer;
+use crate::common::TestServer;
 use pista::settings::Hidden;
 use pista_store::{AccountStore, CtrlSettings, SqlStore, TokenKind};
 use reqwest::{Client, StatusCode};

@@ -4,12 +4,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use common::{
+use crate::common::{
     FlakyMosquittoServer, FlakyStore, TestServer, eventually, forget_session, publish_mosquitto,
     publish_v311, unique, use_mosquitto,
 };

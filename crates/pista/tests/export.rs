@@ -6,14 +6,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use common::{FlakyStore, TestServer, unique};
+use crate::common::{FlakyStore, TestServer, unique};
 use pista_store::SqlStore;
 use serde_json::{Value, json};
 

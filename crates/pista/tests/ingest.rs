@@ -5,9 +5,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
-use common::{
+use crate::common::{
     TestServer, forget_session, publish_mosquitto, publish_v5_with_alias, publish_v311, unique,
     use_mosquitto, wait_for_subscription, without_isorcv,
 };

@@ -7,12 +7,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{OwnMosquitto, eventually_within};
+use crate::common::{OwnMosquitto, eventually_within};
 use pista_core::DeviceKey;
 use pista_store::{LocationQuery, SqlStore, Storage};
 

@@ -3,9 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
-use common::TestServer;
+use crate::common::TestServer;
 
 const PISTA: &str = env!("CARGO_BIN_EXE_pista");
 

@@ -7,14 +7,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::TestServer;
+use crate::common::TestServer;
 use serde_json::json;
 
 const BIN: &str = "/usr/lib/postgresql";
@@ -153,7 +151,7 @@ async fn postgresql_stopped_under_load_loses_nothing_acknowledged() {
     .unwrap();
     // It resumes by itself: points are acknowledged again soon after the database is back.
     let back = answers.lock().unwrap().len();
-    common::eventually_within(Duration::from_secs(30), "acknowledgements again", || async {
+    crate::common::eventually_within(Duration::from_secs(30), "acknowledgements again", || async {
         let answers = answers.lock().unwrap();
         answers[back..].iter().filter(|(_, status, _)| *status == 200).nth(20).map(|_| ())
     })

@@ -7,11 +7,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::time::Duration;
 
-use common::{TestServer, publish_v311, unique};
+use crate::common::{TestServer, publish_v311, unique};
 use pista_core::crypto::{self, Secret};
 use pista_core::{Card, DeviceKey, UserName};
 use serde_json::{Value, json};
@@ -411,7 +409,7 @@ async fn what_devices_send_besides_tracks_can_be_read_back() {
 
 #[tokio::test]
 async fn skip_retained_ignores_the_brokers_stored_copies_from_mosquitto() {
-    use common::{forget_session, publish_mosquitto, use_mosquitto, wait_for_subscription};
+    use crate::common::{forget_session, publish_mosquitto, use_mosquitto, wait_for_subscription};
     let user = unique("keep");
     let topic = format!("owntracks/{user}/phone");
     let fix = br#"{"_type":"location","lat":1,"lon":2,"tst":1700000000}"#;

@@ -5,9 +5,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
-use common::{TestServer, eventually};
+use crate::common::{TestServer, eventually};
 use serde_json::{Value, json};
 
 async fn post(server: &TestServer, user: &str, device: &str, body: &str) {

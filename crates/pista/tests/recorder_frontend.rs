@@ -5,12 +5,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::time::Duration;
 
+use crate::common::TestServer;
 use base64::Engine;
-use common::TestServer;
 use futures::{SinkExt, StreamExt};
 use pista::settings::Hidden;
 use serde_json::{Value, json};
@@ -508,7 +506,7 @@ async fn q_photo_kill_and_form_bodies_follow_the_rules() {
 
     // q: the cached address of the cell, for superusers.
     let path = "/api/0/q?lat=48.858334&lon=2.295134";
-    let found = common::eventually("the cached address", || async {
+    let found = crate::common::eventually("the cached address", || async {
         let body = admin.json(path).await;
         body.get("addr").is_some().then_some(body)
     })

@@ -3,9 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
-use common::TestServer;
+use crate::common::TestServer;
 use pista::replay::{Defaults, Pace, Target, parse_lines, parse_target, send};
 
 const SAMPLE: &str = include_str!("../../../samples/demo-ride.jsonl");

@@ -7,12 +7,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::process::Command;
 use std::time::Duration;
 
-use common::{
+use crate::common::{
     TestServer, eventually, eventually_within, forget_session, mosquitto_url, publish_mosquitto,
     unique, use_mosquitto, wait_for_subscription,
 };

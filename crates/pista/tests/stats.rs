@@ -5,11 +5,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::collections::HashMap;
 
-use common::{TestServer, eventually, publish_v311, unique};
+use crate::common::{TestServer, eventually, publish_v311, unique};
 use pista_core::DeviceKey;
 use pista_ingest::RedisUrl;
 

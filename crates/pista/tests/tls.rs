@@ -4,12 +4,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use common::{OwnMosquitto, TestServer, eventually};
+use crate::common::{OwnMosquitto, TestServer, eventually};
 use pista_ingest::BrokerUrl;
 
 fn run(dir: &Path, args: &[&str]) {

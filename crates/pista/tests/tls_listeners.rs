@@ -7,13 +7,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::process::Command;
 
-use common::TestServer;
+use crate::common::TestServer;
 use pista::settings::Hidden;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -164,7 +162,7 @@ async fn publish(
     password: &str,
     payload: &str,
 ) -> Result<(), String> {
-    let mut options = MqttOptions::new(common::unique("tls"), host, port);
+    let mut options = MqttOptions::new(crate::common::unique("tls"), host, port);
     options.set_credentials("admin", password);
     options.set_transport(transport);
     let (client, mut events) = AsyncClient::new(options, 10);

@@ -5,16 +5,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
 // Shared with the outputs tests, which use all of it.
 #[allow(dead_code)]
-#[path = "outputs/listen.rs"]
-mod listen;
-
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use common::{TestServer, eventually_within, forget_session, publish_mosquitto, unique};
+use crate::common::{TestServer, eventually_within, forget_session, publish_mosquitto, unique};
+use crate::outputs::listen;
 use pista_ingest::BrokerUrl;
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
 use serde_json::{Value, json};
@@ -55,7 +52,7 @@ impl Pair {
             workers.push(
                 TestServer::start(move |s| {
                     s.database = url;
-                    s.mqtt = Some(BrokerUrl::parse(&common::mosquitto_url()).unwrap());
+                    s.mqtt = Some(BrokerUrl::parse(&crate::common::mosquitto_url()).unwrap());
                     s.mqtt_client_id = id;
                     s.base_topics = vec![filter];
                     s.broker = None;
@@ -156,7 +153,7 @@ async fn two_workers_alert_each_fence_crossing_once() {
     };
     let pair = Pair::start(configure).await;
     let (user, workers) = (pair.user.clone(), &pair.workers);
-    let port = BrokerUrl::parse(&common::mosquitto_url()).unwrap().port;
+    let port = BrokerUrl::parse(&crate::common::mosquitto_url()).unwrap().port;
     let alerts_topic = format!("{prefix}/_alerts");
     let listener = listen::Listener::start(port, &[&alerts_topic]).await;
 

@@ -8,13 +8,13 @@ use std::sync::atomic::Ordering;
 use rumqttc::{AsyncClient, MqttOptions, QoS};
 use serde_json::{Value, json};
 
-use crate::Check;
-use crate::common::{
-    FlakyStore, TestServer, eventually, forget_session, publish_mosquitto, unique, use_mosquitto,
-};
-use crate::helpers::{
+use super::Check;
+use super::helpers::{
     EMPTY_ANSWER, NO_TSTS, json_bytes, post, post_like, puback, publish, quarantine, stat, text,
     tsts, with,
+};
+use crate::common::{
+    FlakyStore, TestServer, eventually, forget_session, publish_mosquitto, unique, use_mosquitto,
 };
 
 /// B32: a fix posted again with other extras is stored once (the first copy), and both posts

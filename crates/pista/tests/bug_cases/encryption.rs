@@ -4,12 +4,12 @@
 
 use serde_json::{Value, json};
 
-use crate::Check;
-use crate::common::TestServer;
-use crate::helpers::{
+use super::Check;
+use super::helpers::{
     NO_TSTS, basic_auth, envelope, held, json_bytes, key, messages, post, post_like, publish,
     quarantine, reasons, set_secret, stat, store, stored_json, text, tsts,
 };
+use crate::common::TestServer;
 use pista_core::crypto::{self, Secret};
 
 /// The plaintext of `BASE64(secretbox of {...})`, or `None` for other placeholders.

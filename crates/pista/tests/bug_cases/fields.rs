@@ -3,12 +3,12 @@
 
 use serde_json::{Value, json};
 
-use crate::Check;
-use crate::common::TestServer;
-use crate::helpers::{
+use super::Check;
+use super::helpers::{
     EMPTY_ANSWER, bytes_of, fields, json_bytes, key, messages, post_like, publish, reasons,
     stored_json, text, transitions, with,
 };
+use crate::common::TestServer;
 
 /// B25: `trigger` is read as `t`, and the region name with a space is kept.
 pub async fn b25(input: Value, server: &TestServer) -> Check {

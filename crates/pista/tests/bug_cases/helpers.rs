@@ -12,7 +12,7 @@ use pista_store::{Storage, StoredMessage, StoredTransition};
 use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS};
 use serde_json::{Value, json};
 
-use crate::CORPUS;
+use super::CORPUS;
 use crate::common::{TestServer, publish_v311, unique};
 
 // ---------------------------------------------------------------------------------------------

@@ -4,12 +4,12 @@
 
 use serde_json::{Value, json};
 
-use crate::Check;
-use crate::common::TestServer;
-use crate::helpers::{
+use super::Check;
+use super::helpers::{
     EMPTY_ANSWER, Reply, bytes_of, headers_of, held, key, messages, post, post_like, quarantine,
     stat, text, tsts,
 };
+use crate::common::TestServer;
 
 /// B56: HTTP mode always answers a JSON array with the JSON content type: for locations,
 /// duplicates, types it only keeps, and bodies it quarantines.

@@ -4,12 +4,12 @@
 
 use serde_json::{Value, json};
 
-use crate::Check;
-use crate::common::TestServer;
-use crate::helpers::{
+use super::Check;
+use super::helpers::{
     EMPTY_ANSWER, basic_auth, bytes_of, headers_of, json_bytes, post, post_like, publish,
     publish_messages, tsts, with,
 };
+use crate::common::TestServer;
 
 /// B19: names match without case (the topic is kept as sent), and `a-b/c` and `a/b-c` are two
 /// devices.

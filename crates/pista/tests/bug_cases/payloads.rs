@@ -5,13 +5,13 @@
 
 use serde_json::{Value, json};
 
-use crate::Check;
-use crate::common::{self, TestServer};
-use crate::helpers::{
+use super::Check;
+use super::helpers::{
     EMPTY_ANSWER, NO_TSTS, bytes_of, fields, headers_of, held, json_bytes, json_error, key,
     messages, post, publish, publish_large, publish_messages, quarantine, stat, store, stored_json,
     text, transitions, tsts, with,
 };
+use crate::common::{self, TestServer};
 
 /// B11: pretty-printed JSON is accepted, and what is stored and read back does not depend on
 /// white space.

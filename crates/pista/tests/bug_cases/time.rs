@@ -4,12 +4,12 @@
 
 use serde_json::{Value, json};
 
-use crate::Check;
-use crate::common::TestServer;
-use crate::helpers::{
+use super::Check;
+use super::helpers::{
     EMPTY_ANSWER, NO_TSTS, bytes_of, fields, held, json_bytes, key, messages, post, post_like,
     publish, quarantine, reasons, stat, store, stored_json, text, transitions, tsts, with,
 };
+use crate::common::TestServer;
 
 /// B01: an RFC 3339 `tst` is converted to seconds (never a truncated number or 1970), the same
 /// over MQTT and HTTP; a time without a zone is not guessed.

@@ -5,11 +5,11 @@
 
 use serde_json::{Value, json};
 
+use super::listen::Listener;
 use crate::common::{
     TestServer, forget_session, publish_mosquitto, publish_v311, unique, use_mosquitto,
     wait_for_subscription,
 };
-use crate::listen::Listener;
 
 fn fix(lat: f64, lon: f64, tst: i64) -> String {
     json!({"_type": "location", "lat": lat, "lon": lon, "tst": tst, "tid": "BB", "t": "t",

@@ -4,8 +4,8 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use super::listen::Listener;
 use crate::common::{TestServer, eventually, publish_v311};
-use crate::listen::Listener;
 
 /// Strips the arrival stamp (`DD.MM HH:MM:SS `) off a watcher line.
 fn text(line: &str) -> &str {

@@ -4,11 +4,11 @@
 
 use serde_json::{Value, json};
 
+use super::listen::Listener;
 use crate::common::{
     TestServer, eventually, forget_session, publish_mosquitto, unique, use_mosquitto,
     wait_for_subscription,
 };
-use crate::listen::Listener;
 
 /// Publishes `(subtopic, payload, retained)` under the device topic.
 async fn publish(device: &str, messages: &[(&str, &str, bool)]) {

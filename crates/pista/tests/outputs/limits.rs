@@ -4,8 +4,8 @@
 
 use serde_json::json;
 
+use super::listen::Listener;
 use crate::common::{TestServer, publish_v311};
-use crate::listen::Listener;
 
 #[tokio::test]
 async fn large_outputs_and_control_characters() {

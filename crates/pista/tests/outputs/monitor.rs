@@ -5,10 +5,10 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
 
+use super::listen::Listener;
 use crate::common::{
     TestServer, forget_session, publish_mosquitto, unique, use_mosquitto, wait_for_subscription,
 };
-use crate::listen::Listener;
 
 const PISTA: &str = env!("CARGO_BIN_EXE_pista");
 

@@ -3,11 +3,11 @@
 
 use serde_json::Value;
 
+use super::listen::Listener;
 use crate::common::{
     TestServer, forget_session, publish_mosquitto, publish_v311, unique, use_mosquitto,
     wait_for_subscription,
 };
-use crate::listen::Listener;
 
 const JJOLIE: &str = r#"{"cog":-1,"batt":"79","lon":"2.295134","acc":"10","vel":0,"vac":3,"lat":"48.858334","t":"t","tst":"1415719099","alt":171,"_type":"location","tid":"jj"}"#;
 const CSV: &str = "K2,542A46AA,k,40365854,4575769,26,4,7,5,8";

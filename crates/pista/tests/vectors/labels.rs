@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use crate::expect::{Outcome, quarantined};
+use super::expect::{Outcome, quarantined};
 
 /// Entries whose label the spec overrules; checked to still disagree with the label.
 const LABEL_OVERRULED: &[(&str, usize)] = &[

@@ -9,10 +9,10 @@ use pista_core::{DeviceKey, Source, TopicParts};
 use pista_store::StoredLocation;
 use serde_json::Value;
 
+use super::expect::{AHEAD, Outcome, now};
 use crate::common::{
     TestServer, eventually, forget_session, publish_mosquitto, publish_v311, unique, use_mosquitto,
 };
-use crate::expect::{AHEAD, Outcome, now};
 
 /// How a payload reaches the server. The expectations do not depend on it: one rule for every
 /// input.

@@ -16,15 +16,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "../common/mod.rs"]
-mod common;
 mod expect;
 mod labels;
 mod transports;
 
 use std::sync::atomic::Ordering;
 
-use common::eventually;
+use crate::common::eventually;
 use pista_store::StoredMessage;
 use serde_json::Value;
 

@@ -5,12 +5,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "../common/mod.rs"]
-mod common;
 mod fences;
 mod greenwich;
 mod jobs;
 mod limits;
-mod listen;
+pub(crate) mod listen;
 mod monitor;
 mod seed;

@@ -11,14 +11,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "../common/mod.rs"]
-mod common;
-
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
-use common::TestServer;
+use crate::common::TestServer;
 use serde_json::Value;
 
 use helpers::{case, corpus, input};
