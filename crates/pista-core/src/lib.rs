@@ -18,6 +18,7 @@ pub mod password;
 pub mod secrets;
 pub mod time;
 mod topic;
+pub mod tour;
 
 pub use decode::{Context, Decoded, MAX_ARRAY, decode};
 pub use fields::FieldError;

@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 
 use crate::fields::{Field, FieldError, Schema, Ty, describe, opt, req};
 use crate::time::read_epoch;
+use crate::tour::{Request, read_request};
 
 const EVENTS: &[&str] = &["enter", "leave"];
 
@@ -170,6 +171,8 @@ pub enum Detail {
     Encrypted {
         data: String,
     },
+    /// A request to the server (tours).
+    Request(Box<Request>),
 }
 
 /// A typed message other than a location.
@@ -239,6 +242,7 @@ impl Message {
             }),
             "lwt" => Detail::Lwt,
             "encrypted" => Detail::Encrypted { data: text(&json, "data").unwrap_or_default() },
+            "request" => Detail::Request(Box::new(read_request(&json))),
             _ => Detail::None,
         };
         Ok(Self { msg_type: msg_type.to_owned(), tst, detail, json, repairs, masked })

@@ -4,6 +4,8 @@
 //! digits are computed here instead, with chrono's text kept for years outside 0000–9999. A
 //! time written in both forms is computed once ([`push_iso_and_display`]).
 
+use std::cell::Cell;
+
 use pista_core::time::{display, iso};
 
 /// The last second of 9999-12-31.
@@ -52,16 +54,44 @@ pub(crate) fn iso_string(seconds: i64) -> String {
 /// `YYYY-MM-DD?HH:MM:SS` with `separator` between date and time, for a four-digit year.
 fn date_time(seconds: i64, separator: u8) -> [u8; 19] {
     let (days, second_of_day) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
-    let (year, month, day) = civil_date(days);
+    // Below 86,400: 32-bit arithmetic, cheaper than 64-bit division.
+    let second_of_day = second_of_day as u32;
     let mut text = *b"0000-00-00T00:00:00";
+    text[..10].copy_from_slice(&date_text(days));
     text[10] = separator;
-    put_digits(&mut text[0..4], year);
-    put_digits(&mut text[5..7], month);
-    put_digits(&mut text[8..10], day);
-    put_digits(&mut text[11..13], second_of_day / 3600);
-    put_digits(&mut text[14..16], second_of_day % 3600 / 60);
-    put_digits(&mut text[17..19], second_of_day % 60);
+    put_two(&mut text[11..13], second_of_day / 3600);
+    put_two(&mut text[14..16], second_of_day % 3600 / 60);
+    put_two(&mut text[17..19], second_of_day % 60);
     text
+}
+
+thread_local! {
+    /// The day [`date_text`] wrote last and its text: a track's points mostly share their day,
+    /// and the calendar arithmetic was a sixteenth of a month's JSON.
+    static LAST_DAY: Cell<(i64, [u8; 10])> = const { Cell::new((i64::MIN, [0; 10])) };
+}
+
+/// `YYYY-MM-DD` of a day count from 1970-01-01.
+fn date_text(days: i64) -> [u8; 10] {
+    LAST_DAY.with(|last| {
+        let (day, text) = last.get();
+        if day == days {
+            return text;
+        }
+        let (year, month, day) = civil_date(days);
+        let mut text = *b"0000-00-00";
+        put_digits(&mut text[0..4], year);
+        put_digits(&mut text[5..7], month);
+        put_digits(&mut text[8..10], day);
+        last.set((days, text));
+        text
+    })
+}
+
+/// Writes a number below 100 as two digits.
+fn put_two(digits: &mut [u8], value: u32) {
+    digits[0] = b'0' + (value / 10) as u8;
+    digits[1] = b'0' + (value % 10) as u8;
 }
 
 /// The proleptic Gregorian date of a day count from 1970-01-01, counted in 400-year eras of

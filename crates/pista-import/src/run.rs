@@ -108,7 +108,9 @@ async fn settle(item: Option<(String, Ticket)>, summary: &mut Summary) -> Result
     let mut counted = false;
     for outcome in &receipt.outcomes {
         match outcome {
-            WriteOutcome::Location { .. } | WriteOutcome::Message { .. } => summary.stored += 1,
+            WriteOutcome::Location { .. }
+            | WriteOutcome::Message { .. }
+            | WriteOutcome::Answered { .. } => summary.stored += 1,
             WriteOutcome::Duplicate if in_quarantine > 0 => {
                 in_quarantine -= 1;
                 match receipt.problems.last() {

@@ -3,13 +3,15 @@
 //! its submitters, so outputs never delay an acknowledgement); this task keeps the device
 //! objects (`_map`, published once per device per batch, at its end), writes the watcher lines (`_look`), evaluates geofences and records and
 //! publishes their alerts (`_alerts`) and queues them for webhooks, tracks Activo jobs (`_job`),
-//! republishes operator names, and asks the geocoder for addresses. After a deletion it reads
+//! republishes operator names, publishes the answers to requests that came over MQTT (`answers`),
+//! and asks the geocoder for addresses. After a deletion it reads
 //! the devices concerned again, and clears the retained object of a device that is gone or has
 //! no fix left. A slow sink, webhook or geocoder never blocks ingest: MQTT
 //! publishing drops when its queue is full, and webhook deliveries and geocoding requests queue
 //! apart (see `webhooks` and `geocode`).
 
 mod alerts;
+mod answers;
 mod devices;
 mod fences;
 mod jobs;
@@ -33,6 +35,7 @@ use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinHandle;
 
 use crate::alarm::AlarmHook;
+use crate::commands::CommandPublisher;
 use crate::geocode::{GeoCache, GeocodeQueue, GeocodeRequest, GeocodeStats, Geocoding};
 use crate::webhooks::{WebhookStats, Webhooks};
 use alerts::{FenceCheck, FenceEvents};
@@ -67,6 +70,8 @@ pub struct OutputOptions {
     /// is then read back from storage before it is published, and job names before a batch's
     /// job events, since this worker sees only part of every device's messages.
     pub shared: bool,
+    /// Where answers to requests that came over MQTT are published; `None` for nowhere.
+    pub answers: Option<CommandPublisher>,
 }
 
 impl Default for OutputOptions {
@@ -82,6 +87,7 @@ impl Default for OutputOptions {
             webhooks: None,
             alarm: None,
             shared: false,
+            answers: None,
         }
     }
 }
@@ -378,6 +384,9 @@ impl Outputs {
                         (outcome, typed.msg_type.as_str())
                     {
                         self.alarm(*id, message, typed);
+                    }
+                    if let WriteOutcome::Answered { command, .. } = outcome {
+                        self.publish_answer(key, message, *command);
                     }
                 }
                 (NewBody::Quarantine { reason, problem, .. }, WriteOutcome::Quarantined { .. }) => {

@@ -69,6 +69,8 @@ pub struct StoredEvent {
     pub id: i64,
     /// Whether it became the device's last position.
     pub newest: bool,
+    /// Arrival time, UNIX seconds.
+    pub received_at: i64,
     pub json: Map<String, Value>,
 }
 
@@ -108,6 +110,9 @@ pub struct PipelineOptions {
     pub rawdata: bool,
     /// Tracker ids by device topic (`owntracks/jane/phone`), overriding what devices send.
     pub tid_map: HashMap<String, String>,
+    /// The server's public base URL, which tour links start with; `None` leaves the devices'
+    /// requests (tours) stored but unanswered.
+    pub public_url: Option<String>,
 }
 
 impl Default for PipelineOptions {
@@ -120,6 +125,7 @@ impl Default for PipelineOptions {
             skip_retained: false,
             rawdata: false,
             tid_map: HashMap::new(),
+            public_url: None,
         }
     }
 }

@@ -6,6 +6,7 @@
 
 use bytes::Bytes;
 use pista_core::crypto::{self, Secret};
+use pista_core::tour::{Answering, Asked, Request, TourId};
 use pista_core::{
     Context, Decoded, Detail, DeviceKey, Inbound, Location, Replay, Source, TopicParts, decode,
 };
@@ -176,6 +177,9 @@ fn body(
         Decoded::Location { location, raw } => location_body(scope, location, raw, sealed),
         Decoded::Message { mut message, raw } => {
             scope.count(|s| &s.messages);
+            if let Detail::Request(request) = &mut message.detail {
+                mark_answered(scope, request);
+            }
             if sealed {
                 message.json.insert("_decrypted".to_owned(), Value::Bool(true));
             }
@@ -213,6 +217,34 @@ fn body(
             Some(body)
         }
     }
+}
+
+/// Marks a request to be answered, with the id a new tour gets: requests from devices are, as
+/// long as the server knows its public address; imported history never is.
+fn mark_answered(scope: &Scope<'_>, request: &mut Request) {
+    let Some(base_url) = &scope.inner.options.public_url else { return };
+    if scope.inbound.source == Source::Import {
+        return;
+    }
+    let device = scope.key.as_ref().map(ToString::to_string).unwrap_or_default();
+    let uuid = match &request.asked {
+        Ok(Asked::Tour(_)) => match TourId::random() {
+            Ok(uuid) => Some(uuid),
+            Err(error) => {
+                tracing::error!(%device, %error, "no tour id could be made");
+                request.asked = Err(error);
+                None
+            }
+        },
+        _ => None,
+    };
+    match &request.asked {
+        Ok(_) => tracing::debug!(%device, request = request.name, "request to answer"),
+        Err(error) => {
+            tracing::warn!(%device, request = request.name, %error, "request refused")
+        }
+    }
+    request.answer = Some(Answering { uuid, base_url: base_url.clone() });
 }
 
 /// The stored form of a location, after `t_ignore` and `tid_map`. The client's bytes are kept

@@ -95,11 +95,14 @@ impl LastSeen {
 pub(crate) fn count_stored(stats: &Stats, message: &NewMessage, outcome: &WriteOutcome) {
     let stored = match (outcome, &message.body) {
         (WriteOutcome::Location { .. }, _) => true,
-        (WriteOutcome::Message { .. }, NewBody::Message { message, .. }) => {
+        (
+            WriteOutcome::Message { .. } | WriteOutcome::Answered { .. },
+            NewBody::Message { message, .. },
+        ) => {
             stats.by_type.add(&message.msg_type);
             true
         }
-        (WriteOutcome::Message { .. }, _) => {
+        (WriteOutcome::Message { .. } | WriteOutcome::Answered { .. }, _) => {
             stats.by_type.add("empty");
             true
         }

@@ -117,6 +117,7 @@ fn publish(
                     topic: message.topic.clone(),
                     id: *id,
                     newest: *newest,
+                    received_at: message.received_at,
                     json: location.json.clone(),
                 };
                 // A listener may leave between the check and the send; that is fine.

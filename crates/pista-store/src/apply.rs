@@ -45,6 +45,8 @@ pub(crate) async fn apply(
             set_device(txn, device_id, &[("online", Expr::val(0)), ("online_at", Expr::val(now))])
                 .await
         }
+        // Answered by `tours`, before this.
+        Detail::Request(_) => Ok(()),
         Detail::None | Detail::Encrypted { .. } => greenwich(txn, device_id, typed, now).await,
     }
 }

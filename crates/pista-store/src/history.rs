@@ -97,6 +97,34 @@ pub struct HistoryPoint {
     pub addr: Option<String>,
 }
 
+impl HistoryPoint {
+    /// A stored location as a history point with every column (`payload` its message as
+    /// compact JSON), for writers that take points, such as `ocat --last`.
+    pub fn of_location(key: Arc<DeviceKey>, location: &crate::StoredLocation) -> Self {
+        let json = &location.json;
+        let number = |name: &str| json.get(name).and_then(serde_json::Value::as_f64);
+        let text = |name: &str| json.get(name).and_then(|v| v.as_str()).map(str::to_owned);
+        HistoryPoint {
+            key,
+            id: location.id,
+            tst: location.tst,
+            lat: location.lat,
+            lon: location.lon,
+            received_at: location.received_at,
+            tid: text("tid").unwrap_or_default(),
+            trigger: text("t"),
+            acc: number("acc"),
+            alt: number("alt"),
+            vel: number("vel"),
+            cog: number("cog"),
+            batt: number("batt"),
+            conn: text("conn"),
+            payload: serde_json::Value::Object(json.clone()).to_string(),
+            addr: location.addr.clone(),
+        }
+    }
+}
+
 /// Pages of points in fix order (`tst`, then position); an error ends the stream.
 pub type HistoryPages = BoxStream<'static, Result<Vec<HistoryPoint>, StoreError>>;
 

@@ -18,9 +18,11 @@ mod revision;
 mod rows;
 mod schema;
 mod sql;
+mod tours;
 mod write;
 
 use async_trait::async_trait;
+use pista_core::tour::TourId;
 use pista_core::{Card, DeviceKey, DeviceName, UserName};
 
 pub use accounts::{
@@ -35,8 +37,8 @@ pub use error::StoreError;
 pub use history::{History, HistoryColumns, HistoryPages, HistoryPoint, HistoryQuery, PAGE_ROWS};
 pub use records::{
     DeviceState, InventoryItem, LastLocation, LocationQuery, MessageQuery, NewBody, NewMessage,
-    Quarantined, StoredCard, StoredCommand, StoredLocation, StoredMessage, StoredTransition,
-    StoredWaypoint, WriteOutcome,
+    Quarantined, StoredCard, StoredCommand, StoredLocation, StoredMessage, StoredTour,
+    StoredTransition, StoredWaypoint, WriteOutcome,
 };
 pub use retention::{
     Deleted, DeletedBy, RetentionRule, RetentionStore, Selector, Span, StoredDeletion,
@@ -194,6 +196,13 @@ pub trait Storage: Send + Sync {
         key: &DeviceKey,
         at: i64,
     ) -> Result<Vec<StoredCommand>, StoreError>;
+
+    /// The tour `uuid` with its owner, if it exists (tours are made and deleted by the
+    /// devices' `request` messages, see [`WriteOutcome::Answered`]).
+    async fn tour(&self, uuid: &TourId) -> Result<Option<StoredTour>, StoreError>;
+
+    /// The tours of one device, oldest first.
+    async fn tours(&self, key: &DeviceKey) -> Result<Vec<StoredTour>, StoreError>;
 
     /// Wire copies (`rawdata`) as (topic, received_at, payload), oldest first.
     async fn rawdata(&self) -> Result<Vec<(String, i64, Vec<u8>)>, StoreError>;

@@ -3,6 +3,7 @@
 //! size of the answer, not of the history.
 
 use async_trait::async_trait;
+use pista_core::tour::TourId;
 use pista_core::{Card, DeviceKey, DeviceName, Source, UserName};
 use sea_orm::sea_query::{Expr, ExprTrait, Func, JoinType, Order, Query, SelectStatement};
 use sea_orm::{ConnectionTrait, QueryResult};
@@ -14,8 +15,8 @@ use crate::error::StoreError;
 use crate::history::{History, HistoryQuery};
 use crate::records::{
     DeviceState, InventoryItem, LastLocation, LocationQuery, MessageQuery, NewMessage, Quarantined,
-    StoredCard, StoredCommand, StoredLocation, StoredMessage, StoredTransition, StoredWaypoint,
-    WriteOutcome,
+    StoredCard, StoredCommand, StoredLocation, StoredMessage, StoredTour, StoredTransition,
+    StoredWaypoint, WriteOutcome,
 };
 use crate::sql::SqlStore;
 
@@ -326,6 +327,14 @@ impl Storage for SqlStore {
         }
         self.answers().taken(key);
         Ok(taken)
+    }
+
+    async fn tour(&self, uuid: &TourId) -> Result<Option<StoredTour>, StoreError> {
+        crate::tours::find(&self.db, uuid).await
+    }
+
+    async fn tours(&self, key: &DeviceKey) -> Result<Vec<StoredTour>, StoreError> {
+        crate::tours::owned(&self.db, key).await
     }
 
     async fn rawdata(&self) -> Result<Vec<(String, i64, Vec<u8>)>, StoreError> {

@@ -2,6 +2,7 @@
 //! reports back, and what queries return.
 
 use bytes::Bytes;
+use pista_core::tour::Tour;
 use pista_core::{DeviceKey, Location, Message, Replay, Source};
 use serde_json::{Map, Value};
 
@@ -48,6 +49,9 @@ pub enum WriteOutcome {
     Duplicate,
     /// A message stored in `messages`.
     Message { id: i64 },
+    /// A request stored in `messages` and answered: the answer is command `command`, queued
+    /// for the device (see `tours`).
+    Answered { id: i64, command: i64 },
     /// A message put in quarantine.
     Quarantined { id: i64 },
     /// A wire copy stored in `rawdata`.
@@ -222,4 +226,12 @@ pub struct MessageQuery {
     pub msg_type: Option<String>,
     pub from: Option<i64>,
     pub to: Option<i64>,
+}
+
+/// A tour with its owner device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredTour {
+    pub key: DeviceKey,
+    pub tour: Tour,
+    pub created_at: i64,
 }

@@ -412,20 +412,7 @@ impl SqlStore {
         payload: &str,
         at: i64,
     ) -> Result<i64, StoreError> {
-        let insert = Query::insert()
-            .into_table("commands")
-            .columns(["user_name", "device_name", "action", "payload", "created_at"])
-            .values_panic([
-                Expr::val(key.user.as_str().to_owned()),
-                Expr::val(key.device.as_str().to_owned()),
-                Expr::val(action.to_owned()),
-                Expr::val(payload.to_owned()),
-                Expr::val(at),
-            ])
-            .to_owned();
-        crate::dialect::insert_id(&self.db, insert)
-            .await
-            .map_err(StoreError::query("insert command"))
+        insert_command_on(&self.db, key, action, payload, at).await
     }
 
     pub(crate) async fn mark_command_published(
@@ -520,6 +507,28 @@ impl SqlStore {
         let result = self.db.execute(&delete).await.map_err(StoreError::query("prune rawdata"))?;
         Ok(result.rows_affected())
     }
+}
+
+/// Records a command for `key` on `conn` (the pool, or a batch's transaction); returns its id.
+pub(crate) async fn insert_command_on(
+    conn: &impl ConnectionTrait,
+    key: &DeviceKey,
+    action: &str,
+    payload: &str,
+    at: i64,
+) -> Result<i64, StoreError> {
+    let insert = Query::insert()
+        .into_table("commands")
+        .columns(["user_name", "device_name", "action", "payload", "created_at"])
+        .values_panic([
+            Expr::val(key.user.as_str().to_owned()),
+            Expr::val(key.device.as_str().to_owned()),
+            Expr::val(action.to_owned()),
+            Expr::val(payload.to_owned()),
+            Expr::val(at),
+        ])
+        .to_owned();
+    crate::dialect::insert_id(conn, insert).await.map_err(StoreError::query("insert command"))
 }
 
 fn command(row: &QueryResult) -> Result<StoredCommand, StoreError> {

@@ -16,7 +16,7 @@
 //! Later migrations: `retention` (retention rules and the deletion log), `accounts` (users with
 //! their password hashes, and their ACLs), `revisions` (a counter per shared definition, so
 //! ingest workers see each other's fence changes), `sharing` (groups, shares, API tokens and
-//! browser sessions).
+//! browser sessions), `tours` (the share links devices asked for).
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::{
@@ -32,6 +32,7 @@ mod accounts;
 pub(crate) use accounts::{DIGEST_LEN, HASH_LEN, TOPIC_LEN};
 mod retention;
 pub(crate) mod revisions;
+mod tours;
 
 pub struct Migrator;
 
@@ -46,6 +47,7 @@ impl MigratorTrait for Migrator {
             Box::new(revisions::AnswerRevisions),
             Box::new(MessageTypes),
             Box::new(accounts::Sharing),
+            Box::new(tours::Tours),
         ]
     }
 }

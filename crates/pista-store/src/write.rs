@@ -131,6 +131,11 @@ impl SqlStore {
 
         // Ids become visible to later batches only once their rows are committed.
         ids.extend(fresh_ids);
+        for (message, outcome) in batch.iter().zip(&outcomes) {
+            if let (WriteOutcome::Answered { .. }, Some(key)) = (outcome, &message.key) {
+                self.answers().queued(key);
+            }
+        }
         let mut known = self.last_seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         known.extend(touched);
         Ok(outcomes)
@@ -412,6 +417,11 @@ async fn write_message(
     };
     let outcome = insert_message(txn, device_id, message, meta, stored).await?;
     let WriteOutcome::Message { id } = outcome else { return Ok(outcome) };
+    if let (Detail::Request(request), Some(key)) = (&typed.detail, &message.key)
+        && let Some(command) = crate::tours::answer(txn, key, request, message.received_at).await?
+    {
+        return Ok(WriteOutcome::Answered { id, command });
+    }
     apply::apply(txn, device_id, id, message, typed).await?;
     Ok(outcome)
 }

@@ -103,15 +103,7 @@ fn friend_location(last: &LastLocation) -> Option<Value> {
 
 /// The device's card, else its user's, if it has a name or a face; keyed to `tid`.
 fn card_for(cards: &[StoredCard], key: &DeviceKey, tid: Value) -> Option<Value> {
-    let user = key.user.as_str();
-    let device = Some(key.device.as_str().to_owned());
-    // The apps decode the face as base64 image data; an empty or undecodable one is left out,
-    // and a device card with nothing usable left gives way to the user's card.
-    let (name, face) = cards
-        .iter()
-        .filter(|c| c.user == user && c.device == device)
-        .chain(cards.iter().filter(|c| c.user == user && c.device.is_none()))
-        .find_map(usable)?;
+    let (name, face) = card_of(cards, key)?;
     let mut object = Map::new();
     object.insert("_type".to_owned(), json!("card"));
     object.insert("tid".to_owned(), tid);
@@ -122,6 +114,22 @@ fn card_for(cards: &[StoredCard], key: &DeviceKey, tid: Value) -> Option<Value> 
         object.insert("face".to_owned(), json!(face));
     }
     Some(Value::Object(object))
+}
+
+/// The name and face of the device's card, else of its user's, if it has a name or a face.
+pub(crate) fn card_of<'a>(
+    cards: &'a [StoredCard],
+    key: &DeviceKey,
+) -> Option<(Option<&'a String>, Option<&'a String>)> {
+    let user = key.user.as_str();
+    let device = Some(key.device.as_str().to_owned());
+    // The apps decode the face as base64 image data; an empty or undecodable one is left out,
+    // and a device card with nothing usable left gives way to the user's card.
+    cards
+        .iter()
+        .filter(|c| c.user == user && c.device == device)
+        .chain(cards.iter().filter(|c| c.user == user && c.device.is_none()))
+        .find_map(usable)
 }
 
 /// The name and face of a card the apps can show, if any is left.

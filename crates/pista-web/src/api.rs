@@ -90,7 +90,15 @@ pub async fn last(
 ) -> Result<Json<Value>, ApiError> {
     let params = Params::new(query.as_deref())?;
     let (user, device) = user_and_device(&params, &headers)?;
-    let items = last_items(&state, &caller, user.as_ref(), device.as_ref()).await?;
+    let mut items = last_items(&state, &caller, user.as_ref(), device.as_ref()).await?;
+    if let Some(fields) = fields(&params, &headers)? {
+        for item in &mut items {
+            if let Value::Object(map) = item {
+                *map =
+                    fields.iter().filter_map(|n| Some((n.clone(), map.get(n)?.clone()))).collect();
+            }
+        }
+    }
     Ok(Json(Value::Array(items)))
 }
 
@@ -105,25 +113,35 @@ pub(crate) fn user_and_device(
 }
 
 /// The newest location of each device the caller may see (of `user`, of `device`), as `last`
-/// answers them.
+/// answers them: from memory ([`crate::last`]), with the geohash cell (`ghash`) and, where the
+/// message has none, the card's `name` and `face` and the address (`cc`, `addr`).
 pub(crate) async fn last_items(
     state: &AppState,
     caller: &Caller,
     user: Option<&UserName>,
     device: Option<&DeviceName>,
 ) -> Result<Vec<Value>, ApiError> {
-    let last = state.store.last(user, device).await?;
+    let entries = state.last.entries(state.store.as_ref()).await?;
     let now = pista_ingest::now();
-    Ok(last
-        .into_iter()
-        .filter(|entry| caller.reads(&entry.key, now))
+    Ok(entries
+        .values()
+        .filter(|entry| user.is_none_or(|user| entry.last.key.user == *user))
+        .filter(|entry| device.is_none_or(|device| entry.last.key.device == *device))
+        .filter(|entry| caller.reads(&entry.last.key, now))
         .map(|entry| {
-            let location = entry.location;
+            let (key, location) = (&entry.last.key, &entry.last.location);
             let mut item =
-                live_item(location.json, &location.topic, &entry.key, location.received_at);
-            let geo = [("addr", location.addr), ("cc", location.cc)];
+                live_item(location.json.clone(), &location.topic, key, location.received_at);
+            let ghash = pista_geo::cell(location.lat, location.lon, state.geo_precision).ok();
+            let added = [
+                ("ghash", ghash.as_deref()),
+                ("name", entry.name.as_deref()),
+                ("face", entry.face.as_deref()),
+                ("cc", location.cc.as_deref()),
+                ("addr", location.addr.as_deref()),
+            ];
             if let Value::Object(map) = &mut item {
-                for (name, value) in geo.into_iter().filter_map(|(n, v)| Some((n, v?))) {
+                for (name, value) in added.into_iter().filter_map(|(n, v)| Some((n, v?))) {
                     map.entry(name).or_insert_with(|| value.into());
                 }
             }

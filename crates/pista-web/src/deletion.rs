@@ -39,6 +39,7 @@ pub async fn delete(
     let selector = selector(&params, &headers)?;
     caller.require_manage(&selector.user)?;
     let deleted = retention(&state)?.delete(&selector, DeletedBy::Api).await?;
+    state.last.forget().await;
     let keys = |keys: &[pista_core::DeviceKey]| keys.iter().map(ToString::to_string).collect();
     let devices: Vec<String> = keys(&deleted.devices);
     let removed: Vec<String> = keys(&deleted.removed);

@@ -15,6 +15,7 @@ mod error;
 mod export;
 mod fences;
 mod jobs;
+pub mod last;
 mod live;
 mod map;
 mod metrics;
@@ -24,6 +25,7 @@ mod publish;
 mod quarantine;
 mod recorder_extras;
 pub mod tls;
+mod tours;
 mod views;
 mod webhooks;
 mod ws;
@@ -79,6 +81,8 @@ pub struct AppState {
     pub views_dir: Option<Arc<std::path::Path>>,
     /// Other origins whose pages may open the live socket (`http.cors_origins`, listed ones).
     pub socket_origins: Arc<Vec<String>>,
+    /// Every device's newest location, in memory (`/api/0/last`, `LAST`).
+    pub last: Arc<last::LastLocations>,
 }
 
 /// HTTP settings.

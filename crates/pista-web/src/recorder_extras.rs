@@ -204,6 +204,7 @@ pub async fn kill(
     let selector =
         Selector { user: key.user.clone(), device: Some(key.device.clone()), span: Span::All };
     let deleted = retention.delete(&selector, DeletedBy::Api).await?;
+    state.last.forget().await;
     Ok(Json(json!({
         "status": "OK",
         "user": key.user.as_str(),

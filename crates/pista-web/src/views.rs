@@ -3,7 +3,8 @@
 //! `device`, `page`, and `from`/`to` or `hours`, `label`, anything else) and serves its `page`
 //! (an HTML file in the same directory) with `@@@GEO@@@`, `@@@LASTPOS@@@` and `@@@LABEL@@@`
 //! replaced; `?geodata=1` answers the window's track as a GeoJSON line string and `?lastpos=1`
-//! the newest point in it, with the view's members and the device's card.
+//! the newest point in it, with the view's members and the device's card. A name that is no
+//! view there but a tour's uuid is that tour (see `tours`).
 //!
 //! A view is open to whoever has the link, unless its `auth` lists HA1 digests
 //! (`md5(user:owntracks-recorder:password)`, as `htdigest` makes them): then HTTP Digest is
@@ -22,6 +23,7 @@ use futures::StreamExt;
 use hmac::{KeyInit, Mac};
 use md5::{Digest, Md5};
 use pista_core::time::parse_bound;
+use pista_core::tour::TourId;
 use pista_core::{DeviceName, UserName};
 use pista_export::{Exporter, RecorderFormat};
 use pista_store::{HistoryColumns, HistoryQuery};
@@ -45,18 +47,18 @@ static NONCE_KEY: LazyLock<[u8; 32]> = LazyLock::new(|| {
     key
 });
 
-/// A view definition.
-struct View {
-    user: UserName,
-    device: DeviceName,
-    page: String,
-    from: i64,
-    to: i64,
-    label: String,
+/// A view definition (also what a tour shows, see `tours`).
+pub(crate) struct View {
+    pub user: UserName,
+    pub device: DeviceName,
+    pub page: String,
+    pub from: i64,
+    pub to: i64,
+    pub label: String,
     /// The HA1 digests that may see it; empty: anyone with the link.
-    auth: Vec<String>,
+    pub auth: Vec<String>,
     /// Every member but `auth`, for `lastpos`.
-    members: Map<String, Value>,
+    pub members: Map<String, Value>,
 }
 
 pub async fn view(
@@ -65,6 +67,12 @@ pub async fn view(
     RawQuery(query): RawQuery,
     request: Request,
 ) -> Result<Response, ApiError> {
+    // A view of the directory keeps its name; any other name that is a uuid is a tour's.
+    if let Ok(uuid) = TourId::parse(&name)
+        && !defined(state.views_dir.as_deref(), &name).await
+    {
+        return crate::tours::tour(&state, &uuid, query.as_deref()).await;
+    }
     let dir = state
         .views_dir
         .as_deref()
@@ -105,6 +113,14 @@ pub async fn view(
         })
         .collect();
     Ok(([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response())
+}
+
+/// Whether the views directory defines the view `name`.
+async fn defined(dir: Option<&Path>, name: &str) -> bool {
+    match dir {
+        Some(dir) => tokio::fs::try_exists(dir.join(format!("{name}.json"))).await.unwrap_or(false),
+        None => false,
+    }
 }
 
 async fn read_view(dir: &Path, name: &str, now: i64) -> Result<View, ApiError> {
@@ -152,12 +168,12 @@ async fn read_view(dir: &Path, name: &str, now: i64) -> Result<View, ApiError> {
     Ok(View { user, device, page, from, to, label, auth, members })
 }
 
-fn html_escape(text: &str) -> String {
+pub(crate) fn html_escape(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
 /// The window's track as one GeoJSON line string.
-async fn geodata(state: &AppState, view: &View) -> Result<Response, ApiError> {
+pub(crate) async fn geodata(state: &AppState, view: &View) -> Result<Response, ApiError> {
     let exporter = Exporter::recorder(RecorderFormat::LineString, 0, crate::api::VERSION, None);
     let query = HistoryQuery {
         from: Some(view.from),
@@ -174,7 +190,7 @@ async fn geodata(state: &AppState, view: &View) -> Result<Response, ApiError> {
 }
 
 /// `{"data":[the newest point in the window, with the view's members and the card]}`.
-async fn lastpos(state: &AppState, view: &View) -> Result<Response, ApiError> {
+pub(crate) async fn lastpos(state: &AppState, view: &View) -> Result<Response, ApiError> {
     let query = HistoryQuery {
         from: Some(view.from),
         to: Some(view.to),

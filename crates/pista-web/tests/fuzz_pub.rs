@@ -106,6 +106,7 @@ fn app() -> &'static App {
             }
             let (pipeline, _writer) = Pipeline::start(store.clone(), PipelineOptions::default());
             let state = AppState {
+                last: Arc::new(pista_web::last::LastLocations::new(&pipeline)),
                 geo_precision: 7,
                 views_dir: None,
                 socket_origins: Default::default(),

@@ -413,13 +413,13 @@ fn ocat_command() -> Command {
         Arg::new("dump")
             .long("dump")
             .value_name("WHAT")
-            .help("friends or keys, as ocat's `user-device VALUE` lines (keys masked)"),
+            .help("friends, keys or cards, as ocat's `user-device VALUE` lines (keys masked)"),
     )
     .arg(
         Arg::new("load")
             .long("load")
             .value_name("WHAT")
-            .help("friends or keys, from ocat's `user-device VALUE` lines on standard input"),
+            .help("friends, keys or cards, from `user-device VALUE` lines on standard input"),
     )
     .group(clap::ArgGroup::new("what").args(["list", "last", "dump", "load"]).multiple(false))
 }

@@ -1,24 +1,28 @@
 //! `pista ocat`: the OwnTracks Recorder's `ocat` for scripts, reading the database directly
 //! (no running server): `--list` (users; a user's devices), `--last` (the newest location of
-//! each device, as JSON), and a device's locations between `--from` and `--to` in the
+//! each device, as JSON, CSV or XML), and a device's locations between `--from` and `--to` in the
 //! Recorder's formats (`json` as `{"count":N,"locations":[...]}`, `csv`, `geojson`,
 //! `geojsonpoi`, `linestring`, `gpx`, `xml`, and `raw` `.rec` lines or each stored `payload` on
 //! a line). `OCAT_USERNAME`, `OCAT_DEVICE` and `OCAT_FORMAT` are read as `ocat` reads them.
 //!
-//! `--dump=friends|keys` and `--load=friends|keys` speak `ocat`'s lines, `user-device VALUE`:
-//! for friends a JSON list of the `user/device`s that device sees, for keys its secret (dumped
-//! masked: they are not shown again once stored). A Recorder's dumps load into Pista: Pista's
+//! `--dump=friends|keys|cards` and `--load=friends|keys|cards` speak `ocat`'s lines,
+//! `user-device VALUE`: for friends a JSON list of the `user/device`s that device sees, for keys
+//! its secret (dumped masked: they are not shown again once stored), for cards the card's JSON
+//! (a user's own card keyed by the user alone). A Recorder's dumps load into Pista: Pista's
 //! friends are per user, so a device's list becomes its user's.
 //!
 //! Where `ocat` was wrong this is not: `--limit` reaches across months (its bug T1), points
 //! come in fix order, and `--dump=friends` shows what is there (its bug T8).
 
+use std::sync::Arc;
+
 use anyhow::{Context, anyhow, bail};
 use clap::ArgMatches;
+use futures::StreamExt;
 use pista_core::time::{iso, parse_bound};
 use pista_core::{DeviceName, UserName};
 use pista_export::{Exporter, Format, RecorderFormat, Subject};
-use pista_store::{HistoryQuery, Storage};
+use pista_store::{HistoryPoint, HistoryQuery, Storage};
 use serde_json::{Value, json};
 
 use crate::admin::open;
@@ -93,26 +97,14 @@ pub async fn ocat(args: &ArgMatches) -> anyhow::Result<String> {
         };
         return Ok(format!("{}\n", json!({ "results": results })));
     }
+    let fields = text("fields")
+        .filter(|f| *f != "ALL")
+        .map(|list| -> Vec<String> {
+            list.split(',').map(str::trim).filter(|n| !n.is_empty()).map(str::to_owned).collect()
+        })
+        .filter(|fields| !fields.is_empty());
     if args.get_flag("last") {
-        if let Some(format) = text("format").filter(|f| !matches!(*f, "json" | "j")) {
-            // FIXME(#7): ocat writes --last as CSV and XML too.
-            bail!("--last writes json only, not --format {format:?}");
-        }
-        let last = store.last(user.as_ref(), device.as_ref()).await?;
-        // The items `/api/0/last` shows.
-        let items: Vec<Value> = last
-            .into_iter()
-            .map(|entry| {
-                let location = entry.location;
-                pista_web::live_item(
-                    location.json,
-                    &location.topic,
-                    &entry.key,
-                    location.received_at,
-                )
-            })
-            .collect();
-        return Ok(format!("{}\n", Value::Array(items)));
+        return last(&store, user.as_ref(), device.as_ref(), text("format"), fields).await;
     }
 
     let (Some(user), Some(device)) = (user, device) else {
@@ -136,13 +128,6 @@ pub async fn ocat(args: &ArgMatches) -> anyhow::Result<String> {
     {
         bail!("impossible range: --from {} is after --to {}", iso(from), iso(to));
     }
-    let fields = text("fields")
-        .filter(|f| *f != "ALL")
-        .map(|list| -> Vec<String> {
-            list.split(',').map(str::trim).filter(|n| !n.is_empty()).map(str::to_owned).collect()
-        })
-        .filter(|fields| !fields.is_empty());
-
     let subject = Subject { user: user.clone(), device: Some(device.clone()) };
     let mut query =
         HistoryQuery { from, to, limit, count: true, ..HistoryQuery::new(user, Some(device)) };
@@ -166,6 +151,59 @@ pub async fn ocat(args: &ArgMatches) -> anyhow::Result<String> {
     };
     let (exporter, pages) = history;
     let chunks = pista_export::stream(exporter, pages);
+    let stdout = std::io::stdout();
+    crate::export::write_all(chunks, &mut std::io::BufWriter::new(stdout.lock())).await?;
+    Ok(String::new())
+}
+
+/// `--last`: the items `/api/0/last` shows (without the server's memory: straight from the
+/// store), as a JSON array or in the Recorder's CSV or XML; `fields` keeps those members.
+async fn last(
+    store: &pista_store::SqlStore,
+    user: Option<&UserName>,
+    device: Option<&DeviceName>,
+    format: Option<&str>,
+    fields: Option<Vec<String>>,
+) -> anyhow::Result<String> {
+    let format = match format.map(OcatFormat::parse).transpose()? {
+        None => RecorderFormat::Json,
+        Some(OcatFormat::Recorder(
+            format @ (RecorderFormat::Json | RecorderFormat::Csv | RecorderFormat::Xml),
+        )) => format,
+        Some(_) => bail!("--last writes json, csv or xml, not --format {:?}", format.unwrap_or("")),
+    };
+    let items = store.last(user, device).await?.into_iter().map(|entry| {
+        let location = entry.location;
+        let item = pista_web::live_item(
+            location.json.clone(),
+            &location.topic,
+            &entry.key,
+            location.received_at,
+        );
+        (entry.key, location, item)
+    });
+    if format == RecorderFormat::Json {
+        let items: Vec<Value> = items
+            .map(|(_, _, item)| match (&fields, item) {
+                (Some(fields), Value::Object(map)) => Value::Object(
+                    fields.iter().filter_map(|n| Some((n.clone(), map.get(n)?.clone()))).collect(),
+                ),
+                (_, item) => item,
+            })
+            .collect();
+        return Ok(format!("{}\n", Value::Array(items)));
+    }
+    // The CSV and XML writers take history points: each carries the item as its message.
+    let points: Vec<HistoryPoint> = items
+        .map(|(key, mut location, item)| {
+            if let Value::Object(map) = item {
+                location.json = map;
+            }
+            HistoryPoint::of_location(Arc::new(key), &location)
+        })
+        .collect();
+    let exporter = Exporter::ocat(format, points.len() as u64, fields);
+    let chunks = pista_export::stream(exporter, futures::stream::iter([Ok(points)]).boxed());
     let stdout = std::io::stdout();
     crate::export::write_all(chunks, &mut std::io::BufWriter::new(stdout.lock())).await?;
     Ok(String::new())
@@ -205,7 +243,25 @@ async fn dump(store: &pista_store::SqlStore, what: &str) -> anyhow::Result<Strin
                 out.push_str(&format!("{}-{} ********\n", key.user, key.device));
             }
         }
-        other => bail!("--dump {other:?} is not friends or keys"),
+        "cards" => {
+            // A user's own card (for devices without one) is keyed by the user alone.
+            for card in store.cards(None).await? {
+                let key = match &card.device {
+                    Some(device) => format!("{}-{device}", card.user),
+                    None => card.user.clone(),
+                };
+                let mut value = serde_json::Map::new();
+                value.insert("_type".into(), "card".into());
+                let members = [("name", &card.name), ("face", &card.face), ("tid", &card.tid)];
+                for (name, member) in members {
+                    if let Some(member) = member {
+                        value.insert(name.into(), member.clone().into());
+                    }
+                }
+                out.push_str(&format!("{key} {}\n", Value::Object(value)));
+            }
+        }
+        other => bail!("--dump {other:?} is not friends, keys or cards"),
     }
     Ok(out)
 }
@@ -213,8 +269,8 @@ async fn dump(store: &pista_store::SqlStore, what: &str) -> anyhow::Result<Strin
 /// `--load=friends` or `--load=keys` from `ocat`'s lines on standard input; blank lines and
 /// `#` comments are skipped, and every line is checked before anything is stored.
 async fn load(store: &pista_store::SqlStore, what: &str, input: &str) -> anyhow::Result<String> {
-    if !matches!(what, "friends" | "keys") {
-        bail!("--load {what:?} is not friends or keys");
+    if !matches!(what, "friends" | "keys" | "cards") {
+        bail!("--load {what:?} is not friends, keys or cards");
     }
     // Every line is read and checked first: a mistake anywhere stores nothing.
     let users = store.users().await?;
@@ -228,32 +284,51 @@ async fn load(store: &pista_store::SqlStore, what: &str, input: &str) -> anyhow:
         let (name, value) = line
             .split_once(char::is_whitespace)
             .ok_or_else(|| at(format!("{line:?} is not `user-device VALUE`")))?;
-        let key = device_of(store, &users, name).await.map_err(|e| at(e.to_string()))?;
         let value = value.trim();
-        let entry = if what == "keys" {
+        // A card line may name a user alone: that user's card.
+        if what == "cards"
+            && let Some(user) = users.iter().find(|user| user.as_str() == name)
+        {
+            let card = card_of(name, value).map_err(|e| at(e.to_string()))?;
+            entries.push((Owner::User(user.clone()), Entry::Card(card)));
+            continue;
+        }
+        let key = device_of(store, &users, name).await.map_err(|e| at(e.to_string()))?;
+        let entry = if what == "cards" {
+            Entry::Card(card_of(name, value).map_err(|e| at(e.to_string()))?)
+        } else if what == "keys" {
             pista_core::crypto::Secret::new(value)
                 .map_err(|_| at(format!("{key}: the key is empty")))?;
             Entry::Key(value.to_owned())
         } else {
             Entry::Friends(friends_of(&key, value).map_err(|e| at(e.to_string()))?)
         };
-        entries.push((key, entry));
+        entries.push((Owner::Device(key), entry));
     }
     let now = pista_ingest::now();
     let mut stored = 0;
-    for (key, entry) in &entries {
-        match entry {
-            Entry::Key(secret) => {
+    for (owner, entry) in &entries {
+        match (owner, entry) {
+            (Owner::Device(key), Entry::Key(secret)) => {
                 store.set_secret(key, Some(secret), now).await?;
                 stored += 1;
             }
-            Entry::Friends(seen) => {
+            (Owner::Device(key), Entry::Friends(seen)) => {
                 for (user, device) in seen {
                     if store.add_friend(&key.user, user, Some(device)).await? {
                         stored += 1;
                     }
                 }
             }
+            (owner, Entry::Card(card)) => {
+                let (user, device) = match owner {
+                    Owner::Device(key) => (&key.user, Some(&key.device)),
+                    Owner::User(user) => (user, None),
+                };
+                store.set_card(user, device, card, now).await?;
+                stored += 1;
+            }
+            (Owner::User(user), _) => bail!("{user}: only a card is kept for a user alone"),
         }
     }
     Ok(format!("loaded {stored} {what} from {} lines\n", entries.len()))
@@ -263,6 +338,42 @@ async fn load(store: &pista_store::SqlStore, what: &str, input: &str) -> anyhow:
 enum Entry {
     Key(String),
     Friends(Vec<(UserName, DeviceName)>),
+    Card(pista_core::Card),
+}
+
+/// Whose a `--load` line is: a device's, or (cards only) a user's as a whole.
+enum Owner {
+    Device(pista_core::DeviceKey),
+    User(UserName),
+}
+
+/// A card line's value: a JSON object with a `name` and or a `face` (base64 image data), an
+/// optional `tid`, and `_type` `card` if it has one.
+fn card_of(name: &str, value: &str) -> anyhow::Result<pista_core::Card> {
+    use base64::Engine;
+    let Ok(Value::Object(card)) = serde_json::from_str::<Value>(value) else {
+        bail!("{name}: {value:?} is not a JSON object");
+    };
+    if let Some(kind) = card.get("_type").filter(|kind| *kind != "card") {
+        bail!("{name}: _type {kind} is not \"card\"");
+    }
+    let text = |member: &str| -> anyhow::Result<Option<String>> {
+        match card.get(member) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(text)) if !text.trim().is_empty() => Ok(Some(text.clone())),
+            Some(other) => bail!("{name}: {member} {other} is not a text"),
+        }
+    };
+    let (name_text, face, tid) = (text("name")?, text("face")?, text("tid")?);
+    if let Some(face) = &face
+        && base64::engine::general_purpose::STANDARD.decode(face.trim()).is_err()
+    {
+        bail!("{name}: the face is not base64 image data");
+    }
+    if name_text.is_none() && face.is_none() {
+        bail!("{name}: a card needs a name or a face");
+    }
+    Ok(pista_core::Card { name: name_text, face, tid })
 }
 
 /// The devices a friends line's JSON list names, other than the key's own user's (the Recorder

@@ -158,6 +158,7 @@ impl Server {
             skip_retained: settings.skip_retained,
             rawdata: settings.rawdata,
             tid_map: settings.tid_map.iter().cloned().collect(),
+            public_url: Some(public_url(settings, http_addr)),
             ..PipelineOptions::default()
         };
         let (shutdown, stop) = watch::channel(false);
@@ -179,11 +180,30 @@ impl Server {
         let internal = access.as_ref().map(|access| access.internal_password().to_owned());
         let loopback = |addr: SocketAddr| self::loopback(addr, internal.as_deref());
         let embedded = broker.as_ref().map(BoundBroker::local_addr);
+        // Commands (and the answers to devices' requests) go to the external broker, else to
+        // the embedded one.
+        let commands = match (&settings.mqtt, embedded) {
+            (Some(url), _) => Some(CommandPublisher {
+                url: url.clone(),
+                ca_pem: ca_pem.clone(),
+                client_id: format!("{}-cmd", settings.mqtt_client_id),
+                timeout: Duration::from_secs(10),
+            }),
+            (None, Some(addr)) => Some(CommandPublisher {
+                url: loopback(addr),
+                ca_pem: None,
+                client_id: format!("{}-cmd", settings.mqtt_client_id),
+                timeout: Duration::from_secs(10),
+            }),
+            (None, None) => None,
+        };
         let outputs = match &derived {
             Some(derived) => {
                 let embedded = embedded.map(loopback);
                 let sinks = sinks(settings, ca_pem.clone(), embedded, stop.clone());
-                Some(start_outputs(settings, store.clone(), derived.clone(), sinks).await?)
+                let (store, derived) = (store.clone(), derived.clone());
+                let answers = commands.clone();
+                Some(start_outputs(settings, store, derived, sinks, answers).await?)
             }
             None => None,
         };
@@ -211,23 +231,6 @@ impl Server {
         if let Some(addr) = broker_addr {
             tracing::info!(%addr, "embedded mqtt broker listening");
         }
-
-        // Commands go to the external broker, else to the embedded one.
-        let commands = match (&settings.mqtt, broker_addr) {
-            (Some(url), _) => Some(CommandPublisher {
-                url: url.clone(),
-                ca_pem: ca_pem.clone(),
-                client_id: format!("{}-cmd", settings.mqtt_client_id),
-                timeout: Duration::from_secs(10),
-            }),
-            (None, Some(addr)) => Some(CommandPublisher {
-                url: loopback(addr),
-                ca_pem: None,
-                client_id: format!("{}-cmd", settings.mqtt_client_id),
-                timeout: Duration::from_secs(10),
-            }),
-            (None, None) => None,
-        };
 
         let retention = retention.map(|store| Retention {
             store,
@@ -274,6 +277,7 @@ impl Server {
         }
 
         let state = AppState {
+            last: Arc::new(pista_web::last::LastLocations::new(&pipeline)),
             geo_precision: settings.geocode_precision,
             views_dir: settings.views_dir.as_deref().map(Arc::from),
             socket_origins: Arc::new(
@@ -511,6 +515,7 @@ async fn start_outputs(
     store: Arc<dyn Storage>,
     derived: Arc<dyn DerivedStore>,
     sinks: Sinks,
+    answers: Option<CommandPublisher>,
 ) -> Result<OutputsHandle, ServeError> {
     let online = pista_geo::OnlineConfig {
         base_url: settings.geocode_url.clone(),
@@ -562,9 +567,31 @@ async fn start_outputs(
         webhooks: Some(webhooks(settings, derived.clone())?),
         alarm,
         shared: settings.base_topics.iter().any(|topic| topic.starts_with("$share/")),
+        answers,
     };
     let (handle, _task) = Outputs::start(store, derived, options, sinks, geocoding).await?;
     Ok(handle)
+}
+
+/// The base of tour links: `http.public_url`, else the HTTP listener's address (loopback when
+/// it listens on every address), which devices elsewhere may not reach: that is warned about.
+fn public_url(settings: &Settings, http: SocketAddr) -> String {
+    if let Some(url) = &settings.public_url {
+        return url.clone();
+    }
+    let ip = match http.ip() {
+        ip if ip.is_unspecified() && ip.is_ipv4() => std::net::Ipv4Addr::LOCALHOST.into(),
+        ip if ip.is_unspecified() => std::net::Ipv6Addr::LOCALHOST.into(),
+        ip => ip,
+    };
+    let url = format!("http://{}", SocketAddr::new(ip, http.port()));
+    tracing::warn!(
+        %url,
+        "http.public_url is not set: tour links start with the HTTP listener's address, which \
+         devices and browsers elsewhere may not reach; set it (or OTR_HTTPPREFIX) to the \
+         address Pista is reached at"
+    );
+    url
 }
 
 /// Where alerts are POSTed: the global webhooks, and each fence's own.

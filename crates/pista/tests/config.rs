@@ -149,6 +149,15 @@ fn an_external_broker_turns_the_embedded_one_off_unless_it_is_asked_for() {
 }
 
 #[test]
+fn the_public_url_is_optional_and_loses_its_trailing_slash() {
+    let flags = [("public-url", "https://example.org/pista/")];
+    let settings = load(None, &[], &flags).unwrap().validate().unwrap();
+    assert_eq!(settings.public_url.as_deref(), Some("https://example.org/pista"));
+    let settings = load(None, &[], &[]).unwrap().validate().unwrap();
+    assert_eq!(settings.public_url, None);
+}
+
+#[test]
 fn bad_values_name_the_key_the_value_the_origin_and_what_is_allowed() {
     type Pairs<'a> = &'a [(&'a str, &'a str)];
     let cases: &[(Pairs, Pairs, &str)] = &[
@@ -252,6 +261,16 @@ fn bad_values_name_the_key_the_value_the_origin_and_what_is_allowed() {
             &[("geocode-language", "de")],
             "invalid geocode.language = \"de\" (from flag --geocode-language): unset with the offline geocoder (its names are in the local language) or off",
         ),
+        (
+            &[("PISTA_PUBLIC_URL", "pista.example.org")],
+            &[],
+            "invalid http.public_url = \"pista.example.org\" (from environment PISTA_PUBLIC_URL): an http:// or https:// URL such as https://pista.example.org/pista (a host, optional port and path; no query, fragment or login)",
+        ),
+        (
+            &[],
+            &[("public-url", "https://x.org/?q=1")],
+            "invalid http.public_url = \"https://x.org/?q=1\" (from flag --public-url): an http:// or https:// URL such as https://pista.example.org/pista (a host, optional port and path; no query, fragment or login)",
+        ),
     ];
     for (env, flags, want) in cases {
         let error = load(None, env, flags).unwrap().validate().unwrap_err();
@@ -262,7 +281,7 @@ fn bad_values_name_the_key_the_value_the_origin_and_what_is_allowed() {
 #[test]
 fn config_files_with_unknown_keys_or_bad_toml_are_refused() {
     let unknown = load(Some("[mqtt]\nhost = \"x\"\n"), &[], &[]).unwrap_err();
-    assert!(unknown.ends_with("unknown key \"mqtt.host\"; known keys: data_dir, log, http.listen, http.max_body, http.cors_origins, http.static_dir, http.static_path, http.views_dir, http.tls_listen, auth.enabled, auth.admin_password, broker.listen, broker.tls_listen, broker.ws_listen, broker.wss_listen, broker.max_packet, tls.cert, tls.key, tls.ca_file, tls.local_ca, tls.names, mqtt.url, mqtt.ca_file, mqtt.client_id, mqtt.base_topics, mqtt.keepalive, ingest.time_floor, ingest.t_ignore, ingest.skip_retained, ingest.tid_map, ingest.rawdata, ingest.rawdata_days, retention.days, retention.interval, retention.chunk, outputs.mqtt, outputs.map_topic, outputs.look_topic, outputs.alert_topic, outputs.job_topic, outputs.alert_keys, outputs.monitor_topic, outputs.plmn, outputs.webhooks, outputs.webhook_attempts, outputs.webhook_timeout, alarm.command, alarm.webhooks, alarm.timeout, fences.margin, fences.dwell, geocode.provider, geocode.url, geocode.key, geocode.language, geocode.rate, geocode.precision, geocode.timeout, redis.url, redis.prefix, database.url, [[fence]]"), "{unknown}");
+    assert!(unknown.ends_with("unknown key \"mqtt.host\"; known keys: data_dir, log, http.listen, http.max_body, http.cors_origins, http.static_dir, http.static_path, http.views_dir, http.public_url, http.tls_listen, auth.enabled, auth.admin_password, broker.listen, broker.tls_listen, broker.ws_listen, broker.wss_listen, broker.max_packet, tls.cert, tls.key, tls.ca_file, tls.local_ca, tls.names, mqtt.url, mqtt.ca_file, mqtt.client_id, mqtt.base_topics, mqtt.keepalive, ingest.time_floor, ingest.t_ignore, ingest.skip_retained, ingest.tid_map, ingest.rawdata, ingest.rawdata_days, retention.days, retention.interval, retention.chunk, outputs.mqtt, outputs.map_topic, outputs.look_topic, outputs.alert_topic, outputs.job_topic, outputs.alert_keys, outputs.monitor_topic, outputs.plmn, outputs.webhooks, outputs.webhook_attempts, outputs.webhook_timeout, alarm.command, alarm.webhooks, alarm.timeout, fences.margin, fences.dwell, geocode.provider, geocode.url, geocode.key, geocode.language, geocode.rate, geocode.precision, geocode.timeout, redis.url, redis.prefix, database.url, [[fence]]"), "{unknown}");
     let bad = load(Some("[http\n"), &[], &[]).unwrap_err();
     assert!(bad.contains("is not valid TOML"), "{bad}");
     let typed = load(Some("[http]\nlisten = { a = 1 }\n"), &[], &[]).unwrap_err();

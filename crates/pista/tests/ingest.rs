@@ -65,7 +65,7 @@ async fn assert_samples(server: &TestServer, gw: &str, phone_user: &str, k2_user
     let (status, last) = server.get(&format!("/api/0/last?user={phone_user}")).await;
     assert_eq!(status, 200);
     let last: Vec<Value> = last.as_array().unwrap().iter().map(without_isorcv).collect();
-    let with_identity = |mut item: Value, topic: &str, device: &str| {
+    let with_identity = |mut item: Value, topic: &str, device: &str, ghash: &str| {
         let object = item.as_object_mut().unwrap();
         let times =
             [object.shift_remove("isotst").unwrap(), object.shift_remove("disptst").unwrap()];
@@ -74,14 +74,26 @@ async fn assert_samples(server: &TestServer, gw: &str, phone_user: &str, k2_user
         object.insert("device".into(), device.into());
         object.insert("isotst".into(), times[0].clone());
         object.insert("disptst".into(), times[1].clone());
+        // The geohash cell (precision 7), as the Recorder's last has it.
+        object.insert("ghash".into(), ghash.into());
         item
     };
     let [_, ios_newest] = expected_ios();
     assert_eq!(
         last,
         [
-            with_identity(ios_newest, &format!("owntracks/{phone_user}/iPhone"), "iphone"),
-            with_identity(expected_android(), &format!("owntracks/{phone_user}/Pixel"), "pixel"),
+            with_identity(
+                ios_newest,
+                &format!("owntracks/{phone_user}/iPhone"),
+                "iphone",
+                "u17xuqg"
+            ),
+            with_identity(
+                expected_android(),
+                &format!("owntracks/{phone_user}/Pixel"),
+                "pixel",
+                "gbuj1gv"
+            ),
         ]
     );
 }

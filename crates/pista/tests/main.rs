@@ -32,5 +32,6 @@ mod retention;
 mod stats;
 mod tls;
 mod tls_listeners;
+mod tours;
 mod two_workers;
 mod vectors;

@@ -99,6 +99,29 @@ async fn ocat_lists_and_reads_every_format() {
         ]
     );
 
+    // --last as CSV and XML (the Recorder's writers), and with --fields as JSON too.
+    let last = |args: &'static [&'static str]| {
+        let server = &server;
+        async move { ocat(server, args, &[]).await.unwrap() }
+    };
+    assert_eq!(
+        last(&["--last", "--user", "jane", "-f", "csv", "--fields", "device,tst,lat,tid"]).await,
+        "device,tst,lat,tid\nphone,1700000000,3.500000,jp\ntablet,1697000000,9.500000,et\n"
+    );
+    assert_eq!(
+        last(&["--last", "--user", "jane", "--device", "tablet", "-f", "xml", "--fields", "topic"])
+            .await,
+        concat!(
+            "<?xml version='1.0' encoding='UTF-8'?>\n\t<?xml-stylesheet type='text/xsl' ",
+            "href='owntracks.xsl'?>\n<owntracks>\n <point>\n  <topic>owntracks/jane/tablet</topic>\n",
+            " </point>\n\n</owntracks>\n"
+        )
+    );
+    assert_eq!(
+        last(&["--last", "--user", "jane", "--fields", "device,tst"]).await,
+        "[{\"device\":\"phone\",\"tst\":1700000000},{\"device\":\"tablet\",\"tst\":1697000000}]\n"
+    );
+
     // --limit across months, no --from needed; the user and device from OCAT_*.
     let env = [("OCAT_USERNAME", "jane"), ("OCAT_DEVICE", "phone")];
     let json = ocat(&server, &["-N", "3", "--fields", "tst,lat"], &env).await.unwrap();
@@ -156,8 +179,8 @@ async fn ocat_lists_and_reads_every_format() {
         ),
         "{error}"
     );
-    let error = ocat(&server, &["--last", "-f", "csv"], &[]).await.unwrap_err();
-    assert!(error.contains("--last writes json only, not --format \"csv\""), "{error}");
+    let error = ocat(&server, &["--last", "-f", "gpx"], &[]).await.unwrap_err();
+    assert!(error.contains("--last writes json, csv or xml, not --format \"gpx\""), "{error}");
     // Empty values count as none.
     let empty = [("OCAT_USERNAME", ""), ("OCAT_DEVICE", "")];
     let error = ocat(&server, &["-N", "1"], &empty).await.unwrap_err();
@@ -168,7 +191,7 @@ async fn ocat_lists_and_reads_every_format() {
 }
 
 #[tokio::test]
-async fn ocat_dumps_and_loads_friends_and_keys_in_its_lines() {
+async fn ocat_dumps_and_loads_friends_keys_and_cards_in_its_lines() {
     let server = TestServer::start(|_| {}).await;
     post(&server, "phone", r#"{"_type":"location","lat":1.5,"lon":1.5,"tst":1700000000}"#).await;
     post(&server, "my-tablet", r#"{"_type":"location","lat":1.5,"lon":1.5,"tst":1700000000}"#)
@@ -222,7 +245,44 @@ async fn ocat_dumps_and_loads_friends_and_keys_in_its_lines() {
     let dumped = ocat(&server, &["--dump", "friends"], &[]).await.unwrap();
     let both = "[\"john/android\",\"john/web\"]";
     assert_eq!(dumped, format!("jane-my-tablet {both}\njane-phone {both}\n"));
-    let error = ocat(&server, &["--dump", "cards"], &[]).await.unwrap_err();
-    assert!(error.contains("--dump \"cards\" is not friends or keys"), "{error}");
+    let error = ocat(&server, &["--dump", "photos"], &[]).await.unwrap_err();
+    assert!(error.contains("--dump \"photos\" is not friends, keys or cards"), "{error}");
+
+    // Cards: a device's, and a user's own (keyed by the user alone); they show in `last`.
+    let cards = concat!(
+        "jane-phone {\"_type\":\"card\",\"name\":\"Jane\",\"face\":\"iVBORw0KGgo=\",\"tid\":\"JP\"}\n",
+        "john {\"name\":\"John\"}\n",
+    );
+    let loaded = ocat_with_input(&server, &["--load", "cards"], &[], cards).await.unwrap();
+    assert_eq!(loaded, "loaded 2 cards from 2 lines\n");
+    let dumped = ocat(&server, &["--dump", "cards"], &[]).await.unwrap();
+    assert_eq!(
+        dumped,
+        concat!(
+            "jane-phone {\"_type\":\"card\",\"name\":\"Jane\",\"face\":\"iVBORw0KGgo=\",\"tid\":\"JP\"}\n",
+            "john {\"_type\":\"card\",\"name\":\"John\"}\n",
+        )
+    );
+    let name = crate::common::eventually("jane's card in last", || async {
+        let (_, last) = server.get("/api/0/last?user=jane&device=phone").await;
+        last[0]["name"].as_str().map(str::to_owned)
+    })
+    .await;
+    assert_eq!(name, "Jane");
+    for (input, error) in [
+        ("jane-phone [1]\n", "line 1: jane-phone: \"[1]\" is not a JSON object"),
+        (
+            "jane-phone {\"_type\":\"location\"}\n",
+            "line 1: jane-phone: _type \"location\" is not \"card\"",
+        ),
+        ("john {\"face\":\"not base64!\"}\n", "line 1: john: the face is not base64 image data"),
+        ("jane-phone {\"name\":\" \"}\n", "line 1: jane-phone: name \" \" is not a text"),
+        ("jane-phone {\"tid\":\"JP\"}\n", "line 1: jane-phone: a card needs a name or a face"),
+        ("nobody {\"name\":\"N\"}\n", "line 1: \"nobody\" is not user-device"),
+    ] {
+        let refused = ocat_with_input(&server, &["--load", "cards"], &[], input).await;
+        let refused = refused.unwrap_err();
+        assert!(refused.contains(error), "{input}: {refused}");
+    }
     server.stop().await;
 }

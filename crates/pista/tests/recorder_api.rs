@@ -1,11 +1,16 @@
 //! The Recorder's `/api/0/locations` over HTTP with every `format=` and `fields=`, and its bugs
 //! from the research notes (§5.1) as cases: T1 (`limit` across months), T2 (`limit` without
 //! `from`), T3 (inclusive bounds), T4 (points out of order), T5 (CSV columns and quoting),
-//! T25 (field names keep their case, also from `X-Limit-Fields`), T26 (a line over 32 KiB).
+//! T25 (field names keep their case, also from `X-Limit-Fields`), T26 (a line over 32 KiB); and
+//! `/api/0/last` from memory: new points at once, cards and `fields`, other writers within a
+//! second.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use crate::common::{TestServer, eventually};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use crate::common::{FlakyStore, TestServer, eventually, eventually_within};
 use serde_json::{Value, json};
 
 async fn post(server: &TestServer, user: &str, device: &str, body: &str) {
@@ -196,4 +201,93 @@ async fn the_address_found_for_a_fix_is_in_its_items() {
     let (_, _, csv) = fetch(&server, &format!("{path}&format=csv&fields=tst,addr"), &[]).await;
     assert_eq!(csv, format!("tst,\"addr\"\n1700000000,\"{addr}\"\n"));
     server.stop().await;
+}
+
+/// `/api/0/last` is answered from memory: a point stored through this server shows at once, the
+/// store is read at most about once a second however often callers ask, the card's `name` and
+/// `face` and the `ghash` are added, `fields` keeps the named members in its order, and `kill`
+/// empties it at once.
+#[tokio::test(flavor = "multi_thread")]
+async fn last_is_answered_from_memory_and_follows_every_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FlakyStore::open(dir.path()).await;
+    let server = TestServer::start_with(|_| {}, Some(store.clone())).await;
+
+    post(&server, "mem", "phone", &location(48.5, 1_700_000_000, r#","tid":"MP""#)).await;
+    let (_, last) = server.get("/api/0/last").await;
+    assert_eq!(last[0]["lat"], json!(48.5));
+    assert_eq!(last[0]["tst"], json!(1_700_000_000));
+    assert_eq!(last[0]["ghash"], json!("v0d7zth"));
+    // The next point is there the moment its POST is answered, without a store read.
+    let reads = store.last_reads.load(Ordering::SeqCst);
+    post(&server, "mem", "phone", &location(48.25, 1_700_000_060, r#","tid":"MP""#)).await;
+    let (_, last) = server.get("/api/0/last?user=mem&device=phone").await;
+    assert_eq!(
+        (last[0]["lat"].clone(), last[0]["tst"].clone()),
+        (json!(48.25), json!(1_700_000_060))
+    );
+    assert_eq!(last[0]["ghash"], json!("v0d63zw"));
+    assert_eq!(last.as_array().unwrap().len(), 1);
+
+    // Forty asks in a row read the store about once a second, not forty times.
+    let started = Instant::now();
+    for _ in 0..40 {
+        let (status, last) = server.get("/api/0/last").await;
+        assert_eq!((status, last[0]["tst"].clone()), (200, json!(1_700_000_060)));
+    }
+    let reads = store.last_reads.load(Ordering::SeqCst) - reads;
+    let allowed = started.elapsed().as_secs() as u32 + 1;
+    assert!(reads <= allowed, "{reads} store reads for 40 asks in {:?}", started.elapsed());
+
+    // The card shows within a second (cards are not events), not over the message's members.
+    let face = "iVBORw0KGgo=";
+    let card = format!(r#"{{"_type":"card","name":"Mem Phone","face":"{face}"}}"#);
+    post(&server, "mem", "phone", &card).await;
+    let item = eventually_within(Duration::from_secs(5), "the card in last", || async {
+        let (_, last) = server.get("/api/0/last").await;
+        (last[0]["name"] == json!("Mem Phone")).then(|| last[0].clone())
+    })
+    .await;
+    assert_eq!(item["face"], json!(face));
+    assert_eq!(item["tid"], json!("MP"));
+    let (_, last) = server.get("/api/0/last?fields=tst,name,lat,nothing").await;
+    assert_eq!(last, json!([{"tst": 1_700_000_060, "name": "Mem Phone", "lat": 48.25}]));
+    let keys: Vec<&str> = last[0].as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(keys, ["tst", "name", "lat"]);
+}
+
+/// A second server writing into the same database (another ingest worker) is seen by the first
+/// one's `/api/0/last` within about a second; a kill through the first shows there at once.
+#[tokio::test(flavor = "multi_thread")]
+async fn last_shows_another_workers_points_within_a_second() {
+    let first = TestServer::start(|_| {}).await;
+    post(&first, "two", "a", &location(10.0, 1_700_000_000, "")).await;
+    let (_, last) = first.get("/api/0/last").await;
+    assert_eq!(last.as_array().unwrap().len(), 1);
+
+    let database = format!("sqlite://{}/pista.db", first.dir.path().display());
+    let second = TestServer::start(move |settings| settings.database = database).await;
+    post(&second, "two", "b", &location(20.0, 1_700_000_100, "")).await;
+    let started = Instant::now();
+    let devices = eventually_within(Duration::from_secs(5), "b in the first's last", || async {
+        let (_, last) = first.get("/api/0/last").await;
+        let devices: Vec<Value> =
+            last.as_array().unwrap().iter().map(|i| i["device"].clone()).collect();
+        (devices.len() == 2).then_some(devices)
+    })
+    .await;
+    assert_eq!(devices, [json!("a"), json!("b")]);
+    assert!(started.elapsed() < Duration::from_secs(3), "took {:?}", started.elapsed());
+
+    // A kill through the first server leaves its last at once.
+    let response = reqwest::Client::new()
+        .post(format!("{}/api/0/kill?user=two&device=a", first.http))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let (_, last) = first.get("/api/0/last").await;
+    let devices: Vec<&Value> = last.as_array().unwrap().iter().map(|i| &i["device"]).collect();
+    assert_eq!(devices, [&json!("b")]);
+    second.stop().await;
 }

@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use pista_core::DeviceKey;
@@ -72,6 +72,47 @@ pub struct MqttSink {
     max_packet: usize,
     /// Outputs dropped because the client's queue was full or they were too large.
     dropped: AtomicU64,
+    /// When a full queue was last reported: a burst drops thousands, and one line per drop
+    /// would bury the log.
+    full_reported: Throttle,
+}
+
+/// Says at most once per [`Throttle::EVERY`] that it is time to report, and how many times it
+/// was asked since the last report.
+#[derive(Debug)]
+struct Throttle {
+    started: Instant,
+    /// Milliseconds after `started` of the last report, plus one (0: never reported).
+    reported_at: AtomicU64,
+    /// Asks since the last report.
+    quiet: AtomicU64,
+}
+
+impl Throttle {
+    const EVERY: Duration = Duration::from_secs(10);
+
+    fn new() -> Self {
+        Self { started: Instant::now(), reported_at: AtomicU64::new(0), quiet: AtomicU64::new(0) }
+    }
+
+    /// `Some(asks since the last report, this one included)` when a report is due now.
+    fn due(&self) -> Option<u64> {
+        self.due_at(self.started.elapsed())
+    }
+
+    fn due_at(&self, elapsed: Duration) -> Option<u64> {
+        let asked = self.quiet.fetch_add(1, Ordering::Relaxed) + 1;
+        let now = elapsed.as_millis() as u64 + 1;
+        let last = self.reported_at.load(Ordering::Relaxed);
+        let every = Self::EVERY.as_millis() as u64;
+        if last != 0 && now < last + every {
+            return None;
+        }
+        // One of several callers at the same moment wins the report.
+        self.reported_at.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).ok()?;
+        self.quiet.fetch_sub(asked, Ordering::Relaxed);
+        Some(asked)
+    }
 }
 
 /// Bytes an MQTT publish adds to its topic and payload, at most (fixed header, topic length,
@@ -95,7 +136,12 @@ impl MqttSink {
             .set_max_packet_size(max_packet, max_packet);
         let (client, events) = AsyncClient::new(options, 4096);
         tokio::spawn(drive(events, url.masked(), stop));
-        Arc::new(Self { client, max_packet, dropped: AtomicU64::new(0) })
+        Arc::new(Self {
+            client,
+            max_packet,
+            dropped: AtomicU64::new(0),
+            full_reported: Throttle::new(),
+        })
     }
 
     /// Queues `publication`: QoS 1 for retained objects (they must arrive), QoS 0 for lines.
@@ -117,7 +163,12 @@ impl MqttSink {
         );
         if let Err(error) = queued {
             let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
-            tracing::warn!(topic = %publication.topic, %error, dropped, "mqtt output dropped");
+            match self.full_reported.due() {
+                Some(since) => tracing::warn!(topic = %publication.topic, %error, dropped, since,
+                    "mqtt outputs dropped: the broker is not taking them as fast as they come \
+                     (`since`: dropped since the last such line, at most one every 10 s)"),
+                None => tracing::debug!(topic = %publication.topic, dropped, "mqtt output dropped"),
+            }
         }
     }
 
@@ -190,5 +241,25 @@ impl Sinks {
         if let Some(mqtt) = &self.mqtt {
             mqtt.publish(&publication);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::Throttle;
+
+    #[test]
+    fn a_throttle_reports_the_first_time_then_once_per_window_with_the_count() {
+        let throttle = Throttle::new();
+        let at = Duration::from_millis;
+        assert_eq!(throttle.due_at(at(0)), Some(1));
+        assert_eq!(throttle.due_at(at(5)), None);
+        assert_eq!(throttle.due_at(at(9_999)), None);
+        // Three asks since the first report: two held back, this one.
+        assert_eq!(throttle.due_at(at(10_000)), Some(3));
+        assert_eq!(throttle.due_at(at(10_001)), None);
+        assert_eq!(throttle.due_at(at(25_000)), Some(2));
     }
 }

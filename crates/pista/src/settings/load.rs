@@ -225,6 +225,17 @@ impl RawSettings {
         {
             return Err(self.invalid("http.views_dir", "an existing directory"));
         }
+        let public_url = Some(self.get("http.public_url").0)
+            .filter(|v| !v.is_empty())
+            .map(|v| match valid_public_url(v) {
+                true => Ok(v.trim_end_matches('/').to_owned()),
+                false => Err(self.invalid(
+                    "http.public_url",
+                    "an http:// or https:// URL such as https://pista.example.org/pista (a host, \
+                     optional port and path; no query, fragment or login)",
+                )),
+            })
+            .transpose()?;
         let static_path = self.text(
             "http.static_path",
             |v| {
@@ -252,6 +263,7 @@ impl RawSettings {
             static_dir,
             static_path,
             views_dir,
+            public_url,
             broker_tls,
             broker_ws,
             broker_wss,
@@ -702,6 +714,18 @@ fn valid_origin(origin: &str) -> bool {
     matches!(scheme, "http" | "https")
         && !host.is_empty()
         && host.chars().all(|c| c.is_ascii_graphic() && !"/?#@\\".contains(c))
+}
+
+/// A base URL for links: http or https, a host, no login, query or fragment.
+fn valid_public_url(text: &str) -> bool {
+    let Ok(url) = url::Url::parse(text) else { return false };
+    matches!(url.scheme(), "http" | "https")
+        && url.host_str().is_some_and(|host| !host.is_empty())
+        && url.username().is_empty()
+        && url.password().is_none()
+        && url.query().is_none()
+        && url.fragment().is_none()
+        && !text.contains(char::is_whitespace)
 }
 
 fn same_port(a: SocketAddr, b: SocketAddr) -> bool {

@@ -142,6 +142,15 @@ pub const TABLE: &[Setting] = &[
          /view/NAME (unset: no views).",
     ),
     setting(
+        "http.public_url",
+        "public-url",
+        Kind::Text,
+        "",
+        "The address devices and browsers reach Pista at, such as https://pista.example.org or \
+         https://example.org/pista; tour links start with it (unset: the HTTP listener's \
+         address, with a warning).",
+    ),
+    setting(
         "http.tls_listen",
         "https",
         Kind::AddrOrOff,
@@ -581,6 +590,8 @@ pub struct Settings {
     pub static_path: String,
     /// The Recorder's view definitions, when views are on.
     pub views_dir: Option<PathBuf>,
+    /// Where Pista is reached from outside, without a trailing `/` (tour links).
+    pub public_url: Option<String>,
     /// The embedded broker's MQTTS listener, when on.
     pub broker_tls: Option<SocketAddr>,
     /// The embedded broker's WebSocket listener, when on.
@@ -678,6 +689,7 @@ impl Settings {
             static_dir: None,
             static_path: "/".to_owned(),
             views_dir: None,
+            public_url: None,
             broker_tls: None,
             broker_ws: None,
             broker_wss: None,

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// The Recorder's variables that have no Pista equivalent, with what to do instead.
-const UNUSED: [(&str, &str); 15] = [
+const UNUSED: [(&str, &str); 13] = [
     ("OTR_STORAGEDIR", "its store is not Pista's: import it with `pista import recorder DIR`"),
     ("OTR_QOS", "Pista subscribes at QoS 1 and stores every message before it acknowledges"),
     ("OTR_CAPATH", "give the CA file as OTR_CAFILE or mqtt.ca_file"),
@@ -20,9 +20,7 @@ const UNUSED: [(&str, &str); 15] = [
     ("OTR_IDENTITY", "TLS-PSK is not supported"),
     ("OTR_PSK", "TLS-PSK is not supported"),
     ("OTR_HTTPLOGDIR", "requests are logged with --log tower_http=debug"),
-    ("OTR_HTTPPREFIX", "there are no tours"),
     ("OTR_BROWSERAPIKEY", "there is no apikey.js"),
-    ("OTR_VIEWSDIR", "views are not served"),
     ("OTR_LUASCRIPT", "there are no Lua hooks; see webhooks"),
     ("OTR_SERVERLABEL", "live frames carry no _label"),
     ("OTR_CLEAN_AGE", "cached addresses are kept"),
@@ -170,6 +168,12 @@ pub fn aliases(lookup: &dyn Fn(&str) -> Option<String>) -> Aliases {
             }
         }
     }
+    if let Some(prefix) = get("OTR_HTTPPREFIX") {
+        add("http.public_url", prefix, "OTR_HTTPPREFIX");
+    }
+    if let Some(dir) = get("OTR_VIEWSDIR") {
+        add("http.views_dir", dir, "OTR_VIEWSDIR");
+    }
     if let Some(precision) = get("OTR_PRECISION") {
         add("geocode.precision", precision, "OTR_PRECISION");
     }
@@ -232,6 +236,8 @@ mod tests {
             ("OTR_HTTPHOST", "0.0.0.0"),
             ("OTR_GEOKEY", "opencage:abc123"),
             ("OTR_PRECISION", "6"),
+            ("OTR_HTTPPREFIX", "https://example.org/owntracks"),
+            ("OTR_VIEWSDIR", "/var/spool/owntracks/recorder/htdocs/views"),
             ("OTR_LMDBSIZE", "10485760"),
         ]);
         assert_eq!(
@@ -244,6 +250,8 @@ mod tests {
                 ("http.listen", "0.0.0.0:8083"),
                 ("geocode.provider", "opencage"),
                 ("geocode.key", "abc123"),
+                ("http.public_url", "https://example.org/owntracks"),
+                ("http.views_dir", "/var/spool/owntracks/recorder/htdocs/views"),
                 ("geocode.precision", "6"),
             ]
         );

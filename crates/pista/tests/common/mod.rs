@@ -269,6 +269,8 @@ pub struct FlakyStore {
     pub break_history: AtomicBool,
     pub fail_after_commit: std::sync::Mutex<Option<String>>,
     pub writes: AtomicU32,
+    /// How often every device's last location was read.
+    pub last_reads: AtomicU32,
 }
 
 impl FlakyStore {
@@ -280,6 +282,7 @@ impl FlakyStore {
             break_history: AtomicBool::new(false),
             fail_after_commit: Default::default(),
             writes: AtomicU32::new(0),
+            last_reads: AtomicU32::new(0),
         })
     }
 }
@@ -314,6 +317,7 @@ impl Storage for FlakyStore {
         user: Option<&UserName>,
         device: Option<&DeviceName>,
     ) -> Result<Vec<LastLocation>, StoreError> {
+        self.last_reads.fetch_add(1, Ordering::SeqCst);
         self.inner.last(user, device).await
     }
     async fn locations(&self, query: &LocationQuery) -> Result<Vec<StoredLocation>, StoreError> {
@@ -441,6 +445,15 @@ impl Storage for FlakyStore {
         at: i64,
     ) -> Result<Vec<StoredCommand>, StoreError> {
         self.inner.take_http_commands(key, at).await
+    }
+    async fn tour(
+        &self,
+        uuid: &pista_core::tour::TourId,
+    ) -> Result<Option<pista_store::StoredTour>, StoreError> {
+        self.inner.tour(uuid).await
+    }
+    async fn tours(&self, key: &DeviceKey) -> Result<Vec<pista_store::StoredTour>, StoreError> {
+        self.inner.tours(key).await
     }
     async fn rawdata(&self) -> Result<Vec<(String, i64, Vec<u8>)>, StoreError> {
         self.inner.rawdata().await

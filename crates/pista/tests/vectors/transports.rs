@@ -268,6 +268,41 @@ fn expected_answer<'a>(want: &'a [Outcome], payload: &str) -> (u16, Option<&'a s
     }
 }
 
+/// Whether `body` is the one answer a stored `request` gets (see `tours`): a `cmd` response to
+/// the same request; a new tour with the label and window asked for and a link to its uuid, an
+/// empty list (every vector has a device of its own), 404 for a well-formed uuid no tour has,
+/// and 400 for anything else.
+fn answers_request(payload: &str, body: &Value) -> bool {
+    let asked: Value = serde_json::from_str(payload).unwrap_or_default();
+    let Some([answer]) = body.as_array().map(Vec::as_slice) else { return false };
+    let name = asked["request"].as_str().unwrap_or_default();
+    let head =
+        answer["_type"] == "cmd" && answer["action"] == "response" && answer["request"] == name;
+    let uuid_like = |text: &str| {
+        let groups: Vec<usize> = text.split('-').map(str::len).collect();
+        groups == [8, 4, 4, 4, 12] && text.chars().all(|c| c == '-' || c.is_ascii_hexdigit())
+    };
+    let fits = match name {
+        "tours" => {
+            answer.as_object().map(|o| o.len()) == Some(5)
+                && answer["tours"] == serde_json::json!([])
+                && answer["ntours"] == 0
+        }
+        "tour" if answer["status"] == 200 => {
+            let (tour, want) = (&answer["tour"], &asked["tour"]);
+            let uuid = tour["uuid"].as_str().unwrap_or_default();
+            ["label", "from", "to"].iter().all(|k| tour[*k] == want[*k])
+                && uuid_like(uuid)
+                && tour["url"].as_str().is_some_and(|url| url.ends_with(&format!("/view/{uuid}")))
+        }
+        "untour" if uuid_like(asked["uuid"].as_str().unwrap_or_default()) => {
+            answer["status"] == 404
+        }
+        _ => answer["status"] == 400 && answer["error"].is_string(),
+    };
+    head && fits
+}
+
 /// Whether the answer of `/pub` is the one expected; a description of the difference if not.
 pub fn check_answer(
     want: &[Outcome],
@@ -276,7 +311,9 @@ pub fn check_answer(
     body: &Value,
 ) -> Result<(), String> {
     let (expected, reason) = expected_answer(want, payload);
+    let request = matches!(want, [Outcome::Message(kind)] if kind == "request");
     let ok = match reason {
+        None if request => status == 200 && answers_request(payload, body),
         None => status == 200 && body.as_array().is_some_and(Vec::is_empty),
         Some(reason) => {
             // `{"error": "<why> (kept in quarantine as <reason>)", "status": 403}`
