@@ -34,3 +34,4 @@ mod tls;
 mod tls_listeners;
 mod two_workers;
 mod vectors;
+mod web_ui;

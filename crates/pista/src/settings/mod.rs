@@ -150,6 +150,24 @@ pub const TABLE: &[Setting] = &[
          tls.cert and tls.key, or tls.local_ca.",
     ),
     setting(
+        "ui.tiles",
+        "ui-tiles",
+        Kind::Text,
+        "none",
+        "Map tiles of the web UI at /ui/: none (markers and tracks on a blank background; the \
+         pages ask no other server for anything) or a URL template with {z}, {x} and {y}, \
+         such as https://tile.openstreetmap.org/{z}/{x}/{y}.png (browsers then fetch tiles \
+         there; mind its usage policy).",
+    ),
+    setting(
+        "ui.tiles_attribution",
+        "ui-tiles-attribution",
+        Kind::Text,
+        "",
+        "The credit line ui.tiles asks for, shown in the map's corner (HTML, e.g. \
+         &copy; OpenStreetMap contributors).",
+    ),
+    setting(
         "auth.enabled",
         "auth",
         Kind::Bool,
@@ -581,6 +599,10 @@ pub struct Settings {
     pub static_path: String,
     /// The Recorder's view definitions, when views are on.
     pub views_dir: Option<PathBuf>,
+    /// The web UI's tile URL template; `None`: no tiles.
+    pub ui_tiles: Option<String>,
+    /// The credit line of the tiles.
+    pub ui_tiles_attribution: String,
     /// The embedded broker's MQTTS listener, when on.
     pub broker_tls: Option<SocketAddr>,
     /// The embedded broker's WebSocket listener, when on.
@@ -678,6 +700,8 @@ impl Settings {
             static_dir: None,
             static_path: "/".to_owned(),
             views_dir: None,
+            ui_tiles: None,
+            ui_tiles_attribution: String::new(),
             broker_tls: None,
             broker_ws: None,
             broker_wss: None,
