@@ -4,7 +4,9 @@
 //! [`Guard`], and hands the handlers a [`Caller`] that answers the access questions by the one
 //! rule set. Without credentials the answer is `401` with a Basic challenge; wrong ones are
 //! `401` too (the same answer for an unknown user), too many failures `429` with
-//! `Retry-After`. A request made with the session cookie that changes anything must carry the
+//! `Retry-After`; a request from the web UI (`X-Requested-With`, or the session cookie) is
+//! refused without the challenge, so the browser shows the UI's login page instead of its own
+//! dialog. A request made with the session cookie that changes anything must carry the
 //! session's CSRF value in `X-CSRF-Token` (the cookie is also `SameSite=Strict`). Only
 //! `/api/0/version`, the login itself and ctrld (whose app sends its credentials in the form;
 //! ctrld checks them itself) are open. With authentication off (an explicit
@@ -31,6 +33,9 @@ pub const SESSION_COOKIE: &str = "pista_session";
 
 /// The header that carries the session's CSRF value.
 pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// Sent by the UI's pages with every call: a refusal then comes without a Basic challenge.
+pub const REQUESTED_WITH: &str = "x-requested-with";
 
 /// Paths answered without credentials.
 const OPEN: &[&str] = &["/api/0/version", "/api/0/login"];
@@ -197,6 +202,10 @@ pub async fn authenticate(
         request.extensions_mut().insert(Caller::anyone());
         return next.run(request).await;
     };
+    // The UI's pages log in with a form of their own: a browser that is shown a Basic
+    // challenge opens its login dialog over them, so they are refused without one.
+    let form_page = request.headers().contains_key(REQUESTED_WITH)
+        || cookie(request.headers(), SESSION_COOKIE).is_some();
     let path = request.uri().path();
     // A view asks for its own login, when it has one.
     let open = OPEN.contains(&path) || path.starts_with("/view/");
@@ -208,16 +217,26 @@ pub async fn authenticate(
         }
         Ok(None) if open || form_login => Caller { who: Who::Nobody },
         Ok(None) => {
-            return challenge("log in: give a user name and password (HTTP Basic) or a token");
+            let refusal =
+                challenge("log in: give a user name and password (HTTP Basic) or a token");
+            return without_challenge(refusal, form_page);
         }
         Err(refusal) if open => {
             tracing::debug!(status = %refusal.status(), "credentials refused on an open path");
             Caller { who: Who::Nobody }
         }
-        Err(refusal) => return refusal.into_response(),
+        Err(refusal) => return without_challenge(refusal, form_page),
     };
     request.extensions_mut().insert(caller);
     next.run(request).await
+}
+
+/// Drops the Basic challenge from a refusal when `form_page` asked.
+fn without_challenge(mut refusal: Response, form_page: bool) -> Response {
+    if form_page {
+        refusal.headers_mut().remove(header::WWW_AUTHENTICATE);
+    }
+    refusal
 }
 
 /// The credentials' user, and the session token when they came as the cookie; `None` without

@@ -26,6 +26,7 @@ mod quarantine;
 mod recorder_extras;
 pub mod tls;
 mod tours;
+pub mod ui;
 mod views;
 mod webhooks;
 mod ws;
@@ -94,6 +95,8 @@ pub struct WebConfig {
     pub cors: Cors,
     /// A directory of static files (such as the OwnTracks Frontend) and the path it is served at.
     pub static_files: Option<StaticFiles>,
+    /// The web UI's settings.
+    pub ui: ui::UiConfig,
 }
 
 /// Cross-origin requests from browsers (CORS).
@@ -187,18 +190,22 @@ pub fn router(state: AppState, config: WebConfig) -> Router {
         .with_state(state);
     // Static files are looked for first at `/` (a missing file falls through to the routes),
     // or under their prefix.
+    // The UI's routes come first: the static directory cannot hide them. `/` goes to the UI
+    // unless the static directory is served there.
+    let root_free = config.static_files.as_ref().is_none_or(|files| files.path != "/");
+    let ui = ui::routes(config.ui, root_free);
     let app = match config.static_files {
-        None => Router::new().fallback_service(routes),
+        None => ui.fallback_service(routes),
         Some(files) => {
             // What the files may not lead to is checked against the directory's real path.
             let root = std::fs::canonicalize(&files.dir).unwrap_or_else(|_| files.dir.clone());
             let prefix = files.path.trim_end_matches('/').to_owned();
             let app = if files.path == "/" {
-                Router::new().fallback_service(
+                ui.fallback_service(
                     ServeDir::new(&root).call_fallback_on_method_not_allowed(true).fallback(routes),
                 )
             } else {
-                Router::new().nest_service(&prefix, ServeDir::new(&root)).fallback_service(routes)
+                ui.nest_service(&prefix, ServeDir::new(&root)).fallback_service(routes)
             };
             app.layer(axum::middleware::from_fn(move |request, next| {
                 let (root, prefix) = (root.clone(), prefix.clone());

@@ -311,7 +311,11 @@ impl Server {
             .static_dir
             .clone()
             .map(|dir| pista_web::StaticFiles { path: settings.static_path.clone(), dir });
-        let web = WebConfig { max_body: settings.http_max_body, cors, static_files };
+        let ui = pista_web::ui::UiConfig {
+            tiles: settings.ui_tiles.clone(),
+            attribution: settings.ui_tiles_attribution.clone(),
+        };
+        let web = WebConfig { max_body: settings.http_max_body, cors, static_files, ui };
         let mut https_addr = None;
         if let (Some(listener), Some(tls)) = (https_listener, &tls) {
             let addr = listener

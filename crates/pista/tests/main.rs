@@ -35,3 +35,4 @@ mod tls_listeners;
 mod tours;
 mod two_workers;
 mod vectors;
+mod web_ui;

@@ -433,7 +433,7 @@ fn bad_cors_origins_and_static_settings_are_refused_by_name() {
             &[("static-path", "/map/")],
             "invalid http.static_path = \"/map/\" (from flag --static-path): / or a path like /map \
              (letters, digits, - _ . ~; no trailing slash; not one of Pista's own: /api, /ws, \
-             /pub, /ctrld, /view, /metrics)",
+             /pub, /ctrld, /view, /metrics, /ui)",
         ),
     ];
     for (flags, expected) in cases {

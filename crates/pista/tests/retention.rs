@@ -289,8 +289,12 @@ async fn a_scheduled_pass_deletes_by_fix_time_and_keeps_what_rules_keep() {
         [("archive".into(), now - 400 * DAY), ("logger".into(), now - DAY)]
     );
 
-    let (_, log) = server.get("/api/0/deletions").await;
-    let entry = log.as_array().unwrap().iter().find(|e| e["user"] == user.as_str()).unwrap();
+    // The log entry is written once the chunks are committed: a moment after the fix went.
+    let entry = eventually("the deletion in the log", || async {
+        let (_, log) = server.get("/api/0/deletions").await;
+        log.as_array().unwrap().iter().find(|e| e["user"] == user.as_str()).cloned()
+    })
+    .await;
     assert_eq!(
         json!([entry["by"], entry["device"], entry["counts"], entry["everything"]]),
         json!(["retention", "logger", {"locations": 1}, false])

@@ -239,7 +239,7 @@ impl RawSettings {
         let static_path = self.text(
             "http.static_path",
             |v| {
-                let ours = ["/api", "/ws", "/pub", "/ctrld", "/view", "/metrics"]
+                let ours = ["/api", "/ws", "/pub", "/ctrld", "/view", "/metrics", "/ui"]
                     .iter()
                     .any(|route| v == *route || v.starts_with(&format!("{route}/")));
                 v == "/"
@@ -255,9 +255,25 @@ impl RawSettings {
                         }))
             },
             "/ or a path like /map (letters, digits, - _ . ~; no trailing slash; not one of \
-             Pista's own: /api, /ws, /pub, /ctrld, /view, /metrics)",
+             Pista's own: /api, /ws, /pub, /ctrld, /view, /metrics, /ui)",
         )?;
+        let ui_tiles = self.text(
+            "ui.tiles",
+            |v| {
+                let web =
+                    v.starts_with("https://") || v.starts_with("http://") || v.starts_with('/');
+                v == "none"
+                    || (web
+                        && ["{z}", "{x}", "{y}"].iter().all(|part| v.contains(part))
+                        && !v.chars().any(|c| c.is_whitespace() || c.is_control()))
+            },
+            "none, or a URL template with {z}, {x} and {y} (https://..., http://... or a path \
+             on this server)",
+        )?;
+        let ui_tiles = (ui_tiles != "none").then_some(ui_tiles);
         let settings = Settings {
+            ui_tiles,
+            ui_tiles_attribution: self.get("ui.tiles_attribution").0.to_owned(),
             https,
             cors_origins,
             static_dir,

@@ -159,6 +159,24 @@ pub const TABLE: &[Setting] = &[
          tls.cert and tls.key, or tls.local_ca.",
     ),
     setting(
+        "ui.tiles",
+        "ui-tiles",
+        Kind::Text,
+        "none",
+        "Map tiles of the web UI at /ui/: none (markers and tracks on a blank background; the \
+         pages ask no other server for anything) or a URL template with {z}, {x} and {y}, \
+         such as https://tile.openstreetmap.org/{z}/{x}/{y}.png (browsers then fetch tiles \
+         there; mind its usage policy).",
+    ),
+    setting(
+        "ui.tiles_attribution",
+        "ui-tiles-attribution",
+        Kind::Text,
+        "",
+        "The credit line ui.tiles asks for, shown in the map's corner (HTML, e.g. \
+         &copy; OpenStreetMap contributors).",
+    ),
+    setting(
         "auth.enabled",
         "auth",
         Kind::Bool,
@@ -592,6 +610,10 @@ pub struct Settings {
     pub views_dir: Option<PathBuf>,
     /// Where Pista is reached from outside, without a trailing `/` (tour links).
     pub public_url: Option<String>,
+    /// The web UI's tile URL template; `None`: no tiles.
+    pub ui_tiles: Option<String>,
+    /// The credit line of the tiles.
+    pub ui_tiles_attribution: String,
     /// The embedded broker's MQTTS listener, when on.
     pub broker_tls: Option<SocketAddr>,
     /// The embedded broker's WebSocket listener, when on.
@@ -690,6 +712,8 @@ impl Settings {
             static_path: "/".to_owned(),
             views_dir: None,
             public_url: None,
+            ui_tiles: None,
+            ui_tiles_attribution: String::new(),
             broker_tls: None,
             broker_ws: None,
             broker_wss: None,
