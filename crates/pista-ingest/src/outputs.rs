@@ -140,6 +140,8 @@ pub struct OutputsHandle {
     live: broadcast::Sender<Arc<LiveEvent>>,
     stop: Option<tokio::sync::watch::Receiver<bool>>,
     stats: Arc<OutputStats>,
+    /// The MQTT client of the outputs, when they go to a broker (for its drop count).
+    mqtt: Option<Arc<MqttSink>>,
     geocode: Option<Arc<GeocodeStats>>,
     webhooks: Option<Webhooks>,
     alarm: Option<AlarmHook>,
@@ -197,6 +199,12 @@ impl OutputsHandle {
 
     pub fn stats(&self) -> &OutputStats {
         &self.stats
+    }
+
+    /// MQTT outputs dropped so far (a full queue, or larger than the broker takes); `None`
+    /// when the outputs go to no broker.
+    pub fn mqtt_dropped(&self) -> Option<u64> {
+        self.mqtt.as_ref().map(|sink| sink.dropped())
     }
 }
 
@@ -263,6 +271,7 @@ impl Outputs {
             live: sinks.live.clone(),
             stop: sinks.stop.clone(),
             stats: stats.clone(),
+            mqtt: sinks.mqtt.clone(),
             geocode: geocode.as_ref().map(|(queue, _)| queue.stats.clone()),
             webhooks: options.webhooks.clone(),
             alarm: options.alarm.clone(),

@@ -33,6 +33,13 @@ pub async fn scrape(
     pipeline(&mut text, stats);
     if let Some(outputs) = &state.outputs {
         self::outputs(&mut text, outputs.stats());
+        if let Some(dropped) = outputs.mqtt_dropped() {
+            let name = "pista_mqtt_outputs_dropped_total";
+            let help = "MQTT outputs dropped: the broker took them slower than they came, or \
+                        one was larger than it takes.";
+            text.family(name, "counter", help);
+            text.sample(name, &[], dropped);
+        }
         if let Some(geocode) = outputs.geocode_stats() {
             geocoder(&mut text, geocode);
         }

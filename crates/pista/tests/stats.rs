@@ -86,6 +86,7 @@ async fn metrics_count_known_traffic() {
         "pista_outputs_total{kind=\"map\"} 4".to_owned(),
         "pista_output_failures_total 0".to_owned(),
         "pista_fence_retries_total 0".to_owned(),
+        "pista_mqtt_outputs_dropped_total 0".to_owned(),
         "pista_geocode_hits_total 0".to_owned(),
         "pista_geocode_misses_total 2".to_owned(),
         "pista_geocode_failures_total 0".to_owned(),

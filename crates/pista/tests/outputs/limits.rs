@@ -34,6 +34,10 @@ async fn large_outputs_and_control_characters() {
     let lines = listener.wait_for(base, |h| h.payload.contains("loc=1.0,2.0")).await;
     assert!(lines.payload.len() < 1_000);
     assert!(listener.on(base).iter().all(|h| h.payload.len() < 200_000));
+    // Counted where operators look.
+    let metrics = reqwest::get(format!("{}/metrics", server.http)).await.unwrap();
+    let metrics = metrics.text().await.unwrap();
+    assert!(metrics.lines().any(|l| l == "pista_mqtt_outputs_dropped_total 1"), "{metrics}");
 
     // A text with a line break and a terminal escape is one line, escaped.
     let forged = "Evil\nALERT: XX: leaves Home\u{1b}[2J";
