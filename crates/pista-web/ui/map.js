@@ -3,6 +3,7 @@
 // in localStorage. Tiles come from the server's setting; without tiles the markers are drawn
 // on a blank background and the page asks no other server for anything.
 
+import * as basemap from './basemap.js';
 import * as devices from './devices.js';
 import * as format from './format.js';
 
@@ -22,14 +23,7 @@ export function show(main, { settings }) {
   page.append(holder, tools);
   main.replaceChildren(page);
 
-  const map = L.map(holder, { zoomControl: true, worldCopyJump: true });
-  map.attributionControl.setPrefix(false);
-  if (settings.tiles) {
-    L.tileLayer(settings.tiles, { maxZoom: 19, attribution: settings.attribution || '' })
-      .addTo(map);
-  } else {
-    holder.classList.add('no-tiles');
-  }
+  const map = basemap.make(holder, settings);
   const saved = readView();
   if (saved) map.setView([saved.lat, saved.lon], saved.zoom);
   else map.setView([30, 0], 2);
@@ -140,23 +134,8 @@ function icon(device, state) {
 }
 
 function popup(device) {
-  const box = format.el('div', 'popup');
-  box.append(format.el('h2', null, `${device.tid} · ${device.user || '?'}/${device.device || '?'}`));
-  const rows = [
-    ['Address', device.addr || ''],
-    ['Speed', format.speed(device.vel)],
-    ['Altitude', format.altitude(device.alt)],
-    ['Course', format.course(device.cog)],
-    ['Battery', format.battery(device.batt)],
-    ['Accuracy', device.acc ? `${Math.round(device.acc)} m` : ''],
-    ['Last seen', `${format.dateTime(device.tst)} (${format.age(device.tst)})`],
-  ];
-  const table = format.el('table');
-  for (const [name, value] of rows) {
-    const row = format.el('tr');
-    row.append(format.el('th', null, name), format.el('td', null, value));
-    table.append(row);
-  }
-  box.append(table);
+  const box = format.details(device);
+  box.classList.add('popup');
   return box;
 }
+
