@@ -329,6 +329,15 @@ test("the console shows jane's watcher lines live, newest first, with filter, pa
     await page.locator('button.clear').click();
     assert.equal(await lines.count(), 0);
     assert.equal(await status.textContent(), '0 lines');
+
+    // A device entering jane's fence: its alert line comes too.
+    await publish('jane', 'dog', { tid: 'JD', lat: 48.87, lon: 2.29, tst: later - 60 });
+    await publish('jane', 'dog', { tid: 'JD', lat: 48.8595, lon: 2.2925, tst: later });
+    await waitFor(() => watched.lines.some((l) => l.includes('ALERT: JD: enters Home at ')),
+      'the alert on the stream', 3000);
+    await page.locator('.console-lines li', { hasText: 'ALERT: JD: enters Home at ' }).waitFor({ timeout: 1000 });
+    assert.deepEqual(await lines.allTextContents(), watched.lines.slice(3).reverse());
+    assert.equal(watched.lines.length, 6);
     assert.equal(watched.lines.filter((l) => l.includes('bob')).length, 0);
   } finally {
     watched.close();
@@ -351,7 +360,7 @@ test('a track for a range of days in the browser\'s zone is drawn, measured and 
   await page.locator('.pages a', { hasText: 'Tracks' }).click();
   await page.locator('select.device option', { hasText: 'JB (jane/bike)' }).waitFor({ state: 'attached', timeout: 5000 });
   assert.deepEqual(await page.locator('select.device option').allTextContents(),
-    ['JB (jane/bike)', 'JC (jane/car)', 'JP (jane/phone)']);
+    ['JB (jane/bike)', 'JC (jane/car)', 'JD (jane/dog)', 'JP (jane/phone)']);
   assert.equal(await page.locator('.zone').textContent(),
     'Days run from midnight to midnight in Europe/Berlin, the time zone of this browser.');
   await page.locator('select.device').selectOption({ label: 'JB (jane/bike)' });
@@ -391,6 +400,8 @@ test('a track for a range of days in the browser\'s zone is drawn, measured and 
   }, gpx);
   assert.deepEqual(parsed, { errors: 0, root: 'gpx', points: 12, first: '48.8' });
   await page.screenshot({ path: path.join(SCREENSHOTS, 'tracks.png'), animations: 'disabled' });
+  await page.setViewportSize({ width: 390, height: 700 });
+  await page.screenshot({ path: path.join(SCREENSHOTS, 'tracks-phone.png'), animations: 'disabled' });
   await page.close();
 });
 
@@ -401,9 +412,9 @@ test("status tiles show jane's devices only, coloured by age, with details on ho
   await page.locator('.pages a', { hasText: 'Status' }).click();
   await page.locator('.tile', { hasText: 'JW' }).waitFor({ timeout: 5000 });
   const tiles = page.locator('.tiles .tile');
-  assert.deepEqual(await tiles.allTextContents(), ['JB', 'JC', 'JP', 'JW']);
+  assert.deepEqual(await tiles.allTextContents(), ['JB', 'JC', 'JD', 'JP', 'JW']);
   assert.deepEqual(await tiles.evaluateAll((all) => all.map((t) => t.className)),
-    ['tile offline', 'tile online', 'tile online', 'tile stale']);
+    ['tile offline', 'tile online', 'tile online', 'tile online', 'tile stale']);
   assert.equal(await page.locator('.tile', { hasText: 'BT' }).count(), 0);
   assert.equal(await page.locator('.tile-card').isHidden(), true);
 
