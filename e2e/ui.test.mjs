@@ -8,7 +8,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFile } from 'node:child_process';
-import { mkdtemp, mkdir, rm } from 'node:fs/promises';
+import { mkdtemp, mkdir, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -64,13 +64,14 @@ async function waitFor(check, what, ms = 20000) {
   }
 }
 
+function basic(user) {
+  return 'Basic ' + Buffer.from(`${user}:${users[user]}`).toString('base64');
+}
+
 async function admin(method, route, body) {
   const response = await fetch(base + route, {
     method,
-    headers: {
-      Authorization: 'Basic ' + Buffer.from(`admin:${ADMIN_PASSWORD}`).toString('base64'),
-      'Content-Type': 'application/json',
-    },
+    headers: { Authorization: basic('admin'), 'Content-Type': 'application/json' },
     body: body && JSON.stringify(body),
   });
   const text = await response.text();
@@ -88,13 +89,50 @@ async function publish(user, device, fields) {
   ]);
 }
 
+/** Posts one location over HTTP mode as `user` (for points with times of the past). */
+async function post(user, device, fields) {
+  const response = await fetch(`${base}/pub?u=${user}&d=${device}`, {
+    method: 'POST',
+    headers: { Authorization: basic(user), 'Content-Type': 'application/json' },
+    body: JSON.stringify({ _type: 'location', ...fields }),
+  });
+  assert.equal(response.status, 200, await response.text());
+}
+
+/** Reads /api/0/live?kinds=look as `user` beside the browser: the lines the console must show. */
+async function watchLook(user) {
+  const stop = new AbortController();
+  const response = await fetch(base + '/api/0/live?kinds=look', {
+    headers: { Authorization: basic(user) }, signal: stop.signal,
+  });
+  assert.equal(response.status, 200);
+  const lines = [];
+  const decoder = new TextDecoder();
+  let buffer = '';
+  (async () => {
+    for await (const chunk of response.body) {
+      buffer += decoder.decode(chunk, { stream: true });
+      for (let end = buffer.indexOf('\n\n'); end >= 0; end = buffer.indexOf('\n\n')) {
+        const block = buffer.slice(0, end).split('\n');
+        buffer = buffer.slice(end + 2);
+        if (block.includes('event: look')) {
+          lines.push(block.filter((l) => l.startsWith('data:')).map((l) => l.slice(5).replace(/^ /, '')).join('\n'));
+        }
+      }
+    }
+  })().catch(() => {});
+  return { lines, close: () => stop.abort() };
+}
+
 async function newPage() {
   const page = await context.newPage();
+  page.setDefaultTimeout(5000);
   page.on('pageerror', (error) => pageErrors.push(error.message));
   return page;
 }
 
 async function logIn(page, user) {
+  await context.clearCookies(); // each test logs in afresh
   await page.goto(base + '/ui/');
   await page.locator('form.login input[name=user]').fill(user);
   await page.locator('form.login input[name=password]').fill(users[user]);
@@ -124,7 +162,10 @@ before(async () => {
     users[name] = `${name}-e2e-secret`;
   }
   browser = await chromium.launch({ executablePath: CHROMIUM, args: LAUNCH_FLAGS });
-  context = await browser.newContext({ viewport: { width: 1200, height: 760 } });
+  // A zone away from UTC, so the tracks page's days are seen to be the browser's.
+  context = await browser.newContext({
+    viewport: { width: 1200, height: 760 }, timezoneId: 'Europe/Berlin',
+  });
   // The guard: anything not addressed to the server is recorded and refused.
   await context.route('**/*', (route) => {
     const url = route.request().url();
@@ -158,6 +199,9 @@ test('a page without a session shows the login, and a wrong password is refused'
 });
 
 test('jane logs in, sees her location live on the map and the table, never bob\'s', async (t) => {
+  // A fence for each; jane's map shows hers only.
+  await admin('POST', '/api/0/fences', { name: 'Home', lat: 48.8595, lon: 2.2925, radius: 250, user: 'jane' });
+  await admin('POST', '/api/0/fences', { name: 'Bob\'s', lat: 48.85, lon: 2.35, radius: 100, user: 'bob' });
   // Bob's device exists before jane looks.
   await publish('bob', 'tablet', { tid: 'BT', lat: 48.85, lon: 2.35, acc: 20 });
   await publish('jane', 'car', { tid: 'JC', lat: 48.86, lon: 2.29, acc: 400, vel: 43, alt: 35, cog: 270, batt: 64, t: 't' });
@@ -166,6 +210,11 @@ test('jane logs in, sees her location live on the map and the table, never bob\'
   await logIn(map, 'jane');
   assert.equal(await map.locator('header.bar .pages a[aria-current=page]').textContent(), 'Map');
   await map.locator('.pista-marker', { hasText: 'JC' }).waitFor({ timeout: 5000 });
+  await map.locator('path.fence').waitFor({ timeout: 5000 });
+  assert.equal(await map.locator('path.fence').count(), 1);
+  await map.locator('path.fence').dispatchEvent('mouseover');
+  assert.equal(await map.locator('.leaflet-tooltip').textContent(), 'Home');
+  await map.locator('path.fence').dispatchEvent('mouseout');
   const table = await newPage();
   await table.goto(base + '/ui/#/table');
   await table.locator('table.devices tbody tr', { hasText: 'JC' }).waitFor({ timeout: 5000 });
@@ -232,6 +281,160 @@ test('jane logs in, sees her location live on the map and the table, never bob\'
   assert.equal(me, 401);
   await map.close();
   await table.close();
+});
+
+test("the console shows jane's watcher lines live, newest first, with filter, pause and clear", async () => {
+  const page = await newPage();
+  await logIn(page, 'jane');
+  await page.locator('.pages a', { hasText: 'Console' }).click();
+  await page.locator('.console-page[data-live=open]').waitFor({ timeout: 5000 });
+  const watched = await watchLook('jane');
+  const lines = page.locator('.console-lines li');
+  const shown = page.locator('.console-lines li:not([hidden])');
+  const status = page.locator('.console-status');
+  try {
+    assert.equal(await lines.count(), 0);
+    await publish('bob', 'tablet', { tid: 'BT', lat: 48.852, lon: 2.352 });
+    await publish('jane', 'phone', { tid: 'JP', lat: 48.8584, lon: 2.2945, acc: 8, vel: 5, alt: 41, cog: 90, batt: 86, t: 'u' });
+    await waitFor(() => watched.lines.length === 1, 'the phone line on the stream', 3000);
+    await page.locator('.console-lines li', { hasText: 'owntracks/jane/phone' }).waitFor({ timeout: 1000 });
+    assert.deepEqual(await lines.allTextContents(), watched.lines);
+    assert.match(watched.lines[0], /owntracks\/jane\/phone +t=u tid=JP /);
+
+    await publish('jane', 'car', { tid: 'JC', lat: 48.861, lon: 2.291, acc: 30, vel: 51, alt: 36, cog: 180, batt: 63, t: 't' });
+    await waitFor(async () => (await lines.count()) === 2, 'the car line');
+    assert.equal(watched.lines.length, 2);
+    assert.deepEqual(await lines.allTextContents(), [watched.lines[1], watched.lines[0]]);
+    assert.equal(await status.textContent(), '2 lines');
+
+    await page.locator('input.filter').fill('JANE/PHONE');
+    assert.deepEqual(await shown.allTextContents(), [watched.lines[0]]);
+    assert.equal(await status.textContent(), '2 lines, 1 shown');
+    await page.locator('input.filter').fill('');
+    assert.equal(await shown.count(), 2);
+
+    await page.locator('button.pause').click();
+    assert.equal(await page.locator('button.pause').getAttribute('aria-pressed'), 'true');
+    // A second later than the first (two fixes of one second: the first stays the newest).
+    const later = Math.floor(Date.now() / 1000) + 1;
+    await publish('jane', 'phone', { tid: 'JP', lat: 48.8586, lon: 2.2947, acc: 8, vel: 6, alt: 42, cog: 95, batt: 85, t: 'u', tst: later });
+    await waitFor(() => watched.lines.length === 3, 'the third line on the stream', 3000);
+    await page.locator('.console-status', { hasText: 'paused, 1 waiting' }).waitFor({ timeout: 1000 });
+    assert.equal(await lines.count(), 2);
+    await page.screenshot({ path: path.join(SCREENSHOTS, 'console.png'), animations: 'disabled' });
+    await page.locator('button.pause', { hasText: 'Resume' }).click();
+    assert.deepEqual(await lines.allTextContents(), [...watched.lines].reverse());
+    assert.equal(await status.textContent(), '3 lines');
+
+    await page.locator('button.clear').click();
+    assert.equal(await lines.count(), 0);
+    assert.equal(await status.textContent(), '0 lines');
+
+    // A device entering jane's fence: its alert line comes too.
+    await publish('jane', 'dog', { tid: 'JD', lat: 48.87, lon: 2.29, tst: later - 60 });
+    await publish('jane', 'dog', { tid: 'JD', lat: 48.8595, lon: 2.2925, tst: later });
+    await waitFor(() => watched.lines.some((l) => l.includes('ALERT: JD: enters Home at ')),
+      'the alert on the stream', 3000);
+    await page.locator('.console-lines li', { hasText: 'ALERT: JD: enters Home at ' }).waitFor({ timeout: 1000 });
+    assert.deepEqual(await lines.allTextContents(), watched.lines.slice(3).reverse());
+    assert.equal(watched.lines.length, 6);
+    assert.equal(watched.lines.filter((l) => l.includes('bob')).length, 0);
+  } finally {
+    watched.close();
+    await page.close();
+  }
+});
+
+test('a track for a range of days in the browser\'s zone is drawn, measured and downloaded', async () => {
+  // Twelve points 0.01° of latitude apart (1.112 km), from 00:05 to 01:55 on 10 March 2026 in
+  // Berlin (UTC+1), and one point on each side of that day there (both on 9 or 10 March in UTC).
+  const start = Date.UTC(2026, 2, 9, 23, 5) / 1000;
+  await post('jane', 'bike', { tid: 'JB', lat: 49.5, lon: 2.3, tst: Date.UTC(2026, 2, 9, 22, 55) / 1000 });
+  for (let i = 0; i < 12; i += 1) {
+    await post('jane', 'bike', { tid: 'JB', lat: Number((48.8 + i * 0.01).toFixed(2)), lon: 2.3, tst: start + i * 600, vel: 20 });
+  }
+  await post('jane', 'bike', { tid: 'JB', lat: 49.6, lon: 2.3, tst: Date.UTC(2026, 2, 10, 23, 30) / 1000 });
+
+  const page = await newPage();
+  await logIn(page, 'jane');
+  await page.locator('.pages a', { hasText: 'Tracks' }).click();
+  await page.locator('select.device option', { hasText: 'JB (jane/bike)' }).waitFor({ state: 'attached', timeout: 5000 });
+  assert.deepEqual(await page.locator('select.device option').allTextContents(),
+    ['JB (jane/bike)', 'JC (jane/car)', 'JD (jane/dog)', 'JP (jane/phone)']);
+  assert.equal(await page.locator('.zone').textContent(),
+    'Days run from midnight to midnight in Europe/Berlin, the time zone of this browser.');
+  await page.locator('select.device').selectOption({ label: 'JB (jane/bike)' });
+  await page.locator('input.from').fill('2026-03-10');
+  await page.locator('input.to').fill('2026-03-10');
+  await page.locator('select.mark-every').selectOption('2');
+  await page.locator('button.show').click();
+  await page.locator('.track-summary[data-points]').waitFor({ timeout: 5000 });
+  assert.equal(await page.locator('.track-summary').textContent(), '12 points · 12.23 km');
+  assert.equal(await page.locator('path.track').count(), 1);
+  // Marks at 0 km and at the first point past 2, 4, 6, 8, 10 and 12 km.
+  assert.equal(await page.locator('path.mark').count(), 7);
+  await page.locator('select.mark-every').selectOption('5');
+  assert.equal(await page.locator('path.mark').count(), 3);
+  await page.locator('select.mark-every').selectOption('2');
+
+  const from = Date.UTC(2026, 2, 9, 23, 0) / 1000;
+  const to = Date.UTC(2026, 2, 10, 23, 0) / 1000 - 1;
+  const links = page.locator('.downloads a');
+  assert.deepEqual(await links.allTextContents(), ['GPX', 'GeoJSON', 'CSV', 'KML', 'REC']);
+  assert.deepEqual(await links.evaluateAll((all) => all.map((a) => a.getAttribute('href'))),
+    ['gpx', 'geojson', 'csv', 'kml', 'rec'].map((f) => `/api/0/export?user=jane&device=bike&from=${from}&to=${to}&format=${f}`));
+  const [download] = await Promise.all([
+    page.waitForEvent('download'),
+    page.locator('.downloads a', { hasText: 'GPX' }).click(),
+  ]);
+  assert.equal(download.suggestedFilename(), 'jane-bike.gpx');
+  const gpx = await readFile(await download.path(), 'utf8');
+  const parsed = await page.evaluate((text) => {
+    const doc = new DOMParser().parseFromString(text, 'application/xml');
+    return {
+      errors: doc.getElementsByTagName('parsererror').length,
+      root: doc.documentElement.localName,
+      points: doc.getElementsByTagName('trkpt').length,
+      first: doc.getElementsByTagName('trkpt')[0]?.getAttribute('lat'),
+    };
+  }, gpx);
+  assert.deepEqual(parsed, { errors: 0, root: 'gpx', points: 12, first: '48.8' });
+  await page.screenshot({ path: path.join(SCREENSHOTS, 'tracks.png'), animations: 'disabled' });
+  await page.setViewportSize({ width: 390, height: 700 });
+  await page.screenshot({ path: path.join(SCREENSHOTS, 'tracks-phone.png'), animations: 'disabled' });
+  await page.close();
+});
+
+test("status tiles show jane's devices only, coloured by age, with details on hover and tap", async () => {
+  await publish('jane', 'walk', { tid: 'JW', lat: 48.857, lon: 2.296, tst: Math.floor(Date.now() / 1000) - 2 * 3600, batt: 40 });
+  const page = await newPage();
+  await logIn(page, 'jane');
+  await page.locator('.pages a', { hasText: 'Status' }).click();
+  await page.locator('.tile', { hasText: 'JW' }).waitFor({ timeout: 5000 });
+  const tiles = page.locator('.tiles .tile');
+  assert.deepEqual(await tiles.allTextContents(), ['JB', 'JC', 'JD', 'JP', 'JW']);
+  assert.deepEqual(await tiles.evaluateAll((all) => all.map((t) => t.className)),
+    ['tile offline', 'tile online', 'tile online', 'tile online', 'tile stale']);
+  assert.equal(await page.locator('.tile', { hasText: 'BT' }).count(), 0);
+  assert.equal(await page.locator('.tile-card').isHidden(), true);
+
+  await page.locator('.tile', { hasText: 'JP' }).hover();
+  const card = page.locator('.tile-card');
+  assert.equal(await card.locator('h2').textContent(), 'JP · jane/phone');
+  assert.equal(await card.locator('tr', { hasText: 'Speed' }).locator('td').textContent(), '6 km/h');
+  assert.equal(await card.locator('tr', { hasText: 'Course' }).locator('td').textContent(), '95° E');
+  await page.locator('.tile', { hasText: 'JC' }).click();
+  await page.mouse.move(5, 700);
+  assert.equal(await card.locator('h2').textContent(), 'JC · jane/car');
+  assert.equal(await page.locator('.tile', { hasText: 'JC' }).getAttribute('aria-pressed'), 'true');
+
+  // Live: a new fix of the walk turns its tile green.
+  await publish('jane', 'walk', { tid: 'JW', lat: 48.8571, lon: 2.2961, batt: 39 });
+  await page.locator('.tile.online', { hasText: 'JW' }).waitFor({ timeout: 1000 });
+  await page.screenshot({ path: path.join(SCREENSHOTS, 'status.png'), animations: 'disabled' });
+  await page.setViewportSize({ width: 390, height: 700 });
+  await page.screenshot({ path: path.join(SCREENSHOTS, 'status-phone.png'), animations: 'disabled' });
+  await page.close();
 });
 
 test('the pages asked nothing of any other server and raised no errors', () => {

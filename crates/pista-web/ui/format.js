@@ -1,4 +1,5 @@
-// How values read on the pages: units, compass points, local times and trigger names.
+// How values read on the pages: units, compass points, local times, trigger names, and the
+// details table of one device (the map's popup and the status page's card).
 
 const POINTS = ['N', 'NE', 'E', 'SE', 'S', 'SW', 'W', 'NW'];
 
@@ -73,4 +74,31 @@ export function el(tag, className, text) {
   if (className) node.className = className;
   if (text !== undefined && text !== null) node.textContent = String(text);
   return node;
+}
+
+/** The rows that describe a device's newest fix, as [name, value] pairs. */
+export function detailRows(device) {
+  return [
+    ['Address', device.addr || ''],
+    ['Speed', speed(device.vel)],
+    ['Altitude', altitude(device.alt)],
+    ['Course', course(device.cog)],
+    ['Battery', battery(device.batt)],
+    ['Accuracy', device.acc ? `${Math.round(device.acc)} m` : ''],
+    ['Last seen', `${dateTime(device.tst)} (${age(device.tst)})`],
+  ];
+}
+
+/** A heading and a table of a device's details. */
+export function details(device) {
+  const box = el('div', 'details');
+  box.append(el('h2', null, `${device.tid} · ${device.user || '?'}/${device.device || '?'}`));
+  const table = el('table');
+  for (const [name, value] of detailRows(device)) {
+    const row = el('tr');
+    row.append(el('th', null, name), el('td', null, value));
+    table.append(row);
+  }
+  box.append(table);
+  return box;
 }

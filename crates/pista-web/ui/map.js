@@ -1,8 +1,11 @@
 // The map page: a marker per device labelled with its TID and coloured by the fix's age, the
-// accuracy as a circle, a popup with the details, a device to follow. The view is remembered
+// accuracy as a circle, a popup with the details, a device to follow, and the fences the user
+// may see (from /api/0/fences, read when the page opens). The view is remembered
 // in localStorage. Tiles come from the server's setting; without tiles the markers are drawn
 // on a blank background and the page asks no other server for anything.
 
+import { call } from './api.js';
+import * as basemap from './basemap.js';
 import * as devices from './devices.js';
 import * as format from './format.js';
 
@@ -22,14 +25,7 @@ export function show(main, { settings }) {
   page.append(holder, tools);
   main.replaceChildren(page);
 
-  const map = L.map(holder, { zoomControl: true, worldCopyJump: true });
-  map.attributionControl.setPrefix(false);
-  if (settings.tiles) {
-    L.tileLayer(settings.tiles, { maxZoom: 19, attribution: settings.attribution || '' })
-      .addTo(map);
-  } else {
-    holder.classList.add('no-tiles');
-  }
+  const map = basemap.make(holder, settings);
   const saved = readView();
   if (saved) map.setView([saved.lat, saved.lon], saved.zoom);
   else map.setView([30, 0], 2);
@@ -40,6 +36,9 @@ export function show(main, { settings }) {
       lat: centre.lat, lon: centre.lng, zoom: map.getZoom(),
     }));
   });
+
+  const fences = L.layerGroup().addTo(map);
+  drawFences(fences).catch((error) => console.warn('fences', error.message));
 
   const shown = new Map(); // topic → { marker, circle, state }
   let following = localStorage.getItem(FOLLOW_KEY) || '';
@@ -140,23 +139,20 @@ function icon(device, state) {
 }
 
 function popup(device) {
-  const box = format.el('div', 'popup');
-  box.append(format.el('h2', null, `${device.tid} · ${device.user || '?'}/${device.device || '?'}`));
-  const rows = [
-    ['Address', device.addr || ''],
-    ['Speed', format.speed(device.vel)],
-    ['Altitude', format.altitude(device.alt)],
-    ['Course', format.course(device.cog)],
-    ['Battery', format.battery(device.batt)],
-    ['Accuracy', device.acc ? `${Math.round(device.acc)} m` : ''],
-    ['Last seen', `${format.dateTime(device.tst)} (${format.age(device.tst)})`],
-  ];
-  const table = format.el('table');
-  for (const [name, value] of rows) {
-    const row = format.el('tr');
-    row.append(format.el('th', null, name), format.el('td', null, value));
-    table.append(row);
-  }
-  box.append(table);
+  const box = format.details(device);
+  box.classList.add('popup');
   return box;
+}
+
+/** Draws every fence the user may see: a circle or a polygon, named in its tooltip. */
+async function drawFences(layer) {
+  const list = await call('/api/0/fences');
+  for (const fence of list) {
+    const options = { className: 'fence', interactive: true };
+    const shape = Array.isArray(fence.polygon)
+      ? L.polygon(fence.polygon, options)
+      : L.circle([fence.lat, fence.lon], { ...options, radius: fence.radius || 0 });
+    shape.bindTooltip(fence.name || `fence ${fence.id}`);
+    shape.addTo(layer);
+  }
 }
