@@ -32,8 +32,8 @@ impl TourId {
     /// Reads an id in any of the usual UUID forms (8-4-4-4-12 hex, upper or lower case); it is
     /// kept in the lower-case hyphenated form.
     pub fn parse(text: &str) -> Result<Self, RequestError> {
-        let uuid = uuid::Uuid::try_parse(text.trim())
-            .map_err(|_| RequestError::BadUuid(text.to_owned()))?;
+        let uuid =
+            uuid::Uuid::try_parse(text.trim()).map_err(|_| RequestError::BadUuid(shown(text)))?;
         Ok(Self(uuid.hyphenated().to_string()))
     }
 
@@ -143,7 +143,7 @@ pub fn read_request(json: &Map<String, Value>) -> Request {
             Some(uuid) => TourId::parse(uuid).map(Asked::Untour),
             None => Err(RequestError::NoUuid),
         },
-        other => Err(RequestError::Unknown(other.to_owned())),
+        other => Err(RequestError::Unknown(shown(other))),
     };
     Request { name, asked, answer: None }
 }
@@ -164,7 +164,7 @@ fn read_tour(tour: Option<&Value>) -> Result<NewTour, RequestError> {
         None
     };
     if let Some(problem) = problem {
-        return Err(RequestError::BadLabel { label, problem });
+        return Err(RequestError::BadLabel { label: shown(&label), problem });
     }
     let (from, from_tst) = read_time(tour, "from")?;
     let (to, to_tst) = read_time(tour, "to")?;
@@ -187,10 +187,22 @@ fn read_time(
     let bad = |source| RequestError::BadTime { field, source };
     // No time form is longer; the text is kept as sent, so its length is bounded.
     if text.len() > MAX_BOUND {
-        return Err(bad(TimeError { value: text }));
+        return Err(bad(TimeError { value: shown(&text) }));
     }
     let seconds = parse_bound(&text).map_err(bad)?;
     Ok((text, seconds))
+}
+
+/// The most characters of a refused value an answer repeats: a device must not get (and the
+/// command table keep) a megabyte back for a megabyte sent.
+const SHOWN: usize = 80;
+
+/// `text` for an error message, cut after [`SHOWN`] characters (marked with `…`).
+fn shown(text: &str) -> String {
+    match text.char_indices().nth(SHOWN) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_owned(),
+    }
 }
 
 /// A tour's link.
@@ -319,7 +331,13 @@ mod tests {
         let long = "é".repeat(201);
         assert_eq!(
             tour(json!("2023-11-15"), json!("2023-11-16"), json!(long)),
-            Err(format!("tour label {long:?} is longer than 200 characters"))
+            Err(format!("tour label \"{}…\" is longer than 200 characters", "é".repeat(80)))
+        );
+        // A long unknown request or uuid is cut in the answer too.
+        let asked = asked(json!({"_type":"request","request":"x".repeat(100_000)}));
+        assert_eq!(
+            asked,
+            Err(format!("unknown request \"{}…\"; known: tour, tours, untour", "x".repeat(80)))
         );
     }
 

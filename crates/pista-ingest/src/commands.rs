@@ -18,13 +18,19 @@ pub struct CommandPublisher {
     pub ca_pem: Option<Vec<u8>>,
     pub client_id: String,
     pub timeout: Duration,
+    /// The largest packet the broker takes (the client's own limit is 10 KiB otherwise, which
+    /// a `setWaypoints` or a list of tours can pass).
+    pub max_packet: usize,
 }
 
 impl CommandPublisher {
     /// Publishes `payload` to `topic` and waits for the broker's PUBACK.
     pub async fn publish(&self, topic: &str, payload: Vec<u8>) -> Result<(), String> {
         let mut options = self.url.client_options(&self.client_id, self.ca_pem.as_deref());
-        options.set_keep_alive(Duration::from_secs(30)).set_clean_session(true);
+        options
+            .set_keep_alive(Duration::from_secs(30))
+            .set_clean_session(true)
+            .set_max_packet_size(self.max_packet, self.max_packet);
         let (client, mut events) = AsyncClient::new(options, 10);
         client
             .publish(topic, QoS::AtLeastOnce, false, payload)

@@ -13,6 +13,9 @@ use crate::error::StoreError;
 use crate::read::{get, name, parse};
 use crate::records::StoredTour;
 
+/// The most tours one device may have: a link each, and a list the app is sent whole.
+pub const MAX_TOURS: u64 = 100;
+
 /// Does what `request` asks for `key` and queues the answer; returns the answer's command id,
 /// or `None` when the request is not to be answered (it was not marked so by ingest).
 pub(crate) async fn answer(
@@ -25,6 +28,11 @@ pub(crate) async fn answer(
     let base = answering.base_url.as_str();
     let answer = match &request.asked {
         Err(error) => tour::refused(&request.name, 400, &error.to_string()),
+        Ok(Asked::Tour(_)) if count(txn, key).await? >= MAX_TOURS => tour::refused(
+            "tour",
+            409,
+            &format!("{key} has {MAX_TOURS} tours, the most a device may have: untour one first"),
+        ),
         Ok(Asked::Tour(new)) => match &answering.uuid {
             Some(uuid) => {
                 let tour = new.with_id(uuid.clone());
@@ -84,6 +92,22 @@ async fn insert(
         .to_owned();
     txn.execute(&insert).await.map_err(StoreError::query("insert tour"))?;
     Ok(())
+}
+
+/// How many tours `key` has.
+async fn count(txn: &DatabaseTransaction, key: &DeviceKey) -> Result<u64, StoreError> {
+    let select = Query::select()
+        .expr(Expr::col("uuid").count())
+        .from("tours")
+        .and_where(Expr::col("user_name").eq(key.user.as_str()))
+        .and_where(Expr::col("device_name").eq(key.device.as_str()))
+        .to_owned();
+    let row = txn.query_one(&select).await.map_err(StoreError::query("count tours"))?;
+    let count: i64 = match row {
+        Some(row) => get(&row, 0)?,
+        None => 0,
+    };
+    Ok(count.unsigned_abs())
 }
 
 /// Deletes `uuid` if `key` owns it; returns whether it did.

@@ -134,7 +134,44 @@ async fn bad_and_unanswered_requests_store_no_tour(store: &SqlStore) {
     assert_eq!(types, [Some("request"), Some("request")]);
 }
 
+/// A device has at most a hundred tours; the next is refused (409) until one goes.
+async fn a_device_has_at_most_a_hundred_tours(store: &SqlStore) {
+    let jane = key("jane", "many");
+    let uuid = |n: u32| format!("0f8fad5b-d9cb-469f-a165-{n:012x}");
+    let batch: Vec<NewMessage> = (0..100)
+        .map(|n| request(&jane, tour_request("2023-11-14", "2023-11-15"), Some(&uuid(n)), 1))
+        .collect();
+    store.write(&batch).await.unwrap();
+    assert_eq!(store.tours(&jane).await.unwrap().len(), 100);
+    let refused = answer(
+        store,
+        request(&jane, tour_request("2023-11-14", "2023-11-15"), Some(&uuid(100)), 2),
+    )
+    .await;
+    let error = "jane/many has 100 tours, the most a device may have: untour one first";
+    assert_eq!(
+        refused,
+        json!({"_type":"cmd","action":"response","request":"tour","status":409,"error":error})
+    );
+    assert_eq!(store.tours(&jane).await.unwrap().len(), 100);
+    let untour = json!({"_type":"request","request":"untour","uuid":uuid(7)});
+    answer(store, request(&jane, untour, Some(UUID), 3)).await;
+    let made = answer(
+        store,
+        request(&jane, tour_request("2023-11-14", "2023-11-15"), Some(&uuid(100)), 4),
+    )
+    .await;
+    assert_eq!(made["status"], json!(200));
+    // Another device is not counted with it.
+    let other = key("jane", "other");
+    let made =
+        answer(store, request(&other, tour_request("2023-11-14", "2023-11-15"), Some(UUID), 5))
+            .await;
+    assert_eq!(made["status"], json!(200));
+}
+
 backends!(
     tours_are_made_listed_and_deleted_only_by_their_owner,
-    bad_and_unanswered_requests_store_no_tour
+    bad_and_unanswered_requests_store_no_tour,
+    a_device_has_at_most_a_hundred_tours
 );

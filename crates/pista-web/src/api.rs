@@ -128,25 +128,7 @@ pub(crate) async fn last_items(
         .filter(|entry| user.is_none_or(|user| entry.last.key.user == *user))
         .filter(|entry| device.is_none_or(|device| entry.last.key.device == *device))
         .filter(|entry| caller.reads(&entry.last.key, now))
-        .map(|entry| {
-            let (key, location) = (&entry.last.key, &entry.last.location);
-            let mut item =
-                live_item(location.json.clone(), &location.topic, key, location.received_at);
-            let ghash = pista_geo::cell(location.lat, location.lon, state.geo_precision).ok();
-            let added = [
-                ("ghash", ghash.as_deref()),
-                ("name", entry.name.as_deref()),
-                ("face", entry.face.as_deref()),
-                ("cc", location.cc.as_deref()),
-                ("addr", location.addr.as_deref()),
-            ];
-            if let Value::Object(map) = &mut item {
-                for (name, value) in added.into_iter().filter_map(|(n, v)| Some((n, v?))) {
-                    map.entry(name).or_insert_with(|| value.into());
-                }
-            }
-            item
-        })
+        .map(|entry| crate::last::item(entry, state.geo_precision))
         .collect())
 }
 

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use pista_core::DeviceKey;
 use pista_ingest::{Pipeline, StoredEvent};
 use pista_store::{LastLocation, Storage, StoreError, StoredLocation};
+use serde_json::Value;
 use tokio::sync::Mutex;
 use tokio::sync::broadcast::{Receiver, error::TryRecvError};
 
@@ -137,8 +138,32 @@ fn patch(entries: &mut BTreeMap<DeviceKey, LastEntry>, event: &StoredEvent) {
     }
 }
 
-/// Every device's newest location with its card, from the store.
-async fn load(store: &dyn Storage) -> Result<BTreeMap<DeviceKey, LastEntry>, StoreError> {
+/// A device's entry as `last` shows it: the stored message with `topic`, `username`, `device`
+/// and the times ([`crate::live_item`]), then the geohash cell at `precision` (`ghash`) and,
+/// where the message has none, the card's `name` and `face` and the address (`cc`, `addr`).
+pub fn item(entry: &LastEntry, precision: usize) -> Value {
+    let (key, location) = (&entry.last.key, &entry.last.location);
+    let mut item =
+        crate::live_item(location.json.clone(), &location.topic, key, location.received_at);
+    let ghash = pista_geo::cell(location.lat, location.lon, precision).ok();
+    let added = [
+        ("ghash", ghash.as_deref()),
+        ("name", entry.name.as_deref()),
+        ("face", entry.face.as_deref()),
+        ("cc", location.cc.as_deref()),
+        ("addr", location.addr.as_deref()),
+    ];
+    if let Value::Object(map) = &mut item {
+        for (name, value) in added.into_iter().filter_map(|(n, v)| Some((n, v?))) {
+            map.entry(name).or_insert_with(|| value.into());
+        }
+    }
+    item
+}
+
+/// Every device's newest location with its card, straight from the store (what `ocat --last`
+/// shows; the server asks through [`LastLocations`]).
+pub async fn load(store: &dyn Storage) -> Result<BTreeMap<DeviceKey, LastEntry>, StoreError> {
     let cards = store.cards(None).await?;
     let last = store.last(None, None).await?;
     Ok(last

@@ -44,7 +44,9 @@ pub fn routes(config: UiConfig, root: bool) -> Router {
 
 async fn settings(State(config): State<UiConfig>) -> Response {
     let body = json!({"tiles": config.tiles, "attribution": config.attribution});
-    ([(header::CACHE_CONTROL, "no-cache")], Json(body)).into_response()
+    let headers =
+        [(header::CACHE_CONTROL, "no-cache"), (header::X_CONTENT_TYPE_OPTIONS, "nosniff")];
+    (headers, Json(body)).into_response()
 }
 
 /// The page, with a content security policy that lets it reach this server and the tile

@@ -73,7 +73,7 @@ pub async fn ocat(args: &ArgMatches) -> anyhow::Result<String> {
         |name: &str| args.get_one::<String>(name).map(String::as_str).filter(|v| !v.is_empty());
     let user = text("user").map(UserName::parse).transpose().context("--user")?;
     let device = text("device").map(DeviceName::parse).transpose().context("--device")?;
-    let (_settings, store) = open(args).await?;
+    let (settings, store) = open(args).await?;
 
     if let Some(what) = text("dump") {
         return dump(&store, what).await;
@@ -104,7 +104,9 @@ pub async fn ocat(args: &ArgMatches) -> anyhow::Result<String> {
         })
         .filter(|fields| !fields.is_empty());
     if args.get_flag("last") {
-        return last(&store, user.as_ref(), device.as_ref(), text("format"), fields).await;
+        let precision = settings.geocode_precision;
+        return last(&store, user.as_ref(), device.as_ref(), text("format"), fields, precision)
+            .await;
     }
 
     let (Some(user), Some(device)) = (user, device) else {
@@ -156,14 +158,16 @@ pub async fn ocat(args: &ArgMatches) -> anyhow::Result<String> {
     Ok(String::new())
 }
 
-/// `--last`: the items `/api/0/last` shows (without the server's memory: straight from the
-/// store), as a JSON array or in the Recorder's CSV or XML; `fields` keeps those members.
+/// `--last`: the items `/api/0/last` shows (`ghash` at `precision`, the card's name and face),
+/// straight from the store, as a JSON array or in the Recorder's CSV or XML; `fields` keeps
+/// those members.
 async fn last(
     store: &pista_store::SqlStore,
     user: Option<&UserName>,
     device: Option<&DeviceName>,
     format: Option<&str>,
     fields: Option<Vec<String>>,
+    precision: usize,
 ) -> anyhow::Result<String> {
     let format = match format.map(OcatFormat::parse).transpose()? {
         None => RecorderFormat::Json,
@@ -172,16 +176,15 @@ async fn last(
         )) => format,
         Some(_) => bail!("--last writes json, csv or xml, not --format {:?}", format.unwrap_or("")),
     };
-    let items = store.last(user, device).await?.into_iter().map(|entry| {
-        let location = entry.location;
-        let item = pista_web::live_item(
-            location.json.clone(),
-            &location.topic,
-            &entry.key,
-            location.received_at,
-        );
-        (entry.key, location, item)
-    });
+    let entries = pista_web::last::load(store).await?;
+    let items = entries
+        .into_values()
+        .filter(|entry| user.is_none_or(|user| entry.last.key.user == *user))
+        .filter(|entry| device.is_none_or(|device| entry.last.key.device == *device))
+        .map(|entry| {
+            let item = pista_web::last::item(&entry, precision);
+            (entry.last.key, entry.last.location, item)
+        });
     if format == RecorderFormat::Json {
         let items: Vec<Value> = items
             .map(|(_, _, item)| match (&fields, item) {
@@ -272,8 +275,14 @@ async fn load(store: &pista_store::SqlStore, what: &str, input: &str) -> anyhow:
     if !matches!(what, "friends" | "keys" | "cards") {
         bail!("--load {what:?} is not friends, keys or cards");
     }
-    // Every line is read and checked first: a mistake anywhere stores nothing.
-    let users = store.users().await?;
+    // Every line is read and checked first: a mistake anywhere stores nothing. Users are those
+    // with devices and those with an account (a phone's key is loaded before it first sends).
+    let mut users = store.users().await?;
+    for account in pista_store::AccountStore::accounts(store).await? {
+        if !users.contains(&account.name) {
+            users.push(account.name);
+        }
+    }
     let mut entries = Vec::new();
     for (index, line) in input.lines().enumerate() {
         let line = line.trim();
@@ -285,16 +294,29 @@ async fn load(store: &pista_store::SqlStore, what: &str, input: &str) -> anyhow:
             .split_once(char::is_whitespace)
             .ok_or_else(|| at(format!("{line:?} is not `user-device VALUE`")))?;
         let value = value.trim();
+        // As in ocat, the value DELETE deletes (keys and cards).
+        let delete = value == "DELETE";
+        if delete && what == "friends" {
+            bail!(at(format!(
+                "{name}: DELETE is not taken for friends (Pista's friends are per user: \
+                 `pista friend del`)"
+            )));
+        }
         // A card line may name a user alone: that user's card.
         if what == "cards"
             && let Some(user) = users.iter().find(|user| user.as_str() == name)
         {
-            let card = card_of(name, value).map_err(|e| at(e.to_string()))?;
-            entries.push((Owner::User(user.clone()), Entry::Card(card)));
+            let entry = match delete {
+                true => Entry::Uncard,
+                false => Entry::Card(card_of(name, value).map_err(|e| at(e.to_string()))?),
+            };
+            entries.push((Owner::User(user.clone()), entry));
             continue;
         }
         let key = device_of(store, &users, name).await.map_err(|e| at(e.to_string()))?;
-        let entry = if what == "cards" {
+        let entry = if delete {
+            if what == "cards" { Entry::Uncard } else { Entry::Unkey }
+        } else if what == "cards" {
             Entry::Card(card_of(name, value).map_err(|e| at(e.to_string()))?)
         } else if what == "keys" {
             pista_core::crypto::Secret::new(value)
@@ -320,13 +342,20 @@ async fn load(store: &pista_store::SqlStore, what: &str, input: &str) -> anyhow:
                     }
                 }
             }
+            (Owner::Device(key), Entry::Unkey) => {
+                store.set_secret(key, None, now).await?;
+                stored += 1;
+            }
             (owner, Entry::Card(card)) => {
-                let (user, device) = match owner {
-                    Owner::Device(key) => (&key.user, Some(&key.device)),
-                    Owner::User(user) => (user, None),
-                };
+                let (user, device) = owner.parts();
                 store.set_card(user, device, card, now).await?;
                 stored += 1;
+            }
+            (owner, Entry::Uncard) => {
+                let (user, device) = owner.parts();
+                if store.remove_card(user, device).await? {
+                    stored += 1;
+                }
             }
             (Owner::User(user), _) => bail!("{user}: only a card is kept for a user alone"),
         }
@@ -339,12 +368,26 @@ enum Entry {
     Key(String),
     Friends(Vec<(UserName, DeviceName)>),
     Card(pista_core::Card),
+    /// `DELETE` on a keys line.
+    Unkey,
+    /// `DELETE` on a cards line.
+    Uncard,
 }
 
 /// Whose a `--load` line is: a device's, or (cards only) a user's as a whole.
 enum Owner {
     Device(pista_core::DeviceKey),
     User(UserName),
+}
+
+impl Owner {
+    /// The user, and the device unless the line is the user's as a whole.
+    fn parts(&self) -> (&UserName, Option<&DeviceName>) {
+        match self {
+            Owner::Device(key) => (&key.user, Some(&key.device)),
+            Owner::User(user) => (user, None),
+        }
+    }
 }
 
 /// A card line's value: a JSON object with a `name` and or a `face` (base64 image data), an
@@ -360,7 +403,13 @@ fn card_of(name: &str, value: &str) -> anyhow::Result<pista_core::Card> {
     let text = |member: &str| -> anyhow::Result<Option<String>> {
         match card.get(member) {
             None | Some(Value::Null) => Ok(None),
-            Some(Value::String(text)) if !text.trim().is_empty() => Ok(Some(text.clone())),
+            Some(Value::String(text)) if text.trim().is_empty() => {
+                bail!("{name}: {member} is empty")
+            }
+            Some(Value::String(text)) if text.chars().any(char::is_control) => {
+                bail!("{name}: {member} {text:?} holds a control character")
+            }
+            Some(Value::String(text)) => Ok(Some(text.clone())),
             Some(other) => bail!("{name}: {member} {other} is not a text"),
         }
     };

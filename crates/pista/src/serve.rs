@@ -188,12 +188,15 @@ impl Server {
                 ca_pem: ca_pem.clone(),
                 client_id: format!("{}-cmd", settings.mqtt_client_id),
                 timeout: Duration::from_secs(10),
+                // An external broker's own limit is unknown here: MQTT's largest packet.
+                max_packet: MQTT_MAX_PACKET,
             }),
             (None, Some(addr)) => Some(CommandPublisher {
                 url: loopback(addr),
                 ca_pem: None,
                 client_id: format!("{}-cmd", settings.mqtt_client_id),
                 timeout: Duration::from_secs(10),
+                max_packet: settings.broker_max_packet,
             }),
             (None, None) => None,
         };
@@ -578,7 +581,8 @@ async fn start_outputs(
 }
 
 /// The base of tour links: `http.public_url`, else the HTTP listener's address (loopback when
-/// it listens on every address), which devices elsewhere may not reach: that is warned about.
+/// it listens on every address), which devices elsewhere may not reach: that is warned about
+/// unless the server listens on loopback only.
 fn public_url(settings: &Settings, http: SocketAddr) -> String {
     if let Some(url) = &settings.public_url {
         return url.clone();
@@ -589,12 +593,17 @@ fn public_url(settings: &Settings, http: SocketAddr) -> String {
         ip => ip,
     };
     let url = format!("http://{}", SocketAddr::new(ip, http.port()));
-    tracing::warn!(
-        %url,
-        "http.public_url is not set: tour links start with the HTTP listener's address, which \
-         devices and browsers elsewhere may not reach; set it (or OTR_HTTPPREFIX) to the \
-         address Pista is reached at"
-    );
+    // On loopback (the zero-setup default) nothing elsewhere reaches the server anyway.
+    if http.ip().is_loopback() {
+        tracing::debug!(%url, "http.public_url is not set: tour links start with {url}");
+    } else {
+        tracing::warn!(
+            %url,
+            "http.public_url is not set: tour links start with the HTTP listener's address, \
+             which devices and browsers elsewhere may not reach; set it (or OTR_HTTPPREFIX) to \
+             the address Pista is reached at"
+        );
+    }
     url
 }
 

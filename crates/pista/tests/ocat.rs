@@ -118,8 +118,11 @@ async fn ocat_lists_and_reads_every_format() {
         )
     );
     assert_eq!(
-        last(&["--last", "--user", "jane", "--fields", "device,tst"]).await,
-        "[{\"device\":\"phone\",\"tst\":1700000000},{\"device\":\"tablet\",\"tst\":1697000000}]\n"
+        last(&["--last", "--user", "jane", "--fields", "device,tst,ghash"]).await,
+        concat!(
+            "[{\"device\":\"phone\",\"tst\":1700000000,\"ghash\":\"s0d7zth\"},",
+            "{\"device\":\"tablet\",\"tst\":1697000000,\"ghash\":\"s1wy01m\"}]\n"
+        )
     );
 
     // --limit across months, no --from needed; the user and device from OCAT_*.
@@ -269,6 +272,9 @@ async fn ocat_dumps_and_loads_friends_keys_and_cards_in_its_lines() {
     })
     .await;
     assert_eq!(name, "Jane");
+    let args = ["--last", "--user", "jane", "--device", "phone", "--fields", "name,face"];
+    let last = ocat(&server, &args, &[]).await.unwrap();
+    assert_eq!(last, "[{\"name\":\"Jane\",\"face\":\"iVBORw0KGgo=\"}]\n");
     for (input, error) in [
         ("jane-phone [1]\n", "line 1: jane-phone: \"[1]\" is not a JSON object"),
         (
@@ -276,7 +282,12 @@ async fn ocat_dumps_and_loads_friends_keys_and_cards_in_its_lines() {
             "line 1: jane-phone: _type \"location\" is not \"card\"",
         ),
         ("john {\"face\":\"not base64!\"}\n", "line 1: john: the face is not base64 image data"),
-        ("jane-phone {\"name\":\" \"}\n", "line 1: jane-phone: name \" \" is not a text"),
+        ("jane-phone {\"name\":\" \"}\n", "line 1: jane-phone: name is empty"),
+        (
+            "jane-phone {\"name\":\"a\\u0000b\"}\n",
+            "line 1: jane-phone: name \"a\\0b\" holds a control character",
+        ),
+        ("jane-phone {\"name\":7}\n", "line 1: jane-phone: name 7 is not a text"),
         ("jane-phone {\"tid\":\"JP\"}\n", "line 1: jane-phone: a card needs a name or a face"),
         ("nobody {\"name\":\"N\"}\n", "line 1: \"nobody\" is not user-device"),
     ] {
@@ -284,5 +295,56 @@ async fn ocat_dumps_and_loads_friends_keys_and_cards_in_its_lines() {
         let refused = refused.unwrap_err();
         assert!(refused.contains(error), "{input}: {refused}");
     }
+    server.stop().await;
+}
+
+/// `--load` takes users that have an account but no device yet (a phone's key is loaded before
+/// it first sends), names with `-` included, and `DELETE` deletes a key or a card as in ocat.
+#[tokio::test]
+async fn ocat_loads_for_accounts_without_devices_and_deletes_with_delete() {
+    use tokio::io::AsyncWriteExt;
+    let server = TestServer::start(|_| {}).await;
+    let mut child = Command::new(PISTA)
+        .args(["user", "add", "ann-lee", "--data-dir"])
+        .arg(server.dir.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"ann-lee-password\n").await.unwrap();
+    let output = child.wait_with_output().await.unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+
+    let key = pista_core::DeviceKey::parse("ann-lee", "phone").unwrap();
+    let load = |what: &'static str, input: &'static str| {
+        let server = &server;
+        async move { ocat_with_input(server, &["--load", what], &[], input).await }
+    };
+    assert_eq!(
+        load("keys", "ann-lee-phone s3cret\n").await.unwrap(),
+        "loaded 1 keys from 1 lines\n"
+    );
+    assert_eq!(server.server.store.secret(&key).await.unwrap().as_deref(), Some("s3cret"));
+    assert_eq!(
+        load("keys", "ann-lee-phone DELETE\n").await.unwrap(),
+        "loaded 1 keys from 1 lines\n"
+    );
+    assert_eq!(server.server.store.secret(&key).await.unwrap(), None);
+
+    assert_eq!(
+        load("cards", "ann-lee {\"name\":\"Ann\"}\n").await.unwrap(),
+        "loaded 1 cards from 1 lines\n"
+    );
+    let dumped = ocat(&server, &["--dump", "cards"], &[]).await.unwrap();
+    assert_eq!(dumped, "ann-lee {\"_type\":\"card\",\"name\":\"Ann\"}\n");
+    assert_eq!(load("cards", "ann-lee DELETE\n").await.unwrap(), "loaded 1 cards from 1 lines\n");
+    assert_eq!(ocat(&server, &["--dump", "cards"], &[]).await.unwrap(), "");
+
+    let refused = load("friends", "ann-lee-phone DELETE\n").await.unwrap_err();
+    assert!(
+        refused.contains("line 1: ann-lee-phone: DELETE is not taken for friends"),
+        "{refused}"
+    );
     server.stop().await;
 }

@@ -192,7 +192,7 @@ async fn commands_reach_the_device_cmd_topic_over_mqtt() {
     use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
     let server = TestServer::start(|_| {}).await;
     let mut options = MqttOptions::new(unique("device"), "127.0.0.1", server.broker_port());
-    options.set_clean_session(true);
+    options.set_clean_session(true).set_max_packet_size(1 << 20, 1 << 20);
     let (client, mut events) = AsyncClient::new(options, 10);
     client.subscribe("owntracks/eve/phone/cmd", QoS::AtLeastOnce).await.unwrap();
     loop {
@@ -200,9 +200,18 @@ async fn commands_reach_the_device_cmd_topic_over_mqtt() {
             break;
         }
     }
-    let body = r#"{"user":"eve","device":"phone","action":"setWaypoints","waypoints":{"_type":"waypoints","waypoints":[]}}"#;
-    let (status, _) = post_json(&server, "/api/0/cmd", body).await;
-    assert_eq!(status, 200);
+    // 200 regions, about 30 KB: more than an MQTT client's default limit of 10 KiB.
+    let regions: Vec<Value> = (0..200)
+        .map(|i| {
+            json!({"_type":"waypoint","desc":format!("Region number {i:03} with a longer name"),
+            "lat":48.0 + f64::from(i) / 1000.0,"lon":11.0,"rad":100,"tst":1_700_000_000 + i})
+        })
+        .collect();
+    let waypoints = json!({"_type":"waypoints","waypoints":regions});
+    let body = json!({"user":"eve","device":"phone","action":"setWaypoints","waypoints":waypoints});
+    assert!(body.to_string().len() > 20_000);
+    let (status, sent) = post_json(&server, "/api/0/cmd", &body.to_string()).await;
+    assert_eq!((status, &sent["mqtt"]), (200, &json!("published")), "{sent}");
     let received = tokio::time::timeout(Duration::from_secs(10), async {
         loop {
             if let Event::Incoming(Packet::Publish(publish)) = events.poll().await.unwrap() {
@@ -218,7 +227,7 @@ async fn commands_reach_the_device_cmd_topic_over_mqtt() {
     );
     assert_eq!(
         serde_json::from_slice::<Value>(&received.payload).unwrap(),
-        json!({"_type":"cmd","action":"setWaypoints","waypoints":{"_type":"waypoints","waypoints":[]}})
+        json!({"_type":"cmd","action":"setWaypoints","waypoints":waypoints})
     );
     server.stop().await;
 }

@@ -372,3 +372,31 @@ async fn a_view_named_like_a_uuid_keeps_its_name() {
     assert_eq!((status, body.as_str()), (200, "<h1>From the directory</h1>\n"));
     server.stop().await;
 }
+
+/// Deleting everything of a device (`kill`) takes its tours: the link answers 404, and a device
+/// registered again under the name does not show through it (nor list the old tour).
+#[tokio::test]
+async fn a_killed_device_takes_its_tours() {
+    let server = with_logins(Some(BASE)).await;
+    let jane = Some(("jane", "jane-pw"));
+    post(&server, jane, "phone", &fix(48.1, 11.5, 1_700_000_000)).await;
+    let asked = tour_request("Gone", "2023-11-01", "2023-12-01");
+    let uuid = uuid_of(&post(&server, jane, "phone", &asked).await[0]);
+    assert_eq!(fetch(&server, &format!("/view/{uuid}?geodata=1")).await.0, 200);
+
+    let response = reqwest::Client::new()
+        .post(format!("{}/api/0/kill?user=jane&device=phone", server.http))
+        .basic_auth("jane", Some("jane-pw"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    post(&server, jane, "phone", &fix(50.0, 8.0, 1_700_000_100)).await;
+    let (status, _, body) = fetch(&server, &format!("/view/{uuid}?geodata=1")).await;
+    assert_eq!((status, body), (404, format!(r#"{{"error":"no tour {uuid}","status":404}}"#)));
+    let listed = post(&server, jane, "phone", r#"{"_type":"request","request":"tours"}"#).await;
+    assert_eq!(
+        listed,
+        json!([{"_type":"cmd","action":"response","request":"tours","tours":[],"ntours":0}])
+    );
+}

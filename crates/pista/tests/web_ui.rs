@@ -107,6 +107,7 @@ async fn the_page_is_told_the_tile_source_and_may_fetch_only_from_it() {
     let server = start(|_| {}).await;
     let response = client().get(format!("{}/ui/settings.json", server.http)).send().await.unwrap();
     assert_eq!(response.headers()["cache-control"], "no-cache");
+    assert_eq!(response.headers()["x-content-type-options"], "nosniff");
     let body: Value = response.json().await.unwrap();
     assert_eq!(body, json!({"tiles": null, "attribution": ""}));
     server.stop().await;
@@ -138,6 +139,12 @@ fn a_bad_tile_setting_is_refused_by_name() {
         ("ftp://tiles.example.org/{z}/{x}/{y}.png", false),
         ("https://tiles.example.org/{z}/{x}.png", false),
         ("https://tiles.example.org/{z}/{x}/{y}.png style", false),
+        ("https://{s}.tiles.example.org/{z}/{x}/{y}.png", true),
+        ("//evil.example.org/{z}/{x}/{y}.png", false),
+        ("/\\evil.example.org/{z}/{x}/{y}.png", false),
+        ("https://user:pw@tiles.example.org/{z}/{x}/{y}.png", false),
+        ("https://*.example.org/{z}/{x}/{y}.png", false),
+        ("https:///{z}/{x}/{y}.png", false),
     ] {
         let flags = [("ui-tiles", value.to_owned())];
         let raw = pista::settings::RawSettings::load(None, |_| None, &flags).unwrap();
@@ -150,8 +157,8 @@ fn a_bad_tile_setting_is_refused_by_name() {
                 assert!(!ok, "{value}");
                 let expected = format!(
                     "invalid ui.tiles = {value:?} (from flag --ui-tiles): none, or a URL \
-                     template with {{z}}, {{x}} and {{y}} (https://..., http://... or a path on \
-                     this server)"
+                     template with {{z}}, {{x}} and {{y}} (https://..., http://... without a \
+                     login or *, or a path on this server)"
                 );
                 assert_eq!(error.to_string(), expected);
             }

@@ -11,7 +11,9 @@
 //! - `jobs` by start time, ended ones only unless everything goes; `commands` by creation time.
 //!
 //! Only when everything goes: `waypoints`, the device's app `fences` and their `fence_states`,
-//! its `fence_states`, `job_names`, `inventory`, `cards`, `secrets`, `friends` entries naming it,
+//! its `fence_states`, `job_names`, `inventory`, `cards`, `secrets`, `tours` (their links stop
+//! working, and a device registered again under the name does not show through them), `friends`
+//! entries naming it,
 //! its `retention_rules` and the `devices` row itself; for a whole user also the user's card,
 //! friend lists both ways and API fences. Kept always: `geo_cells` (shared by everyone),
 //! `rawdata` (pruned by its own age), and alerts other devices raised on a deleted fence.
@@ -274,7 +276,7 @@ impl SqlStore {
         let named = Cond::all()
             .add(Expr::col("user_name").eq(key.user.as_str()))
             .add(Expr::col("device_name").eq(key.device.as_str()));
-        for table in ["cards", "secrets", "retention_rules", "commands"] {
+        for table in ["cards", "secrets", "retention_rules", "commands", "tours"] {
             remove(&txn, table, named.clone(), counts).await?;
         }
         let friends = Cond::all()
@@ -301,7 +303,7 @@ impl SqlStore {
         let _write = self.writes.lock().await;
         let txn = self.begin_write().await?;
         let named = by_names(selector, "user_name", "device_name");
-        for table in ["cards", "secrets", "retention_rules", "commands"] {
+        for table in ["cards", "secrets", "retention_rules", "commands", "tours"] {
             remove(&txn, table, named.clone(), counts).await?;
         }
         let user = selector.user.as_str();

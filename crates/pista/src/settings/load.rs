@@ -259,16 +259,9 @@ impl RawSettings {
         )?;
         let ui_tiles = self.text(
             "ui.tiles",
-            |v| {
-                let web =
-                    v.starts_with("https://") || v.starts_with("http://") || v.starts_with('/');
-                v == "none"
-                    || (web
-                        && ["{z}", "{x}", "{y}"].iter().all(|part| v.contains(part))
-                        && !v.chars().any(|c| c.is_whitespace() || c.is_control()))
-            },
-            "none, or a URL template with {z}, {x} and {y} (https://..., http://... or a path \
-             on this server)",
+            |v| v == "none" || tile_template(v),
+            "none, or a URL template with {z}, {x} and {y} (https://..., http://... without a \
+             login or *, or a path on this server)",
         )?;
         let ui_tiles = (ui_tiles != "none").then_some(ui_tiles);
         let settings = Settings {
@@ -869,4 +862,21 @@ fn toml_text(value: &toml::Value) -> Option<String> {
             .map(|v| v.join(",")),
         _ => None,
     }
+}
+
+/// Whether `value` is a tile URL template the web UI can use and its content security policy
+/// can name: `{z}`, `{x}` and `{y}` in an `http(s)://` address without a login in it, or in a
+/// path on this server (not `//host`, which is another server); no spaces, control characters
+/// or `*`.
+fn tile_template(value: &str) -> bool {
+    let plain = !value.chars().any(|c| c.is_whitespace() || c.is_control() || c == '*');
+    let parts = ["{z}", "{x}", "{y}"].iter().all(|part| value.contains(part));
+    let place = match value.strip_prefix("https://").or_else(|| value.strip_prefix("http://")) {
+        Some(rest) => {
+            let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+            !authority.is_empty() && !authority.contains('@')
+        }
+        None => value.starts_with('/') && !value.starts_with("//") && !value.contains('\\'),
+    };
+    plain && parts && place
 }
