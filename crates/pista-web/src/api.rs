@@ -267,7 +267,6 @@ pub(crate) fn parse_device(text: &str) -> Result<DeviceName, ApiError> {
 
 /// Any other `/api/0/...` verb.
 pub async fn unknown(Path(verb): Path<String>) -> ApiError {
-    // FIXME(#7): the Recorder's views (/view/<name>) are not served.
     ApiError::new(
         StatusCode::NOT_FOUND,
         format!(

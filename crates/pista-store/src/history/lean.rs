@@ -26,11 +26,6 @@ use crate::error::StoreError;
 /// How long a read waits for a lock (WAL recovery, a checkpoint's reset), as the pool does.
 const BUSY_WAIT: Duration = Duration::from_secs(10);
 
-/// How much of the file a reader maps into memory: SQLite's ceiling, just under 2 GiB (address
-/// space, not memory: the pages are the kernel's page cache, shared by every reader); beyond
-/// it pages are read as before. Pista never shrinks the file (no VACUUM), which a map needs.
-const MMAP_BYTES: i64 = 0x7fff_0000;
-
 /// Statements each connection keeps prepared: a page query per column set and start kind.
 const STATEMENTS: usize = 8;
 
@@ -69,8 +64,6 @@ impl LeanReads {
             .and_then(|connection| {
                 connection.busy_timeout(BUSY_WAIT)?;
                 connection.set_prepared_statement_cache_capacity(STATEMENTS);
-                // Pages read through a memory map instead of a system call and a copy each.
-                connection.pragma_update(None, "mmap_size", MMAP_BYTES)?;
                 Ok(connection)
             })
             .map_err(|source| StoreError::Sqlite {
