@@ -35,7 +35,10 @@ pub struct LastLocations {
 }
 
 struct Inner {
-    /// Locations this process stores; `None` when there is no pipeline to listen to.
+    /// Where stored locations are announced; subscribed to on the first ask (until then
+    /// nobody needs the pipeline to announce them), `None` once it has closed.
+    pipeline: Option<Pipeline>,
+    /// Locations this process stores, once subscribed.
     events: Option<Receiver<Arc<StoredEvent>>>,
     loaded: Option<Loaded>,
 }
@@ -48,11 +51,8 @@ struct Loaded {
 impl LastLocations {
     /// A copy that follows what `pipeline` stores; the store is first read on the first ask.
     pub fn new(pipeline: &Pipeline) -> Self {
-        Self::listening(Some(pipeline.subscribe()))
-    }
-
-    fn listening(events: Option<Receiver<Arc<StoredEvent>>>) -> Self {
-        Self { inner: Mutex::new(Inner { events, loaded: None }) }
+        let inner = Inner { pipeline: Some(pipeline.clone()), events: None, loaded: None };
+        Self { inner: Mutex::new(inner) }
     }
 
     /// Every device's entry, in user and device order: from memory, with the store read again
@@ -62,6 +62,12 @@ impl LastLocations {
         store: &dyn Storage,
     ) -> Result<Arc<BTreeMap<DeviceKey, LastEntry>>, StoreError> {
         let mut inner = self.inner.lock().await;
+        if inner.events.is_none()
+            && let Some(pipeline) = &inner.pipeline
+        {
+            // Before the first read, so no location stored after it is missed.
+            inner.events = Some(pipeline.subscribe());
+        }
         inner.apply_events();
         if let Some(loaded) = inner.loaded.as_ref().filter(|l| l.at.elapsed() < MAX_AGE) {
             return Ok(loaded.entries.clone());
@@ -102,6 +108,7 @@ impl Inner {
                     self.loaded = None;
                 }
                 Err(TryRecvError::Closed) => {
+                    self.pipeline = None;
                     self.events = None;
                     self.loaded = None;
                     return;
