@@ -89,6 +89,16 @@ async function publish(user, device, fields) {
   ]);
 }
 
+/** Publishes one text message as `user` on `owntracks/<user>/<device>/<subtopic>` (Greenwich
+ * subtopics, Activo job-box messages) with QoS 1. */
+async function publishText(user, device, subtopic, text, retain = false) {
+  await run('mosquitto_pub', [
+    '-h', '127.0.0.1', '-p', String(brokerPort), '-q', '1', '-i', `e2e-${user}-${device}`,
+    '-u', user, '-P', users[user], '-t', `owntracks/${user}/${device}/${subtopic}`, '-m', text,
+    ...(retain ? ['-r'] : []),
+  ]);
+}
+
 /** Posts one location over HTTP mode as `user` (for points with times of the past). */
 async function post(user, device, fields) {
   const response = await fetch(`${base}/pub?u=${user}&d=${device}`, {
@@ -434,6 +444,82 @@ test("status tiles show jane's devices only, coloured by age, with details on ho
   await page.screenshot({ path: path.join(SCREENSHOTS, 'status.png'), animations: 'disabled' });
   await page.setViewportSize({ width: 390, height: 700 });
   await page.screenshot({ path: path.join(SCREENSHOTS, 'status-phone.png'), animations: 'disabled' });
+  await page.close();
+});
+
+test("the hardware page shows jane's Greenwich inventory and voltages, never bob's", async () => {
+  await publish('jane', 'van', { tid: 'JV', lat: 48.85, lon: 2.35 });
+  await publishText('jane', 'van', 'start', '356173060000001 0.10.97 20140930T085913Z');
+  await publishText('jane', 'van', 'voltage/batt', '4.1');
+  await publishText('jane', 'van', 'voltage/ext', '12.8');
+  await publishText('bob', 'bvan', 'start', '356173060000999 0.9.1 20140930T085913Z');
+  await publishText('bob', 'bvan', 'voltage/batt', '3.7');
+  // The API filters: bob's row is in the inventory, but only for bob.
+  const asBob = await (await fetch(base + '/api/0/inventory', { headers: { Authorization: basic('bob') } })).json();
+  assert.deepEqual(asBob.map((i) => i.imei), ['356173060000999']);
+
+  const page = await newPage();
+  await logIn(page, 'jane');
+  await page.locator('.pages a', { hasText: 'Hardware' }).click();
+  const row = page.locator('table.inventory tbody tr');
+  await row.first().waitFor({ timeout: 5000 });
+  assert.equal(await row.count(), 1);
+  const startup = await page.evaluate(() => new Date(1412067553 * 1000).toLocaleString(undefined, { hour12: false }));
+  assert.match(startup, /10:59:13/); // 08:59:13 UTC in Europe/Berlin (summer time)
+  assert.deepEqual((await row.locator('td').allTextContents()).slice(0, 7),
+    ['JV', 'jane/van', '356173060000001', '0.10.97', startup, '4.1 V', '12.8 V']);
+  const bars = page.locator('svg.volt-chart g.device');
+  assert.equal(await bars.count(), 1);
+  assert.equal(await bars.getAttribute('data-imei'), '356173060000001');
+  assert.equal(await bars.locator('text.value.batt').textContent(), '4.1');
+  assert.equal(await bars.locator('text.value.ext').textContent(), '12.8');
+  assert.equal(await bars.locator('text.label').textContent(), 'JV');
+  assert.equal(await page.getByText('356173060000999').count(), 0);
+  assert.match(await page.locator('.volt-box figcaption').textContent(), /battery.*external/);
+  await page.screenshot({ path: path.join(SCREENSHOTS, 'hardware.png'), animations: 'disabled' });
+  await page.close();
+});
+
+test("the jobs page lists jane's Activo jobs, a started one live with its dot, never bob's", async (t) => {
+  // An ended job of the past (the README's example) ...
+  await publishText('jane', 'van', 'proxy/jobs/job/3', 'Gravel run', true);
+  await publishText('jane', 'van', 'proxy/jobs/job/3/2', 'Unload', true);
+  await publishText('jane', 'van', 'proxy/jobs/currentjob/1430726400', '3 2 1 4');
+  await publishText('jane', 'van', 'proxy/jobs/currentjob/1430727000', '0 0 0 0');
+  const page = await newPage();
+  await logIn(page, 'jane');
+  await page.locator('.pages a', { hasText: 'Jobs' }).click();
+  const rows = page.locator('table.jobs tbody tr');
+  await rows.first().waitFor({ timeout: 5000 });
+  await page.locator('.jobs-page[data-live=open]').waitFor({ timeout: 5000 });
+  const [start, end] = await page.evaluate(() => [1430726400, 1430727000]
+    .map((t) => new Date(t * 1000).toLocaleString(undefined, { hour12: false })));
+  assert.match(start, /10:00:00/);
+  assert.deepEqual(await rows.first().locator('td').allTextContents(),
+    ['', 'JV', 'jane/van', 'Gravel run Unload', start, end, '10m 0s']);
+  assert.equal(await page.locator('table.jobs .dot').count(), 0);
+
+  // ... then bob starts one, and jane starts one while she looks: hers comes live, running.
+  await publishText('bob', 'bvan', 'proxy/jobs/job/5', 'Bob secret job', true);
+  await publishText('bob', 'bvan', 'proxy/jobs/active', '5');
+  await publishText('jane', 'van', 'proxy/jobs/job/7', 'Sand delivery', true);
+  const sent = Date.now();
+  await publishText('jane', 'van', 'proxy/jobs/active', '7');
+  const running = page.locator('table.jobs tbody tr.running');
+  await running.waitFor({ timeout: 1000 });
+  t.diagnostic(`the started job was shown ${Date.now() - sent} ms after the broker's acknowledgement`);
+  const cells = await running.locator('td').allTextContents();
+  assert.deepEqual(cells.slice(1, 4), ['JV', 'jane/van', 'Sand delivery']);
+  assert.equal(cells[5], '');
+  assert.match(cells[6], /^\d+s$/);
+  assert.equal(await running.locator('.dot.online').count(), 1);
+  assert.equal(await rows.count(), 2);
+  assert.equal(await page.getByText('Bob secret job').count(), 0);
+  const asBob = await (await fetch(base + '/api/0/jobs', { headers: { Authorization: basic('bob') } })).json();
+  assert.deepEqual(asBob.map((j) => j.jobname), ['Bob secret job']);
+  await page.screenshot({ path: path.join(SCREENSHOTS, 'jobs.png'), animations: 'disabled' });
+  await page.setViewportSize({ width: 390, height: 700 });
+  assert.equal(await page.locator('.pages a', { hasText: 'Jobs' }).isVisible(), true);
   await page.close();
 });
 
