@@ -12,8 +12,7 @@ mod jobs;
 use chrono::NaiveDateTime;
 use serde_json::{Map, Value};
 
-/// Longest text kept in an error, in characters.
-const SHOWN_CHARS: usize = 80;
+use crate::shorten;
 
 /// Result of reading one Greenwich text payload.
 #[derive(Debug, Clone, PartialEq)]
@@ -427,13 +426,6 @@ fn decimal(text: &str) -> Option<u64> {
 
 fn object<const N: usize>(entries: [(&str, Value); N]) -> Map<String, Value> {
     entries.into_iter().map(|(key, value)| (key.to_owned(), value)).collect()
-}
-
-fn shorten(text: &str) -> String {
-    match text.char_indices().nth(SHOWN_CHARS) {
-        Some(_) => text.chars().take(SHOWN_CHARS - 1).chain(['…']).collect(),
-        None => text.to_owned(),
-    }
 }
 
 #[cfg(test)]

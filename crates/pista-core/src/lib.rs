@@ -28,3 +28,16 @@ pub use inbound::{Inbound, Replay, Source};
 pub use location::{Location, LocationError};
 pub use message::{Card, Detail, Message, Transition, Waypoint};
 pub use topic::{TopicError, TopicParts, acl_matches, filter_problem, topic_matches};
+
+/// Longest text of a bad input an error repeats, in characters: enough to recognise it, and a
+/// device that sends a megabyte does not get (or fill a log with) a megabyte back.
+const SHOWN_CHARS: usize = 80;
+
+/// `text` for an error message: at most [`SHOWN_CHARS`] characters, the last one `…` when it was
+/// cut.
+pub(crate) fn shorten(text: &str) -> String {
+    match text.char_indices().nth(SHOWN_CHARS) {
+        Some(_) => text.chars().take(SHOWN_CHARS - 1).chain(['…']).collect(),
+        None => text.to_owned(),
+    }
+}

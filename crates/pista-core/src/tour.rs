@@ -7,6 +7,7 @@
 
 use serde_json::{Map, Value, json};
 
+use crate::shorten;
 use crate::time::{TimeError, parse_bound};
 
 /// The longest label a tour may have, in characters.
@@ -33,7 +34,7 @@ impl TourId {
     /// kept in the lower-case hyphenated form.
     pub fn parse(text: &str) -> Result<Self, RequestError> {
         let uuid =
-            uuid::Uuid::try_parse(text.trim()).map_err(|_| RequestError::BadUuid(shown(text)))?;
+            uuid::Uuid::try_parse(text.trim()).map_err(|_| RequestError::BadUuid(shorten(text)))?;
         Ok(Self(uuid.hyphenated().to_string()))
     }
 
@@ -143,7 +144,7 @@ pub fn read_request(json: &Map<String, Value>) -> Request {
             Some(uuid) => TourId::parse(uuid).map(Asked::Untour),
             None => Err(RequestError::NoUuid),
         },
-        other => Err(RequestError::Unknown(shown(other))),
+        other => Err(RequestError::Unknown(shorten(other))),
     };
     Request { name, asked, answer: None }
 }
@@ -164,7 +165,7 @@ fn read_tour(tour: Option<&Value>) -> Result<NewTour, RequestError> {
         None
     };
     if let Some(problem) = problem {
-        return Err(RequestError::BadLabel { label: shown(&label), problem });
+        return Err(RequestError::BadLabel { label: shorten(&label), problem });
     }
     let (from, from_tst) = read_time(tour, "from")?;
     let (to, to_tst) = read_time(tour, "to")?;
@@ -187,22 +188,10 @@ fn read_time(
     let bad = |source| RequestError::BadTime { field, source };
     // No time form is longer; the text is kept as sent, so its length is bounded.
     if text.len() > MAX_BOUND {
-        return Err(bad(TimeError { value: shown(&text) }));
+        return Err(bad(TimeError { value: shorten(&text) }));
     }
     let seconds = parse_bound(&text).map_err(bad)?;
     Ok((text, seconds))
-}
-
-/// The most characters of a refused value an answer repeats: a device must not get (and the
-/// command table keep) a megabyte back for a megabyte sent.
-const SHOWN: usize = 80;
-
-/// `text` for an error message, cut after [`SHOWN`] characters (marked with `…`).
-fn shown(text: &str) -> String {
-    match text.char_indices().nth(SHOWN) {
-        Some((at, _)) => format!("{}…", &text[..at]),
-        None => text.to_owned(),
-    }
 }
 
 /// A tour's link.
@@ -331,13 +320,13 @@ mod tests {
         let long = "é".repeat(201);
         assert_eq!(
             tour(json!("2023-11-15"), json!("2023-11-16"), json!(long)),
-            Err(format!("tour label \"{}…\" is longer than 200 characters", "é".repeat(80)))
+            Err(format!("tour label \"{}…\" is longer than 200 characters", "é".repeat(79)))
         );
         // A long unknown request or uuid is cut in the answer too.
         let asked = asked(json!({"_type":"request","request":"x".repeat(100_000)}));
         assert_eq!(
             asked,
-            Err(format!("unknown request \"{}…\"; known: tour, tours, untour", "x".repeat(80)))
+            Err(format!("unknown request \"{}…\"; known: tour, tours, untour", "x".repeat(79)))
         );
     }
 

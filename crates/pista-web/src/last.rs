@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use pista_core::DeviceKey;
+use pista_core::{DeviceKey, DeviceName, UserName};
 use pista_ingest::{Pipeline, StoredEvent};
 use pista_store::{LastLocation, Storage, StoreError, StoredLocation};
 use serde_json::Value;
@@ -75,7 +75,7 @@ impl LastLocations {
         // Events from here on are newer than what the read below returns, or the same: they
         // are applied on the next ask.
         let at = Instant::now();
-        let entries = Arc::new(load(store).await?);
+        let entries = Arc::new(load(store, None, None).await?);
         inner.loaded = Some(Loaded { at, entries: entries.clone() });
         tracing::debug!(devices = entries.len(), "last locations read from the store");
         Ok(entries)
@@ -168,11 +168,15 @@ pub fn item(entry: &LastEntry, precision: usize) -> Value {
     item
 }
 
-/// Every device's newest location with its card, straight from the store (what `ocat --last`
-/// shows; the server asks through [`LastLocations`]).
-pub async fn load(store: &dyn Storage) -> Result<BTreeMap<DeviceKey, LastEntry>, StoreError> {
-    let cards = store.cards(None).await?;
-    let last = store.last(None, None).await?;
+/// The newest location of every device (of `user`, of `device`) with its card, straight from
+/// the store (what `ocat --last` shows; the server asks through [`LastLocations`]).
+pub async fn load(
+    store: &dyn Storage,
+    user: Option<&UserName>,
+    device: Option<&DeviceName>,
+) -> Result<BTreeMap<DeviceKey, LastEntry>, StoreError> {
+    let cards = store.cards(user).await?;
+    let last = store.last(user, device).await?;
     Ok(last
         .into_iter()
         .map(|last| {

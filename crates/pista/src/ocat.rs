@@ -176,15 +176,11 @@ async fn last(
         )) => format,
         Some(_) => bail!("--last writes json, csv or xml, not --format {:?}", format.unwrap_or("")),
     };
-    let entries = pista_web::last::load(store).await?;
-    let items = entries
-        .into_values()
-        .filter(|entry| user.is_none_or(|user| entry.last.key.user == *user))
-        .filter(|entry| device.is_none_or(|device| entry.last.key.device == *device))
-        .map(|entry| {
-            let item = pista_web::last::item(&entry, precision);
-            (entry.last.key, entry.last.location, item)
-        });
+    let entries = pista_web::last::load(store, user, device).await?;
+    let items = entries.into_values().map(|entry| {
+        let item = pista_web::last::item(&entry, precision);
+        (entry.last.key, entry.last.location, item)
+    });
     if format == RecorderFormat::Json {
         let items: Vec<Value> = items
             .map(|(_, _, item)| match (&fields, item) {
