@@ -228,7 +228,8 @@ async fn configuration(
         }
     };
     if fields.contains_key("token") {
-        // FIXME(#6): CTRL's APNs push token is not kept; Pista sends no pushes.
+        // The original kept CTRL's APNs push token for pushes Pista never sends; a device
+        // identifier nothing reads is not stored (README, OwnTracksCTRL).
         tracing::debug!(%user, "ctrld: the app's push token is ignored");
     }
     let clientid: String = match client.is_empty() {
