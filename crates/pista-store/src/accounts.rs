@@ -270,6 +270,19 @@ pub trait AccountStore: Send + Sync {
     /// Removes every token that expired before `now`; returns how many.
     async fn prune_tokens(&self, now: i64) -> Result<u64, StoreError>;
 
+    /// Ends `user`'s browser sessions, all but the one whose digest is `keep` (the session that
+    /// changed the password); returns how many ended. API tokens stay: they are credentials of
+    /// their own, listed and revoked by name.
+    async fn end_sessions(&self, user: &UserName, keep: Option<&str>) -> Result<u64, StoreError> {
+        let mut ended = 0;
+        for token in self.tokens(user, TokenKind::Session).await? {
+            if Some(token.digest.as_str()) != keep && self.remove_token(token.id).await? {
+                ended += 1;
+            }
+        }
+        Ok(ended)
+    }
+
     /// What ctrld tells OwnTracksCTRL, for everyone (`user` `None`) and per user.
     async fn ctrl_settings(&self) -> Result<Vec<CtrlSettings>, StoreError>;
 

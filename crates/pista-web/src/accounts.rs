@@ -367,6 +367,10 @@ pub async fn set_password(
     if !guard.accounts().set_password(&name, &hash).await? {
         return Err(ApiError::new(StatusCode::NOT_FOUND, format!("no user {name}")));
     }
+    // Whoever had the old password may have a session: it ends, except the one changing it.
+    let keep = caller.session().filter(|_| caller.user() == Some(&name)).map(pista_ingest::digest);
+    let ended = guard.accounts().end_sessions(&name, keep.as_deref()).await?;
+    tracing::info!(user = %name, sessions_ended = ended, "password changed");
     reload(guard).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -147,7 +147,8 @@ pub async fn account(args: &ArgMatches) -> anyhow::Result<String> {
             if !store.set_password(&name, &hash).await? {
                 bail!("unknown user {:?}", name.as_str());
             }
-            Ok(format!("password of {name} changed\n"))
+            let ended = store.end_sessions(&name, None).await?;
+            Ok(format!("password of {name} changed; {ended} browser session(s) ended\n"))
         }
         _ => {
             if !store.remove_user(&name).await? {

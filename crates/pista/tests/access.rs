@@ -461,7 +461,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("/api/0/tokens/{id}", "tokens_work_until_revoked_...: another's refused"),
     ("/api/0/users", "changes_...: admin-only"),
     ("/api/0/users/{name}", "changes_...: admin-only"),
-    ("/api/0/users/{name}/password", "changes_...: admin-only"),
+    ("/api/0/users/{name}/password", "changes_...: admin-only; a_password_change_ends_..."),
     ("/api/0/acls", "changes_...: admin-only"),
     ("/api/0/groups", "changes_...: admin-only"),
     ("/api/0/shares", "World::start, a_share_removed_or_ended_stops_at_once"),
@@ -661,6 +661,60 @@ async fn tokens_work_until_revoked_and_sessions_need_their_csrf_value() {
     let response =
         world.http.get(world.url("/api/0/last")).header("cookie", &session).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn a_password_change_ends_the_other_sessions_but_not_the_tokens() {
+    let world = World::start().await;
+    let log_in = || async {
+        let response = world
+            .http
+            .post(world.url("/api/0/login"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("user=eve&password={}", password("eve")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let cookie = response.headers()["set-cookie"].to_str().unwrap().to_owned();
+        let login: Value = response.json().await.unwrap();
+        (cookie.split(';').next().unwrap().to_owned(), login["csrf"].as_str().unwrap().to_owned())
+    };
+    let (changing, csrf) = log_in().await;
+    let (other, _) = log_in().await;
+    let (status, made) =
+        world.call("eve", Method::POST, "/api/0/tokens", Some(json!({"label": "script"}))).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let token = made["token"].as_str().unwrap().to_owned();
+    let status =
+        |request: reqwest::RequestBuilder| async move { request.send().await.unwrap().status() };
+    let me = || world.http.get(world.url("/api/0/me"));
+
+    let change = json!({"current": password("eve"), "password": "eve-second-secret"});
+    let changed = world
+        .http
+        .put(world.url("/api/0/users/eve/password"))
+        .header("cookie", &changing)
+        .header("x-csrf-token", &csrf)
+        .json(&change)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(changed.status(), StatusCode::NO_CONTENT);
+    assert_eq!(status(me().header("cookie", &other)).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(status(me().header("cookie", &changing)).await, StatusCode::OK);
+    assert_eq!(status(me().bearer_auth(&token)).await, StatusCode::OK);
+    let old = me().basic_auth("eve", Some(password("eve")));
+    assert_eq!(status(old).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(status(me().basic_auth("eve", Some("eve-second-secret"))).await, StatusCode::OK);
+
+    // A superuser's change ends every session of the user.
+    let reset = json!({"password": "eve-third-secret"});
+    let (code, _) =
+        world.call("admin", Method::PUT, "/api/0/users/eve/password", Some(reset)).await;
+    assert_eq!(code, StatusCode::NO_CONTENT);
+    assert_eq!(status(me().header("cookie", &changing)).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(status(me().bearer_auth(&token)).await, StatusCode::OK);
 }
 
 #[tokio::test]

@@ -240,7 +240,10 @@ async fn accounts_are_added_changed_listed_and_removed() {
         (false, "error: user jane exists already; pista user passwd jane sets a new password\n")
     );
     let (ok, out, err) = text(&pista(dir.path(), &["user", "passwd", "jane"], Some("new pw\n")));
-    assert_eq!((ok, out.as_str(), err.as_str()), (true, "password of jane changed\n", ""));
+    assert_eq!(
+        (ok, out.as_str(), err.as_str()),
+        (true, "password of jane changed; 0 browser session(s) ended\n", "")
+    );
     for (args, input, want) in [
         (&["user", "passwd", "nobody"][..], "x\n", "error: unknown user \"nobody\"\n"),
         (
