@@ -1,0 +1,411 @@
+// The fences page: the fences the user may see (/api/0/fences, followed by fenceshapes.js) on a
+// map and in a list, a form that makes one by clicking on the map (a circle's centre, or a
+// polygon's corners one by one) or changes one (PUT), a delete with a confirmation, and the
+// enter/leave history (fencehistory.js). The map's view is the map page's (localStorage). Fences from the apps' regions or the configuration
+// file are listed read-only with the reason, as are fences the API would not let this user
+// change; the API's refusals are shown as it words them.
+
+import { call } from './api.js';
+import * as basemap from './basemap.js';
+import * as fenceShapes from './fenceshapes.js';
+import * as fenceHistory from './fencehistory.js';
+import * as format from './format.js';
+
+const L = window.L;
+const VIEW_KEY = 'pista.map.view';
+
+/** The radius a new circle starts with, in metres. */
+export const DEFAULT_RADIUS = 100;
+
+/** Why this user may not change a fence here, or '' when they may (the API's own rules). */
+export function lockedReason(fence, me) {
+  if (fence.source === 'app') {
+    const owner = fence.owner ? `${fence.owner.user}/${fence.owner.device}` : 'a device';
+    return `Region of ${owner}: change it in the app.`;
+  }
+  if (fence.source === 'config') return 'From the configuration file: change it there.';
+  if (me.superuser || (fence.user && fence.user === me.user)) return '';
+  return fence.user ? `Only ${fence.user} or a superuser may change it.` : 'Only a superuser may change it.';
+}
+
+/** A coordinate rounded to 6 decimals (11 cm), as it is stored and shown. */
+function round(value) {
+  return Math.round(value * 1e6) / 1e6;
+}
+
+export function show(main, { settings, me }) {
+  const page = format.el('div', 'fences-page');
+  const side = format.el('div', 'fence-side');
+  const holder = format.el('div', 'map');
+  page.append(side, holder);
+  main.replaceChildren(page);
+
+  const map = basemap.make(holder, settings);
+  const saved = readView();
+  if (saved) map.setView([saved.lat, saved.lon], saved.zoom);
+  else map.setView([30, 0], 2);
+  let fitted = Boolean(saved);
+  // The view is remembered as the map page's is (one view for both).
+  map.on('moveend', () => {
+    const centre = map.getCenter();
+    localStorage.setItem(VIEW_KEY, JSON.stringify({
+      lat: centre.lat, lon: centre.lng, zoom: map.getZoom(),
+    }));
+  });
+  const fenceLayer = L.layerGroup().addTo(map);
+  const draftLayer = L.layerGroup().addTo(map);
+
+  let fences = [];
+  const names = () => new Map(fences.map((f) => [f.id, f.name]));
+  const history = fenceHistory.make(names);
+  const form = makeForm(me);
+  const list = makeList();
+  side.append(form.element, list.element, history.box);
+
+  // What the form is making: a new fence (editing null) or a change of fence `editing`.
+  let draft = newDraft();
+
+  function newDraft() {
+    return { editing: null, mode: 'circle', centre: null, corners: [] };
+  }
+
+  function drawFences() {
+    fenceLayer.clearLayers();
+    for (const fence of fences) {
+      if (fence.id === draft.editing) continue;
+      const shape = fenceShapes.shape(fence);
+      shape.bindTooltip(fence.name);
+      shape.addTo(fenceLayer);
+    }
+  }
+
+  function drawDraft() {
+    draftLayer.clearLayers();
+    const style = { className: 'draft', interactive: false };
+    if (draft.mode === 'circle' && draft.centre) {
+      L.circle(draft.centre, { ...style, radius: form.radius() || 0 }).addTo(draftLayer);
+      L.circleMarker(draft.centre, { ...style, className: 'corner', radius: 4 }).addTo(draftLayer);
+    } else if (draft.mode === 'polygon' && draft.corners.length) {
+      const outline = draft.corners.length > 2 ? L.polygon : L.polyline;
+      outline(draft.corners, style).addTo(draftLayer);
+      for (const corner of draft.corners) {
+        L.circleMarker(corner, { ...style, className: 'corner', radius: 4 }).addTo(draftLayer);
+      }
+    }
+    form.describe(draft);
+  }
+
+  function startDraft(next) {
+    draft = next;
+    form.fill(draft, fences.find((f) => f.id === draft.editing));
+    drawFences();
+    drawDraft();
+  }
+
+  function edit(fence) {
+    const polygon = Array.isArray(fence.polygon);
+    startDraft({
+      editing: fence.id,
+      mode: polygon ? 'polygon' : 'circle',
+      centre: polygon ? null : [fence.lat, fence.lon],
+      corners: polygon ? fence.polygon.map((c) => [...c]) : [],
+    });
+    map.fitBounds(fenceShapes.shape(fence).addTo(draftLayer).getBounds().pad(0.3),
+      { animate: false });
+    drawDraft();
+  }
+
+  async function remove(fence) {
+    if (!window.confirm(`Delete the fence "${fence.name}"? Its history stays.`)) return;
+    try {
+      await call(`/api/0/fences/${fence.id}`, { method: 'DELETE' });
+    } catch (error) {
+      form.problem(error.message);
+      return;
+    }
+    if (draft.editing === fence.id) startDraft(newDraft());
+    form.done(`Deleted the fence "${fence.name}".`);
+    changed();
+  }
+
+  function changed() {
+    fenceShapes.announce();
+    follower.reload();
+  }
+
+  async function save() {
+    const body = form.body(draft);
+    if (typeof body === 'string') {
+      form.problem(body);
+      return;
+    }
+    const editing = draft.editing;
+    try {
+      if (editing === null) await call('/api/0/fences', { method: 'POST', body });
+      else await call(`/api/0/fences/${editing}`, { method: 'PUT', body });
+    } catch (error) {
+      form.problem(error.message);
+      return;
+    }
+    startDraft(newDraft());
+    form.done(editing === null ? `Saved the fence "${body.name}".` : `Changed the fence "${body.name}".`);
+    changed();
+  }
+
+  map.on('click', (event) => {
+    const at = event.latlng.wrap();
+    const point = [round(at.lat), round(at.lng)];
+    if (draft.mode === 'circle') draft.centre = point;
+    else draft.corners.push(point);
+    drawDraft();
+  });
+  form.on({
+    save,
+    redraw: drawDraft,
+    mode(mode) {
+      draft.mode = mode;
+      drawDraft();
+    },
+    undo() {
+      draft.corners.pop();
+      drawDraft();
+    },
+    cancel: () => startDraft(newDraft()),
+  });
+
+  function showList(next) {
+    fences = next;
+    if (draft.editing !== null && !fences.some((f) => f.id === draft.editing)) {
+      startDraft(newDraft());
+      form.problem('The fence being changed was deleted.');
+    }
+    list.render(fences, me, { edit, remove, history: history.showFence, zoom });
+    drawFences();
+    history.fencesChanged();
+    if (!fitted && fences.length) {
+      fitted = true;
+      map.fitBounds(L.featureGroup(fences.map((f) => fenceShapes.shape(f))).getBounds().pad(0.2),
+        { maxZoom: 16, animate: false });
+    }
+  }
+
+  function zoom(fence) {
+    map.fitBounds(fenceShapes.shape(fence).addTo(fenceLayer).getBounds().pad(0.3),
+      { animate: false });
+    drawFences();
+  }
+
+  const follower = fenceShapes.follow(showList,
+    (error) => list.problem(`The fences could not be read: ${error.message}`));
+  startDraft(newDraft());
+
+  return () => {
+    follower.stop();
+    history.stop();
+    map.remove();
+  };
+}
+
+/** The form that makes or changes a fence. */
+function makeForm(me) {
+  const element = format.el('form', 'fence-form');
+  element.setAttribute('aria-label', 'Fence');
+  // The API checks every field and words the refusal; the browser's own checks would hide it.
+  element.noValidate = true;
+  const heading = format.el('h2');
+  const hint = format.el('p', 'hint');
+  const modes = format.el('fieldset', 'modes');
+  modes.append(format.el('legend', null, 'Shape'));
+  const radios = {};
+  for (const mode of ['circle', 'polygon']) {
+    const label = format.el('label');
+    const radio = format.el('input');
+    Object.assign(radio, { type: 'radio', name: 'shape', value: mode });
+    radios[mode] = radio;
+    label.append(radio, ` ${mode}`);
+    modes.append(label);
+  }
+  const name = field('text', 'name');
+  const radius = field('number', 'radius');
+  Object.assign(radius, { min: '1', max: '1000000', step: '1' });
+  const user = field('text', 'user');
+  user.placeholder = 'everyone’s devices';
+  const webhook = field('text', 'webhook');
+  webhook.placeholder = 'none';
+  const where = format.el('p', 'where');
+  where.setAttribute('aria-live', 'polite');
+  const saveButton = format.el('button', 'save', 'Save');
+  saveButton.type = 'submit';
+  const undo = button('undo', 'Undo corner');
+  const cancel = button('cancel', 'Cancel');
+  const buttons = format.el('div', 'buttons');
+  buttons.append(saveButton, undo, cancel);
+  const message = format.el('p', 'problem');
+  message.setAttribute('role', 'alert');
+  const radiusLabel = labelled('Radius (m)', radius);
+  element.append(heading, hint, modes, labelled('Name', name), radiusLabel);
+  // Only a superuser may make a fence for someone else's devices or for everyone's.
+  if (me.superuser) element.append(labelled('For the devices of (user)', user));
+  element.append(labelled('Webhook (optional)', webhook), where, buttons, message);
+
+  function describe(draft) {
+    const circle = draft.mode === 'circle';
+    radiusLabel.hidden = !circle;
+    undo.hidden = circle || draft.corners.length === 0;
+    hint.textContent = circle
+      ? 'Click the map to place the centre; click again to move it.'
+      : 'Click the map at each corner, in order (at least 3).';
+    if (circle) {
+      where.textContent = draft.centre
+        ? `Centre ${draft.centre[0].toFixed(6)}, ${draft.centre[1].toFixed(6)}`
+        : 'No centre yet.';
+    } else {
+      where.textContent = `${draft.corners.length} corners`;
+    }
+  }
+
+  return {
+    element,
+    radius: () => Number(radius.value),
+    describe,
+    fill(draft, fence) {
+      heading.textContent = fence ? `Change “${fence.name}”` : 'New fence';
+      cancel.hidden = !fence;
+      radios[draft.mode].checked = true;
+      name.value = fence ? fence.name : '';
+      radius.value = String(fence?.radius ?? DEFAULT_RADIUS);
+      user.value = fence ? fence.user || '' : '';
+      webhook.value = fence?.webhook || '';
+      message.textContent = '';
+      message.className = 'problem';
+    },
+    body(draft) {
+      const body = { name: name.value };
+      if (draft.mode === 'circle') {
+        if (!draft.centre) return 'Click the map to place the centre first.';
+        [body.lat, body.lon] = draft.centre;
+        body.radius = radius.value === '' ? radius.value : Number(radius.value);
+      } else {
+        body.polygon = draft.corners;
+      }
+      body.user = me.superuser ? user.value.trim() || null : me.user;
+      body.webhook = webhook.value.trim() || null;
+      if (body.webhook?.includes('***')) {
+        return 'The webhook’s password is never shown: type the whole URL again.';
+      }
+      return body;
+    },
+    problem(text) {
+      message.className = 'problem';
+      message.textContent = text;
+    },
+    done(text) {
+      message.className = 'done';
+      message.textContent = text;
+    },
+    on(handlers) {
+      element.addEventListener('submit', (event) => {
+        event.preventDefault();
+        handlers.save();
+      });
+      radius.addEventListener('input', handlers.redraw);
+      for (const radio of Object.values(radios)) {
+        radio.addEventListener('change', () => handlers.mode(radio.value));
+      }
+      undo.addEventListener('click', handlers.undo);
+      cancel.addEventListener('click', handlers.cancel);
+    },
+  };
+}
+
+/** The list of fences, with what may be done to each. */
+function makeList() {
+  const element = format.el('section', 'fence-list');
+  element.setAttribute('aria-label', 'Fences');
+  const table = format.el('table', 'devices fences');
+  table.append(format.el('thead'), format.el('tbody'));
+  const head = format.el('tr');
+  for (const name of ['Name', 'Shape', 'Size', 'For', 'Source', '']) {
+    head.append(format.el('th', null, name));
+  }
+  table.tHead.append(head);
+  const empty = format.el('p', 'empty', 'No fences yet: click the map to make one.');
+  empty.hidden = true; // until the list is read
+  const trouble = format.el('p', 'problem');
+  trouble.hidden = true;
+  element.append(format.el('h2', null, 'Fences'), table, empty, trouble);
+
+  function row(fence, me, actions) {
+    const tr = format.el('tr');
+    tr.dataset.id = fence.id;
+    const name = button('name', fence.name);
+    name.title = 'Show it on the map';
+    name.addEventListener('click', () => actions.zoom(fence));
+    const nameCell = format.el('td');
+    nameCell.append(name);
+    const polygon = Array.isArray(fence.polygon);
+    const whose = fence.owner ? `${fence.owner.user}/${fence.owner.device}` : fence.user || 'everyone';
+    const source = { app: 'app region', config: 'config file', api: 'API' }[fence.source] || fence.source;
+    const tools = format.el('td', 'actions');
+    const locked = lockedReason(fence, me);
+    if (locked) {
+      tools.append(format.el('span', 'locked', locked));
+    } else {
+      const change = button('edit', 'Edit');
+      change.addEventListener('click', () => actions.edit(fence));
+      const drop = button('delete', 'Delete');
+      drop.addEventListener('click', () => actions.remove(fence));
+      tools.append(change, drop);
+    }
+    const past = button('history', 'History');
+    past.addEventListener('click', () => actions.history(fence.id));
+    tools.append(past);
+    tr.append(nameCell, format.el('td', null, polygon ? 'polygon' : 'circle'),
+      format.el('td', 'numeric', polygon ? `${fence.polygon.length} corners` : `${fence.radius} m`),
+      format.el('td', null, whose), format.el('td', null, source), tools);
+    return tr;
+  }
+
+  return {
+    element,
+    render(fences, me, actions) {
+      const sorted = [...fences].sort((a, b) => a.name.localeCompare(b.name) || a.id - b.id);
+      table.tBodies[0].replaceChildren(...sorted.map((fence) => row(fence, me, actions)));
+      table.hidden = sorted.length === 0;
+      empty.hidden = sorted.length > 0;
+      trouble.hidden = true;
+    },
+    problem(text) {
+      trouble.textContent = text;
+      trouble.hidden = false;
+    },
+  };
+}
+
+function field(type, name) {
+  const input = format.el('input');
+  Object.assign(input, { type, name });
+  return input;
+}
+
+function labelled(text, input) {
+  const label = format.el('label', null, text);
+  label.append(input);
+  return label;
+}
+
+function button(className, text) {
+  const element = format.el('button', className, text);
+  element.type = 'button';
+  return element;
+}
+
+function readView() {
+  try {
+    const view = JSON.parse(localStorage.getItem(VIEW_KEY) || 'null');
+    if (view && [view.lat, view.lon, view.zoom].every(Number.isFinite)) return view;
+  } catch {
+    // A broken saved view is forgotten.
+  }
+  return null;
+}
