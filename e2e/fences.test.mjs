@@ -56,9 +56,10 @@ async function clickMap(page, point) {
   const view = await page.evaluate(() => JSON.parse(localStorage.getItem('pista.map.view')));
   const centre = worldPixel(view, view.zoom);
   const target = worldPixel(point, view.zoom);
-  await holder.click({
-    position: { x: box.width / 2 + target.x - centre.x, y: box.height / 2 + target.y - centre.y },
-  });
+  const position = { x: box.width / 2 + target.x - centre.x, y: box.height / 2 + target.y - centre.y };
+  assert.ok(position.x > 60 && position.x < box.width && position.y > 0 && position.y < box.height,
+    `${JSON.stringify(point)} is on the map, away from its zoom buttons: ${JSON.stringify(position)}`);
+  await holder.click({ position });
 }
 
 /** The centre the form shows, as numbers. */
@@ -188,6 +189,8 @@ test('a fix inside makes an enter alert in the console and the history, one outs
     ]);
     assert.match(rows[0][0], new RegExp(berlinTime(T0 + 120)));
     assert.equal(await lines.filter({ hasText: 'ALERT: ' }).count(), 2);
+    // The fences page's map shows the device too.
+    assert.deepEqual(await fencesPage.locator('.leaflet-tooltip.device-label').allTextContents(), ['JP']);
 
     // The fence's own history, and a device filter.
     await fencesPage.locator(`.fence-list tr[data-id="${fenceId}"] button.history`).click();
@@ -296,6 +299,38 @@ test('jane deletes the fence after confirming; the list and the map page lose it
 
 });
 
+test('jane draws a polygon corner by corner, taking one back', async () => {
+  const corners = [
+    { lat: 48.8575, lon: 2.3515 }, { lat: 48.8576, lon: 2.3540 }, { lat: 48.8562, lon: 2.3528 },
+  ];
+  await fencesPage.locator('.fence-form input[value=polygon]').check();
+  assert.equal(await fencesPage.locator('.fence-form .where').textContent(), '0 corners');
+  assert.equal(await fencesPage.locator('.fence-form label', { hasText: 'Radius' }).isVisible(), false);
+  await clickMap(fencesPage, corners[0]);
+  await clickMap(fencesPage, corners[1]);
+  await clickMap(fencesPage, { lat: 48.8560, lon: 2.3545 });
+  await fencesPage.locator('.fence-form button.undo').click();
+  await clickMap(fencesPage, corners[2]);
+  assert.equal(await fencesPage.locator('.fence-form .where').textContent(), '3 corners');
+  assert.equal(await fencesPage.locator('path.corner').count(), 3);
+  await fencesPage.locator('.fence-form input[name=name]').fill('Yard');
+  await fencesPage.locator('.fence-form button.save').click();
+  await fencesPage.locator('.fence-form .done', { hasText: 'Saved the fence "Yard".' }).waitFor();
+
+  const yard = (await api('jane', '/api/0/fences')).find((f) => f.name === 'Yard');
+  assert.deepEqual([yard.source, yard.user, yard.radius, yard.polygon.length], ['api', 'jane', undefined, 3]);
+  yard.polygon.forEach(([lat, lon], i) => {
+    near(lat, corners[i].lat, `corner ${i} latitude`);
+    near(lon, corners[i].lon, `corner ${i} longitude`);
+  });
+  const row = fencesPage.locator(`.fence-list tr[data-id="${yard.id}"]`);
+  await row.waitFor();
+  assert.deepEqual((await row.locator('td').allTextContents()).slice(0, 5),
+    ['Yard', 'polygon', '3 corners', 'jane', 'API']);
+  await waitFor(async () => (await mapPage.locator('path.fence').count()) === 3,
+    'the polygon on the map page', POLL_MS - 1000);
+});
+
 test('bob sees none of jane\'s fences or alerts', async () => {
   // Jane's tabs go first: the log-in below replaces the browser's session.
   await fencesPage.close();
@@ -314,6 +349,32 @@ test('bob sees none of jane\'s fences or alerts', async () => {
   await page.locator('.map-page').waitFor();
   await page.locator('.map-page[data-fences="0"]').waitFor();
   assert.equal(await page.locator('path.fence').count(), 0);
+  await page.close();
+});
+
+test('a superuser sees every fence and makes one for everyone\'s devices', async () => {
+  const page = await newPage();
+  await logIn(page, 'admin');
+  await page.evaluate((view) => localStorage.setItem('pista.map.view', JSON.stringify(view)), VIEW);
+  await page.goto(base + '/ui/#/fences');
+  await page.locator('.fence-list tr', { hasText: 'Yard' }).waitFor();
+  assert.deepEqual(
+    (await page.locator('.fence-list tbody td:first-child').allTextContents()).sort(),
+    ['Depot', 'Gym', 'Yard']);
+  assert.equal(await page.locator('.fence-list tr', { hasText: 'Yard' }).locator('button.edit').count(), 1);
+  await clickMap(page, CLICK);
+  await page.locator('.fence-form input[name=name]').fill('Square');
+  assert.equal(await page.locator('.fence-form input[name=user]').inputValue(), '');
+  await page.locator('.fence-form button.save').click();
+  await page.locator('.fence-form .done', { hasText: 'Saved the fence "Square".' }).waitFor();
+  const square = (await api('admin', '/api/0/fences')).find((f) => f.name === 'Square');
+  assert.deepEqual([square.user, square.radius], [null, 100]);
+  await page.locator('.fence-list tr', { hasText: 'Square' }).waitFor();
+  assert.deepEqual(
+    (await page.locator('.fence-list tr', { hasText: 'Square' }).locator('td').allTextContents()).slice(0, 5),
+    ['Square', 'circle', '100 m', 'everyone', 'API']);
+  // Jane does not see a fence for everyone's devices (the API shows her only hers).
+  assert.deepEqual((await api('jane', '/api/0/fences')).map((f) => f.name).sort(), ['Depot', 'Gym', 'Yard']);
   await page.close();
 });
 

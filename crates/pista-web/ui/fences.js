@@ -1,5 +1,5 @@
 // The fences page: the fences the user may see (/api/0/fences, followed by fenceshapes.js) on a
-// map and in a list, a form that makes one by clicking on the map (a circle's centre, or a
+// map with the devices (devices.js) and in a list, a form that makes one by clicking on the map (a circle's centre, or a
 // polygon's corners one by one) or changes one (PUT), a delete with a confirmation, and the
 // enter/leave history (fencehistory.js). The map's view is the map page's (localStorage). Fences from the apps' regions or the configuration
 // file are listed read-only with the reason, as are fences the API would not let this user
@@ -7,6 +7,7 @@
 
 import { call } from './api.js';
 import * as basemap from './basemap.js';
+import * as devices from './devices.js';
 import * as fenceShapes from './fenceshapes.js';
 import * as fenceHistory from './fencehistory.js';
 import * as format from './format.js';
@@ -53,6 +54,7 @@ export function show(main, { settings, me }) {
     }));
   });
   const fenceLayer = L.layerGroup().addTo(map);
+  const deviceLayer = L.layerGroup().addTo(map);
   const draftLayer = L.layerGroup().addTo(map);
 
   let fences = [];
@@ -195,12 +197,35 @@ export function show(main, { settings, me }) {
     drawFences();
   }
 
+  // The devices as dots labelled with their TID, to see which side of a fence they are on; they
+  // take no clicks, so a click on one places a centre or a corner.
+  const dots = new Map(); // topic → circle marker
+  function drawDevices() {
+    for (const device of devices.all()) {
+      if (typeof device.lat !== 'number' || typeof device.lon !== 'number') continue;
+      const className = `device-dot ${devices.state(device)}`;
+      let dot = dots.get(device.topic);
+      if (!dot) {
+        dot = L.circleMarker([device.lat, device.lon], { className, radius: 6, interactive: false })
+          .bindTooltip('', { permanent: true, direction: 'right', className: 'device-label' })
+          .addTo(deviceLayer);
+        dots.set(device.topic, dot);
+      }
+      dot.setLatLng([device.lat, device.lon]);
+      dot.setTooltipContent(String(device.tid));
+      dot.getElement()?.setAttribute('class', className);
+    }
+  }
+  const unsubscribe = devices.subscribe(drawDevices);
+  drawDevices();
+
   const follower = fenceShapes.follow(showList,
     (error) => list.problem(`The fences could not be read: ${error.message}`));
   startDraft(newDraft());
 
   return () => {
     follower.stop();
+    unsubscribe();
     history.stop();
     map.remove();
   };
