@@ -363,16 +363,25 @@ test('a superuser sees every fence and makes one for everyone\'s devices', async
     ['Depot', 'Gym', 'Yard']);
   assert.equal(await page.locator('.fence-list tr', { hasText: 'Yard' }).locator('button.edit').count(), 1);
   await clickMap(page, CLICK);
-  await page.locator('.fence-form input[name=name]').fill('Square');
+  // A name that looks like HTML stays text, in the list and in the map's tooltips.
+  const name = 'Square <b>1</b>';
+  await page.locator('.fence-form input[name=name]').fill(name);
   assert.equal(await page.locator('.fence-form input[name=user]').inputValue(), '');
   await page.locator('.fence-form button.save').click();
-  await page.locator('.fence-form .done', { hasText: 'Saved the fence "Square".' }).waitFor();
-  const square = (await api('admin', '/api/0/fences')).find((f) => f.name === 'Square');
+  await page.locator('.fence-form .done', { hasText: `Saved the fence "${name}".` }).waitFor();
+  const square = (await api('admin', '/api/0/fences')).find((f) => f.name === name);
   assert.deepEqual([square.user, square.radius], [null, 100]);
-  await page.locator('.fence-list tr', { hasText: 'Square' }).waitFor();
-  assert.deepEqual(
-    (await page.locator('.fence-list tr', { hasText: 'Square' }).locator('td').allTextContents()).slice(0, 5),
-    ['Square', 'circle', '100 m', 'everyone', 'API']);
+  const row = page.locator(`.fence-list tr[data-id="${square.id}"]`);
+  await row.waitFor();
+  assert.deepEqual((await row.locator('td').allTextContents()).slice(0, 5),
+    [name, 'circle', '100 m', 'everyone', 'API']);
+  const tips = [];
+  for (const shape of await page.locator('path.fence').all()) {
+    await shape.dispatchEvent('mouseover');
+    tips.push(await page.locator('.leaflet-tooltip:not(.device-label)').last().textContent());
+    await shape.dispatchEvent('mouseout');
+  }
+  assert.deepEqual(tips.sort(), ['Depot', 'Gym', name, 'Yard'].sort());
   // Jane does not see a fence for everyone's devices (the API shows her only hers).
   assert.deepEqual((await api('jane', '/api/0/fences')).map((f) => f.name).sort(), ['Depot', 'Gym', 'Yard']);
   await page.close();

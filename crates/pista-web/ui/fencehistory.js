@@ -81,6 +81,8 @@ export function make(names) {
     }
     loading = true;
     try {
+      // FIXME(#8): /api/0/alerts has no range or limit, so every alert ever stored is read
+      // (again on each new one); a long history wants paging on the server.
       alerts = await call('/api/0/alerts');
       loaded = true;
       problem.hidden = true;

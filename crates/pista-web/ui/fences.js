@@ -76,7 +76,8 @@ export function show(main, { settings, me }) {
     for (const fence of fences) {
       if (fence.id === draft.editing) continue;
       const shape = fenceShapes.shape(fence);
-      shape.bindTooltip(fence.name);
+      // As an element, not HTML: a region's name comes from a device.
+      shape.bindTooltip(format.el('span', null, fence.name));
       shape.addTo(fenceLayer);
     }
   }
@@ -212,7 +213,7 @@ export function show(main, { settings, me }) {
         dots.set(device.topic, dot);
       }
       dot.setLatLng([device.lat, device.lon]);
-      dot.setTooltipContent(String(device.tid));
+      dot.setTooltipContent(format.el('span', null, device.tid));
       dot.getElement()?.setAttribute('class', className);
     }
   }

@@ -153,7 +153,8 @@ function drawFences(layer, list) {
   layer.clearLayers();
   for (const fence of list) {
     const shape = fenceShapes.shape(fence);
-    shape.bindTooltip(fence.name || `fence ${fence.id}`);
+    // As an element, not HTML: a region's name comes from a device.
+    shape.bindTooltip(format.el('span', null, fence.name || `fence ${fence.id}`));
     shape.addTo(layer);
   }
 }
