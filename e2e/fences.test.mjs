@@ -355,12 +355,19 @@ test('bob sees none of jane\'s fences or alerts', async () => {
 test('a superuser sees every fence and makes one for everyone\'s devices', async () => {
   const page = await newPage();
   await logIn(page, 'admin');
-  await page.evaluate((view) => localStorage.setItem('pista.map.view', JSON.stringify(view)), VIEW);
+  // Without a remembered view the page fits the map to the fences.
+  await page.evaluate(() => localStorage.removeItem('pista.map.view'));
   await page.goto(base + '/ui/#/fences');
   await page.locator('.fence-list tr', { hasText: 'Yard' }).waitFor();
   assert.deepEqual(
     (await page.locator('.fence-list tbody td:first-child').allTextContents()).sort(),
     ['Depot', 'Gym', 'Yard']);
+  const box = await page.locator('.fences-page .map').boundingBox();
+  for (const shape of await page.locator('path.fence').all()) {
+    const drawn = await shape.boundingBox();
+    assert.ok(drawn.x >= box.x && drawn.y >= box.y && drawn.x + drawn.width <= box.x + box.width
+      && drawn.y + drawn.height <= box.y + box.height, `${JSON.stringify(drawn)} in ${JSON.stringify(box)}`);
+  }
   assert.equal(await page.locator('.fence-list tr', { hasText: 'Yard' }).locator('button.edit').count(), 1);
   await clickMap(page, CLICK);
   // A name that looks like HTML stays text, in the list and in the map's tooltips.

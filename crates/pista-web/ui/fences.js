@@ -113,9 +113,7 @@ export function show(main, { settings, me }) {
       centre: polygon ? null : [fence.lat, fence.lon],
       corners: polygon ? fence.polygon.map((c) => [...c]) : [],
     });
-    map.fitBounds(fenceShapes.shape(fence).addTo(draftLayer).getBounds().pad(0.3),
-      { animate: false });
-    drawDraft();
+    map.fitBounds(fenceShapes.bounds(fence).pad(0.3), { animate: false });
   }
 
   async function remove(fence) {
@@ -187,15 +185,14 @@ export function show(main, { settings, me }) {
     history.fencesChanged();
     if (!fitted && fences.length) {
       fitted = true;
-      map.fitBounds(L.featureGroup(fences.map((f) => fenceShapes.shape(f))).getBounds().pad(0.2),
+      const all = fences.map(fenceShapes.bounds);
+      map.fitBounds(all.reduce((sum, one) => sum.extend(one)).pad(0.2),
         { maxZoom: 16, animate: false });
     }
   }
 
   function zoom(fence) {
-    map.fitBounds(fenceShapes.shape(fence).addTo(fenceLayer).getBounds().pad(0.3),
-      { animate: false });
-    drawFences();
+    map.fitBounds(fenceShapes.bounds(fence).pad(0.3), { animate: false });
   }
 
   // The devices as dots labelled with their TID, to see which side of a fence they are on; they

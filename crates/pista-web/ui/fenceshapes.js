@@ -26,6 +26,13 @@ export function shape(fence, options = {}) {
     : L.circle([fence.lat, fence.lon], { ...style, radius: fence.radius || 0 });
 }
 
+/** The bounds of a fence, worked out without a map (a Leaflet circle needs one for its own). */
+export function bounds(fence) {
+  return Array.isArray(fence.polygon)
+    ? L.latLngBounds(fence.polygon)
+    : L.latLng(fence.lat, fence.lon).toBounds(2 * (fence.radius || 0));
+}
+
 /** Calls `onList(fences)` with the list at once and whenever it changes; `onError(error)` when
  * a read fails. Answers `{ reload, stop }`: read again now, and stop following. */
 export function follow(onList, onError = () => {}) {
