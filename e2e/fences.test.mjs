@@ -268,12 +268,30 @@ test('regions from the app are listed read-only; a fence made through the API sh
     ]);
     assert.equal(await gym.locator('button.edit, button.delete').count(), 0);
 
-    await admin('POST', '/api/0/fences', { name: 'Depot', lat: 48.85, lon: 2.34, radius: 80, user: 'jane' });
+    // Its webhook (a loopback port nothing listens on) is never called: no device crosses it.
+    await admin('POST', '/api/0/fences', {
+      name: 'Depot', lat: 48.85, lon: 2.34, radius: 80, user: 'jane',
+      webhook: 'http://pista:s3cret@127.0.0.1:9/hook',
+    });
     const made = Date.now();
     await fencesPage.locator('.fence-list tr', { hasText: 'Depot' }).waitFor({ timeout: POLL_MS + 2000 });
     await waitFor(async () => (await mapPage.locator('path.fence').count()) === 3,
       'three fences on the map page', POLL_MS + 2000);
     assert.ok(Date.now() - made < POLL_MS + 2000);
+
+    // A webhook's password is shown masked; saving the mask back is stopped in the page.
+    const depot = fencesPage.locator('.fence-list tr', { hasText: 'Depot' });
+    await depot.locator('button.edit').click();
+    assert.equal(await fencesPage.locator('.fence-form input[name=webhook]').inputValue(),
+      'http://pista:***@127.0.0.1:9/hook');
+    await fencesPage.locator('.fence-form button.save').click();
+    assert.equal(await fencesPage.locator('.fence-form .problem').textContent(),
+      'The webhook’s password is never shown: type the whole URL again.');
+    await fencesPage.locator('.fence-form button.cancel').click();
+    assert.equal(await fencesPage.locator('.fence-form h2').textContent(), 'New fence');
+    assert.equal(await fencesPage.locator('.fence-form input[name=webhook]').inputValue(), '');
+    const stored = (await api('admin', '/api/0/fences')).find((f) => f.name === 'Depot');
+    assert.deepEqual([stored.radius, stored.webhook], [80, 'http://pista:***@127.0.0.1:9/hook']);
   });
 
 test('jane deletes the fence after confirming; the list and the map page lose it', async () => {
@@ -303,6 +321,11 @@ test('jane draws a polygon corner by corner, taking one back', async () => {
   const corners = [
     { lat: 48.8575, lon: 2.3515 }, { lat: 48.8576, lon: 2.3540 }, { lat: 48.8562, lon: 2.3528 },
   ];
+  // Back to the view the corners are aimed at (editing Depot moved the map there).
+  await fencesPage.evaluate((view) => localStorage.setItem('pista.map.view', JSON.stringify(view)),
+    VIEW);
+  await fencesPage.reload();
+  await fencesPage.locator('.fence-list tr', { hasText: 'Depot' }).waitFor();
   await fencesPage.locator('.fence-form input[value=polygon]').check();
   assert.equal(await fencesPage.locator('.fence-form .where').textContent(), '0 corners');
   assert.equal(await fencesPage.locator('.fence-form label', { hasText: 'Radius' }).isVisible(), false);
