@@ -1,11 +1,12 @@
 // The web UI's entry: asks who is logged in, shows the login page or the page the address
-// names (#/map, #/table, #/status, #/tracks, #/console, #/hardware, #/jobs), and keeps the nav bar. Each page
+// names (#/map, #/table, #/status, #/tracks, #/console, #/hardware, #/jobs, #/fences), and keeps the nav bar. Each page
 // module has `show(main, context)`, which draws the page and answers a function that takes
 // it down.
 
 import { call, setCsrf } from './api.js';
 import * as devices from './devices.js';
 import * as consolePage from './console.js';
+import * as fencesPage from './fences.js';
 import * as hardwarePage from './hardware.js';
 import * as jobsPage from './jobs.js';
 import * as login from './login.js';
@@ -16,7 +17,7 @@ import * as tracksPage from './tracks.js';
 
 const PAGES = {
   map: mapPage, table: tablePage, status: statusPage, tracks: tracksPage, console: consolePage,
-  hardware: hardwarePage, jobs: jobsPage,
+  hardware: hardwarePage, jobs: jobsPage, fences: fencesPage,
 };
 const DEFAULT_PAGE = 'map';
 

@@ -1,12 +1,12 @@
 // The map page: a marker per device labelled with its TID and coloured by the fix's age, the
 // accuracy as a circle, a popup with the details, a device to follow, and the fences the user
-// may see (from /api/0/fences, read when the page opens). The view is remembered
+// may see (from /api/0/fences, followed by fenceshapes.js). The view is remembered
 // in localStorage. Tiles come from the server's setting; without tiles the markers are drawn
 // on a blank background and the page asks no other server for anything.
 
-import { call } from './api.js';
 import * as basemap from './basemap.js';
 import * as devices from './devices.js';
+import * as fenceShapes from './fenceshapes.js';
 import * as format from './format.js';
 
 const L = window.L;
@@ -38,7 +38,10 @@ export function show(main, { settings }) {
   });
 
   const fences = L.layerGroup().addTo(map);
-  drawFences(fences).catch((error) => console.warn('fences', error.message));
+  const fenceFollower = fenceShapes.follow((list) => {
+    drawFences(fences, list);
+    page.dataset.fences = String(list.length);
+  }, (error) => console.warn('fences', error.message));
 
   const shown = new Map(); // topic → { marker, circle, state }
   let following = localStorage.getItem(FOLLOW_KEY) || '';
@@ -112,6 +115,7 @@ export function show(main, { settings }) {
 
   return () => {
     unsubscribe();
+    fenceFollower.stop();
     clearInterval(ticker);
     map.remove();
   };
@@ -144,15 +148,13 @@ function popup(device) {
   return box;
 }
 
-/** Draws every fence the user may see: a circle or a polygon, named in its tooltip. */
-async function drawFences(layer) {
-  const list = await call('/api/0/fences');
+/** Draws every fence the user may see (again): a circle or a polygon, named in its tooltip. */
+function drawFences(layer, list) {
+  layer.clearLayers();
   for (const fence of list) {
-    const options = { className: 'fence', interactive: true };
-    const shape = Array.isArray(fence.polygon)
-      ? L.polygon(fence.polygon, options)
-      : L.circle([fence.lat, fence.lon], { ...options, radius: fence.radius || 0 });
-    shape.bindTooltip(fence.name || `fence ${fence.id}`);
+    const shape = fenceShapes.shape(fence);
+    // As an element, not HTML: a region's name comes from a device.
+    shape.bindTooltip(format.el('span', null, fence.name || `fence ${fence.id}`));
     shape.addTo(layer);
   }
 }
