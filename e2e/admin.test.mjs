@@ -20,6 +20,16 @@ function part(page, title) {
   });
 }
 
+/** A screenshot of the page's top at a size (the pages scroll inside), then the size before. */
+async function shot(page, name, size, check) {
+  const before = page.viewportSize();
+  await page.setViewportSize(size);
+  await page.locator('.panels').evaluate((node) => { node.scrollTop = 0; });
+  if (check) await check();
+  await page.screenshot({ path: path.join(SCREENSHOTS, name) });
+  await page.setViewportSize(before);
+}
+
 async function as(user, route) {
   const response = await fetch(base + route, { headers: { Authorization: basic(user) } });
   return { status: response.status, body: await response.json() };
@@ -78,7 +88,7 @@ test('admin adds carol and shares jane\'s phone with her; carol sees it and not 
     (await admin('GET', '/api/0/shares')).map((s) => [s.owner, s.device, s.user, s.until]),
     [['jane', 'phone', 'carol', null]],
   );
-  await page.screenshot({ path: path.join(SCREENSHOTS, 'admin.png'), fullPage: true });
+  await shot(page, 'admin.png', { width: 1200, height: 1500 });
 
   await logIn(page, 'carol');
   assert.equal(await page.locator('header.bar .pages a[data-page=admin]').isHidden(), true);
@@ -156,7 +166,11 @@ test('jane makes a token, it answers for her until she revokes it', async () => 
   const list = () => fetch(base + '/api/0/list', { headers: { Authorization: `Bearer ${token}` } });
   const answer = await list();
   assert.deepEqual([answer.status, await answer.json()], [200, { results: ['jane'] }]);
-  await page.screenshot({ path: path.join(SCREENSHOTS, 'account.png'), fullPage: true });
+  await shot(page, 'account.png', { width: 1200, height: 1500 });
+  // On a phone the forms stack and nothing is wider than the screen.
+  await shot(page, 'account-phone.png', { width: 390, height: 844 }, async () => {
+    assert.equal(await page.evaluate(() => document.documentElement.scrollWidth), 390);
+  });
 
   await box.getByRole('button', { name: 'Revoke' }).click();
   const dialog = page.locator('dialog.confirm');
