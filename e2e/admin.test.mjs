@@ -256,6 +256,77 @@ test('jane deletes her phone\'s history, typing its name to confirm', async () =
   await page.close();
 });
 
+test('admin sets bob\'s password, adds and deletes a rule, a group member, a retention rule and a user', async () => {
+  const page = await newPage();
+  await logIn(page, 'admin');
+  await page.goto(base + '/ui/#/admin');
+  const people = part(page, 'Users');
+  const bob = people.locator('table.users tbody tr', { hasText: 'bob' }).first();
+  await bob.getByRole('button', { name: 'Set password' }).click();
+  await people.locator('tr.inline input[type=password]').fill('bob-new-secret');
+  await people.locator('tr.inline').getByRole('button', { name: 'Save' }).click();
+  await people.locator('.note', { hasText: 'Password of bob changed.' }).waitFor();
+  users.bob = 'bob-new-secret';
+  assert.equal((await as('bob', '/api/0/me')).status, 200);
+
+  const rules = part(page, 'Rules (ACL entries)');
+  await rules.locator('input[name=user]').fill('carol');
+  await rules.locator('input[name=topic]').fill('owntracks/#/x');
+  await rules.getByRole('button', { name: 'Add rule' }).click();
+  await rules.locator('.problem', { hasText: '"#" must be the whole last level: owntracks/#/x' }).waitFor();
+  await rules.locator('input[name=topic]').fill('owntracks/bob/+');
+  await rules.locator('select[name=access]').selectOption('readwrite');
+  await rules.getByRole('button', { name: 'Add rule' }).click();
+  await rules.locator('.note', { hasText: 'Rule added for carol.' }).waitFor();
+  assert.deepEqual(await rules.locator('table.acls tbody td').allTextContents(),
+    ['carol', 'owntracks/bob/+', 'read and write', 'Delete']);
+  assert.deepEqual(await admin('GET', '/api/0/acls'), [{ user: 'carol', topic: 'owntracks/bob/+', write: true }]);
+  await rules.getByRole('button', { name: 'Delete' }).click();
+  await page.locator('dialog.confirm').getByRole('button', { name: 'Delete' }).click();
+  await rules.locator('.empty', { hasText: 'No rules.' }).waitFor();
+  assert.deepEqual(await admin('GET', '/api/0/acls'), []);
+
+  const groups = part(page, 'Groups');
+  for (const member of ['carol', 'bob']) {
+    await groups.locator('input[name=group]').fill('family');
+    await groups.locator('input[name=user]').fill(member);
+    await groups.getByRole('button', { name: 'Add member' }).click();
+    await groups.locator('.note', { hasText: `${member} added to family.` }).waitFor();
+  }
+  assert.deepEqual(await admin('GET', '/api/0/groups'), { family: ['bob', 'carol'] });
+  await groups.getByRole('button', { name: 'bob ×' }).click();
+  await page.locator('dialog.confirm').getByRole('button', { name: 'Remove' }).click();
+  await groups.locator('.note', { hasText: 'bob taken out of family.' }).waitFor();
+  assert.deepEqual(await admin('GET', '/api/0/groups'), { family: ['carol'] });
+
+  const retention = part(page, 'Retention');
+  await retention.locator('input[name=owner]').fill('jane');
+  await retention.locator('input[name=days]').fill('30');
+  await retention.getByRole('button', { name: 'Set rule' }).click();
+  await retention.locator('.note', { hasText: 'Rule set: jane keeps 30 days.' }).waitFor();
+  assert.deepEqual(
+    (await admin('GET', '/api/0/retention')).rules.map((r) => [r.user, r.device, r.days]),
+    [['jane', undefined, 30]],
+  );
+  await retention.locator('table.rules').getByRole('button', { name: 'Remove' }).click();
+  await page.locator('dialog.confirm').getByRole('button', { name: 'Remove' }).click();
+  await retention.locator('.note', { hasText: 'Rule of jane removed.' }).waitFor();
+  assert.deepEqual((await admin('GET', '/api/0/retention')).rules, []);
+
+  // Deleting a user asks for the name typed; cancelling deletes nothing.
+  const carol = people.locator('table.users tbody tr', { hasText: 'carol' });
+  await carol.getByRole('button', { name: 'Delete' }).click();
+  await page.locator('dialog.confirm').getByRole('button', { name: 'Cancel' }).click();
+  assert.equal(await page.locator('dialog.confirm').count(), 0);
+  assert.equal((await admin('GET', '/api/0/users')).some((u) => u.name === 'carol'), true);
+  await carol.getByRole('button', { name: 'Delete' }).click();
+  await page.locator('dialog.confirm input[name=confirm]').fill('carol');
+  await page.locator('dialog.confirm').getByRole('button', { name: 'Delete' }).click();
+  await people.locator('.note', { hasText: 'User carol deleted.' }).waitFor();
+  assert.deepEqual((await admin('GET', '/api/0/users')).map((u) => u.name), ['admin', 'bob', 'jane']);
+  await page.close();
+});
+
 test('the pages asked nothing outside the server and threw nothing', () => {
   assert.deepEqual(outside, []);
   assert.deepEqual(pageErrors, []);
