@@ -4,6 +4,7 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import {
   run, SCREENSHOTS, base, brokerPort, users, outside, pageErrors, basic, admin, publish, newPage,
@@ -218,6 +219,31 @@ test('admin sets a secret for jane\'s phone; the list never shows it; an envelop
   assert.deepEqual(
     [point.tid, point.lat, point.lon, point.tst, point._decrypted],
     ['JJ', 48.85833, 2.29513, SEALED_TST, true],
+  );
+  await page.close();
+});
+
+test('jane exports her phone\'s history as GPX from the account page', async () => {
+  const page = await newPage();
+  await logIn(page, 'jane');
+  await page.goto(base + '/ui/#/account');
+  const box = part(page, 'Export');
+  await box.locator('select[name=device] option[value=phone]').waitFor({ state: 'attached' });
+  await box.locator('select[name=format]').selectOption('rec');
+  await box.getByRole('button', { name: 'Prepare download' }).click();
+  await box.locator('.problem', { hasText: 'A .rec file holds one device: choose one.' }).waitFor();
+  await box.locator('select[name=device]').selectOption('phone');
+  await box.locator('select[name=format]').selectOption('gpx');
+  await box.getByRole('button', { name: 'Prepare download' }).click();
+  await box.locator('.note', { hasText: 'Ready: the link downloads the file (the server names it).' }).waitFor();
+  assert.equal(await box.locator('a.download').getAttribute('href'), '/api/0/export?user=jane&device=phone&format=gpx');
+  const [download] = await Promise.all([page.waitForEvent('download'), box.locator('a.download').click()]);
+  assert.equal(download.suggestedFilename(), 'jane-phone.gpx');
+  const gpx = await readFile(await download.path(), 'utf8');
+  // Both of the phone's points: the sealed one of 2015 first, then today's.
+  assert.deepEqual(
+    [...gpx.matchAll(/<trkpt lat="([^"]+)" lon="([^"]+)"/g)].map((m) => [m[1], m[2]]),
+    [['48.85833', '2.29513'], ['48.8584', '2.2945']],
   );
   await page.close();
 });

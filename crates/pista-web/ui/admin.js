@@ -49,15 +49,15 @@ function users(context, refreshUsers) {
       const body = { name: name.field.value.trim(), superuser: flag.checked };
       if (password.field.value) body.password = password.field.value;
       const made = await call('/api/0/users', { method: 'POST', body });
+      name.field.value = '';
+      password.field.value = '';
+      flag.checked = false;
+      await load();
       part.say(`${made.superuser ? 'Superuser' : 'User'} ${made.name} added.`);
       if (made.password) {
         generated.textContent = `Password of ${made.name}: ${made.password} (shown only now).`;
         generated.hidden = false;
       }
-      name.field.value = '';
-      password.field.value = '';
-      flag.checked = false;
-      await load();
     }, submit)), generated);
 
   async function load() {
@@ -81,8 +81,8 @@ function users(context, refreshUsers) {
       await call(`/api/0/users/${encodeURIComponent(user.name)}/password`, {
         method: 'PUT', body: { password: box.field.value },
       });
-      part.say(`Password of ${user.name} changed.`);
       await load();
+      part.say(`Password of ${user.name} changed.`);
     }, submit));
     const cell = el('td');
     cell.colSpan = row.cells.length;
@@ -99,8 +99,8 @@ function users(context, refreshUsers) {
     if (!await panel.confirmAction({ title: 'Delete user', text, typed: user.name })) return;
     await panel.attempt(part, async () => {
       await call(`/api/0/users/${encodeURIComponent(user.name)}`, { method: 'DELETE' });
-      part.say(`User ${user.name} deleted.`);
       await load();
+      part.say(`User ${user.name} deleted.`);
     }, control);
   }
 
@@ -137,9 +137,9 @@ function acls() {
       if (problem) throw new Error(problem);
       const body = { user: user.field.value.trim(), topic: topic.field.value.trim(), write: access.field.value === 'readwrite' };
       await call('/api/0/acls', { method: 'POST', body });
-      part.say(`Rule added for ${body.user}.`);
       topic.field.value = '';
       await load();
+      part.say(`Rule added for ${body.user}.`);
     }, submit)));
 
   async function load() {
@@ -155,8 +155,8 @@ function acls() {
     if (!await panel.confirmAction({ title: 'Delete rule', text })) return;
     await panel.attempt(part, async () => {
       await call(`/api/0/acls?${sections.query({ user: acl.user, topic: acl.topic })}`, { method: 'DELETE' });
-      part.say(`Rule ${acl.topic} of ${acl.user} deleted.`);
       await load();
+      part.say(`Rule ${acl.topic} of ${acl.user} deleted.`);
     }, control);
   }
 
@@ -174,9 +174,9 @@ function groups() {
     (submit) => panel.attempt(part, async () => {
       const body = { group: group.field.value.trim(), user: user.field.value.trim() };
       await call('/api/0/groups', { method: 'POST', body });
-      part.say(`${body.user} added to ${body.group}.`);
       user.field.value = '';
       await load();
+      part.say(`${body.user} added to ${body.group}.`);
     }, submit)));
 
   async function load() {
@@ -195,8 +195,8 @@ function groups() {
     if (!await panel.confirmAction({ title: member ? 'Remove member' : 'Delete group', text, confirmText: 'Remove' })) return;
     await panel.attempt(part, async () => {
       await call(`/api/0/groups?${sections.query({ group: name, user: member })}`, { method: 'DELETE' });
-      part.say(member ? `${member} taken out of ${name}.` : `Group ${name} deleted.`);
       await load();
+      part.say(member ? `${member} taken out of ${name}.` : `Group ${name} deleted.`);
     }, control);
   }
 

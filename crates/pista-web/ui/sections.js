@@ -48,9 +48,9 @@ export function shares(context, everyone) {
       body.until = end;
     }
     const made = await call('/api/0/shares', { method: 'POST', body });
-    part.say(`Share ${made.id} made.`);
     name.field.value = '';
     await load();
+    part.say(`Share ${made.id} made.`);
   }, submit));
   part.body.append(list, add);
 
@@ -71,8 +71,8 @@ export function shares(context, everyone) {
     if (!await panel.confirmAction({ title: 'Remove share', text: `Stop sharing ${what}?`, confirmText: 'Remove' })) return;
     await panel.attempt(part, async () => {
       await call(`/api/0/shares/${share.id}`, { method: 'DELETE' });
-      part.say(`Share ${share.id} removed.`);
       await load();
+      part.say(`Share ${share.id} removed.`);
     }, control);
   }
 
@@ -99,8 +99,8 @@ export function secrets(context, everyone) {
       const path = `/api/0/secrets/${encodeURIComponent(user)}/${encodeURIComponent(name)}`;
       const answer = await call(path, { method: 'PUT', body: { secret: secret.field.value } });
       secret.field.value = '';
-      part.say(`Secret ${answer.replaced ? 'replaced' : 'set'} for ${answer.user}/${answer.device}.`);
       await load();
+      part.say(`Secret ${answer.replaced ? 'replaced' : 'set'} for ${answer.user}/${answer.device}.`);
     }, submit));
   part.body.append(list, add);
 
@@ -118,8 +118,8 @@ export function secrets(context, everyone) {
     if (!await panel.confirmAction({ title: 'Remove secret', text, confirmText: 'Remove' })) return;
     await panel.attempt(part, async () => {
       await call(`/api/0/secrets/${encodeURIComponent(item.user)}/${encodeURIComponent(item.device)}`, { method: 'DELETE' });
-      part.say(`Secret removed for ${key}.`);
       await load();
+      part.say(`Secret removed for ${key}.`);
     }, control);
   }
 
@@ -144,8 +144,8 @@ export function retention(context, everyone) {
       const body = { user: owner.value(), days: Number(days.field.value) };
       if (device.field.value.trim()) body.device = device.field.value.trim();
       await call('/api/0/retention', { method: 'PUT', body });
-      part.say(`Rule set: ${body.user}${body.device ? `/${body.device}` : ''} keeps ${body.days || 'everything'}${body.days ? ' days' : ''}.`);
       await load();
+      part.say(`Rule set: ${body.user}${body.device ? `/${body.device}` : ''} keeps ${body.days || 'everything'}${body.days ? ' days' : ''}.`);
     }, submit));
   part.body.append(summary, rules, set, el('h3', null, 'Each device'), devices);
 
@@ -169,8 +169,8 @@ export function retention(context, everyone) {
     if (!await panel.confirmAction({ title: 'Remove rule', text: `Remove the retention rule of ${key}?`, confirmText: 'Remove' })) return;
     await panel.attempt(part, async () => {
       await call(`/api/0/retention?${query({ user: rule.user, device: rule.device })}`, { method: 'DELETE' });
-      part.say(`Rule of ${key} removed.`);
       await load();
+      part.say(`Rule of ${key} removed.`);
     }, control);
   }
 
