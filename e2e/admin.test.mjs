@@ -343,7 +343,8 @@ test('admin sets bob\'s password, adds and deletes a rule, a group member, a ret
   const carol = people.locator('table.users tbody tr', { hasText: 'carol' });
   await carol.getByRole('button', { name: 'Delete' }).click();
   await page.locator('dialog.confirm').getByRole('button', { name: 'Cancel' }).click();
-  assert.equal(await page.locator('dialog.confirm').count(), 0);
+  await page.locator('dialog.confirm').waitFor({ state: 'detached' });
+  assert.equal(await people.locator('.note').textContent(), 'Password of bob changed.');
   assert.equal((await admin('GET', '/api/0/users')).some((u) => u.name === 'carol'), true);
   await carol.getByRole('button', { name: 'Delete' }).click();
   await page.locator('dialog.confirm input[name=confirm]').fill('carol');
