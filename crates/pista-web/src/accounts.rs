@@ -39,7 +39,7 @@ fn guard(state: &AppState) -> Result<&Guard, ApiError> {
 
 /// The fields of a JSON object body (whatever its content type says: `curl -d` calls JSON a
 /// form), or of a form body; a field not in `known` is refused by name.
-fn fields(
+pub(crate) fn fields(
     headers: &HeaderMap,
     body: &[u8],
     known: &[&str],

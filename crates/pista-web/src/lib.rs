@@ -24,6 +24,7 @@ mod params;
 mod publish;
 mod quarantine;
 mod recorder_extras;
+mod secrets;
 pub mod tls;
 mod tours;
 pub mod ui;
@@ -169,6 +170,8 @@ pub fn router(state: AppState, config: WebConfig) -> Router {
         )
         .route("/api/0/shares", get(accounts::shares).post(accounts::add_share))
         .route("/api/0/shares/{id}", delete(accounts::remove_share))
+        .route("/api/0/secrets", get(secrets::list))
+        .route("/api/0/secrets/{user}/{device}", put(secrets::set).delete(secrets::remove))
         .route("/ctrld/conf", post(ctrld::conf).get(ctrld::conf))
         .route("/ctrld/cacert.pem", get(ctrld::cacert))
         .route("/ctrld/tracks/{user}", post(ctrld::tracks))

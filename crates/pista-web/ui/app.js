@@ -1,9 +1,12 @@
 // The web UI's entry: asks who is logged in, shows the login page or the page the address
-// names (#/map, #/table, #/status, #/tracks, #/console, #/hardware, #/jobs, #/fences), and keeps the nav bar. Each page
+// names (#/map, #/table, #/status, #/tracks, #/console, #/hardware, #/jobs, #/fences,
+// #/account, #/admin), and keeps the nav bar (the admin link for superusers only). Each page
 // module has `show(main, context)`, which draws the page and answers a function that takes
 // it down.
 
 import { call, setCsrf } from './api.js';
+import * as accountPage from './account.js';
+import * as adminPage from './admin.js';
 import * as devices from './devices.js';
 import * as consolePage from './console.js';
 import * as fencesPage from './fences.js';
@@ -17,7 +20,8 @@ import * as tracksPage from './tracks.js';
 
 const PAGES = {
   map: mapPage, table: tablePage, status: statusPage, tracks: tracksPage, console: consolePage,
-  hardware: hardwarePage, jobs: jobsPage, fences: fencesPage,
+  hardware: hardwarePage, jobs: jobsPage, fences: fencesPage, account: accountPage,
+  admin: adminPage,
 };
 const DEFAULT_PAGE = 'map';
 
@@ -48,6 +52,7 @@ function route() {
   }
   bar.hidden = false;
   bar.querySelector('.who').textContent = me.user;
+  bar.querySelector('.pages a[data-page=admin]').hidden = !me.superuser;
   for (const link of bar.querySelectorAll('.pages a')) {
     if (link.dataset.page === name) link.setAttribute('aria-current', 'page');
     else link.removeAttribute('aria-current');

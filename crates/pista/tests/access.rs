@@ -369,6 +369,10 @@ async fn changes_need_ownership_and_shares_never_give_it() {
                 let (status, body) = world.call(viewer, Method::POST, &path, None).await;
                 assert_eq!(status, StatusCode::FORBIDDEN, "kill: {what}: {body}");
             }
+            let secret = Some(json!({"secret": "matrix-secret"}));
+            let path = format!("/api/0/secrets/{user}/{device}");
+            let (status, _) = world.call(viewer, Method::PUT, &path, secret).await;
+            assert_eq!(status, want, "secret: {what}");
         }
     }
     // What the refused posts would have added is not there: each device has its two fixes
@@ -466,6 +470,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("/api/0/groups", "changes_...: admin-only"),
     ("/api/0/shares", "World::start, a_share_removed_or_ended_stops_at_once"),
     ("/api/0/shares/{id}", "a_share_removed_or_ended_stops_at_once: another's refused"),
+    ("/api/0/secrets", "device_secrets_are_set_by_owners_and_superusers_and_never_shown"),
+    ("/api/0/secrets/{user}/{device}", "changes_...: PUT; device_secrets_are_set_by_..."),
     ("/ctrld/conf", "ctrld::*"),
     ("/ctrld/cacert.pem", "ctrld::*"),
     ("/ctrld/tracks/{user}", "ctrld::* (a device not shared: 403)"),
@@ -942,4 +948,95 @@ async fn the_first_start_makes_an_admin_and_later_starts_do_not() {
     assert_eq!(status("second-pw").await, StatusCode::UNAUTHORIZED);
     assert_eq!(status("first-pw").await, StatusCode::OK);
     server.stop().await;
+}
+
+#[tokio::test]
+async fn device_secrets_are_set_by_owners_and_superusers_and_never_shown() {
+    let world = World::start().await;
+    let put = |viewer: &'static str, path: &'static str, body: Value| {
+        world.call(viewer, Method::PUT, path, Some(body))
+    };
+    let (status, answer) =
+        put("jane", "/api/0/secrets/jane/phone", json!({"secret": "one-1"})).await;
+    assert_eq!(
+        (status, answer),
+        (StatusCode::OK, json!({"user": "jane", "device": "phone", "replaced": false}))
+    );
+    let (status, _) = put("admin", "/api/0/secrets/bob/car", json!({"secret": "two-2"})).await;
+    assert_eq!(status, StatusCode::OK);
+    // A share gives no say over the secret, nor does anything else.
+    for viewer in ["bob", "carl"] {
+        let (status, answer) =
+            put(viewer, "/api/0/secrets/jane/phone", json!({"secret": "x"})).await;
+        assert_eq!(
+            (status, answer["error"].as_str().unwrap()),
+            (
+                StatusCode::FORBIDDEN,
+                format!("user {viewer} may not change the data of user jane").as_str()
+            )
+        );
+        let (status, _) =
+            world.call(viewer, Method::DELETE, "/api/0/secrets/jane/phone", None).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{viewer}");
+    }
+    // Each sees the devices they manage, and never a secret.
+    for (viewer, want) in [
+        ("admin", json!([{"user": "bob", "device": "car"}, {"user": "jane", "device": "phone"}])),
+        ("jane", json!([{"user": "jane", "device": "phone"}])),
+        ("bob", json!([{"user": "bob", "device": "car"}])),
+        ("carl", json!([])),
+    ] {
+        let (status, list) = world.get(viewer, "/api/0/secrets").await;
+        assert_eq!((status, &list), (StatusCode::OK, &want), "{viewer}");
+    }
+    // Refusals name what failed, never the value sent.
+    for (path, body, want) in [
+        ("/api/0/secrets/jane/tablet", json!({"secret": ""}), (400, "the secret is empty")),
+        ("/api/0/secrets/jane/tablet", json!({}), (400, "secret is missing")),
+        ("/api/0/secrets/jane/tablet", json!({"secret": 4711}), (400, "secret must be a string")),
+        (
+            "/api/0/secrets/jane/tablet",
+            json!({"secret": "x", "key": "y"}),
+            (400, "unknown field \"key\"; known: secret"),
+        ),
+        ("/api/0/secrets/nobody/phone", json!({"secret": "x"}), (404, "no user nobody")),
+    ] {
+        let viewer = if path.contains("nobody") { "admin" } else { "jane" };
+        let (status, answer) = put(viewer, path, body).await;
+        assert_eq!((status.as_u16(), answer["error"].as_str().unwrap()), want, "{path}");
+        assert!(!answer.to_string().contains("4711"));
+    }
+    let (status, answer) =
+        world.call("jane", Method::DELETE, "/api/0/secrets/jane/tablet", None).await;
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (StatusCode::NOT_FOUND, Some("jane/tablet has no secret"))
+    );
+
+    // Ingest sees the secret set over HTTP at once, and a replaced one too: an envelope sealed
+    // with the old secret no longer opens.
+    let sealed = |secret: &str, tst: i64| {
+        let secret = pista_core::crypto::Secret::new(secret).unwrap();
+        let plain = json!({"_type": "location", "tid": "t0", "lat": 1.5, "lon": 2.5, "tst": tst});
+        json!({"_type": "encrypted",
+            "data": pista_core::crypto::seal(&secret, plain.to_string().as_bytes())})
+    };
+    let response = world.publish("jane", "jane", "phone", &sealed("one-1", TST + 1)).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let (_, answer) = put("jane", "/api/0/secrets/jane/phone", json!({"secret": "three-3"})).await;
+    assert_eq!(answer["replaced"], json!(true));
+    let response = world.publish("jane", "jane", "phone", &sealed("one-1", TST + 2)).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let response = world.publish("jane", "jane", "phone", &sealed("three-3", TST + 3)).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let times: Vec<i64> =
+        world.server.points("jane", "phone").await.iter().map(|p| p.tst).collect();
+    assert_eq!(times, [TST, TST + 1, TST + 3]);
+
+    let (status, _) = world.call("jane", Method::DELETE, "/api/0/secrets/jane/phone", None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (_, list) = world.get("jane", "/api/0/secrets").await;
+    assert_eq!(list, json!([]));
+    let response = world.publish("jane", "jane", "phone", &sealed("three-3", TST + 4)).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
 }
