@@ -148,7 +148,7 @@ mod tests {
             ("device=phone", "user is required"),
             (
                 "user=jane&format=shp",
-                "unknown format \"shp\"; known: rec, gpx, geojson, csv, kml, json",
+                "unknown format \"shp\"; known: rec, gpx, geojson, csv, kml, json, txt",
             ),
             (
                 "user=jane&from=2023-11-15&to=2023-11-14",
