@@ -158,11 +158,13 @@ impl Track {
         self.segments.iter().map(Vec::len).sum()
     }
 
-    /// The answer as JSON: `points`, `returned`, `km` (three decimals), `bounds`
+    /// The answer as JSON: `points`, `returned`, `km` (six decimals), `bounds`
     /// (`[west, south, east, north]` or `null`), `segments` (runs of `[tst, lat, lon, km]`),
     /// `marks` (`{tst, lat, lon, km, addr}`) and `tzname`.
     pub fn json(&self) -> Value {
-        let km = |metres: f64| (metres / 1000.0 * 1000.0).round() / 1000.0;
+        // To the millimetre: the page rounds to two decimals, and rounding twice (to metres,
+        // then to tens of metres) could land on the other side of a half.
+        let km = |metres: f64| (metres * 1000.0).round() / 1_000_000.0;
         let segments: Vec<Vec<Value>> = self
             .segments
             .iter()

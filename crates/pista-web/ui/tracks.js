@@ -178,8 +178,9 @@ export function show(main, { settings }) {
         const [west, south, east, north] = s.overview.bounds;
         bounds.push([south, west], [north, east]);
       }
-      s.figures.textContent = ` ${s.tid} (${s.user}/${s.name}) · ${s.overview.points} points, `
-        + `${drawnPoints(s)} drawn · ${s.overview.km.toFixed(2)} km`;
+      const count = s.overview.points;
+      s.figures.textContent = ` ${s.tid} (${s.user}/${s.name}) · ${count} `
+        + `${count === 1 ? 'point' : 'points'}, ${drawnPoints(s)} drawn · ${s.overview.km.toFixed(2)} km`;
     }
     if (fit && bounds.length) map.fitBounds(L.latLngBounds(bounds).pad(0.1), { maxZoom: 16 });
   }
@@ -247,7 +248,7 @@ export function show(main, { settings }) {
       noteZone();
       draw(true);
       links();
-      player.load(shown.map((s) => ({ ...s, points: s.overview.segments.flat() })));
+      player.load(shown.map((s) => ({ ...s, label: s.tid, points: s.overview.segments.flat() })));
     } catch (error) {
       if (turn !== reading) return;
       shown = [];

@@ -96,19 +96,19 @@ async fn a_zigzag_is_simplified_for_a_zoom_level_and_whole_without_one() {
         json!({
             "user": "jane", "device": "bike", "from": T0, "to": T0 + 3600, "zoom": 4,
             "tolerance": 180.0 / 4096.0, "bbox": null,
-            "points": 7, "returned": 5, "km": 759.28, "bounds": [0.0, 0.0, 6.0, 1.0],
+            "points": 7, "returned": 5, "km": 759.27974, "bounds": [0.0, 0.0, 6.0, 1.0],
             "segments": [[
                 [T0, 0.0, 0.0, 0.0],
-                [T0 + 120, 0.0, 2.0, 222.39],
-                [T0 + 180, 1.0, 3.0, 379.64],
-                [T0 + 240, 0.0, 4.0, 536.889],
-                [T0 + 360, 0.0, 6.0, 759.28]
+                [T0 + 120, 0.0, 2.0, 222.390272],
+                [T0 + 180, 1.0, 3.0, 379.63987],
+                [T0 + 240, 0.0, 4.0, 536.889469],
+                [T0 + 360, 0.0, 6.0, 759.27974]
             ]],
             "marks": [
                 {"tst": T0, "lat": 0.0, "lon": 0.0, "km": 0.0, "addr": null},
-                {"tst": T0 + 120, "lat": 0.0, "lon": 2.0, "km": 222.39, "addr": null},
-                {"tst": T0 + 240, "lat": 0.0, "lon": 4.0, "km": 536.889, "addr": null},
-                {"tst": T0 + 300, "lat": 0.001, "lon": 5.0, "km": 648.085, "addr": null}
+                {"tst": T0 + 120, "lat": 0.0, "lon": 2.0, "km": 222.390272, "addr": null},
+                {"tst": T0 + 240, "lat": 0.0, "lon": 4.0, "km": 536.889469, "addr": null},
+                {"tst": T0 + 300, "lat": 0.001, "lon": 5.0, "km": 648.084604, "addr": null}
             ],
             "tzname": null
         })
@@ -130,7 +130,7 @@ async fn a_zigzag_is_simplified_for_a_zoom_level_and_whole_without_one() {
     assert_eq!(tsts, [60, 120, 180, 240, 300]);
     assert_eq!(
         (&part["points"], &part["returned"], &part["km"]),
-        (&json!(7), &json!(5), &json!(759.28))
+        (&json!(7), &json!(5), &json!(759.27974))
     );
     world.server.stop().await;
 }
