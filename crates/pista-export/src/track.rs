@@ -14,7 +14,7 @@ use std::fmt;
 
 use geo::{Distance, Haversine, LineString, Point, SimplifyIdx};
 use pista_store::HistoryPoint;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 /// The most points simplified at once.
 pub const WINDOW: usize = 2000;
@@ -158,18 +158,14 @@ impl Track {
         self.segments.iter().map(Vec::len).sum()
     }
 
-    /// The answer as JSON: `points`, `returned`, `km` (six decimals), `bounds`
-    /// (`[west, south, east, north]` or `null`), `segments` (runs of `[tst, lat, lon, km]`),
-    /// `marks` (`{tst, lat, lon, km, addr}`) and `tzname`.
-    pub fn json(&self) -> Value {
-        // To the millimetre: the page rounds to two decimals, and rounding twice (to metres,
-        // then to tens of metres) could land on the other side of a half.
-        let km = |metres: f64| (metres * 1000.0).round() / 1_000_000.0;
-        let segments: Vec<Vec<Value>> = self
-            .segments
-            .iter()
-            .map(|run| run.iter().map(|p| json!([p.tst, p.lat, p.lon, km(p.metres)])).collect())
-            .collect();
+    /// The answer as JSON: `head`'s members, then `points`, `returned`, `km` (six decimals),
+    /// `bounds` (`[west, south, east, north]` or `null`), `segments` (runs of
+    /// `[tst, lat, lon, km]`), `marks` (`{tst, lat, lon, km, addr}`) and `tzname`. The runs are
+    /// written straight into the bytes, never built as JSON values: a whole year's points are
+    /// then held once, not twice.
+    pub fn write_json(&self, head: Map<String, Value>) -> Vec<u8> {
+        let mut members = head;
+        let bounds = self.bounds.map(|b| json!([b.west, b.south, b.east, b.north]));
         let marks: Vec<Value> = self
             .marks
             .iter()
@@ -178,17 +174,67 @@ impl Track {
                 json!({"tst": p.tst, "lat": p.lat, "lon": p.lon, "km": km(p.metres), "addr": m.addr})
             })
             .collect();
-        let bounds = self.bounds.map(|b| json!([b.west, b.south, b.east, b.north]));
-        json!({
-            "points": self.points,
-            "returned": self.returned(),
-            "km": km(self.metres),
-            "bounds": bounds,
-            "segments": segments,
-            "marks": marks,
-            "tzname": self.tzname,
-        })
+        members.insert("points".into(), self.points.into());
+        members.insert("returned".into(), self.returned().into());
+        members.insert("km".into(), km(self.metres).into());
+        members.insert("bounds".into(), bounds.unwrap_or(Value::Null));
+        // Written in its place below.
+        members.insert("segments".into(), Value::Null);
+        members.insert("marks".into(), marks.into());
+        members.insert("tzname".into(), self.tzname.clone().into());
+
+        let mut out = Vec::with_capacity(256 + self.returned() * 48);
+        out.push(b'{');
+        for (index, (name, value)) in members.iter().enumerate() {
+            if index > 0 {
+                out.push(b',');
+            }
+            write(&mut out, name);
+            out.push(b':');
+            if name == "segments" {
+                self.write_segments(&mut out);
+            } else {
+                write(&mut out, value);
+            }
+        }
+        out.push(b'}');
+        out
     }
+
+    fn write_segments(&self, out: &mut Vec<u8>) {
+        out.push(b'[');
+        for (index, run) in self.segments.iter().enumerate() {
+            if index > 0 {
+                out.push(b',');
+            }
+            out.push(b'[');
+            for (index, p) in run.iter().enumerate() {
+                if index > 0 {
+                    out.push(b',');
+                }
+                write(out, &(p.tst, p.lat, p.lon, km(p.metres)));
+            }
+            out.push(b']');
+        }
+        out.push(b']');
+    }
+
+    /// [`Track::write_json`] without a head, as a value (tests, small answers).
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.write_json(Map::new())).unwrap_or(Value::Null)
+    }
+}
+
+/// Kilometres to the millimetre: the page rounds to two decimals, and rounding twice (to
+/// metres, then to tens of metres) could land on the other side of a half.
+fn km(metres: f64) -> f64 {
+    (metres * 1000.0).round() / 1_000_000.0
+}
+
+/// Appends `value` as JSON.
+fn write(out: &mut Vec<u8>, value: &impl serde::Serialize) {
+    serde_json::to_writer(&mut *out, value)
+        .expect("numbers, texts and JSON values always serialise into a Vec");
 }
 
 /// Builds a [`Track`] from history pages in time order.

@@ -7,9 +7,9 @@
 //! and only the answer is kept: a year costs the memory of its simplified line. The caller must
 //! be allowed to see the device, as for `/api/0/export`.
 
-use axum::Json;
 use axum::extract::{RawQuery, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use pista_core::DeviceKey;
 use pista_core::time::{iso, parse_bound};
@@ -17,7 +17,7 @@ use pista_export::track::{
     Bbox, TrackBuilder, TrackError, TrackOptions, parse_every, parse_zoom, tolerance_for_zoom,
 };
 use pista_store::{HistoryColumns, HistoryQuery};
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use crate::AppState;
 use crate::api::{parse_device, parse_user};
@@ -41,7 +41,7 @@ pub async fn track(
     caller: Caller,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let params = Params::new(query.as_deref())?;
     let query = track_query(&params, &headers)?;
     caller.require_read(&query.key, pista_ingest::now())?;
@@ -63,24 +63,21 @@ pub async fn track(
         "track read"
     );
 
-    let mut answer = track.json();
-    if let Value::Object(map) = &mut answer {
-        let head = json!({
-            "user": query.key.user.to_string(),
-            "device": query.key.device.to_string(),
-            "from": query.from,
-            "to": query.to,
-            "zoom": query.zoom,
-            "tolerance": query.options.tolerance,
-            "bbox": query.options.bbox.map(|b| json!([b.west, b.south, b.east, b.north])),
-        });
-        if let Value::Object(head) = head {
-            let rest = std::mem::take(map);
-            map.extend(head);
-            map.extend(rest);
-        }
-    }
-    Ok(Json(answer))
+    let bbox = query.options.bbox.map(|b| json!([b.west, b.south, b.east, b.north]));
+    let head: Map<String, Value> = [
+        ("user", Value::from(query.key.user.to_string())),
+        ("device", query.key.device.to_string().into()),
+        ("from", query.from.into()),
+        ("to", query.to.into()),
+        ("zoom", query.zoom.into()),
+        ("tolerance", query.options.tolerance.into()),
+        ("bbox", bbox.unwrap_or(Value::Null)),
+    ]
+    .into_iter()
+    .map(|(name, value)| (name.to_owned(), value))
+    .collect();
+    let body = track.write_json(head);
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
 fn track_query(params: &Params, headers: &HeaderMap) -> Result<TrackQuery, ApiError> {
