@@ -170,8 +170,8 @@ impl Track {
             .marks
             .iter()
             .map(|m| {
-                let p = m.point;
-                json!({"tst": p.tst, "lat": p.lat, "lon": p.lon, "km": km(p.metres), "addr": m.addr})
+                let (p, addr) = (m.point, &m.addr);
+                json!({"tst": p.tst, "lat": p.lat, "lon": p.lon, "km": km(p.metres), "addr": addr})
             })
             .collect();
         members.insert("points".into(), self.points.into());
