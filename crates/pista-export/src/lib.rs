@@ -1,5 +1,5 @@
-//! History export formats: the OwnTracks Recorder's `.rec` lines, GPX 1.1, GeoJSON, CSV, KML and
-//! JSON. Writers are pure and work page by page: an [`Exporter`] turns the start of a document,
+//! History export formats: the OwnTracks Recorder's `.rec` lines, GPX 1.1, GeoJSON, CSV, KML,
+//! JSON and the original back end's fixed-width TXT. Writers are pure and work page by page: an [`Exporter`] turns the start of a document,
 //! each page of points and its end into bytes, so a whole year streams in constant memory, and
 //! [`stream`] drives one over a store's history pages. An error ends the stream without the
 //! document's end, so whoever sends it can abort the transfer instead of passing off a cut file
@@ -16,6 +16,8 @@ mod rec;
 pub mod recorder;
 mod table;
 mod time;
+pub mod track;
+mod txt;
 mod xml;
 
 use std::fmt;
@@ -27,6 +29,7 @@ use pista_core::{DeviceName, UserName};
 use pista_store::{HistoryColumns, HistoryPages, HistoryPoint, StoreError};
 
 pub use recorder::{RecorderFormat, UnknownRecorderFormat};
+pub use txt::Zone;
 
 /// An export format, by its name in `--format` and `format=`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,11 +40,20 @@ pub enum Format {
     Csv,
     Kml,
     Json,
+    /// The original back end's fixed-width text, times in a named zone ([`Zone`]).
+    Txt,
 }
 
 impl Format {
-    pub const ALL: [Format; 6] =
-        [Format::Rec, Format::Gpx, Format::GeoJson, Format::Csv, Format::Kml, Format::Json];
+    pub const ALL: [Format; 7] = [
+        Format::Rec,
+        Format::Gpx,
+        Format::GeoJson,
+        Format::Csv,
+        Format::Kml,
+        Format::Json,
+        Format::Txt,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -51,6 +63,7 @@ impl Format {
             Format::Csv => "csv",
             Format::Kml => "kml",
             Format::Json => "json",
+            Format::Txt => "txt",
         }
     }
 
@@ -59,14 +72,16 @@ impl Format {
     pub fn columns(self) -> HistoryColumns {
         match self {
             Format::Rec | Format::Json => HistoryColumns::Message,
-            Format::Gpx | Format::GeoJson | Format::Csv | Format::Kml => HistoryColumns::All,
+            Format::Gpx | Format::GeoJson | Format::Csv | Format::Kml | Format::Txt => {
+                HistoryColumns::All
+            }
         }
     }
 
     /// The media type of the document.
     pub fn content_type(self) -> &'static str {
         match self {
-            Format::Rec => "text/plain; charset=utf-8",
+            Format::Rec | Format::Txt => "text/plain; charset=utf-8",
             Format::Gpx => "application/gpx+xml",
             Format::GeoJson => "application/geo+json",
             Format::Csv => "text/csv; charset=utf-8; header=present",
@@ -96,8 +111,10 @@ impl FromStr for Format {
 /// Why an export could not be made or was cut short.
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
-    #[error("unknown format {value:?}; known: rec, gpx, geojson, csv, kml, json")]
+    #[error("unknown format {value:?}; known: rec, gpx, geojson, csv, kml, json, txt")]
     UnknownFormat { value: String },
+    #[error("unknown time zone {value:?}; use an IANA name such as Europe/Berlin or UTC")]
+    UnknownZone { value: String },
     /// A `.rec` file is one device's history; a user's devices would be mixed up in it.
     #[error("format rec holds one device's history; name a device of user {user:?}")]
     RecNeedsDevice { user: String },
@@ -170,8 +187,15 @@ impl Exporter {
             Format::Csv => Box::new(table::Table),
             Format::Kml => Box::new(kml::Kml::new(label)),
             Format::Json => Box::new(json::Array::default()),
+            Format::Txt => Box::new(txt::Txt::new(Zone::utc())),
         };
         Ok(Self { name: format.name(), columns: format.columns(), encoder, page_bytes: 0 })
+    }
+
+    /// A TXT writer with times in `zone` (UTC with [`Exporter::new`]).
+    pub fn txt(zone: Zone) -> Self {
+        let (name, columns) = (Format::Txt.name(), Format::Txt.columns());
+        Self { name, columns, encoder: Box::new(txt::Txt::new(zone)), page_bytes: 0 }
     }
 
     /// The Recorder's `/api/0/locations` answer in `format`: for JSON the envelope

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use futures::StreamExt;
 use pista_core::{DeviceKey, DeviceName, UserName};
-use pista_export::{ExportError, Exporter, Format, RecorderFormat, Subject, stream};
+use pista_export::{ExportError, Exporter, Format, RecorderFormat, Subject, Zone, stream};
 use pista_store::{HistoryPoint, StoreError};
 
 fn key() -> Arc<DeviceKey> {
@@ -265,12 +265,13 @@ fn the_recorder_envelope_counts_first_and_closes_with_status_and_version() {
 #[test]
 fn formats_are_named_with_their_media_types_and_file_names() {
     let names: Vec<String> = Format::ALL.iter().map(ToString::to_string).collect();
-    assert_eq!(names, ["rec", "gpx", "geojson", "csv", "kml", "json"]);
+    assert_eq!(names, ["rec", "gpx", "geojson", "csv", "kml", "json", "txt"]);
+    assert_eq!(Format::Txt.content_type(), "text/plain; charset=utf-8");
     assert_eq!("GPX".parse::<Format>().unwrap(), Format::Gpx);
     let error = "shp".parse::<Format>().unwrap_err();
     assert_eq!(
         error.to_string(),
-        r#"unknown format "shp"; known: rec, gpx, geojson, csv, kml, json"#
+        r#"unknown format "shp"; known: rec, gpx, geojson, csv, kml, json, txt"#
     );
     assert_eq!(Format::Gpx.content_type(), "application/gpx+xml");
     assert_eq!(Format::Csv.content_type(), "text/csv; charset=utf-8; header=present");
@@ -293,4 +294,33 @@ async fn a_store_error_ends_the_stream_without_the_documents_end() {
     assert!(matches!(chunks[2], Err(ExportError::Store(StoreError::Busy { .. }))));
     let sent: Vec<u8> = chunks[..2].iter().flat_map(|c| c.as_ref().unwrap().to_vec()).collect();
     assert!(!String::from_utf8(sent).unwrap().contains("</gpx>"));
+}
+
+#[test]
+fn txt_is_the_originals_fixed_width_layout_in_the_zone_asked_for() {
+    let exporter = Exporter::txt(Zone::named("Europe/Berlin").unwrap());
+    let text = String::from_utf8(exporter.document(&points()).unwrap()).unwrap();
+    let want = concat!(
+        "Latitude   Longitude  Timestamp(Europe/Berlin) Speed Location\n",
+        "48.858334  2.295134   2023-11-14 23:13:20        12      1 \"Main\" St, <Tom & Jerry's> \n",
+        "-33.5      151        2023-11-14 23:23:20         0             \n",
+        "\n",
+        "Trip: 16922.29 kilometers\n",
+    );
+    assert_eq!(text, want);
+
+    // Without a zone: UTC; without points: the header and a trip of nothing.
+    let utc = Exporter::new(Format::Txt, &subject(Some("phone"))).unwrap();
+    let text = String::from_utf8(utc.document(&points()[1..]).unwrap()).unwrap();
+    assert!(text.starts_with("Latitude   Longitude  Timestamp(UTC) Speed Location\n"), "{text}");
+    assert!(text.contains(" 2023-11-14 22:23:20 "), "{text}");
+    let empty = Exporter::txt(Zone::utc()).document(&[]).unwrap();
+    assert_eq!(
+        String::from_utf8(empty).unwrap(),
+        "Latitude   Longitude  Timestamp(UTC) Speed Location\n\nTrip: 0.00 kilometers\n"
+    );
+    assert_eq!(
+        Zone::named("Mars/Olympus").unwrap_err().to_string(),
+        "unknown time zone \"Mars/Olympus\"; use an IANA name such as Europe/Berlin or UTC"
+    );
 }

@@ -1,10 +1,11 @@
-//! `GET /api/0/export?user=&device=&from=&to=&format=`: a user's or device's history as a file
-//! (`.rec`, GPX, GeoJSON, CSV, KML or JSON), streamed in chunks as the store reads its pages, so
-//! a year costs the memory of a page. The status and headers go out before the first page is
-//! read; a storage error after that aborts the transfer (the chunked body never ends), so a
-//! client never takes a cut file for a whole one. Also [`streamed`], the response every
-//! streamed answer uses (`/api/0/locations` too). A device's export needs the right to see it;
-//! a whole user's, the right to see every one of their devices.
+//! `GET /api/0/export?user=&device=&from=&to=&format=[&tz=]`: a user's or device's history as a
+//! file (`.rec`, GPX, GeoJSON, CSV, KML, JSON, or TXT with times in the zone `tz`), streamed in
+//! chunks as the store reads its pages, so a year costs the memory of a page. The status and
+//! headers go out before the first page is read; a storage error after that aborts the transfer
+//! (the chunked body never ends), so a client never takes a cut file for a whole one. Also
+//! [`streamed`], the response every streamed answer uses (`/api/0/locations` too). A device's
+//! export needs the right to see it; a whole user's, the right to see every one of their
+//! devices.
 
 use axum::body::Body;
 use axum::extract::{RawQuery, State};
@@ -14,7 +15,7 @@ use bytes::Bytes;
 use futures::stream::{BoxStream, StreamExt};
 use pista_core::time::{iso, parse_bound};
 use pista_core::{DeviceKey, DeviceName, UserName};
-use pista_export::{ExportError, Exporter, Format, Subject};
+use pista_export::{ExportError, Exporter, Format, Subject, Zone};
 use pista_store::HistoryQuery;
 
 use crate::AppState;
@@ -63,8 +64,12 @@ pub async fn export(
         }
     }
     let subject = Subject { user: query.user.clone(), device: query.device.clone() };
-    let exporter =
-        Exporter::new(format, &subject).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let bad = |e: ExportError| ApiError::bad_request(e.to_string());
+    let exporter = match (format, params.query("tz")) {
+        // TXT writes local times: of the zone asked for (the tracks page sends the browser's).
+        (Format::Txt, Some(zone)) => Exporter::txt(Zone::named(zone).map_err(bad)?),
+        _ => Exporter::new(format, &subject).map_err(bad)?,
+    };
 
     let history = state.store.history(&query).await?;
     tracing::debug!(user = %subject.user, device = ?subject.device, %format, "export started");
@@ -148,7 +153,7 @@ mod tests {
             ("device=phone", "user is required"),
             (
                 "user=jane&format=shp",
-                "unknown format \"shp\"; known: rec, gpx, geojson, csv, kml, json",
+                "unknown format \"shp\"; known: rec, gpx, geojson, csv, kml, json, txt",
             ),
             (
                 "user=jane&from=2023-11-15&to=2023-11-14",

@@ -27,6 +27,7 @@ mod recorder_extras;
 mod secrets;
 pub mod tls;
 mod tours;
+mod track;
 pub mod ui;
 mod views;
 mod webhooks;
@@ -130,6 +131,7 @@ pub fn router(state: AppState, config: WebConfig) -> Router {
         .route("/api/0/last", get(api::last))
         .route("/api/0/locations", get(api::locations).delete(deletion::delete))
         .route("/api/0/export", get(export::export))
+        .route("/api/0/track", get(track::track))
         .route("/api/0/deletions", get(deletion::log))
         .route(
             "/api/0/retention",

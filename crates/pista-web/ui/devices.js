@@ -69,7 +69,7 @@ function fromLast(item) {
 function fromObject(object) {
   const fields = {};
   for (const key of ['tid', 'lat', 'lon', 'tst', 'alt', 'vel', 'cog', 'compass', 'cc', 't',
-    'status', 'trip', 'dist', 'job', 'jobname']) {
+    'status', 'trip', 'dist', 'odo', 'job', 'jobname']) {
     if (object[key] !== undefined && object[key] !== null) fields[key] = object[key];
   }
   if (object.addr && object.addr !== 'unknown location') fields.addr = object.addr;

@@ -1,5 +1,7 @@
 // The table page: a row per device, kept current by the live stream, sorted by a click on a
-// column's header (a second click reverses). The columns are the original o2s table's.
+// column's header (a second click reverses). The columns are the original o2s table's: the
+// running Activo job (its name, the number on hover) and the Greenwich trip in km (the odometer
+// from the inventory plus the trip on hover), both from the device object (/api/0/map).
 
 import * as devices from './devices.js';
 import * as format from './format.js';
@@ -41,7 +43,34 @@ const COLUMNS = [
     return trigger;
   } },
   { name: 'Address', key: (d) => d.addr || '', cell: (d) => d.addr || '' },
+  { name: 'Job', key: (d) => jobName(d), cell: (d) => {
+    const job = format.el('span', 'job', jobName(d));
+    if (jobName(d)) job.title = `job ${d.job}`;
+    return job;
+  } },
+  { name: 'Trip/Odo', key: (d) => (hasTrip(d) ? d.trip : -1), numeric: true, cell: (d) => {
+    if (!hasTrip(d)) return '';
+    const trip = format.el('span', 'trip', `${Math.round(d.trip / 1000)} km`);
+    // FIXME(#8): nothing fills the device object's `odo` yet (the original had it from the
+    // inventory), so the odometer is usually unknown.
+    const km = (d.trip / 1000).toFixed(1);
+    trip.title = typeof d.odo === 'number'
+      ? `odometer ${d.odo} km + trip ${km} km = ${(d.odo + d.trip / 1000).toFixed(1)} km`
+      : `trip ${km} km since the device started; odometer unknown`;
+    return trip;
+  } },
 ];
+
+/** The running Activo job's name (its number when it has none); '' without one. */
+function jobName(device) {
+  if (device.job === undefined || device.job === null || String(device.job) === '0') return '';
+  return device.jobname || String(device.job);
+}
+
+/** Whether the device reports Greenwich trip metres (others have none, or the object's 0). */
+function hasTrip(device) {
+  return typeof device.trip === 'number' && (device.trip > 0 || typeof device.odo === 'number');
+}
 
 export function show(main) {
   const wrapper = format.el('div', 'table-page');

@@ -275,6 +275,7 @@ async fn every_read_route_shows_each_user_exactly_what_they_may_see() {
             let want = if allowed { StatusCode::OK } else { StatusCode::FORBIDDEN };
             for path in [
                 format!("/api/0/export?{range}&format=json"),
+                format!("/api/0/track?{range}"),
                 format!("/api/0/messages?user={user}&device={device}"),
                 format!("/api/0/transitions?user={user}&device={device}"),
                 format!("/api/0/waypoints?user={user}&device={device}"),
@@ -439,6 +440,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("/api/0/last", "every_read_route_..."),
     ("/api/0/locations", "every_read_route_... (GET), changes_... (DELETE)"),
     ("/api/0/export", "every_read_route_..."),
+    ("/api/0/track", "every_read_route_..."),
     ("/api/0/deletions", "every_read_route_...: lists"),
     ("/api/0/retention", "every_read_route_...: lists; changes_...: PUT"),
     ("/api/0/cmd", "every_read_route_... (GET), changes_... (POST)"),

@@ -125,7 +125,7 @@ async fn empty_ranges_unknown_names_and_bad_parameters_have_exact_answers() {
         (
             format!("/api/0/export?user={user}&format=shp"),
             400,
-            "unknown format \"shp\"; known: rec, gpx, geojson, csv, kml, json".to_owned(),
+            "unknown format \"shp\"; known: rec, gpx, geojson, csv, kml, json, txt".to_owned(),
         ),
         (
             "/api/0/export?user=nobody&format=gpx".to_owned(),
@@ -298,7 +298,7 @@ async fn pista_export_writes_stdout_or_a_whole_file_and_its_rec_replays() {
     assert_eq!(rec.lines().count(), 3);
 
     let bad = [
-        (vec!["--format", "shp"], "error: --format: unknown format \"shp\"; known: rec, gpx, geojson, csv, kml, json\n".to_owned()),
+        (vec!["--format", "shp"], "error: --format: unknown format \"shp\"; known: rec, gpx, geojson, csv, kml, json, txt\n".to_owned()),
         (vec!["--format", "gpx", "--device", "tablet"], format!("error: unknown device \"tablet\" of user \"{user}\"\n")),
         (vec!["--format", "gpx", "--from", "soon"], "error: --from: \"soon\" is not a time; use YYYY-MM-DDTHH:MM:SS (UTC), YYYY-MM-DD, YYYY-MM, an RFC 3339 time with offset, or epoch seconds\n".to_owned()),
         (vec!["--format", "rec"], format!("error: format rec of a whole user is a tree of files (rec/USER/DEVICE/YYYY-MM.rec): give --out DIRECTORY, or name a --device of user \"{user}\"\n")),

@@ -33,6 +33,7 @@ mod stats;
 mod tls;
 mod tls_listeners;
 mod tours;
+mod track;
 mod two_workers;
 mod vectors;
 mod web_ui;
