@@ -8,7 +8,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import {
   run, SCREENSHOTS, base, brokerPort, users, outside, pageErrors, basic, admin, publish, newPage,
-  logIn, setUp, tearDown, waitFor,
+  logIn, post, setUp, tearDown, waitFor,
 } from './harness.mjs';
 
 before(setUp);
@@ -224,11 +224,24 @@ test('admin sets a secret for jane\'s phone; the list never shows it; an envelop
 });
 
 test('jane exports her phone\'s history as GPX from the account page', async () => {
+  // A device that goes while the page is open: its export is refused with the server's reason.
+  await post('jane', 'watch', { tid: 'jw', lat: 48.8, lon: 2.3, tst: 1700000000 });
   const page = await newPage();
   await logIn(page, 'jane');
   await page.goto(base + '/ui/#/account');
   const box = part(page, 'Export');
   await box.locator('select[name=device] option[value=phone]').waitFor({ state: 'attached' });
+  await box.locator('select[name=device] option[value=watch]').waitFor({ state: 'attached' });
+  const gone = await fetch(`${base}/api/0/locations?user=jane&device=watch&all=true`, {
+    method: 'DELETE', headers: { Authorization: basic('jane') },
+  });
+  assert.equal(gone.status, 200, await gone.text());
+  await box.locator('select[name=device]').selectOption('watch');
+  await box.locator('select[name=format]').selectOption('gpx');
+  await box.getByRole('button', { name: 'Prepare download' }).click();
+  await box.locator('.problem', { hasText: 'unknown device "watch" of user "jane"' }).waitFor();
+  assert.equal(await box.locator('a.download').isHidden(), true);
+  await box.locator('select[name=device]').selectOption('');
   await box.locator('select[name=format]').selectOption('rec');
   await box.getByRole('button', { name: 'Prepare download' }).click();
   await box.locator('.problem', { hasText: 'A .rec file holds one device: choose one.' }).waitFor();
@@ -274,10 +287,13 @@ test('jane deletes her phone\'s history, typing its name to confirm', async () =
   const left = await as('jane', `/api/0/locations?user=jane&device=phone&from=2015-01-01&to=${Math.floor(Date.now() / 1000) + 86400}`);
   assert.deepEqual([left.status, left.body.count, left.body.data], [200, 0, []]);
   const log = part(page, 'Deletion log');
-  await log.locator('table.deletions tbody tr').waitFor();
+  // Newest first: this deletion (2), then the export test's removed watch (1).
+  const rows = log.locator('table.deletions tbody tr');
+  await rows.nth(1).waitFor();
+  assert.equal(await rows.count(), 2);
   assert.deepEqual(
-    (await log.locator('table.deletions tbody tr td').allTextContents()).filter((_, i) => i !== 1 && i !== 3),
-    ['1', 'api', '2', ''],
+    (await rows.first().locator('td').allTextContents()).filter((_, i) => i !== 1 && i !== 3),
+    ['2', 'api', '2', ''],
   );
   await page.close();
 });

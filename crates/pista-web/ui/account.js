@@ -3,7 +3,7 @@
 // their own data (with the device's name typed to confirm), their retention rules and the
 // deletion log of their data. Everything goes through the API as the logged-in user.
 
-import { call } from './api.js';
+import { call, checkDownload } from './api.js';
 import { el } from './format.js';
 import * as panel from './panel.js';
 import * as sections from './sections.js';
@@ -138,9 +138,9 @@ function exportSection(context, device) {
         from: from.field.value ? panel.dayStart(from.field.value) : '',
         to: to.field.value ? panel.dayEnd(to.field.value) : '',
       };
-      // FIXME(#8): an export refused before its first byte (404, 503) answers JSON, which the
-      // browser reports as a failed download; the reason is not shown on the problem line.
-      link.href = `/api/0/export?${sections.query(params)}`;
+      const url = `/api/0/export?${sections.query(params)}`;
+      await checkDownload(url); // a refusal is shown here, as the server words it
+      link.href = url;
       link.download = '';
       link.hidden = false;
       part.say('Ready: the link downloads the file (the server names it).');

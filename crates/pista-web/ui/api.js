@@ -46,3 +46,26 @@ export async function call(path, { method = 'GET', body } = {}) {
   }
   return data;
 }
+
+/** Asks `path` for a download and reads only its headers: answers nothing when the server
+ * would send the file, throws the server's reason (an unknown device, a bad range, a busy
+ * server) when it refuses. A refusal comes before the first byte, which a plain link would
+ * show as no more than a failed download. The answer's body is not read: the request ends. */
+export async function checkDownload(path) {
+  const stop = new AbortController();
+  const response = await fetch(path, {
+    headers: { 'X-Requested-With': 'pista-ui' }, credentials: 'same-origin', signal: stop.signal,
+  });
+  if (response.ok) {
+    stop.abort();
+    return;
+  }
+  let reason = `${response.status} ${response.statusText}`;
+  try {
+    reason = (await response.json()).error || reason;
+  } catch {
+    // not JSON: the status says it
+  }
+  if (response.status === 401) window.dispatchEvent(new CustomEvent('pista:logged-out'));
+  throw new ApiError(response.status, reason);
+}
