@@ -28,14 +28,22 @@ pub enum TrackError {
     #[error("zoom {value:?} is not a whole number from 0 to {MAX_ZOOM}")]
     Zoom { value: String },
     #[error(
-        "bbox {value:?} is not west,south,east,north in degrees (west below east, south below north)"
+        "bbox {value:?} is not west,south,east,north in degrees (south below north; a west above \
+         east crosses the antimeridian)"
     )]
     Bbox { value: String },
-    #[error("every {value:?} is not a distance in km above 0 and up to 10000")]
+    #[error("every {value:?} is not a distance in km from {MIN_EVERY_KM} to {MAX_EVERY_KM}")]
     Every { value: String },
 }
 
-/// A box of longitudes and latitudes, edges included.
+/// The shortest distance between marks: a hundred metres (the page offers 1 to 100 km).
+pub const MIN_EVERY_KM: f64 = 0.1;
+
+/// The longest distance between marks.
+pub const MAX_EVERY_KM: f64 = 10_000.0;
+
+/// A box of longitudes and latitudes, edges included; `west` above `east` is a box across the
+/// antimeridian (a map view over the Pacific).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Bbox {
     pub west: f64,
@@ -59,7 +67,6 @@ impl Bbox {
             && inside(east, 180.0)
             && inside(south, 90.0)
             && inside(north, 90.0)
-            && west <= east
             && south <= north;
         if !good {
             return Err(bad());
@@ -68,7 +75,12 @@ impl Bbox {
     }
 
     fn contains(&self, lat: f64, lon: f64) -> bool {
-        (self.south..=self.north).contains(&lat) && (self.west..=self.east).contains(&lon)
+        let lon_inside = if self.west <= self.east {
+            (self.west..=self.east).contains(&lon)
+        } else {
+            lon >= self.west || lon <= self.east
+        };
+        (self.south..=self.north).contains(&lat) && lon_inside
     }
 
     fn around(lat: f64, lon: f64) -> Self {
@@ -118,7 +130,7 @@ pub fn parse_zoom(text: &str) -> Result<u8, TrackError> {
 pub fn parse_every(text: &str) -> Result<f64, TrackError> {
     text.parse::<f64>()
         .ok()
-        .filter(|km| km.is_finite() && *km > 0.0 && *km <= 10_000.0)
+        .filter(|km| (MIN_EVERY_KM..=MAX_EVERY_KM).contains(km))
         .ok_or_else(|| TrackError::Every { value: text.to_owned() })
 }
 
@@ -317,9 +329,9 @@ impl TrackBuilder {
             return;
         }
         self.track.marks.push(Mark { point, addr: fix.addr.clone() });
-        while self.next_mark <= point.metres {
-            self.next_mark += every;
-        }
+        // The first multiple of `every` past this point (a loop of additions could run for
+        // ever: a step too small to change a large sum).
+        self.next_mark = ((point.metres / every).floor() + 1.0) * every;
     }
 
     fn draw(&mut self, point: TrackPoint) {

@@ -62,18 +62,27 @@ pub(crate) fn fields(
         }
     };
     if let Some(unknown) = fields.keys().find(|k| !known.contains(&k.as_str())) {
-        return Err(ApiError::bad_request(format!(
-            "unknown field {unknown:?}; known: {}",
-            known.join(", ")
-        )));
+        // A body that carries a secret does not have its names repeated either: a bare secret
+        // sent as a form (`curl -d 'hunter2'`) arrives as a field name.
+        let named = match known.iter().any(|name| SECRET_FIELDS.contains(name)) {
+            true => "an unknown field (its name is not repeated: the body carries a secret)".into(),
+            false => format!("unknown field {unknown:?}"),
+        };
+        return Err(ApiError::bad_request(format!("{named}; known: {}", known.join(", "))));
     }
     Ok(fields)
 }
+
+/// Fields whose values are passwords or secrets: an error about one never shows its value.
+const SECRET_FIELDS: [&str; 3] = ["password", "current", "secret"];
 
 fn text<'a>(fields: &'a Map<String, Value>, name: &str) -> Result<Option<&'a str>, ApiError> {
     match fields.get(name) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(text)) => Ok(Some(text.as_str())),
+        Some(_) if SECRET_FIELDS.contains(&name) => {
+            Err(ApiError::bad_request(format!("{name} must be a string (its value is not shown)")))
+        }
         Some(other) => Err(ApiError::bad_request(format!("{name} must be a string, not {other}"))),
     }
 }

@@ -144,11 +144,11 @@ mod tests {
             ("user=jane&device=bike&zoom=30", "zoom \"30\" is not a whole number from 0 to 24"),
             (
                 "user=jane&device=bike&bbox=1,2",
-                "bbox \"1,2\" is not west,south,east,north in degrees (west below east, south below north)",
+                "bbox \"1,2\" is not west,south,east,north in degrees (south below north; a west above east crosses the antimeridian)",
             ),
             (
                 "user=jane&device=bike&every=-2",
-                "every \"-2\" is not a distance in km above 0 and up to 10000",
+                "every \"-2\" is not a distance in km from 0.1 to 10000",
             ),
             (
                 "user=jane&device=bike&from=2026-03-11&to=2026-03-10",

@@ -49,9 +49,13 @@ function query(shown) {
 /** The map's visible box, a quarter larger on each side, as `west,south,east,north`. */
 function visibleBox(map) {
   const box = map.getBounds().pad(0.25);
-  const clamp = (value, limit) => Math.max(-limit, Math.min(limit, value)).toFixed(6);
-  return [clamp(box.getWest(), 180), clamp(box.getSouth(), 90), clamp(box.getEast(), 180),
-    clamp(box.getNorth(), 90)].join(',');
+  const clamp = (value) => Math.max(-90, Math.min(90, value)).toFixed(6);
+  // Leaflet's longitudes run on past ±180 when the view crosses the antimeridian; wrapped back,
+  // such a box has its west above its east, which the server reads as crossing.
+  const wrap = (value) => ((((value + 180) % 360) + 360) % 360 - 180).toFixed(6);
+  const wide = box.getEast() - box.getWest() >= 360;
+  const [west, east] = wide ? ['-180', '180'] : [wrap(box.getWest()), wrap(box.getEast())];
+  return [west, clamp(box.getSouth()), east, clamp(box.getNorth())].join(',');
 }
 
 export function show(main, { settings }) {

@@ -716,6 +716,29 @@ async fn a_password_change_ends_the_other_sessions_but_not_the_tokens() {
     assert_eq!(status(old).await, StatusCode::UNAUTHORIZED);
     assert_eq!(status(me().basic_auth("eve", Some("eve-second-secret"))).await, StatusCode::OK);
 
+    // Errors about a password never show it: not a mistyped value, nor a bare one sent as a
+    // form (where it arrives as a field's name).
+    let changed = |body: reqwest::Body, form: bool| {
+        let mut request = world
+            .http
+            .put(world.url("/api/0/users/eve/password"))
+            .basic_auth("eve", Some("eve-second-secret"))
+            .body(body);
+        if form {
+            request = request.header("content-type", "application/x-www-form-urlencoded");
+        }
+        async move { request.send().await.unwrap().text().await.unwrap() }
+    };
+    let typed = r#"{"current":"eve-second-secret","password":987654321012}"#;
+    let answer = changed(typed.into(), false).await;
+    assert_eq!(
+        answer,
+        r#"{"error":"password must be a string (its value is not shown)","status":400}"#
+    );
+    let answer = changed("eve-bare-secret-1".into(), true).await;
+    assert!(!answer.contains("eve-bare-secret-1"), "{answer}");
+    assert!(answer.contains("its name is not repeated"), "{answer}");
+
     // A superuser's change ends every session of the user.
     let reset = json!({"password": "eve-third-secret"});
     let (code, _) =
@@ -999,7 +1022,11 @@ async fn device_secrets_are_set_by_owners_and_superusers_and_never_shown() {
         (
             "/api/0/secrets/jane/tablet",
             json!({"secret": "x", "key": "y"}),
-            (400, "unknown field \"key\"; known: secret"),
+            (
+                400,
+                "an unknown field (its name is not repeated: the body carries a secret); known: \
+                 secret",
+            ),
         ),
         ("/api/0/secrets/nobody/phone", json!({"secret": "x"}), (404, "no user nobody")),
     ] {

@@ -150,13 +150,10 @@ async fn tracks_are_refused_to_others_and_bad_parameters_are_named() {
         ("user=jane", "user and device are required"),
         ("user=jane&device=bike&zoom=x", "zoom \"x\" is not a whole number from 0 to 24"),
         (
-            "user=jane&device=bike&bbox=5,0,4,1",
-            "bbox \"5,0,4,1\" is not west,south,east,north in degrees (west below east, south below north)",
+            "user=jane&device=bike&bbox=5,1,6,0",
+            "bbox \"5,1,6,0\" is not west,south,east,north in degrees (south below north; a west above east crosses the antimeridian)",
         ),
-        (
-            "user=jane&device=bike&every=0",
-            "every \"0\" is not a distance in km above 0 and up to 10000",
-        ),
+        ("user=jane&device=bike&every=0", "every \"0\" is not a distance in km from 0.1 to 10000"),
     ];
     for (query, want) in cases {
         let (status, answer) = world.json("jane", &format!("/api/0/track?{query}")).await;

@@ -121,6 +121,15 @@ fn a_box_draws_the_runs_inside_it_with_their_neighbours() {
     assert_eq!(runs(&track), [vec![0, 1], vec![1, 2, 3], vec![3, 4, 5], vec![5, 6]]);
     assert_eq!(track.returned(), 10);
 
+    // West above east: a box across the antimeridian holds both ends of the world.
+    let pacific = Bbox::parse("179,-1,-179,1").unwrap();
+    let dateline =
+        [fix(0, 0.0, 178.0), fix(1, 0.0, 179.5), fix(2, 0.0, -179.5), fix(3, 0.0, -178.0)];
+    let track = build(&dateline, TrackOptions { bbox: Some(pacific), ..Default::default() });
+    assert_eq!(runs(&track), [vec![0, 1, 2, 3]]);
+    let track = build(&zigzag(), TrackOptions { bbox: Some(pacific), ..Default::default() });
+    assert_eq!(track.returned(), 0);
+
     let nowhere = Bbox::parse("100,10,101,11").unwrap();
     let track = build(&zigzag(), TrackOptions { bbox: Some(nowhere), ..Default::default() });
     assert_eq!((track.returned(), track.points), (0, 7));
@@ -154,25 +163,26 @@ fn parameters_are_read_or_refused_by_value() {
     let errors = [
         (parse_zoom("25").unwrap_err(), "zoom \"25\" is not a whole number from 0 to 24"),
         (parse_zoom("-1").unwrap_err(), "zoom \"-1\" is not a whole number from 0 to 24"),
-        (
-            parse_every("0").unwrap_err(),
-            "every \"0\" is not a distance in km above 0 and up to 10000",
-        ),
+        (parse_every("0").unwrap_err(), "every \"0\" is not a distance in km from 0.1 to 10000"),
         (
             parse_every("NaN").unwrap_err(),
-            "every \"NaN\" is not a distance in km above 0 and up to 10000",
+            "every \"NaN\" is not a distance in km from 0.1 to 10000",
         ),
         (
             Bbox::parse("1,2,3").unwrap_err(),
-            "bbox \"1,2,3\" is not west,south,east,north in degrees (west below east, south below north)",
+            "bbox \"1,2,3\" is not west,south,east,north in degrees (south below north; a west above east crosses the antimeridian)",
         ),
         (
-            Bbox::parse("3,2,1,4").unwrap_err(),
-            "bbox \"3,2,1,4\" is not west,south,east,north in degrees (west below east, south below north)",
+            Bbox::parse("1,4,3,2").unwrap_err(),
+            "bbox \"1,4,3,2\" is not west,south,east,north in degrees (south below north; a west above east crosses the antimeridian)",
+        ),
+        (
+            parse_every("1e-300").unwrap_err(),
+            "every \"1e-300\" is not a distance in km from 0.1 to 10000",
         ),
         (
             Bbox::parse("0,0,1,x").unwrap_err(),
-            "bbox \"0,0,1,x\" is not west,south,east,north in degrees (west below east, south below north)",
+            "bbox \"0,0,1,x\" is not west,south,east,north in degrees (south below north; a west above east crosses the antimeridian)",
         ),
     ];
     for (error, want) in errors {
