@@ -197,13 +197,14 @@ pub struct StoredAlert {
 }
 
 /// Which alerts to read, newest first (highest id first): one device's or all, with a fix time
-/// (`tst`) from `from` to `to` inclusive, below the id `before` (the next page's start), at most
-/// `limit`.
+/// (`tst`) from `from` to `to` inclusive, an id above `after` and below `before` (the pages
+/// after and before one read), at most `limit`.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct AlertQuery {
     pub key: Option<DeviceKey>,
     pub from: Option<i64>,
     pub to: Option<i64>,
+    pub after: Option<i64>,
     pub before: Option<i64>,
     pub limit: u64,
 }

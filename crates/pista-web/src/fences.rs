@@ -3,8 +3,9 @@
 //! (`{"name", "lat", "lon", "radius"}`) or a polygon (`{"name", "polygon": [[lat, lon], ...]}`),
 //! optionally only for one user's devices (`"user"`) and with a `"webhook"`;
 //! `PUT /api/0/fences/{id}` replaces one and `DELETE /api/0/fences/{id}` removes it (its retained
-//! object too). `GET /api/0/alerts[?user=U&device=D&from=F&to=T&limit=N]` lists the enter and
-//! leave events, newest first, a page of at most `limit` (500 unless given, 5,000 at most).
+//! object too). `GET /api/0/alerts[?user=U&device=D&from=F&to=T&after=ID&before=ID&limit=N]`
+//! lists the enter and leave events, newest (highest id) first, a page of at most `limit` (500
+//! unless given, 5,000 at most).
 //! Every change reaches the outputs stage at once. A user sees the fences that apply to their
 //! devices only and the regions of devices they may see; they create, change and remove fences
 //! for their own devices (`"user"` set to themselves), superusers any fence.
@@ -154,8 +155,9 @@ pub async fn alerts(
 pub const ALERTS_MAX: u64 = 5000;
 pub const ALERTS_DEFAULT: u64 = 500;
 
-/// Reads `user`/`device`, `from`/`to` (as for `/api/0/locations`, on the fix time) and `limit`
-/// (1 to [`ALERTS_MAX`]); errors name the parameter and its value.
+/// Reads `user`/`device`, `from`/`to` (as for `/api/0/locations`, on the fix time), `after` and
+/// `before` (alert ids, for the next and the previous page) and `limit` (1 to [`ALERTS_MAX`]);
+/// errors name the parameter and its value.
 fn alert_query(params: &Params) -> Result<AlertQuery, ApiError> {
     let key = params.device_key()?;
     let bound = |name: &str| {
@@ -174,6 +176,16 @@ fn alert_query(params: &Params) -> Result<AlertQuery, ApiError> {
         let (from, to) = (pista_core::time::iso(from), pista_core::time::iso(to));
         return Err(ApiError::bad_request(format!("from {from} is after to {to}")));
     }
+    let id = |name: &str| {
+        params
+            .query(name)
+            .map(|text| match text.parse::<i64>() {
+                Ok(id) if id >= 0 => Ok(id),
+                _ => Err(ApiError::bad_request(format!("{name} {text:?} is not an alert id"))),
+            })
+            .transpose()
+    };
+    let (after, before) = (id("after")?, id("before")?);
     let limit = match params.query("limit") {
         None => ALERTS_DEFAULT,
         Some(text) => match text.parse::<u64>() {
@@ -185,7 +197,7 @@ fn alert_query(params: &Params) -> Result<AlertQuery, ApiError> {
             }
         },
     };
-    Ok(AlertQuery { key, from, to, before: None, limit })
+    Ok(AlertQuery { key, from, to, after, before, limit })
 }
 
 fn derived(state: &AppState) -> Result<&dyn pista_store::DerivedStore, ApiError> {

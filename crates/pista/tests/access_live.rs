@@ -196,6 +196,18 @@ async fn alert_pages_are_newest_first_and_hold_only_what_the_reader_may_see() {
     let to = format!("to={}&user=jane&device=phone", TST + 1);
     assert_eq!(alerts(&world, "jane", &to).await, [phone.clone()]);
     assert_eq!(alerts(&world, "eve", "").await, Vec::<String>::new());
+
+    // The pages after and before an alert, by id.
+    let (_, body) = world.get("admin", "/api/0/alerts").await;
+    let ids: Vec<i64> =
+        body.as_array().unwrap().iter().map(|a| a["id"].as_i64().unwrap()).collect();
+    let (car_id, phone_id) = (ids[0], ids[2]);
+    let after = format!("after={phone_id}");
+    assert_eq!(alerts(&world, "admin", &after).await, [car.clone(), tablet.clone()]);
+    let before = format!("before={car_id}&limit=1");
+    assert_eq!(alerts(&world, "admin", &before).await, [tablet.clone()]);
+    let before = format!("before={car_id}");
+    assert_eq!(alerts(&world, "carl", &before).await, [phone.clone()]);
 }
 
 #[tokio::test]
@@ -205,6 +217,8 @@ async fn alert_pages_name_the_bad_parameter() {
         ("limit=0", "limit \"0\" is not a whole number from 1 to 5000"),
         ("limit=5001", "limit \"5001\" is not a whole number from 1 to 5000"),
         ("limit=ten", "limit \"ten\" is not a whole number from 1 to 5000"),
+        ("before=-1", "before \"-1\" is not an alert id"),
+        ("after=x", "after \"x\" is not an alert id"),
         (
             "from=yesterday",
             "from: \"yesterday\" is not a time; use YYYY-MM-DDTHH:MM:SS (UTC), YYYY-MM-DD, \

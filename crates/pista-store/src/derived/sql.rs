@@ -383,6 +383,9 @@ impl DerivedStore for SqlStore {
         if let Some(to) = query.to {
             select.and_where(Expr::col(("a", "tst")).lte(to));
         }
+        if let Some(after) = query.after {
+            select.and_where(Expr::col(("a", "id")).gt(after));
+        }
         if let Some(before) = query.before {
             select.and_where(Expr::col(("a", "id")).lt(before));
         }
