@@ -4,8 +4,8 @@
 //! optionally only for one user's devices (`"user"`) and with a `"webhook"`;
 //! `PUT /api/0/fences/{id}` replaces one and `DELETE /api/0/fences/{id}` removes it (its retained
 //! object too). `GET /api/0/alerts[?user=U&device=D&from=F&to=T&after=ID&before=ID&limit=N]`
-//! lists the enter and leave events, newest (highest id) first, a page of at most `limit` (500
-//! unless given, 5,000 at most).
+//! lists the enter and leave events: the newest `limit` (500 unless given, 5,000 at most) in the
+//! order they were recorded, oldest first; `after` and `before` page on from an alert's id.
 //! Every change reaches the outputs stage at once. A user sees the fences that apply to their
 //! devices only and the regions of devices they may see; they create, change and remove fences
 //! for their own devices (`"user"` set to themselves), superusers any fence.
@@ -123,7 +123,8 @@ pub async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// The alerts the caller may see, newest first (highest id first), at most `limit` of them.
+/// The newest `limit` alerts the caller may see (by id, the order they were recorded in),
+/// answered oldest first as `/api/0/locations` answers its newest `limit` points.
 pub async fn alerts(
     State(state): State<AppState>,
     caller: Caller,
@@ -148,6 +149,7 @@ pub async fn alerts(
             break;
         }
     }
+    shown.reverse();
     Ok(Json(Value::Array(shown)))
 }
 

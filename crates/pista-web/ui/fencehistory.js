@@ -1,5 +1,5 @@
 // The enter/leave history of the fences page: the newest PAGE alerts of the devices the user
-// may see (/api/0/alerts?limit=PAGE), newest first, with the time in the browser's zone, the
+// may see (/api/0/alerts?limit=PAGE), shown newest first, with the time in the browser's zone, the
 // device, the event, the fence and the distance to its centre; filtered by fence and by device.
 // The part opens its own /api/0/live?kinds=alert stream while shown; each alert reads only the
 // alerts recorded after the newest shown (`after` its id) and adds them, and "Show older" reads

@@ -1,12 +1,13 @@
 // The fences as the map and fences pages draw them, and the way both keep them current: a
-// read of /api/0/fences once the page's /api/0/live?kinds=fence stream is open, and again on
-// each of its fence events (a fence created, replaced or deleted anywhere: this API, another
-// browser, the configuration, an app's region), after a `lagged` event, and at once when another
-// tab of this browser says it changed one (a BroadcastChannel, which asks no server for anything).
-// There is no timed poll: the browser reopens a dropped stream by itself, and its reopening
-// reads the list again, so nothing changed while it was away is missed.
+// read of /api/0/fences at once, and again on each `fence` event of the tab's live stream
+// (devices.js: a fence created, replaced or deleted anywhere, through this API, another browser,
+// the configuration or an app's region), after a `lagged` event, whenever that stream opens, and
+// at once when another tab of this browser says it changed one (a BroadcastChannel, which asks
+// no server for anything). There is no timed poll: the browser reopens a dropped stream by
+// itself, and its reopening reads the list again, so nothing changed meanwhile is missed.
 
 import { call } from './api.js';
+import * as devices from './devices.js';
 
 const L = window.L;
 
@@ -65,20 +66,13 @@ export function follow(onList, onError = () => {}) {
   }
   const listen = () => read();
   channel?.addEventListener('message', listen);
-  const stream = new EventSource('/api/0/live?kinds=fence');
-  stream.addEventListener('fence', listen);
-  stream.addEventListener('lagged', listen);
-  // Read once the stream is open (and on every reopening), so no change falls between the two.
-  stream.onopen = listen;
-  stream.onerror = () => {
-    if (stream.readyState === EventSource.CLOSED) call('/api/0/me').catch(() => {});
-  };
+  const unsubscribe = devices.onFences(listen);
   read();
   return {
     reload: read,
     stop() {
       stopped = true;
-      stream.close();
+      unsubscribe();
       channel?.removeEventListener('message', listen);
     },
   };

@@ -1,7 +1,7 @@
 //! The live stream's `fence` events and the pages of `/api/0/alerts`, in the authorization
 //! matrix's world (see `access`): a fence change reaches exactly the listeners who may see the
 //! fence, an app's region reaches its owner and those it is shared with, and a page of alerts
-//! holds only what its reader may see, newest first, however many of the newest are hidden.
+//! holds the newest its reader may see (oldest first), however many of the newest are hidden.
 
 use std::time::Duration;
 
@@ -170,7 +170,7 @@ async fn alerts(world: &World, viewer: &str, query: &str) -> Vec<String> {
 }
 
 #[tokio::test]
-async fn alert_pages_are_newest_first_and_hold_only_what_the_reader_may_see() {
+async fn alert_pages_hold_the_newest_the_reader_may_see_oldest_first() {
     let world = World::start().await;
     // The world's three enters, one per device, at TST + its index.
     let all = crate::common::eventually("the three enters", || async {
@@ -183,10 +183,10 @@ async fn alert_pages_are_newest_first_and_hold_only_what_the_reader_may_see() {
         format!("jane/tablet {}", TST + 1),
         format!("bob/car {}", TST + 2),
     );
-    assert_eq!(all, [car.clone(), tablet.clone(), phone.clone()]);
-    assert_eq!(alerts(&world, "admin", "limit=2").await, [car.clone(), tablet.clone()]);
+    assert_eq!(all, [phone.clone(), tablet.clone(), car.clone()]);
+    assert_eq!(alerts(&world, "admin", "limit=2").await, [tablet.clone(), car.clone()]);
     // carl may not see the tablet: his page of two goes on past it.
-    assert_eq!(alerts(&world, "carl", "limit=2").await, [car.clone(), phone.clone()]);
+    assert_eq!(alerts(&world, "carl", "limit=2").await, [phone.clone(), car.clone()]);
     assert_eq!(alerts(&world, "carl", "limit=1").await, [car.clone()]);
     assert_eq!(alerts(&world, "jane", "limit=1").await, [tablet.clone()]);
     let range = format!("from={}&to={}", TST + 1, TST + 1);
@@ -201,9 +201,9 @@ async fn alert_pages_are_newest_first_and_hold_only_what_the_reader_may_see() {
     let (_, body) = world.get("admin", "/api/0/alerts").await;
     let ids: Vec<i64> =
         body.as_array().unwrap().iter().map(|a| a["id"].as_i64().unwrap()).collect();
-    let (car_id, phone_id) = (ids[0], ids[2]);
+    let (phone_id, car_id) = (ids[0], ids[2]);
     let after = format!("after={phone_id}");
-    assert_eq!(alerts(&world, "admin", &after).await, [car.clone(), tablet.clone()]);
+    assert_eq!(alerts(&world, "admin", &after).await, [tablet.clone(), car.clone()]);
     let before = format!("before={car_id}&limit=1");
     assert_eq!(alerts(&world, "admin", &before).await, [tablet.clone()]);
     let before = format!("before={car_id}");
