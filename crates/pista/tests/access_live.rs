@@ -183,18 +183,18 @@ async fn alert_pages_hold_the_newest_the_reader_may_see_oldest_first() {
         format!("jane/tablet {}", TST + 1),
         format!("bob/car {}", TST + 2),
     );
-    assert_eq!(all, [phone.clone(), tablet.clone(), car.clone()]);
-    assert_eq!(alerts(&world, "admin", "limit=2").await, [tablet.clone(), car.clone()]);
+    assert_eq!(all, [phone.as_str(), tablet.as_str(), car.as_str()]);
+    assert_eq!(alerts(&world, "admin", "limit=2").await, [tablet.as_str(), car.as_str()]);
     // carl may not see the tablet: his page of two goes on past it.
-    assert_eq!(alerts(&world, "carl", "limit=2").await, [phone.clone(), car.clone()]);
-    assert_eq!(alerts(&world, "carl", "limit=1").await, [car.clone()]);
-    assert_eq!(alerts(&world, "jane", "limit=1").await, [tablet.clone()]);
+    assert_eq!(alerts(&world, "carl", "limit=2").await, [phone.as_str(), car.as_str()]);
+    assert_eq!(alerts(&world, "carl", "limit=1").await, [car.as_str()]);
+    assert_eq!(alerts(&world, "jane", "limit=1").await, [tablet.as_str()]);
     let range = format!("from={}&to={}", TST + 1, TST + 1);
-    assert_eq!(alerts(&world, "admin", &range).await, [tablet.clone()]);
+    assert_eq!(alerts(&world, "admin", &range).await, [tablet.as_str()]);
     let from = format!("from={}", TST + 1);
-    assert_eq!(alerts(&world, "carl", &from).await, [car.clone()]);
+    assert_eq!(alerts(&world, "carl", &from).await, [car.as_str()]);
     let to = format!("to={}&user=jane&device=phone", TST + 1);
-    assert_eq!(alerts(&world, "jane", &to).await, [phone.clone()]);
+    assert_eq!(alerts(&world, "jane", &to).await, [phone.as_str()]);
     assert_eq!(alerts(&world, "eve", "").await, Vec::<String>::new());
 
     // The pages after and before an alert, by id.
@@ -203,11 +203,11 @@ async fn alert_pages_hold_the_newest_the_reader_may_see_oldest_first() {
         body.as_array().unwrap().iter().map(|a| a["id"].as_i64().unwrap()).collect();
     let (phone_id, car_id) = (ids[0], ids[2]);
     let after = format!("after={phone_id}");
-    assert_eq!(alerts(&world, "admin", &after).await, [tablet.clone(), car.clone()]);
+    assert_eq!(alerts(&world, "admin", &after).await, [tablet.as_str(), car.as_str()]);
     let before = format!("before={car_id}&limit=1");
-    assert_eq!(alerts(&world, "admin", &before).await, [tablet.clone()]);
+    assert_eq!(alerts(&world, "admin", &before).await, [tablet.as_str()]);
     let before = format!("before={car_id}");
-    assert_eq!(alerts(&world, "carl", &before).await, [phone.clone()]);
+    assert_eq!(alerts(&world, "carl", &before).await, [phone.as_str()]);
 }
 
 #[tokio::test]
