@@ -20,9 +20,13 @@ struct Listener {
 
 impl Listener {
     async fn open(world: &World, viewer: &str, skip: &[i64]) -> Self {
+        Self::open_at(world, viewer, "/api/0/live?kinds=fence", skip).await
+    }
+
+    async fn open_at(world: &World, viewer: &str, path: &str, skip: &[i64]) -> Self {
         let response = world
             .http
-            .get(world.url("/api/0/live?kinds=fence"))
+            .get(world.url(path))
             .basic_auth(viewer, Some(password(viewer)))
             .send()
             .await
@@ -96,6 +100,9 @@ async fn fence_events_reach_exactly_those_who_may_see_the_fence() {
     let mut bob = Listener::open(&world, "bob", &before).await;
     let mut carl = Listener::open(&world, "carl", &before).await;
     let mut admin = Listener::open(&world, "admin", &before).await;
+    // The admin's stream narrowed to the fences that apply to bob's devices.
+    let mut for_bob =
+        Listener::open_at(&world, "admin", "/api/0/live?kinds=fence&user=bob", &before).await;
 
     // jane's own fence, made, changed and removed; each change is heard before the next, as
     // events report what the outputs stage found changed when it read the list.
@@ -145,12 +152,14 @@ async fn fence_events_reach_exactly_those_who_may_see_the_fence() {
         format!("created {p}"),
     ];
     assert_eq!(admin.take(7).await, everything);
+    assert_eq!(for_bob.take(2).await, [format!("created {r}"), format!("created {b}")]);
 
     // bob's next event is his own next change, not jane's markers before it.
     let path = format!("/api/0/fences/{b}");
     let (status, _) = world.call("bob", Method::DELETE, &path, None).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     assert_eq!(bob.next().await, format!("deleted {b}"));
+    assert_eq!(for_bob.next().await, format!("deleted {b}"));
 
     let (status, body) = world.get("jane", "/api/0/live?kinds=fence,fences").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
