@@ -108,7 +108,11 @@ impl Outputs {
 
     /// Tells live listeners which fences were created, replaced or deleted since the last
     /// reload. Each event carries the fence's owner or user, so the web server shows it to
-    /// those who may see the fence only (before a deletion, as it was).
+    /// those who may see the fence only (before a deletion, as it was). Changes between two
+    /// reloads are seen as one: a fence replaced twice gives one `replaced`, and one created and
+    /// deleted again before the stage reloaded gives no event at all (a page that read the list
+    /// in that moment keeps it until the next event). FIXME(#8): the API could hand the stage
+    /// each change it made, so that even that case is announced.
     fn announce_fences(&mut self) {
         let mut changes = Vec::new();
         for fence in &self.fences.fences {
