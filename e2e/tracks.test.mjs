@@ -179,26 +179,41 @@ test('two devices are drawn in their colours, each with its points and length', 
   await page.close();
 });
 
-test("a device's local time: its days and times are those of its messages' zone", async () => {
+test("a device's local time: its messages' zone, or else that of its position", async () => {
   // 23:30 on 1 May in New York (03:30 UTC on the 2nd) is outside its 2 May; 01:00 is inside.
+  // Its messages name the zone; their position, mid-ocean, would give Etc/GMT+3.
   const zone = { tid: 'JN', tzname: 'America/New_York' };
   await post('jane', 'nyc', { ...zone, lat: 30.5, lon: -50.5, tst: utc(2026, 4, 2, 3, 30) });
   await post('jane', 'nyc', { ...zone, lat: 30.6, lon: -50.5, tst: utc(2026, 4, 2, 5, 0) });
+  // Kolkata's messages name no zone: the server finds Asia/Kolkata (+05:30) from the position.
+  // 23:45 there on 1 May (18:15 UTC) is outside its 2 May; 00:15 (18:45 UTC) is inside.
+  const kolkata = { tid: 'JK', lat: 22.5726, lon: 88.3639 };
+  await post('jane', 'kolkata', { ...kolkata, tst: utc(2026, 4, 1, 18, 15) });
+  await post('jane', 'kolkata', { ...kolkata, tst: utc(2026, 4, 1, 18, 45) });
   const page = await newPage();
   await openTracks(page);
   await page.locator('select.zone-mode').selectOption('device');
-  await showDays(page, ['JN (jane/nyc)', 'JO (jane/ocean)'], '2026-05-02');
+  await showDays(page, ['JK (jane/kolkata)', 'JN (jane/nyc)', 'JO (jane/ocean)'], '2026-05-02');
+  // jane/ocean's messages name no zone either: mid-Atlantic, nautical time (UTC-3).
   assert.equal(await page.locator('.zone').textContent(), 'Days run from midnight to midnight in '
-    + "each device's time zone: JN America/New_York, JO Europe/Berlin (this browser's: its messages name no zone).");
+    + "each device's time zone: JK Asia/Kolkata, JN America/New_York, JO Etc/GMT+3.");
   assert.deepEqual(await page.locator('.track-legend .figures').allTextContents(), [
+    ' JK (jane/kolkata) · 1 point, 1 drawn · 0.00 km',
     ' JN (jane/nyc) · 1 point, 1 drawn · 0.00 km',
     ' JO (jane/ocean) · 3 points, 3 drawn · 2.64 km',
   ]);
-  const [from, to] = [utc(2026, 4, 2, 4), utc(2026, 4, 3, 4) - 1];
-  assert.equal(await page.locator('.downloads a[data-format=txt]').first().getAttribute('href'),
-    `/api/0/export?user=jane&device=nyc&from=${from}&to=${to}&format=txt&tz=America%2FNew_York`);
-  assert.equal((await page.locator('.track-legend .readout').allTextContents())[0],
-    'JN: 2026-05-02 01:00:00 · 30.60000, -50.50000 · 0.00 km');
+  const hrefs = await page.locator('.downloads a[data-format=txt]').evaluateAll(
+    (links) => links.map((a) => a.getAttribute('href')));
+  const [kFrom, kTo] = [utc(2026, 4, 1, 18, 30), utc(2026, 4, 2, 18, 30) - 1];
+  const [nFrom, nTo] = [utc(2026, 4, 2, 4), utc(2026, 4, 3, 4) - 1];
+  assert.deepEqual(hrefs.slice(0, 2), [
+    `/api/0/export?user=jane&device=kolkata&from=${kFrom}&to=${kTo}&format=txt&tz=Asia%2FKolkata`,
+    `/api/0/export?user=jane&device=nyc&from=${nFrom}&to=${nTo}&format=txt&tz=America%2FNew_York`,
+  ]);
+  assert.deepEqual((await page.locator('.track-legend .readout').allTextContents()).slice(0, 2), [
+    'JK: 2026-05-02 00:15:00 · 22.57260, 88.36390 · 0.00 km',
+    'JN: 2026-05-02 01:00:00 · 30.60000, -50.50000 · 0.00 km',
+  ]);
   await page.close();
 });
 

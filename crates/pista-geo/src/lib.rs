@@ -2,8 +2,9 @@
 //! country code. The default, [`Offline`], answers from the GeoNames places embedded in the
 //! binary and never touches the network; the online providers ([`Nominatim`], [`Photon`],
 //! [`OpenCage`], [`Google`]) sit behind the same [`Geocoder`] trait, each with its own timeout and
-//! rate limit. [`cell`] gives the geohash cell that callers use as a cache key, and
-//! [`from_settings`] builds the geocoder a configuration asks for.
+//! rate limit. [`cell`] gives the geohash cell that callers use as a cache key,
+//! [`from_settings`] builds the geocoder a configuration asks for, and [`zone_at`] answers the
+//! time zone of a position from polygons embedded in the binary.
 
 mod cell;
 mod error;
@@ -14,6 +15,7 @@ mod offline;
 mod opencage;
 mod photon;
 mod settings;
+mod zone;
 
 use async_trait::async_trait;
 use serde::Serialize;
@@ -29,6 +31,7 @@ pub use offline::{ATTRIBUTION, DEFAULT_MAX_KM, Nearest, Offline};
 pub use opencage::OpenCage;
 pub use photon::Photon;
 pub use settings::{KINDS, from_settings};
+pub use zone::zone_at;
 
 /// What a geocoder found for a coordinate.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -220,6 +220,9 @@ pub struct Outputs {
     jobs: JobBook,
     /// The retained topic and object each fence was last published with, by fence id.
     fence_topics: HashMap<i64, (String, String)>,
+    /// Every usable fence as live listeners last heard of it, by id: a reload that finds one
+    /// new, different or gone sends a `fence` event.
+    fence_seen: HashMap<i64, pista_store::StoredFence>,
     geocode: Option<(GeocodeQueue, GeoCache)>,
     stats: Arc<OutputStats>,
     /// In a batch: the devices whose objects are published at its end, once each (read back
@@ -285,6 +288,7 @@ impl Outputs {
             fences,
             jobs,
             fence_topics: HashMap::new(),
+            fence_seen: HashMap::new(),
             geocode,
             stats,
             deferred: None,

@@ -196,6 +196,19 @@ pub struct StoredAlert {
     pub created_at: i64,
 }
 
+/// Which alerts to read, newest first (highest id first): one device's or all, with a fix time
+/// (`tst`) from `from` to `to` inclusive, an id above `after` and below `before` (the pages
+/// after and before one read), at most `limit`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AlertQuery {
+    pub key: Option<DeviceKey>,
+    pub from: Option<i64>,
+    pub to: Option<i64>,
+    pub after: Option<i64>,
+    pub before: Option<i64>,
+    pub limit: u64,
+}
+
 /// One POST of an alert to a webhook, or a delivery dropped before any POST.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewDelivery {
@@ -334,6 +347,9 @@ pub trait DerivedStore: Send + Sync {
 
     /// Recorded alerts, oldest first; with `key` only that device's.
     async fn alerts(&self, key: Option<&DeviceKey>) -> Result<Vec<StoredAlert>, StoreError>;
+
+    /// A page of recorded alerts, newest first (see [`AlertQuery`]).
+    async fn alert_page(&self, query: &AlertQuery) -> Result<Vec<StoredAlert>, StoreError>;
 
     /// Logs one webhook delivery attempt (or a dropped delivery); returns its id.
     async fn record_delivery(&self, delivery: &NewDelivery) -> Result<i64, StoreError>;

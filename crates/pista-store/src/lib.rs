@@ -29,9 +29,9 @@ pub use accounts::{
     Access, Account, AccountError, AccountStore, Acl, CtrlSettings, PasswordHash, Token, TokenKind,
 };
 pub use derived::{
-    DerivedStore, FenceRecord, FenceSide, FenceSource, FenceStateChange, FenceStateRow, GeoCell,
-    JobName, NewAlert, NewDelivery, NewFence, NewJob, QueuedDelivery, RecordedAlert, StoredAlert,
-    StoredDelivery, StoredFence, StoredJob, Ungeocoded,
+    AlertQuery, DerivedStore, FenceRecord, FenceSide, FenceSource, FenceStateChange, FenceStateRow,
+    GeoCell, JobName, NewAlert, NewDelivery, NewFence, NewJob, QueuedDelivery, RecordedAlert,
+    StoredAlert, StoredDelivery, StoredFence, StoredJob, Ungeocoded,
 };
 pub use error::StoreError;
 pub use history::{History, HistoryColumns, HistoryPages, HistoryPoint, HistoryQuery, PAGE_ROWS};

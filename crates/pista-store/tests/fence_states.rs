@@ -9,8 +9,8 @@ mod common;
 
 use pista_core::{DeviceKey, Location, Replay, Source};
 use pista_store::{
-    DerivedStore, FenceRecord, FenceSide, FenceSource, FenceStateChange, FenceStateRow, NewAlert,
-    NewBody, NewFence, NewMessage, SqlStore, Storage,
+    AlertQuery, DerivedStore, FenceRecord, FenceSide, FenceSource, FenceStateChange, FenceStateRow,
+    NewAlert, NewBody, NewFence, NewMessage, SqlStore, Storage,
 };
 use serde_json::{Value, json};
 
@@ -51,6 +51,14 @@ fn alert(key: &DeviceKey, fence_id: i64, tst: i64) -> NewAlert {
 
 async fn a_side_changed_meanwhile_writes_nothing_and_answers_stale(store: &SqlStore) {
     let key = DeviceKey::parse("two", "phone").unwrap();
+    first_fix(store, &key).await;
+    let fence = circle("home");
+    let id = store.add_fence(&fence, 1700000000).await.unwrap();
+    stale_and_recorded(store, &key, id).await;
+}
+
+/// Stores one fix of the device, so that it exists.
+async fn first_fix(store: &SqlStore, key: &DeviceKey) {
     let Value::Object(fix) = json!({"_type":"location","lat":1.0,"lon":1.0,"tst":1700000000})
     else {
         unreachable!()
@@ -60,7 +68,7 @@ async fn a_side_changed_meanwhile_writes_nothing_and_answers_stale(store: &SqlSt
     store
         .write(&[NewMessage {
             key: Some(key.clone()),
-            topic: "owntracks/two/phone".to_owned(),
+            topic: format!("owntracks/{}/{}", key.user, key.device),
             subtopic: None,
             source: Source::Mqtt,
             retained: false,
@@ -70,9 +78,10 @@ async fn a_side_changed_meanwhile_writes_nothing_and_answers_stale(store: &SqlSt
         }])
         .await
         .unwrap();
-    let fence = circle("home");
-    let id = store.add_fence(&fence, 1700000000).await.unwrap();
+}
 
+async fn stale_and_recorded(store: &SqlStore, key: &DeviceKey, id: i64) {
+    let key = key.clone();
     // Worker one records the first side; worker two, which saw no side either, is stale.
     let first = FenceStateChange { state: row(&key, id, false, 100), was: None };
     let recorded = store.record_fence_events(&[first], &[]).await.unwrap();
@@ -137,7 +146,34 @@ async fn every_change_of_the_fence_list_moves_its_revision(store: &SqlStore) {
     assert_eq!(store.fence_revision().await.unwrap(), 6, "nothing removed");
 }
 
+/// Pages of alerts: newest id first, bounded by fix time and by id, one device's or all.
+async fn alert_pages_go_by_id_within_fix_times(store: &SqlStore) {
+    let key = DeviceKey::parse("pager", "phone").unwrap();
+    first_fix(store, &key).await;
+    let id = store.add_fence(&circle("pages"), 1700000000).await.unwrap();
+    // Recorded in this order; the third fix is older than the second.
+    let alerts: Vec<NewAlert> = [10, 30, 20, 40].iter().map(|tst| alert(&key, id, *tst)).collect();
+    store.record_fence_events(&[], &alerts).await.unwrap();
+    let ids: Vec<i64> = store.alerts(None).await.unwrap().iter().map(|a| a.id).collect();
+    let page = |query: AlertQuery| async move {
+        let page = store.alert_page(&query).await.unwrap();
+        page.iter().map(|a| a.tst).collect::<Vec<i64>>()
+    };
+    let all = AlertQuery { limit: 10, ..AlertQuery::default() };
+    assert_eq!(page(all.clone()).await, [40, 20, 30, 10]);
+    assert_eq!(page(AlertQuery { limit: 2, ..all.clone() }).await, [40, 20]);
+    let range = AlertQuery { from: Some(20), to: Some(30), ..all.clone() };
+    assert_eq!(page(range).await, [20, 30]);
+    assert_eq!(page(AlertQuery { before: Some(ids[2]), ..all.clone() }).await, [30, 10]);
+    let after = AlertQuery { after: Some(ids[1]), limit: 1, ..all.clone() };
+    assert_eq!(page(after).await, [40]);
+    assert_eq!(page(AlertQuery { key: Some(key.clone()), ..all.clone() }).await.len(), 4);
+    let other = DeviceKey::parse("pager", "tablet").unwrap();
+    assert_eq!(page(AlertQuery { key: Some(other), ..all }).await, Vec::<i64>::new());
+}
+
 backends!(
+    alert_pages_go_by_id_within_fix_times,
     a_side_changed_meanwhile_writes_nothing_and_answers_stale,
     every_change_of_the_fence_list_moves_its_revision
 );

@@ -81,7 +81,8 @@ pub async fn list(
     Ok(Json(json!({"results": results})))
 }
 
-/// The newest location of every device, or of one user's devices, or of one device.
+/// The newest location of every device, or of one user's devices, or of one device. With
+/// `tzname` among the `fields`, a message without one answers the zone of its position.
 pub async fn last(
     State(state): State<AppState>,
     caller: Caller,
@@ -91,7 +92,11 @@ pub async fn last(
     let params = Params::new(query.as_deref())?;
     let (user, device) = user_and_device(&params, &headers)?;
     let mut items = last_items(&state, &caller, user.as_ref(), device.as_ref()).await?;
-    if let Some(fields) = fields(&params, &headers)? {
+    let fields = fields(&params, &headers)?;
+    if fields.as_ref().is_some_and(|fields| fields.iter().any(|name| name == "tzname")) {
+        items = with_zones(items).await?;
+    }
+    if let Some(fields) = fields {
         for item in &mut items {
             if let Value::Object(map) = item {
                 *map =
@@ -100,6 +105,29 @@ pub async fn last(
         }
     }
     Ok(Json(Value::Array(items)))
+}
+
+/// Gives every item without a `tzname` the zone of its position ([`pista_geo::zone_at`]), off
+/// the runtime's threads (the first lookup reads the zone polygons). Only asked for by name
+/// (`fields=tzname`), so the Recorder's answers keep their shape.
+async fn with_zones(mut items: Vec<Value>) -> Result<Vec<Value>, ApiError> {
+    let filled = tokio::task::spawn_blocking(move || {
+        for item in items.iter_mut().filter_map(Value::as_object_mut) {
+            let (Some(lat), Some(lon)) = (item["lat"].as_f64(), item["lon"].as_f64()) else {
+                continue;
+            };
+            if !item.contains_key("tzname")
+                && let Some(zone) = pista_geo::zone_at(lat, lon)
+            {
+                item.insert("tzname".into(), zone.into());
+            }
+        }
+        items
+    });
+    filled.await.map_err(|error| {
+        tracing::error!(%error, "time zone lookup failed");
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "time zone lookup failed")
+    })
 }
 
 /// The `user` and `device` filter of `last` and the live socket (`X-Limit-*` headers first).

@@ -3,7 +3,9 @@
 //! (`{"name", "lat", "lon", "radius"}`) or a polygon (`{"name", "polygon": [[lat, lon], ...]}`),
 //! optionally only for one user's devices (`"user"`) and with a `"webhook"`;
 //! `PUT /api/0/fences/{id}` replaces one and `DELETE /api/0/fences/{id}` removes it (its retained
-//! object too). `GET /api/0/alerts[?user=U&device=D]` lists the enter and leave events.
+//! object too). `GET /api/0/alerts[?user=U&device=D&from=F&to=T&after=ID&before=ID&limit=N]`
+//! lists the enter and leave events: the newest `limit` (500 unless given, 5,000 at most) in the
+//! order they were recorded, oldest first; `after` and `before` page on from an alert's id.
 //! Every change reaches the outputs stage at once. A user sees the fences that apply to their
 //! devices only and the regions of devices they may see; they create, change and remove fences
 //! for their own devices (`"user"` set to themselves), superusers any fence.
@@ -11,9 +13,9 @@
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
-use pista_core::UserName;
+use pista_core::{DeviceKey, UserName};
 use pista_derive::fence::Shape;
-use pista_store::{FenceSource, NewFence, StoredAlert, StoredFence};
+use pista_store::{AlertQuery, FenceSource, NewFence, StoredAlert, StoredFence};
 use serde_json::{Map, Value, json};
 
 use crate::AppState;
@@ -32,10 +34,21 @@ pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<
 /// Whether the caller may see a fence: their own, a region of a device they may see, or any as
 /// a superuser.
 fn visible(caller: &Caller, fence: &StoredFence, now: i64) -> bool {
+    may_see(caller, fence.owner.as_ref(), fence.user.as_ref(), now)
+}
+
+/// The rule of [`visible`] on a fence's owner (an app's region) and user (a server fence's),
+/// which is also all a live `fence` event carries.
+pub(crate) fn may_see(
+    caller: &Caller,
+    owner: Option<&DeviceKey>,
+    user: Option<&UserName>,
+    now: i64,
+) -> bool {
     if caller.is_admin() {
         return true;
     }
-    match (&fence.owner, &fence.user) {
+    match (owner, user) {
         (Some(device), _) => caller.reads(device, now),
         (None, Some(user)) => caller.manages(user),
         (None, None) => false,
@@ -110,17 +123,83 @@ pub async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// The newest `limit` alerts the caller may see (by id, the order they were recorded in),
+/// answered oldest first as `/api/0/locations` answers its newest `limit` points.
 pub async fn alerts(
     State(state): State<AppState>,
     caller: Caller,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
     let params = Params::new(query.as_deref())?;
-    let key = params.device_key()?;
-    let alerts = derived(&state)?.alerts(key.as_ref()).await?;
+    let mut query = alert_query(&params)?;
+    let derived = derived(&state)?;
+    let limit = usize::try_from(query.limit).unwrap_or(usize::MAX);
     let now = pista_ingest::now();
-    let shown = alerts.iter().filter(|a| caller.reads(&a.key, now)).map(alert_json).collect();
+
+    // Alerts of devices the caller may not see are left out after the read, so a short page
+    // is followed by the next until the page is full or the history ends.
+    let mut shown = Vec::new();
+    loop {
+        let page = derived.alert_page(&query).await?;
+        let full = page.len() as u64 == query.limit;
+        query.before = page.last().map(|alert| alert.id);
+        let visible = page.iter().filter(|a| caller.reads(&a.key, now));
+        shown.extend(visible.take(limit - shown.len()).map(alert_json));
+        if !full || shown.len() == limit {
+            break;
+        }
+    }
+    shown.reverse();
     Ok(Json(Value::Array(shown)))
+}
+
+/// The most alerts one answer holds, and how many without `limit`.
+pub const ALERTS_MAX: u64 = 5000;
+pub const ALERTS_DEFAULT: u64 = 500;
+
+/// Reads `user`/`device`, `from`/`to` (as for `/api/0/locations`, on the fix time), `after` and
+/// `before` (alert ids, for the next and the previous page) and `limit` (1 to [`ALERTS_MAX`]);
+/// errors name the parameter and its value.
+fn alert_query(params: &Params) -> Result<AlertQuery, ApiError> {
+    let key = params.device_key()?;
+    let bound = |name: &str| {
+        params
+            .query(name)
+            .map(|text| {
+                pista_core::time::parse_bound(text)
+                    .map_err(|error| ApiError::bad_request(format!("{name}: {error}")))
+            })
+            .transpose()
+    };
+    let (from, to) = (bound("from")?, bound("to")?);
+    if let (Some(from), Some(to)) = (from, to)
+        && from > to
+    {
+        let (from, to) = (pista_core::time::iso(from), pista_core::time::iso(to));
+        return Err(ApiError::bad_request(format!("from {from} is after to {to}")));
+    }
+    let id = |name: &str| {
+        params
+            .query(name)
+            .map(|text| match text.parse::<i64>() {
+                Ok(id) if id >= 0 => Ok(id),
+                _ => Err(ApiError::bad_request(format!("{name} {text:?} is not an alert id"))),
+            })
+            .transpose()
+    };
+    let (after, before) = (id("after")?, id("before")?);
+    let limit = match params.query("limit") {
+        None => ALERTS_DEFAULT,
+        Some(text) => match text.parse::<u64>() {
+            Ok(limit @ 1..=ALERTS_MAX) => limit,
+            _ => {
+                return Err(ApiError::bad_request(format!(
+                    "limit {text:?} is not a whole number from 1 to {ALERTS_MAX}"
+                )));
+            }
+        },
+    };
+    Ok(AlertQuery { key, from, to, after, before, limit })
 }
 
 fn derived(state: &AppState) -> Result<&dyn pista_store::DerivedStore, ApiError> {

@@ -1,11 +1,13 @@
 //! Outputs as they are made, as server-sent events: `GET /api/0/live` streams every `_look`
 //! line, device object, geofence alert and job object (event names `look`, `map`, `alert`,
-//! `job`; the data is the MQTT payload, and the event id counts from 1). `kinds=look,alert` picks
-//! kinds and
-//! `user=U[&device=D]` one user's or one device's outputs. A listener that falls behind is told
-//! how many events it missed (`lagged`) instead of slowing ingest. Streams end when the server
-//! stops. A listener gets only the events of devices it may see at the time of each event (an
-//! expired share stops the flow mid-stream); events of no device go to superusers only.
+//! `job`; the data is the MQTT payload), and every fence created, replaced or deleted (`fence`,
+//! `{"change": "created", "id": 7}`); the event id counts from 1. `kinds=look,alert` picks
+//! kinds and `user=U[&device=D]` one user's or one device's outputs (fences that apply to them).
+//! A listener that falls behind is told how many events it missed (`lagged`) instead of slowing
+//! ingest. Streams end when the server stops. A listener gets only the events of devices it may
+//! see at the time of each event (an expired share stops the flow mid-stream), and the fence
+//! events of the fences `GET /api/0/fences` would show it; other events of no device go to
+//! superusers only.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -31,7 +33,7 @@ struct Filter {
 
 impl Filter {
     fn read(params: &Params) -> Result<Self, ApiError> {
-        let all = [LiveKind::Look, LiveKind::Map, LiveKind::Alert, LiveKind::Job];
+        let all = [LiveKind::Look, LiveKind::Map, LiveKind::Alert, LiveKind::Job, LiveKind::Fence];
         let kinds = match params.query("kinds") {
             None => all.to_vec(),
             Some(list) => list
@@ -39,7 +41,7 @@ impl Filter {
                 .map(|name| {
                     all.into_iter().find(|kind| kind.as_str() == name.trim()).ok_or_else(|| {
                         ApiError::bad_request(format!(
-                            "kind {name:?} is not one of look, map, alert, job"
+                            "kind {name:?} is not one of look, map, alert, job, fence"
                         ))
                     })
                 })
@@ -52,12 +54,28 @@ impl Filter {
     }
 
     fn wants(&self, event: &LiveEvent) -> bool {
+        if event.kind == LiveKind::Fence {
+            return self.kinds.contains(&event.kind) && self.fence_applies(event);
+        }
         let key = event.device.as_ref();
         let user_ok =
             self.user.as_deref().is_none_or(|u| key.is_some_and(|k| k.user.as_str() == u));
         let device_ok =
             self.device.as_deref().is_none_or(|d| key.is_some_and(|k| k.device.as_str() == d));
         self.kinds.contains(&event.kind) && user_ok && device_ok
+    }
+
+    /// Whether a fence applies to the user and device asked for: a region to its own device, a
+    /// server fence to its user's devices (or everyone's).
+    fn fence_applies(&self, event: &LiveEvent) -> bool {
+        match (&event.device, &event.user) {
+            (Some(owner), _) => {
+                self.user.as_deref().is_none_or(|u| owner.user.as_str() == u)
+                    && self.device.as_deref().is_none_or(|d| owner.device.as_str() == d)
+            }
+            (None, Some(user)) => self.user.as_deref().is_none_or(|u| user.as_str() == u),
+            (None, None) => true,
+        }
     }
 }
 
@@ -96,8 +114,12 @@ pub async fn stream(
 }
 
 fn allowed(caller: &Caller, event: &LiveEvent) -> bool {
+    let now = pista_ingest::now();
+    if event.kind == LiveKind::Fence {
+        return crate::fences::may_see(caller, event.device.as_ref(), event.user.as_ref(), now);
+    }
     match &event.device {
-        Some(key) => caller.reads(key, pista_ingest::now()),
+        Some(key) => caller.reads(key, now),
         None => caller.is_admin(),
     }
 }

@@ -1,7 +1,9 @@
 // The devices the logged-in user may see, kept current: first from /api/0/last (the newest
 // stored location of each device, with accuracy and battery) and /api/0/map (the device
 // objects, with status, country and address), then from the server's live stream
-// /api/0/live (`map` events: the device objects).
+// /api/0/live (`map` events: the device objects). The same stream carries the `fence` events
+// (a fence created, replaced or deleted), handed to `onFences` listeners: one stream per tab,
+// as a browser keeps at most six connections to a server and each open stream holds one.
 // A device object lacks the accuracy and battery, so each one is followed by a read of that
 // device's /api/0/last. Pages subscribe and are told which device changed.
 
@@ -13,6 +15,7 @@ export const STALE_FOR = 6 * 60 * 60;
 
 const devices = new Map(); // topic → device record
 const listeners = new Set();
+const fenceListeners = new Set();
 let source = null;
 let started = false;
 let retry = null;
@@ -123,12 +126,19 @@ function liveState(value) {
 }
 
 function connect() {
-  const stream = new EventSource('/api/0/live?kinds=map');
+  const stream = new EventSource('/api/0/live?kinds=map,fence');
   source = stream;
   let opened = false;
+  const fencesChanged = () => fenceListeners.forEach((listener) => listener());
   stream.addEventListener('map', onObject);
-  stream.addEventListener('lagged', () => reload().catch(() => {}));
+  stream.addEventListener('fence', fencesChanged);
+  stream.addEventListener('lagged', () => {
+    reload().catch(() => {});
+    fencesChanged();
+  });
   stream.onopen = () => {
+    // Fences are read again at every opening: what changed while it was closed is not missed.
+    fencesChanged();
     // After a reconnection, what came in between is read again.
     if (opened) reload().catch(() => {});
     opened = true;
@@ -145,6 +155,13 @@ function connect() {
       }, () => {});
     }, 3000);
   };
+}
+
+/** Calls `listener()` on each fence event of the stream, after a `lagged` event and whenever
+ * the stream opens; answers the function that stops the calls. */
+export function onFences(listener) {
+  fenceListeners.add(listener);
+  return () => fenceListeners.delete(listener);
 }
 
 /** Starts the reading once; later calls do nothing. */

@@ -1,10 +1,15 @@
-// The enter/leave history of the fences page: the alerts of the devices the user may see
-// (/api/0/alerts), newest first, with the time in the browser's zone, the device, the event, the
-// fence and the distance to its centre; filtered by fence and by device. The part opens its own
-// /api/0/live?kinds=alert stream while shown and reads the history again on each alert.
+// The enter/leave history of the fences page: the newest PAGE alerts of the devices the user
+// may see (/api/0/alerts?limit=PAGE), shown newest first, with the time in the browser's zone, the
+// device, the event, the fence and the distance to its centre; filtered by fence and by device.
+// The part opens its own /api/0/live?kinds=alert stream while shown; each alert reads only the
+// alerts recorded after the newest shown (`after` its id) and adds them, and "Show older" reads
+// the page before the oldest shown (`before` its id).
 
 import { call } from './api.js';
 import * as format from './format.js';
+
+/** How many alerts a read asks for (the server gives at most 5000). */
+export const PAGE = 500;
 
 /** The history part; `names()` answers the fences' names by id (alerts of a removed fence
  * keep the name they were made with). Answers `{ box, fencesChanged(), showFence(id), stop() }`. */
@@ -29,7 +34,10 @@ export function make(names) {
   const problem = format.el('p', 'problem');
   problem.setAttribute('role', 'alert');
   problem.hidden = true;
-  box.append(heading, filters, note, table, empty, problem);
+  const olderButton = format.el('button', 'older', 'Show older');
+  olderButton.type = 'button';
+  olderButton.hidden = true;
+  box.append(heading, filters, note, table, olderButton, empty, problem);
 
   let alerts = [];
   let loaded = false; // "no events" only once they were read
@@ -72,6 +80,15 @@ export function make(names) {
     empty.hidden = !loaded || rows.length > 0;
   }
 
+  /** Adds alerts not shown yet (by id); answers how many were new. */
+  function merge(page) {
+    const known = new Set(alerts.map((a) => a.id));
+    const fresh = page.filter((a) => !known.has(a.id));
+    alerts = alerts.concat(fresh);
+    return fresh.length;
+  }
+
+  // One read at a time: an alert during a read asks for one more read after it.
   let loading = false;
   let again = false;
   async function load() {
@@ -81,9 +98,18 @@ export function make(names) {
     }
     loading = true;
     try {
-      // FIXME(#8): /api/0/alerts has no range or limit, so every alert ever stored is read
-      // (again on each new one); a long history wants paging on the server.
-      alerts = await call('/api/0/alerts');
+      // The first read takes the newest page; later ones what was recorded after the newest
+      // shown (ids grow as alerts are recorded).
+      const newest = alerts.reduce((max, a) => Math.max(max, a.id), 0);
+      const after = loaded && alerts.length ? `&after=${newest}` : '';
+      const page = await call(`/api/0/alerts?limit=${PAGE}${after}`);
+      // A full page after a pause may leave a gap before what was shown: start afresh then.
+      if (after && page.length === PAGE) {
+        alerts = [];
+        olderButton.hidden = false;
+      }
+      merge(page);
+      if (!loaded) olderButton.hidden = page.length < PAGE;
       loaded = true;
       problem.hidden = true;
     } catch (error) {
@@ -99,6 +125,25 @@ export function make(names) {
     }
   }
 
+  /** Reads the page of alerts before the oldest shown. */
+  async function older() {
+    const oldest = alerts.reduce((min, a) => Math.min(min, a.id), Infinity);
+    olderButton.disabled = true;
+    try {
+      const page = await call(`/api/0/alerts?limit=${PAGE}&before=${oldest}`);
+      merge(page);
+      olderButton.hidden = page.length < PAGE;
+      problem.hidden = true;
+    } catch (error) {
+      problem.textContent = `The history could not be read: ${error.message}`;
+      problem.hidden = false;
+    } finally {
+      olderButton.disabled = false;
+    }
+    render();
+  }
+
+  olderButton.addEventListener('click', older);
   fenceFilter.addEventListener('change', render);
   deviceFilter.addEventListener('change', render);
   const stream = new EventSource('/api/0/live?kinds=alert');

@@ -1,15 +1,15 @@
 // The fences as the map and fences pages draw them, and the way both keep them current: a
-// read of /api/0/fences at once, then every POLL_MS, and at once when another tab of this
-// browser says it changed one (a BroadcastChannel, which asks no server for anything).
-// FIXME(#8): the live stream has no fence event, so a change made elsewhere (the API, another
-// browser, an app's region) shows only at the next poll, up to POLL_MS later.
+// read of /api/0/fences at once, and again on each `fence` event of the tab's live stream
+// (devices.js: a fence created, replaced or deleted anywhere, through this API, another browser,
+// the configuration or an app's region), after a `lagged` event, whenever that stream opens, and
+// at once when another tab of this browser says it changed one (a BroadcastChannel, which asks
+// no server for anything). There is no timed poll: the browser reopens a dropped stream by
+// itself, and its reopening reads the list again, so nothing changed meanwhile is missed.
 
 import { call } from './api.js';
+import * as devices from './devices.js';
 
 const L = window.L;
-
-/** How often the fences are read again. */
-export const POLL_MS = 5000;
 
 const channel = 'BroadcastChannel' in window ? new BroadcastChannel('pista.fences') : null;
 
@@ -38,7 +38,15 @@ export function bounds(fence) {
 export function follow(onList, onError = () => {}) {
   let last = null;
   let stopped = false;
+  let reading = false;
+  let again = false;
   async function read() {
+    // One read at a time; changes during a read are caught by one more read after it.
+    if (reading) {
+      again = true;
+      return;
+    }
+    reading = true;
     try {
       const list = await call('/api/0/fences');
       const text = JSON.stringify(list);
@@ -48,17 +56,23 @@ export function follow(onList, onError = () => {}) {
       }
     } catch (error) {
       if (!stopped) onError(error);
+    } finally {
+      reading = false;
+    }
+    if (again && !stopped) {
+      again = false;
+      read();
     }
   }
   const listen = () => read();
   channel?.addEventListener('message', listen);
-  const timer = setInterval(read, POLL_MS);
+  const unsubscribe = devices.onFences(listen);
   read();
   return {
     reload: read,
     stop() {
       stopped = true;
-      clearInterval(timer);
+      unsubscribe();
       channel?.removeEventListener('message', listen);
     },
   };

@@ -113,7 +113,7 @@ export function show(main, { settings }) {
         + `as its messages name it (tzname), else in ${browserZone}.`;
     } else {
       const each = shown.map((s) => (s.zoneKnown ? `${s.tid} ${s.zone}`
-        : `${s.tid} ${s.zone} (this browser's: its messages name no zone)`));
+        : `${s.tid} ${s.zone} (this browser's: no zone is known for it)`));
       note.textContent = `Days run from midnight to midnight in each device's time zone: ${each.join(', ')}.`;
     }
   }
@@ -133,9 +133,9 @@ export function show(main, { settings }) {
     showButton.disabled = list.length === 0;
   }
 
-  /** The device's time zone as its newest message names it (`tzname`), if the browser knows
-   * it. FIXME(#8): Pista's own geocoder finds no time zones, so only messages that bring a
-   * `tzname` (the Recorder's history, apps or bridges that add it) have one. */
+  /** The device's time zone, if the browser knows it: as its newest message names it
+   * (`tzname`), or else the zone of that message's position (the server looks it up offline
+   * when `fields` asks for `tzname`; a nautical zone such as Etc/GMT+3 at sea). */
   async function deviceZone(user, name) {
     const [item] = await call(`/api/0/last?user=${encodeURIComponent(user)}`
       + `&device=${encodeURIComponent(name)}&fields=tzname`);

@@ -24,7 +24,7 @@ const ADMIN_PW: &str = "admin-pw-for-tests";
 const DEVICES: [(&str, &str); 3] = [("jane", "phone"), ("jane", "tablet"), ("bob", "car")];
 const VIEWERS: [&str; 5] = ["admin", "jane", "bob", "carl", "eve"];
 /// A fix time inside every query's range below.
-const TST: i64 = 1_733_000_000;
+pub(crate) const TST: i64 = 1_733_000_000;
 
 /// Whether `viewer` may see `user/device`: the expected answer of the whole matrix.
 fn may_read(viewer: &str, user: &str, device: &str) -> bool {
@@ -43,17 +43,17 @@ fn may_manage(viewer: &str, user: &str) -> bool {
     viewer == "admin" || viewer == user
 }
 
-fn password(user: &str) -> String {
+pub(crate) fn password(user: &str) -> String {
     if user == "admin" { ADMIN_PW.to_owned() } else { format!("{user}-secret") }
 }
 
-struct World {
-    server: TestServer,
-    http: Client,
+pub(crate) struct World {
+    pub server: TestServer,
+    pub http: Client,
 }
 
 impl World {
-    async fn start() -> Self {
+    pub async fn start() -> Self {
         let server = TestServer::start(|s| {
             s.auth = true;
             s.admin_password = Some(Hidden(ADMIN_PW.to_owned()));
@@ -156,11 +156,11 @@ impl World {
         format!("sqlite://{}/pista.db", self.server.dir.path().display())
     }
 
-    fn url(&self, path: &str) -> String {
+    pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.server.http)
     }
 
-    async fn call(
+    pub async fn call(
         &self,
         viewer: &str,
         method: Method,
@@ -178,12 +178,12 @@ impl World {
         (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
     }
 
-    async fn get(&self, viewer: &str, path: &str) -> (StatusCode, Value) {
+    pub async fn get(&self, viewer: &str, path: &str) -> (StatusCode, Value) {
         self.call(viewer, Method::GET, path, None).await
     }
 
     /// An HTTP-mode post by `viewer` as `user/device`.
-    async fn publish(
+    pub async fn publish(
         &self,
         viewer: &str,
         user: &str,
@@ -454,12 +454,12 @@ const ROUTES: &[(&str, &str)] = &[
     ("/api/0/quarantine/replay", "changes_...: admin-only"),
     ("/api/0/fences", "every_read_route_...: lists; changes_...: POST"),
     ("/api/0/fences/{id}", "changes_...: PUT and DELETE by others"),
-    ("/api/0/alerts", "every_read_route_..."),
+    ("/api/0/alerts", "every_read_route_...; access_live::alert_pages_*"),
     ("/api/0/webhooks", "changes_...: admin-only"),
     ("/api/0/jobs", "every_read_route_..."),
     ("/api/0/map", "every_read_route_..."),
     ("/api/0/monitor", "changes_...: admin-only POST"),
-    ("/api/0/live", "the_live_stream_carries_only_visible_devices"),
+    ("/api/0/live", "the_live_stream_carries_only_visible_devices; access_live::*"),
     ("/api/0/login", "tokens_work_until_revoked_and_sessions_need_their_csrf_value"),
     ("/api/0/logout", "tokens_work_until_revoked_..."),
     ("/api/0/me", "tokens_work_until_revoked_..."),

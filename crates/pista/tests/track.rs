@@ -210,3 +210,43 @@ async fn the_txt_download_is_the_originals_layout_in_the_zone_asked_for() {
     assert_eq!(response.text().await.unwrap(), want);
     world.server.stop().await;
 }
+
+/// `GET /api/0/last?fields=tzname` answers the zone a message names, or else the zone of its
+/// position (what the tracks page's "device's local time" reads); without `tzname` among the
+/// fields the answer is the stored message's, as the Recorder's.
+#[tokio::test]
+async fn a_device_zone_is_its_messages_or_that_of_its_position() {
+    let world = World::start().await;
+    let devices = [
+        ("berlin", 52.52, 13.405, None),
+        ("kolkata", 22.5726, 88.3639, None),
+        ("newyork", 40.7128, -74.006, None),
+        // Mid-Atlantic: nautical time, three hours behind UTC.
+        ("sea", 30.0, -40.0, None),
+        // A message's own zone wins over the position's.
+        ("told", 52.52, 13.405, Some("Asia/Tokyo")),
+    ];
+    for (device, lat, lon, tzname) in devices {
+        let mut fix = json!({"_type": "location", "tid": "zz", "lat": lat, "lon": lon, "tst": T0});
+        if let Some(zone) = tzname {
+            fix["tzname"] = json!(zone);
+        }
+        world.post("jane", device, fix).await;
+    }
+    let (status, body) = world.json("jane", "/api/0/last?user=jane&fields=device,tzname").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        body,
+        json!([
+            {"device": "berlin", "tzname": "Europe/Berlin"},
+            {"device": "kolkata", "tzname": "Asia/Kolkata"},
+            {"device": "newyork", "tzname": "America/New_York"},
+            {"device": "sea", "tzname": "Etc/GMT+3"},
+            {"device": "told", "tzname": "Asia/Tokyo"},
+        ])
+    );
+    let (_, body) = world.json("jane", "/api/0/last?user=jane&device=berlin").await;
+    assert_eq!(body[0].get("tzname"), None, "{body}");
+    let (_, body) = world.json("bob", "/api/0/last?user=jane&fields=tzname").await;
+    assert_eq!(body, json!([]));
+}

@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use super::devices::stored_fix;
 use super::fences::{LiveFence, entered};
-use super::{LiveKind, Outputs, Publication};
+use super::{LiveEvent, LiveKind, Outputs, Publication};
 
 impl Outputs {
     /// Builds the alert of one transition (recorded, then published, by `record`).
@@ -102,6 +102,48 @@ impl Outputs {
                 _ => {}
             }
             self.sinks.mqtt_only(Publication::new(topic, object, true));
+        }
+        self.announce_fences();
+    }
+
+    /// Tells live listeners which fences were created, replaced or deleted since the last
+    /// reload. Each event carries the fence's owner or user, so the web server shows it to
+    /// those who may see the fence only (before a deletion, as it was). Changes between two
+    /// reloads are seen as one: a fence replaced twice gives one `replaced`, and one created and
+    /// deleted again before the stage reloaded gives no event at all (a page that read the list
+    /// in that moment keeps it until the next event). FIXME(#8): the API could hand the stage
+    /// each change it made, so that even that case is announced.
+    fn announce_fences(&mut self) {
+        let mut changes = Vec::new();
+        for fence in &self.fences.fences {
+            let stored = &fence.stored;
+            match self.fence_seen.get(&stored.id) {
+                None => changes.push(("created", stored.clone())),
+                Some(seen) if seen != stored => changes.push(("replaced", stored.clone())),
+                Some(_) => {}
+            }
+        }
+        let ids: std::collections::HashSet<i64> =
+            self.fences.fences.iter().map(|f| f.stored.id).collect();
+        let gone = self.fence_seen.values().filter(|seen| !ids.contains(&seen.id));
+        changes.extend(gone.map(|seen| ("deleted", seen.clone())));
+        changes.sort_by_key(|(_, fence)| fence.id);
+
+        for (change, fence) in changes {
+            tracing::debug!(fence = fence.id, change, "fence change for live listeners");
+            let topic = self.fence_topics.get(&fence.id).map(|(topic, _)| topic.clone());
+            let user = if fence.owner.is_some() { None } else { fence.user.clone() };
+            self.sinks.live_event(LiveEvent {
+                kind: LiveKind::Fence,
+                device: fence.owner.clone(),
+                user,
+                topic: topic.unwrap_or_default(),
+                text: serde_json::json!({"change": change, "id": fence.id}).to_string(),
+            });
+            match change {
+                "deleted" => self.fence_seen.remove(&fence.id),
+                _ => self.fence_seen.insert(fence.id, fence),
+            };
         }
     }
 

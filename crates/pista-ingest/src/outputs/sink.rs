@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use pista_core::DeviceKey;
+use pista_core::{DeviceKey, UserName};
 use rumqttc::{AsyncClient, Event, Packet, QoS};
 use tokio::sync::{broadcast, watch};
 
@@ -40,6 +40,9 @@ pub enum LiveKind {
     Alert,
     /// An Activo job object (`_job`).
     Job,
+    /// A fence created, replaced or deleted: `{"change": "created", "id": 7}` (no MQTT
+    /// publication of its own; the retained fence objects are that).
+    Fence,
 }
 
 impl LiveKind {
@@ -49,6 +52,7 @@ impl LiveKind {
             Self::Map => "map",
             Self::Alert => "alert",
             Self::Job => "job",
+            Self::Fence => "fence",
         }
     }
 }
@@ -57,8 +61,11 @@ impl LiveKind {
 #[derive(Debug, Clone, PartialEq)]
 pub struct LiveEvent {
     pub kind: LiveKind,
-    /// The device it is about.
+    /// The device it is about (for a fence event: the device whose region it is).
     pub device: Option<DeviceKey>,
+    /// For a fence event of a fence made on the server: the user whose devices it applies to
+    /// (`None` with no `device`: everyone's). Always `None` for other kinds.
+    pub user: Option<UserName>,
     /// The MQTT topic it has (or would have, when MQTT outputs are off).
     pub topic: String,
     pub text: String,
@@ -226,6 +233,7 @@ impl Sinks {
             let event = LiveEvent {
                 kind,
                 device: device.cloned(),
+                user: None,
                 topic: publication.topic.clone(),
                 text: String::from_utf8_lossy(&publication.payload).into_owned(),
             };
@@ -233,6 +241,13 @@ impl Sinks {
         }
         if let Some(mqtt) = &self.mqtt {
             mqtt.publish(&publication);
+        }
+    }
+
+    /// Sends a live event that has no MQTT publication of its own (a fence change).
+    pub(crate) fn live_event(&self, event: LiveEvent) {
+        if self.live.receiver_count() > 0 {
+            let _ = self.live.send(Arc::new(event));
         }
     }
 

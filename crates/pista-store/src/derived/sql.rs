@@ -10,8 +10,8 @@ use sea_orm::sea_query::{Expr, ExprTrait, JoinType, OnConflict, Order, Query};
 use sea_orm::{ConnectionTrait, DatabaseTransaction, QueryResult};
 
 use super::{
-    DerivedStore, FenceRecord, FenceSource, FenceStateChange, FenceStateRow, GeoCell, JobName,
-    NewAlert, NewDelivery, NewFence, NewJob, QueuedDelivery, RecordedAlert, StoredAlert,
+    AlertQuery, DerivedStore, FenceRecord, FenceSource, FenceStateChange, FenceStateRow, GeoCell,
+    JobName, NewAlert, NewDelivery, NewFence, NewJob, QueuedDelivery, RecordedAlert, StoredAlert,
     StoredDelivery, StoredFence, StoredJob, Ungeocoded,
 };
 use crate::dialect::{insert_id, insert_new};
@@ -358,41 +358,39 @@ impl DerivedStore for SqlStore {
     }
 
     async fn alerts(&self, key: Option<&DeviceKey>) -> Result<Vec<StoredAlert>, StoreError> {
-        let mut select = Query::select()
-            .columns(
-                ["id", "fence_id", "event", "tst", "meters", "payload", "created_at"]
-                    .map(|c| ("a", c)),
-            )
-            .columns([("d", "user_name"), ("d", "device_name")])
-            .from_as("alerts", "a")
-            .join_as(
-                JoinType::InnerJoin,
-                "devices",
-                "d",
-                Expr::col(("d", "id")).equals(("a", "device_id")),
-            )
-            .order_by(("a", "id"), Order::Asc)
-            .to_owned();
+        let mut select = alert_select();
+        select.order_by(("a", "id"), Order::Asc);
         if let Some(key) = key {
             select
                 .and_where(Expr::col(("d", "user_name")).eq(key.user.as_str()))
                 .and_where(Expr::col(("d", "device_name")).eq(key.device.as_str()));
         }
         let rows = self.db.query_all(&select).await.map_err(StoreError::query("read alerts"))?;
-        rows.iter()
-            .map(|row| {
-                Ok(StoredAlert {
-                    id: get(row, 0)?,
-                    key: parse(DeviceKey::parse(&name(row, 7)?, &name(row, 8)?))?,
-                    fence_id: get(row, 1)?,
-                    event: get(row, 2)?,
-                    tst: get(row, 3)?,
-                    meters: get(row, 4)?,
-                    payload: get(row, 5)?,
-                    created_at: get(row, 6)?,
-                })
-            })
-            .collect()
+        rows.iter().map(alert_row).collect()
+    }
+
+    async fn alert_page(&self, query: &AlertQuery) -> Result<Vec<StoredAlert>, StoreError> {
+        let mut select = alert_select();
+        select.order_by(("a", "id"), Order::Desc).limit(query.limit);
+        if let Some(key) = &query.key {
+            select
+                .and_where(Expr::col(("d", "user_name")).eq(key.user.as_str()))
+                .and_where(Expr::col(("d", "device_name")).eq(key.device.as_str()));
+        }
+        if let Some(from) = query.from {
+            select.and_where(Expr::col(("a", "tst")).gte(from));
+        }
+        if let Some(to) = query.to {
+            select.and_where(Expr::col(("a", "tst")).lte(to));
+        }
+        if let Some(after) = query.after {
+            select.and_where(Expr::col(("a", "id")).gt(after));
+        }
+        if let Some(before) = query.before {
+            select.and_where(Expr::col(("a", "id")).lt(before));
+        }
+        let rows = self.db.query_all(&select).await.map_err(StoreError::query("read alerts"))?;
+        rows.iter().map(alert_row).collect()
     }
 
     async fn record_delivery(&self, delivery: &NewDelivery) -> Result<i64, StoreError> {
@@ -555,4 +553,34 @@ async fn known_device(
     }
     found.insert(key.clone(), id);
     Ok(id)
+}
+
+/// The columns [`alert_row`] reads, from `alerts` joined to their devices.
+fn alert_select() -> sea_orm::sea_query::SelectStatement {
+    Query::select()
+        .columns(
+            ["id", "fence_id", "event", "tst", "meters", "payload", "created_at"].map(|c| ("a", c)),
+        )
+        .columns([("d", "user_name"), ("d", "device_name")])
+        .from_as("alerts", "a")
+        .join_as(
+            JoinType::InnerJoin,
+            "devices",
+            "d",
+            Expr::col(("d", "id")).equals(("a", "device_id")),
+        )
+        .to_owned()
+}
+
+fn alert_row(row: &QueryResult) -> Result<StoredAlert, StoreError> {
+    Ok(StoredAlert {
+        id: get(row, 0)?,
+        key: parse(DeviceKey::parse(&name(row, 7)?, &name(row, 8)?))?,
+        fence_id: get(row, 1)?,
+        event: get(row, 2)?,
+        tst: get(row, 3)?,
+        meters: get(row, 4)?,
+        payload: get(row, 5)?,
+        created_at: get(row, 6)?,
+    })
 }

@@ -94,7 +94,7 @@ async fn live_stream_of_outputs() {
 
     let (status, error) = server.get("/api/0/live?kinds=maps").await;
     assert_eq!(status, 400);
-    assert_eq!(error["error"], r#"kind "maps" is not one of look, map, alert, job"#);
+    assert_eq!(error["error"], r#"kind "maps" is not one of look, map, alert, job, fence"#);
     let (status, error) = server.get("/api/0/live?user=a/b").await;
     assert_eq!(status, 400);
     assert_eq!(error["error"], r#"user name "a/b" contains '/', which is not allowed in names"#);
