@@ -20,6 +20,7 @@ mod live;
 mod map;
 mod metrics;
 mod monitor;
+mod odometer;
 mod params;
 mod publish;
 mod quarantine;
@@ -145,6 +146,7 @@ pub fn router(state: AppState, config: WebConfig) -> Router {
         .route("/api/0/state", get(device_data::state))
         .route("/api/0/cards", get(device_data::cards))
         .route("/api/0/inventory", get(device_data::inventory))
+        .route("/api/0/odometer/{user}/{device}", put(odometer::set).delete(odometer::clear))
         .route("/api/0/quarantine/replay", post(quarantine::replay))
         .route("/api/0/fences", get(fences::list).post(fences::create))
         .route("/api/0/fences/{id}", put(fences::replace).delete(fences::remove))

@@ -22,6 +22,7 @@ mod ingest;
 mod kill_drill;
 mod load;
 mod ocat;
+mod odometer;
 mod outputs;
 mod pg_outage;
 mod protocol;
