@@ -299,7 +299,55 @@ test("the hardware page shows jane's Greenwich inventory and voltages, never bob
   assert.equal(await bars.locator('text.label').textContent(), 'JV');
   assert.equal(await page.getByText('356173060000999').count(), 0);
   assert.match(await page.locator('.volt-box figcaption').textContent(), /battery.*external/);
+  await page.close();
+});
+
+test("jane sets her van's odometer on the hardware page and the table adds the trip", async () => {
+  await publish('jane', 'van', { tid: 'JV', lat: 48.85, lon: 2.35, trip: 8000 });
+  const page = await newPage();
+  await logIn(page, 'jane');
+  await page.locator('.pages a', { hasText: 'Hardware' }).click();
+  const row = page.locator('table.inventory tbody tr[data-imei="356173060000001"]');
+  assert.equal(await row.locator('td.odo .odo-value').textContent(), '');
+  await row.locator('button.edit-odo').click();
+  const input = row.locator('form.odo-form input[name=odo]');
+  // A refusal names the value, and the form stays open with it.
+  await input.fill('-3');
+  await row.locator('button.save-odo').click();
+  await row.locator('.odo-problem').waitFor();
+  assert.equal(await row.locator('.odo-problem').textContent(), 'odo -3 is negative');
+  await input.fill('123456.7');
+  await row.locator('button.save-odo').click();
+  await row.locator('td.odo .odo-value', { hasText: '123456.7 km' }).waitFor();
+  const cells = await row.locator('td').allTextContents();
+  assert.equal(cells[7], '123456.7 km Edit');
+  // Set through the API, it is in the device object at once: the table shows the reading.
+  const [van] = await (await fetch(base + '/api/0/map?user=jane&device=van',
+    { headers: { Authorization: basic('jane') } })).json();
+  assert.equal(van.odo, 123456);
+  // bob has no say over jane's van.
+  const refused = await fetch(base + '/api/0/odometer/jane/van', {
+    method: 'PUT', headers: { Authorization: basic('bob'), 'Content-Type': 'application/json' },
+    body: JSON.stringify({ odo: 1 }),
+  });
+  assert.equal(refused.status, 403);
   await page.screenshot({ path: path.join(SCREENSHOTS, 'hardware.png'), animations: 'disabled' });
+
+  await page.locator('.pages a', { hasText: 'Table' }).click();
+  const trip = page.locator('table.devices tbody tr[data-topic="owntracks/jane/van"] .trip');
+  await waitFor(async () => (await trip.textContent()) === '8 km / 123464 km', 'the trip and odometer', 5000);
+  assert.equal(await trip.getAttribute('title'), 'odometer 123456 km + trip 8.0 km = 123464.0 km');
+
+  // Emptied and saved, the base is cleared.
+  await page.locator('.pages a', { hasText: 'Hardware' }).click();
+  await row.locator('button.edit-odo').click();
+  await input.fill('');
+  await row.locator('button.save-odo').click();
+  await row.locator('button.edit-odo').waitFor();
+  assert.equal(await row.locator('td.odo .odo-value').textContent(), '');
+  const [cleared] = await (await fetch(base + '/api/0/map?user=jane&device=van',
+    { headers: { Authorization: basic('jane') } })).json();
+  assert.equal(cleared.odo, undefined);
   await page.close();
 });
 
