@@ -2,6 +2,10 @@
 // start first, with a green dot while a job has no end. The page opens its own
 // /api/0/live?kinds=job stream while shown; each job event (a start or an end) reads the
 // history again, and running jobs' durations move on every second.
+// FIXME(#8): no job editor yet (the original's Jobedit: a box's job names, start or end a job by
+// publishing `<device topic>/proxy/jobs/active` retained with QoS 2, rename a job); the page
+// only reads. Pista's own ingest subscribes to that topic too, so the command and the box's
+// echo must be told apart before one is built.
 
 import { call } from './api.js';
 import * as format from './format.js';
