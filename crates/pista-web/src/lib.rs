@@ -14,6 +14,7 @@ mod device_data;
 mod error;
 mod export;
 mod fences;
+mod job_control;
 mod jobs;
 pub mod last;
 mod live;
@@ -153,6 +154,7 @@ pub fn router(state: AppState, config: WebConfig) -> Router {
         .route("/api/0/alerts", get(fences::alerts))
         .route("/api/0/webhooks", get(webhooks::list))
         .route("/api/0/jobs", get(jobs::list))
+        .route("/api/0/jobs/{user}/{device}/active", put(job_control::set_active))
         .route("/api/0/map", get(map::list))
         .route("/api/0/monitor", get(monitor::last_received).post(monitor::command))
         .route("/api/0/live", get(live::stream))

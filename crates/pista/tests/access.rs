@@ -381,6 +381,9 @@ async fn changes_need_ownership_and_shares_never_give_it() {
             let (status, _) = world.call(viewer, Method::DELETE, &path, None).await;
             let cleared = if manage { StatusCode::NO_CONTENT } else { StatusCode::FORBIDDEN };
             assert_eq!(status, cleared, "odometer cleared: {what}");
+            let path = format!("/api/0/jobs/{user}/{device}/active");
+            let (status, _) = world.call(viewer, Method::PUT, &path, Some(json!({"job": 0}))).await;
+            assert_eq!(status, want, "activo job: {what}");
         }
     }
     // What the refused posts would have added is not there: each device has its two fixes
@@ -464,6 +467,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("/api/0/alerts", "every_read_route_..."),
     ("/api/0/webhooks", "changes_...: admin-only"),
     ("/api/0/jobs", "every_read_route_..."),
+    ("/api/0/jobs/{user}/{device}/active", "changes_...: PUT (owner or superuser only)"),
     ("/api/0/map", "every_read_route_..."),
     ("/api/0/monitor", "changes_...: admin-only POST"),
     ("/api/0/live", "the_live_stream_carries_only_visible_devices"),

@@ -19,6 +19,7 @@ mod export;
 mod http_edges;
 mod import;
 mod ingest;
+mod job_control;
 mod kill_drill;
 mod load;
 mod ocat;
