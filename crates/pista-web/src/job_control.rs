@@ -4,12 +4,17 @@
 //! proxy hands it to the box, which echoes it. Ingest subscribes to that topic as well, so the
 //! job history shows the change through the normal path (a box's identical echo is a copy).
 //! The command is recorded with the device's other commands (`GET /api/0/cmd`), so an HTTP-mode
-//! device gets it in its next answer. Only the owner or a superuser may do this; a share, or an
-//! ACL that lets someone command the device, gives no say over its jobs.
+//! device gets it in its next answer. `PUT /api/0/jobs/{user}/{device}/names/{job}` with
+//! `{"name": "Gravel run"}` renames a job the same way (retained, QoS 2, on
+//! `…/proxy/jobs/<job>`, which the box reads as its list). `GET /api/0/jobs/names` lists the
+//! job names Pista learnt from the boxes of the devices the caller may see. Only the owner or a
+//! superuser may start, end or rename; a share, or an ACL that lets someone command the device,
+//! gives no say over its jobs.
 
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
+use axum::http::StatusCode;
 use bytes::Bytes;
 use pista_core::{DeviceKey, UserName};
 use serde_json::{Value, json};
@@ -29,6 +34,26 @@ pub enum JobError {
     Missing,
     #[error("job {0} is not a job number (0 ends the running job, 1 to {MAX_JOB} start one)")]
     NotAJob(String),
+    #[error("job {0} cannot be named (jobs are numbered 1 to {MAX_JOB})")]
+    NotNameable(String),
+    #[error("name {0:?} must be 1 to {MAX_NAME} characters on one line")]
+    BadName(String),
+    #[error("name is missing or not text")]
+    NoName,
+}
+
+/// Longest job name accepted, in characters (the box's display has 20 columns).
+pub const MAX_NAME: usize = 40;
+
+/// A job's new name from a request's `name` field.
+pub fn parse_name(value: Option<&Value>) -> Result<String, JobError> {
+    let Some(Value::String(name)) = value else { return Err(JobError::NoName) };
+    let trimmed = name.trim();
+    let count = trimmed.chars().count();
+    if count == 0 || count > MAX_NAME || trimmed.chars().any(char::is_control) {
+        return Err(JobError::BadName(name.clone()));
+    }
+    Ok(trimmed.to_owned())
 }
 
 /// The job number of a request's `job` field.
@@ -58,12 +83,78 @@ pub async fn set_active(
     let job = parse_job(fields.get("job")).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let topic = format!("{}/proxy/jobs/active", device_topic(&state, &key).await);
     let command = json!({"_type": "cmd", "action": "jobs/active", "job": job});
+    let mqtt = send(&state, &key, &topic, &command, job.to_string()).await?;
+    tracing::info!(device = %key, job, %topic, mqtt = %mqtt["mqtt"],
+        by = ?caller.user().map(UserName::as_str), "activo job set over http");
+    Ok(Json(json!({"id": mqtt["id"], "user": key.user.as_str(), "device": key.device.as_str(),
+        "topic": topic, "job": job, "mqtt": mqtt["mqtt"]})))
+}
+
+pub async fn rename(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((user, device, job)): Path<(String, String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let key = DeviceKey::parse(&user, &device).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    caller.require_manage(&key.user)?;
+    let number = match job.parse::<i64>() {
+        Ok(number) if (1..=MAX_JOB).contains(&number) => number,
+        _ => return Err(ApiError::bad_request(JobError::NotNameable(job).to_string())),
+    };
+    let fields = fields(&headers, &body, &["name"])?;
+    let name = parse_name(fields.get("name")).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let topic = format!("{}/proxy/jobs/{number}", device_topic(&state, &key).await);
+    let command = json!({"_type": "cmd", "action": "jobs/name", "job": number, "name": name});
+    let mqtt = send(&state, &key, &topic, &command, name.clone()).await?;
+    tracing::info!(device = %key, job = number, %topic, mqtt = %mqtt["mqtt"],
+        by = ?caller.user().map(UserName::as_str), "activo job renamed over http");
+    Ok(Json(json!({"id": mqtt["id"], "user": key.user.as_str(), "device": key.device.as_str(),
+        "topic": topic, "job": number, "name": name, "mqtt": mqtt["mqtt"]})))
+}
+
+/// The job names of the devices the caller may see: `[{"user", "device", "job", "name"}]`,
+/// sorted by device and job.
+pub async fn names(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
+    let derived = state
+        .derived
+        .as_deref()
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_IMPLEMENTED, "jobs are not available"))?;
     let now = pista_ingest::now();
-    let id = state.store.queue_command(&key, "jobs/active", &command.to_string(), now).await?;
+    let mut names: Vec<_> = derived
+        .job_names()
+        .await?
+        .into_iter()
+        .filter(|name| name.kind == "job" && caller.reads(&name.key, now))
+        .collect();
+    names.sort_by(|a, b| (&a.key, a.number).cmp(&(&b.key, b.number)));
+    Ok(Json(Value::Array(
+        names
+            .iter()
+            .map(|n| {
+                json!({"user": n.key.user.as_str(), "device": n.key.device.as_str(),
+                "job": n.number, "name": n.name})
+            })
+            .collect(),
+    )))
+}
+
+/// Records the command with the device's others and publishes `payload` retained with QoS 2
+/// on `topic`; answers the command's `id` and what became of the publish (`mqtt`).
+async fn send(
+    state: &AppState,
+    key: &DeviceKey,
+    topic: &str,
+    command: &Value,
+    payload: String,
+) -> Result<Value, ApiError> {
+    let action = command["action"].as_str().unwrap_or_default();
+    let now = pista_ingest::now();
+    let id = state.store.queue_command(key, action, &command.to_string(), now).await?;
     let mqtt = match &state.commands {
         Some(publisher) => {
-            let payload = job.to_string().into_bytes();
-            let result = publisher.publish_retained_exactly_once(&topic, payload).await;
+            let result = publisher.publish_retained_exactly_once(topic, payload.into_bytes()).await;
             let status = match &result {
                 Ok(()) => "published".to_owned(),
                 Err(error) => format!("not published: {error}"),
@@ -73,10 +164,7 @@ pub async fn set_active(
         }
         None => "no broker configured; waiting for the device's next HTTP post".to_owned(),
     };
-    tracing::info!(device = %key, job, %topic, mqtt, by = ?caller.user().map(UserName::as_str),
-        "activo job set over http");
-    Ok(Json(json!({"id": id, "user": key.user.as_str(), "device": key.device.as_str(),
-        "topic": topic, "job": job, "mqtt": mqtt})))
+    Ok(json!({"id": id, "mqtt": mqtt}))
 }
 
 /// The device's topic as it sends on (`owntracks/gw/B2`, capitals kept), else the usual one.
@@ -110,5 +198,10 @@ mod tests {
             assert_eq!(parse_job(Some(&value)), expected, "{value}");
         }
         assert_eq!(parse_job(None), Err(JobError::Missing));
+        assert_eq!(parse_name(Some(&json!(" Sand run "))), Ok("Sand run".to_owned()));
+        for bad in ["", "   ", "two\nlines", &"x".repeat(41)] {
+            assert_eq!(parse_name(Some(&json!(bad))), Err(JobError::BadName(bad.to_owned())));
+        }
+        assert_eq!(parse_name(Some(&json!(7))), Err(JobError::NoName));
     }
 }

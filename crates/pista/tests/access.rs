@@ -384,6 +384,10 @@ async fn changes_need_ownership_and_shares_never_give_it() {
             let path = format!("/api/0/jobs/{user}/{device}/active");
             let (status, _) = world.call(viewer, Method::PUT, &path, Some(json!({"job": 0}))).await;
             assert_eq!(status, want, "activo job: {what}");
+            let path = format!("/api/0/jobs/{user}/{device}/names/3");
+            let (status, _) =
+                world.call(viewer, Method::PUT, &path, Some(json!({"name": "Matrix"}))).await;
+            assert_eq!(status, want, "activo job name: {what}");
         }
     }
     // What the refused posts would have added is not there: each device has its two fixes
@@ -467,7 +471,9 @@ const ROUTES: &[(&str, &str)] = &[
     ("/api/0/alerts", "every_read_route_..."),
     ("/api/0/webhooks", "changes_...: admin-only"),
     ("/api/0/jobs", "every_read_route_..."),
+    ("/api/0/jobs/names", "job_control (filtered by Caller::reads, as /api/0/jobs)"),
     ("/api/0/jobs/{user}/{device}/active", "changes_...: PUT (owner or superuser only)"),
+    ("/api/0/jobs/{user}/{device}/names/{job}", "changes_...: PUT (owner or superuser only)"),
     ("/api/0/map", "every_read_route_..."),
     ("/api/0/monitor", "changes_...: admin-only POST"),
     ("/api/0/live", "the_live_stream_carries_only_visible_devices"),

@@ -1,7 +1,8 @@
 //! Setting an Activo box's job over HTTP (`PUT /api/0/jobs/{user}/{device}/active`): the command
 //! reaches the broker as the original sent it (retained, QoS 2, on the Greenwich proxy's
 //! `…/proxy/jobs/active`, the number as text), the job history shows the job through ingest,
-//! `0` ends it, and bad numbers are refused by name. Who may is in `access`.
+//! `0` ends it, a rename goes out on `…/proxy/jobs/<n>` and comes back as the job's name, and
+//! bad numbers and names are refused by name. Who may is in `access`.
 
 use std::time::Duration;
 
@@ -111,7 +112,37 @@ async fn a_job_is_started_and_ended_the_originals_way() {
         let (status, answer) = set(&server, body.clone()).await;
         assert_eq!((status, &answer["error"]), (400, &json!(want)), "{body}");
     }
-    // Both commands are on record with the device's others.
+    // A rename goes out the same way, on the job's own topic, and comes back as the name.
+    let url = format!("{}/api/0/jobs/gw/b2/names/4", server.http);
+    let response =
+        Client::new().put(&url).json(&json!({"name": " Sand run "})).send().await.unwrap();
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!((&answer["name"], &answer["mqtt"]), (&json!("Sand run"), &json!("published")));
+    let topic = "owntracks/gw/B2/proxy/jobs/4";
+    assert_eq!(
+        retained(port, topic).await,
+        (topic.to_owned(), "Sand run".to_owned(), QoS::ExactlyOnce, true)
+    );
+    eventually("the new name", || async {
+        let (_, names) = server.get("/api/0/jobs/names").await;
+        (names == json!([{"user": "gw", "device": "b2", "job": 4, "name": "Sand run"}]))
+            .then_some(())
+    })
+    .await;
+    for (path, body, want) in [
+        ("names/0", json!({"name": "x"}), "job 0 cannot be named (jobs are numbered 1 to 9999)"),
+        ("names/x", json!({"name": "x"}), "job x cannot be named (jobs are numbered 1 to 9999)"),
+        ("names/4", json!({"name": ""}), "name \"\" must be 1 to 40 characters on one line"),
+        ("names/4", json!({}), "name is missing or not text"),
+    ] {
+        let url = format!("{}/api/0/jobs/gw/b2/{path}", server.http);
+        let response = Client::new().put(&url).json(&body).send().await.unwrap();
+        let status = response.status().as_u16();
+        let answer: Value = response.json().await.unwrap();
+        assert_eq!((status, &answer["error"]), (400, &json!(want)), "{path} {body}");
+    }
+
+    // The three commands are on record with the device's others.
     let (_, commands) = server.get("/api/0/cmd?user=gw&device=b2").await;
     let actions: Vec<(Value, Value)> = commands
         .as_array()
@@ -119,7 +150,7 @@ async fn a_job_is_started_and_ended_the_originals_way() {
         .iter()
         .map(|c| (c["action"].clone(), c["payload"].clone()))
         .collect();
-    assert_eq!(actions.len(), 2, "{commands}");
-    assert_eq!(actions[0].0, json!("jobs/active"), "{commands}");
+    let actions: Vec<&Value> = actions.iter().map(|(action, _)| action).collect();
+    assert_eq!(actions, [&json!("jobs/active"), &json!("jobs/active"), &json!("jobs/name")]);
     server.stop().await;
 }
