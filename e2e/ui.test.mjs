@@ -388,9 +388,48 @@ test("the jobs page lists jane's Activo jobs, a started one live with its dot, n
   assert.equal(await page.getByText('Bob secret job').count(), 0);
   const asBob = await (await fetch(base + '/api/0/jobs', { headers: { Authorization: basic('bob') } })).json();
   assert.deepEqual(asBob.map((j) => j.jobname), ['Bob secret job']);
-  await page.screenshot({ path: path.join(SCREENSHOTS, 'jobs.png'), animations: 'disabled' });
   await page.setViewportSize({ width: 390, height: 700 });
   assert.equal(await page.locator('.pages a', { hasText: 'Jobs' }).isVisible(), true);
+  await page.close();
+});
+
+test("jane ends, starts and renames her van's jobs on the jobs page; bob's box is not there", async () => {
+  const page = await newPage();
+  await logIn(page, 'jane');
+  await page.locator('.pages a', { hasText: 'Jobs' }).click();
+  const box = page.locator('section.job-box[data-device="jane/van"]');
+  await box.waitFor({ timeout: 5000 });
+  assert.equal(await page.locator('section.job-box').count(), 1);
+  assert.equal(await box.locator('.job-now').textContent(), 'Running: Sand delivery (job 7)');
+  assert.deepEqual(await box.locator('select.job-pick option').allTextContents(),
+    ['3 · Gravel run', '7 · Sand delivery']);
+
+  await box.locator('button.job-end').click();
+  await page.locator('section.job-box .job-now', { hasText: 'No job running.' }).waitFor({ timeout: 5000 });
+  assert.equal(await page.locator('section.job-box .job-status').textContent(), 'End job: sent to the box.');
+  assert.equal(await page.locator('table.jobs tbody tr.running').count(), 0);
+
+  await page.locator('section.job-box select.job-pick').selectOption('3');
+  await page.locator('section.job-box button.job-start').click();
+  const running = page.locator('table.jobs tbody tr.running');
+  await running.waitFor({ timeout: 5000 });
+  assert.equal(await running.locator('td.jobname').textContent(), 'Gravel run');
+  await page.locator('section.job-box .job-now', { hasText: 'Running: Gravel run (job 3)' }).waitFor();
+
+  // A refused rename names the value; a good one comes back as the job's name.
+  await page.locator('section.job-box select.job-pick').selectOption('3');
+  await page.locator('section.job-box button.job-rename-save').click();
+  await page.locator('section.job-box .job-status', { hasText: 'refused' }).waitFor();
+  assert.equal(await page.locator('section.job-box .job-status').textContent(),
+    'Rename job 3 refused: name "" must be 1 to 40 characters on one line');
+  await page.locator('section.job-box input.job-rename').fill('Gravel haul');
+  await page.locator('section.job-box button.job-rename-save').click();
+  await page.locator('section.job-box option', { hasText: '3 · Gravel haul' }).waitFor({ state: 'attached', timeout: 5000 });
+  // What went to the device: the commands, with jane's API view.
+  const commands = await (await fetch(base + '/api/0/cmd?user=jane&device=van',
+    { headers: { Authorization: basic('jane') } })).json();
+  assert.deepEqual(commands.map((c) => c.action), ['jobs/active', 'jobs/active', 'jobs/name']);
+  await page.screenshot({ path: path.join(SCREENSHOTS, 'jobs.png'), animations: 'disabled' });
   await page.close();
 });
 
