@@ -2,9 +2,11 @@
 //! `PUT /api/0/jobs/{user}/{device}/active` with `{"job": 4}` publishes `4` retained with QoS 2
 //! to the device's `<device topic>/proxy/jobs/active` (`0` ends the running job); the Greenwich
 //! proxy hands it to the box, which echoes it. Ingest subscribes to that topic as well, so the
-//! job history shows the change through the normal path (a box's identical echo is a copy).
-//! The command is recorded with the device's other commands (`GET /api/0/cmd`), so an HTTP-mode
-//! device gets it in its next answer. `PUT /api/0/jobs/{user}/{device}/names/{job}` with
+//! job history shows the change through the normal path (the box's echo of the running job
+//! is no new start).
+//! The command is recorded with the device's other commands (`GET /api/0/cmd`). HTTP-mode
+//! answers leave it out: the apps' parsers break on an action they do not know, and a box sits
+//! behind a Greenwich, which speaks MQTT. `PUT /api/0/jobs/{user}/{device}/names/{job}` with
 //! `{"name": "Gravel run"}` renames a job the same way (retained, QoS 2, on
 //! `…/proxy/jobs/<job>`, which the box reads as its list). `GET /api/0/jobs/names` lists the
 //! job names Pista learnt from the boxes of the devices the caller may see. Only the owner or a

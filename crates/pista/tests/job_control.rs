@@ -152,5 +152,12 @@ async fn a_job_is_started_and_ended_the_originals_way() {
         .collect();
     let actions: Vec<&Value> = actions.iter().map(|(action, _)| action).collect();
     assert_eq!(actions, [&json!("jobs/active"), &json!("jobs/active"), &json!("jobs/name")]);
+    // An HTTP-mode answer leaves them out: no app reads them.
+    let fix = r#"{"_type":"location","tid":"B2","lat":40.4,"lon":4.6,"tst":1412056800}"#;
+    let headers = [("content-type", "application/json"), ("x-limit-u", "gw"), ("x-limit-d", "b2")];
+    let response = server.post("/pub", &headers, fix).await;
+    assert_eq!(response.status().as_u16(), 200);
+    let answer: Value = response.json().await.unwrap();
+    assert!(answer.as_array().unwrap().iter().all(|item| item["_type"] != "cmd"), "{answer}");
     server.stop().await;
 }
