@@ -110,8 +110,11 @@ export function show(main, { me } = {}) {
     try {
       if (value.trim() === '') await call(route, { method: 'DELETE' });
       else await call(route, { method: 'PUT', body: { odo: Number(value) } });
-      editing = null;
+      // The new value is read before the form closes: a render meanwhile (the device object
+      // changed, so the devices module calls one) would show the old value.
       await load();
+      editing = null;
+      render();
     } catch (error) {
       editing.problem = error.message;
       render();

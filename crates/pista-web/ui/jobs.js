@@ -20,7 +20,7 @@ export function duration(seconds) {
 }
 
 /** The editor of one Activo box: its job names, start, end and rename. */
-function editor(box, running, statuses, sent) {
+function editor(box, running, statuses, sent, report) {
   const section = format.el('section', 'job-box');
   section.dataset.device = `${box.user}/${box.device}`;
   const route = `/api/0/jobs/${encodeURIComponent(box.user)}/${encodeURIComponent(box.device)}`;
@@ -33,6 +33,10 @@ function editor(box, running, statuses, sent) {
     option.value = String(name.job);
     pick.append(option);
   }
+  // The picked job outlives the editor being rebuilt (a job event, new names).
+  const picked = statuses.get(`pick ${section.dataset.device}`);
+  if (picked && box.names.some((name) => String(name.job) === picked)) pick.value = picked;
+  pick.addEventListener('change', () => statuses.set(`pick ${section.dataset.device}`, pick.value));
   const start = format.el('button', 'job-start', 'Start');
   const end = format.el('button', 'job-end', 'End job');
   end.disabled = !running;
@@ -44,13 +48,15 @@ function editor(box, running, statuses, sent) {
   const status = format.el('p', 'job-status', statuses.get(section.dataset.device) || '');
 
   async function send(what, path, body) {
+    let text;
     try {
       const answer = await call(route + path, { method: 'PUT', body });
-      status.textContent = answer.mqtt === 'published' ? `${what}: sent to the box.` : `${what}: ${answer.mqtt}`;
+      text = answer.mqtt === 'published' ? `${what}: sent to the box.` : `${what}: ${answer.mqtt}`;
     } catch (error) {
-      status.textContent = `${what} refused: ${error.message}`;
+      text = `${what} refused: ${error.message}`;
     }
-    statuses.set(section.dataset.device, status.textContent);
+    // The job event may have rebuilt the editor meanwhile: the report finds the one shown.
+    report(section.dataset.device, text);
     sent();
   }
   start.addEventListener('click', () => send(`Start job ${pick.value}`, '/active', { job: Number(pick.value) }));
@@ -87,7 +93,14 @@ export function show(main, { me } = {}) {
   const manages = (user) => Boolean(me && (me.superuser || me.user === user));
   // Editors are built again only when names or running jobs change, so a half-typed name stays.
   let shownBoxes = '';
-  const statuses = new Map(); // user/device → the last command's outcome
+  // user/device → the last command's outcome; `pick user/device` → the job picked there.
+  const statuses = new Map();
+  const report = (device, text) => {
+    statuses.set(device, text);
+    for (const section of boxes.querySelectorAll('section.job-box')) {
+      if (section.dataset.device === device) section.querySelector('.job-status').textContent = text;
+    }
+  };
   // A rename makes no job event: names are read again now and once ingest has had a moment.
   const reread = () => {
     load();
@@ -106,7 +119,7 @@ export function show(main, { me } = {}) {
     const shape = JSON.stringify([...byDevice.values()].map((box) => [box, runningOf(box)?.id]));
     if (shape === shownBoxes) return;
     shownBoxes = shape;
-    boxes.replaceChildren(...[...byDevice.values()].map((box) => editor(box, runningOf(box), statuses, reread)));
+    boxes.replaceChildren(...[...byDevice.values()].map((box) => editor(box, runningOf(box), statuses, reread, report)));
   }
 
   const durations = new Map(); // td → start of a running job
