@@ -299,7 +299,55 @@ test("the hardware page shows jane's Greenwich inventory and voltages, never bob
   assert.equal(await bars.locator('text.label').textContent(), 'JV');
   assert.equal(await page.getByText('356173060000999').count(), 0);
   assert.match(await page.locator('.volt-box figcaption').textContent(), /battery.*external/);
+  await page.close();
+});
+
+test("jane sets her van's odometer on the hardware page and the table adds the trip", async () => {
+  await publish('jane', 'van', { tid: 'JV', lat: 48.85, lon: 2.35, trip: 8000 });
+  const page = await newPage();
+  await logIn(page, 'jane');
+  await page.locator('.pages a', { hasText: 'Hardware' }).click();
+  const row = page.locator('table.inventory tbody tr[data-imei="356173060000001"]');
+  assert.equal(await row.locator('td.odo .odo-value').textContent(), '');
+  await row.locator('button.edit-odo').click();
+  const input = row.locator('form.odo-form input[name=odo]');
+  // A refusal names the value, and the form stays open with it.
+  await input.fill('-3');
+  await row.locator('button.save-odo').click();
+  await row.locator('.odo-problem').waitFor();
+  assert.equal(await row.locator('.odo-problem').textContent(), 'odo -3 is negative');
+  await input.fill('123456.7');
+  await row.locator('button.save-odo').click();
+  await row.locator('td.odo .odo-value', { hasText: '123456.7 km' }).waitFor();
+  const cells = await row.locator('td').allTextContents();
+  assert.equal(cells[7], '123456.7 km Edit');
+  // Set through the API, it is in the device object at once: the table shows the reading.
+  const [van] = await (await fetch(base + '/api/0/map?user=jane&device=van',
+    { headers: { Authorization: basic('jane') } })).json();
+  assert.equal(van.odo, 123456);
+  // bob has no say over jane's van.
+  const refused = await fetch(base + '/api/0/odometer/jane/van', {
+    method: 'PUT', headers: { Authorization: basic('bob'), 'Content-Type': 'application/json' },
+    body: JSON.stringify({ odo: 1 }),
+  });
+  assert.equal(refused.status, 403);
   await page.screenshot({ path: path.join(SCREENSHOTS, 'hardware.png'), animations: 'disabled' });
+
+  await page.locator('.pages a', { hasText: 'Table' }).click();
+  const trip = page.locator('table.devices tbody tr[data-topic="owntracks/jane/van"] .trip');
+  await waitFor(async () => (await trip.textContent()) === '8 km / 123464 km', 'the trip and odometer', 5000);
+  assert.equal(await trip.getAttribute('title'), 'odometer 123456 km + trip 8.0 km = 123464.0 km');
+
+  // Emptied and saved, the base is cleared.
+  await page.locator('.pages a', { hasText: 'Hardware' }).click();
+  await row.locator('button.edit-odo').click();
+  await input.fill('');
+  await row.locator('button.save-odo').click();
+  await row.locator('button.edit-odo').waitFor();
+  assert.equal(await row.locator('td.odo .odo-value').textContent(), '');
+  const [cleared] = await (await fetch(base + '/api/0/map?user=jane&device=van',
+    { headers: { Authorization: basic('jane') } })).json();
+  assert.equal(cleared.odo, undefined);
   await page.close();
 });
 
@@ -340,9 +388,48 @@ test("the jobs page lists jane's Activo jobs, a started one live with its dot, n
   assert.equal(await page.getByText('Bob secret job').count(), 0);
   const asBob = await (await fetch(base + '/api/0/jobs', { headers: { Authorization: basic('bob') } })).json();
   assert.deepEqual(asBob.map((j) => j.jobname), ['Bob secret job']);
-  await page.screenshot({ path: path.join(SCREENSHOTS, 'jobs.png'), animations: 'disabled' });
   await page.setViewportSize({ width: 390, height: 700 });
   assert.equal(await page.locator('.pages a', { hasText: 'Jobs' }).isVisible(), true);
+  await page.close();
+});
+
+test("jane ends, starts and renames her van's jobs on the jobs page; bob's box is not there", async () => {
+  const page = await newPage();
+  await logIn(page, 'jane');
+  await page.locator('.pages a', { hasText: 'Jobs' }).click();
+  const box = page.locator('section.job-box[data-device="jane/van"]');
+  await box.waitFor({ timeout: 5000 });
+  assert.equal(await page.locator('section.job-box').count(), 1);
+  assert.equal(await box.locator('.job-now').textContent(), 'Running: Sand delivery (job 7)');
+  assert.deepEqual(await box.locator('select.job-pick option').allTextContents(),
+    ['3 · Gravel run', '7 · Sand delivery']);
+
+  await box.locator('button.job-end').click();
+  await page.locator('section.job-box .job-now', { hasText: 'No job running.' }).waitFor({ timeout: 5000 });
+  assert.equal(await page.locator('section.job-box .job-status').textContent(), 'End job: sent to the box.');
+  assert.equal(await page.locator('table.jobs tbody tr.running').count(), 0);
+
+  await page.locator('section.job-box select.job-pick').selectOption('3');
+  await page.locator('section.job-box button.job-start').click();
+  const running = page.locator('table.jobs tbody tr.running');
+  await running.waitFor({ timeout: 5000 });
+  assert.equal(await running.locator('td.jobname').textContent(), 'Gravel run');
+  await page.locator('section.job-box .job-now', { hasText: 'Running: Gravel run (job 3)' }).waitFor();
+
+  // A refused rename names the value; a good one comes back as the job's name.
+  await page.locator('section.job-box select.job-pick').selectOption('3');
+  await page.locator('section.job-box button.job-rename-save').click();
+  await page.locator('section.job-box .job-status', { hasText: 'refused' }).waitFor();
+  assert.equal(await page.locator('section.job-box .job-status').textContent(),
+    'Rename job 3 refused: name "" must be 1 to 40 characters on one line');
+  await page.locator('section.job-box input.job-rename').fill('Gravel haul');
+  await page.locator('section.job-box button.job-rename-save').click();
+  await page.locator('section.job-box option', { hasText: '3 · Gravel haul' }).waitFor({ state: 'attached', timeout: 5000 });
+  // What went to the device: the commands, with jane's API view.
+  const commands = await (await fetch(base + '/api/0/cmd?user=jane&device=van',
+    { headers: { Authorization: basic('jane') } })).json();
+  assert.deepEqual(commands.map((c) => c.action), ['jobs/active', 'jobs/active', 'jobs/name']);
+  await page.screenshot({ path: path.join(SCREENSHOTS, 'jobs.png'), animations: 'disabled' });
   await page.close();
 });
 

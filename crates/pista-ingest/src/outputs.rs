@@ -130,6 +130,8 @@ pub(crate) enum Control {
     Devices(tokio::sync::oneshot::Sender<Vec<DeviceObject>>),
     /// Rows of a user's devices (or of one device) were deleted: read them again.
     Deleted { user: UserName, device: Option<DeviceName> },
+    /// A device's odometer base was set (`Some`, km) or cleared over the API.
+    Odometer { key: DeviceKey, odo: Option<f64> },
 }
 
 /// A cheap handle on the running outputs stage.
@@ -174,6 +176,12 @@ impl OutputsHandle {
     /// reads their newest fixes again and forgets devices that are gone.
     pub fn deleted(&self, user: &UserName, device: Option<&DeviceName>) {
         let _ = self.control.send(Control::Deleted { user: user.clone(), device: device.cloned() });
+    }
+
+    /// Tells the stage that a device's odometer base is now `odo` (already stored), so its
+    /// object shows it at once.
+    pub fn odometer_changed(&self, key: &DeviceKey, odo: Option<f64>) {
+        let _ = self.control.send(Control::Odometer { key: key.clone(), odo });
     }
 
     /// Tells the stage to read the fences again.
@@ -360,6 +368,11 @@ impl Outputs {
                 let _ = answer.send(objects);
             }
             Control::Deleted { user, device } => self.reload_devices(&user, device.as_ref()).await,
+            Control::Odometer { key, odo } => {
+                if self.devices.set_odometer(&key, odo) {
+                    self.publish_map(&key);
+                }
+            }
             Control::Address { key, ids, cc, addr } => {
                 let Some(device) = self.devices.devices.get_mut(&key) else { return };
                 let shown = device.fix_id.is_some_and(|id| ids.contains(&id));
@@ -379,6 +392,7 @@ impl Outputs {
         let mut fences_changed = false;
         let mut events = FenceEvents::default();
         let mut jobs = Vec::new();
+        let mut started = BTreeSet::new();
         for (message, outcome) in committed.batch.iter().zip(&committed.outcomes) {
             let Some(key) = &message.key else { continue };
             match (&message.body, outcome) {
@@ -392,6 +406,9 @@ impl Outputs {
                     let stored = matches!(outcome, WriteOutcome::Message { .. });
                     if stored && typed.msg_type == "gw-job" {
                         jobs.extend(self.job_change(key, message, typed));
+                    }
+                    if typed.msg_type == "gw-start" {
+                        started.insert(key.clone());
                     }
                     if let (WriteOutcome::Message { id }, "alarm") =
                         (outcome, typed.msg_type.as_str())
@@ -411,6 +428,7 @@ impl Outputs {
         }
         self.record(events).await;
         self.record_jobs(jobs).await;
+        self.read_odometers(started).await;
         if fences_changed {
             self.reload_fences().await;
         }
@@ -422,6 +440,21 @@ impl Outputs {
                         self.settling.insert(key, tokio::time::Instant::now());
                     }
                     false => self.publish_map(&key),
+                }
+            }
+        }
+    }
+
+    /// Reads the odometer base of devices that sent a start-up line, as the original did then:
+    /// one set by another process (or worker) since shows from the device's restart on.
+    async fn read_odometers(&mut self, started: BTreeSet<DeviceKey>) {
+        for key in started {
+            match self.devices.read_odometer(self.store.as_ref(), &key).await {
+                Ok(true) => self.publish_map(&key),
+                Ok(false) => {}
+                Err(error) => {
+                    self.stats.failures.fetch_add(1, Ordering::Relaxed);
+                    tracing::error!(device = %key, %error, "odometer base not read on start-up");
                 }
             }
         }

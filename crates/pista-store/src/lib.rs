@@ -123,6 +123,10 @@ pub trait Storage: Send + Sync {
     /// Greenwich devices by IMEI.
     async fn inventory(&self) -> Result<Vec<InventoryItem>, StoreError>;
 
+    /// Sets (`Some`, km) or clears (`None`) a device's odometer base; returns `false` when the
+    /// device never sent anything (it has no row to hold it).
+    async fn set_odometer(&self, key: &DeviceKey, odo: Option<f64>) -> Result<bool, StoreError>;
+
     /// The encryption secret of a device.
     async fn secret(&self, key: &DeviceKey) -> Result<Option<String>, StoreError>;
 

@@ -206,6 +206,11 @@ impl Storage for SqlStore {
         self.read_inventory().await
     }
 
+    async fn set_odometer(&self, key: &DeviceKey, odo: Option<f64>) -> Result<bool, StoreError> {
+        let _write = self.writes.lock().await;
+        self.write_odometer(key, odo).await
+    }
+
     async fn secret(&self, key: &DeviceKey) -> Result<Option<String>, StoreError> {
         self.read_secret(key).await
     }

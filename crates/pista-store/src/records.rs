@@ -187,6 +187,8 @@ pub struct DeviceState {
     pub imei: Option<String>,
     pub vbatt: Option<f64>,
     pub vext: Option<f64>,
+    /// Odometer base in km, set by hand ([`crate::Storage::set_odometer`]).
+    pub odo: Option<f64>,
 }
 
 /// A Greenwich device as its start-up message describes it.
@@ -199,6 +201,8 @@ pub struct InventoryItem {
     pub vbatt: Option<f64>,
     pub vext: Option<f64>,
     pub updated_at: i64,
+    /// The odometer base of the device it belongs to now (kept per device, not per IMEI).
+    pub odo: Option<f64>,
 }
 
 /// A command for a device, with its delivery.

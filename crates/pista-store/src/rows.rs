@@ -220,6 +220,7 @@ impl SqlStore {
                 "imei",
                 "vbatt",
                 "vext",
+                "odo",
             ])
             .from("devices")
             .and_where(Expr::col("user_name").eq(key.user.as_str()))
@@ -237,6 +238,7 @@ impl SqlStore {
                 imei: get(&row, 5)?,
                 vbatt: get(&row, 6)?,
                 vext: get(&row, 7)?,
+                odo: get(&row, 8)?,
             })
         })
         .transpose()
@@ -247,7 +249,7 @@ impl SqlStore {
             .columns(
                 ["imei", "version", "startup", "vbatt", "vext", "updated_at"].map(|c| ("i", c)),
             )
-            .columns([("d", "user_name"), ("d", "device_name")])
+            .columns([("d", "user_name"), ("d", "device_name"), ("d", "odo")])
             .from_as("inventory", "i")
             .join_as(
                 JoinType::InnerJoin,
@@ -268,9 +270,26 @@ impl SqlStore {
                     vbatt: get(row, 3)?,
                     vext: get(row, 4)?,
                     updated_at: get(row, 5)?,
+                    odo: get(row, 8)?,
                 })
             })
             .collect()
+    }
+
+    /// Sets or clears a device's odometer base; `false` when the device is unknown.
+    pub(crate) async fn write_odometer(
+        &self,
+        key: &DeviceKey,
+        odo: Option<f64>,
+    ) -> Result<bool, StoreError> {
+        let update = Query::update()
+            .table("devices")
+            .value("odo", odo)
+            .and_where(Expr::col("user_name").eq(key.user.as_str()))
+            .and_where(Expr::col("device_name").eq(key.device.as_str()))
+            .to_owned();
+        let result = self.db.execute(&update).await.map_err(StoreError::query("set odometer"))?;
+        Ok(result.rows_affected() > 0)
     }
 
     pub(crate) async fn read_secret(&self, key: &DeviceKey) -> Result<Option<String>, StoreError> {

@@ -16,7 +16,8 @@
 //! Later migrations: `retention` (retention rules and the deletion log), `accounts` (users with
 //! their password hashes, and their ACLs), `revisions` (a counter per shared definition, so
 //! ingest workers see each other's fence changes), `sharing` (groups, shares, API tokens and
-//! browser sessions), `tours` (the share links devices asked for).
+//! browser sessions), `tours` (the share links devices asked for), `odometer` (the devices'
+//! odometer base, `devices.odo`).
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::{
@@ -30,6 +31,7 @@ const NAME_LEN: u32 = 190;
 mod accounts;
 
 pub(crate) use accounts::{DIGEST_LEN, HASH_LEN, TOPIC_LEN};
+mod odometer;
 mod retention;
 pub(crate) mod revisions;
 mod tours;
@@ -48,6 +50,7 @@ impl MigratorTrait for Migrator {
             Box::new(MessageTypes),
             Box::new(accounts::Sharing),
             Box::new(tours::Tours),
+            Box::new(odometer::Odometer),
         ]
     }
 }

@@ -754,6 +754,45 @@ async fn batches_and_address_updates_take_turns(store: &SqlStore) {
     assert_eq!(points[1].addr, None);
 }
 
+/// The odometer base is set by hand on a device that exists, survives the next start-up line
+/// and shows in the inventory; clearing it leaves the column empty again.
+async fn the_odometer_base_is_kept_per_device_and_shown_in_the_inventory(store: &SqlStore) {
+    let k = key("fleet", "k2");
+    let nobody = key("fleet", "never");
+    let start = |version: &str| {
+        typed_as(
+            message(
+                Some(k.clone()),
+                "owntracks/fleet/k2",
+                Some("start"),
+                json!({"imei":"356000000000002","version":version,"startup":1412067553}),
+            ),
+            "gw-start",
+        )
+    };
+    store.write(&[start("0.8.1")]).await.unwrap();
+    assert_eq!(store.device_state(&k).await.unwrap().unwrap().odo, None);
+    assert_eq!(store.inventory().await.unwrap()[0].odo, None);
+
+    assert!(store.set_odometer(&k, Some(123456.5)).await.unwrap());
+    // The same value again still finds the device (MariaDB counts matched rows, not changed).
+    assert!(store.set_odometer(&k, Some(123456.5)).await.unwrap());
+    assert!(!store.set_odometer(&nobody, Some(1.0)).await.unwrap());
+    assert_eq!(store.device_state(&nobody).await.unwrap(), None);
+
+    store.write(&[start("0.8.2")]).await.unwrap();
+    assert_eq!(store.device_state(&k).await.unwrap().unwrap().odo, Some(123456.5));
+    let inventory = store.inventory().await.unwrap();
+    assert_eq!(
+        inventory.iter().map(|i| (i.imei.as_str(), i.version.as_str(), i.odo)).collect::<Vec<_>>(),
+        [("356000000000002", "0.8.2", Some(123456.5))]
+    );
+
+    assert!(store.set_odometer(&k, None).await.unwrap());
+    assert_eq!(store.device_state(&k).await.unwrap().unwrap().odo, None);
+    assert_eq!(store.inventory().await.unwrap()[0].odo, None);
+}
+
 backends!(
     a_location_reads_back_with_its_json,
     the_same_fix_is_stored_once_even_within_one_batch,
@@ -772,4 +811,5 @@ backends!(
     a_big_mixed_batch_has_the_outcomes_of_one_message_at_a_time,
     location_batches_and_mixed_batches_follow_each_other,
     a_devices_messages_are_read_by_type_and_time,
+    the_odometer_base_is_kept_per_device_and_shown_in_the_inventory,
 );

@@ -299,7 +299,8 @@ pub async fn unknown(Path(verb): Path<String>) -> ApiError {
         StatusCode::NOT_FOUND,
         format!(
             "unknown API call {verb:?}; known: version, list, last, locations, track, q, photo, kill, export, \
-             messages, transitions, waypoints, state, cards, inventory, map, jobs, fences, \
+             messages, transitions, waypoints, state, cards, inventory, odometer, map, jobs, \
+             fences, \
              alerts, live, webhooks, quarantine, cmd, monitor, deletions, retention, login, \
              logout, me, tokens, users, acls, groups, shares"
         ),

@@ -3,7 +3,8 @@
 //! other message type, typed, with the client's original when it differed),
 //! `/api/0/transitions[?from=..&to=..]`,
 //! `/api/0/waypoints`, `/api/0/state` (liveness and Greenwich values), and, without parameters,
-//! `/api/0/cards` and `/api/0/inventory` (Greenwich devices by IMEI). `from`/`to` take the same
+//! `/api/0/cards` and `/api/0/inventory` (Greenwich devices by IMEI, with their device's odometer
+//! base). `from`/`to` take the same
 //! forms as the Recorder API and bound the message's own time, or its arrival when it has none.
 //! A device the caller may not see is refused (`403`); the lists hold only what they may see.
 
@@ -167,7 +168,7 @@ pub async fn inventory(
             .filter(|i| caller.reads(&i.key, now))
             .map(|i| json!({"imei": i.imei, "user": i.key.user.as_str(),
                 "device": i.key.device.as_str(), "version": i.version, "startup": i.startup,
-                "vbatt": i.vbatt, "vext": i.vext, "updated": iso(i.updated_at)}))
+                "vbatt": i.vbatt, "vext": i.vext, "odo": i.odo, "updated": iso(i.updated_at)}))
             .collect::<Vec<_>>()
     )))
 }

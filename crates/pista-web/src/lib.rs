@@ -14,12 +14,14 @@ mod device_data;
 mod error;
 mod export;
 mod fences;
+mod job_control;
 mod jobs;
 pub mod last;
 mod live;
 mod map;
 mod metrics;
 mod monitor;
+mod odometer;
 mod params;
 mod publish;
 mod quarantine;
@@ -145,12 +147,16 @@ pub fn router(state: AppState, config: WebConfig) -> Router {
         .route("/api/0/state", get(device_data::state))
         .route("/api/0/cards", get(device_data::cards))
         .route("/api/0/inventory", get(device_data::inventory))
+        .route("/api/0/odometer/{user}/{device}", put(odometer::set).delete(odometer::clear))
         .route("/api/0/quarantine/replay", post(quarantine::replay))
         .route("/api/0/fences", get(fences::list).post(fences::create))
         .route("/api/0/fences/{id}", put(fences::replace).delete(fences::remove))
         .route("/api/0/alerts", get(fences::alerts))
         .route("/api/0/webhooks", get(webhooks::list))
         .route("/api/0/jobs", get(jobs::list))
+        .route("/api/0/jobs/names", get(job_control::names))
+        .route("/api/0/jobs/{user}/{device}/active", put(job_control::set_active))
+        .route("/api/0/jobs/{user}/{device}/names/{job}", put(job_control::rename))
         .route("/api/0/map", get(map::list))
         .route("/api/0/monitor", get(monitor::last_received).post(monitor::command))
         .route("/api/0/live", get(live::stream))

@@ -1,7 +1,10 @@
 // The hardware page: the Greenwich inventory the user may see (/api/0/inventory: one row per
-// IMEI, with its firmware version, start-up time and the newest battery and external
-// voltages), as a table sorted by TID and as a bar chart of the voltages drawn in inline SVG.
-// The inventory is read when the page opens and every 30 s; TIDs come from the devices module.
+// IMEI, with its firmware version, start-up time, the newest battery and external voltages and
+// the device's odometer base), as a table sorted by TID and as a bar chart of the voltages drawn
+// in inline SVG. The owner of a device (or a superuser) edits its odometer base in place
+// (PUT/DELETE /api/0/odometer/{user}/{device}); the Table adds the device's trip to it. The
+// inventory is read when the page opens, after an edit and every 30 s; TIDs come from the
+// devices module.
 
 import { call } from './api.js';
 import * as devices from './devices.js';
@@ -13,6 +16,11 @@ const REFRESH_MS = 30000;
 /** Volts as stored, with the unit; empty when unknown. */
 export function volts(value) {
   return typeof value === 'number' ? `${value} V` : '';
+}
+
+/** An odometer base in km as shown; empty when none is set. */
+export function km(value) {
+  return typeof value === 'number' ? `${value} km` : '';
 }
 
 function tidOf(item) {
@@ -68,12 +76,13 @@ function chart(rows) {
   return box;
 }
 
-export function show(main) {
+export function show(main, { me } = {}) {
   const page = format.el('div', 'hardware-page');
   const heading = format.el('h1', null, 'Greenwich devices');
   const table = format.el('table', 'devices inventory');
   const head = format.el('tr');
-  for (const name of ['TID', 'Device', 'IMEI', 'Version', 'Started', 'Battery', 'External', 'Updated']) {
+  for (const name of ['TID', 'Device', 'IMEI', 'Version', 'Started', 'Battery', 'External', 'Odometer',
+    'Updated']) {
     head.append(format.el('th', null, name));
   }
   table.append(format.el('thead'), format.el('tbody'));
@@ -91,6 +100,68 @@ export function show(main) {
   main.replaceChildren(page);
 
   let items = [];
+  // The odometer being edited (its row's IMEI and what is typed so far), kept over re-renders.
+  let editing = null;
+
+  const manages = (row) => Boolean(me && (me.superuser || me.user === row.user));
+
+  async function saveOdo(row, value) {
+    const route = `/api/0/odometer/${encodeURIComponent(row.user)}/${encodeURIComponent(row.device)}`;
+    try {
+      if (value.trim() === '') await call(route, { method: 'DELETE' });
+      else await call(route, { method: 'PUT', body: { odo: Number(value) } });
+      // The new value is read before the form closes: a render meanwhile (the device object
+      // changed, so the devices module calls one) would show the old value.
+      await load();
+      editing = null;
+      render();
+    } catch (error) {
+      editing.problem = error.message;
+      render();
+    }
+  }
+
+  /** The odometer cell: the value, and for those who may change it an edit button or the
+   * form that sets it (empty clears it). */
+  function odoCell(row) {
+    const td = format.el('td', 'numeric odo');
+    if (!editing || editing.imei !== row.imei) {
+      td.append(format.el('span', 'odo-value', km(row.odo)));
+      if (manages(row)) {
+        const edit = format.el('button', 'edit-odo', 'Edit');
+        edit.type = 'button';
+        edit.setAttribute('aria-label', `Edit the odometer of ${row.tid}`);
+        edit.addEventListener('click', () => {
+          editing = { imei: row.imei, draft: typeof row.odo === 'number' ? String(row.odo) : '' };
+          render();
+          table.querySelector('form.odo-form input')?.focus();
+        });
+        td.append(' ', edit);
+      }
+      return td;
+    }
+    const form = format.el('form', 'odo-form');
+    // The server's refusal names the bad value; the browser's own check would not.
+    form.noValidate = true;
+    const input = format.el('input');
+    Object.assign(input, { type: 'number', min: '0', max: '10000000', step: 'any', name: 'odo' });
+    input.value = editing.draft;
+    input.setAttribute('aria-label', `Odometer of ${row.tid} in km (empty clears it)`);
+    input.addEventListener('input', () => { editing.draft = input.value; });
+    const save = format.el('button', 'save-odo', 'Save');
+    save.type = 'submit';
+    const cancel = format.el('button', 'cancel-odo', 'Cancel');
+    cancel.type = 'button';
+    cancel.addEventListener('click', () => { editing = null; render(); });
+    form.append(input, ' km ', save, ' ', cancel);
+    form.addEventListener('submit', (event) => {
+      event.preventDefault();
+      saveOdo(row, input.value);
+    });
+    if (editing.problem) form.append(format.el('p', 'problem odo-problem', editing.problem));
+    td.append(form);
+    return td;
+  }
 
   function render() {
     const rows = items.map((item) => ({ ...item, tid: tidOf(item) }))
@@ -100,9 +171,11 @@ export function show(main) {
       tr.dataset.imei = row.imei;
       for (const [value, numeric] of [[row.tid], [`${row.user}/${row.device}`], [row.imei],
         [row.version], [format.dateTime(row.startup)], [volts(row.vbatt), true],
-        [volts(row.vext), true], [row.updated ? format.dateTime(Date.parse(row.updated) / 1000) : '']]) {
+        [volts(row.vext), true]]) {
         tr.append(format.el('td', numeric ? 'numeric' : null, value));
       }
+      tr.append(odoCell(row));
+      tr.append(format.el('td', null, row.updated ? format.dateTime(Date.parse(row.updated) / 1000) : ''));
       return tr;
     }));
     table.hidden = rows.length === 0;
@@ -114,6 +187,7 @@ export function show(main) {
   async function load() {
     try {
       items = await call('/api/0/inventory');
+      if (editing && !items.some((item) => item.imei === editing.imei)) editing = null;
       problem.hidden = true;
     } catch (error) {
       problem.textContent = `The inventory could not be read: ${error.message}`;

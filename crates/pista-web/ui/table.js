@@ -1,7 +1,8 @@
 // The table page: a row per device, kept current by the live stream, sorted by a click on a
 // column's header (a second click reverses). The columns are the original o2s table's: the
-// running Activo job (its name, the number on hover) and the Greenwich trip in km (the odometer
-// from the inventory plus the trip on hover), both from the device object (/api/0/map).
+// running Activo job (its name, the number on hover) and the Greenwich trip in km, with the
+// odometer reading (the base set on the Hardware page plus the trip) when the base is known,
+// both from the device object (/api/0/map).
 
 import * as devices from './devices.js';
 import * as format from './format.js';
@@ -50,12 +51,17 @@ const COLUMNS = [
   } },
   { name: 'Trip/Odo', key: (d) => (hasTrip(d) ? d.trip : -1), numeric: true, cell: (d) => {
     if (!hasTrip(d)) return '';
-    const trip = format.el('span', 'trip', `${Math.round(d.trip / 1000)} km`);
-    // FIXME(#8): nothing fills the device object's `odo` yet (the original had it from the
-    // inventory), so the odometer is usually unknown.
+    // `odo` is the odometer base set on the Hardware page (whole km in the device object);
+    // with one, the cell reads trip / odometer reading, as the original's table added them.
     const km = (d.trip / 1000).toFixed(1);
-    trip.title = typeof d.odo === 'number'
-      ? `odometer ${d.odo} km + trip ${km} km = ${(d.odo + d.trip / 1000).toFixed(1)} km`
+    const known = typeof d.odo === 'number';
+    const total = known ? d.odo + d.trip / 1000 : null;
+    const text = known
+      ? `${Math.round(d.trip / 1000)} km / ${Math.round(total)} km`
+      : `${Math.round(d.trip / 1000)} km`;
+    const trip = format.el('span', 'trip', text);
+    trip.title = known
+      ? `odometer ${d.odo} km + trip ${km} km = ${total.toFixed(1)} km`
       : `trip ${km} km since the device started; odometer unknown`;
     return trip;
   } },

@@ -374,6 +374,20 @@ async fn changes_need_ownership_and_shares_never_give_it() {
             let path = format!("/api/0/secrets/{user}/{device}");
             let (status, _) = world.call(viewer, Method::PUT, &path, secret).await;
             assert_eq!(status, want, "secret: {what}");
+            let path = format!("/api/0/odometer/{user}/{device}");
+            let odo = Some(json!({"odo": 1000}));
+            let (status, _) = world.call(viewer, Method::PUT, &path, odo).await;
+            assert_eq!(status, want, "odometer: {what}");
+            let (status, _) = world.call(viewer, Method::DELETE, &path, None).await;
+            let cleared = if manage { StatusCode::NO_CONTENT } else { StatusCode::FORBIDDEN };
+            assert_eq!(status, cleared, "odometer cleared: {what}");
+            let path = format!("/api/0/jobs/{user}/{device}/active");
+            let (status, _) = world.call(viewer, Method::PUT, &path, Some(json!({"job": 0}))).await;
+            assert_eq!(status, want, "activo job: {what}");
+            let path = format!("/api/0/jobs/{user}/{device}/names/3");
+            let (status, _) =
+                world.call(viewer, Method::PUT, &path, Some(json!({"name": "Matrix"}))).await;
+            assert_eq!(status, want, "activo job name: {what}");
         }
     }
     // What the refused posts would have added is not there: each device has its two fixes
@@ -457,6 +471,9 @@ const ROUTES: &[(&str, &str)] = &[
     ("/api/0/alerts", "every_read_route_...; access_live::alert_pages_*"),
     ("/api/0/webhooks", "changes_...: admin-only"),
     ("/api/0/jobs", "every_read_route_..."),
+    ("/api/0/jobs/names", "job_control (filtered by Caller::reads, as /api/0/jobs)"),
+    ("/api/0/jobs/{user}/{device}/active", "changes_...: PUT (owner or superuser only)"),
+    ("/api/0/jobs/{user}/{device}/names/{job}", "changes_...: PUT (owner or superuser only)"),
     ("/api/0/map", "every_read_route_..."),
     ("/api/0/monitor", "changes_...: admin-only POST"),
     ("/api/0/live", "the_live_stream_carries_only_visible_devices; access_live::*"),
@@ -474,6 +491,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("/api/0/shares/{id}", "a_share_removed_or_ended_stops_at_once: another's refused"),
     ("/api/0/secrets", "device_secrets_are_set_by_owners_and_superusers_and_never_shown"),
     ("/api/0/secrets/{user}/{device}", "changes_...: PUT; device_secrets_are_set_by_..."),
+    ("/api/0/odometer/{user}/{device}", "changes_...: PUT, DELETE; odometer_bases_are_set_..."),
     ("/ctrld/conf", "ctrld::*"),
     ("/ctrld/cacert.pem", "ctrld::*"),
     ("/ctrld/tracks/{user}", "ctrld::* (a device not shared: 403)"),
@@ -973,6 +991,50 @@ async fn the_first_start_makes_an_admin_and_later_starts_do_not() {
     assert_eq!(status("second-pw").await, StatusCode::UNAUTHORIZED);
     assert_eq!(status("first-pw").await, StatusCode::OK);
     server.stop().await;
+}
+
+#[tokio::test]
+async fn odometer_bases_are_set_by_owners_and_superusers_only() {
+    let world = World::start().await;
+    let object = |objects: Value, device: &str| {
+        objects.as_array().unwrap().iter().find(|o| o["device"] == device).unwrap().clone()
+    };
+    let (status, answer) = world
+        .call("jane", Method::PUT, "/api/0/odometer/jane/phone", Some(json!({"odo": 42})))
+        .await;
+    assert_eq!(
+        (status, answer),
+        (StatusCode::OK, json!({"user":"jane","device":"phone","odo":42.0}))
+    );
+    let (status, _) = world
+        .call("admin", Method::PUT, "/api/0/odometer/bob/car", Some(json!({"odo": 7.9})))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    // carl sees jane's phone through a share, and bob's car through his group: no say.
+    for (viewer, path) in [
+        ("carl", "/api/0/odometer/jane/phone"),
+        ("carl", "/api/0/odometer/bob/car"),
+        ("bob", "/api/0/odometer/jane/phone"),
+        ("eve", "/api/0/odometer/jane/tablet"),
+    ] {
+        let owner = path.split('/').nth(4).unwrap();
+        let (status, answer) = world.call(viewer, Method::PUT, path, Some(json!({"odo": 1}))).await;
+        let refusal = format!("user {viewer} may not change the data of user {owner}");
+        assert_eq!(
+            (status, answer["error"].as_str().unwrap()),
+            (StatusCode::FORBIDDEN, refusal.as_str())
+        );
+        let (status, _) = world.call(viewer, Method::DELETE, path, None).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{viewer} DELETE {path}");
+    }
+    // What each may see shows the value set by those who may.
+    let (_, objects) = world.get("carl", "/api/0/map").await;
+    assert_eq!(object(objects.clone(), "phone")["odo"], json!(42));
+    assert_eq!(object(objects, "car")["odo"], json!(7));
+    let (status, _) = world.call("bob", Method::DELETE, "/api/0/odometer/bob/car", None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (_, objects) = world.get("bob", "/api/0/map").await;
+    assert_eq!(object(objects, "car").get("odo"), None);
 }
 
 #[tokio::test]

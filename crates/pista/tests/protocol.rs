@@ -377,7 +377,7 @@ async fn what_devices_send_besides_tracks_can_be_read_back() {
     assert_eq!(
         item,
         json!({"imei":"123456789012345","user":"gw","device":"k2","version":"0.8.1",
-            "startup":1412067553,"vbatt":null,"vext":12.2})
+            "startup":1412067553,"vbatt":null,"vext":12.2,"odo":null})
     );
     let (_, state) = server.get("/api/0/state?user=gw&device=k2").await;
     assert_eq!(

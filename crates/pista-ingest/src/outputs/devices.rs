@@ -58,6 +58,7 @@ impl DeviceBook {
             state.imei = stored.imei;
             state.vbatt = stored.vbatt;
             state.vext = stored.vext;
+            state.odo = stored.odo;
         }
         Ok(book)
     }
@@ -112,6 +113,7 @@ impl DeviceBook {
             state.imei = stored.imei;
             state.vbatt = stored.vbatt;
             state.vext = stored.vext;
+            state.odo = stored.odo;
         }
         match running {
             Some(job) => {
@@ -125,6 +127,25 @@ impl DeviceBook {
             None => {}
         }
         Ok(())
+    }
+
+    /// Reads a device's odometer base from storage again (on its start-up line, as the original
+    /// read it from its inventory then); returns whether the object changed.
+    pub async fn read_odometer(
+        &mut self,
+        store: &dyn Storage,
+        key: &DeviceKey,
+    ) -> Result<bool, StoreError> {
+        let odo = store.device_state(key).await?.and_then(|stored| stored.odo);
+        Ok(self.set_odometer(key, odo))
+    }
+
+    /// Sets a known device's odometer base; returns whether the object changed.
+    pub fn set_odometer(&mut self, key: &DeviceKey, odo: Option<f64>) -> bool {
+        let Some(device) = self.devices.get_mut(key) else { return false };
+        let changed = device.state.odo != odo;
+        device.state.odo = odo;
+        changed
     }
 
     /// The device's entry, created with its topic if new.

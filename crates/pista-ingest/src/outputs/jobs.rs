@@ -86,6 +86,15 @@ impl JobBook {
             }
             "active" => {
                 let job = number("job")?;
+                // The job running already, again: the box's echo of a job Pista set (both come
+                // in on the same topic), or a retained copy sent again. No new start.
+                // FIXME(#8): `running` changes when a batch's job events are recorded, so a
+                // command and its echo within one batch still make two starts.
+                let again = self.running.get(key).is_some_and(|r| r.job == job.to_string());
+                if job != 0 && again {
+                    tracing::debug!(device = %key, job, "the running job again; no new start");
+                    return None;
+                }
                 let start = (job != 0).then(|| NewJob {
                     tid: tid.to_owned(),
                     job: job.to_string(),

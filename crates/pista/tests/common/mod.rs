@@ -377,6 +377,9 @@ impl Storage for FlakyStore {
     async fn inventory(&self) -> Result<Vec<InventoryItem>, StoreError> {
         self.inner.inventory().await
     }
+    async fn set_odometer(&self, key: &DeviceKey, odo: Option<f64>) -> Result<bool, StoreError> {
+        self.inner.set_odometer(key, odo).await
+    }
     async fn secret(&self, key: &DeviceKey) -> Result<Option<String>, StoreError> {
         self.inner.secret(key).await
     }
