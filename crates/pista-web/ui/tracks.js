@@ -303,6 +303,9 @@ export function show(main, { settings }) {
   const unsubscribe = devices.subscribe(fillDevices);
   fillDevices();
   return () => {
+    // A read still under way finds its turn gone and draws nothing on the removed map
+    // (Leaflet throws on a map it no longer has).
+    reading += 1;
     unsubscribe();
     clearTimeout(refineTimer);
     player.remove();
