@@ -373,11 +373,12 @@ fn export_command() -> Command {
     };
     with_settings(owner_args(Command::new("export").about(
         "Write a user's or device's history (fix times in a range) as .rec, GPX, GeoJSON, CSV, \
-         KML or JSON",
+         KML, JSON or TXT",
     )))
     .arg(arg("from", "TIME", "First fix time: YYYY-MM-DD[THH:MM:SS], RFC 3339 or epoch"))
     .arg(arg("to", "TIME", "Last fix time (inclusive), same forms"))
-    .arg(arg("format", "FORMAT", "rec, gpx, geojson, csv, kml or json").required(true))
+    .arg(arg("format", "FORMAT", "rec, gpx, geojson, csv, kml, json or txt").required(true))
+    .arg(arg("tz", "ZONE", "TXT's times in this IANA zone, e.g. Europe/Berlin (default UTC)"))
     .arg(arg("out", "FILE", "Write to FILE (complete or not at all) instead of stdout"))
 }
 

@@ -16,7 +16,7 @@ use clap::ArgMatches;
 use futures::StreamExt;
 use pista_core::time::{iso, parse_bound};
 use pista_core::{DeviceName, UserName};
-use pista_export::{Exporter, Format, Subject};
+use pista_export::{Exporter, Format, Subject, Zone};
 use pista_store::{HistoryQuery, Storage};
 
 use crate::admin::open;
@@ -38,9 +38,12 @@ pub async fn export(args: &ArgMatches) -> anyhow::Result<String> {
         let tree = export_tree(&store, &query, &out).await?;
         return Ok(tree.summary(&subject.label()));
     }
-    // FIXME(#8): `pista export --format txt` writes UTC times; the command has no `--tz` yet
-    // (`/api/0/export` takes `tz=`).
-    let exporter = Exporter::new(format, &subject)?;
+    let exporter = match (format, args.get_one::<String>("tz")) {
+        // TXT writes local times, of the zone asked for (as `/api/0/export`'s `tz=`).
+        (Format::Txt, Some(zone)) => Exporter::txt(Zone::named(zone).context("--tz")?),
+        (_, Some(zone)) => bail!("--tz {zone:?} is for --format txt (the others write UTC)"),
+        (_, None) => Exporter::new(format, &subject)?,
+    };
 
     let (_settings, store) = open(args).await?;
     let history = store.history(&query).await?;

@@ -288,6 +288,17 @@ async fn pista_export_writes_stdout_or_a_whole_file_and_its_rec_replays() {
     let rows: Vec<&str> = stdout.lines().map(|l| l.split(',').nth(2).unwrap()).collect();
     assert_eq!(rows, ["tst", "1635797100", "1635797400"]);
 
+    // TXT in a zone: 20:05 UTC is 16:05 in New York (daylight saving time until 7 November).
+    let txt = ["--device", "phone", "--format", "txt", "--from", "2021-11-01T20:05:00"];
+    let (ok, stdout, stderr) = pista(&[&base[..], &txt, &["--tz", "America/New_York"]].concat());
+    assert!(ok, "{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(lines[0].contains("Timestamp(America/New_York)"), "{stdout}");
+    assert!(lines[1].contains("2021-11-01 16:05:00"), "{stdout}");
+    assert!(lines[2].contains("2021-11-01 16:10:00"), "{stdout}");
+    let (ok, utc, _) = pista(&[&base[..], &txt].concat());
+    assert!(ok && utc.lines().nth(1).unwrap().contains("2021-11-01 20:05:00"), "{utc}");
+
     let file = server.dir.path().join("2021-11.rec");
     let out = file.to_str().unwrap();
     let (ok, stdout, stderr) =
@@ -301,6 +312,8 @@ async fn pista_export_writes_stdout_or_a_whole_file_and_its_rec_replays() {
         (vec!["--format", "shp"], "error: --format: unknown format \"shp\"; known: rec, gpx, geojson, csv, kml, json, txt\n".to_owned()),
         (vec!["--format", "gpx", "--device", "tablet"], format!("error: unknown device \"tablet\" of user \"{user}\"\n")),
         (vec!["--format", "gpx", "--from", "soon"], "error: --from: \"soon\" is not a time; use YYYY-MM-DDTHH:MM:SS (UTC), YYYY-MM-DD, YYYY-MM, an RFC 3339 time with offset, or epoch seconds\n".to_owned()),
+        (vec!["--format", "gpx", "--tz", "Europe/Paris"], "error: --tz \"Europe/Paris\" is for --format txt (the others write UTC)\n".to_owned()),
+        (vec!["--format", "txt", "--tz", "Mars/Olympus"], "error: --tz: unknown time zone \"Mars/Olympus\"; use an IANA name such as Europe/Berlin or UTC\n".to_owned()),
         (vec!["--format", "rec"], format!("error: format rec of a whole user is a tree of files (rec/USER/DEVICE/YYYY-MM.rec): give --out DIRECTORY, or name a --device of user \"{user}\"\n")),
     ];
     for (args, want) in bad {
