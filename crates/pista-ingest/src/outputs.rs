@@ -706,6 +706,8 @@ impl Outputs {
                 Err(error) => {
                     self.stats.failures.fetch_add(1, Ordering::Relaxed);
                     tracing::error!(device = %key, %error, "job event not recorded");
+                    // Not running after all: the same job sent again is a start.
+                    self.jobs.batch_active.remove(&key);
                     continue;
                 }
             };
@@ -727,6 +729,7 @@ impl Outputs {
                     self.jobs.running.remove(&key);
                 }
             }
+            self.jobs.batch_active.remove(&key);
             self.send_map(&key);
             if self.options.shared
                 && let Some(deferred) = &mut self.deferred
@@ -774,6 +777,7 @@ impl Outputs {
                 Reloaded::Gone(topic) => {
                     self.clear(format!("{}/{topic}", self.options.map_topic));
                     self.fences.forget(&key);
+                    self.jobs.batch_active.remove(&key);
                     if self.jobs.running.remove(&key).is_some() {
                         self.clear(format!("{}/{topic}", self.options.job_topic));
                     }

@@ -18,6 +18,9 @@ type NameKey = (String, i64, i64);
 pub(crate) struct JobBook {
     names: HashMap<DeviceKey, HashMap<NameKey, String>>,
     pub running: HashMap<DeviceKey, StoredJob>,
+    /// The `active` job number each device's latest event of the batch under way asked for
+    /// (`0`: none), until the batch's events are recorded and `running` says so.
+    pub batch_active: HashMap<DeviceKey, i64>,
 }
 
 /// What one `gw-job` message asks to record.
@@ -87,14 +90,17 @@ impl JobBook {
             "active" => {
                 let job = number("job")?;
                 // The job running already, again: the box's echo of a job Pista set (both come
-                // in on the same topic), or a retained copy sent again. No new start.
-                // FIXME(#8): `running` changes when a batch's job events are recorded, so a
-                // command and its echo within one batch still make two starts.
-                let again = self.running.get(key).is_some_and(|r| r.job == job.to_string());
+                // in on the same topic), or a retained copy sent again. No new start. What this
+                // batch started counts before it is recorded.
+                let again = match self.batch_active.get(key) {
+                    Some(latest) => *latest == job,
+                    None => self.running.get(key).is_some_and(|r| r.job == job.to_string()),
+                };
                 if job != 0 && again {
                     tracing::debug!(device = %key, job, "the running job again; no new start");
                     return None;
                 }
+                self.batch_active.insert(key.clone(), job);
                 let start = (job != 0).then(|| NewJob {
                     tid: tid.to_owned(),
                     job: job.to_string(),
@@ -166,4 +172,39 @@ pub(crate) fn job_object(device_topic: &str, job: &StoredJob) -> Value {
 /// A job as the device objects show it: a plain job number as a number.
 pub fn job_value(job: &str) -> Value {
     job.parse::<i64>().map_or_else(|_| Value::from(job), Value::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn active(book: &mut JobBook, key: &DeviceKey, job: i64, at: i64) -> Option<JobChange> {
+        let Value::Object(message) = json!({"_type": "gw-job", "event": "active", "job": job})
+        else {
+            unreachable!("an object")
+        };
+        book.apply(key, "owntracks/fleet/truck", "TR", &message, at)
+    }
+
+    fn started(change: Option<JobChange>) -> Option<String> {
+        match change {
+            Some(JobChange::Event { start, .. }) => Some(start.map_or("end".into(), |s| s.job)),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn a_job_and_its_echo_in_one_batch_start_once() {
+        let key = DeviceKey::parse("fleet", "truck").unwrap_or_else(|e| panic!("{e}"));
+        let mut book = JobBook::default();
+        // Nothing recorded in between: the command Pista published and the box's echo.
+        assert_eq!(started(active(&mut book, &key, 4, 100)), Some("4".into()));
+        assert_eq!(started(active(&mut book, &key, 4, 101)), None);
+        // Another job, the end, and the first job again are all events.
+        assert_eq!(started(active(&mut book, &key, 5, 102)), Some("5".into()));
+        assert_eq!(started(active(&mut book, &key, 0, 103)), Some("end".into()));
+        assert_eq!(started(active(&mut book, &key, 4, 104)), Some("4".into()));
+    }
 }
