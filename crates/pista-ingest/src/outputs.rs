@@ -122,8 +122,9 @@ pub struct DeviceObject {
 
 /// Something other than a batch that changes the outputs.
 pub(crate) enum Control {
-    /// Fences were created, changed or deleted outside ingest (API, configuration).
-    FencesChanged,
+    /// Fences were created, changed or deleted outside ingest (API, configuration); `deleted`
+    /// is a fence the API deleted, announced even if the stage never saw it.
+    FencesChanged { deleted: Option<pista_store::StoredFence> },
     /// The geocoder found the address of stored fixes.
     Address { key: DeviceKey, ids: Vec<i64>, cc: Option<String>, addr: Option<String> },
     /// Asks for every device object, with its device.
@@ -186,7 +187,13 @@ impl OutputsHandle {
 
     /// Tells the stage to read the fences again.
     pub fn fences_changed(&self) {
-        let _ = self.control.send(Control::FencesChanged);
+        let _ = self.control.send(Control::FencesChanged { deleted: None });
+    }
+
+    /// The API deleted `fence`: like [`OutputsHandle::fences_changed`], and live listeners who
+    /// may see it hear of it even when it came and went between two reloads of the stage.
+    pub fn fence_deleted(&self, fence: pista_store::StoredFence) {
+        let _ = self.control.send(Control::FencesChanged { deleted: Some(fence) });
     }
 
     /// Listens to outputs as they are made.
@@ -350,7 +357,14 @@ impl Outputs {
 
     async fn control(&mut self, control: Control) {
         match control {
-            Control::FencesChanged => self.reload_fences().await,
+            Control::FencesChanged { deleted } => {
+                // A deletion the stage never announced a creation of (it came and went
+                // between two reloads) is announced first; one it did, the reload announces.
+                if let Some(fence) = deleted {
+                    self.announce_unseen_deletion(fence);
+                }
+                self.reload_fences().await;
+            }
             Control::Devices(answer) => {
                 let mut objects: Vec<DeviceObject> = self
                     .devices

@@ -107,19 +107,23 @@ pub async fn remove(
     let now = pista_ingest::now();
     // An app's region may be dropped here (until the app sends it again); a configured fence
     // would come back at the next start.
-    match derived.fences().await?.into_iter().find(|f| f.id == id) {
+    let removed = match derived.fences().await?.into_iter().find(|f| f.id == id) {
         Some(stored) if visible(&caller, &stored, now) => {
             may_change(&caller, stored.user.as_ref())?;
             if stored.source == FenceSource::Config {
                 editable(&stored)?;
             }
+            Some(stored)
         }
-        _ => return Err(not_found(id)),
-    }
+        _ => None,
+    };
+    let Some(stored) = removed else { return Err(not_found(id)) };
     if !derived.remove_fence(id).await? {
         return Err(not_found(id));
     }
-    changed(&state);
+    if let Some(outputs) = &state.outputs {
+        outputs.fence_deleted(stored);
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -152,7 +152,7 @@ impl World {
         world
     }
 
-    fn database(&self) -> String {
+    pub fn database(&self) -> String {
         format!("sqlite://{}/pista.db", self.server.dir.path().display())
     }
 

@@ -8,6 +8,9 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
+use pista_core::UserName;
+use pista_store::{DerivedStore, FenceSource, NewFence, SqlStore};
+
 use crate::access::{TST, World, password};
 
 /// One viewer's `/api/0/live?kinds=fence` stream, read event by event.
@@ -160,6 +163,30 @@ async fn fence_events_reach_exactly_those_who_may_see_the_fence() {
     assert_eq!(status, StatusCode::NO_CONTENT);
     assert_eq!(bob.next().await, format!("deleted {b}"));
     assert_eq!(for_bob.next().await, format!("deleted {b}"));
+
+    // A fence the outputs stage never read (put in the database directly, as one created and
+    // deleted again between two of its reloads would be): its deletion through the API is still
+    // announced, so a page that listed it drops it; to those who may see it only.
+    let store = SqlStore::open(&world.database()).await.unwrap();
+    let unseen = NewFence {
+        source: FenceSource::Api,
+        user: Some(UserName::parse("jane").unwrap()),
+        name: "Unseen".into(),
+        lat: 5.0,
+        lon: 6.0,
+        radius: Some(40.0),
+        polygon: None,
+        webhook: None,
+    };
+    let u = store.add_fence(&unseen, pista_ingest::now()).await.unwrap();
+    let (status, _) = world.call("jane", Method::DELETE, &format!("/api/0/fences/{u}"), None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(jane.next().await, format!("deleted {u}"));
+    assert_eq!(admin.take(2).await, [format!("deleted {b}"), format!("deleted {u}")]);
+    // bob heard nothing of it: his next event is his own next change.
+    let yard = json!({"name": "Yard", "lat": 1.5, "lon": 2.5, "radius": 50, "user": "bob"});
+    let y = create(&world, "bob", yard).await;
+    assert_eq!(bob.next().await, format!("created {y}"));
 
     let (status, body) = world.get("jane", "/api/0/live?kinds=fence,fences").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);

@@ -110,9 +110,33 @@ impl Outputs {
     /// reload. Each event carries the fence's owner or user, so the web server shows it to
     /// those who may see the fence only (before a deletion, as it was). Changes between two
     /// reloads are seen as one: a fence replaced twice gives one `replaced`, and one created and
-    /// deleted again before the stage reloaded gives no event at all (a page that read the list
-    /// in that moment keeps it until the next event). FIXME(#8): the API could hand the stage
-    /// each change it made, so that even that case is announced.
+    /// deleted again before the stage reloaded gives no event here: the API's deletion announces
+    /// it ([`Outputs::announce_unseen_deletion`]), so a page that read the list in that moment
+    /// drops it.
+    /// One fence event for live listeners; each carries the fence's owner or user, so the web
+    /// server shows it to those who may see the fence only.
+    fn announce_fence(&mut self, change: &str, fence: &pista_store::StoredFence) {
+        let topic = self.fence_topics.get(&fence.id).map(|(topic, _)| topic.clone());
+        let user = if fence.owner.is_some() { None } else { fence.user.clone() };
+        self.sinks.live_event(LiveEvent {
+            kind: LiveKind::Fence,
+            device: fence.owner.clone(),
+            user,
+            topic: topic.unwrap_or_default(),
+            text: serde_json::json!({"change": change, "id": fence.id}).to_string(),
+        });
+    }
+
+    /// Announces the deletion of a fence live listeners never heard of (created and deleted
+    /// again between two reloads): a page that read the fence list in that moment drops it.
+    pub(super) fn announce_unseen_deletion(&mut self, fence: pista_store::StoredFence) {
+        if self.fence_seen.contains_key(&fence.id) {
+            return;
+        }
+        tracing::debug!(fence = fence.id, "deletion of a fence never announced");
+        self.announce_fence("deleted", &fence);
+    }
+
     fn announce_fences(&mut self) {
         let mut changes = Vec::new();
         for fence in &self.fences.fences {
@@ -131,15 +155,7 @@ impl Outputs {
 
         for (change, fence) in changes {
             tracing::debug!(fence = fence.id, change, "fence change for live listeners");
-            let topic = self.fence_topics.get(&fence.id).map(|(topic, _)| topic.clone());
-            let user = if fence.owner.is_some() { None } else { fence.user.clone() };
-            self.sinks.live_event(LiveEvent {
-                kind: LiveKind::Fence,
-                device: fence.owner.clone(),
-                user,
-                topic: topic.unwrap_or_default(),
-                text: serde_json::json!({"change": change, "id": fence.id}).to_string(),
-            });
+            self.announce_fence(change, &fence);
             match change {
                 "deleted" => self.fence_seen.remove(&fence.id),
                 _ => self.fence_seen.insert(fence.id, fence),
