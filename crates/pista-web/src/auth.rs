@@ -152,6 +152,15 @@ impl Caller {
         Err(self.forbidden(&format!("change the data of user {user}")))
     }
 
+    /// The device a route's path names (`/{user}/{device}`), if the caller may change its
+    /// settings (its owner or a superuser); a bad name is refused by what is wrong with it.
+    pub fn managed_device(&self, user: &str, device: &str) -> Result<DeviceKey, ApiError> {
+        let key =
+            DeviceKey::parse(user, device).map_err(|e| ApiError::bad_request(e.to_string()))?;
+        self.require_manage(&key.user)?;
+        Ok(key)
+    }
+
     /// Refuses unless the caller may send the device a command.
     pub fn require_command(&self, key: &DeviceKey) -> Result<(), ApiError> {
         if self.check(|viewer| viewer.commands_device(key)) {

@@ -13,7 +13,6 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures::stream::{BoxStream, StreamExt};
-use pista_core::time::{iso, parse_bound};
 use pista_core::{DeviceKey, DeviceName, UserName};
 use pista_export::{ExportError, Exporter, Format, Subject, Zone};
 use pista_store::HistoryQuery;
@@ -109,18 +108,7 @@ fn export_query(params: &Params, headers: &HeaderMap) -> Result<(HistoryQuery, F
     let device = device.transpose().map_err(|e| bad(&e))?;
     let format = params.query("format").unwrap_or("json").parse::<Format>().map_err(|e| bad(&e))?;
 
-    let bound = |name: &str| -> Result<Option<i64>, ApiError> {
-        let text = params.limited(headers, name)?;
-        text.map(|t| parse_bound(t).map_err(|e| ApiError::bad_request(format!("{name}: {e}"))))
-            .transpose()
-    };
-    let (from, to) = (bound("from")?, bound("to")?);
-    if let (Some(from), Some(to)) = (from, to)
-        && from > to
-    {
-        let message = format!("impossible range: from {} is after to {}", iso(from), iso(to));
-        return Err(ApiError::bad_request(message));
-    }
+    let (from, to) = params.range(headers)?;
     let columns = format.columns();
     let query = HistoryQuery { from, to, columns, ..HistoryQuery::new(user, device) };
     Ok((query, format))

@@ -166,22 +166,7 @@ pub const ALERTS_DEFAULT: u64 = 500;
 /// errors name the parameter and its value.
 fn alert_query(params: &Params) -> Result<AlertQuery, ApiError> {
     let key = params.device_key()?;
-    let bound = |name: &str| {
-        params
-            .query(name)
-            .map(|text| {
-                pista_core::time::parse_bound(text)
-                    .map_err(|error| ApiError::bad_request(format!("{name}: {error}")))
-            })
-            .transpose()
-    };
-    let (from, to) = (bound("from")?, bound("to")?);
-    if let (Some(from), Some(to)) = (from, to)
-        && from > to
-    {
-        let (from, to) = (pista_core::time::iso(from), pista_core::time::iso(to));
-        return Err(ApiError::bad_request(format!("from {from} is after to {to}")));
-    }
+    let (from, to) = params.range(&axum::http::HeaderMap::new())?;
     let id = |name: &str| {
         params
             .query(name)

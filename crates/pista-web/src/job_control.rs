@@ -79,8 +79,7 @@ pub async fn set_active(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let key = DeviceKey::parse(&user, &device).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    caller.require_manage(&key.user)?;
+    let key = caller.managed_device(&user, &device)?;
     let fields = fields(&headers, &body, &["job"])?;
     let job = parse_job(fields.get("job")).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let topic = format!("{}/proxy/jobs/active", device_topic(&state, &key).await);
@@ -99,8 +98,7 @@ pub async fn rename(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let key = DeviceKey::parse(&user, &device).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    caller.require_manage(&key.user)?;
+    let key = caller.managed_device(&user, &device)?;
     let number = match job.parse::<i64>() {
         Ok(number) if (1..=MAX_JOB).contains(&number) => number,
         _ => return Err(ApiError::bad_request(JobError::NotNameable(job).to_string())),

@@ -61,8 +61,7 @@ pub async fn set(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let key = device_key(&user, &device)?;
-    caller.require_manage(&key.user)?;
+    let key = caller.managed_device(&user, &device)?;
     let fields = fields(&headers, &body, &["odo"])?;
     let odo = parse_odo(fields.get("odo")).map_err(|e| ApiError::bad_request(e.to_string()))?;
     store(&state, &caller, &key, Some(odo)).await?;
@@ -74,8 +73,7 @@ pub async fn clear(
     caller: Caller,
     Path((user, device)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    let key = device_key(&user, &device)?;
-    caller.require_manage(&key.user)?;
+    let key = caller.managed_device(&user, &device)?;
     store(&state, &caller, &key, None).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -96,10 +94,6 @@ async fn store(
     tracing::info!(device = %key, odo, by = ?caller.user().map(UserName::as_str),
         "odometer base set over http");
     Ok(())
-}
-
-fn device_key(user: &str, device: &str) -> Result<DeviceKey, ApiError> {
-    DeviceKey::parse(user, device).map_err(|e| ApiError::bad_request(e.to_string()))
 }
 
 #[cfg(test)]

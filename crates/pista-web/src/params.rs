@@ -3,6 +3,7 @@
 //! string. Header values are read as UTF-8, so non-ASCII names work in headers too.
 
 use axum::http::HeaderMap;
+use pista_core::time::{iso, parse_bound};
 use pista_core::{DeviceKey, DeviceName, UserName};
 
 use crate::error::ApiError;
@@ -50,6 +51,24 @@ impl Params {
             return Err(ApiError::bad_request("device needs user"));
         }
         Ok((user, device))
+    }
+
+    /// `from` and `to` (`X-Limit-From`/`-To` too) in the forms the Recorder API reads, both
+    /// optional; a bad one is named, and a `from` after the `to` refused.
+    pub fn range(&self, headers: &HeaderMap) -> Result<(Option<i64>, Option<i64>), ApiError> {
+        let bound = |name: &str| -> Result<Option<i64>, ApiError> {
+            let text = self.limited(headers, name)?;
+            text.map(|t| parse_bound(t).map_err(|e| ApiError::bad_request(format!("{name}: {e}"))))
+                .transpose()
+        };
+        let (from, to) = (bound("from")?, bound("to")?);
+        if let (Some(from), Some(to)) = (from, to)
+            && from > to
+        {
+            let message = format!("impossible range: from {} is after to {}", iso(from), iso(to));
+            return Err(ApiError::bad_request(message));
+        }
+        Ok((from, to))
     }
 
     /// `X-Limit-<name>` if present, else the query value.

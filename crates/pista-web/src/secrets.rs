@@ -13,8 +13,8 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use bytes::Bytes;
+use pista_core::UserName;
 use pista_core::crypto::Secret;
-use pista_core::{DeviceKey, UserName};
 use serde_json::{Value, json};
 
 use crate::AppState;
@@ -39,8 +39,7 @@ pub async fn set(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let key = device_key(&user, &device)?;
-    caller.require_manage(&key.user)?;
+    let key = caller.managed_device(&user, &device)?;
     let fields = fields(&headers, &body, &["secret"])?;
     // The value is never echoed: a number sent by mistake may still be the secret.
     let secret = match fields.get("secret") {
@@ -63,18 +62,13 @@ pub async fn remove(
     caller: Caller,
     Path((user, device)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    let key = device_key(&user, &device)?;
-    caller.require_manage(&key.user)?;
+    let key = caller.managed_device(&user, &device)?;
     if !state.store.set_secret(&key, None, pista_ingest::now()).await? {
         return Err(ApiError::new(StatusCode::NOT_FOUND, format!("{key} has no secret")));
     }
     tracing::info!(device = %key, by = ?caller.user().map(UserName::as_str),
         "device secret removed over http");
     Ok(StatusCode::NO_CONTENT)
-}
-
-fn device_key(user: &str, device: &str) -> Result<DeviceKey, ApiError> {
-    DeviceKey::parse(user, device).map_err(|e| ApiError::bad_request(e.to_string()))
 }
 
 /// Refuses a user no account has (when accounts are on): a secret for a typo would wait for a

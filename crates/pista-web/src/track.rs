@@ -12,7 +12,6 @@ use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use pista_core::DeviceKey;
-use pista_core::time::{iso, parse_bound};
 use pista_export::track::{
     Bbox, TrackBuilder, TrackError, TrackOptions, parse_every, parse_zoom, tolerance_for_zoom,
 };
@@ -88,18 +87,7 @@ fn track_query(params: &Params, headers: &HeaderMap) -> Result<TrackQuery, ApiEr
     };
     let key = DeviceKey { user: parse_user(user)?, device: parse_device(device)? };
 
-    let bound = |name: &str| -> Result<Option<i64>, ApiError> {
-        let text = params.limited(headers, name)?;
-        text.map(|t| parse_bound(t).map_err(|e| ApiError::bad_request(format!("{name}: {e}"))))
-            .transpose()
-    };
-    let (from, to) = (bound("from")?, bound("to")?);
-    if let (Some(from), Some(to)) = (from, to)
-        && from > to
-    {
-        let message = format!("impossible range: from {} is after to {}", iso(from), iso(to));
-        return Err(ApiError::bad_request(message));
-    }
+    let (from, to) = params.range(headers)?;
 
     let bad = |e: TrackError| ApiError::bad_request(e.to_string());
     let zoom = params.query("zoom").map(parse_zoom).transpose().map_err(bad)?;

@@ -1,6 +1,6 @@
 // A Leaflet map on an element, with the server's tile source as its background, or a plain
-// surface when there is none (then the map asks no other server for anything). The map and
-// tracks pages share it.
+// surface when there is none (then the map asks no other server for anything). The map, fences
+// and tracks pages share it; the map and fences pages also share one remembered view.
 
 const L = window.L;
 
@@ -15,4 +15,31 @@ export function make(holder, settings) {
     holder.classList.add('no-tiles');
   }
   return map;
+}
+
+const VIEW_KEY = 'pista.map.view';
+
+/** Shows the view last remembered (else the whole world) and remembers each new one; answers
+ * whether a remembered view was shown. */
+export function rememberView(map) {
+  const saved = readView();
+  if (saved) map.setView([saved.lat, saved.lon], saved.zoom);
+  else map.setView([30, 0], 2);
+  map.on('moveend', () => {
+    const centre = map.getCenter();
+    localStorage.setItem(VIEW_KEY, JSON.stringify({
+      lat: centre.lat, lon: centre.lng, zoom: map.getZoom(),
+    }));
+  });
+  return Boolean(saved);
+}
+
+function readView() {
+  try {
+    const view = JSON.parse(localStorage.getItem(VIEW_KEY) || 'null');
+    if (view && [view.lat, view.lon, view.zoom].every(Number.isFinite)) return view;
+  } catch {
+    // A broken saved view is forgotten.
+  }
+  return null;
 }

@@ -15,7 +15,6 @@ import { makeForm } from './fenceform.js';
 import * as format from './format.js';
 
 const L = window.L;
-const VIEW_KEY = 'pista.map.view';
 
 /** Why this user may not change a fence here, or '' when they may (the API's own rules). */
 export function lockedReason(fence, me) {
@@ -41,17 +40,7 @@ export function show(main, { settings, me }) {
   main.replaceChildren(page);
 
   const map = basemap.make(holder, settings);
-  const saved = readView();
-  if (saved) map.setView([saved.lat, saved.lon], saved.zoom);
-  else map.setView([30, 0], 2);
-  let fitted = Boolean(saved);
-  // The view is remembered as the map page's is (one view for both).
-  map.on('moveend', () => {
-    const centre = map.getCenter();
-    localStorage.setItem(VIEW_KEY, JSON.stringify({
-      lat: centre.lat, lon: centre.lng, zoom: map.getZoom(),
-    }));
-  });
+  let fitted = basemap.rememberView(map); // one view for the map and fences pages
   const fenceLayer = L.layerGroup().addTo(map);
   const deviceLayer = L.layerGroup().addTo(map);
   const draftLayer = L.layerGroup().addTo(map);
@@ -298,12 +287,3 @@ function button(className, text) {
   return element;
 }
 
-function readView() {
-  try {
-    const view = JSON.parse(localStorage.getItem(VIEW_KEY) || 'null');
-    if (view && [view.lat, view.lon, view.zoom].every(Number.isFinite)) return view;
-  } catch {
-    // A broken saved view is forgotten.
-  }
-  return null;
-}

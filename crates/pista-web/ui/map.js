@@ -10,7 +10,6 @@ import * as fenceShapes from './fenceshapes.js';
 import * as format from './format.js';
 
 const L = window.L;
-const VIEW_KEY = 'pista.map.view';
 const FOLLOW_KEY = 'pista.map.follow';
 
 export function show(main, { settings }) {
@@ -26,16 +25,7 @@ export function show(main, { settings }) {
   main.replaceChildren(page);
 
   const map = basemap.make(holder, settings);
-  const saved = readView();
-  if (saved) map.setView([saved.lat, saved.lon], saved.zoom);
-  else map.setView([30, 0], 2);
-  let fitted = Boolean(saved);
-  map.on('moveend', () => {
-    const centre = map.getCenter();
-    localStorage.setItem(VIEW_KEY, JSON.stringify({
-      lat: centre.lat, lon: centre.lng, zoom: map.getZoom(),
-    }));
-  });
+  let fitted = basemap.rememberView(map); // one view for the map and fences pages
 
   const fences = L.layerGroup().addTo(map);
   const fenceFollower = fenceShapes.follow((list) => {
@@ -119,16 +109,6 @@ export function show(main, { settings }) {
     clearInterval(ticker);
     map.remove();
   };
-}
-
-function readView() {
-  try {
-    const view = JSON.parse(localStorage.getItem(VIEW_KEY) || 'null');
-    if (view && [view.lat, view.lon, view.zoom].every(Number.isFinite)) return view;
-  } catch {
-    // A broken saved view is forgotten.
-  }
-  return null;
 }
 
 function icon(device, state) {

@@ -262,7 +262,7 @@ async fn alert_pages_name_the_bad_parameter() {
         ),
         (
             "from=2024-12-02&to=2024-12-01",
-            "from 2024-12-02T00:00:00Z is after to 2024-12-01T00:00:00Z",
+            "impossible range: from 2024-12-02T00:00:00Z is after to 2024-12-01T00:00:00Z",
         ),
     ];
     for (query, message) in cases {
