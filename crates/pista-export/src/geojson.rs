@@ -49,7 +49,11 @@ impl Encoder for GeoJson {
                 write!(out, ",\"{name}\":{value}")?;
             }
         }
-        let texts = [("t", &point.trigger), ("conn", &point.conn), ("addr", &point.addr)];
+        let texts = [
+            ("t", point.trigger.as_deref()),
+            ("conn", point.conn.as_deref()),
+            ("addr", point.addr.as_deref()),
+        ];
         for (name, value) in texts {
             if let Some(value) = value {
                 text(out, name, value)?;

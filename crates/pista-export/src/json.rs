@@ -26,7 +26,7 @@ pub fn push_item(
     identity: bool,
     address: bool,
 ) -> io::Result<()> {
-    let payload = point.payload.as_str();
+    let payload = &point.payload[..];
     let addr = point.addr.as_deref().filter(|_| address);
     let splice = payload.len() >= 2
         && payload.starts_with('{')

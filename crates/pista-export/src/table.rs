@@ -35,7 +35,7 @@ impl Encoder for Table {
     }
 
     fn point(&mut self, out: &mut Vec<u8>, point: &HistoryPoint) -> io::Result<()> {
-        let text = |value: &Option<String>| value.clone().unwrap_or_default();
+        let text = |value: Option<&str>| value.unwrap_or_default().to_owned();
         let record = [
             point.key.user.to_string(),
             point.key.device.to_string(),
@@ -49,9 +49,9 @@ impl Encoder for Table {
             number(point.vel),
             number(point.cog),
             number(point.batt),
-            text(&point.trigger),
-            text(&point.conn),
-            text(&point.addr),
+            text(point.trigger.as_deref()),
+            text(point.conn.as_deref()),
+            text(point.addr.as_deref()),
         ];
         let mut writer = writer(out);
         writer.write_record(&record)?;

@@ -328,7 +328,7 @@ impl TrackBuilder {
         if self.track.points > 1 && point.metres < self.next_mark {
             return;
         }
-        self.track.marks.push(Mark { point, addr: fix.addr.clone() });
+        self.track.marks.push(Mark { point, addr: fix.addr.as_deref().map(str::to_owned) });
         // The first multiple of `every` past this point (a loop of additions could run for
         // ever: a step too small to change a large sum).
         self.next_mark = ((point.metres / every).floor() + 1.0) * every;

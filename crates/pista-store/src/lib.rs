@@ -28,6 +28,7 @@ use pista_core::{Card, DeviceKey, DeviceName, UserName};
 pub use accounts::{
     Access, Account, AccountError, AccountStore, Acl, CtrlSettings, PasswordHash, Token, TokenKind,
 };
+pub use bytestring::ByteString;
 pub use derived::{
     AlertQuery, DerivedStore, FenceRecord, FenceSide, FenceSource, FenceStateChange, FenceStateRow,
     GeoCell, JobName, NewAlert, NewDelivery, NewFence, NewJob, QueuedDelivery, RecordedAlert,

@@ -213,7 +213,7 @@ pub(crate) async fn lastpos(state: &AppState, view: &View) -> Result<Response, A
         _ => Map::new(),
     };
     if let Some(addr) = point.addr {
-        item.entry("addr").or_insert(addr.into());
+        item.entry("addr").or_insert(addr[..].into());
     }
     // The view's members, objects flattened one level, as the Recorder does.
     for (key, value) in &view.members {

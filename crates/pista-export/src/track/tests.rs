@@ -28,8 +28,8 @@ fn fix(index: usize, lat: f64, lon: f64) -> HistoryPoint {
         cog: None,
         batt: None,
         conn: None,
-        payload: String::new(),
-        addr: Some(format!("at {index}")),
+        payload: String::new().into(),
+        addr: Some(format!("at {index}").into()),
     }
 }
 

@@ -15,19 +15,23 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use bytestring::ByteString;
 use futures::stream::{self, StreamExt};
+use pista_core::DeviceKey;
+use rusqlite::types::Type;
 use rusqlite::{Connection, OpenFlags, Row};
 use tokio::sync::{OwnedSemaphorePermit, mpsc};
 
 use super::merge::{Cursor, Merge, Step};
-use super::{Columns, HistoryColumns, HistoryPages, HistoryPoint, PAGE_ROWS, Range};
+use super::{FixOrder, HistoryColumns, HistoryPages, HistoryPoint, PAGE_ROWS, Range};
 use crate::error::StoreError;
 
 /// How long a read waits for a lock (WAL recovery, a checkpoint's reset), as the pool does.
 const BUSY_WAIT: Duration = Duration::from_secs(10);
 
-/// Statements each connection keeps prepared: a page query per column set and start kind.
-const STATEMENTS: usize = 8;
+/// Statements each connection keeps prepared: per column set, the page query and the rest of a
+/// second after and at a fix.
+const STATEMENTS: usize = 12;
 
 /// Read-only connections to one SQLite file, shared by the store's history reads.
 pub(crate) struct LeanReads {
@@ -103,7 +107,8 @@ pub(super) fn pages(
     // One page waits in the channel while the thread reads the next: two pages ahead at most.
     let (pages, received) = mpsc::channel(1);
     tokio::task::spawn_blocking(move || {
-        let reader = Reader { reads: &reads, range, merge, columns };
+        let ids = merge.merges();
+        let reader = Reader { reads: &reads, range, merge, columns, ids };
         reader.run(&pages);
     });
     stream::unfold((received, permit), |(mut received, permit)| async move {
@@ -119,6 +124,8 @@ struct Reader<'a> {
     range: Range,
     merge: Merge,
     columns: HistoryColumns,
+    /// Whether points need their ids (to merge several devices by them).
+    ids: bool,
 }
 
 type Page = Result<Vec<HistoryPoint>, StoreError>;
@@ -157,14 +164,16 @@ impl Reader<'_> {
                 Step::Read(index) => {
                     self.reads.check_open()?;
                     let cursor = self.merge.cursor(index);
-                    let rows = read_page(connection, &self.range, cursor, self.columns).map_err(
-                        |source| StoreError::Sqlite {
-                            operation: "read history page",
-                            path: self.reads.path(),
-                            source,
-                        },
-                    )?;
-                    self.merge.fill(index, rows);
+                    let page = PageBuilder::new(&cursor.key, self.columns, self.ids);
+                    let (rows, after) =
+                        read_page(connection, &self.range, cursor, page).map_err(|source| {
+                            StoreError::Sqlite {
+                                operation: "read history page",
+                                path: self.reads.path(),
+                                source,
+                            }
+                        })?;
+                    self.merge.fill(index, rows, after);
                 }
                 Step::Page(page) => return Ok(page),
             }
@@ -172,78 +181,203 @@ impl Reader<'_> {
     }
 }
 
-/// Reads one device's next page: the rows of `range` after the cursor's last one (or from the
-/// range's start), in the order of the unique fix index.
+/// Reads one device's next page into `page`: the rows of `range` after the cursor's last one
+/// (or from the range's start), in the order of the unique fix index; with the place of its
+/// last row when the page is full (and so may have a next one).
+///
+/// A page resumes in two reads, so that neither tests a keyset on every row: the rest of the
+/// fixes sharing the last one's `tst` (a later place; almost always none), then the range from
+/// the next second on, whose start SQLite seeks to like any range start. A keyset condition
+/// (`tst > ? OR (tst = ? AND ...)`, or a row value) is tested on each row of the index range
+/// instead.
 fn read_page(
     connection: &Connection,
     range: &Range,
     cursor: &Cursor,
-    columns: HistoryColumns,
-) -> rusqlite::Result<Vec<HistoryPoint>> {
-    let start = match (cursor.after, range.start) {
-        (Some(after), _) => Some((after, ">")),
-        (None, Some(start)) => Some((start, ">=")),
-        (None, None) => None,
+    mut page: PageBuilder<'_>,
+) -> rusqlite::Result<(Vec<HistoryPoint>, Option<FixOrder>)> {
+    let from = match (cursor.after, range.start) {
+        (Some(after), _) => next_second(connection, range, cursor, after, ">", &mut page)?,
+        (None, Some(start)) => next_second(connection, range, cursor, start, ">=", &mut page)?,
+        (None, None) => Some(range.from.unwrap_or(i64::MIN)),
     };
-    let statement = page_sql(columns, start.map(|(_, op)| op));
-    let mut statement = connection.prepare_cached(&statement)?;
-    let mut values = vec![
-        cursor.device_id,
-        range.until_id,
-        range.from.unwrap_or(i64::MIN),
-        range.to.unwrap_or(i64::MAX),
-    ];
-    if let Some(((tst, lat, lon), _)) = start {
-        values.extend([tst, lat, lon]);
-    }
-
-    let mut rows = statement.query(rusqlite::params_from_iter(values))?;
-    let mut points = Vec::with_capacity(PAGE_ROWS as usize);
-    while let Some(row) = rows.next()? {
-        points.push(super::point(row, &cursor.key, columns)?);
-    }
-    Ok(points)
-}
-
-/// The page query; `start` is the comparison of the last column of the fix order with the
-/// start's (`>` after a fix, `>=` at it), or `None` from the range's beginning.
-fn page_sql(columns: HistoryColumns, start: Option<&str>) -> String {
-    let keyset = match start {
-        // As in `super::after`: the plain `tst >= ?5` starts the index range.
-        Some(op) => format!(
-            " AND tst >= ?5 AND (tst > ?5 OR (tst = ?5 AND \
-             (lat_e7 > ?6 OR (lat_e7 = ?6 AND lon_e7 {op} ?7))))"
-        ),
-        None => String::new(),
+    let wanted = PAGE_ROWS - page.len() as u64;
+    let Some(from) = from.filter(|from| wanted > 0 && range.to.is_none_or(|to| *from <= to)) else {
+        return Ok(page.finish());
     };
-    format!(
+    let sql = format!(
         "SELECT {} FROM locations \
-         WHERE device_id = ?1 AND id <= ?2 AND tst >= ?3 AND tst <= ?4{keyset} \
-         ORDER BY tst, lat_e7, lon_e7 LIMIT {PAGE_ROWS}",
-        columns.names().join(", ")
-    )
+         WHERE device_id = ?1 AND id <= ?2 AND tst >= ?3 AND tst <= ?4 \
+         ORDER BY tst, lat_e7, lon_e7 LIMIT ?5",
+        page.select()
+    );
+    let mut statement = connection.prepare_cached(&sql)?;
+    let to = range.to.unwrap_or(i64::MAX);
+    let wanted = i64::try_from(wanted).unwrap_or(i64::MAX);
+    page.read(statement.query([cursor.device_id, range.until_id, from, to, wanted])?)?;
+    Ok(page.finish())
 }
 
-impl Columns for Row<'_> {
-    type Error = rusqlite::Error;
+/// Reads the fixes at `place`'s second that come after it in the fix order (`op` `>`; `>=`:
+/// from it on) into `page`, and answers where the rest of the range starts: the next second,
+/// or `None` after the last second there is.
+fn next_second(
+    connection: &Connection,
+    range: &Range,
+    cursor: &Cursor,
+    (tst, lat, lon): FixOrder,
+    op: &str,
+    page: &mut PageBuilder<'_>,
+) -> rusqlite::Result<Option<i64>> {
+    let sql = format!(
+        "SELECT {} FROM locations \
+         WHERE device_id = ?1 AND id <= ?2 AND tst = ?3 AND lat_e7 >= ?4 \
+         AND (lat_e7 > ?4 OR lon_e7 {op} ?5) \
+         ORDER BY tst, lat_e7, lon_e7 LIMIT {PAGE_ROWS}",
+        page.select()
+    );
+    let mut statement = connection.prepare_cached(&sql)?;
+    page.read(statement.query([cursor.device_id, range.until_id, tst, lat, lon])?)?;
+    Ok(tst.checked_add(1))
+}
 
-    fn int(&self, index: usize) -> rusqlite::Result<i64> {
-        self.get(index)
+/// The columns a page query selects, by index: the fix order and the message's, then the
+/// address, then the typed columns.
+const SELECT: [&str; 17] = [
+    "id",
+    "tst",
+    "lat_e7",
+    "lon_e7",
+    "received_at",
+    "payload",
+    "addr",
+    "tid",
+    "trig",
+    "acc",
+    "alt",
+    "vel",
+    "cog",
+    "batt",
+    "conn",
+    "lat",
+    "lon",
+];
+
+/// A page as it is read: its points, and their messages and addresses in one buffer that
+/// becomes theirs when the page is done.
+///
+/// What makes a month's read fast is reading no more than needed: each column taken from a row
+/// costs about a tenth of the read, and so does an allocation per point. So a page allocates
+/// its text once, takes only the columns its [`HistoryColumns`] needs (a point's id only when
+/// several devices are merged by it), and takes the fix order (`lat_e7`, `lon_e7`) from its
+/// last row only.
+struct PageBuilder<'a> {
+    key: &'a Arc<DeviceKey>,
+    columns: HistoryColumns,
+    ids: bool,
+    points: Vec<(HistoryPoint, TextRange, Option<TextRange>)>,
+    text: String,
+    /// The place of the page's last row, once the page is full.
+    after: Option<FixOrder>,
+}
+
+type TextRange = std::ops::Range<usize>;
+
+impl<'a> PageBuilder<'a> {
+    fn new(key: &'a Arc<DeviceKey>, columns: HistoryColumns, ids: bool) -> Self {
+        // About a message and a half per point; the buffer grows if that is short.
+        let text = String::with_capacity(PAGE_ROWS as usize * 192);
+        let points = Vec::with_capacity(PAGE_ROWS as usize);
+        Self { key, columns, ids, points, text, after: None }
     }
 
-    fn real(&self, index: usize) -> rusqlite::Result<f64> {
-        self.get(index)
+    fn len(&self) -> usize {
+        self.points.len()
     }
 
-    fn text(&self, index: usize) -> rusqlite::Result<String> {
-        self.get(index)
+    /// The select list of the page's queries.
+    fn select(&self) -> String {
+        let count = match self.columns {
+            HistoryColumns::Message => 6,
+            HistoryColumns::MessageAndAddress => 7,
+            HistoryColumns::All => SELECT.len(),
+        };
+        SELECT[..count].join(", ")
     }
 
-    fn real_or_null(&self, index: usize) -> rusqlite::Result<Option<f64>> {
-        self.get(index)
+    /// Adds the rows of a page query, whose columns are [`SELECT`]'s.
+    fn read(&mut self, mut rows: rusqlite::Rows<'_>) -> rusqlite::Result<()> {
+        while let Some(row) = rows.next()? {
+            let payload = self.append(text(row, 5)?.unwrap_or_default());
+            let addr = match self.columns {
+                HistoryColumns::Message => None,
+                _ => text(row, 6)?.map(|addr| self.append(addr)),
+            };
+            let mut point = HistoryPoint {
+                key: Arc::clone(self.key),
+                id: if self.ids || self.columns == HistoryColumns::All { row.get(0)? } else { 0 },
+                tst: row.get(1)?,
+                lat: 0.0,
+                lon: 0.0,
+                received_at: row.get(4)?,
+                payload: ByteString::new(),
+                addr: None,
+                tid: String::new(),
+                trigger: None,
+                acc: None,
+                alt: None,
+                vel: None,
+                cog: None,
+                batt: None,
+                conn: None,
+            };
+            if self.columns == HistoryColumns::All {
+                point.tid = row.get(7)?;
+                point.trigger = row.get(8)?;
+                point.acc = row.get(9)?;
+                point.alt = row.get(10)?;
+                point.vel = row.get(11)?;
+                point.cog = row.get(12)?;
+                point.batt = row.get(13)?;
+                point.conn = row.get(14)?;
+                point.lat = row.get(15)?;
+                point.lon = row.get(16)?;
+            }
+            if self.points.len() + 1 == PAGE_ROWS as usize {
+                self.after = Some((point.tst, row.get(2)?, row.get(3)?));
+            }
+            self.points.push((point, payload, addr));
+        }
+        Ok(())
     }
 
-    fn text_or_null(&self, index: usize) -> rusqlite::Result<Option<String>> {
-        self.get(index)
+    fn append(&mut self, value: &str) -> TextRange {
+        let start = self.text.len();
+        self.text.push_str(value);
+        start..self.text.len()
     }
+
+    /// The points, each with its slices of the page's text, and the place of the last one
+    /// when the page is full.
+    fn finish(self) -> (Vec<HistoryPoint>, Option<FixOrder>) {
+        let text = ByteString::from(self.text);
+        let slice = |range: TextRange| text.slice_ref(&text[range]);
+        let points = self
+            .points
+            .into_iter()
+            .map(|(mut point, payload, addr)| {
+                point.payload = slice(payload);
+                point.addr = addr.map(slice);
+                point
+            })
+            .collect();
+        (points, self.after)
+    }
+}
+
+/// The text (or NULL) of column `index`, borrowed from the row.
+fn text<'r>(row: &'r Row<'_>, index: usize) -> rusqlite::Result<Option<&'r str>> {
+    row.get_ref(index)?.as_str_or_null().map_err(|error| {
+        rusqlite::Error::FromSqlConversionFailure(index, Type::Text, Box::new(error))
+    })
 }

@@ -89,13 +89,18 @@ impl Merge {
         }
     }
 
+    /// Whether the history has more than one device: points must then carry their ids.
+    pub(super) fn merges(&self) -> bool {
+        self.cursors.len() > 1
+    }
+
     /// Takes the page read for the cursor at `index` after [`Step::Read`], and moves the
-    /// cursor past it.
-    pub(super) fn fill(&mut self, index: usize, rows: Vec<HistoryPoint>) {
+    /// cursor past it, to `after` (the place of its last row, needed when the page is full).
+    pub(super) fn fill(&mut self, index: usize, rows: Vec<HistoryPoint>, after: Option<FixOrder>) {
         let cursor = &mut self.cursors[index];
         cursor.done = (rows.len() as u64) < PAGE_ROWS;
-        if let Some(last) = rows.last() {
-            cursor.after = Some(super::order_of(last));
+        if after.is_some() {
+            cursor.after = after;
         }
         if rows.is_empty() {
             self.cursors.swap_remove(index);

@@ -47,7 +47,8 @@ impl Reader {
                 Step::Read(index) => {
                     let cursor = self.merge.cursor(index);
                     let rows = read_page(&self.db, &self.range, cursor, self.columns).await?;
-                    self.merge.fill(index, rows);
+                    let after = rows.last().map(super::order_of);
+                    self.merge.fill(index, rows, after);
                 }
                 Step::Page(page) => return Ok(page),
             }
