@@ -10,29 +10,25 @@
 use std::io;
 use std::sync::LazyLock;
 
-use memchr::memmem::Finder;
-
-use pista_store::HistoryPoint;
-use serde_json::{Map, Value};
-
-use crate::Encoder;
 use crate::time::{push_display, push_iso, push_iso_and_display};
+use memchr::memmem::Finder;
+use pista_store::{MessageWriter, PointMessage};
+use serde_json::{Map, Value};
 
 /// Appends one point as a JSON object; with `identity`, also `username` and `device`; with
 /// `address`, the point's address as `addr` when it has one and the message has none.
 pub fn push_item(
     out: &mut Vec<u8>,
-    point: &HistoryPoint,
+    point: &PointMessage<'_>,
     identity: bool,
     address: bool,
 ) -> io::Result<()> {
-    let payload = &point.payload[..];
-    let addr = point.addr.as_deref().filter(|_| address);
+    let payload = point.payload;
+    let addr = point.addr.filter(|_| address);
     let splice = payload.len() >= 2
         && payload.starts_with('{')
         && payload.ends_with('}')
-        && !holds_added_name(payload.as_bytes(), identity)
-        && !(addr.is_some() && ADDR.find(payload.as_bytes()).is_some());
+        && !holds_added_name(payload.as_bytes(), identity, addr.is_some());
     if !splice {
         return push_parsed(out, point, identity, addr);
     }
@@ -63,7 +59,8 @@ pub fn push_item(
 
 /// The names the writer adds, quoted: the Recorder's times, then the identity. The searchers
 /// are built once; building one per search (as `str::contains` does) was a twentieth of a
-/// month's JSON.
+/// month's JSON. (One pass over the quotes instead of a search per name was slower: a message
+/// holds some thirty quotes.)
 static ADDED_NAMES: LazyLock<[Finder<'static>; 5]> = LazyLock::new(|| {
     ["\"isorcv\"", "\"isotst\"", "\"disptst\"", "\"username\"", "\"device\""].map(Finder::new)
 });
@@ -72,16 +69,17 @@ static ADDED_NAMES: LazyLock<[Finder<'static>; 5]> = LazyLock::new(|| {
 static ADDR: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new("\"addr\""));
 
 /// Whether `payload` holds `"isorcv"`, `"isotst"` or `"disptst"` (with `identity`, also
-/// `"username"` or `"device"`) anywhere, as a key or inside a string.
-fn holds_added_name(payload: &[u8], identity: bool) -> bool {
+/// `"username"` or `"device"`; with `addr`, also `"addr"`) anywhere, as a key or inside a
+/// string.
+fn holds_added_name(payload: &[u8], identity: bool, addr: bool) -> bool {
     let names = if identity { &ADDED_NAMES[..] } else { &ADDED_NAMES[..3] };
-    names.iter().any(|name| name.find(payload).is_some())
+    names.iter().any(|name| name.find(payload).is_some()) || (addr && ADDR.find(payload).is_some())
 }
 
 /// The slow path of [`push_item`]: parse, set the members, write again.
 fn push_parsed(
     out: &mut Vec<u8>,
-    point: &HistoryPoint,
+    point: &PointMessage<'_>,
     identity: bool,
     addr: Option<&str>,
 ) -> io::Result<()> {
@@ -92,11 +90,11 @@ fn push_parsed(
 /// The point's stored message as an object (an empty one when it is not one) with the members
 /// [`push_item`] adds: the identity, `addr` when the message has none, the derived times.
 pub(crate) fn parsed_item(
-    point: &HistoryPoint,
+    point: &PointMessage<'_>,
     identity: bool,
     addr: Option<&str>,
 ) -> Map<String, Value> {
-    let mut item = match serde_json::from_str::<Value>(&point.payload) {
+    let mut item = match serde_json::from_str::<Value>(point.payload) {
         Ok(Value::Object(map)) => map,
         _ => Map::new(),
     };
@@ -124,13 +122,13 @@ pub(crate) struct Array {
     items: u64,
 }
 
-impl Encoder for Array {
+impl MessageWriter for Array {
     fn begin(&mut self, out: &mut Vec<u8>) -> io::Result<()> {
         out.push(b'[');
         Ok(())
     }
 
-    fn point(&mut self, out: &mut Vec<u8>, point: &HistoryPoint) -> io::Result<()> {
+    fn message(&mut self, out: &mut Vec<u8>, point: &PointMessage<'_>) -> io::Result<()> {
         out.extend_from_slice(if self.items == 0 { b"\n" } else { b",\n" });
         self.items += 1;
         push_item(out, point, true, false)
@@ -161,8 +159,15 @@ mod tests {
             (r#"{"isotstx":1,"xdevice":2,"username_":3,"isorcv":4}"#, true, true),
         ];
         for (payload, identity, want) in cases {
-            assert_eq!(holds_added_name(payload.as_bytes(), identity), want, "{payload}");
+            assert_eq!(holds_added_name(payload.as_bytes(), identity, false), want, "{payload}");
         }
-        assert!(!holds_added_name(br#"{"isotstx":1,"xdevice":2,"username_":3}"#, true));
+        assert!(!holds_added_name(br#"{"isotstx":1,"xdevice":2,"username_":3}"#, true, false));
+        // `"addr"` counts only when an address would be added.
+        let own = br#"{"tst":1,"addr":"Main St"}"#;
+        assert_eq!(
+            (holds_added_name(own, true, false), holds_added_name(own, false, true)),
+            (false, true)
+        );
+        assert!(!holds_added_name(br#"{"addrx":1,"xaddr":2}"#, true, true));
     }
 }

@@ -26,7 +26,7 @@ use std::str::FromStr;
 use bytes::Bytes;
 use futures::stream::{self, BoxStream, StreamExt};
 use pista_core::{DeviceName, UserName};
-use pista_store::{HistoryColumns, HistoryPages, HistoryPoint, StoreError};
+use pista_store::{History, HistoryColumns, HistoryPages, HistoryPoint, MessageWriter, StoreError};
 
 pub use recorder::{RecorderFormat, UnknownRecorderFormat};
 pub use txt::Zone;
@@ -155,11 +155,20 @@ impl Subject {
     }
 }
 
-/// One format's writer: the document's start, its points and its end, each appended to `out`.
+/// One format's writer of whole points: the document's start, its points and its end, each
+/// appended to `out`.
 trait Encoder: Send {
     fn begin(&mut self, out: &mut Vec<u8>) -> std::io::Result<()>;
     fn point(&mut self, out: &mut Vec<u8>, point: &HistoryPoint) -> std::io::Result<()>;
     fn end(&mut self, out: &mut Vec<u8>) -> std::io::Result<()>;
+}
+
+/// A format's writer. The formats that write the stored message (JSON, `.rec`, `ocat`'s
+/// payloads) need no more of a point than its message and times, so a history can run them
+/// where it reads the rows ([`History::written`]); the others take whole points.
+enum Writer {
+    Messages(Box<dyn MessageWriter>),
+    Points(Box<dyn Encoder>),
 }
 
 /// Writes one export document piece by piece.
@@ -167,7 +176,7 @@ pub struct Exporter {
     /// The format's name, for errors.
     name: &'static str,
     columns: HistoryColumns,
-    encoder: Box<dyn Encoder>,
+    encoder: Writer,
     /// The size of the last page's bytes: the next page's buffer starts that large, so a page
     /// is written without growing (and copying) its buffer on the way.
     page_bytes: usize,
@@ -177,17 +186,17 @@ impl Exporter {
     /// A writer of `format` for `subject`'s history; `.rec` needs a device.
     pub fn new(format: Format, subject: &Subject) -> Result<Self, ExportError> {
         let label = subject.label();
-        let encoder: Box<dyn Encoder> = match format {
+        let encoder = match format {
             Format::Rec if subject.device.is_none() => {
                 return Err(ExportError::RecNeedsDevice { user: subject.user.to_string() });
             }
-            Format::Rec => Box::new(rec::Rec),
-            Format::Gpx => Box::new(gpx::Gpx::new(label)),
-            Format::GeoJson => Box::new(geojson::GeoJson::default()),
-            Format::Csv => Box::new(table::Table),
-            Format::Kml => Box::new(kml::Kml::new(label)),
-            Format::Json => Box::new(json::Array::default()),
-            Format::Txt => Box::new(txt::Txt::new(Zone::utc())),
+            Format::Rec => Writer::Messages(Box::new(rec::Rec)),
+            Format::Gpx => Writer::Points(Box::new(gpx::Gpx::new(label))),
+            Format::GeoJson => Writer::Points(Box::new(geojson::GeoJson::default())),
+            Format::Csv => Writer::Points(Box::new(table::Table)),
+            Format::Kml => Writer::Points(Box::new(kml::Kml::new(label))),
+            Format::Json => Writer::Messages(Box::new(json::Array::default())),
+            Format::Txt => Writer::Points(Box::new(txt::Txt::new(Zone::utc()))),
         };
         Ok(Self { name: format.name(), columns: format.columns(), encoder, page_bytes: 0 })
     }
@@ -195,7 +204,8 @@ impl Exporter {
     /// A TXT writer with times in `zone` (UTC with [`Exporter::new`]).
     pub fn txt(zone: Zone) -> Self {
         let (name, columns) = (Format::Txt.name(), Format::Txt.columns());
-        Self { name, columns, encoder: Box::new(txt::Txt::new(zone)), page_bytes: 0 }
+        let encoder = Writer::Points(Box::new(txt::Txt::new(zone)));
+        Self { name, columns, encoder, page_bytes: 0 }
     }
 
     /// The Recorder's `/api/0/locations` answer in `format`: for JSON the envelope
@@ -220,7 +230,7 @@ impl Exporter {
 
     /// `ocat`'s `payload`: each stored message on a line of its own.
     pub fn payloads() -> Self {
-        let encoder = Box::new(recorder::Payloads);
+        let encoder = Writer::Messages(Box::new(recorder::Payloads));
         Self { name: "payload", columns: HistoryColumns::Message, encoder, page_bytes: 0 }
     }
 
@@ -232,16 +242,26 @@ impl Exporter {
     /// The start of the document.
     pub fn begin(&mut self) -> Result<Vec<u8>, ExportError> {
         let mut out = Vec::new();
-        self.encoder.begin(&mut out).map_err(self.failed())?;
+        let begun = match &mut self.encoder {
+            Writer::Messages(writer) => writer.begin(&mut out),
+            Writer::Points(encoder) => encoder.begin(&mut out),
+        };
+        begun.map_err(self.failed())?;
         Ok(out)
     }
 
     /// The points of one page.
     pub fn page(&mut self, points: &[HistoryPoint]) -> Result<Vec<u8>, ExportError> {
         let mut out = Vec::with_capacity((points.len() * 256).max(self.page_bytes));
-        for point in points {
-            self.encoder.point(&mut out, point).map_err(self.failed())?;
-        }
+        let written = match &mut self.encoder {
+            Writer::Messages(writer) => {
+                points.iter().try_for_each(|point| writer.message(&mut out, &point.message()))
+            }
+            Writer::Points(encoder) => {
+                points.iter().try_for_each(|point| encoder.point(&mut out, point))
+            }
+        };
+        written.map_err(self.failed())?;
         self.page_bytes = out.len() + out.len() / 16;
         Ok(out)
     }
@@ -249,8 +269,28 @@ impl Exporter {
     /// The end of the document.
     pub fn end(&mut self) -> Result<Vec<u8>, ExportError> {
         let mut out = Vec::new();
-        self.encoder.end(&mut out).map_err(self.failed())?;
+        let ended = match &mut self.encoder {
+            Writer::Messages(writer) => writer.end(&mut out),
+            Writer::Points(encoder) => encoder.end(&mut out),
+        };
+        ended.map_err(self.failed())?;
         Ok(out)
+    }
+
+    /// The document of `history` as chunks, like [`stream`] of its pages; a format that writes
+    /// stored messages is run by the history where it reads them ([`History::written`]).
+    pub fn written(self, history: History) -> BoxStream<'static, Result<Bytes, ExportError>> {
+        match self.encoder {
+            Writer::Messages(writer) => {
+                let format = self.name;
+                let failed = move |error| match error {
+                    StoreError::Write { source } => ExportError::Write { format, source },
+                    error => ExportError::Store(error),
+                };
+                history.written(writer).map(move |chunk| chunk.map_err(failed)).boxed()
+            }
+            Writer::Points(_) => stream(self, history.pages),
+        }
     }
 
     /// A whole document of `points` at once (tests, small answers).

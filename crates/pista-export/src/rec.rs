@@ -11,10 +11,9 @@
 
 use std::io;
 
-use pista_store::HistoryPoint;
+use pista_store::{MessageWriter, PointMessage};
 use serde_json::Value;
 
-use crate::Encoder;
 use crate::time::push_iso;
 
 /// `*` padded to the Recorder's 18 columns.
@@ -22,18 +21,18 @@ const LOCATION_TOPIC: &[u8] = b"*                 ";
 
 pub(crate) struct Rec;
 
-impl Encoder for Rec {
+impl MessageWriter for Rec {
     fn begin(&mut self, _out: &mut Vec<u8>) -> io::Result<()> {
         Ok(())
     }
 
-    fn point(&mut self, out: &mut Vec<u8>, point: &HistoryPoint) -> io::Result<()> {
+    fn message(&mut self, out: &mut Vec<u8>, point: &PointMessage<'_>) -> io::Result<()> {
         push_iso(out, point.tst);
         out.push(b'\t');
         out.extend_from_slice(LOCATION_TOPIC);
         out.push(b'\t');
         if point.payload.contains(['\n', '\r']) {
-            let value: Value = serde_json::from_str(&point.payload)?;
+            let value: Value = serde_json::from_str(point.payload)?;
             serde_json::to_writer(&mut *out, &value)?;
         } else {
             out.extend_from_slice(point.payload.as_bytes());

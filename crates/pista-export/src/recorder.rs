@@ -13,12 +13,12 @@
 use std::io::{self, Write};
 use std::str::FromStr;
 
-use pista_store::{HistoryColumns, HistoryPoint};
+use pista_store::{HistoryColumns, HistoryPoint, MessageWriter, PointMessage};
 use serde_json::{Map, Value};
 
-use crate::Encoder;
 use crate::json::{parsed_item, push_item};
 use crate::time::push_iso;
+use crate::{Encoder, Writer};
 
 /// A `format=` of the Recorder's `/api/0/locations`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,26 +103,30 @@ pub(crate) fn encoder(
     count: u64,
     version: Option<&str>,
     fields: Option<Vec<String>>,
-) -> Box<dyn Encoder> {
+) -> Writer {
+    let points = |encoder: Box<dyn Encoder>| Writer::Points(encoder);
     match format {
-        RecorderFormat::Json => {
-            Box::new(Envelope { count, version: version.map(str::to_owned), fields, items: 0 })
-        }
-        RecorderFormat::GeoJson => Box::new(Points { poi: false, items: 0 }),
-        RecorderFormat::GeoJsonPoi => Box::new(Points { poi: true, items: 0 }),
-        RecorderFormat::LineString => Box::new(Line { items: 0 }),
-        RecorderFormat::Csv => Box::new(Csv {
+        RecorderFormat::Json => Writer::Messages(Box::new(Envelope {
+            count,
+            version: version.map(str::to_owned),
+            fields,
+            items: 0,
+        })),
+        RecorderFormat::GeoJson => points(Box::new(Points { poi: false, items: 0 })),
+        RecorderFormat::GeoJsonPoi => points(Box::new(Points { poi: true, items: 0 })),
+        RecorderFormat::LineString => points(Box::new(Line { items: 0 })),
+        RecorderFormat::Csv => points(Box::new(Csv {
             columns: fields.unwrap_or_else(|| CSV_COLUMNS.map(str::to_owned).to_vec()),
-        }),
-        RecorderFormat::Xml => Box::new(Xml { fields }),
-        RecorderFormat::Gpx => Box::new(Gpx),
+        })),
+        RecorderFormat::Xml => points(Box::new(Xml { fields })),
+        RecorderFormat::Gpx => points(Box::new(Gpx)),
     }
 }
 
 /// One point as the Recorder shows it: the stored message (an empty object when it is not
 /// one), `addr` if the message has none, and the derived times.
-fn item(point: &HistoryPoint) -> Map<String, Value> {
-    parsed_item(point, false, point.addr.as_deref())
+fn item(point: &PointMessage<'_>) -> Map<String, Value> {
+    parsed_item(point, false, point.addr)
 }
 
 /// The members of `item` named in `fields`, in that order; absent ones are `None`.
@@ -142,13 +146,13 @@ struct Envelope {
     items: u64,
 }
 
-impl Encoder for Envelope {
+impl MessageWriter for Envelope {
     fn begin(&mut self, out: &mut Vec<u8>) -> io::Result<()> {
         let list = if self.version.is_some() { "data" } else { "locations" };
         write!(out, "{{\"count\":{},\"{list}\":[", self.count)
     }
 
-    fn point(&mut self, out: &mut Vec<u8>, point: &HistoryPoint) -> io::Result<()> {
+    fn message(&mut self, out: &mut Vec<u8>, point: &PointMessage<'_>) -> io::Result<()> {
         if self.items > 0 {
             out.push(b',');
         }
@@ -208,7 +212,7 @@ impl Encoder for Points {
     }
 
     fn point(&mut self, out: &mut Vec<u8>, point: &HistoryPoint) -> io::Result<()> {
-        let item = item(point);
+        let item = item(&point.message());
         let properties = if self.poi {
             let Some(poi) = item.get("poi").and_then(Value::as_str).filter(|p| !p.is_empty())
             else {
@@ -346,7 +350,7 @@ impl Encoder for Csv {
     }
 
     fn point(&mut self, out: &mut Vec<u8>, point: &HistoryPoint) -> io::Result<()> {
-        let item = item(point);
+        let item = item(&point.message());
         for (index, (name, value)) in picked(&item, &self.columns).enumerate() {
             if index > 0 {
                 out.push(b',');
@@ -413,7 +417,7 @@ impl Encoder for Xml {
     }
 
     fn point(&mut self, out: &mut Vec<u8>, point: &HistoryPoint) -> io::Result<()> {
-        let item = item(point);
+        let item = item(&point.message());
         out.extend_from_slice(b" <point>\n");
         let members: Vec<(&str, Option<&Value>)> = match &self.fields {
             Some(fields) => picked(&item, fields).collect(),
@@ -442,12 +446,12 @@ impl Encoder for Xml {
 /// `ocat`'s `payload`: each stored message on a line of its own.
 pub(crate) struct Payloads;
 
-impl Encoder for Payloads {
+impl MessageWriter for Payloads {
     fn begin(&mut self, _out: &mut Vec<u8>) -> io::Result<()> {
         Ok(())
     }
 
-    fn point(&mut self, out: &mut Vec<u8>, point: &HistoryPoint) -> io::Result<()> {
+    fn message(&mut self, out: &mut Vec<u8>, point: &PointMessage<'_>) -> io::Result<()> {
         // Stored messages are compact JSON; a line break inside one would split it.
         out.extend_from_slice(point.payload.replace(['\r', '\n'], " ").as_bytes());
         out.push(b'\n');

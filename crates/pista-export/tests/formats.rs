@@ -44,23 +44,16 @@ fn points() -> Vec<HistoryPoint> {
             addr: Some("1 \"Main\" St, <Tom & Jerry's>".into()),
         },
         HistoryPoint {
-            key,
             id: 9,
-            tst: 1_700_000_600,
             lat: -33.5,
             lon: 151.0,
-            received_at: 1_700_000_600,
             tid: "JP".into(),
-            trigger: None,
-            acc: None,
-            alt: None,
-            vel: None,
-            cog: None,
-            batt: None,
-            conn: None,
-            payload: r#"{"_type":"location","lat":-33.5,"lon":151.0,"tst":1700000600,"tid":"JP"}"#
-                .into(),
-            addr: None,
+            ..HistoryPoint::of_message(
+                key,
+                1_700_000_600,
+                1_700_000_600,
+                r#"{"_type":"location","lat":-33.5,"lon":151.0,"tst":1700000600,"tid":"JP"}"#.into(),
+            )
         },
     ]
 }

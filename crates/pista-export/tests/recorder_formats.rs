@@ -14,22 +14,11 @@ use pista_store::HistoryPoint;
 fn points() -> Vec<HistoryPoint> {
     let key = Arc::new(DeviceKey::parse("jane", "phone").unwrap());
     let bare = |id, tst, lat, lon, payload: &str| HistoryPoint {
-        key: Arc::clone(&key),
         id,
-        tst,
         lat,
         lon,
-        received_at: tst,
         tid: "JP".into(),
-        trigger: None,
-        acc: None,
-        alt: None,
-        vel: None,
-        cog: None,
-        batt: None,
-        conn: None,
-        payload: payload.into(),
-        addr: None,
+        ..HistoryPoint::of_message(Arc::clone(&key), tst, tst, payload.into())
     };
     let mut full = bare(
         1,

@@ -31,6 +31,9 @@ pub enum StoreError {
     Busy { permits: usize },
     #[error("stored {what} is corrupt: {detail}")]
     Corrupt { what: &'static str, detail: String },
+    /// A [`crate::MessageWriter`] failed while a history was written through it.
+    #[error("writing the history failed")]
+    Write { source: std::io::Error },
 }
 
 impl StoreError {

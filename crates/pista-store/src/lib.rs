@@ -35,7 +35,10 @@ pub use derived::{
     StoredAlert, StoredDelivery, StoredFence, StoredJob, Ungeocoded,
 };
 pub use error::StoreError;
-pub use history::{History, HistoryColumns, HistoryPages, HistoryPoint, HistoryQuery, PAGE_ROWS};
+pub use history::{
+    History, HistoryColumns, HistoryPages, HistoryPoint, HistoryQuery, MessageWriter, PAGE_ROWS,
+    PointMessage, WrittenHistory,
+};
 pub use records::{
     DeviceState, InventoryItem, LastLocation, LocationQuery, MessageQuery, NewBody, NewMessage,
     Quarantined, StoredCard, StoredCommand, StoredLocation, StoredMessage, StoredTour,

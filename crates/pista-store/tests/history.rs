@@ -13,8 +13,8 @@ use common::{key, location};
 use futures::{StreamExt, TryStreamExt};
 use pista_core::{DeviceKey, DeviceName, UserName};
 use pista_store::{
-    DerivedStore, HistoryColumns, HistoryPoint, HistoryQuery, NewMessage, PAGE_ROWS, SqlStore,
-    Storage, StoreError,
+    DerivedStore, HistoryColumns, HistoryPoint, HistoryQuery, MessageWriter, NewMessage, PAGE_ROWS,
+    PointMessage, SqlStore, Storage, StoreError,
 };
 use serde_json::json;
 
@@ -279,6 +279,101 @@ async fn a_closed_store_ends_a_long_history_with_an_error(store: &SqlStore) {
     assert!(read_ahead.iter().all(|page| page.as_ref().is_ok_and(|p| p.len() as u64 == PAGE_ROWS)));
 }
 
+/// Writes `tst received_at payload addr` lines between `[` and `]`; fails on message `fail_at`.
+struct Lines {
+    written: usize,
+    fail_at: Option<usize>,
+}
+
+impl MessageWriter for Lines {
+    fn begin(&mut self, out: &mut Vec<u8>) -> std::io::Result<()> {
+        out.extend_from_slice(b"[\n");
+        Ok(())
+    }
+
+    fn message(&mut self, out: &mut Vec<u8>, m: &PointMessage<'_>) -> std::io::Result<()> {
+        self.written += 1;
+        if self.fail_at == Some(self.written) {
+            return Err(std::io::Error::other(format!("message {} refused", self.written)));
+        }
+        let line = format!("{} {} {} {} {:?}\n", m.key, m.tst, m.received_at, m.payload, m.addr);
+        out.extend_from_slice(line.as_bytes());
+        Ok(())
+    }
+
+    fn end(&mut self, out: &mut Vec<u8>) -> std::io::Result<()> {
+        out.extend_from_slice(b"]\n");
+        Ok(())
+    }
+}
+
+async fn written(
+    store: &SqlStore,
+    query: &HistoryQuery,
+    fail_at: Option<usize>,
+) -> Vec<Result<String, String>> {
+    let history = store.history(query).await.unwrap();
+    let chunks = history.written(Box::new(Lines { written: 0, fail_at }));
+    let chunks: Vec<_> = chunks.collect().await;
+    let text = |bytes: bytes::Bytes| String::from_utf8(bytes.to_vec()).unwrap();
+    chunks.into_iter().map(|chunk| chunk.map(text).map_err(|e| e.to_string())).collect()
+}
+
+async fn a_written_history_is_its_pages_written(store: &SqlStore) {
+    // One device's history in a SQLite file is written where it is read, others from their
+    // pages: the same bytes either way, across pages and a run of fixes of one second.
+    let k = key("kim", "phone");
+    let total = PAGE_ROWS as i64 + 100;
+    let tst = |n: i64| if (1990..2010).contains(&n) { 1_700_010_000 } else { 1_700_000_000 + n };
+    let batch: Vec<_> = (0..total).map(|n| fix(&k, 1.0 + n as f64 * 1e-5, tst(n))).collect();
+    for chunk in batch.chunks(1000) {
+        store.write(chunk).await.unwrap();
+    }
+    store.write(&[fix(&key("kim", "watch"), 5.0, 1_700_000_500)]).await.unwrap();
+    let first = read(store, &query("kim", Some("phone"), None, Some(1_700_000_000))).await;
+    let fix = [(first[0].id, Some("US".to_owned()), Some("Elm St".to_owned()))];
+    store.record_addresses(&[], &fix, 1_700_100_000).await.unwrap();
+
+    for (device, columns) in [
+        (Some("phone"), HistoryColumns::MessageAndAddress),
+        (Some("phone"), HistoryColumns::Message),
+        (Some("phone"), HistoryColumns::All),
+        (None, HistoryColumns::MessageAndAddress),
+    ] {
+        let mut q = query("kim", device, None, None);
+        q.columns = columns;
+        let mut want = vec![Ok("[\n".to_owned())];
+        for page in store.history(&q).await.unwrap().pages.try_collect::<Vec<_>>().await.unwrap() {
+            let mut lines = Lines { written: 0, fail_at: None };
+            let mut out = Vec::new();
+            for point in &page {
+                lines.message(&mut out, &point.message()).unwrap();
+            }
+            want.push(Ok(String::from_utf8(out).unwrap()));
+        }
+        want.push(Ok("]\n".to_owned()));
+        let got = written(store, &q, None).await;
+        // Chunks may be cut differently (the direct writer sends the start and the end with
+        // a page); the document and its end are the same.
+        let document = |chunks: &[Result<String, String>]| -> String {
+            chunks.iter().map(|c| c.clone().unwrap()).collect()
+        };
+        assert_eq!(document(&got), document(&want), "{device:?} {columns:?}");
+        let lines = document(&got).lines().count();
+        let points = if device.is_some() { total } else { total + 1 };
+        assert_eq!(lines, points as usize + 2, "{device:?} {columns:?}");
+        let addressed = document(&got).lines().nth(1).unwrap().ends_with(r#"Some("Elm St")"#);
+        assert_eq!(addressed, columns != HistoryColumns::Message, "{device:?} {columns:?}");
+    }
+
+    // A writer's failure ends the chunks with the error, and the end never comes.
+    let got = written(store, &query("kim", Some("phone"), None, None), Some(2050)).await;
+    let (last, before) = got.split_last().unwrap();
+    assert_eq!(last.clone().unwrap_err(), "writing the history failed");
+    let text: String = before.iter().map(|c| c.clone().unwrap()).collect();
+    assert_eq!(text.lines().count(), 1 + 2000, "the start and the first page");
+}
+
 async fn unknown_users_and_devices_are_named(store: &SqlStore) {
     store.write(&[fix(&key("hal", "phone"), 1.0, 1_700_000_000)]).await.unwrap();
     let error = store.history(&query("nobody", None, None, None)).await.unwrap_err();
@@ -297,6 +392,7 @@ backends!(
     points_carry_their_typed_columns_and_stored_json,
     message_columns_leave_the_typed_fields_empty,
     a_closed_store_ends_a_long_history_with_an_error,
+    a_written_history_is_its_pages_written,
     unknown_users_and_devices_are_named,
 );
 

@@ -11,7 +11,7 @@ use futures::StreamExt;
 use pista_core::time::{display, iso, parse_bound};
 use pista_core::{DeviceKey, DeviceName, UserName};
 use pista_export::{Exporter, RecorderFormat, UnknownRecorderFormat};
-use pista_store::{HistoryQuery, LocationQuery, StoreError};
+use pista_store::{History, HistoryQuery, LocationQuery, StoreError};
 use serde_json::{Map, Value, json};
 
 use crate::AppState;
@@ -213,16 +213,16 @@ pub async fn locations(
         columns: format.columns(),
         ..HistoryQuery::new(query.key.user, Some(query.key.device))
     };
-    let (count, pages) = match state.store.history(&history).await {
-        Ok(history) => (history.count.unwrap_or(0), history.pages),
+    let history = match state.store.history(&history).await {
+        Ok(history) => history,
         // The Recorder answers an empty list for a device it never heard of.
         Err(StoreError::UnknownUser { .. } | StoreError::UnknownDevice { .. }) => {
-            (0, futures::stream::empty().boxed())
+            History::new(Some(0), futures::stream::empty().boxed())
         }
         Err(error) => return Err(error.into()),
     };
-    let chunks = pista_export::stream(Exporter::recorder(format, count, VERSION, fields), pages);
-    Ok(streamed(chunks, content_type, None))
+    let exporter = Exporter::recorder(format, history.count.unwrap_or(0), VERSION, fields);
+    Ok(streamed(exporter.written(history), content_type, None))
 }
 
 /// `fields=a,b`: the members to keep, in that order, names as given (case kept).

@@ -72,7 +72,7 @@ pub async fn export(
 
     let history = state.store.history(&query).await?;
     tracing::debug!(user = %subject.user, device = ?subject.device, %format, "export started");
-    let chunks = pista_export::stream(exporter, history.pages);
+    let chunks = exporter.written(history);
     let disposition = format!("attachment; filename=\"{}\"", subject.file_name(format));
     Ok(streamed(chunks, format.content_type(), Some(&disposition)))
 }

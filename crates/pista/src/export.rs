@@ -47,7 +47,7 @@ pub async fn export(args: &ArgMatches) -> anyhow::Result<String> {
 
     let (_settings, store) = open(args).await?;
     let history = store.history(&query).await?;
-    let chunks = pista_export::stream(exporter, history.pages);
+    let chunks = exporter.written(history);
     match out {
         None => {
             let stdout = std::io::stdout();

@@ -138,21 +138,21 @@ pub async fn ocat(args: &ArgMatches) -> anyhow::Result<String> {
             query.columns = format.columns();
             let history = store.history(&query).await?;
             let count = history.count.unwrap_or(0);
-            (Exporter::ocat(format, count, fields), history.pages)
+            (Exporter::ocat(format, count, fields), history)
         }
         OcatFormat::Raw => {
             let exporter = Exporter::new(Format::Rec, &subject)?;
             query.columns = exporter.columns();
-            (exporter, store.history(&query).await?.pages)
+            (exporter, store.history(&query).await?)
         }
         OcatFormat::Payload => {
             let exporter = Exporter::payloads();
             query.columns = exporter.columns();
-            (exporter, store.history(&query).await?.pages)
+            (exporter, store.history(&query).await?)
         }
     };
-    let (exporter, pages) = history;
-    let chunks = pista_export::stream(exporter, pages);
+    let (exporter, history) = history;
+    let chunks = exporter.written(history);
     let stdout = std::io::stdout();
     crate::export::write_all(chunks, &mut std::io::BufWriter::new(stdout.lock())).await?;
     Ok(String::new())

@@ -13,23 +13,15 @@ use super::*;
 const T0: i64 = 1_700_000_000;
 
 fn fix(index: usize, lat: f64, lon: f64) -> HistoryPoint {
+    let key = Arc::new(DeviceKey::parse("jane", "phone").unwrap());
+    let tst = T0 + 60 * index as i64;
     HistoryPoint {
-        key: Arc::new(DeviceKey::parse("jane", "phone").unwrap()),
         id: index as i64,
-        tst: T0 + 60 * index as i64,
         lat,
         lon,
-        received_at: T0,
         tid: "JP".into(),
-        trigger: None,
-        acc: None,
-        alt: None,
-        vel: None,
-        cog: None,
-        batt: None,
-        conn: None,
-        payload: String::new().into(),
         addr: Some(format!("at {index}").into()),
+        ..HistoryPoint::of_message(key, tst, T0, String::new().into())
     }
 }
 

@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use bytes::Bytes;
 use bytestring::ByteString;
 use futures::stream::{self, StreamExt};
 use pista_core::DeviceKey;
@@ -22,8 +23,11 @@ use rusqlite::types::Type;
 use rusqlite::{Connection, OpenFlags, Row};
 use tokio::sync::{OwnedSemaphorePermit, mpsc};
 
-use super::merge::{Cursor, Merge, Step};
-use super::{FixOrder, HistoryColumns, HistoryPages, HistoryPoint, PAGE_ROWS, Range};
+use super::merge::{Merge, Step};
+use super::{
+    FixOrder, HistoryColumns, HistoryPages, HistoryPoint, MessageWriter, PAGE_ROWS, PointMessage,
+    Range, WrittenHistory,
+};
 use crate::error::StoreError;
 
 /// How long a read waits for a lock (WAL recovery, a checkpoint's reset), as the pool does.
@@ -95,25 +99,33 @@ impl LeanReads {
     }
 }
 
-/// The pages of `merge`'s devices in `range`, read ahead on a blocking thread; `permit` is held
-/// until the stream is dropped. Dropping the stream stops the thread at its next page.
+/// The pages of `merge`'s devices in `range`, read ahead on a blocking thread that starts when
+/// the first page is asked for; `permit` is held until the stream is dropped. Dropping the
+/// stream stops the thread at its next page.
 pub(super) fn pages(
     reads: Arc<LeanReads>,
     range: Range,
     merge: Merge,
     columns: HistoryColumns,
-    permit: OwnedSemaphorePermit,
+    permit: Arc<OwnedSemaphorePermit>,
 ) -> HistoryPages {
-    // One page waits in the channel while the thread reads the next: two pages ahead at most.
-    let (pages, received) = mpsc::channel(1);
-    tokio::task::spawn_blocking(move || {
-        let ids = merge.merges();
-        let reader = Reader { reads: &reads, range, merge, columns, ids };
-        reader.run(&pages);
-    });
-    stream::unfold((received, permit), |(mut received, permit)| async move {
-        let page = received.recv().await?;
-        Some((page, (received, permit)))
+    let start = move || {
+        // One page waits in the channel while the thread reads the next: two pages ahead at
+        // most.
+        let (pages, received) = mpsc::channel(1);
+        tokio::task::spawn_blocking(move || {
+            let ids = merge.merges();
+            let reader = Reader { reads: &reads, range, merge, columns, ids };
+            reader.run(&pages);
+        });
+        received
+    };
+    stream::unfold((Some(start), None, permit), |(mut start, mut received, permit)| async move {
+        if let Some(start) = start.take() {
+            received = Some(start());
+        }
+        let page = received.as_mut()?.recv().await?;
+        Some((page, (start, received, permit)))
     })
     .boxed()
 }
@@ -164,16 +176,11 @@ impl Reader<'_> {
                 Step::Read(index) => {
                     self.reads.check_open()?;
                     let cursor = self.merge.cursor(index);
-                    let page = PageBuilder::new(&cursor.key, self.columns, self.ids);
-                    let (rows, after) =
-                        read_page(connection, &self.range, cursor, page).map_err(|source| {
-                            StoreError::Sqlite {
-                                operation: "read history page",
-                                path: self.reads.path(),
-                                source,
-                            }
-                        })?;
-                    self.merge.fill(index, rows, after);
+                    let mut page = PageBuilder::new(&cursor.key, self.columns, self.ids);
+                    let (device, after) = (cursor.device_id, cursor.after);
+                    let after = read_page(connection, &self.range, device, after, &mut page)
+                        .map_err(|error| error.into_store(self.reads))?;
+                    self.merge.fill(index, page.finish(), after);
                 }
                 Step::Page(page) => return Ok(page),
             }
@@ -181,9 +188,139 @@ impl Reader<'_> {
     }
 }
 
-/// Reads one device's next page into `page`: the rows of `range` after the cursor's last one
-/// (or from the range's start), in the order of the unique fix index; with the place of its
-/// last row when the page is full (and so may have a next one).
+/// One device's history read straight into a [`MessageWriter`] on a thread of its own; see
+/// [`super::History::written`].
+pub(super) struct Direct {
+    reads: Arc<LeanReads>,
+    range: Range,
+    key: Arc<DeviceKey>,
+    columns: HistoryColumns,
+    permit: Arc<OwnedSemaphorePermit>,
+}
+
+impl Direct {
+    pub(super) fn new(
+        reads: Arc<LeanReads>,
+        range: Range,
+        key: Arc<DeviceKey>,
+        columns: HistoryColumns,
+        permit: Arc<OwnedSemaphorePermit>,
+    ) -> Self {
+        Self { reads, range, key, columns, permit }
+    }
+
+    /// Writes the document, sending a chunk per page (the start goes with the first, the end
+    /// with the last), until the end, an error (sent as the last item) or a dropped receiver.
+    fn run(self, writer: Box<dyn MessageWriter>, chunks: &mpsc::Sender<Chunk>) {
+        let connection = match self.reads.take() {
+            Ok(connection) => connection,
+            Err(error) => {
+                let _ = chunks.blocking_send(Err(error));
+                return;
+            }
+        };
+        let mut sink =
+            WriterSink { writer, key: &self.key, columns: self.columns, out: Vec::new(), rows: 0 };
+        if let Err(error) = self.write(&connection, &mut sink, chunks) {
+            let _ = chunks.blocking_send(Err(error));
+        }
+        self.reads.give_back(connection);
+    }
+
+    fn write(
+        &self,
+        connection: &Connection,
+        sink: &mut WriterSink<'_>,
+        chunks: &mpsc::Sender<Chunk>,
+    ) -> Result<(), StoreError> {
+        let device = self.range.devices.first().copied().unwrap_or_default();
+        let written = |source| StoreError::Write { source };
+        sink.writer.begin(&mut sink.out).map_err(written)?;
+        let mut after = None;
+        loop {
+            self.reads.check_open()?;
+            sink.rows = 0;
+            after = read_page(connection, &self.range, device, after, sink)
+                .map_err(|error| error.into_store(&self.reads))?;
+            if after.is_none() {
+                break;
+            }
+            let chunk = Bytes::from(std::mem::take(&mut sink.out));
+            sink.out.reserve(chunk.len() + chunk.len() / 16);
+            if chunks.blocking_send(Ok(chunk)).is_err() {
+                return Ok(());
+            }
+        }
+        sink.writer.end(&mut sink.out).map_err(written)?;
+        let _ = chunks.blocking_send(Ok(Bytes::from(std::mem::take(&mut sink.out))));
+        Ok(())
+    }
+}
+
+type Chunk = Result<Bytes, StoreError>;
+
+/// The chunks `writer` makes of `direct`'s history, written on a blocking thread a page ahead
+/// of the consumer; the heavy-read permit is held until the stream is dropped, and dropping it
+/// stops the thread at its next page.
+pub(super) fn written(direct: Direct, writer: Box<dyn MessageWriter>) -> WrittenHistory {
+    let (chunks, received) = mpsc::channel(1);
+    let permit = Arc::clone(&direct.permit);
+    tokio::task::spawn_blocking(move || direct.run(writer, &chunks));
+    stream::unfold((received, permit), |(mut received, permit)| async move {
+        let chunk = received.recv().await?;
+        Some((chunk, (received, permit)))
+    })
+    .boxed()
+}
+
+/// Why reading a page into a sink failed.
+enum PageError {
+    Sqlite(rusqlite::Error),
+    /// The sink's writer failed.
+    Write(std::io::Error),
+}
+
+impl From<rusqlite::Error> for PageError {
+    fn from(error: rusqlite::Error) -> Self {
+        PageError::Sqlite(error)
+    }
+}
+
+impl PageError {
+    fn into_store(self, reads: &LeanReads) -> StoreError {
+        match self {
+            PageError::Sqlite(source) => {
+                StoreError::Sqlite { operation: "read history page", path: reads.path(), source }
+            }
+            PageError::Write(source) => StoreError::Write { source },
+        }
+    }
+}
+
+/// What a page's rows go into: points ([`PageBuilder`]) or a writer's bytes ([`WriterSink`]).
+trait RowSink {
+    /// The select list of the page's queries: a prefix of [`SELECT`].
+    fn select(&self) -> String;
+    /// Takes one row of those columns.
+    fn take(&mut self, row: &Row<'_>) -> Result<(), PageError>;
+    /// The rows taken for the page so far.
+    fn len(&self) -> usize;
+}
+
+/// The select list of `columns`: the fix order and the message's columns, then the address,
+/// then the typed columns.
+fn select(columns: HistoryColumns) -> String {
+    let count = match columns {
+        HistoryColumns::Message => 6,
+        HistoryColumns::MessageAndAddress => 7,
+        HistoryColumns::All => SELECT.len(),
+    };
+    SELECT[..count].join(", ")
+}
+
+/// Reads the device's next page into `sink`: the rows of `range` after `after` (or from the
+/// range's start), in the order of the unique fix index. Answers the place of the page's last
+/// row when the page is full (and so may have a next one).
 ///
 /// A page resumes in two reads, so that neither tests a keyset on every row: the rest of the
 /// fixes sharing the last one's `tst` (a later place; almost always none), then the range from
@@ -193,52 +330,73 @@ impl Reader<'_> {
 fn read_page(
     connection: &Connection,
     range: &Range,
-    cursor: &Cursor,
-    mut page: PageBuilder<'_>,
-) -> rusqlite::Result<(Vec<HistoryPoint>, Option<FixOrder>)> {
-    let from = match (cursor.after, range.start) {
-        (Some(after), _) => next_second(connection, range, cursor, after, ">", &mut page)?,
-        (None, Some(start)) => next_second(connection, range, cursor, start, ">=", &mut page)?,
+    device: i64,
+    after: Option<FixOrder>,
+    sink: &mut impl RowSink,
+) -> Result<Option<FixOrder>, PageError> {
+    let mut last = None;
+    let from = match (after, range.start) {
+        (Some(after), _) => next_second(connection, range, device, after, ">", sink, &mut last)?,
+        (None, Some(start)) => {
+            next_second(connection, range, device, start, ">=", sink, &mut last)?
+        }
         (None, None) => Some(range.from.unwrap_or(i64::MIN)),
     };
-    let wanted = PAGE_ROWS - page.len() as u64;
+    let wanted = PAGE_ROWS - sink.len() as u64;
     let Some(from) = from.filter(|from| wanted > 0 && range.to.is_none_or(|to| *from <= to)) else {
-        return Ok(page.finish());
+        return Ok(last);
     };
     let sql = format!(
         "SELECT {} FROM locations \
          WHERE device_id = ?1 AND id <= ?2 AND tst >= ?3 AND tst <= ?4 \
          ORDER BY tst, lat_e7, lon_e7 LIMIT ?5",
-        page.select()
+        sink.select()
     );
     let mut statement = connection.prepare_cached(&sql)?;
     let to = range.to.unwrap_or(i64::MAX);
     let wanted = i64::try_from(wanted).unwrap_or(i64::MAX);
-    page.read(statement.query([cursor.device_id, range.until_id, from, to, wanted])?)?;
-    Ok(page.finish())
+    let rows = statement.query([device, range.until_id, from, to, wanted])?;
+    take_rows(rows, sink, &mut last)?;
+    Ok(last)
 }
 
 /// Reads the fixes at `place`'s second that come after it in the fix order (`op` `>`; `>=`:
-/// from it on) into `page`, and answers where the rest of the range starts: the next second,
+/// from it on) into `sink`, and answers where the rest of the range starts: the next second,
 /// or `None` after the last second there is.
 fn next_second(
     connection: &Connection,
     range: &Range,
-    cursor: &Cursor,
+    device: i64,
     (tst, lat, lon): FixOrder,
     op: &str,
-    page: &mut PageBuilder<'_>,
-) -> rusqlite::Result<Option<i64>> {
+    sink: &mut impl RowSink,
+    last: &mut Option<FixOrder>,
+) -> Result<Option<i64>, PageError> {
     let sql = format!(
         "SELECT {} FROM locations \
          WHERE device_id = ?1 AND id <= ?2 AND tst = ?3 AND lat_e7 >= ?4 \
          AND (lat_e7 > ?4 OR lon_e7 {op} ?5) \
          ORDER BY tst, lat_e7, lon_e7 LIMIT {PAGE_ROWS}",
-        page.select()
+        sink.select()
     );
     let mut statement = connection.prepare_cached(&sql)?;
-    page.read(statement.query([cursor.device_id, range.until_id, tst, lat, lon])?)?;
+    take_rows(statement.query([device, range.until_id, tst, lat, lon])?, sink, last)?;
     Ok(tst.checked_add(1))
+}
+
+/// Hands the rows to `sink`; the row that fills the page leaves its place in `last`.
+fn take_rows(
+    mut rows: rusqlite::Rows<'_>,
+    sink: &mut impl RowSink,
+    last: &mut Option<FixOrder>,
+) -> Result<(), PageError> {
+    while let Some(row) = rows.next()? {
+        sink.take(row)?;
+        if sink.len() == PAGE_ROWS as usize {
+            *last = Some((row.get(1)?, row.get(2)?, row.get(3)?));
+        }
+    }
+    Ok(())
 }
 
 /// The columns a page query selects, by index: the fix order and the message's, then the
@@ -268,17 +426,14 @@ const SELECT: [&str; 17] = [
 ///
 /// What makes a month's read fast is reading no more than needed: each column taken from a row
 /// costs about a tenth of the read, and so does an allocation per point. So a page allocates
-/// its text once, takes only the columns its [`HistoryColumns`] needs (a point's id only when
-/// several devices are merged by it), and takes the fix order (`lat_e7`, `lon_e7`) from its
-/// last row only.
+/// its text once, and takes only the columns its [`HistoryColumns`] needs (a point's id only
+/// when several devices are merged by it; the fix order from the page's last row only).
 struct PageBuilder<'a> {
     key: &'a Arc<DeviceKey>,
     columns: HistoryColumns,
     ids: bool,
     points: Vec<(HistoryPoint, TextRange, Option<TextRange>)>,
     text: String,
-    /// The place of the page's last row, once the page is full.
-    after: Option<FixOrder>,
 }
 
 type TextRange = std::ops::Range<usize>;
@@ -288,67 +443,7 @@ impl<'a> PageBuilder<'a> {
         // About a message and a half per point; the buffer grows if that is short.
         let text = String::with_capacity(PAGE_ROWS as usize * 192);
         let points = Vec::with_capacity(PAGE_ROWS as usize);
-        Self { key, columns, ids, points, text, after: None }
-    }
-
-    fn len(&self) -> usize {
-        self.points.len()
-    }
-
-    /// The select list of the page's queries.
-    fn select(&self) -> String {
-        let count = match self.columns {
-            HistoryColumns::Message => 6,
-            HistoryColumns::MessageAndAddress => 7,
-            HistoryColumns::All => SELECT.len(),
-        };
-        SELECT[..count].join(", ")
-    }
-
-    /// Adds the rows of a page query, whose columns are [`SELECT`]'s.
-    fn read(&mut self, mut rows: rusqlite::Rows<'_>) -> rusqlite::Result<()> {
-        while let Some(row) = rows.next()? {
-            let payload = self.append(text(row, 5)?.unwrap_or_default());
-            let addr = match self.columns {
-                HistoryColumns::Message => None,
-                _ => text(row, 6)?.map(|addr| self.append(addr)),
-            };
-            let mut point = HistoryPoint {
-                key: Arc::clone(self.key),
-                id: if self.ids || self.columns == HistoryColumns::All { row.get(0)? } else { 0 },
-                tst: row.get(1)?,
-                lat: 0.0,
-                lon: 0.0,
-                received_at: row.get(4)?,
-                payload: ByteString::new(),
-                addr: None,
-                tid: String::new(),
-                trigger: None,
-                acc: None,
-                alt: None,
-                vel: None,
-                cog: None,
-                batt: None,
-                conn: None,
-            };
-            if self.columns == HistoryColumns::All {
-                point.tid = row.get(7)?;
-                point.trigger = row.get(8)?;
-                point.acc = row.get(9)?;
-                point.alt = row.get(10)?;
-                point.vel = row.get(11)?;
-                point.cog = row.get(12)?;
-                point.batt = row.get(13)?;
-                point.conn = row.get(14)?;
-                point.lat = row.get(15)?;
-                point.lon = row.get(16)?;
-            }
-            if self.points.len() + 1 == PAGE_ROWS as usize {
-                self.after = Some((point.tst, row.get(2)?, row.get(3)?));
-            }
-            self.points.push((point, payload, addr));
-        }
-        Ok(())
+        Self { key, columns, ids, points, text }
     }
 
     fn append(&mut self, value: &str) -> TextRange {
@@ -357,21 +452,88 @@ impl<'a> PageBuilder<'a> {
         start..self.text.len()
     }
 
-    /// The points, each with its slices of the page's text, and the place of the last one
-    /// when the page is full.
-    fn finish(self) -> (Vec<HistoryPoint>, Option<FixOrder>) {
+    /// The points, each with its slices of the page's text.
+    fn finish(self) -> Vec<HistoryPoint> {
         let text = ByteString::from(self.text);
         let slice = |range: TextRange| text.slice_ref(&text[range]);
-        let points = self
-            .points
+        self.points
             .into_iter()
             .map(|(mut point, payload, addr)| {
                 point.payload = slice(payload);
                 point.addr = addr.map(slice);
                 point
             })
-            .collect();
-        (points, self.after)
+            .collect()
+    }
+}
+
+impl RowSink for PageBuilder<'_> {
+    fn select(&self) -> String {
+        select(self.columns)
+    }
+
+    fn take(&mut self, row: &Row<'_>) -> Result<(), PageError> {
+        let payload = self.append(text(row, 5)?.unwrap_or_default());
+        let addr = match self.columns {
+            HistoryColumns::Message => None,
+            _ => text(row, 6)?.map(|addr| self.append(addr)),
+        };
+        let all = self.columns == HistoryColumns::All;
+        let key = Arc::clone(self.key);
+        let mut point = HistoryPoint::of_message(key, row.get(1)?, row.get(4)?, ByteString::new());
+        if self.ids || all {
+            point.id = row.get(0)?;
+        }
+        if all {
+            super::typed_columns(row, &mut point)?;
+            (point.lat, point.lon) = (row.get(15)?, row.get(16)?);
+        }
+        self.points.push((point, payload, addr));
+        Ok(())
+    }
+
+    fn len(&self) -> usize {
+        self.points.len()
+    }
+}
+
+/// A page written straight from the rows: each row's message, borrowed from SQLite's row, goes
+/// to the writer.
+struct WriterSink<'a> {
+    writer: Box<dyn MessageWriter>,
+    key: &'a DeviceKey,
+    columns: HistoryColumns,
+    out: Vec<u8>,
+    /// The rows written for the page.
+    rows: usize,
+}
+
+impl RowSink for WriterSink<'_> {
+    fn select(&self) -> String {
+        match self.columns {
+            HistoryColumns::Message => select(HistoryColumns::Message),
+            _ => select(HistoryColumns::MessageAndAddress),
+        }
+    }
+
+    fn take(&mut self, row: &Row<'_>) -> Result<(), PageError> {
+        let message = PointMessage {
+            key: self.key,
+            tst: row.get(1)?,
+            received_at: row.get(4)?,
+            payload: text(row, 5)?.unwrap_or_default(),
+            addr: match self.columns {
+                HistoryColumns::Message => None,
+                _ => text(row, 6)?,
+            },
+        };
+        self.writer.message(&mut self.out, &message).map_err(PageError::Write)?;
+        self.rows += 1;
+        Ok(())
+    }
+
+    fn len(&self) -> usize {
+        self.rows
     }
 }
 
@@ -380,4 +542,28 @@ fn text<'r>(row: &'r Row<'_>, index: usize) -> rusqlite::Result<Option<&'r str>>
     row.get_ref(index)?.as_str_or_null().map_err(|error| {
         rusqlite::Error::FromSqlConversionFailure(index, Type::Text, Box::new(error))
     })
+}
+
+impl super::Columns for Row<'_> {
+    type Error = rusqlite::Error;
+
+    fn int(&self, index: usize) -> rusqlite::Result<i64> {
+        self.get(index)
+    }
+
+    fn real(&self, index: usize) -> rusqlite::Result<f64> {
+        self.get(index)
+    }
+
+    fn text(&self, index: usize) -> rusqlite::Result<String> {
+        self.get(index)
+    }
+
+    fn real_or_null(&self, index: usize) -> rusqlite::Result<Option<f64>> {
+        self.get(index)
+    }
+
+    fn text_or_null(&self, index: usize) -> rusqlite::Result<Option<String>> {
+        self.get(index)
+    }
 }
