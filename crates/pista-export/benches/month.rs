@@ -1,9 +1,10 @@
 //! One device's month read from SQLite and written as JSON: 90,000 fixes (one every 30 s), the
 //! size the target names (under 100 ms). The store is filled once, the way ingest
-//! writes (batches of 1000), then each iteration opens the history and encodes every page,
-//! both as the export's JSON array and as the Recorder's `/api/0/locations` answer, each reading
-//! only the columns it writes. `read_only` reads every column and `read_message` the columns
-//! JSON needs, without encoding.
+//! writes (batches of 1000), then each iteration opens the history and writes it as the server
+//! does (`Exporter::written`: JSON on the thread that reads the rows), both as the export's JSON
+//! array and as the Recorder's `/api/0/locations` answer, each reading only the columns it
+//! writes. `read_only` reads every column and `read_message` the columns JSON needs, as pages of
+//! points, without encoding.
 //!
 //! `cargo bench -p pista-export --bench month`
 
@@ -55,7 +56,8 @@ async fn encode(store: &SqlStore, exporter: Exporter, count: bool) -> usize {
     let columns = exporter.columns();
     let query = HistoryQuery { count, columns, ..HistoryQuery::new(key.user, Some(key.device)) };
     let history = store.history(&query).await.unwrap();
-    let mut chunks = pista_export::stream(exporter, history.pages);
+    // As the server does: JSON is written where the rows are read (`History::written`).
+    let mut chunks = exporter.written(history);
     let mut bytes = 0;
     while let Some(chunk) = chunks.next().await {
         bytes += chunk.unwrap().len();
