@@ -379,6 +379,8 @@ impl SqlStore {
             return Ok(History::new(count, stream::empty().boxed()));
         }
         if let Some(limit) = query.limit {
+            // Databases count rows in signed 64 bits: more than that is all of them.
+            let limit = Ord::min(limit, i64::MAX.unsigned_abs());
             range.start = self.limit_start(&range, limit).await?;
         }
 

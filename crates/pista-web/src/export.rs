@@ -12,10 +12,16 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use futures::stream::{BoxStream, StreamExt};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use futures::stream::{self, BoxStream, StreamExt};
 use pista_core::{DeviceKey, DeviceName, UserName};
 use pista_export::{ExportError, Exporter, Format, Subject, Zone};
 use pista_store::HistoryQuery;
+use tokio::sync::mpsc;
+use tokio::sync::mpsc::error::SendTimeoutError;
 
 use crate::AppState;
 use crate::auth::Caller;
@@ -89,13 +95,67 @@ pub(crate) fn streamed(
             tracing::error!(%error, ?cause, "streamed answer aborted");
         }
     });
-    let mut response = Body::from_stream(chunks).into_response();
+    let mut response = Body::from_stream(forwarded(chunks.boxed(), STALL_LIMIT)).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     if let Some(value) = disposition.and_then(|d| HeaderValue::from_str(d).ok()) {
         headers.insert(header::CONTENT_DISPOSITION, value);
     }
     response
+}
+
+/// How long a client may take nothing of a streamed answer before it loses it. The answer's
+/// history read holds one of the few heavy-read turns (`pista_store::HEAVY_READS`) until it
+/// ends, so a handful of clients that stopped reading would otherwise keep every other export
+/// and `locations` answer busy for as long as they stay connected.
+const STALL_LIMIT: Duration = Duration::from_secs(60);
+
+/// `chunks` handed to the answer's body by a task of their own. A chunk the client does not
+/// take within `limit` ends the answer with an error (the transfer is aborted, never ended as if
+/// complete) and drops `chunks` at once, and with them the history read and its turn.
+fn forwarded(
+    chunks: BoxStream<'static, Result<Bytes, ExportError>>,
+    limit: Duration,
+) -> BoxStream<'static, Result<Bytes, StreamError>> {
+    let (sender, receiver) = mpsc::channel(1);
+    let complete = Arc::new(AtomicBool::new(false));
+    let done = Arc::clone(&complete);
+    tokio::spawn(async move {
+        let mut chunks = chunks;
+        while let Some(chunk) = chunks.next().await {
+            let failed = chunk.is_err();
+            match sender.send_timeout(chunk.map_err(StreamError::Export), limit).await {
+                Ok(()) if !failed => {}
+                Ok(()) | Err(SendTimeoutError::Closed(_)) => return,
+                Err(SendTimeoutError::Timeout(_)) => {
+                    let seconds = limit.as_secs_f64();
+                    tracing::warn!(seconds, "streamed answer dropped: the client stopped reading");
+                    return;
+                }
+            }
+        }
+        done.store(true, Ordering::SeqCst);
+    });
+    stream::unfold(Some((receiver, complete)), move |state| async move {
+        let (mut receiver, complete) = state?;
+        match receiver.recv().await {
+            Some(Ok(chunk)) => Some((Ok(chunk), Some((receiver, complete)))),
+            // An error is the last item.
+            Some(Err(error)) => Some((Err(error), None)),
+            None if complete.load(Ordering::SeqCst) => None,
+            None => Some((Err(StreamError::Stalled { limit }), None)),
+        }
+    })
+    .boxed()
+}
+
+/// Why a streamed answer was cut short.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum StreamError {
+    #[error(transparent)]
+    Export(ExportError),
+    #[error("the client took nothing for {limit:?}")]
+    Stalled { limit: Duration },
 }
 
 fn export_query(params: &Params, headers: &HeaderMap) -> Result<(HistoryQuery, Format), ApiError> {
@@ -155,5 +215,52 @@ mod tests {
         for (text, want) in cases {
             assert_eq!(query(text).unwrap_err(), want, "{text}");
         }
+    }
+
+    /// The outcomes of a forwarded stream, as text.
+    async fn outcomes(stream: BoxStream<'static, Result<Bytes, StreamError>>) -> Vec<String> {
+        let outcome = |chunk: Result<Bytes, StreamError>| match chunk {
+            Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+            Err(error) => format!("error: {error}"),
+        };
+        stream.map(outcome).collect().await
+    }
+
+    #[tokio::test]
+    async fn a_forwarded_answer_ends_as_its_chunks_do() {
+        let limit = Duration::from_secs(5);
+        let whole = stream::iter(["a", "b", "c"].map(|t| Ok(Bytes::from(t)))).boxed();
+        assert_eq!(outcomes(forwarded(whole, limit)).await, ["a", "b", "c"]);
+
+        let failed = ExportError::Store(pista_store::StoreError::Closed { path: "x.db".into() });
+        let broken = stream::iter([Ok(Bytes::from("a")), Err(failed)]).boxed();
+        assert_eq!(
+            outcomes(forwarded(broken, limit)).await,
+            ["a", "error: reading the history failed"]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_client_that_stops_reading_loses_the_answer_and_its_history_read() {
+        // The source holds `read` (as a history holds its heavy-read turn) until it is dropped.
+        let read = Arc::new(());
+        let held = Arc::clone(&read);
+        let source = stream::iter(0..)
+            .map(move |n: u64| {
+                let _turn = &held;
+                Ok(Bytes::from(n.to_string()))
+            })
+            .boxed();
+        let mut body = forwarded(source, Duration::from_millis(50));
+        assert_eq!(body.next().await.unwrap().unwrap(), "0");
+
+        // The client takes nothing more: within the limit the source is dropped.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(Arc::strong_count(&read), 1, "the history read must be dropped");
+        // What was already handed over comes, then the error; never a clean end.
+        let rest = outcomes(body).await;
+        let (last, before) = rest.split_last().unwrap();
+        assert_eq!(last, "error: the client took nothing for 50ms");
+        assert!(before.len() <= 2, "{before:?}");
     }
 }
