@@ -50,8 +50,7 @@ pub async fn export(args: &ArgMatches) -> anyhow::Result<String> {
     let chunks = exporter.written(history);
     match out {
         None => {
-            let stdout = std::io::stdout();
-            let written = write_all(chunks, &mut std::io::BufWriter::new(stdout.lock())).await?;
+            let written = write_stdout(chunks).await?;
             tracing::debug!(written, "export written to standard output");
             Ok(String::new())
         }
@@ -97,6 +96,30 @@ pub(crate) async fn write_all(mut chunks: Chunks, out: &mut impl Write) -> anyho
     }
     out.flush().context("cannot write the export")?;
     Ok(written)
+}
+
+/// Writes the export to standard output and answers how much was written. A reader that stops
+/// early (`pista ocat | head`) ends it quietly, as it ends any Unix filter.
+pub(crate) async fn write_stdout(chunks: Chunks) -> anyhow::Result<u64> {
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    match write_all(chunks, &mut out).await {
+        Err(error) if broken_pipe(&error) => {
+            tracing::debug!("standard output closed by its reader");
+            // Nothing more can reach the reader; dropping the buffer must not try again.
+            let (_, _) = out.into_parts();
+            Ok(0)
+        }
+        written => written,
+    }
+}
+
+/// Whether writing failed because the reading end of a pipe was closed.
+fn broken_pipe(error: &anyhow::Error) -> bool {
+    let kind = |e: &(dyn std::error::Error + 'static)| {
+        e.downcast_ref::<std::io::Error>().map(std::io::Error::kind)
+    };
+    error.chain().any(|e| kind(e) == Some(std::io::ErrorKind::BrokenPipe))
 }
 
 /// Writes the export to `FILE.partial`, then renames it to `path`; removes it on failure.

@@ -153,8 +153,7 @@ pub async fn ocat(args: &ArgMatches) -> anyhow::Result<String> {
     };
     let (exporter, history) = history;
     let chunks = exporter.written(history);
-    let stdout = std::io::stdout();
-    crate::export::write_all(chunks, &mut std::io::BufWriter::new(stdout.lock())).await?;
+    crate::export::write_stdout(chunks).await?;
     Ok(String::new())
 }
 
@@ -203,8 +202,7 @@ async fn last(
         .collect();
     let exporter = Exporter::ocat(format, points.len() as u64, fields);
     let chunks = pista_export::stream(exporter, futures::stream::iter([Ok(points)]).boxed());
-    let stdout = std::io::stdout();
-    crate::export::write_all(chunks, &mut std::io::BufWriter::new(stdout.lock())).await?;
+    crate::export::write_stdout(chunks).await?;
     Ok(String::new())
 }
 

@@ -348,3 +348,38 @@ async fn ocat_loads_for_accounts_without_devices_and_deletes_with_delete() {
     );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn ocat_into_a_reader_that_stops_early_ends_quietly() {
+    // `pista ocat ... | head`: the rest of the answer has nowhere to go; that is no error.
+    use tokio::io::AsyncReadExt;
+    let server = TestServer::start(|_| {}).await;
+    for batch in 0..10 {
+        let points: Vec<Value> = (0..100)
+            .map(|n| {
+                let tst = 1_700_000_000 + 60 * (batch * 100 + n);
+                json!({"_type":"location","lat":48.1,"lon":11.5,"tst":tst,"tid":"jp"})
+            })
+            .collect();
+        post(&server, "phone", &Value::Array(points).to_string()).await;
+    }
+    // A thousand points are some 200 kB of JSON: more than a pipe holds.
+    let mut child = Command::new(PISTA)
+        .args(["ocat", "--data-dir"])
+        .arg(server.dir.path())
+        .args(["-u", "jane", "-d", "phone", "-F", "2023-11-01", "-T", "2023-12-31"])
+        .args(["-f", "json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut start = [0; 12];
+    stdout.read_exact(&mut start).await.unwrap();
+    assert_eq!(&start, b"{\"count\":100");
+    drop(stdout);
+    let output = child.wait_with_output().await.unwrap();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!((output.status.code(), stderr.as_str()), (Some(0), ""));
+    server.stop().await;
+}
