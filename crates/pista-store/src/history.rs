@@ -276,13 +276,15 @@ impl std::fmt::Debug for History {
     }
 }
 
-/// The columns read, in this order; [`HistoryColumns::Message`] reads the first
-/// [`MESSAGE_COLUMNS`], [`HistoryColumns::MessageAndAddress`] one more.
-const COLUMNS: [&str; 15] = [
+/// The columns read, in this order, by both readers: the fix's place and its message, the
+/// address, then the typed columns. [`HistoryColumns::Message`] reads the first
+/// [`MESSAGE_COLUMNS`], [`HistoryColumns::MessageAndAddress`] one more. A page's last row gives
+/// the fix order its next page starts after (`tst`, `lat_e7`, `lon_e7`).
+const COLUMNS: [&str; 17] = [
     "id",
     "tst",
-    "lat",
-    "lon",
+    "lat_e7",
+    "lon_e7",
     "received_at",
     "payload",
     "addr",
@@ -294,13 +296,15 @@ const COLUMNS: [&str; 15] = [
     "cog",
     "batt",
     "conn",
+    "lat",
+    "lon",
 ];
 
 const MESSAGE_COLUMNS: usize = 6;
 
 impl HistoryColumns {
     /// The names of the columns read.
-    fn names(self) -> &'static [&'static str] {
+    pub(crate) fn names(self) -> &'static [&'static str] {
         match self {
             HistoryColumns::All => &COLUMNS,
             HistoryColumns::Message => &COLUMNS[..MESSAGE_COLUMNS],
@@ -356,9 +360,9 @@ fn after((tst, lat, lon): FixOrder, at: bool) -> Cond {
     Cond::all().add(Expr::col("tst").gte(tst)).add(later)
 }
 
-/// A point's place in the order.
-fn order_of(point: &HistoryPoint) -> FixOrder {
-    (point.tst, crate::write::e7(point.lat), crate::write::e7(point.lon))
+/// The fix order of a row of [`COLUMNS`].
+fn order_of<R: Columns>(row: &R) -> Result<FixOrder, R::Error> {
+    Ok((row.int(1)?, row.int(2)?, row.int(3)?))
 }
 
 impl SqlStore {
@@ -496,12 +500,13 @@ fn point<R: Columns>(
 ) -> Result<HistoryPoint, R::Error> {
     let payload = row.text(5)?.into();
     let mut point = HistoryPoint::of_message(Arc::clone(key), row.int(1)?, row.int(4)?, payload);
-    (point.id, point.lat, point.lon) = (row.int(0)?, row.real(2)?, row.real(3)?);
+    point.id = row.int(0)?;
     if columns != HistoryColumns::Message {
         point.addr = row.text_or_null(6)?.map(ByteString::from);
     }
     if columns == HistoryColumns::All {
         typed_columns(row, &mut point)?;
+        (point.lat, point.lon) = (row.real(15)?, row.real(16)?);
     }
     Ok(point)
 }

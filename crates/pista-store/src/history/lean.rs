@@ -299,23 +299,12 @@ impl PageError {
 
 /// What a page's rows go into: points ([`PageBuilder`]) or a writer's bytes ([`WriterSink`]).
 trait RowSink {
-    /// The select list of the page's queries: a prefix of [`SELECT`].
-    fn select(&self) -> String;
+    /// The columns the page's queries select.
+    fn columns(&self) -> HistoryColumns;
     /// Takes one row of those columns.
     fn take(&mut self, row: &Row<'_>) -> Result<(), PageError>;
     /// The rows taken for the page so far.
     fn len(&self) -> usize;
-}
-
-/// The select list of `columns`: the fix order and the message's columns, then the address,
-/// then the typed columns.
-fn select(columns: HistoryColumns) -> String {
-    let count = match columns {
-        HistoryColumns::Message => 6,
-        HistoryColumns::MessageAndAddress => 7,
-        HistoryColumns::All => SELECT.len(),
-    };
-    SELECT[..count].join(", ")
 }
 
 /// Reads the device's next page into `sink`: the rows of `range` after `after` (or from the
@@ -350,7 +339,7 @@ fn read_page(
         "SELECT {} FROM locations \
          WHERE device_id = ?1 AND id <= ?2 AND tst >= ?3 AND tst <= ?4 \
          ORDER BY tst, lat_e7, lon_e7 LIMIT ?5",
-        sink.select()
+        sink.columns().names().join(", ")
     );
     let mut statement = connection.prepare_cached(&sql)?;
     let to = range.to.unwrap_or(i64::MAX);
@@ -377,7 +366,7 @@ fn next_second(
          WHERE device_id = ?1 AND id <= ?2 AND tst = ?3 AND lat_e7 >= ?4 \
          AND (lat_e7 > ?4 OR lon_e7 {op} ?5) \
          ORDER BY tst, lat_e7, lon_e7 LIMIT {PAGE_ROWS}",
-        sink.select()
+        sink.columns().names().join(", ")
     );
     let mut statement = connection.prepare_cached(&sql)?;
     take_rows(statement.query([device, range.until_id, tst, lat, lon])?, sink, last)?;
@@ -398,28 +387,6 @@ fn take_rows(
     }
     Ok(())
 }
-
-/// The columns a page query selects, by index: the fix order and the message's, then the
-/// address, then the typed columns.
-const SELECT: [&str; 17] = [
-    "id",
-    "tst",
-    "lat_e7",
-    "lon_e7",
-    "received_at",
-    "payload",
-    "addr",
-    "tid",
-    "trig",
-    "acc",
-    "alt",
-    "vel",
-    "cog",
-    "batt",
-    "conn",
-    "lat",
-    "lon",
-];
 
 /// A page as it is read: its points, and their messages and addresses in one buffer that
 /// becomes theirs when the page is done.
@@ -468,8 +435,8 @@ impl<'a> PageBuilder<'a> {
 }
 
 impl RowSink for PageBuilder<'_> {
-    fn select(&self) -> String {
-        select(self.columns)
+    fn columns(&self) -> HistoryColumns {
+        self.columns
     }
 
     fn take(&mut self, row: &Row<'_>) -> Result<(), PageError> {
@@ -509,10 +476,10 @@ struct WriterSink<'a> {
 }
 
 impl RowSink for WriterSink<'_> {
-    fn select(&self) -> String {
+    fn columns(&self) -> HistoryColumns {
         match self.columns {
-            HistoryColumns::Message => select(HistoryColumns::Message),
-            _ => select(HistoryColumns::MessageAndAddress),
+            HistoryColumns::Message => HistoryColumns::Message,
+            _ => HistoryColumns::MessageAndAddress,
         }
     }
 

@@ -8,7 +8,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, QueryResult};
 use tokio::sync::OwnedSemaphorePermit;
 
 use super::merge::{Cursor, Merge, Step};
-use super::{Columns, HistoryColumns, HistoryPages, HistoryPoint, PAGE_ROWS, Range};
+use super::{Columns, FixOrder, HistoryColumns, HistoryPages, HistoryPoint, PAGE_ROWS, Range};
 use crate::error::StoreError;
 use crate::read::get;
 
@@ -46,8 +46,8 @@ impl Reader {
             match self.merge.step() {
                 Step::Read(index) => {
                     let cursor = self.merge.cursor(index);
-                    let rows = read_page(&self.db, &self.range, cursor, self.columns).await?;
-                    let after = rows.last().map(super::order_of);
+                    let (rows, after) =
+                        read_page(&self.db, &self.range, cursor, self.columns).await?;
                     self.merge.fill(index, rows, after);
                 }
                 Step::Page(page) => return Ok(page),
@@ -62,7 +62,7 @@ async fn read_page(
     range: &Range,
     cursor: &Cursor,
     columns: HistoryColumns,
-) -> Result<Vec<HistoryPoint>, StoreError> {
+) -> Result<(Vec<HistoryPoint>, Option<FixOrder>), StoreError> {
     let mut cond = range.filter(&[cursor.device_id]);
     if let Some(last) = cursor.after {
         cond = cond.add(super::after(last, false));
@@ -77,7 +77,10 @@ async fn read_page(
         .limit(PAGE_ROWS)
         .to_owned();
     let rows = db.query_all(&select).await.map_err(StoreError::query("read history page"))?;
-    rows.iter().map(|row| super::point(row, &cursor.key, columns)).collect()
+    let after = rows.last().map(super::order_of).transpose()?;
+    let points: Result<Vec<_>, _> =
+        rows.iter().map(|row| super::point(row, &cursor.key, columns)).collect();
+    Ok((points?, after))
 }
 
 impl Columns for QueryResult {
