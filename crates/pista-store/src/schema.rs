@@ -17,7 +17,8 @@
 //! their password hashes, and their ACLs), `revisions` (a counter per shared definition, so
 //! ingest workers see each other's fence changes), `sharing` (groups, shares, API tokens and
 //! browser sessions), `tours` (the share links devices asked for), `odometer` (the devices'
-//! odometer base, `devices.odo`).
+//! odometer base, `devices.odo`), `hot_columns` (SQLite's `locations` with the columns history
+//! reads take first).
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::{
@@ -29,6 +30,7 @@ use sea_orm_migration::schema::{
 const NAME_LEN: u32 = 190;
 
 mod accounts;
+mod hot_columns;
 
 pub(crate) use accounts::{DIGEST_LEN, HASH_LEN, TOPIC_LEN};
 mod odometer;
@@ -51,6 +53,7 @@ impl MigratorTrait for Migrator {
             Box::new(accounts::Sharing),
             Box::new(tours::Tours),
             Box::new(odometer::Odometer),
+            Box::new(hot_columns::HotColumns),
         ]
     }
 }
