@@ -2,9 +2,13 @@
 # The OwnTracks Frontend's start-up burst against Pista, and /api/0/version's answer times while
 # a year-long /api/0/locations streams. Data: 10 devices with 90,000 fixes each (one every 30 s
 # from 2026-11-01, a month), and one device with a year (1,051,200 fixes of 2024), written
-# straight into the SQLite table as ingest would have stored them.
+# straight into the SQLite table as ingest would have stored them: the ten devices' fixes by
+# time, as when they all report (LAYOUT=apart: each device's month after the other's, as an
+# import of one device after another would store them, so that a device's fixes sit together
+# in the file).
 #
 #   tools/bench-frontend.sh                   # uses target/release/pista
+#   LAYOUT=apart tools/bench-frontend.sh
 #   PISTA=target/debug/pista POINTS=2000 YEAR_POINTS=20000 ROUNDS=2 tools/bench-frontend.sh
 #
 # The burst is what the Frontend sends when it opens (see the README): version, list, the
@@ -66,9 +70,14 @@ stop
 
 # The rest straight into the table.
 . "$(dirname "$0")/fill-fixes.sh"
-for d in $(seq 0 $((DEVICES - 1))); do
-    fill_fixes "$DIR/pista.db" bench "d$d" "$MONTH" "$POINTS" bb ',"batt":80,"conn":"m"'
-done
+if [ "${LAYOUT:-together}" = apart ]; then
+    for d in $(seq 0 $((DEVICES - 1))); do
+        fill_fixes "$DIR/pista.db" bench "d$d" "$MONTH" "$POINTS" bb ',"batt":80,"conn":"m"'
+    done
+else
+    fill_fixes "$DIR/pista.db" bench "$(seq -f 'd%g' -s ' ' 0 $((DEVICES - 1)))" "$MONTH" "$POINTS" \
+        bb ',"batt":80,"conn":"m"'
+fi
 fill_fixes "$DIR/pista.db" bench year "$YEAR" "$YEAR_POINTS" bb ',"batt":80,"conn":"m"'
 start
 
