@@ -33,6 +33,36 @@ pub const HEAVY_READS: usize = 4;
 /// not grow behind it.
 pub const HEAVY_READ_WAIT: Duration = Duration::from_secs(2);
 
+/// How often a SQLite file's migrations are tried again while another process holds the file.
+const MIGRATE_TRIES: u32 = 20;
+
+/// Applies a SQLite file's pending migrations. Another process migrating the same file (two
+/// commands of a new version started at once) makes a migration fail: SQLite fails it at once
+/// ("database is locked") when the other wrote between its read and its first write, and a
+/// migration that waited for the other's lock finds its version recorded by the other when it
+/// records it. Its transaction is rolled back, so the whole run is tried again, and finds what
+/// the other process migrated done.
+async fn migrate_sqlite(db: &DatabaseConnection) -> Result<(), StoreError> {
+    let mut tries = 1;
+    loop {
+        match Migrator::up(db, None).await {
+            Ok(()) => return Ok(()),
+            Err(error) if tries < MIGRATE_TRIES && migrated_meanwhile(&error) => {
+                tracing::info!(tries, %error, "another process holds the database; migrating again");
+                tries += 1;
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(source) => return Err(StoreError::Migrate { source }),
+        }
+    }
+}
+
+/// Whether a SQLite migration failed because another process migrated (or wrote) meanwhile.
+fn migrated_meanwhile(error: &sea_orm::DbErr) -> bool {
+    let text = error.to_string();
+    text.contains("database is locked") || text.contains("seaql_migrations.version")
+}
+
 /// A store on a SQL database reached through sea-orm.
 pub struct SqlStore {
     pub(crate) db: DatabaseConnection,
@@ -94,7 +124,7 @@ impl SqlStore {
         let db = Database::connect(options)
             .await
             .map_err(|source| StoreError::Open { url: url.to_owned(), source })?;
-        Migrator::up(&db, None).await.map_err(|source| StoreError::Migrate { source })?;
+        migrate_sqlite(&db).await?;
 
         let mut store = Self::with_connection(db);
         if path != ":memory:" {
