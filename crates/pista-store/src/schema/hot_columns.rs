@@ -4,13 +4,16 @@
 //! some 9 ms more to read than at the 5th to 7th: a tenth of the OwnTracks Frontend's start-up
 //! burst. The rebuild copies every row with its id, keeps the id counter (AUTOINCREMENT never
 //! hands out an id again, not even one of a deleted row) and both indexes, and what a user added
-//! to the table by hand (columns, indexes, triggers; views keep working). It is announced as a
-//! warning, so that a command-line tool that happens to open the file first shows it too.
+//! by hand: columns (their definitions word for word), indexes, triggers, the rows of tables
+//! that refer to `locations` (foreign keys are off for the rebuild); views keep working. It is
+//! announced as a warning, so that a command-line tool that happens to open the file first shows
+//! it too.
 //! PostgreSQL and MariaDB keep their table: the migration does nothing there.
 
 use sea_orm_migration::SchemaManagerConnection;
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend, Statement};
+use sea_orm_migration::sea_orm::DbBackend;
+use sea_orm_migration::sea_orm::sqlx::{self, SqliteConnection};
 
 /// The columns in their new order: what a history read takes (in the order it takes them),
 /// then the rest. The declarations are those of the first migration's table.
@@ -66,105 +69,144 @@ impl MigrationName for HotColumns {
 
 #[async_trait::async_trait]
 impl MigrationTrait for HotColumns {
-    /// One transaction: a failed copy leaves the old table as it was.
+    /// Its own transaction, on a connection with foreign keys off (which cannot change inside
+    /// a transaction): with them on, dropping the old table would delete or fail on the rows of
+    /// any table a user made that refers to `locations`.
     fn use_transaction(&self) -> Option<bool> {
-        Some(true)
+        Some(false)
     }
 
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         if manager.get_database_backend() != DbBackend::Sqlite {
             return Ok(());
         }
-        let db = manager.get_connection();
-        // Writing first takes the file's write lock, waiting for another process's write as any
-        // write does; a read first would fail at once if another process wrote meanwhile.
-        let declared: Vec<String> = COLUMNS
-            .iter()
-            .map(|(name, declaration)| format!("{} {declaration}", quoted(name)))
-            .collect();
-        db.execute_unprepared(&format!("CREATE TABLE \"locations_hot\" ({})", declared.join(", ")))
-            .await?;
-        // Another process may have rebuilt it while this one waited for the lock.
-        let done = "SELECT 'done', name FROM pragma_table_info('locations') \
-                    WHERE name = 'received_at' AND cid = 5";
-        if !texts(db, done).await?.is_empty() {
-            db.execute_unprepared("DROP TABLE \"locations_hot\"").await?;
-            return Ok(());
-        }
-        let count = Query::select().expr(Expr::col("id").count()).from("locations").to_owned();
-        let rows = db
-            .query_one(&count)
-            .await?
-            .map(|row| row.try_get_by_index::<i64>(0))
-            .transpose()?
-            .unwrap_or(0);
+        let SchemaManagerConnection::Connection(db) = manager.get_connection() else {
+            return Err(DbErr::Migration("the locations rebuild needs its own connection".into()));
+        };
+        let mut connection = db.get_sqlite_connection_pool().acquire().await.map_err(sqlx_error)?;
+        sqlx::raw_sql("PRAGMA foreign_keys = OFF")
+            .execute(&mut *connection)
+            .await
+            .map_err(sqlx_error)?;
+        // BEGIN IMMEDIATE takes the write lock at once, waiting for another process's write as
+        // any write does; a read first would fail at once if another process wrote meanwhile.
+        sqlx::raw_sql("BEGIN IMMEDIATE").execute(&mut *connection).await.map_err(sqlx_error)?;
+        let rebuilt = rebuild(&mut connection).await;
+        let end = if rebuilt.is_ok() { "COMMIT" } else { "ROLLBACK" };
+        let ended = sqlx::raw_sql(end).execute(&mut *connection).await;
+        let restored = sqlx::raw_sql("PRAGMA foreign_keys = ON").execute(&mut *connection).await;
+        rebuilt?;
+        ended.and(restored).map_err(sqlx_error)?;
+        Ok(())
+    }
+}
+
+/// The rebuild, inside the transaction.
+async fn rebuild(connection: &mut SqliteConnection) -> Result<(), DbErr> {
+    // Another process may have rebuilt it while this one waited for the lock.
+    let done =
+        "SELECT name FROM pragma_table_info('locations') WHERE name = 'received_at' AND cid = 5";
+    if !texts(connection, done).await?.is_empty() {
+        return Ok(());
+    }
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM locations")
+        .fetch_one(&mut *connection)
+        .await
+        .map_err(sqlx_error)?;
+    // A new database's empty table is rebuilt at once, with nothing to say.
+    if rows > 0 {
         tracing::warn!(
             rows,
             "rebuilding table locations once, with the columns history reads take first; other \
              processes using the database wait until it is done"
         );
-
-        // Columns, indexes and triggers added to `locations` by hand come along; views on it
-        // stay as they are (the rename below leaves them alone).
-        let mut names: Vec<String> = COLUMNS.iter().map(|(name, _)| quoted(name)).collect();
-        for column in texts(db, ADDED_COLUMNS).await? {
-            let [name, declaration] = column;
-            db.execute_unprepared(&format!(
-                "ALTER TABLE \"locations_hot\" ADD COLUMN {} {declaration}",
-                quoted(&name)
-            ))
-            .await?;
-            names.push(quoted(&name));
-        }
-        let added = texts(db, ADDED_OBJECTS).await?;
-        let names = names.join(", ");
-        let statements = [
-            format!(
-                "INSERT INTO \"locations_hot\" ({names}) SELECT {names} FROM \"locations\" \
-                 ORDER BY \"id\""
-            ),
-            // The copy's counter is its highest id; the old one may be higher (its newest rows
-            // deleted), or the old table may be empty with a counter.
-            "INSERT INTO sqlite_sequence (name, seq) SELECT 'locations_hot', 0 \
-             WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'locations_hot')"
-                .to_owned(),
-            "UPDATE sqlite_sequence SET seq = max(seq, coalesce((SELECT seq FROM sqlite_sequence \
-             WHERE name = 'locations'), 0)) WHERE name = 'locations_hot'"
-                .to_owned(),
-            "DROP TABLE \"locations\"".to_owned(),
-            // Without this the rename checks every view and trigger naming `locations`, which
-            // fails while that table is gone.
-            "PRAGMA legacy_alter_table = ON".to_owned(),
-            "ALTER TABLE \"locations_hot\" RENAME TO \"locations\"".to_owned(),
-            "PRAGMA legacy_alter_table = OFF".to_owned(),
-            "CREATE UNIQUE INDEX \"locations_fix\" ON \"locations\" \
-             (\"device_id\", \"tst\", \"lat_e7\", \"lon_e7\")"
-                .to_owned(),
-            "CREATE INDEX \"locations_geo\" ON \"locations\" (\"geo_at\", \"id\")".to_owned(),
-        ];
-        for statement in statements.into_iter().chain(added.into_iter().map(|[sql, _]| sql)) {
-            db.execute_unprepared(&statement).await?;
-        }
-        Ok(())
     }
+
+    // Columns a user added by hand (`ALTER TABLE ... ADD COLUMN` appends their definitions to
+    // the table's SQL, after Pista's last column) keep their definitions word for word; the
+    // generated ones among them are computed again instead of copied. Their indexes and
+    // triggers are made again; views stay as they are (the rename leaves them alone).
+    let table = "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'locations'";
+    let table = texts(connection, table).await?.concat();
+    let added_columns = added_columns(&table)?;
+    let copied = texts(connection, COPIED_COLUMNS).await?;
+    let copied: Vec<String> = copied.iter().map(|name| quoted(name)).collect();
+    let added_objects = texts(connection, ADDED_OBJECTS).await?;
+
+    let declared: Vec<String> = COLUMNS
+        .iter()
+        .map(|(name, declaration)| format!("{} {declaration}", quoted(name)))
+        .collect();
+    let names = copied.join(", ");
+    let statements = [
+        format!("CREATE TABLE \"locations_hot\" ({}{added_columns})", declared.join(", ")),
+        format!(
+            "INSERT INTO \"locations_hot\" ({names}) SELECT {names} FROM \"locations\" \
+             ORDER BY \"id\""
+        ),
+        // The copy's counter is its highest id; the old one may be higher (its newest rows
+        // deleted), or the old table may be empty with a counter.
+        "INSERT INTO sqlite_sequence (name, seq) SELECT 'locations_hot', 0 \
+         WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'locations_hot')"
+            .to_owned(),
+        "UPDATE sqlite_sequence SET seq = max(seq, coalesce((SELECT seq FROM sqlite_sequence \
+         WHERE name = 'locations'), 0)) WHERE name = 'locations_hot'"
+            .to_owned(),
+        "DROP TABLE \"locations\"".to_owned(),
+        // Without this the rename checks every view and trigger naming `locations`, which
+        // fails while that table is gone.
+        "PRAGMA legacy_alter_table = ON".to_owned(),
+        "ALTER TABLE \"locations_hot\" RENAME TO \"locations\"".to_owned(),
+        "PRAGMA legacy_alter_table = OFF".to_owned(),
+        "CREATE UNIQUE INDEX \"locations_fix\" ON \"locations\" \
+         (\"device_id\", \"tst\", \"lat_e7\", \"lon_e7\")"
+            .to_owned(),
+        "CREATE INDEX \"locations_geo\" ON \"locations\" (\"geo_at\", \"id\")".to_owned(),
+    ];
+    for statement in statements.into_iter().chain(added_objects) {
+        // Built from Pista's own names and what the file's own schema says.
+        let statement = sqlx::AssertSqlSafe(statement);
+        sqlx::raw_sql(statement).execute(&mut *connection).await.map_err(sqlx_error)?;
+    }
+    Ok(())
 }
 
-/// Columns of `locations` that Pista did not make, with their declarations (type, `NOT NULL`,
-/// default: what `ALTER TABLE ... ADD COLUMN`, the only way to add one, can declare).
-const ADDED_COLUMNS: &str = "SELECT name, trim(type || CASE WHEN \"notnull\" THEN ' NOT NULL' \
-    ELSE '' END || coalesce(' DEFAULT ' || dflt_value, '')) FROM pragma_table_info('locations') \
-    WHERE name NOT IN (SELECT name FROM pragma_table_info('locations_hot')) ORDER BY cid";
+/// How the first migration's table SQL ends: Pista's last column, then whatever a user added.
+const LAST_COLUMN: &str = "\"geo_at\" integer NULL";
+
+/// The column definitions a user added to `locations`, each with its leading comma, as the
+/// table's SQL holds them (empty when there are none).
+fn added_columns(table: &str) -> Result<String, DbErr> {
+    let added = table
+        .find(LAST_COLUMN)
+        .map(|at| &table[at + LAST_COLUMN.len()..])
+        .and_then(|rest| rest.trim_end().strip_suffix(')'))
+        .ok_or_else(|| {
+            DbErr::Migration(format!(
+                "cannot rebuild table locations: its definition was changed by hand in a way \
+                 this upgrade does not know (it does not end with Pista's column {LAST_COLUMN}): \
+                 {table}"
+            ))
+        })?;
+    Ok(added.trim_end().to_owned())
+}
+
+/// Every stored column of `locations` (not the generated ones), in order.
+const COPIED_COLUMNS: &str =
+    "SELECT name FROM pragma_table_xinfo('locations') WHERE hidden = 0 ORDER BY cid";
 
 /// Indexes and triggers on `locations` that Pista did not make, as the SQL that made them.
-const ADDED_OBJECTS: &str = "SELECT sql, name FROM sqlite_master WHERE tbl_name = 'locations' \
+const ADDED_OBJECTS: &str = "SELECT sql FROM sqlite_master WHERE tbl_name = 'locations' \
     AND type IN ('index', 'trigger') AND sql IS NOT NULL \
     AND name NOT IN ('locations_fix', 'locations_geo') ORDER BY type, name";
 
-/// The rows of a query of two text columns.
-async fn texts(db: &SchemaManagerConnection<'_>, sql: &str) -> Result<Vec<[String; 2]>, DbErr> {
-    let statement = Statement::from_string(DbBackend::Sqlite, sql);
-    let rows = db.query_all_raw(statement).await?;
-    rows.iter().map(|row| Ok([row.try_get_by_index(0)?, row.try_get_by_index(1)?])).collect()
+/// The first column of a query's rows, as text.
+async fn texts(connection: &mut SqliteConnection, sql: &'static str) -> Result<Vec<String>, DbErr> {
+    sqlx::query_scalar(sql).fetch_all(&mut *connection).await.map_err(sqlx_error)
+}
+
+fn sqlx_error(error: sqlx::Error) -> DbErr {
+    DbErr::Migration(format!("rebuilding table locations: {error}"))
 }
 
 /// `name` as an SQL identifier.
@@ -176,19 +218,13 @@ fn quoted(name: &str) -> String {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-    use sea_orm_migration::sea_orm::{Database, DatabaseConnection};
+    use sea_orm_migration::sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
 
     use super::*;
     use crate::schema::Migrator;
 
     async fn texts(db: &DatabaseConnection, sql: &str) -> Vec<String> {
-        let rows = db
-            .query_all_raw(sea_orm_migration::sea_orm::Statement::from_string(
-                DbBackend::Sqlite,
-                sql,
-            ))
-            .await
-            .unwrap();
+        let rows = db.query_all_raw(Statement::from_string(DbBackend::Sqlite, sql)).await.unwrap();
         rows.iter().map(|row| row.try_get_by_index::<String>(0).unwrap()).collect()
     }
 
@@ -232,7 +268,14 @@ mod tests {
              CREATE TABLE audit (location_id integer); \
              CREATE TRIGGER loc_audit AFTER INSERT ON locations \
              BEGIN INSERT INTO audit VALUES (NEW.id); END; \
-             CREATE VIEW my_tracks AS SELECT id, note FROM locations WHERE tid = 'ph'",
+             CREATE VIEW my_tracks AS SELECT id, note FROM locations WHERE tid = 'ph'; \
+             ALTER TABLE locations ADD COLUMN code text COLLATE NOCASE CHECK (code <> 'bad'); \
+             UPDATE locations SET code = 'Ab'; \
+             ALTER TABLE locations ADD COLUMN day integer GENERATED ALWAYS AS (tst / 86400); \
+             CREATE INDEX my_day ON locations (day); \
+             CREATE TABLE photos (location_id integer REFERENCES locations (id) \
+             ON DELETE CASCADE, name text); \
+             INSERT INTO photos VALUES (1, 'a.jpg'), (2, 'b.jpg')",
         )
         .await
         .unwrap();
@@ -241,7 +284,7 @@ mod tests {
         let order =
             texts(&db, "SELECT name FROM pragma_table_info('locations') ORDER BY cid").await;
         let mut want: Vec<&str> = COLUMNS.iter().map(|(name, _)| *name).collect();
-        want.push("note");
+        want.extend(["note", "code"]);
         assert_eq!(order, want);
         assert_eq!(texts(&db, ROWS).await, rows);
         let indexes = texts(
@@ -249,7 +292,15 @@ mod tests {
             "SELECT name || ':' || \"unique\" FROM pragma_index_list('locations') ORDER BY name",
         )
         .await;
-        assert_eq!(indexes, ["locations_fix:1", "locations_geo:0", "my_rcv:0"]);
+        assert_eq!(indexes, ["locations_fix:1", "locations_geo:0", "my_day:0", "my_rcv:0"]);
+        // The rows of a table that refers to `locations` stay; the added columns keep their
+        // collation, check and generation.
+        let photos = texts(&db, "SELECT group_concat(location_id || name) FROM photos").await;
+        assert_eq!(photos, ["1a.jpg,2b.jpg"]);
+        let codes = "SELECT count(*) || ' ' || sum(day) FROM locations WHERE code = 'AB'";
+        assert_eq!(texts(&db, codes).await, ["2 0"]);
+        let refused = db.execute_unprepared("UPDATE locations SET code = 'bad'").await;
+        assert!(refused.is_err(), "{refused:?}");
         let notes = texts(&db, "SELECT id || ' ' || note FROM my_tracks ORDER BY id").await;
         assert_eq!(notes, ["1 kept 1"]);
         // The deleted third row's id is not handed out again.
@@ -292,6 +343,9 @@ mod tests {
         )
         .await
         .unwrap();
+        // As every file Pista made: in WAL mode (changing to it takes a lock that no one waits
+        // for, so two stores switching a new file at once would fail for that reason instead).
+        db.execute_unprepared("PRAGMA journal_mode = WAL").await.unwrap();
         db.close().await.unwrap();
 
         let url = format!("sqlite://{}", path.display());
