@@ -349,9 +349,7 @@ impl Range {
         }
         cond
     }
-}
 
-impl Range {
     /// Counts [`Range::filter`]'s rows as the window's rows less those of them stored after
     /// `until_id`; the latter are read by id (a materialized table expression keeps the planner
     /// from reading them through the fix index).

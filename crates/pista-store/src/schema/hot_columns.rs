@@ -84,20 +84,15 @@ impl MigrationTrait for HotColumns {
             return Err(DbErr::Migration("the locations rebuild needs its own connection".into()));
         };
         let mut connection = db.get_sqlite_connection_pool().acquire().await.map_err(sqlx_error)?;
-        sqlx::raw_sql("PRAGMA foreign_keys = OFF")
-            .execute(&mut *connection)
-            .await
-            .map_err(sqlx_error)?;
+        execute(&mut connection, "PRAGMA foreign_keys = OFF").await?;
         // BEGIN IMMEDIATE takes the write lock at once, waiting for another process's write as
         // any write does; a read first would fail at once if another process wrote meanwhile.
-        sqlx::raw_sql("BEGIN IMMEDIATE").execute(&mut *connection).await.map_err(sqlx_error)?;
+        execute(&mut connection, "BEGIN IMMEDIATE").await?;
         let rebuilt = rebuild(&mut connection).await;
         let end = if rebuilt.is_ok() { "COMMIT" } else { "ROLLBACK" };
-        let ended = sqlx::raw_sql(end).execute(&mut *connection).await;
-        let restored = sqlx::raw_sql("PRAGMA foreign_keys = ON").execute(&mut *connection).await;
-        rebuilt?;
-        ended.and(restored).map_err(sqlx_error)?;
-        Ok(())
+        let ended = execute(&mut connection, end).await;
+        let restored = execute(&mut connection, "PRAGMA foreign_keys = ON").await;
+        rebuilt.and(ended).and(restored)
     }
 }
 
@@ -165,8 +160,7 @@ async fn rebuild(connection: &mut SqliteConnection) -> Result<(), DbErr> {
     ];
     for statement in statements.into_iter().chain(added_objects) {
         // Built from Pista's own names and what the file's own schema says.
-        let statement = sqlx::AssertSqlSafe(statement);
-        sqlx::raw_sql(statement).execute(&mut *connection).await.map_err(sqlx_error)?;
+        execute(connection, sqlx::AssertSqlSafe(statement)).await?;
     }
     Ok(())
 }
@@ -203,6 +197,15 @@ const ADDED_OBJECTS: &str = "SELECT sql FROM sqlite_master WHERE tbl_name = 'loc
 /// The first column of a query's rows, as text.
 async fn texts(connection: &mut SqliteConnection, sql: &'static str) -> Result<Vec<String>, DbErr> {
     sqlx::query_scalar(sql).fetch_all(&mut *connection).await.map_err(sqlx_error)
+}
+
+/// Runs one statement that returns no rows.
+async fn execute(
+    connection: &mut SqliteConnection,
+    sql: impl sqlx::SqlSafeStr,
+) -> Result<(), DbErr> {
+    sqlx::raw_sql(sql).execute(&mut *connection).await.map_err(sqlx_error)?;
+    Ok(())
 }
 
 fn sqlx_error(error: sqlx::Error) -> DbErr {
