@@ -205,7 +205,8 @@ impl Worker {
     }
 
     async fn backfill(&self, batch: &mut Batch) {
-        let mut after = 0;
+        // Fixes put in device order have ids below zero (see `pista_store::Compacted`).
+        let mut after = i64::MIN;
         let before = Ord::max(self.started_at, crate::now() - QUEUED_GRACE);
         loop {
             let page = match self.derived.ungeocoded(after, before, BACKFILL_PAGE).await {

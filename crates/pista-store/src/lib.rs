@@ -49,6 +49,7 @@ pub use retention::{
     effective_days,
 };
 pub use sql::{HEAVY_READ_WAIT, HEAVY_READS, SqlStore};
+pub use write::Compacted;
 
 /// The storage interface. Implementations must make a batch durable before `write` returns.
 #[async_trait]
@@ -217,4 +218,11 @@ pub trait Storage: Send + Sync {
 
     /// Deletes wire copies received before `before`; returns how many.
     async fn prune_rawdata(&self, before: i64) -> Result<u64, StoreError>;
+
+    /// Moves the next chunk of settled locations into device order as of `now` (a SQLite file
+    /// only; see [`Compacted`]).
+    async fn compact(&self, now: i64) -> Result<Compacted, StoreError> {
+        let _ = now;
+        Ok(Compacted::Unsupported)
+    }
 }

@@ -9,7 +9,6 @@ use sea_orm::sea_query::{Expr, ExprTrait, Func, JoinType, Order, Query, SelectSt
 use sea_orm::{ConnectionTrait, QueryResult};
 use serde_json::{Map, Value};
 
-use crate::Storage;
 use crate::apply::{CardRow, upsert_card};
 use crate::error::StoreError;
 use crate::history::{History, HistoryQuery};
@@ -19,6 +18,7 @@ use crate::records::{
     StoredWaypoint, WriteOutcome,
 };
 use crate::sql::SqlStore;
+use crate::{Compacted, Storage};
 
 const LOCATION_COLUMNS: [&str; 10] =
     ["id", "tst", "lat", "lon", "received_at", "topic", "payload", "repairs", "addr", "cc"];
@@ -349,6 +349,12 @@ impl Storage for SqlStore {
     async fn prune_rawdata(&self, before: i64) -> Result<u64, StoreError> {
         let _write = self.writes.lock().await;
         self.delete_rawdata(before).await
+    }
+
+    async fn compact(&self, now: i64) -> Result<Compacted, StoreError> {
+        let Some(lean) = &self.lean_writes else { return Ok(Compacted::Unsupported) };
+        let _write = self.writes.lock().await;
+        crate::write::run_blocking(|| lean.compact(now))
     }
 }
 

@@ -5,8 +5,10 @@
 //! pool; both write the same rows.
 
 mod bulk;
+mod compact;
 mod lean;
 
+pub use compact::Compacted;
 pub(crate) use lean::LeanWrites;
 
 use std::collections::{BTreeMap, HashMap};
@@ -186,7 +188,7 @@ impl SqlStore {
 /// single-threaded runtime, as in tests, waits for it). Either way the calling task waits, and
 /// with it whatever else that task polls (`join!`): it must not hold another connection's
 /// write transaction on the same file, or both wait out the busy timeout.
-fn run_blocking<T>(work: impl FnOnce() -> T) -> T {
+pub(crate) fn run_blocking<T>(work: impl FnOnce() -> T) -> T {
     match tokio::runtime::Handle::try_current() {
         Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
             tokio::task::block_in_place(work)

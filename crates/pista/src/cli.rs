@@ -296,6 +296,10 @@ pub fn command() -> Command {
         .subcommand(ocat_command())
         .subcommand(delete_command())
         .subcommand(retention_command())
+        .subcommand(with_settings(Command::new("compact").about(
+            "Put a SQLite file's settled locations in device order now (the server does it in \
+             the background)",
+        )))
         .subcommand(with_settings(
             Command::new("monitor")
                 .about("Ask the running server an o2smonitor command (loglevel, dump, info, imei)")

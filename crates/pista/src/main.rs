@@ -54,7 +54,8 @@ fn main() -> ExitCode {
         }
         Some((
             name @ ("secret" | "user" | "acl" | "group" | "share" | "token" | "ctrld" | "friend"
-            | "card" | "quarantine" | "cmd" | "delete" | "retention" | "export" | "ocat"),
+            | "card" | "quarantine" | "cmd" | "delete" | "retention" | "export" | "ocat"
+            | "compact"),
             args,
         )) => {
             init_logging("warn");
@@ -84,6 +85,7 @@ async fn admin(name: &str, args: &clap::ArgMatches) -> anyhow::Result<()> {
         "export" => pista::export::export(args).await?,
         "ocat" => pista::ocat::ocat(args).await?,
         "retention" => pista::retention::retention(args).await?,
+        "compact" => pista::retention::compact(args).await?,
         _ => pista::admin::cmd(args).await?,
     };
     print!("{out}");

@@ -9,7 +9,9 @@ use clap::ArgMatches;
 use pista_core::time::{iso, parse_bound};
 use pista_core::{DeviceName, UserName};
 use pista_ingest::Retention;
-use pista_store::{DeletedBy, RetentionStore, Selector, Span, StoredDeletion, effective_days};
+use pista_store::{
+    Compacted, DeletedBy, RetentionStore, Selector, Span, StoredDeletion, effective_days,
+};
 
 use crate::admin::open;
 use crate::serve::retention_options;
@@ -31,6 +33,38 @@ pub async fn delete(args: &ArgMatches) -> anyhow::Result<String> {
     let counts = if counts.is_empty() { "nothing".to_owned() } else { counts.join(", ") };
     let log = deleted.log_id.map(|id| format!(" (deletion log entry {id})")).unwrap_or_default();
     Ok(format!("deleted {} rows of {selector}: {counts}{log}\n", deleted.total()))
+}
+
+/// Moves every settled location into device order, chunk by chunk (see
+/// [`pista_store::Compacted`]).
+pub async fn compact(args: &ArgMatches) -> anyhow::Result<String> {
+    let (_, store) = open(args).await?;
+    let (mut rows, mut steps) = (0, 0);
+    loop {
+        match pista_store::Storage::compact(&store, pista_ingest::now()).await? {
+            Compacted::Moved { rows: moved } => {
+                rows += moved;
+                steps += 1;
+            }
+            Compacted::Nothing if steps == 0 => {
+                return Ok("nothing to move: every location older than 10 minutes (or, fewer \
+                           than 20,000 of them, older than a day) is in device order already\n"
+                    .to_owned());
+            }
+            Compacted::Nothing => {
+                let steps = if steps == 1 { "1 step".to_owned() } else { format!("{steps} steps") };
+                return Ok(format!("moved {rows} locations into device order in {steps}\n"));
+            }
+            Compacted::Unsupported => {
+                return Ok(
+                    "nothing to do: only a SQLite file's locations are compacted\n".to_owned()
+                );
+            }
+            Compacted::Refused { reason } => {
+                bail!("locations not compacted after {rows} moved: {reason}")
+            }
+        }
+    }
 }
 
 fn selector(args: &ArgMatches) -> anyhow::Result<Selector> {

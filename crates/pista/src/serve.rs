@@ -17,8 +17,8 @@ use pista_ingest::{
     Sinks, SubscriberConfig, WebhookOptions, Webhooks, run_monitor, run_subscriber,
 };
 use pista_store::{
-    Account, AccountStore, DerivedStore, PasswordHash, RetentionStore, SqlStore, Storage,
-    StoreError,
+    Account, AccountStore, Compacted, DerivedStore, PasswordHash, RetentionStore, SqlStore,
+    Storage, StoreError,
 };
 use pista_web::{AppState, WebConfig};
 use tokio::net::TcpListener;
@@ -95,6 +95,8 @@ pub struct Server {
     shutdown: watch::Sender<bool>,
     http: JoinHandle<()>,
     subscriber: Option<JoinHandle<()>>,
+    /// Compaction, which ends its step before the runtime goes.
+    compaction: Option<JoinHandle<()>>,
     broker: Option<EmbeddedBroker>,
 }
 
@@ -247,6 +249,8 @@ impl Server {
         if settings.rawdata {
             tokio::spawn(prune_rawdata(store.clone(), settings.rawdata_days, stop.clone()));
         }
+        let compaction =
+            settings.compact.then(|| tokio::spawn(compact_locations(store.clone(), stop.clone())));
         let subscriber = settings.mqtt.clone().map(|url| {
             let topics = &settings.base_topics;
             tracing::info!(broker = %url.masked(), ?topics, "subscribing to external mqtt broker");
@@ -374,6 +378,7 @@ impl Server {
             shutdown,
             http,
             subscriber,
+            compaction,
             broker,
         })
     }
@@ -389,6 +394,9 @@ impl Server {
             let _ = subscriber.await;
         }
         let _ = self.http.await;
+        if let Some(compaction) = self.compaction {
+            let _ = compaction.await;
+        }
         tracing::info!("stopped");
     }
 }
@@ -721,6 +729,47 @@ pub fn retention_options(settings: &Settings) -> RetentionOptions {
 }
 
 /// Deletes wire copies older than `days`, hourly, until `stop`.
+/// Puts settled locations in device order (see [`pista_store::Compacted`]): a chunk, a pause
+/// for ingest, the next, while there are any; then a look once a minute.
+async fn compact_locations(store: Arc<dyn Storage>, mut stop: watch::Receiver<bool>) {
+    let mut moved = 0;
+    let mut refused = None;
+    while !*stop.borrow() {
+        let pause = match store.compact(pista_ingest::now()).await {
+            Ok(Compacted::Moved { rows }) => {
+                moved += rows;
+                Duration::from_millis(COMPACT_PAUSE_MS)
+            }
+            Ok(Compacted::Nothing) => {
+                if moved > 0 {
+                    tracing::info!(rows = moved, "locations put in device order");
+                    moved = 0;
+                }
+                Duration::from_secs(60)
+            }
+            Ok(Compacted::Unsupported) => return,
+            Ok(Compacted::Refused { reason }) => {
+                if refused.as_ref() != Some(&reason) {
+                    tracing::warn!(%reason, "locations are not put in device order");
+                    refused = Some(reason);
+                }
+                Duration::from_secs(3600)
+            }
+            Err(error) => {
+                tracing::warn!(%error, "could not put locations in device order");
+                Duration::from_secs(60)
+            }
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(pause) => {}
+            _ = stop.wait_for(|stop| *stop) => return,
+        }
+    }
+}
+
+/// The pause between two compaction chunks, in which ingest writes first.
+const COMPACT_PAUSE_MS: u64 = 200;
+
 async fn prune_rawdata(store: Arc<dyn Storage>, days: u64, mut stop: watch::Receiver<bool>) {
     let age = i64::try_from(days.saturating_mul(86_400)).unwrap_or(i64::MAX);
     loop {

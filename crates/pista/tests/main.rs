@@ -13,6 +13,7 @@ mod backlog;
 mod bug_cases;
 mod cli;
 mod common;
+mod compaction;
 mod config;
 mod ctrld;
 mod durability;

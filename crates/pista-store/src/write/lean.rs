@@ -101,7 +101,10 @@ impl LeanWrites {
         self.closed.load(Ordering::SeqCst)
     }
 
-    fn fail(&self, operation: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError + '_ {
+    pub(super) fn fail(
+        &self,
+        operation: &'static str,
+    ) -> impl FnOnce(rusqlite::Error) -> StoreError + '_ {
         move |source| StoreError::Sqlite {
             operation,
             path: self.path.display().to_string(),
@@ -122,6 +125,14 @@ impl LeanWrites {
 
     /// Writes `batch` (see [`is_lean`]) in one transaction and commits it.
     pub(crate) fn write(&self, batch: &[NewMessage], known: Known) -> Result<Written, StoreError> {
+        self.with_connection(|connection| self.write_on(connection, batch, known))
+    }
+
+    /// Runs `work` on the connection (opened if need be), which no other work uses meanwhile.
+    pub(super) fn with_connection<T>(
+        &self,
+        work: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         let mut slot = self.connection.lock().unwrap_or_else(|e| e.into_inner());
         if self.closed.load(Ordering::SeqCst) {
             return Err(StoreError::Closed { path: self.path.display().to_string() });
@@ -130,7 +141,7 @@ impl LeanWrites {
             Some(connection) => connection,
             None => slot.insert(self.open()?),
         };
-        let result = self.write_on(connection, batch, known);
+        let result = work(connection);
         if result.is_err() {
             // A connection left in a failed state is not reused.
             *slot = None;

@@ -305,6 +305,7 @@ impl RawSettings {
             base_topics: self.topics("mqtt.base_topics")?,
             mqtt_keepalive: self.number("mqtt.keepalive", u64::from(u16::MAX))?,
             database: self.database(&data_dir)?,
+            compact: self.boolean("database.compact")?,
             data_dir,
             time_floor: self.day("ingest.time_floor")?,
             t_ignore: self.triggers("ingest.t_ignore")?,

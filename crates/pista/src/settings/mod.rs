@@ -580,6 +580,15 @@ pub const TABLE: &[Setting] = &[
             "Database URL (default sqlite://<data_dir>/pista.db).",
         )
     },
+    setting(
+        "database.compact",
+        "compact",
+        Kind::Bool,
+        "true",
+        "Put a SQLite file's settled locations in device order in the background, so that a \
+         device's history lies together in the file (true or false; no effect on PostgreSQL and \
+         MariaDB).",
+    ),
 ];
 
 /// A secret setting's value; its `Debug` form does not show it.
@@ -639,6 +648,8 @@ pub struct Settings {
     pub base_topics: Vec<String>,
     pub mqtt_keepalive: u64,
     pub database: String,
+    /// Compaction of a SQLite file's locations in the background.
+    pub compact: bool,
     /// Earliest plausible fix time, UNIX seconds.
     pub time_floor: i64,
     pub t_ignore: Vec<String>,
@@ -702,6 +713,7 @@ impl Settings {
     pub fn for_tests(data_dir: PathBuf) -> Self {
         Self {
             database: format!("sqlite://{}/pista.db", data_dir.display()),
+            compact: true,
             data_dir,
             log: "info".to_owned(),
             http: SocketAddr::from(([127, 0, 0, 1], 0)),
