@@ -5,16 +5,18 @@
 # straight into the SQLite table as ingest would have stored them: the ten devices' fixes by
 # time, as when they all report (LAYOUT=apart: each device's month after the other's, as an
 # import of one device after another would store them, so that a device's fixes sit together
-# in the file).
+# in the file); then `pista compact` moves them into device order, as a running server does in
+# the background with fixes that settled (COMPACT=off: not, and the server does not either).
 #
 #   tools/bench-frontend.sh                   # uses target/release/pista
-#   LAYOUT=apart tools/bench-frontend.sh
+#   COMPACT=off tools/bench-frontend.sh       # the fixes as they were stored
+#   LAYOUT=apart COMPACT=off tools/bench-frontend.sh
 #   PISTA=target/debug/pista POINTS=2000 YEAR_POINTS=20000 ROUNDS=2 tools/bench-frontend.sh
 #
 # The burst is what the Frontend sends when it opens (see the README): version, list, the
 # user's devices, last, then one month of locations (format=json) for every device at once; each
-# round is timed from its first request to the last byte of the last answer, with curl, logged
-# in with Basic as the Frontend behind a login would be. The months come from one curl process
+# round is timed from its first request to the last byte of the last answer (the server's CPU
+# time in it is read from /proc too), with curl, logged in with Basic as the Frontend behind a login would be. The months come from one curl process
 # with parallel transfers, as from one browser tab; CLIENTS=many starts a curl process per
 # device instead (the way earlier figures were taken), whose start-ups cost the same two cores
 # some 60 ms more of CPU. Needs curl (7.66 or newer) and sqlite3. Everything lives in a
@@ -94,8 +96,12 @@ fi
 start
 
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
+TICK_MS=$((1000 / $(getconf CLK_TCK)))
+# The server's CPU time so far (user and system), in ms.
+server_cpu() { awk -v tick="$TICK_MS" '{print ($14 + $15) * tick}' "/proc/$SERVER/stat"; }
 burst() {
-    local t0 t1
+    local t0 t1 c0
+    c0=$(server_cpu)
     t0=$(now_ms)
     curl -sf -u "$AUTH" "$URL/api/0/version" >/dev/null
     curl -sf -u "$AUTH" "$URL/api/0/list" >/dev/null
@@ -118,7 +124,7 @@ burst() {
             "${outputs[@]}" >"$DIR/size.all"
     fi
     t1=$(now_ms)
-    echo "$((t1 - t0)) ms, $(cat "$DIR"/size.* | paste -sd+ | bc) bytes"
+    echo "$((t1 - t0)) ms, $(cat "$DIR"/size.* | paste -sd+ | bc) bytes, server CPU $(($(server_cpu) - c0)) ms"
 }
 echo "Frontend burst: $DEVICES devices x $POINTS points, a month each"
 for round in $(seq "$ROUNDS"); do

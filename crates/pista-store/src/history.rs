@@ -31,7 +31,7 @@ use sea_orm::sea_query::{
 
 use crate::error::StoreError;
 use crate::read::{get, name, parse};
-use crate::sql::SqlStore;
+use crate::sql::{OpenRead, SqlStore};
 
 pub(crate) use lean::LeanReads;
 
@@ -432,7 +432,7 @@ impl SqlStore {
         let mut direct = None;
         let pages = match &self.lean {
             Some(lean) => {
-                let permit = Arc::new(permit);
+                let permit = Arc::new(OpenRead::new(permit, &self.snapshots, range.until_id));
                 if let [(_, key)] = devices.as_slice() {
                     let columns = query.columns;
                     let (lean, range, permit) = (Arc::clone(lean), range.clone(), permit.clone());

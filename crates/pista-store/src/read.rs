@@ -354,7 +354,13 @@ impl Storage for SqlStore {
     async fn compact(&self, now: i64) -> Result<Compacted, StoreError> {
         let Some(lean) = &self.lean_writes else { return Ok(Compacted::Unsupported) };
         let _write = self.writes.lock().await;
-        crate::write::run_blocking(|| lean.compact(now))
+        let oldest_read = self
+            .snapshots
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .first_key_value()
+            .map(|(id, _)| *id);
+        crate::write::run_blocking(|| lean.compact(now, oldest_read.unwrap_or(i64::MAX)))
     }
 }
 

@@ -1,7 +1,7 @@
 //! The SQL backend: connection set-up (SQLite in WAL mode with full sync, so a commit survives a
 //! crash or power loss), migrations, and the device-id cache shared by writes.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -86,6 +86,40 @@ pub struct SqlStore {
     pub(crate) lean: Option<Arc<LeanReads>>,
     /// Batches of locations into a SQLite file are written through this instead of the pool.
     pub(crate) lean_writes: Option<LeanWrites>,
+    /// The snapshot ids of the history reads open in this process (see [`OpenRead`]).
+    pub(crate) snapshots: Arc<std::sync::Mutex<BTreeMap<i64, usize>>>,
+}
+
+/// A history read's turn (its heavy-read permit) and its snapshot id, registered with the store
+/// while the read is open: compaction leaves the fixes stored after the oldest open snapshot
+/// where they are, since moving them below it would make them part of that read.
+pub(crate) struct OpenRead {
+    _permit: OwnedSemaphorePermit,
+    snapshots: Arc<std::sync::Mutex<BTreeMap<i64, usize>>>,
+    until_id: i64,
+}
+
+impl OpenRead {
+    pub(crate) fn new(
+        permit: OwnedSemaphorePermit,
+        snapshots: &Arc<std::sync::Mutex<BTreeMap<i64, usize>>>,
+        until_id: i64,
+    ) -> Self {
+        *snapshots.lock().unwrap_or_else(|e| e.into_inner()).entry(until_id).or_default() += 1;
+        Self { _permit: permit, snapshots: Arc::clone(snapshots), until_id }
+    }
+}
+
+impl Drop for OpenRead {
+    fn drop(&mut self) {
+        let mut snapshots = self.snapshots.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(count) = snapshots.get_mut(&self.until_id) {
+            *count -= 1;
+            if *count == 0 {
+                snapshots.remove(&self.until_id);
+            }
+        }
+    }
 }
 
 impl SqlStore {
@@ -165,6 +199,7 @@ impl SqlStore {
             answers: std::sync::Mutex::default(),
             lean: None,
             lean_writes: None,
+            snapshots: Arc::default(),
         }
     }
 

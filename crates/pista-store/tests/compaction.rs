@@ -142,12 +142,27 @@ async fn a_read_open_across_a_compaction_reads_on_unchanged() {
     query.count = true;
     let whole = histories(store).await;
 
-    let mut history = store.history(&query).await.unwrap();
-    assert_eq!(history.count, Some(5_000));
-    let first = history.pages.try_next().await.unwrap().unwrap();
-    assert_eq!(store.compact(now).await.unwrap(), Compacted::Moved { rows: 15_000 });
-    let rest: Vec<Vec<HistoryPoint>> = history.pages.try_collect().await.unwrap();
+    let (first, rest) = {
+        let mut history = store.history(&query).await.unwrap();
+        assert_eq!(history.count, Some(5_000));
+        let first = history.pages.try_next().await.unwrap().unwrap();
+        // Fixes stored after the read opened (two days old, so ready to move) stay where they are
+        // while it is open: moved, their ids would fall below its snapshot and join it.
+        let later: Vec<_> = (5_000..5_100)
+            .map(|n| {
+                let fix = json!({"_type": "location", "lat": 3.0, "lon": 2.0, "tst": T + 30 * n});
+                location(k, fix, now - 2 * DAY)
+            })
+            .collect();
+        store.write(&later).await.unwrap();
+        assert_eq!(store.compact(now).await.unwrap(), Compacted::Moved { rows: 15_000 });
+        assert_eq!(store.compact(now).await.unwrap(), Compacted::Nothing);
+        let rest: Vec<Vec<HistoryPoint>> = history.pages.try_collect().await.unwrap();
+        (first, rest)
+    };
     assert_eq!(without_ids([first, rest.concat()].concat()), whole[2]);
+    // The read is over: they move now.
+    assert_eq!(store.compact(now).await.unwrap(), Compacted::Moved { rows: 100 });
     test.finish().await;
 }
 

@@ -45,10 +45,13 @@ pub async fn compact(args: &ArgMatches) -> anyhow::Result<String> {
             Compacted::Moved { rows: moved } => {
                 rows += moved;
                 steps += 1;
+                // A server writing to the same file goes between steps, as with its own.
+                tokio::time::sleep(crate::serve::COMPACT_PAUSE).await;
             }
             Compacted::Nothing if steps == 0 => {
-                return Ok("nothing to move: every location older than 10 minutes (or, fewer \
-                           than 20,000 of them, older than a day) is in device order already\n"
+                return Ok("nothing to move yet: locations are moved once 20,000 of them were \
+                           received 10 minutes ago or more, or once they were received a day \
+                           ago\n"
                     .to_owned());
             }
             Compacted::Nothing => {
@@ -61,7 +64,7 @@ pub async fn compact(args: &ArgMatches) -> anyhow::Result<String> {
                 );
             }
             Compacted::Refused { reason } => {
-                bail!("locations not compacted after {rows} moved: {reason}")
+                bail!("locations not compacted ({rows} moved before): {reason}")
             }
         }
     }

@@ -733,12 +733,13 @@ pub fn retention_options(settings: &Settings) -> RetentionOptions {
 /// for ingest, the next, while there are any; then a look once a minute.
 async fn compact_locations(store: Arc<dyn Storage>, mut stop: watch::Receiver<bool>) {
     let mut moved = 0;
-    let mut refused = None;
+    let (mut refused, mut failed) = (None, None);
     while !*stop.borrow() {
         let pause = match store.compact(pista_ingest::now()).await {
             Ok(Compacted::Moved { rows }) => {
                 moved += rows;
-                Duration::from_millis(COMPACT_PAUSE_MS)
+                failed = None;
+                COMPACT_PAUSE
             }
             Ok(Compacted::Nothing) => {
                 if moved > 0 {
@@ -756,7 +757,12 @@ async fn compact_locations(store: Arc<dyn Storage>, mut stop: watch::Receiver<bo
                 Duration::from_secs(3600)
             }
             Err(error) => {
-                tracing::warn!(%error, "could not put locations in device order");
+                // With its cause (a constraint of the user's, say), once while it stays the same.
+                let text = crate::error_text(&anyhow::Error::from(error));
+                if failed.as_ref() != Some(&text) {
+                    tracing::warn!(error = %text, "could not put locations in device order");
+                    failed = Some(text);
+                }
                 Duration::from_secs(60)
             }
         };
@@ -767,8 +773,9 @@ async fn compact_locations(store: Arc<dyn Storage>, mut stop: watch::Receiver<bo
     }
 }
 
-/// The pause between two compaction chunks, in which ingest writes first.
-const COMPACT_PAUSE_MS: u64 = 200;
+/// The pause between two compaction chunks, in which ingest writes first (`pista compact`
+/// pauses as long).
+pub const COMPACT_PAUSE: Duration = Duration::from_millis(200);
 
 async fn prune_rawdata(store: Arc<dyn Storage>, days: u64, mut stop: watch::Receiver<bool>) {
     let age = i64::try_from(days.saturating_mul(86_400)).unwrap_or(i64::MAX);

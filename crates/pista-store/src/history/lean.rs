@@ -22,7 +22,7 @@ use futures::stream::{self, StreamExt};
 use pista_core::DeviceKey;
 use rusqlite::types::Type;
 use rusqlite::{Connection, OpenFlags, Row};
-use tokio::sync::{OwnedSemaphorePermit, mpsc};
+use tokio::sync::mpsc;
 
 use super::merge::{Merge, Step};
 use super::{
@@ -30,6 +30,7 @@ use super::{
     Range, WrittenHistory,
 };
 use crate::error::StoreError;
+use crate::sql::OpenRead;
 
 /// How long a read waits for a lock (WAL recovery, a checkpoint's reset), as the pool does.
 const BUSY_WAIT: Duration = Duration::from_secs(10);
@@ -115,7 +116,7 @@ pub(super) fn pages(
     range: Range,
     merge: Merge,
     columns: HistoryColumns,
-    permit: Arc<OwnedSemaphorePermit>,
+    permit: Arc<OpenRead>,
 ) -> HistoryPages {
     let start = move || {
         // One page waits in the channel while the thread reads the next: two pages ahead at
@@ -203,7 +204,7 @@ pub(super) struct Direct {
     range: Range,
     key: Arc<DeviceKey>,
     columns: HistoryColumns,
-    permit: Arc<OwnedSemaphorePermit>,
+    permit: Arc<OpenRead>,
 }
 
 impl Direct {
@@ -212,7 +213,7 @@ impl Direct {
         range: Range,
         key: Arc<DeviceKey>,
         columns: HistoryColumns,
-        permit: Arc<OwnedSemaphorePermit>,
+        permit: Arc<OpenRead>,
     ) -> Self {
         Self { reads, range, key, columns, permit }
     }

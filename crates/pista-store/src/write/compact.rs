@@ -10,10 +10,11 @@
 //! Everything else about a fix stays as it was: every stored column (also columns added by
 //! hand), the fix's place in history order (time and position), the device's last position
 //! (`devices.last_location_id` follows the move), and ingest's ids, which go on from the same
-//! counter. History reads need no snapshot change: a moved fix's id is below any id a read
-//! started with. A step is one transaction; it refuses (and says why) when something of the
-//! user's own would see the ids change: a trigger on `locations`, or a table whose foreign key
-//! refers to it.
+//! counter. A history read keeps its snapshot (the newest id when it opened): a moved fix's id
+//! is below it, so a fix stored after the oldest read open in this process is not moved until
+//! that read ends (it would join it). A step is one transaction, with foreign keys off; it
+//! refuses (and says why) when something of the user's own would see the ids change: a trigger
+//! on `locations`, or a table whose foreign key refers to it (names in any case).
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
@@ -48,14 +49,25 @@ pub enum Compacted {
 }
 
 impl LeanWrites {
-    /// Moves the next chunk of settled fixes (see the module) as of `now`, in one transaction.
-    pub(crate) fn compact(&self, now: i64) -> Result<Compacted, StoreError> {
+    /// Moves the next chunk of settled fixes (see the module) as of `now`, in one transaction;
+    /// none with an id above `cap` (the oldest snapshot of a read open in this process).
+    pub(crate) fn compact(&self, now: i64, cap: i64) -> Result<Compacted, StoreError> {
         self.with_connection(|connection| {
+            // Off for the step (it cannot change inside a transaction): a moved fix is stored
+            // again as it was, so nothing is checked or cascaded, and what refers to the table
+            // refuses the step before. A failed step drops the connection, and with it the
+            // setting.
+            connection
+                .execute_batch("PRAGMA foreign_keys = OFF")
+                .map_err(self.fail("begin compaction"))?;
             let txn = connection
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(self.fail("begin compaction"))?;
-            let done = step(&txn, now, CHUNK).map_err(self.fail("compact locations"))?;
+            let done = step(&txn, now, CHUNK, cap).map_err(self.fail("compact locations"))?;
             txn.commit().map_err(self.fail("commit compaction"))?;
+            connection
+                .execute_batch("PRAGMA foreign_keys = ON")
+                .map_err(self.fail("end compaction"))?;
             Ok(done)
         })
     }
@@ -64,28 +76,29 @@ impl LeanWrites {
 /// Objects that would see a moved fix's id change: a trigger on `locations` or a foreign key
 /// to it. Pista has neither.
 const DEPENDENTS: &str = "SELECT 'trigger ' || name FROM sqlite_schema \
-     WHERE type = 'trigger' AND tbl_name = 'locations' \
+     WHERE type = 'trigger' AND lower(tbl_name) = 'locations' \
      UNION ALL \
      SELECT 'the foreign key of table ' || m.name FROM sqlite_schema m, \
          pragma_foreign_key_list(m.name) f \
-     WHERE m.type = 'table' AND f.\"table\" = 'locations' \
+     WHERE m.type = 'table' AND lower(f.\"table\") = 'locations' \
      LIMIT 1";
 
-/// Whether a full chunk of fixes not yet moved has settled (`?1`: the settle time).
+/// Whether a full chunk of fixes not yet moved has settled (`?1`: the settle time; `?3`: the
+/// cap).
 const FULL_CHUNK: &str = "SELECT count(*) FROM (SELECT 1 FROM locations \
-     WHERE id > 0 AND received_at < ?1 ORDER BY id LIMIT ?2)";
+     WHERE id > 0 AND id <= ?3 AND received_at < ?1 ORDER BY id LIMIT ?2)";
 
-/// The chunk (fixes not yet moved, received before `?1`, oldest first, at most `?2`) with
-/// each fix's new id: from `?3` upwards in device, time and storage order.
+/// The chunk (fixes not yet moved, up to the cap `?4`, received before `?1`, oldest first, at
+/// most `?2`) with each fix's new id: from `?3` upwards in device, time and storage order.
 const CHOOSE: &str = "INSERT INTO temp.pista_compact_ids (old_id, new_id) \
      SELECT id, ?3 - 1 + row_number() OVER (ORDER BY device_id, tst, id) \
      FROM (SELECT id, device_id, tst FROM locations \
-           WHERE id > 0 AND received_at < ?1 ORDER BY id LIMIT ?2)";
+           WHERE id > 0 AND id <= ?4 AND received_at < ?1 ORDER BY id LIMIT ?2)";
 
 /// The first id free for moved fixes.
 const NEXT_MOVED_ID: &str = "SELECT max(id) + 1 FROM locations WHERE id < 0";
 
-fn step(connection: &Connection, now: i64, chunk: i64) -> rusqlite::Result<Compacted> {
+fn step(connection: &Connection, now: i64, chunk: i64, cap: i64) -> rusqlite::Result<Compacted> {
     let dependent: Option<String> =
         connection.query_row(DEPENDENTS, [], |row| row.get(0)).optional()?;
     if let Some(what) = dependent {
@@ -94,7 +107,8 @@ fn step(connection: &Connection, now: i64, chunk: i64) -> rusqlite::Result<Compa
         });
     }
     let settled = now.saturating_sub(SETTLE_SECONDS);
-    let full: i64 = connection.query_row(FULL_CHUNK, params![settled, chunk], |row| row.get(0))?;
+    let full: i64 =
+        connection.query_row(FULL_CHUNK, params![settled, chunk, cap], |row| row.get(0))?;
     let before = if full >= chunk { settled } else { now.saturating_sub(AGE_SECONDS) };
 
     let first: Option<i64> = connection.query_row(NEXT_MOVED_ID, [], |row| row.get(0))?;
@@ -104,7 +118,7 @@ fn step(connection: &Connection, now: i64, chunk: i64) -> rusqlite::Result<Compa
              (old_id INTEGER PRIMARY KEY, new_id INTEGER NOT NULL); \
          DELETE FROM temp.pista_compact_ids;",
     )?;
-    let rows = connection.execute(CHOOSE, params![before, chunk, first])?;
+    let rows = connection.execute(CHOOSE, params![before, chunk, first, cap])?;
     if rows == 0 {
         return Ok(Compacted::Nothing);
     }
@@ -121,17 +135,19 @@ fn step(connection: &Connection, now: i64, chunk: i64) -> rusqlite::Result<Compa
         });
     }
 
+    // The copy has the table's own stored columns and nothing else, so no name of it can
+    // meet one the user chose.
     let columns = stored_columns(connection)?;
-    let copied = columns.iter().map(|c| format!("l.{c}")).collect::<Vec<_>>().join(", ");
+    let copied = columns.iter().map(|c| format!("r.{c}")).collect::<Vec<_>>().join(", ");
     let listed = columns.join(", ");
     connection.execute_batch(&format!(
         "DROP TABLE IF EXISTS temp.pista_compact_rows; \
-         CREATE TEMP TABLE pista_compact_rows AS \
-             SELECT c.new_id AS pista_new_id, {copied} \
-             FROM temp.pista_compact_ids c JOIN locations l ON l.id = c.old_id; \
+         CREATE TEMP TABLE pista_compact_rows AS SELECT id, {listed} FROM locations \
+             WHERE id IN (SELECT old_id FROM temp.pista_compact_ids); \
          DELETE FROM locations WHERE id IN (SELECT old_id FROM temp.pista_compact_ids); \
          INSERT INTO locations (id, {listed}) \
-             SELECT pista_new_id, {listed} FROM temp.pista_compact_rows ORDER BY pista_new_id; \
+             SELECT c.new_id, {copied} FROM temp.pista_compact_rows r \
+             JOIN temp.pista_compact_ids c ON c.old_id = r.id ORDER BY c.new_id; \
          UPDATE devices SET last_location_id = \
              (SELECT new_id FROM temp.pista_compact_ids WHERE old_id = devices.last_location_id) \
              WHERE last_location_id IN (SELECT old_id FROM temp.pista_compact_ids); \
@@ -215,7 +231,7 @@ mod tests {
         fill(&connection, 4);
         // 12 fixes; a chunk of 5 is full once they settled.
         let now = 1_000 + 30 * 3 + 2 + SETTLE_SECONDS + 1;
-        assert_eq!(step(&connection, now, 5).unwrap(), Compacted::Moved { rows: 5 });
+        assert_eq!(step(&connection, now, 5, i64::MAX).unwrap(), Compacted::Moved { rows: 5 });
         let after = rows(&connection);
         let ids: Vec<i64> = after.iter().map(|r| r.0).collect();
         assert_eq!(
@@ -233,8 +249,8 @@ mod tests {
         assert_eq!(twice, 2_000);
 
         // The next step goes on above the moved ones; the last 2 stay (fewer than a chunk).
-        assert_eq!(step(&connection, now, 5).unwrap(), Compacted::Moved { rows: 5 });
-        assert_eq!(step(&connection, now, 5).unwrap(), Compacted::Nothing);
+        assert_eq!(step(&connection, now, 5, i64::MAX).unwrap(), Compacted::Moved { rows: 5 });
+        assert_eq!(step(&connection, now, 5, i64::MAX).unwrap(), Compacted::Nothing);
         let after = rows(&connection);
         let order: Vec<(i64, i64, i64)> = after.iter().map(|r| (r.0 - FLOOR, r.1, r.2)).collect();
         assert_eq!(
@@ -262,9 +278,12 @@ mod tests {
         let connection = database();
         fill(&connection, 2);
         // Received at 1,002 (three) and 1,032 (three).
-        assert_eq!(step(&connection, 1_002 + AGE_SECONDS, 100).unwrap(), Compacted::Nothing);
         assert_eq!(
-            step(&connection, 1_032 + AGE_SECONDS + 1, 100).unwrap(),
+            step(&connection, 1_002 + AGE_SECONDS, 100, i64::MAX).unwrap(),
+            Compacted::Nothing
+        );
+        assert_eq!(
+            step(&connection, 1_032 + AGE_SECONDS + 1, 100, i64::MAX).unwrap(),
             Compacted::Moved { rows: 6 }
         );
         assert_eq!(rows(&connection).iter().filter(|r| r.0 > 0).count(), 0);
@@ -277,11 +296,12 @@ mod tests {
         let now = 1_000_000;
         connection
             .execute_batch(
-                "CREATE TABLE photos (location_id integer REFERENCES locations (id)); \
+                "CREATE TABLE photos (location_id integer REFERENCES Locations (id) \
+                 ON DELETE CASCADE); \
                  INSERT INTO photos VALUES (1);",
             )
             .unwrap();
-        let refused = step(&connection, now, 100).unwrap();
+        let refused = step(&connection, now, 100, i64::MAX).unwrap();
         assert_eq!(
             refused,
             Compacted::Refused {
@@ -292,11 +312,11 @@ mod tests {
         );
         connection
             .execute_batch(
-                "DROP TABLE photos; CREATE TRIGGER audit AFTER DELETE ON locations \
+                "DROP TABLE photos; CREATE TRIGGER audit AFTER DELETE ON LOCATIONS \
                  BEGIN SELECT 1; END;",
             )
             .unwrap();
-        let refused = step(&connection, now, 100).unwrap();
+        let refused = step(&connection, now, 100, i64::MAX).unwrap();
         assert_eq!(
             refused,
             Compacted::Refused {
