@@ -92,6 +92,8 @@ else
     COMPACT_START=$(($(date +%s%N) / 1000000))
     "$PISTA" compact --data-dir "$DIR" --log warn
     echo "compaction: $(($(date +%s%N) / 1000000 - COMPACT_START)) ms"
+    # What it wrote goes to the disk before the bursts, as it would have long before them.
+    sync
 fi
 start
 
