@@ -88,7 +88,6 @@ fill_fixes "$DIR/pista.db" bench year "$YEAR" "$YEAR_POINTS" bb ',"batt":80,"con
 if [ "${COMPACT:-on}" = off ]; then
     SERVE_ARGS=(--compact false)
 else
-    SERVE_ARGS=()
     COMPACT_START=$(($(date +%s%N) / 1000000))
     "$PISTA" compact --data-dir "$DIR" --log warn
     echo "compaction: $(($(date +%s%N) / 1000000 - COMPACT_START)) ms"

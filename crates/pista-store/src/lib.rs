@@ -49,7 +49,10 @@ pub use retention::{
     effective_days,
 };
 pub use sql::{HEAVY_READ_WAIT, HEAVY_READS, SqlStore};
-pub use write::Compacted;
+pub use write::{
+    AGE_SECONDS as COMPACT_AGE_SECONDS, CHUNK as COMPACT_CHUNK, Compacted,
+    SETTLE_SECONDS as COMPACT_SETTLE_SECONDS,
+};
 
 /// The storage interface. Implementations must make a batch durable before `write` returns.
 #[async_trait]

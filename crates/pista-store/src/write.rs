@@ -8,7 +8,7 @@ mod bulk;
 mod compact;
 mod lean;
 
-pub use compact::Compacted;
+pub use compact::{AGE_SECONDS, CHUNK, Compacted, SETTLE_SECONDS};
 pub(crate) use lean::LeanWrites;
 
 use std::collections::{BTreeMap, HashMap};

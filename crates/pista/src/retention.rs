@@ -49,10 +49,16 @@ pub async fn compact(args: &ArgMatches) -> anyhow::Result<String> {
                 tokio::time::sleep(crate::serve::COMPACT_PAUSE).await;
             }
             Compacted::Nothing if steps == 0 => {
-                return Ok("nothing to move yet: locations are moved once 20,000 of them were \
-                           received 10 minutes ago or more, or once they were received a day \
-                           ago\n"
-                    .to_owned());
+                let (chunk, settle, age) = (
+                    pista_store::COMPACT_CHUNK,
+                    pista_store::COMPACT_SETTLE_SECONDS / 60,
+                    pista_store::COMPACT_AGE_SECONDS / 3600,
+                );
+                return Ok(format!(
+                    "nothing to move yet: locations are moved once {chunk} of them were \
+                     received {settle} minutes ago or more, or once they were received {age} \
+                     hours ago\n"
+                ));
             }
             Compacted::Nothing => {
                 let steps = if steps == 1 { "1 step".to_owned() } else { format!("{steps} steps") };

@@ -7,18 +7,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::process::Command;
 use std::time::Duration;
 
 use crate::common::{
-    TestServer, eventually, eventually_within, forget_session, mosquitto_url, publish_mosquitto,
-    unique, use_mosquitto, wait_for_subscription,
+    TestServer, eventually, eventually_within, forget_session, mosquitto_url, pista_in,
+    publish_mosquitto, unique, use_mosquitto, wait_for_subscription,
 };
 use pista_core::DeviceKey;
 use pista_store::{LocationQuery, SqlStore, Storage};
 use serde_json::{Value, json};
 
-const PISTA: &str = env!("CARGO_BIN_EXE_pista");
 const DAY: i64 = 86_400;
 
 fn fix(lat: f64, tst: i64) -> String {
@@ -132,21 +130,6 @@ async fn the_api_deletes_a_range_then_everything_and_every_view_follows() {
     server.stop().await;
 }
 
-fn pista(dir: &std::path::Path, args: &[&str]) -> (bool, String, String) {
-    let output = Command::new(PISTA)
-        .args(args)
-        .arg("--data-dir")
-        .arg(dir)
-        .env_remove("PISTA_CONFIG")
-        .output()
-        .unwrap();
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
-
 #[tokio::test]
 async fn the_commands_delete_set_rules_and_read_the_log_on_the_database() {
     let server = TestServer::start(|_| {}).await;
@@ -157,14 +140,14 @@ async fn the_commands_delete_set_rules_and_read_the_log_on_the_database() {
     let data = server.dir;
     server.server.stop().await;
 
-    let (ok, _, err) = pista(&dir, &["delete", "--user", "jane", "--device", "phone"]);
+    let (ok, _, err) = pista_in(&dir, &["delete", "--user", "jane", "--device", "phone"]);
     assert!(!ok);
     assert!(
         err.contains("give --from and/or --to (fix times) to delete a range, or --all"),
         "{err}"
     );
     let (ok, out, err) =
-        pista(&dir, &["delete", "--user", "jane", "--device", "phone", "--to", "2023-11-15"]);
+        pista_in(&dir, &["delete", "--user", "jane", "--device", "phone", "--to", "2023-11-15"]);
     assert!(ok, "{err}");
     assert_eq!(
         out,
@@ -172,38 +155,38 @@ async fn the_commands_delete_set_rules_and_read_the_log_on_the_database() {
     );
     assert!(err.is_empty(), "{err}");
 
-    let (ok, out, err) = pista(&dir, &["retention", "set", "--user", "jane", "--days", "30"]);
+    let (ok, out, err) = pista_in(&dir, &["retention", "set", "--user", "jane", "--days", "30"]);
     assert!(ok, "{err}");
     assert_eq!(out, "retention rule set: jane (every device) keeps 30 days\n");
     let (ok, out, _) =
-        pista(&dir, &["retention", "set", "--user", "jane", "--device", "phone", "--days", "0"]);
+        pista_in(&dir, &["retention", "set", "--user", "jane", "--device", "phone", "--days", "0"]);
     assert!(ok);
     assert_eq!(out, "retention rule set: jane/phone keeps everything\n");
-    let (ok, out, _) = pista(&dir, &["retention", "list", "--retention-days", "365"]);
+    let (ok, out, _) = pista_in(&dir, &["retention", "list", "--retention-days", "365"]);
     assert!(ok);
     assert_eq!(
         out,
         "default (retention.days): 365 days\nrule jane (every device): 30 days\n\
          rule jane/phone: everything\ndevice jane/phone: everything\n"
     );
-    let (ok, _, err) = pista(&dir, &["retention", "set", "--user", "jane", "--days", "forever"]);
+    let (ok, _, err) = pista_in(&dir, &["retention", "set", "--user", "jane", "--days", "forever"]);
     assert!(!ok);
     assert!(
         err.contains("--days \"forever\" is not a whole number from 0 (keep all) to 36500"),
         "{err}"
     );
-    let (ok, out, _) = pista(&dir, &["retention", "del", "--user", "jane", "--device", "phone"]);
+    let (ok, out, _) = pista_in(&dir, &["retention", "del", "--user", "jane", "--device", "phone"]);
     assert!(ok);
     assert_eq!(out, "retention rule removed for jane/phone\n");
 
-    let (ok, out, _) = pista(&dir, &["delete", "--user", "jane", "--all"]);
+    let (ok, out, _) = pista_in(&dir, &["delete", "--user", "jane", "--all"]);
     assert!(ok);
     assert!(out.starts_with("deleted 3 rows of jane (every device), everything: "), "{out}");
     assert_eq!(
         out.split_once(": ").unwrap().1,
         "devices 1, locations 1, retention_rules 1 (deletion log entry 2)\n"
     );
-    let (ok, out, _) = pista(&dir, &["retention", "log"]);
+    let (ok, out, _) = pista_in(&dir, &["retention", "log"]);
     assert!(ok);
     let lines: Vec<&str> = out.lines().map(|l| l.split_once(" by ").unwrap().1).collect();
     assert_eq!(
@@ -234,7 +217,7 @@ async fn a_running_server_follows_pista_delete_beside_it() {
     let dir = server.dir.path().to_owned();
 
     let range = ["delete", "--user", "jane", "--device", "phone", "--from", "2023-11-15"];
-    let (ok, _, err) = pista(&dir, &range);
+    let (ok, _, err) = pista_in(&dir, &range);
     assert!(ok, "{err}");
     let older = vec![("phone".to_owned(), t), ("tablet".to_owned(), t)];
     eventually_within(Duration::from_secs(20), "the map after the range", || async {
@@ -242,7 +225,7 @@ async fn a_running_server_follows_pista_delete_beside_it() {
     })
     .await;
 
-    let (ok, _, err) = pista(&dir, &["delete", "--user", "jane", "--device", "phone", "--all"]);
+    let (ok, _, err) = pista_in(&dir, &["delete", "--user", "jane", "--device", "phone", "--all"]);
     assert!(ok, "{err}");
     let tablet = vec![("tablet".to_owned(), t)];
     eventually_within(Duration::from_secs(20), "the map after everything", || async {

@@ -577,3 +577,20 @@ impl Drop for OwnMosquitto {
         let _ = self.child.wait();
     }
 }
+
+/// Runs the `pista` binary with `args` on the data directory `dir` (no config file from the
+/// environment): whether it succeeded, its standard output and its standard error.
+pub fn pista_in(dir: &std::path::Path, args: &[&str]) -> (bool, String, String) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_pista"))
+        .args(args)
+        .arg("--data-dir")
+        .arg(dir)
+        .env_remove("PISTA_CONFIG")
+        .output()
+        .unwrap();
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
