@@ -728,7 +728,6 @@ pub fn retention_options(settings: &Settings) -> RetentionOptions {
     }
 }
 
-/// Deletes wire copies older than `days`, hourly, until `stop`.
 /// Puts settled locations in device order (see [`pista_store::Compacted`]): a chunk, a pause
 /// for ingest, the next, while there are any; then a look once a minute.
 async fn compact_locations(store: Arc<dyn Storage>, mut stop: watch::Receiver<bool>) {
@@ -777,6 +776,7 @@ async fn compact_locations(store: Arc<dyn Storage>, mut stop: watch::Receiver<bo
 /// pauses as long).
 pub const COMPACT_PAUSE: Duration = Duration::from_millis(200);
 
+/// Deletes wire copies older than `days`, hourly, until `stop`.
 async fn prune_rawdata(store: Arc<dyn Storage>, days: u64, mut stop: watch::Receiver<bool>) {
     let age = i64::try_from(days.saturating_mul(86_400)).unwrap_or(i64::MAX);
     loop {
