@@ -98,6 +98,29 @@ const SEA = [
   { lat: 21, lon: -40.9, tst: utc(2026, 4, 2, 7, 30) },
 ];
 
+test('leaving the tracks page while its map zooms raises no error', async () => {
+  const page = await newPage();
+  await openTracks(page);
+  await showDays(page, ['JL (jane/long)'], '2026-04-01');
+  const before = pageErrors.length;
+  // Leaflet animates a zoom for a quarter of a second; the page is left in the middle of it.
+  const left = await page.evaluate(async () => {
+    const pane = document.querySelector('.tracks-page .leaflet-map-pane');
+    const frame = () => new Promise((resolve) => requestAnimationFrame(resolve));
+    await new Promise((resolve) => setTimeout(resolve, 300)); // the fit to the track has ended
+    document.querySelector('.tracks-page .leaflet-control-zoom-in').click();
+    for (let i = 0; i < 30 && !pane.classList.contains('leaflet-zoom-anim'); i += 1) await frame();
+    const zooming = pane.classList.contains('leaflet-zoom-anim');
+    [...document.querySelectorAll('.pages a')].find((a) => a.textContent === 'Table').click();
+    return zooming;
+  });
+  assert.equal(left, true);
+  await page.locator('table.devices').waitFor();
+  await page.waitForTimeout(600);
+  assert.deepEqual(pageErrors.slice(before), []);
+  await page.close();
+});
+
 test("the TXT download is the original's layout in the browser's zone", async () => {
   for (const p of OCEAN) await post('jane', 'ocean', { tid: 'JO', ...p });
   const page = await newPage();

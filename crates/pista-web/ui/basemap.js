@@ -14,7 +14,21 @@ export function make(holder, settings) {
   } else {
     holder.classList.add('no-tiles');
   }
+  map.on('zoomanim', () => zooming.add(map));
+  map.on('zoomend', () => zooming.delete(map));
   return map;
+}
+
+/** The maps in the middle of an animated zoom. */
+const zooming = new WeakSet();
+
+/** Removes the map when a page closes. Leaflet (1.9) ends an animated zoom with a timer that
+ * `remove` does not cancel, and that timer then reads the panes `remove` took away (an
+ * uncaught TypeError on `_leaflet_pos`); so a map caught zooming is removed once that zoom has
+ * ended and every `moveend` listener has run. */
+export function discard(map) {
+  if (zooming.has(map)) map.once('moveend', () => setTimeout(() => map.remove()));
+  else map.remove();
 }
 
 const VIEW_KEY = 'pista.map.view';

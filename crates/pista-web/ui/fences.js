@@ -213,7 +213,7 @@ export function show(main, { settings, me }) {
     follower.stop();
     unsubscribe();
     history.stop();
-    map.remove();
+    basemap.discard(map);
   };
 }
 

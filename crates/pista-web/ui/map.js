@@ -107,7 +107,7 @@ export function show(main, { settings }) {
     unsubscribe();
     fenceFollower.stop();
     clearInterval(ticker);
-    map.remove();
+    basemap.discard(map);
   };
 }
 
