@@ -228,8 +228,13 @@ impl Direct {
                 return;
             }
         };
-        let mut sink =
-            WriterSink { writer, key: &self.key, columns: self.columns, out: Vec::new(), rows: 0 };
+        let mut sink = WriterSink {
+            writer,
+            key: &self.key,
+            columns: self.columns,
+            out: BUFFERS.take(0),
+            rows: 0,
+        };
         if let Err(error) = self.write(&connection, &mut sink, chunks) {
             let _ = chunks.blocking_send(Err(error));
         }
@@ -254,14 +259,14 @@ impl Direct {
             if after.is_none() {
                 break;
             }
-            let chunk = Bytes::from(std::mem::take(&mut sink.out));
-            sink.out.reserve(chunk.len() + chunk.len() / 16);
+            let size = sink.out.len();
+            let chunk = BUFFERS.chunk(std::mem::replace(&mut sink.out, BUFFERS.take(size)));
             if chunks.blocking_send(Ok(chunk)).is_err() {
                 return Ok(());
             }
         }
         sink.writer.end(&mut sink.out).map_err(written)?;
-        let _ = chunks.blocking_send(Ok(Bytes::from(std::mem::take(&mut sink.out))));
+        let _ = chunks.blocking_send(Ok(BUFFERS.chunk(std::mem::take(&mut sink.out))));
         Ok(())
     }
 }
@@ -280,6 +285,69 @@ pub(super) fn written(direct: Direct, writer: Box<dyn MessageWriter>) -> Written
         Some((chunk, (received, permit)))
     })
     .boxed()
+}
+
+/// The buffers of sent chunks, kept for the next pages: a chunk's buffer comes back when the
+/// server has written it out. A page's text is about half a megabyte; each new buffer of that
+/// size is memory the allocator takes fresh from the kernel, which zeroes it page by page as it
+/// is first written (a twentieth of the server's CPU in a burst of month reads).
+static BUFFERS: Buffers = Buffers::new();
+
+/// How many buffers [`BUFFERS`] keeps: three per heavy read (one being written, one waiting in
+/// the channel, one being sent).
+const KEPT_BUFFERS: usize = 3 * crate::HEAVY_READS;
+
+/// The largest buffer kept (a page of very long messages is not held on to).
+const KEPT_BUFFER_BYTES: usize = 4 << 20;
+
+/// Empty buffers for chunks, up to [`KEPT_BUFFERS`] of them.
+struct Buffers {
+    kept: Mutex<Vec<Vec<u8>>>,
+}
+
+impl Buffers {
+    const fn new() -> Self {
+        Self { kept: Mutex::new(Vec::new()) }
+    }
+
+    /// An empty buffer for about `size` bytes: a kept one, or a new one with room to spare.
+    fn take(&self, size: usize) -> Vec<u8> {
+        let kept = self.kept.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let mut buffer = kept.unwrap_or_default();
+        buffer.reserve(size + size / 16);
+        buffer
+    }
+
+    /// `bytes` as a chunk whose buffer comes back here when the chunk is dropped.
+    fn chunk(&'static self, bytes: Vec<u8>) -> Bytes {
+        Bytes::from_owner(Buffer { bytes, home: self })
+    }
+}
+
+/// A chunk's buffer, given back to its [`Buffers`] when the chunk is dropped.
+struct Buffer {
+    bytes: Vec<u8>,
+    home: &'static Buffers,
+}
+
+impl AsRef<[u8]> for Buffer {
+    fn as_ref(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
+impl Drop for Buffer {
+    fn drop(&mut self) {
+        let mut buffer = std::mem::take(&mut self.bytes);
+        if buffer.capacity() > KEPT_BUFFER_BYTES {
+            return;
+        }
+        buffer.clear();
+        let mut kept = self.home.kept.lock().unwrap_or_else(|e| e.into_inner());
+        if kept.len() < KEPT_BUFFERS {
+            kept.push(buffer);
+        }
+    }
 }
 
 /// Why reading a page into a sink failed.
@@ -541,5 +609,39 @@ impl super::Columns for Row<'_> {
 
     fn text_or_null(&self, index: usize) -> rusqlite::Result<Option<String>> {
         self.get(index)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Buffers, KEPT_BUFFER_BYTES, KEPT_BUFFERS};
+
+    #[test]
+    fn a_sent_chunks_buffer_is_kept_for_the_next_page() {
+        let buffers: &'static Buffers = Box::leak(Box::new(Buffers::new()));
+        let mut page = buffers.take(1000);
+        assert_eq!((page.len(), page.capacity()), (0, 1062));
+        page.extend_from_slice(b"{\"tst\":1}");
+        let at = page.as_ptr();
+        let chunk = buffers.chunk(page);
+        assert_eq!(&chunk[..], b"{\"tst\":1}");
+        let copy = chunk.clone();
+        drop(chunk);
+        // Kept only once the last handle to the chunk is gone.
+        assert_eq!(buffers.kept.lock().unwrap().len(), 0);
+        drop(copy);
+        let again = buffers.take(500);
+        assert_eq!((again.as_ptr(), again.len(), again.capacity()), (at, 0, 1062));
+
+        // No more than KEPT_BUFFERS, and none larger than KEPT_BUFFER_BYTES.
+        let chunks: Vec<_> =
+            (0..KEPT_BUFFERS + 2).map(|_| buffers.chunk(Vec::with_capacity(64))).collect();
+        drop(chunks);
+        assert_eq!(buffers.kept.lock().unwrap().len(), KEPT_BUFFERS);
+        let mut emptied = buffers.kept.lock().unwrap();
+        emptied.clear();
+        drop(emptied);
+        drop(buffers.chunk(Vec::with_capacity(KEPT_BUFFER_BYTES + 1)));
+        assert_eq!(buffers.kept.lock().unwrap().len(), 0);
     }
 }
