@@ -98,26 +98,84 @@ const SEA = [
   { lat: 21, lon: -40.9, tst: utc(2026, 4, 2, 7, 30) },
 ];
 
-test('leaving the tracks page while its map zooms raises no error', async () => {
+test('leaving a page while its map still moves raises no error and saves no view', async () => {
+  const before = pageErrors.length;
+  const frames = async (page, count) => page.evaluate(async (n) => {
+    for (let i = 0; i < n; i += 1) await new Promise((resolve) => requestAnimationFrame(resolve));
+  }, count);
+
+  // Each page is left from inside it (no wait of Playwright's before the click).
+  // Tracks: the page is left in the middle of an animated zoom (a quarter of a second).
   const page = await newPage();
   await openTracks(page);
   await showDays(page, ['JL (jane/long)'], '2026-04-01');
-  const before = pageErrors.length;
-  // Leaflet animates a zoom for a quarter of a second; the page is left in the middle of it.
-  const left = await page.evaluate(async () => {
+  await page.waitForTimeout(300); // the fit to the track has ended
+  const zooming = await page.evaluate(async () => {
     const pane = document.querySelector('.tracks-page .leaflet-map-pane');
-    const frame = () => new Promise((resolve) => requestAnimationFrame(resolve));
-    await new Promise((resolve) => setTimeout(resolve, 300)); // the fit to the track has ended
     document.querySelector('.tracks-page .leaflet-control-zoom-in').click();
-    for (let i = 0; i < 30 && !pane.classList.contains('leaflet-zoom-anim'); i += 1) await frame();
-    const zooming = pane.classList.contains('leaflet-zoom-anim');
+    for (let i = 0; i < 30 && !pane.classList.contains('leaflet-zoom-anim'); i += 1) {
+      await new Promise((resolve) => requestAnimationFrame(resolve));
+    }
+    const animating = pane.classList.contains('leaflet-zoom-anim');
     [...document.querySelectorAll('.pages a')].find((a) => a.textContent === 'Table').click();
-    return zooming;
+    return animating;
   });
-  assert.equal(left, true);
+  assert.equal(zooming, true);
   await page.locator('table.devices').waitFor();
+
+  // Map: a turn of the wheel zooms 40 ms later; the page is left before that.
+  await page.locator('.pages a', { hasText: 'Map' }).click();
+  const holder = page.locator('.leaflet-container');
+  await holder.waitFor();
+  await page.waitForTimeout(600); // the map's fit to its markers has ended
+  const view = await page.evaluate(() => localStorage.getItem('pista.map.view'));
+  assert.notEqual(view, null);
+  await page.evaluate(() => {
+    const map = document.querySelector('.leaflet-container');
+    const box = map.getBoundingClientRect();
+    map.dispatchEvent(new WheelEvent('wheel', {
+      deltaY: -120, clientX: box.left + 100, clientY: box.top + 100, bubbles: true, cancelable: true,
+    }));
+    [...document.querySelectorAll('.pages a')].find((a) => a.textContent === 'Table').click();
+  });
+  await page.locator('table.devices').waitFor();
+
+  // Map: a resize moves the map 200 ms later, and a zoom is under way when the page is left.
+  await page.locator('.pages a', { hasText: 'Map' }).click();
+  await holder.waitFor();
   await page.waitForTimeout(600);
+  await page.setViewportSize({ width: 1000, height: 700 });
+  await frames(page, 2);
+  await page.evaluate(() => {
+    document.querySelector('.leaflet-control-zoom-in').click();
+    return new Promise((resolve) => setTimeout(() => {
+      [...document.querySelectorAll('.pages a')].find((a) => a.textContent === 'Table').click();
+      resolve();
+    }, 60));
+  });
+  await page.locator('table.devices').waitFor();
+
+  // Map: a box zoom (shift and drag) is let go of after the page was left.
+  await page.locator('.pages a', { hasText: 'Map' }).click();
+  await holder.waitFor();
+  await page.waitForTimeout(600);
+  const box = await holder.boundingBox();
+  await page.keyboard.down('Shift');
+  await page.mouse.move(box.x + 100, box.y + 100);
+  await page.mouse.down();
+  await page.mouse.move(box.x + 200, box.y + 200, { steps: 3 });
+  await page.evaluate(() => {
+    [...document.querySelectorAll('.pages a')].find((a) => a.textContent === 'Table').click();
+  });
+  await page.mouse.move(box.x + 250, box.y + 250, { steps: 3 });
+  await page.mouse.up();
+  await page.keyboard.up('Shift');
+  await page.locator('table.devices').waitFor();
+
+  await page.waitForTimeout(700); // every timer Leaflet had left has run
   assert.deepEqual(pageErrors.slice(before), []);
+  // None of the maps left moved the view the map page remembers.
+  assert.equal(await page.evaluate(() => localStorage.getItem('pista.map.view')), view);
   await page.close();
 });
 

@@ -14,21 +14,20 @@ export function make(holder, settings) {
   } else {
     holder.classList.add('no-tiles');
   }
-  map.on('zoomanim', () => zooming.add(map));
-  map.on('zoomend', () => zooming.delete(map));
   return map;
 }
 
-/** The maps in the middle of an animated zoom. */
-const zooming = new WeakSet();
-
-/** Removes the map when a page closes. Leaflet (1.9) ends an animated zoom with a timer that
- * `remove` does not cancel, and that timer then reads the panes `remove` took away (an
- * uncaught TypeError on `_leaflet_pos`); so a map caught zooming is removed once that zoom has
- * ended and every `moveend` listener has run. */
+/** Removes the map when a page closes, and leaves it inert. Leaflet (1.9.4, vendored) keeps
+ * timers that `remove` does not cancel: the end of an animated zoom, the wheel's 40 ms wait,
+ * the `moveend` 200 ms after a resize, a box zoom's mouse-up. Each of them still moves the
+ * removed map, and moving it reads its map pane, which `remove` deleted (an uncaught TypeError
+ * on `_leaflet_pos`). So the removed map loses the page's listeners (a late `moveend` of a map no
+ * longer shown must not save its view) and gets a detached pane of its own to move. */
 export function discard(map) {
-  if (zooming.has(map)) map.once('moveend', () => setTimeout(() => map.remove()));
-  else map.remove();
+  map.remove();
+  map.off();
+  map._mapPane = L.DomUtil.create('div');
+  L.DomUtil.setPosition(map._mapPane, L.point(0, 0));
 }
 
 const VIEW_KEY = 'pista.map.view';

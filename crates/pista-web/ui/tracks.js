@@ -103,7 +103,6 @@ export function show(main, { settings }) {
   let shown = []; // { user, name, tid, color, zone, zoneKnown, range, overview, detail, readout }
   let reading = 0; // the newest read; older answers are dropped
   let refineTimer = null;
-  let closed = false; // the page was left; a zoom that ends after that refines nothing
 
   function noteZone() {
     if (zoneMode.value === 'browser') {
@@ -296,7 +295,6 @@ export function show(main, { settings }) {
     if (shown.length) read();
   });
   map.on('moveend', () => {
-    if (closed) return;
     clearTimeout(refineTimer);
     refineTimer = setTimeout(() => refine().catch(() => {}), 150);
   });
@@ -308,7 +306,6 @@ export function show(main, { settings }) {
     // A read still under way finds its turn gone and draws nothing on the removed map
     // (Leaflet throws on a map it no longer has).
     reading += 1;
-    closed = true;
     unsubscribe();
     clearTimeout(refineTimer);
     player.remove();
