@@ -172,6 +172,17 @@ test('leaving a page while its map still moves raises no error and saves no view
   await page.keyboard.up('Shift');
   await page.locator('table.devices').waitFor();
 
+  // Map: the page is left while the arrow key's pan glides (Leaflet ends it when the map goes).
+  await page.locator('.pages a', { hasText: 'Map' }).click();
+  await holder.waitFor();
+  await page.waitForTimeout(600);
+  await holder.focus();
+  await page.keyboard.press('ArrowRight');
+  await page.evaluate(() => {
+    [...document.querySelectorAll('.pages a')].find((a) => a.textContent === 'Table').click();
+  });
+  await page.locator('table.devices').waitFor();
+
   await page.waitForTimeout(700); // every timer Leaflet had left has run
   assert.deepEqual(pageErrors.slice(before), []);
   // None of the maps left moved the view the map page remembers.

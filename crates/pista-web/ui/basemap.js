@@ -22,8 +22,10 @@ export function make(holder, settings) {
  * the `moveend` 200 ms after a resize, a box zoom's mouse-up. Each of them still moves the
  * removed map, and moving it reads its map pane, which `remove` deleted (an uncaught TypeError
  * on `_leaflet_pos`). So the removed map loses the page's listeners (a late `moveend` of a map no
- * longer shown must not save its view) and gets a detached pane of its own to move. */
+ * longer shown must not save its view; `remove` itself ends a pan under way with one, hence the
+ * `moveend` listeners go before it) and gets a detached pane of its own to move. */
 export function discard(map) {
+  map.off('moveend');
   map.remove();
   map.off();
   map._mapPane = L.DomUtil.create('div');
