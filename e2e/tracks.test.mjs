@@ -100,14 +100,23 @@ const SEA = [
 
 test('leaving a page while its map still moves raises no error and saves no view', async () => {
   const before = pageErrors.length;
-  const frames = async (page, count) => page.evaluate(async (n) => {
-    for (let i = 0; i < n; i += 1) await new Promise((resolve) => requestAnimationFrame(resolve));
-  }, count);
-
-  // Each page is left from inside it (no wait of Playwright's before the click).
-  // Tracks: the page is left in the middle of an animated zoom (a quarter of a second).
   const page = await newPage();
   await openTracks(page);
+  // Each page is left from inside it, with no wait of Playwright's before the click (the UI is
+  // one document, so this stays defined from page to page).
+  await page.evaluate(() => {
+    window.leaveForTable = () => {
+      [...document.querySelectorAll('.pages a')].find((a) => a.textContent === 'Table').click();
+    };
+  });
+  const holder = page.locator('.leaflet-container');
+  const openMap = async () => {
+    await page.locator('.pages a', { hasText: 'Map' }).click();
+    await holder.waitFor();
+    await page.waitForTimeout(600); // the map's fit to its markers has ended
+  };
+
+  // Tracks: the page is left in the middle of an animated zoom (a quarter of a second).
   await showDays(page, ['JL (jane/long)'], '2026-04-01');
   await page.waitForTimeout(300); // the fit to the track has ended
   const zooming = await page.evaluate(async () => {
@@ -117,17 +126,14 @@ test('leaving a page while its map still moves raises no error and saves no view
       await new Promise((resolve) => requestAnimationFrame(resolve));
     }
     const animating = pane.classList.contains('leaflet-zoom-anim');
-    [...document.querySelectorAll('.pages a')].find((a) => a.textContent === 'Table').click();
+    window.leaveForTable();
     return animating;
   });
   assert.equal(zooming, true);
   await page.locator('table.devices').waitFor();
 
   // Map: a turn of the wheel zooms 40 ms later; the page is left before that.
-  await page.locator('.pages a', { hasText: 'Map' }).click();
-  const holder = page.locator('.leaflet-container');
-  await holder.waitFor();
-  await page.waitForTimeout(600); // the map's fit to its markers has ended
+  await openMap();
   const view = await page.evaluate(() => localStorage.getItem('pista.map.view'));
   assert.notEqual(view, null);
   await page.evaluate(() => {
@@ -136,51 +142,43 @@ test('leaving a page while its map still moves raises no error and saves no view
     map.dispatchEvent(new WheelEvent('wheel', {
       deltaY: -120, clientX: box.left + 100, clientY: box.top + 100, bubbles: true, cancelable: true,
     }));
-    [...document.querySelectorAll('.pages a')].find((a) => a.textContent === 'Table').click();
+    window.leaveForTable();
   });
   await page.locator('table.devices').waitFor();
 
   // Map: a resize moves the map 200 ms later, and a zoom is under way when the page is left.
-  await page.locator('.pages a', { hasText: 'Map' }).click();
-  await holder.waitFor();
-  await page.waitForTimeout(600);
+  await openMap();
   await page.setViewportSize({ width: 1000, height: 700 });
-  await frames(page, 2);
+  await page.evaluate(() => new Promise((resolve) => { // the resize reaches the map
+    requestAnimationFrame(() => requestAnimationFrame(resolve));
+  }));
   await page.evaluate(() => {
     document.querySelector('.leaflet-control-zoom-in').click();
     return new Promise((resolve) => setTimeout(() => {
-      [...document.querySelectorAll('.pages a')].find((a) => a.textContent === 'Table').click();
+      window.leaveForTable();
       resolve();
     }, 60));
   });
   await page.locator('table.devices').waitFor();
 
   // Map: a box zoom (shift and drag) is let go of after the page was left.
-  await page.locator('.pages a', { hasText: 'Map' }).click();
-  await holder.waitFor();
-  await page.waitForTimeout(600);
+  await openMap();
   const box = await holder.boundingBox();
   await page.keyboard.down('Shift');
   await page.mouse.move(box.x + 100, box.y + 100);
   await page.mouse.down();
   await page.mouse.move(box.x + 200, box.y + 200, { steps: 3 });
-  await page.evaluate(() => {
-    [...document.querySelectorAll('.pages a')].find((a) => a.textContent === 'Table').click();
-  });
+  await page.evaluate(() => window.leaveForTable());
   await page.mouse.move(box.x + 250, box.y + 250, { steps: 3 });
   await page.mouse.up();
   await page.keyboard.up('Shift');
   await page.locator('table.devices').waitFor();
 
   // Map: the page is left while the arrow key's pan glides (Leaflet ends it when the map goes).
-  await page.locator('.pages a', { hasText: 'Map' }).click();
-  await holder.waitFor();
-  await page.waitForTimeout(600);
+  await openMap();
   await holder.focus();
   await page.keyboard.press('ArrowRight');
-  await page.evaluate(() => {
-    [...document.querySelectorAll('.pages a')].find((a) => a.textContent === 'Table').click();
-  });
+  await page.evaluate(() => window.leaveForTable());
   await page.locator('table.devices').waitFor();
 
   await page.waitForTimeout(700); // every timer Leaflet had left has run
