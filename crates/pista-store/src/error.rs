@@ -22,6 +22,15 @@ pub enum StoreError {
     /// locations into a SQLite file say so by name.
     #[error("database {path} is closed")]
     Closed { path: String },
+    /// The SQLite URL opens the file read-only (`mode=ro`), and this writes.
+    #[error("database {path} is opened read-only ({parameter} in its URL); this writes to it")]
+    ReadOnly { path: String, parameter: String },
+    /// A SQLite file opened read-only lacks migrations, which would write to it.
+    #[error(
+        "database {path} is opened read-only ({parameter} in its URL) but lacks {pending} \
+         migration(s), the first {first}; open it once without {parameter} to migrate it"
+    )]
+    ReadOnlyOutdated { path: String, parameter: String, pending: usize, first: String },
     #[error("unknown user {user:?}")]
     UnknownUser { user: String },
     #[error("unknown device {device:?} of user {user:?}")]

@@ -57,6 +57,25 @@ async fn migrate_sqlite(db: &DatabaseConnection) -> Result<(), StoreError> {
     }
 }
 
+/// For a SQLite file opened read-only, which cannot be migrated: fails, naming the first
+/// migration it lacks, unless it has them all.
+async fn check_migrated(
+    db: &DatabaseConnection,
+    path: &str,
+    parameter: &str,
+) -> Result<(), StoreError> {
+    let pending = Migrator::get_pending_migrations_read_only(db)
+        .await
+        .map_err(|source| StoreError::Migrate { source })?;
+    let Some(first) = pending.first() else { return Ok(()) };
+    Err(StoreError::ReadOnlyOutdated {
+        path: path.split('?').next().unwrap_or(path).to_owned(),
+        parameter: parameter.to_owned(),
+        pending: pending.len(),
+        first: first.name().to_owned(),
+    })
+}
+
 /// Whether a SQLite migration failed because another process migrated (or wrote) meanwhile.
 fn migrated_meanwhile(error: &sea_orm::DbErr) -> bool {
     let text = error.to_string();
@@ -138,7 +157,9 @@ impl SqlStore {
             });
         };
 
-        if path != ":memory:" {
+        // A file opened read-only is not made: a missing one is an error of its own.
+        let read_only = read_only_parameter(url, path)?;
+        if path != ":memory:" && read_only.is_none() {
             create_parent_dir(path)?;
             create_private_file(path)?;
         }
@@ -158,13 +179,16 @@ impl SqlStore {
         let db = Database::connect(options)
             .await
             .map_err(|source| StoreError::Open { url: url.to_owned(), source })?;
-        migrate_sqlite(&db).await?;
+        match &read_only {
+            None => migrate_sqlite(&db).await?,
+            Some(parameter) => check_migrated(&db, path, parameter).await?,
+        }
 
         let mut store = Self::with_connection(db);
         if path != ":memory:" {
             let file = Path::new(path.split('?').next().unwrap_or(path));
             store.lean = Some(Arc::new(LeanReads::new(file)));
-            store.lean_writes = Some(LeanWrites::new(file));
+            store.lean_writes = Some(LeanWrites::new(file, read_only));
         }
         Ok(store)
     }
@@ -242,6 +266,12 @@ impl SqlStore {
         }
     }
 
+    /// The SQLite URL's parameter that opened the file read-only (`mode=ro`), if it did: every
+    /// write then fails by that name.
+    pub fn read_only(&self) -> Option<&str> {
+        self.lean_writes.as_ref().and_then(LeanWrites::read_only)
+    }
+
     /// Closes the connection pool; later operations fail. Used to drill storage outages.
     pub async fn close(&self) {
         if let Some(lean) = &self.lean {
@@ -266,6 +296,29 @@ pub(crate) fn masked(url: &str) -> String {
 
 /// Creates the database's directory, readable by its owner only (it holds device secrets and
 /// everyone's history). An existing directory keeps its permissions.
+/// What a SQLite URL's query asks of the file: `Ok(Some("mode=ro"))` when it opens it
+/// read-only. `immutable=1` is refused: SQLite then ignores the write-ahead log, which holds the
+/// newest of what Pista wrote, and would read an old state without a word.
+fn read_only_parameter(url: &str, path: &str) -> Result<Option<String>, StoreError> {
+    let Some((_, query)) = path.split_once('?') else { return Ok(None) };
+    for pair in query.split('&') {
+        match pair.split_once('=').unwrap_or((pair, "")) {
+            ("mode", "ro") => return Ok(Some(pair.to_owned())),
+            ("immutable", "true" | "1") => {
+                return Err(StoreError::Unsupported {
+                    url: url.to_owned(),
+                    reason: format!(
+                        "{pair} makes SQLite ignore the write-ahead log, which holds the newest \
+                         data; use mode=ro to read without writing"
+                    ),
+                });
+            }
+            _ => {}
+        }
+    }
+    Ok(None)
+}
+
 fn create_parent_dir(path: &str) -> Result<(), StoreError> {
     let path = path.split('?').next().unwrap_or(path);
     match Path::new(path).parent() {

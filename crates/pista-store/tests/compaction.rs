@@ -1,7 +1,8 @@
 //! Compaction through the store (see `pista_store::Compacted`): three devices reporting together,
 //! two days old, put in device order in chunks, with every history read, count, last position
 //! and address lookup giving what it gave before; a read open across a compaction reads on
-//! unchanged; PostgreSQL and MariaDB keep their rows as they are.
+//! unchanged; a URL that opens the file read-only reads it and refuses to compact or write by
+//! name; PostgreSQL and MariaDB keep their rows as they are.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -187,6 +188,63 @@ async fn the_address_backfill_finds_moved_fixes() {
     let addrs: Vec<Option<&str>> = points.iter().map(|p| p.addr.as_deref()).collect();
     // The phone's first fix, first of the user's by time and then position.
     assert_eq!(addrs, [Some("Rue 1"), None, None, None, None, None]);
+    test.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_only_url_reads_and_refuses_every_write_by_name() {
+    let test = open(Backend::Sqlite).await;
+    let now = now();
+    report_together(&test.store, 100, now).await;
+    let whole = histories(&test.store).await;
+    let path = test.url.strip_prefix("sqlite://").unwrap();
+    let read_only = format!("{}?mode=ro", test.url);
+    let store = SqlStore::open(&read_only).await.unwrap();
+    assert_eq!(histories(&store).await, whole);
+    let refusal =
+        format!("database {path} is opened read-only (mode=ro in its URL); this writes to it");
+    assert_eq!(store.compact(now).await.unwrap_err().to_string(), refusal);
+    let fix = json!({"_type": "location", "lat": 1.0, "lon": 2.0, "tst": T - 30});
+    let error = store.write(&[location(&devices()[0], fix, now)]).await.unwrap_err();
+    assert_eq!(error.to_string(), refusal);
+    store.close().await;
+
+    // immutable=1 would read the file without its write-ahead log: an old state.
+    let immutable = format!("{}?immutable=1", test.url);
+    let error = SqlStore::open(&immutable).await.err().expect("immutable refused");
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "database {immutable} is not supported: immutable=1 makes SQLite ignore the \
+             write-ahead log, which holds the newest data; use mode=ro to read without writing"
+        )
+    );
+    assert_eq!(runs(&test.url).await, [(100, false), (100, false), (100, false)]);
+    assert_eq!(histories(&test.store).await, whole);
+
+    // A file that lacks a migration cannot get it read-only: the message names it.
+    let db = Database::connect(test.url.as_str()).await.unwrap();
+    let newest = "SELECT version FROM seaql_migrations ORDER BY version DESC LIMIT 1";
+    let row = db.query_one_raw(sea_orm::Statement::from_string(db.get_database_backend(), newest));
+    let newest: String = row.await.unwrap().unwrap().try_get_by_index(0).unwrap();
+    let forget = format!("DELETE FROM seaql_migrations WHERE version = '{newest}'");
+    db.execute_unprepared(&forget).await.unwrap();
+    db.close().await.unwrap();
+    let error = SqlStore::open(&read_only).await.err().expect("an outdated file refused");
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "database {path} is opened read-only (mode=ro in its URL) but lacks 1 \
+             migration(s), the first {newest}; open it once without mode=ro to migrate it"
+        )
+    );
+
+    // A missing file is not made.
+    let missing = format!("{}?mode=ro", test.url.replace("pista.db", "missing.db"));
+    let error = SqlStore::open(&missing).await.err().expect("no store on a missing file");
+    assert_eq!(error.to_string(), format!("cannot open database {missing}"));
+    let missing_path = std::path::Path::new(path).with_file_name("missing.db");
+    assert!(!missing_path.exists());
     test.finish().await;
 }
 

@@ -2,7 +2,8 @@
 //! days old, then `pista compact` run beside the running server, and the server's own pass at
 //! its start (and none with `database.compact = false`). Every answer of the Recorder API stays
 //! byte for byte what it was, each device's fixes end up with consecutive ids below zero, and
-//! ingest goes on with its own ids.
+//! ingest goes on with its own ids. A URL that opens the file read-only (`mode=ro`) is refused
+//! by `pista compact` and `pista serve` by name, and read by `pista ocat`.
 
 use std::path::Path;
 use std::time::Duration;
@@ -102,6 +103,33 @@ async fn pista_compact_and_the_servers_own_pass_change_no_answer() {
 
     sql(&dir, &format!("UPDATE locations SET received_at = received_at - {}", 2 * DAY)).await;
     let before = answers(&server).await;
+    // A URL that opens the file read-only is refused by name, and nothing moves.
+    let file = dir.join("pista.db");
+    let read_only = format!("sqlite://{}?mode=ro", file.display());
+    let (ok, _, err) = pista_in(&dir, &["compact", "--database", &read_only]);
+    assert!(!ok);
+    let refusal = format!(
+        "database {} is opened read-only (mode=ro in its URL); this writes to it",
+        file.display()
+    );
+    assert!(err.contains(&refusal), "{err}");
+    assert_eq!(layout(&dir).await, [(150, false, 150), (150, false, 150)]);
+    // A server would refuse every point: it does not start.
+    let (ok, _, err) = pista_in(
+        &dir,
+        &["serve", "--database", &read_only, "--http", "127.0.0.1:0", "--broker", "off"],
+    );
+    assert!(!ok);
+    let refusal = format!(
+        "the server stores what devices send, but {read_only} opens the database read-only \
+         (mode=ro); remove mode=ro to serve (pista ocat and pista export read with it)"
+    );
+    assert!(err.contains(&refusal), "{err}");
+    // Reading needs no writing: ocat lists the users.
+    let (ok, out, err) = pista_in(&dir, &["ocat", "--database", &read_only, "--list"]);
+    assert!(ok, "{err}");
+    assert_eq!(out, "{\"results\":[\"jane\"]}\n");
+
     let (ok, out, err) = pista_in(&dir, &["compact"]);
     assert!(ok, "{err}");
     assert_eq!(out, "moved 300 locations into device order in 1 step\n");

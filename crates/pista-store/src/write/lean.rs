@@ -52,6 +52,9 @@ pub(crate) struct Known {
 /// The store's rusqlite connection for lean batches, opened on first use.
 pub(crate) struct LeanWrites {
     path: PathBuf,
+    /// The URL's parameter that opens the file read-only (`mode=ro`), if any: every write
+    /// then fails by that name (rusqlite would open the file for writing whatever the URL says).
+    read_only: Option<String>,
     connection: Mutex<Option<Connection>>,
     /// Set by [`LeanWrites::close`]: writes fail from then on, like the pool's.
     closed: AtomicBool,
@@ -87,8 +90,19 @@ static INSERT_LOCATION: LazyLock<String> = LazyLock::new(|| {
 });
 
 impl LeanWrites {
-    pub(crate) fn new(path: &Path) -> Self {
-        Self { path: path.to_owned(), connection: Mutex::new(None), closed: AtomicBool::new(false) }
+    /// Writes to the file at `path`; none at all when `read_only` names the URL's parameter
+    /// that opens it read-only.
+    pub(crate) fn new(path: &Path, read_only: Option<String>) -> Self {
+        Self {
+            path: path.to_owned(),
+            read_only,
+            connection: Mutex::new(None),
+            closed: AtomicBool::new(false),
+        }
+    }
+
+    pub(crate) fn read_only(&self) -> Option<&str> {
+        self.read_only.as_deref()
     }
 
     /// Closes the connection and fails every write from now on.
@@ -136,6 +150,10 @@ impl LeanWrites {
         let mut slot = self.connection.lock().unwrap_or_else(|e| e.into_inner());
         if self.closed.load(Ordering::SeqCst) {
             return Err(StoreError::Closed { path: self.path.display().to_string() });
+        }
+        if let Some(parameter) = &self.read_only {
+            let path = self.path.display().to_string();
+            return Err(StoreError::ReadOnly { path, parameter: parameter.clone() });
         }
         let connection = match slot.as_mut() {
             Some(connection) => connection,
