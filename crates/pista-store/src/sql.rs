@@ -298,25 +298,27 @@ pub(crate) fn masked(url: &str) -> String {
 /// everyone's history). An existing directory keeps its permissions.
 /// What a SQLite URL's query asks of the file: `Ok(Some("mode=ro"))` when it opens it
 /// read-only. `immutable=1` is refused: SQLite then ignores the write-ahead log, which holds the
-/// newest of what Pista wrote, and would read an old state without a word.
+/// newest of what Pista wrote, and would read an old state without a word. Every pair counts,
+/// decoded as sqlx decodes them (`mode=%72%6f` is `mode=ro`).
 fn read_only_parameter(url: &str, path: &str) -> Result<Option<String>, StoreError> {
     let Some((_, query)) = path.split_once('?') else { return Ok(None) };
-    for pair in query.split('&') {
-        match pair.split_once('=').unwrap_or((pair, "")) {
-            ("mode", "ro") => return Ok(Some(pair.to_owned())),
+    let mut read_only = None;
+    for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
+        match (name.as_ref(), value.as_ref()) {
+            ("mode", "ro") => read_only = Some("mode=ro".to_owned()),
             ("immutable", "true" | "1") => {
                 return Err(StoreError::Unsupported {
                     url: url.to_owned(),
                     reason: format!(
-                        "{pair} makes SQLite ignore the write-ahead log, which holds the newest \
-                         data; use mode=ro to read without writing"
+                        "immutable={value} makes SQLite ignore the write-ahead log, which holds \
+                         the newest data; use mode=ro to read without writing"
                     ),
                 });
             }
             _ => {}
         }
     }
-    Ok(None)
+    Ok(read_only)
 }
 
 fn create_parent_dir(path: &str) -> Result<(), StoreError> {
@@ -357,5 +359,40 @@ fn create_private_file(path: &str) -> Result<(), StoreError> {
         Ok(_) => Ok(()),
         Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
         Err(source) => Err(StoreError::CreateFile { path: path.display().to_string(), source }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::read_only_parameter;
+
+    #[test]
+    fn every_pair_of_a_sqlite_query_counts_decoded() {
+        let read_only = Ok(Some("mode=ro".to_owned()));
+        let cases = [
+            ("/d/pista.db", Ok(None)),
+            ("/d/pista.db?mode=ro", read_only.clone()),
+            ("/d/pista.db?cache=shared&mode=ro", read_only.clone()),
+            ("/d/pista.db?mode=%72%6f", read_only.clone()),
+            ("/d/pista.db?mode=rw&mode=ro", read_only.clone()),
+            ("/d/pista.db?mode=rwc", Ok(None)),
+            ("/d/pista.db?immutable=0", Ok(None)),
+            ("/d/pista.db?immutable=false&mode=ro", read_only),
+            ("/d/pista.db?immutable=1", Err("immutable=1")),
+            ("/d/pista.db?mode=ro&immutable=true", Err("immutable=true")),
+            ("/d/pista.db?mode=ro&immutable=%31", Err("immutable=1")),
+        ];
+        for (path, expected) in cases {
+            let url = format!("sqlite://{path}");
+            let answer = read_only_parameter(&url, path).map_err(|error| error.to_string());
+            let expected = expected.map_err(|pair| {
+                format!(
+                    "database {url} is not supported: {pair} makes SQLite ignore the \
+                     write-ahead log, which holds the newest data; use mode=ro to read without \
+                     writing"
+                )
+            });
+            assert_eq!(answer, expected, "{path}");
+        }
     }
 }

@@ -22,7 +22,8 @@ pub fn install_crypto_provider() {
 
 /// An error and its causes as one line, `outer: cause: cause`, for the command line. A cause
 /// whose text its outer error already ends with (database errors repeat their driver's
-/// message) is left out, so no reason is printed twice.
+/// message) is left out, so no reason is printed twice. SQLite's "attempt to write a readonly
+/// database" gets a second line saying what makes a database read-only.
 pub fn error_text(error: &anyhow::Error) -> String {
     let mut text = String::new();
     let mut shown = String::new();
@@ -36,6 +37,12 @@ pub fn error_text(error: &anyhow::Error) -> String {
         }
         text.push_str(&part);
         shown = part;
+    }
+    if text.contains("attempt to write a readonly database") {
+        text.push_str(
+            "\n  the database cannot be written: its URL opens it read-only (mode=ro), or the \
+             file or its directory may not be written by this user; this command writes to it",
+        );
     }
     text
 }

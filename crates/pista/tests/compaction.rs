@@ -125,6 +125,18 @@ async fn pista_compact_and_the_servers_own_pass_change_no_answer() {
          (mode=ro); remove mode=ro to serve (pista ocat and pista export read with it)"
     );
     assert!(err.contains(&refusal), "{err}");
+    // Other writers end with SQLite's refusal and what causes it.
+    let (ok, _, err) =
+        pista_in(&dir, &["delete", "--database", &read_only, "--user", "jane", "--all"]);
+    assert!(!ok);
+    assert!(
+        err.ends_with(
+            "attempt to write a readonly database\n  the database cannot be written: its URL \
+             opens it read-only (mode=ro), or the file or its directory may not be written by \
+             this user; this command writes to it\n"
+        ),
+        "{err}"
+    );
     // Reading needs no writing: ocat lists the users.
     let (ok, out, err) = pista_in(&dir, &["ocat", "--database", &read_only, "--list"]);
     assert!(ok, "{err}");
