@@ -69,7 +69,7 @@ impl Retention {
                 selector = %selector,
                 %error,
                 cause = ?std::error::Error::source(error),
-                "deletion stopped part way"
+                "deletion failed; chunks committed before the failure stay deleted"
             ),
         }
         result
