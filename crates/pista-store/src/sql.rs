@@ -272,6 +272,16 @@ impl SqlStore {
         self.lean_writes.as_ref().and_then(LeanWrites::read_only)
     }
 
+    /// Fails unless this process can write to the SQLite file: a URL with `mode=ro`, or a file
+    /// or directory this user may not write (SQLite opens those read-only without a word, and
+    /// only the first write fails). Checked with a write that changes nothing, rolled back.
+    /// PostgreSQL and MariaDB: nothing to check here (their grants fail the first write).
+    pub async fn check_writable(&self) -> Result<(), StoreError> {
+        let Some(lean) = &self.lean_writes else { return Ok(()) };
+        let _write = self.writes.lock().await;
+        crate::write::run_blocking(|| lean.check_writable())
+    }
+
     /// Closes the connection pool; later operations fail. Used to drill storage outages.
     pub async fn close(&self) {
         if let Some(lean) = &self.lean {

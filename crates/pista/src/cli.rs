@@ -356,13 +356,21 @@ fn with_settings(command: Command) -> Command {
                  OTR_* settings are read as Pista's, below OTR_* variables",
             ),
     );
-    TABLE.iter().fold(command, |command, setting| {
-        command.arg(Arg::new(setting.flag).long(setting.flag).value_name("VALUE").help(format!(
-            "{} [env {}]",
-            setting.doc,
-            setting.env_var()
-        )))
-    })
+    // A command's own option of the same name (`ctrld set --auth`, the app's setting) goes
+    // first: that setting of the server is not the command's business then.
+    let own: Vec<String> = command.get_arguments().map(|arg| arg.get_id().to_string()).collect();
+    TABLE.iter().filter(|setting| !own.iter().any(|id| id == setting.flag)).fold(
+        command,
+        |command, setting| {
+            command.arg(
+                Arg::new(setting.flag).long(setting.flag).value_name("VALUE").help(format!(
+                    "{} [env {}]",
+                    setting.doc,
+                    setting.env_var()
+                )),
+            )
+        },
+    )
 }
 
 fn owner_args(command: Command) -> Command {
@@ -546,7 +554,10 @@ pub fn raw_settings(matches: &ArgMatches) -> Result<RawSettings, SettingsError> 
     let config = matches.get_one::<String>("config").map(PathBuf::from);
     let flags: Vec<(&str, String)> = TABLE
         .iter()
-        .filter_map(|s| matches.get_one::<String>(s.flag).map(|v| (s.flag, v.clone())))
+        // A command's own option of a setting's name is not that setting (see `with_settings`).
+        .filter_map(|s| {
+            matches.try_get_one::<String>(s.flag).ok().flatten().map(|v| (s.flag, v.clone()))
+        })
         .collect();
     // The Recorder's file counts below its environment variables, as in the Recorder.
     let recorder = match matches.get_one::<String>("recorder-config") {
@@ -559,4 +570,26 @@ pub fn raw_settings(matches: &ArgMatches) -> Result<RawSettings, SettingsError> 
             .or_else(|| var.starts_with("OTR_").then(|| recorder.get(var).cloned()).flatten())
     };
     RawSettings::load(config.as_deref(), env, &flags)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{command, raw_settings};
+
+    #[test]
+    fn the_command_line_has_no_clashing_options() {
+        command().debug_assert();
+    }
+
+    #[test]
+    fn ctrld_set_auth_is_the_apps_setting_not_the_servers() {
+        let matches = command()
+            .try_get_matches_from(["pista", "ctrld", "set", "--auth", "false", "--port", "8883"])
+            .unwrap();
+        let (_, ctrld) = matches.subcommand().unwrap();
+        let (_, set) = ctrld.subcommand().unwrap();
+        assert_eq!(set.get_one::<bool>("auth"), Some(&false));
+        let settings = raw_settings(set).unwrap().validate().unwrap();
+        assert!(settings.auth, "the server's auth setting keeps its default");
+    }
 }

@@ -65,6 +65,7 @@ pub async fn run_cli(args: &ArgMatches) -> anyhow::Result<Summary> {
         let database = crate::settings::masked_url(&settings.database);
         bail!("{database} opens the database read-only ({parameter}); an import writes to it");
     }
+    store.check_writable().await?;
     let options = PipelineOptions {
         time: TimeRule { floor: settings.time_floor, ..TimeRule::default() },
         t_ignore: settings.t_ignore.clone(),

@@ -40,8 +40,9 @@ pub fn error_text(error: &anyhow::Error) -> String {
     }
     if text.contains("attempt to write a readonly database") {
         text.push_str(
-            "\n  the database cannot be written: its URL opens it read-only (mode=ro), or the \
-             file or its directory may not be written by this user; this command writes to it",
+            "\n  the database cannot be written: its URL opens it read-only (mode=ro), or this \
+             user may not write the file or its directory (SQLite makes its -wal and -shm files \
+             there, even to read)",
         );
     }
     text

@@ -131,6 +131,7 @@ impl Server {
         if let Some(parameter) = store.read_only() {
             return Err(ServeError::ReadOnly { database, parameter: parameter.to_owned() });
         }
+        store.check_writable().await?;
         tracing::info!(%database, "database ready");
         let stores = Stores {
             derived: Some(store.clone()),

@@ -1,5 +1,6 @@
 //! The real `pista` binary: it starts with flags only, logs one line per listener, serves HTTP
-//! mode and the API, stops on SIGTERM, and explains a taken port or a bad value and exits 1.
+//! mode and the API, stops on SIGTERM, and explains a taken port, a bad value or a database it
+//! may not write and exits 1.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -156,4 +157,49 @@ fn config_prints_the_example_and_the_effective_settings() {
     let text = String::from_utf8(effective.stdout).unwrap();
     assert!(text.contains("listen = \"127.0.0.1:9\"  # environment PISTA_HTTP\n"), "{text}");
     assert!(text.contains("url = \"mqtt://a:***@h:1\"  # flag --mqtt\n"), "{text}");
+}
+
+/// Runs the binary as the unprivileged user 65534 (root writes any file whatever its mode).
+fn as_nobody(args: &[&str], dir: &std::path::Path) -> (Option<i32>, String) {
+    let output = Command::new("setpriv")
+        .args(["--reuid", "65534", "--regid", "65534", "--clear-groups", PISTA])
+        .args(args)
+        .arg("--data-dir")
+        .arg(dir)
+        .env_remove("PISTA_CONFIG")
+        .output()
+        .unwrap();
+    (output.status.code(), String::from_utf8_lossy(&output.stderr).into_owned())
+}
+
+#[tokio::test]
+async fn a_database_this_user_may_not_write_is_refused_before_anything_starts() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("pista.db");
+    let store = pista_store::SqlStore::open(&format!("sqlite://{}", file.display())).await.unwrap();
+    store.close().await;
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o444)).unwrap();
+    let gpx = dir.path().join("t.gpx");
+    std::fs::write(
+        &gpx,
+        r#"<gpx version="1.1" creator="t"><trk><trkseg><trkpt lat="1" lon="2"><time>2024-01-01T00:00:00Z</time></trkpt></trkseg></trk></gpx>"#,
+    )
+    .unwrap();
+    let refusal = format!(
+        "error: database check writing failed on {}: attempt to write a readonly database: \
+         Error code 8: attempt to write a readonly database\n  \
+         the database cannot be written: its URL opens it read-only (mode=ro), or this user may \
+         not write the file or its directory (SQLite makes its -wal and -shm files there, even \
+         to read)\n",
+        file.display()
+    );
+    let serve = ["serve", "--http", "127.0.0.1:0", "--broker", "off"];
+    assert_eq!(as_nobody(&serve, dir.path()), (Some(1), refusal.clone()));
+    let gpx = gpx.display().to_string();
+    let import = ["import", "gpx", gpx.as_str(), "--user", "jane", "--device", "phone"];
+    assert_eq!(as_nobody(&import, dir.path()), (Some(1), refusal));
+    // Reading needs no writing.
+    assert_eq!(as_nobody(&["ocat", "--list"], dir.path()), (Some(0), String::new()));
 }

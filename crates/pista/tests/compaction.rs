@@ -132,8 +132,8 @@ async fn pista_compact_and_the_servers_own_pass_change_no_answer() {
     assert!(
         err.ends_with(
             "attempt to write a readonly database\n  the database cannot be written: its URL \
-             opens it read-only (mode=ro), or the file or its directory may not be written by \
-             this user; this command writes to it\n"
+             opens it read-only (mode=ro), or this user may not write the file or its \
+             directory (SQLite makes its -wal and -shm files there, even to read)\n"
         ),
         "{err}"
     );

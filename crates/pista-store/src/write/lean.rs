@@ -105,6 +105,18 @@ impl LeanWrites {
         self.read_only.as_deref()
     }
 
+    /// A write that changes nothing, rolled back: fails as any write would (see
+    /// [`crate::SqlStore::check_writable`]).
+    pub(crate) fn check_writable(&self) -> Result<(), StoreError> {
+        self.with_connection(|connection| {
+            let txn = connection
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(self.fail("check writing"))?;
+            txn.execute("DELETE FROM revisions WHERE 0", []).map_err(self.fail("check writing"))?;
+            txn.rollback().map_err(self.fail("check writing"))
+        })
+    }
+
     /// Closes the connection and fails every write from now on.
     pub(crate) fn close(&self) {
         self.closed.store(true, Ordering::SeqCst);
