@@ -159,17 +159,12 @@ fn config_prints_the_example_and_the_effective_settings() {
     assert!(text.contains("url = \"mqtt://a:***@h:1\"  # flag --mqtt\n"), "{text}");
 }
 
-/// Runs the binary as the unprivileged user 65534 (root writes any file whatever its mode).
-fn as_nobody(args: &[&str], dir: &std::path::Path) -> (Option<i32>, String) {
-    let output = Command::new("setpriv")
-        .args(["--reuid", "65534", "--regid", "65534", "--clear-groups", PISTA])
-        .args(args)
-        .arg("--data-dir")
-        .arg(dir)
-        .env_remove("PISTA_CONFIG")
-        .output()
-        .unwrap();
-    (output.status.code(), String::from_utf8_lossy(&output.stderr).into_owned())
+/// Runs the binary as the unprivileged user 65534 (root writes any file whatever its mode):
+/// whether it succeeded, and its standard error.
+fn as_nobody(args: &[&str], dir: &std::path::Path) -> (bool, String) {
+    let nobody = ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups"];
+    let (ok, _, err) = crate::common::pista_as(&nobody, dir, args);
+    (ok, err)
 }
 
 #[tokio::test]
@@ -196,10 +191,10 @@ async fn a_database_this_user_may_not_write_is_refused_before_anything_starts() 
         file.display()
     );
     let serve = ["serve", "--http", "127.0.0.1:0", "--broker", "off"];
-    assert_eq!(as_nobody(&serve, dir.path()), (Some(1), refusal.clone()));
+    assert_eq!(as_nobody(&serve, dir.path()), (false, refusal.clone()));
     let gpx = gpx.display().to_string();
     let import = ["import", "gpx", gpx.as_str(), "--user", "jane", "--device", "phone"];
-    assert_eq!(as_nobody(&import, dir.path()), (Some(1), refusal));
+    assert_eq!(as_nobody(&import, dir.path()), (false, refusal));
     // Reading needs no writing.
-    assert_eq!(as_nobody(&["ocat", "--list"], dir.path()), (Some(0), String::new()));
+    assert_eq!(as_nobody(&["ocat", "--list"], dir.path()), (true, String::new()));
 }

@@ -581,13 +581,22 @@ impl Drop for OwnMosquitto {
 /// Runs the `pista` binary with `args` on the data directory `dir` (no config file from the
 /// environment): whether it succeeded, its standard output and its standard error.
 pub fn pista_in(dir: &std::path::Path, args: &[&str]) -> (bool, String, String) {
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_pista"))
-        .args(args)
-        .arg("--data-dir")
-        .arg(dir)
-        .env_remove("PISTA_CONFIG")
-        .output()
-        .unwrap();
+    pista_as(&[], dir, args)
+}
+
+/// `pista_in` through `runner` (such as `setpriv ...`, which then starts the binary).
+pub fn pista_as(runner: &[&str], dir: &std::path::Path, args: &[&str]) -> (bool, String, String) {
+    let pista = env!("CARGO_BIN_EXE_pista");
+    let mut command = match runner {
+        [] => std::process::Command::new(pista),
+        [program, rest @ ..] => {
+            let mut command = std::process::Command::new(program);
+            command.args(rest).arg(pista);
+            command
+        }
+    };
+    let output =
+        command.args(args).arg("--data-dir").arg(dir).env_remove("PISTA_CONFIG").output().unwrap();
     (
         output.status.success(),
         String::from_utf8_lossy(&output.stdout).into_owned(),
