@@ -159,10 +159,27 @@ fn config_prints_the_example_and_the_effective_settings() {
     assert!(text.contains("url = \"mqtt://a:***@h:1\"  # flag --mqtt\n"), "{text}");
 }
 
-/// Runs the binary as the unprivileged user 65534 (root writes any file whatever its mode):
-/// whether it succeeded, and its standard error.
+/// Runs a copy of the binary in `dir` (wherever the build is, that user may run it) as the
+/// unprivileged user 65534 (root writes any file whatever its mode): whether it succeeded, and
+/// its standard error.
 fn as_nobody(args: &[&str], dir: &std::path::Path) -> (bool, String) {
-    let nobody = ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups"];
+    let copy = dir.join("pista");
+    if !copy.exists() {
+        std::fs::copy(PISTA, &copy).unwrap();
+    }
+    let copy = copy.display().to_string();
+    // A server that started by mistake is stopped, and the test fails instead of waiting.
+    let nobody = [
+        "timeout",
+        "30",
+        "setpriv",
+        "--reuid",
+        "65534",
+        "--regid",
+        "65534",
+        "--clear-groups",
+        &copy,
+    ];
     let (ok, _, err) = crate::common::pista_as(&nobody, dir, args);
     (ok, err)
 }

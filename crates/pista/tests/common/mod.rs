@@ -584,14 +584,14 @@ pub fn pista_in(dir: &std::path::Path, args: &[&str]) -> (bool, String, String) 
     pista_as(&[], dir, args)
 }
 
-/// `pista_in` through `runner` (such as `setpriv ...`, which then starts the binary).
-pub fn pista_as(runner: &[&str], dir: &std::path::Path, args: &[&str]) -> (bool, String, String) {
-    let pista = env!("CARGO_BIN_EXE_pista");
-    let mut command = match runner {
-        [] => std::process::Command::new(pista),
+/// `pista_in` started by `start` instead: a program and its arguments that run a `pista`
+/// binary (such as `setpriv ... /path/to/pista`); empty: the built binary itself.
+pub fn pista_as(start: &[&str], dir: &std::path::Path, args: &[&str]) -> (bool, String, String) {
+    let mut command = match start {
+        [] => std::process::Command::new(env!("CARGO_BIN_EXE_pista")),
         [program, rest @ ..] => {
             let mut command = std::process::Command::new(program);
-            command.args(rest).arg(pista);
+            command.args(rest);
             command
         }
     };
