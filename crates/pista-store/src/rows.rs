@@ -315,9 +315,10 @@ impl SqlStore {
             .and_where(Expr::col("user_name").eq(key.user.as_str()))
             .and_where(Expr::col("device_name").eq(key.device.as_str()))
             .to_owned();
+        // Setting one replaces the old: its failure is named for what was asked.
+        let step = if secret.is_some() { "replace secret" } else { "delete secret" };
         let existed =
-            txn.execute(&delete).await.map_err(StoreError::query("delete secret"))?.rows_affected()
-                > 0;
+            txn.execute(&delete).await.map_err(StoreError::query(step))?.rows_affected() > 0;
         if let Some(secret) = secret {
             let insert = Query::insert()
                 .into_table("secrets")

@@ -207,6 +207,12 @@ async fn a_read_only_url_reads_and_refuses_every_write_by_name() {
     let fix = json!({"_type": "location", "lat": 1.0, "lon": 2.0, "tst": T - 30});
     let error = store.write(&[location(&devices()[0], fix, now)]).await.unwrap_err();
     assert_eq!(error.to_string(), refusal);
+    // Writes through the pool fail in SQLite, named for what was asked.
+    let phone = &devices()[0];
+    let error = store.set_secret(phone, Some("s3cret"), now).await.unwrap_err();
+    assert_eq!(error.to_string(), "database replace secret failed");
+    let error = store.set_secret(phone, None, now).await.unwrap_err();
+    assert_eq!(error.to_string(), "database delete secret failed");
     store.close().await;
 
     // immutable=1 would read the file without its write-ahead log: an old state.

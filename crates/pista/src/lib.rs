@@ -29,7 +29,12 @@ pub fn error_text(error: &anyhow::Error) -> String {
     let mut shown = String::new();
     for cause in error.chain() {
         let part = cause.to_string();
-        if shown == part || shown.ends_with(&format!(": {part}")) {
+        // rusqlite's cause says again what its error said, after a code: `Error code 8: ...`.
+        let restated = part.strip_prefix("Error code ").and_then(|rest| rest.split_once(": "));
+        if shown == part
+            || shown.ends_with(&format!(": {part}"))
+            || restated.is_some_and(|(_, text)| shown == text)
+        {
             continue;
         }
         if !text.is_empty() {
@@ -67,6 +72,15 @@ mod tests {
             error_text(&error),
             "cannot connect to x: Connection Error: pool timed out while waiting for an open \
              connection"
+        );
+        let sqlite = anyhow::anyhow!("Error code 8: attempt to write a readonly database")
+            .context("attempt to write a readonly database")
+            .context("database add user failed");
+        assert_eq!(
+            error_text(&sqlite),
+            "database add user failed: attempt to write a readonly database\n  the database \
+             cannot be written: its URL opens it read-only (mode=ro), or this user may not write \
+             the file or its directory (SQLite makes its -wal and -shm files there, even to read)"
         );
         let plain = anyhow::Error::new(Inner).context("outer").context("outermost");
         assert_eq!(

@@ -200,8 +200,7 @@ async fn a_database_this_user_may_not_write_is_refused_before_anything_starts() 
     )
     .unwrap();
     let refusal = format!(
-        "error: database check writing failed on {}: attempt to write a readonly database: \
-         Error code 8: attempt to write a readonly database\n  \
+        "error: database check writing failed on {}: attempt to write a readonly database\n  \
          the database cannot be written: its URL opens it read-only (mode=ro), or this user may \
          not write the file or its directory (SQLite makes its -wal and -shm files there, even \
          to read)\n",
