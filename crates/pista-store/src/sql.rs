@@ -308,7 +308,8 @@ pub(crate) fn masked(url: &str) -> String {
 /// everyone's history). An existing directory keeps its permissions.
 /// What a SQLite URL's query asks of the file: `Ok(Some("mode=ro"))` when it opens it
 /// read-only. `immutable=1` is refused: SQLite then ignores the write-ahead log, which holds the
-/// newest of what Pista wrote, and would read an old state without a word. Every pair counts,
+/// newest of what Pista wrote, and would read an old state without a word; `mode=memory` too,
+/// which leaves the file aside for an empty database in memory. Every pair counts,
 /// decoded as sqlx decodes them (`mode=%72%6f` is `mode=ro`).
 fn read_only_parameter(url: &str, path: &str) -> Result<Option<String>, StoreError> {
     let Some((_, query)) = path.split_once('?') else { return Ok(None) };
@@ -316,6 +317,14 @@ fn read_only_parameter(url: &str, path: &str) -> Result<Option<String>, StoreErr
     for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
         match (name.as_ref(), value.as_ref()) {
             ("mode", "ro") => read_only = Some("mode=ro".to_owned()),
+            ("mode", "memory") => {
+                return Err(StoreError::Unsupported {
+                    url: url.to_owned(),
+                    reason: "mode=memory opens an empty database in memory instead of the file \
+                             (sqlite::memory: is that database)"
+                        .to_owned(),
+                });
+            }
             ("immutable", "true" | "1") => {
                 return Err(StoreError::Unsupported {
                     url: url.to_owned(),
@@ -391,16 +400,21 @@ mod tests {
             ("/d/pista.db?immutable=1", Err("immutable=1")),
             ("/d/pista.db?mode=ro&immutable=true", Err("immutable=true")),
             ("/d/pista.db?mode=ro&immutable=%31", Err("immutable=1")),
+            ("/d/pista.db?mode=ro&mode=memory", Err("memory")),
         ];
         for (path, expected) in cases {
             let url = format!("sqlite://{path}");
             let answer = read_only_parameter(&url, path).map_err(|error| error.to_string());
-            let expected = expected.map_err(|pair| {
-                format!(
+            let expected = expected.map_err(|pair| match pair {
+                "memory" => format!(
+                    "database {url} is not supported: mode=memory opens an empty database in \
+                     memory instead of the file (sqlite::memory: is that database)"
+                ),
+                pair => format!(
                     "database {url} is not supported: {pair} makes SQLite ignore the \
                      write-ahead log, which holds the newest data; use mode=ro to read without \
                      writing"
-                )
+                ),
             });
             assert_eq!(answer, expected, "{path}");
         }
