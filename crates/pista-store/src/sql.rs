@@ -304,8 +304,6 @@ pub(crate) fn masked(url: &str) -> String {
     }
 }
 
-/// Creates the database's directory, readable by its owner only (it holds device secrets and
-/// everyone's history). An existing directory keeps its permissions.
 /// What a SQLite URL's query asks of the file: `Ok(Some("mode=ro"))` when it opens it
 /// read-only. `immutable=1` is refused: SQLite then ignores the write-ahead log, which holds the
 /// newest of what Pista wrote, and would read an old state without a word; `mode=memory` too,
@@ -340,6 +338,8 @@ fn read_only_parameter(url: &str, path: &str) -> Result<Option<String>, StoreErr
     Ok(read_only)
 }
 
+/// Creates the database's directory, readable by its owner only (it holds device secrets and
+/// everyone's history). An existing directory keeps its permissions.
 fn create_parent_dir(path: &str) -> Result<(), StoreError> {
     let path = path.split('?').next().unwrap_or(path);
     match Path::new(path).parent() {
