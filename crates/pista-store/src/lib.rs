@@ -48,7 +48,7 @@ pub use retention::{
     Deleted, DeletedBy, RetentionRule, RetentionStore, Selector, Span, StoredDeletion,
     effective_days,
 };
-pub use sql::{HEAVY_READ_WAIT, HEAVY_READS, SqlStore};
+pub use sql::{HEAVY_READ_WAIT, HEAVY_READS, SqlStore, sqlite_file};
 pub use write::{
     AGE_SECONDS as COMPACT_AGE_SECONDS, CHUNK as COMPACT_CHUNK, Compacted,
     SETTLE_SECONDS as COMPACT_SETTLE_SECONDS,

@@ -2,7 +2,7 @@
 //! crash or power loss), migrations, and the device-id cache shared by writes.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -69,7 +69,7 @@ async fn check_migrated(
         .map_err(|source| StoreError::Migrate { source })?;
     let Some(first) = pending.first() else { return Ok(()) };
     Err(StoreError::ReadOnlyOutdated {
-        path: path.split('?').next().unwrap_or(path).to_owned(),
+        path: path.to_owned(),
         parameter: parameter.to_owned(),
         pending: pending.len(),
         first: first.name().to_owned(),
@@ -159,9 +159,10 @@ impl SqlStore {
 
         // A file opened read-only is not made: a missing one is an error of its own.
         let read_only = read_only_parameter(url, path)?;
-        if path != ":memory:" && read_only.is_none() {
-            create_parent_dir(path)?;
-            create_private_file(path)?;
+        let file = sqlite_file(url);
+        if let Some(file) = file.as_deref().filter(|_| read_only.is_none()) {
+            create_parent_dir(file)?;
+            create_private_file(file)?;
         }
 
         let mut options = ConnectOptions::new(url.to_owned());
@@ -181,12 +182,14 @@ impl SqlStore {
             .map_err(|source| StoreError::Open { url: url.to_owned(), source })?;
         match &read_only {
             None => migrate_sqlite(&db).await?,
-            Some(parameter) => check_migrated(&db, path, parameter).await?,
+            Some(parameter) => {
+                let shown = file.as_deref().map(|f| f.display().to_string());
+                check_migrated(&db, shown.as_deref().unwrap_or(path), parameter).await?
+            }
         }
 
         let mut store = Self::with_connection(db);
-        if path != ":memory:" {
-            let file = Path::new(path.split('?').next().unwrap_or(path));
+        if let Some(file) = &file {
             store.lean = Some(Arc::new(LeanReads::new(file)));
             store.lean_writes = Some(LeanWrites::new(file, read_only));
         }
@@ -304,6 +307,16 @@ pub(crate) fn masked(url: &str) -> String {
     }
 }
 
+/// The file a SQLite URL names (`sqlite://PATH` or `sqlite:PATH`, before any `?`), decoded as
+/// sqlx decodes it (`my%20pista.db` is `my pista.db`), so that Pista's own handles open the
+/// file sqlx opens; `None` for another URL and for `sqlite::memory:`.
+pub fn sqlite_file(url: &str) -> Option<PathBuf> {
+    let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = path.split('?').next().unwrap_or(path);
+    let path = percent_encoding::percent_decode_str(path).decode_utf8_lossy();
+    (path != ":memory:").then(|| PathBuf::from(path.as_ref()))
+}
+
 /// What a SQLite URL's query asks of the file: `Ok(Some("mode=ro"))` when it opens it
 /// read-only. `immutable=1` is refused: SQLite then ignores the write-ahead log, which holds the
 /// newest of what Pista wrote, and would read an old state without a word; `mode=memory` too,
@@ -340,9 +353,8 @@ fn read_only_parameter(url: &str, path: &str) -> Result<Option<String>, StoreErr
 
 /// Creates the database's directory, readable by its owner only (it holds device secrets and
 /// everyone's history). An existing directory keeps its permissions.
-fn create_parent_dir(path: &str) -> Result<(), StoreError> {
-    let path = path.split('?').next().unwrap_or(path);
-    match Path::new(path).parent() {
+fn create_parent_dir(path: &Path) -> Result<(), StoreError> {
+    match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() && !dir.exists() => {
             let mut builder = std::fs::DirBuilder::new();
             builder.recursive(true);
@@ -365,8 +377,7 @@ const SQLITE_STATEMENT_CACHE: usize = 8;
 
 /// Creates a missing database file readable by its owner only; SQLite gives its `-wal` and
 /// `-shm` files the same permissions.
-fn create_private_file(path: &str) -> Result<(), StoreError> {
-    let path = Path::new(path.split('?').next().unwrap_or(path));
+fn create_private_file(path: &Path) -> Result<(), StoreError> {
     if path.exists() {
         return Ok(());
     }

@@ -2,7 +2,8 @@
 //! two days old, put in device order in chunks, with every history read, count, last position
 //! and address lookup giving what it gave before; a read open across a compaction reads on
 //! unchanged; a URL that opens the file read-only reads it and refuses to compact or write by
-//! name; PostgreSQL and MariaDB keep their rows as they are.
+//! name; a percent-encoded file name is one file for every handle; PostgreSQL and MariaDB keep
+//! their rows as they are.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -252,6 +253,24 @@ async fn a_read_only_url_reads_and_refuses_every_write_by_name() {
     let missing_path = std::path::Path::new(path).with_file_name("missing.db");
     assert!(!missing_path.exists());
     test.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_percent_encoded_file_name_is_the_one_file_every_handle_opens() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/my%20pista%3F.db", dir.path().display());
+    let store = SqlStore::open(&url).await.unwrap();
+    // Locations go through the store's own writer and reader, the rest through sqlx's pool.
+    report_together(&store, 10, now()).await;
+    assert_eq!(histories(&store).await[3].len(), 30);
+    assert_eq!(last(&store).await.len(), 3);
+    store.close().await;
+    let mut names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["my pista?.db"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

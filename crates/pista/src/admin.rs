@@ -584,12 +584,13 @@ pub async fn monitor(settings: &Settings, command: &str, argument: &str) -> anyh
 pub(crate) async fn open(args: &ArgMatches) -> anyhow::Result<(Settings, SqlStore)> {
     let settings = cli::raw_settings(args)?.validate()?;
     let url = &settings.database;
-    if let Some(path) = sqlite_path(url)
-        && !std::path::Path::new(path).exists()
+    if let Some(path) = pista_store::sqlite_file(url)
+        && !path.exists()
     {
         bail!(
-            "there is no database at {path}; give the --data-dir or --config that \
-             pista serve uses (and start it once to create the database)"
+            "there is no database at {}; give the --data-dir or --config that \
+             pista serve uses (and start it once to create the database)",
+            path.display()
         );
     }
     let store = SqlStore::open(url).await?;
@@ -612,8 +613,8 @@ fn device_key(args: &ArgMatches) -> anyhow::Result<DeviceKey> {
 /// exist yet or has no superuser: the call then goes without, and the server says why not.
 async fn mint(settings: &Settings) -> anyhow::Result<Option<(SqlStore, String, i64)>> {
     use pista_store::{AccountStore, TokenKind};
-    if let Some(path) = sqlite_path(&settings.database)
-        && !std::path::Path::new(path).exists()
+    if let Some(path) = pista_store::sqlite_file(&settings.database)
+        && !path.exists()
     {
         return Ok(None);
     }
@@ -626,13 +627,6 @@ async fn mint(settings: &Settings) -> anyhow::Result<Option<(SqlStore, String, i
         pista_ingest::make_token(&admin.name, TokenKind::Api, "pista cli", lifetime, now())?;
     let id = store.add_token(&token).await?;
     Ok(Some((store, raw, id)))
-}
-
-/// The file of an SQLite URL; `None` for other databases and in-memory ones.
-fn sqlite_path(url: &str) -> Option<&str> {
-    let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
-    let path = path.split('?').next().unwrap_or(path);
-    (path != ":memory:").then_some(path)
 }
 
 /// POSTs `body` to the running server's API and returns its JSON answer. With authentication

@@ -214,3 +214,23 @@ async fn a_database_this_user_may_not_write_is_refused_before_anything_starts() 
     // Reading needs no writing.
     assert_eq!(as_nobody(&["ocat", "--list"], dir.path()), (true, String::new()));
 }
+
+#[test]
+fn a_data_directory_named_with_url_characters_holds_the_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("100%20 a?b#c");
+    let gpx = dir.path().join("t.gpx");
+    std::fs::write(
+        &gpx,
+        r#"<gpx version="1.1" creator="t"><trk><trkseg><trkpt lat="1" lon="2"><time>2024-01-01T00:00:00Z</time></trkpt></trkseg></trk></gpx>"#,
+    )
+    .unwrap();
+    let gpx = gpx.display().to_string();
+    let import = ["import", "gpx", gpx.as_str(), "--user", "jane", "--device", "phone"];
+    let (ok, _, err) = crate::common::pista_in(&data, &import);
+    assert!(ok, "{err}");
+    assert!(data.join("pista.db").exists());
+    let (ok, out, err) = crate::common::pista_in(&data, &["ocat", "--list"]);
+    assert!(ok, "{err}");
+    assert_eq!(out, "{\"results\":[\"jane\"]}\n");
+}

@@ -663,7 +663,13 @@ impl RawSettings {
     fn database(&self, data_dir: &Path) -> Result<String, SettingsError> {
         let value = self.get("database.url").0.trim();
         if value.is_empty() {
-            return Ok(format!("sqlite://{}/pista.db", data_dir.display()));
+            // The directory as a URL path: `%`, `?` and `#` in its name would otherwise be read
+            // as an escape, the query and a fragment.
+            const IN_PATH: &percent_encoding::AsciiSet =
+                &percent_encoding::CONTROLS.add(b'%').add(b'?').add(b'#');
+            let dir = data_dir.display().to_string();
+            let dir = percent_encoding::utf8_percent_encode(&dir, IN_PATH);
+            return Ok(format!("sqlite://{dir}/pista.db"));
         }
         let path = value.strip_prefix("sqlite://").or_else(|| value.strip_prefix("sqlite:"));
         if let Some(path) = path {
