@@ -269,13 +269,8 @@ impl SqlStore {
         }
     }
 
-    /// The SQLite URL's parameter that opened the file read-only (`mode=ro`), if it did: every
-    /// write then fails by that name.
-    pub fn read_only(&self) -> Option<&str> {
-        self.lean_writes.as_ref().and_then(LeanWrites::read_only)
-    }
-
-    /// Fails unless this process can write to the SQLite file: a URL with `mode=ro`, or a file
+    /// Fails unless this process can write to the SQLite file: a URL with `mode=ro` (by that
+    /// name, as every write then fails), or a file
     /// or directory this user may not write (SQLite opens those read-only without a word, and
     /// only the first write fails). Checked with a write that changes nothing, rolled back.
     /// PostgreSQL and MariaDB: nothing to check here (their grants fail the first write).

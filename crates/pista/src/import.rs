@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use anyhow::{Context as _, anyhow, bail};
+use anyhow::{Context as _, anyhow};
 use clap::{Arg, ArgAction, ArgMatches, Command};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use pista_core::DeviceKey;
@@ -61,10 +61,6 @@ pub async fn run_cli(args: &ArgMatches) -> anyhow::Result<Summary> {
     };
 
     let store = Arc::new(SqlStore::open(&settings.database).await?);
-    if let Some(parameter) = store.read_only() {
-        let database = crate::settings::masked_url(&settings.database);
-        bail!("{database} opens the database read-only ({parameter}); an import writes to it");
-    }
     store.check_writable().await?;
     let options = PipelineOptions {
         time: TimeRule { floor: settings.time_floor, ..TimeRule::default() },

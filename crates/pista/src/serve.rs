@@ -61,11 +61,6 @@ pub enum ServeError {
     CaNotPem { path: String },
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error(
-        "the server stores what devices send, but {database} opens the database read-only \
-         ({parameter}); remove {parameter} to serve (pista ocat and pista export read with it)"
-    )]
-    ReadOnly { database: String, parameter: String },
     #[error(transparent)]
     Tls(#[from] crate::tls::TlsError),
     #[error("authentication is on but this store keeps no accounts")]
@@ -128,9 +123,7 @@ impl Server {
         let prepared = prepare(settings).await?;
         let store = Arc::new(SqlStore::open(&settings.database).await?);
         let database = crate::settings::masked_url(&settings.database);
-        if let Some(parameter) = store.read_only() {
-            return Err(ServeError::ReadOnly { database, parameter: parameter.to_owned() });
-        }
+        // A server that may not write would refuse every point: it does not start.
         store.check_writable().await?;
         tracing::info!(%database, "database ready");
         let stores = Stores {

@@ -184,6 +184,17 @@ fn as_nobody(args: &[&str], dir: &std::path::Path) -> (bool, String) {
     (ok, err)
 }
 
+/// A GPX file of one point in `dir`, for imports; its path.
+fn one_point_gpx(dir: &std::path::Path) -> String {
+    let gpx = dir.join("t.gpx");
+    std::fs::write(
+        &gpx,
+        r#"<gpx version="1.1" creator="t"><trk><trkseg><trkpt lat="1" lon="2"><time>2024-01-01T00:00:00Z</time></trkpt></trkseg></trk></gpx>"#,
+    )
+    .unwrap();
+    gpx.display().to_string()
+}
+
 #[tokio::test]
 async fn a_database_this_user_may_not_write_is_refused_before_anything_starts() {
     use std::os::unix::fs::PermissionsExt;
@@ -193,12 +204,7 @@ async fn a_database_this_user_may_not_write_is_refused_before_anything_starts() 
     store.close().await;
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
     std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o444)).unwrap();
-    let gpx = dir.path().join("t.gpx");
-    std::fs::write(
-        &gpx,
-        r#"<gpx version="1.1" creator="t"><trk><trkseg><trkpt lat="1" lon="2"><time>2024-01-01T00:00:00Z</time></trkpt></trkseg></trk></gpx>"#,
-    )
-    .unwrap();
+    let gpx = one_point_gpx(dir.path());
     let refusal = format!(
         "error: database check writing failed on {}: attempt to write a readonly database\n  \
          the database cannot be written: its URL opens it read-only (mode=ro), or this user may \
@@ -208,7 +214,6 @@ async fn a_database_this_user_may_not_write_is_refused_before_anything_starts() 
     );
     let serve = ["serve", "--http", "127.0.0.1:0", "--broker", "off"];
     assert_eq!(as_nobody(&serve, dir.path()), (false, refusal.clone()));
-    let gpx = gpx.display().to_string();
     let import = ["import", "gpx", gpx.as_str(), "--user", "jane", "--device", "phone"];
     assert_eq!(as_nobody(&import, dir.path()), (false, refusal));
     // Reading needs no writing.
@@ -219,13 +224,7 @@ async fn a_database_this_user_may_not_write_is_refused_before_anything_starts() 
 fn a_data_directory_named_with_url_characters_holds_the_database() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("100%20 a?b#c");
-    let gpx = dir.path().join("t.gpx");
-    std::fs::write(
-        &gpx,
-        r#"<gpx version="1.1" creator="t"><trk><trkseg><trkpt lat="1" lon="2"><time>2024-01-01T00:00:00Z</time></trkpt></trkseg></trk></gpx>"#,
-    )
-    .unwrap();
-    let gpx = gpx.display().to_string();
+    let gpx = one_point_gpx(dir.path());
     let import = ["import", "gpx", gpx.as_str(), "--user", "jane", "--device", "phone"];
     let (ok, _, err) = crate::common::pista_in(&data, &import);
     assert!(ok, "{err}");

@@ -101,10 +101,6 @@ impl LeanWrites {
         }
     }
 
-    pub(crate) fn read_only(&self) -> Option<&str> {
-        self.read_only.as_deref()
-    }
-
     /// A write that changes nothing, rolled back: fails as any write would (see
     /// [`crate::SqlStore::check_writable`]).
     pub(crate) fn check_writable(&self) -> Result<(), StoreError> {
